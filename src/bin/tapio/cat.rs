@@ -1,0 +1,146 @@
+//! `tapio cat`: the raw evidence, one event per line.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use tapio::capture::{Merge, ReadOptions, Warning};
+use tapio::event::{Kind, Source, TraceId, Ts};
+use tapio::filter::{Filter, TimeSpec};
+use tapio::report;
+
+use crate::common::{self, Output, Stdout};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Capture files; several are merged by time (several nodes of one incident).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Only these kinds, comma-separated: exec, exit, signal, oom, tcp, retransmit, k8s.object,
+    /// k8s.event, span, log, drop, gap, annotation.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    kind: Vec<Kind>,
+    /// Only events from these collectors, comma-separated: ebpf, kube, otlp, kmsg, pod-logs, import, tapio.
+    #[arg(long, value_delimiter = ',', value_parser = parse_source)]
+    source: Vec<Source>,
+    /// Only events seen on this node.
+    #[arg(long)]
+    node: Option<String>,
+    /// Only events about objects in this namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Only events about this pod (NAMESPACE/NAME or NAME); kernel events match through the pod's
+    /// cgroup when the capture holds the Pod object.
+    #[arg(long)]
+    pod: Option<String>,
+    /// Only spans and logs of this trace (32 hex digits).
+    #[arg(long, value_parser = parse_trace)]
+    trace_id: Option<TraceId>,
+    /// From this time: RFC 3339, "2024-05-01 10:02", a UTC time of day (10:02:11), or an offset
+    /// from the capture start (+5m).
+    #[arg(long, value_parser = TimeSpec::parse)]
+    since: Option<TimeSpec>,
+    /// Up to this time (same forms as --since).
+    #[arg(long, value_parser = TimeSpec::parse)]
+    until: Option<TimeSpec>,
+    /// Output format: text (one line per event) or json (JSON lines).
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+    /// Keep reading as the capture grows, until its writer closes it.
+    #[arg(short, long)]
+    follow: bool,
+    /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.
+    #[arg(long)]
+    skip_corrupt: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse()
+}
+
+fn parse_source(s: &str) -> Result<Source, String> {
+    s.parse()
+}
+
+fn parse_trace(s: &str) -> Result<TraceId, String> {
+    TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.follow && args.files.len() > 1 {
+        bail!("--follow reads one capture; got {}", args.files.len());
+    }
+    let mut filter = Filter {
+        kinds: args.kind.iter().copied().collect::<HashSet<_>>(),
+        sources: args.source.iter().copied().collect(),
+        node: args.node,
+        namespace: args.namespace,
+        pod: args.pod,
+        trace_id: args.trace_id,
+        since: args.since,
+        until: args.until,
+        pod_uids: HashSet::new(),
+    };
+    let opts = ReadOptions { skip_corrupt: args.skip_corrupt, follow: args.follow, poll: None };
+    if filter.wants_pod_uids() && !args.follow {
+        learn_pods(&args.files, &opts, &mut filter)?;
+    }
+    let mut merge = Merge::new(common::open_all(&args.files, &opts)?);
+    let show_bar = !args.follow && !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let bar = common::progress(common::total_size(&args.files), args.quiet || !show_bar, "reading");
+    let mut out = Stdout::new();
+    let mut window: Option<(Option<Ts>, Option<Ts>)> = None;
+    let mut seen = 0u64;
+    let result = loop {
+        let e = match merge.next_event() {
+            Ok(Some(e)) => e,
+            Ok(None) => break Ok(()),
+            Err(err) => break Err(err),
+        };
+        if args.follow {
+            filter.learn_pod(&e);
+        }
+        let (since, until) = *window.get_or_insert_with(|| {
+            (filter.since.map(|s| s.resolve(e.ts)), filter.until.map(|s| s.resolve(e.ts)))
+        });
+        seen += 1;
+        if seen % 4096 == 0 {
+            bar.set_position(merge.position());
+        }
+        if !filter.matches(&e, since, until) {
+            continue;
+        }
+        let line = match args.output {
+            Output::Text => report::event_line(&e),
+            Output::Json => report::event_json(&e).to_string(),
+        };
+        if !out.line(&line)? {
+            break Ok(());
+        }
+        if args.follow {
+            out.flush()?;
+        }
+    };
+    bar.finish_and_clear();
+    out.flush()?;
+    let warnings = merge.take_warnings();
+    for (path, w) in &warnings {
+        common::warn(path, w);
+    }
+    result?;
+    Ok(common::exit(warnings.iter().any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. }))))
+}
+
+/// A first pass that finds the uids of the pods `--pod` names, so kernel events (which carry
+/// only a cgroup path) can be matched too.
+fn learn_pods(files: &[PathBuf], opts: &ReadOptions, filter: &mut Filter) -> Result<()> {
+    let mut merge = Merge::new(common::open_all(files, opts)?);
+    while let Some(e) = merge.next_event()? {
+        filter.learn_pod(&e);
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! What the subcommands share: output formats, progress bars, warnings, exit codes, stdout.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tapio::capture::{self, ReadOptions, Reader};
+
+/// `-o text|json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Exit code 1: the command ran, but found a problem worth a script's attention.
+pub const PROBLEM: u8 = 1;
+
+pub fn exit(problem: bool) -> ExitCode {
+    if problem {
+        ExitCode::from(PROBLEM)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A progress bar on stderr when stderr is a terminal and not quiet; hidden otherwise.
+pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+pub fn warn(path: &Path, what: impl std::fmt::Display) {
+    eprintln!("tapio: warning: {}: {what}", path.display());
+}
+
+/// Opens every capture; the first that cannot be opened is the error.
+pub fn open_all(paths: &[PathBuf], opts: &ReadOptions) -> Result<Vec<Reader>, capture::Error> {
+    paths.iter().map(|p| Reader::open(p, opts.clone())).collect()
+}
+
+pub fn total_size(paths: &[PathBuf]) -> u64 {
+    paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+}
+
+/// Stdout for many lines: buffered, and a closed pipe (`tapio cat … | head`) ends the command
+/// quietly instead of failing it.
+pub struct Stdout {
+    out: io::BufWriter<io::StdoutLock<'static>>,
+    pub closed: bool,
+}
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        Stdout { out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()), closed: false }
+    }
+
+    /// Writes one line; returns `false` once the reader has gone away.
+    pub fn line(&mut self, s: &str) -> io::Result<bool> {
+        if self.closed {
+            return Ok(false);
+        }
+        match self.out.write_all(s.as_bytes()).and_then(|_| self.out.write_all(b"\n")) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `tapio import`: the dumps people already have → one capture.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use tapio::capture::{Header, WriteOptions, Writer};
+use tapio::event::Ts;
+use tapio::source::import::{self, ClockOptions, Format, Input, Options};
+
+use crate::common;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to write the capture.
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// The files to import; each one's format is detected from its content.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Force the format of every input: kube-json, kube-yaml, watch-json, watch-yaml, otlp-json,
+    /// zipkin-json, dmesg, syslog, journal-json.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// The year of syslog times that have none (default: from the other inputs).
+    #[arg(long)]
+    year: Option<i32>,
+    /// When the node booted (RFC 3339), for dmesg times in seconds since boot.
+    #[arg(long, value_parser = parse_ts)]
+    boot_time: Option<Ts>,
+    /// The zone of local times in syslog and dmesg -T (an IANA name such as Europe/Berlin; default UTC).
+    #[arg(long)]
+    tz: Option<chrono_tz::Tz>,
+    /// The date (YYYY-MM-DD) of inputs that give only a time of day.
+    #[arg(long)]
+    date: Option<chrono::NaiveDate>,
+    /// The node to record for events whose input does not name one.
+    #[arg(long)]
+    node: Option<String>,
+    /// No progress bar, and no per-file summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+fn parse_ts(s: &str) -> Result<Ts, String> {
+    Ts::parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time (2024-05-01T08:00:00Z)"))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let inputs: Vec<Input> = args.files.iter().map(|p| Input { path: p.clone(), format: args.format }).collect();
+    let opts = Options {
+        clock: ClockOptions { year: args.year, boot_time: args.boot_time, tz: args.tz, date: args.date },
+        node: args.node.clone(),
+    };
+    let bar = common::progress(common::total_size(&args.files), args.quiet, "importing");
+    let imported = import::run(&inputs, &opts, |path: &Path, _| {
+        bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    });
+    bar.finish_and_clear();
+
+    let mut header = Header::new(args.node.clone().unwrap_or_default());
+    header.sources = imported
+        .files
+        .iter()
+        .filter(|f| f.error.is_none())
+        .map(|f| format!("import:{}:{}", f.format.map_or("?", Format::as_str), file_name(&f.path)))
+        .collect();
+    for (k, v) in [
+        ("year", args.year.map(|y| y.to_string())),
+        ("boot_time", args.boot_time.map(|t| t.rfc3339())),
+        ("tz", args.tz.map(|t| t.name().to_string())),
+        ("date", args.date.map(|d| d.to_string())),
+    ] {
+        if let Some(v) = v {
+            header.options.insert(k.to_string(), v);
+        }
+    }
+    for (i, note) in imported.placements.iter().enumerate() {
+        header.options.insert(format!("assumed.{i}"), note.clone());
+    }
+    let mut w = Writer::create(&args.output, &header, WriteOptions::default())
+        .with_context(|| format!("cannot write the capture {}", args.output.display()))?;
+    for mut e in imported.events {
+        w.append(&mut e)?;
+    }
+    let trailer = w.finish()?;
+
+    let mut problem = false;
+    for f in &imported.files {
+        let name = f.path.display();
+        if let Some(err) = &f.error {
+            eprintln!("tapio: error: {name}: {err}");
+            problem = true;
+            continue;
+        }
+        for r in &f.rejected {
+            eprintln!("tapio: warning: {name}: {}: rejected: {}", r.at, r.reason);
+        }
+        for w in &f.warnings {
+            eprintln!("tapio: warning: {name}: {w}");
+        }
+        problem |= !f.rejected.is_empty();
+        if !args.quiet {
+            let format = f.format.map_or("?", Format::as_str);
+            eprintln!("  {name}: {} events ({format}), {} rejected", f.events, f.rejected.len());
+        }
+    }
+    for note in &imported.placements {
+        eprintln!("tapio: note: {note}");
+    }
+    let rejected: usize = imported.files.iter().map(|f| f.rejected.len()).sum();
+    let failed = imported.files.iter().filter(|f| f.error.is_some()).count();
+    eprintln!(
+        "tapio: imported {} events from {} of {} files into {} ({} records rejected, {} files failed)",
+        trailer.stats.events,
+        imported.files.len() - failed,
+        imported.files.len(),
+        args.output.display(),
+        rejected,
+        failed
+    );
+    Ok(common::exit(problem))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}

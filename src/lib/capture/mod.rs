@@ -1,0 +1,108 @@
+//! The capture file: what `record` and `import` write and every other command reads.
+//!
+//! A capture is a header, then blocks of events, then (on a clean close) a trailer:
+//!
+//! ```text
+//! header   "TAPIOCAP" u16 version u16 flags u32 len  <len bytes of JSON>  u32 crc32
+//! block    "TBLK" u32 zlen u32 rawlen u32 count u64 first_ts u64 last_ts u64 first_seq
+//!          u32 payload_crc u32 frame_crc  <zlen bytes: zstd(postcard records)>
+//! trailer  "TEND" u32 len  <len bytes of JSON>  u32 crc32
+//! ```
+//!
+//! Each block is written with one `write` and is self-contained, so a capture cut at any byte
+//! offset (a crash, `kill -9`, a full disk) still reads back every complete block, and a reader
+//! can follow a capture that is still being written. Checksums on every frame mean a flipped bit
+//! is detected and reported with its offset, never believed. `docs/capture-format.md` is the
+//! specification; `fixtures/captures/` holds frozen files that every later version must read.
+
+mod codec;
+mod merge;
+mod reader;
+mod stats;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Ts;
+
+pub use self::merge::Merge;
+pub use self::reader::{ReadOptions, Reader, Warning};
+pub use self::stats::Stats;
+pub use self::writer::{WriteOptions, Writer};
+
+/// The first eight bytes of every capture.
+pub const MAGIC: &[u8; 8] = b"TAPIOCAP";
+/// The version this build writes. Readers accept every version up to this one.
+pub const FORMAT_VERSION: u16 = 1;
+/// The frame tags.
+pub const BLOCK_TAG: &[u8; 4] = b"TBLK";
+pub const TRAILER_TAG: &[u8; 4] = b"TEND";
+
+/// Metadata written once at the start of a capture.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Header {
+    /// The format version, from the binary part of the header.
+    #[serde(skip)]
+    pub format_version: u16,
+    /// The node that recorded it (host name); empty for an import of cluster-wide dumps.
+    pub node: String,
+    /// `uname -r` of the recording node.
+    pub kernel_release: String,
+    /// Wall-clock time of the node's boot, to turn monotonic kernel times into UTC.
+    pub boot_time: Option<Ts>,
+    pub tapio_version: String,
+    /// When the capture was created (wall clock of the writer).
+    pub created: Ts,
+    /// The sources that fed it (`ebpf`, `kube`, `otlp`, `import:<file>` …).
+    pub sources: Vec<String>,
+    /// The options of the run (`--kind`, `--namespace`, assumed years …), for the record.
+    pub options: BTreeMap<String, String>,
+}
+
+impl Header {
+    /// A header for this tapio version, created now.
+    pub fn new(node: impl Into<String>) -> Header {
+        Header {
+            format_version: FORMAT_VERSION,
+            node: node.into(),
+            tapio_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: Ts::from_datetime(&chrono::Utc::now()),
+            ..Header::default()
+        }
+    }
+}
+
+/// Totals written at a clean close.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Trailer {
+    pub blocks: u64,
+    pub stats: Stats,
+    pub closed: Ts,
+}
+
+/// Errors of reading or writing a capture. Each names the file and, where it applies, the byte
+/// offset of the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a tapio capture (the file does not start with the capture magic)", path.display())]
+    NotACapture { path: PathBuf },
+    #[error("{}: capture format version {version} is newer than this tapio reads ({FORMAT_VERSION}); upgrade tapio", path.display())]
+    UnsupportedVersion { path: PathBuf, version: u16 },
+    #[error("{}: corrupt {what} at byte offset {offset}; pass --skip-corrupt to read on past it", path.display())]
+    Corrupt { path: PathBuf, offset: u64, what: String },
+    #[error("{}: cannot encode event: {detail}", path.display())]
+    Encode { path: PathBuf, detail: String },
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+}

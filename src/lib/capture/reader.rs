@@ -1,0 +1,364 @@
+//! Reading a capture, block by block: tolerant of a torn tail, strict about corruption, and able to
+//! follow a capture that is still being written.
+
+use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::codec::decode_block;
+use super::{Error, Header, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
+use crate::event::Event;
+
+/// Fixed part of the header before its JSON: magic, version, flags, length.
+const HEADER_FIXED: usize = 16;
+/// Fixed part of a block frame before its payload.
+const BLOCK_FIXED: usize = 48;
+/// No block decompresses to more than this; a larger length is corruption, not data.
+const MAX_RAW_BLOCK: usize = 256 << 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Report a corrupt block as a warning and read on past it, instead of stopping with an error.
+    pub skip_corrupt: bool,
+    /// At the end of the data, wait for more until the writer closes the capture.
+    pub follow: bool,
+    /// How often to look for new data when following (default 200 ms).
+    pub poll: Option<Duration>,
+}
+
+/// Problems that lose some events but let the read go on. The caller prints them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Warning {
+    /// The file ends inside a frame: the recorder stopped without closing it (a crash, `kill -9`,
+    /// a full disk, or it is still running). Every complete block before `offset` was read.
+    Truncated { offset: u64, inside: &'static str },
+    /// A corrupt region was skipped (`--skip-corrupt`).
+    SkippedCorrupt { offset: u64, bytes: u64, what: String },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Truncated { offset, inside } => write!(
+                f,
+                "capture is truncated at byte offset {offset} ({inside}): it was not closed cleanly; \
+                 every complete block before that offset was read"
+            ),
+            Warning::SkippedCorrupt { offset, bytes, what } => {
+                write!(f, "skipped {bytes} corrupt bytes at byte offset {offset} ({what})")
+            }
+        }
+    }
+}
+
+enum Step {
+    Block,
+    End,
+    Torn(&'static str),
+    Corrupt(String),
+}
+
+/// Reads one capture file.
+pub struct Reader {
+    file: File,
+    path: PathBuf,
+    opts: ReadOptions,
+    pos: u64,
+    header: Option<Header>,
+    trailer: Option<Trailer>,
+    done: bool,
+    warnings: Vec<Warning>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+    zbuf: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+impl Reader {
+    /// Opens `path` and reads its header. A file cut inside its header opens with no header, no
+    /// events and a [`Warning::Truncated`]; a file that is not a capture is an error.
+    pub fn open(path: &Path, opts: ReadOptions) -> Result<Reader, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let decompressor = zstd::bulk::Decompressor::new().map_err(|e| Error::io(path, e))?;
+        let mut r = Reader {
+            file,
+            path: path.to_path_buf(),
+            opts,
+            pos: 0,
+            header: None,
+            trailer: None,
+            done: false,
+            warnings: Vec::new(),
+            decompressor,
+            zbuf: Vec::new(),
+            raw: Vec::new(),
+        };
+        loop {
+            match r.read_header()? {
+                Some(()) => break,
+                None if r.opts.follow => r.wait(),
+                None => {
+                    r.warnings.push(Warning::Truncated { offset: r.file_len()?, inside: "inside the header" });
+                    r.done = true;
+                    break;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// The trailer, once the reader has reached it (only cleanly closed captures have one).
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.trailer.as_ref()
+    }
+
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Takes the warnings gathered so far (for callers that print them as they come).
+    pub fn take_warnings(&mut self) -> Vec<Warning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// The byte offset of the next frame.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Appends the events of the next block to `out`. Returns `false` at the end of the capture.
+    pub fn next_block(&mut self, out: &mut Vec<Event>) -> Result<bool, Error> {
+        while !self.done {
+            let at = self.pos;
+            match self.step(out)? {
+                Step::Block => return Ok(true),
+                Step::End => self.done = true,
+                Step::Torn(_) if self.opts.follow => self.wait(),
+                Step::Torn(inside) => {
+                    self.warnings.push(Warning::Truncated { offset: at, inside });
+                    self.done = true;
+                }
+                Step::Corrupt(what) if self.opts.skip_corrupt => self.resync(at, what)?,
+                Step::Corrupt(what) => {
+                    self.done = true;
+                    return Err(Error::Corrupt { path: self.path.clone(), offset: at, what });
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reads every remaining event (for small captures and tests).
+    pub fn read_all(&mut self) -> Result<Vec<Event>, Error> {
+        let mut out = Vec::new();
+        while self.next_block(&mut out)? {}
+        Ok(out)
+    }
+
+    fn wait(&self) {
+        std::thread::sleep(self.opts.poll.unwrap_or(Duration::from_millis(200)));
+    }
+
+    fn file_len(&self) -> Result<u64, Error> {
+        self.file.metadata().map(|m| m.len()).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Reads `buf.len()` bytes at `offset`; returns how many were there (fewer at the end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, Error> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.file.read_at(&mut buf[n..], offset + n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(&self.path, e)),
+            }
+        }
+        Ok(n)
+    }
+
+    /// `Some` when the header was read; `None` when the file ends inside it.
+    fn read_header(&mut self) -> Result<Option<()>, Error> {
+        let mut fixed = [0u8; HEADER_FIXED];
+        let n = self.read_at(&mut fixed, 0)?;
+        let magic_seen = n.min(MAGIC.len());
+        if fixed[..magic_seen] != MAGIC[..magic_seen] {
+            return Err(Error::NotACapture { path: self.path.clone() });
+        }
+        if n < HEADER_FIXED {
+            return Ok(None);
+        }
+        let version = u16::from_le_bytes([fixed[8], fixed[9]]);
+        if version == 0 || version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { path: self.path.clone(), version });
+        }
+        let len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
+        let mut rest = vec![0u8; len + 4];
+        if self.read_at(&mut rest, HEADER_FIXED as u64)? < rest.len() {
+            return Ok(None);
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&fixed);
+        hasher.update(&rest[..len]);
+        let stored = u32::from_le_bytes([rest[len], rest[len + 1], rest[len + 2], rest[len + 3]]);
+        let parsed = serde_json::from_slice::<Header>(&rest[..len]);
+        let header = match (hasher.finalize() == stored, parsed) {
+            (true, Ok(h)) => h,
+            (crc_ok, parsed) => {
+                let what = match parsed {
+                    Err(e) if crc_ok => format!("header ({e})"),
+                    _ => "header (checksum mismatch)".to_string(),
+                };
+                if !self.opts.skip_corrupt {
+                    return Err(Error::Corrupt { path: self.path.clone(), offset: 0, what });
+                }
+                self.warnings.push(Warning::SkippedCorrupt { offset: 0, bytes: 0, what });
+                Header::default()
+            }
+        };
+        self.header = Some(Header { format_version: version, ..header });
+        self.pos = (HEADER_FIXED + len + 4) as u64;
+        Ok(Some(()))
+    }
+
+    fn step(&mut self, out: &mut Vec<Event>) -> Result<Step, Error> {
+        let mut fixed = [0u8; BLOCK_FIXED];
+        let n = self.read_at(&mut fixed[..4], self.pos)?;
+        if n == 0 {
+            return Ok(Step::Torn("before its trailer"));
+        }
+        if n < 4 {
+            return Ok(Step::Torn("inside a frame tag"));
+        }
+        match &fixed[..4] {
+            t if t == BLOCK_TAG => self.step_block(out),
+            t if t == TRAILER_TAG => self.step_trailer(),
+            _ => Ok(Step::Corrupt("frame tag".to_string())),
+        }
+    }
+
+    fn step_block(&mut self, out: &mut Vec<Event>) -> Result<Step, Error> {
+        let mut fixed = [0u8; BLOCK_FIXED];
+        if self.read_at(&mut fixed, self.pos)? < BLOCK_FIXED {
+            return Ok(Step::Torn("inside a block header"));
+        }
+        let Some(frame) = BlockFrame::parse(&fixed) else {
+            return Ok(Step::Corrupt("block header (checksum mismatch)".to_string()));
+        };
+        self.zbuf.resize(frame.zlen, 0);
+        let mut zbuf = std::mem::take(&mut self.zbuf);
+        let got = self.read_at(&mut zbuf, self.pos + BLOCK_FIXED as u64)?;
+        self.zbuf = zbuf;
+        if got < frame.zlen {
+            return Ok(Step::Torn("inside a block"));
+        }
+        if crc32fast::hash(&self.zbuf) != frame.payload_crc {
+            return Ok(Step::Corrupt("block (payload checksum mismatch)".to_string()));
+        }
+        self.raw.clear();
+        self.raw.reserve(frame.raw_len);
+        if let Err(e) = self.decompressor.decompress_to_buffer(&self.zbuf, &mut self.raw) {
+            return Ok(Step::Corrupt(format!("block (cannot decompress: {e})")));
+        }
+        let before = out.len();
+        if let Err(e) = decode_block(&self.raw, frame.count, out) {
+            out.truncate(before);
+            return Ok(Step::Corrupt(format!("block (cannot decode events: {e})")));
+        }
+        self.pos += (BLOCK_FIXED + frame.zlen) as u64;
+        Ok(Step::Block)
+    }
+
+    fn step_trailer(&mut self) -> Result<Step, Error> {
+        let mut len = [0u8; 4];
+        if self.read_at(&mut len, self.pos + 4)? < 4 {
+            return Ok(Step::Torn("inside the trailer"));
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_RAW_BLOCK {
+            return Ok(Step::Corrupt("trailer (length)".to_string()));
+        }
+        let mut buf = vec![0u8; 8 + len + 4];
+        if self.read_at(&mut buf, self.pos)? < buf.len() {
+            return Ok(Step::Torn("inside the trailer"));
+        }
+        let stored = u32::from_le_bytes([buf[8 + len], buf[9 + len], buf[10 + len], buf[11 + len]]);
+        if crc32fast::hash(&buf[..8 + len]) != stored {
+            return Ok(Step::Corrupt("trailer (checksum mismatch)".to_string()));
+        }
+        match serde_json::from_slice::<Trailer>(&buf[8..8 + len]) {
+            Ok(t) => self.trailer = Some(t),
+            Err(e) => return Ok(Step::Corrupt(format!("trailer ({e})"))),
+        }
+        self.pos += buf.len() as u64;
+        Ok(Step::End)
+    }
+
+    /// Skips from a corrupt frame at `at` to the next frame whose checksum holds.
+    fn resync(&mut self, at: u64, what: String) -> Result<(), Error> {
+        let len = self.file_len()?;
+        let mut offset = at + 1;
+        let mut chunk = vec![0u8; 1 << 16];
+        while offset < len {
+            let n = self.read_at(&mut chunk, offset)?;
+            if n < 4 {
+                break;
+            }
+            for i in 0..n - 3 {
+                let tag = &chunk[i..i + 4];
+                if tag != BLOCK_TAG && tag != TRAILER_TAG {
+                    continue;
+                }
+                let cand = offset + i as u64;
+                if tag == TRAILER_TAG || self.block_header_valid(cand)? {
+                    self.warnings.push(Warning::SkippedCorrupt { offset: at, bytes: cand - at, what });
+                    self.pos = cand;
+                    return Ok(());
+                }
+            }
+            offset += (n - 3) as u64;
+        }
+        self.warnings.push(Warning::SkippedCorrupt { offset: at, bytes: len - at, what });
+        self.pos = len;
+        self.done = !self.opts.follow;
+        Ok(())
+    }
+
+    fn block_header_valid(&self, offset: u64) -> Result<bool, Error> {
+        let mut fixed = [0u8; BLOCK_FIXED];
+        Ok(self.read_at(&mut fixed, offset)? == BLOCK_FIXED && BlockFrame::parse(&fixed).is_some())
+    }
+}
+
+struct BlockFrame {
+    zlen: usize,
+    raw_len: usize,
+    count: u32,
+    payload_crc: u32,
+}
+
+impl BlockFrame {
+    /// Parses and checks a block frame header; `None` when its checksum or lengths are wrong.
+    fn parse(b: &[u8; BLOCK_FIXED]) -> Option<BlockFrame> {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        if crc32fast::hash(&b[..44]) != u32_at(44) {
+            return None;
+        }
+        let frame = BlockFrame {
+            zlen: u32_at(4) as usize,
+            raw_len: u32_at(8) as usize,
+            count: u32_at(12),
+            payload_crc: u32_at(40),
+        };
+        (frame.raw_len <= MAX_RAW_BLOCK && frame.zlen <= MAX_RAW_BLOCK).then_some(frame)
+    }
+}

@@ -1,0 +1,172 @@
+//! Writing a capture: append events, cut them into blocks, close with a trailer.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::codec::BlockBuilder;
+use super::{Error, Header, Stats, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
+use crate::event::{Event, Ts};
+
+/// How blocks are cut.
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// Close a block when its raw records reach this size.
+    pub block_bytes: usize,
+    /// Close a block when its first event is this old (bounds what a crash can lose).
+    pub block_interval: Duration,
+    /// zstd level (1–19); 3 is a good trade of speed and size.
+    pub zstd_level: i32,
+}
+
+impl Default for WriteOptions {
+    fn default() -> WriteOptions {
+        WriteOptions {
+            block_bytes: 1 << 20,
+            block_interval: Duration::from_secs(1),
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Appends events to a capture. Every event gets the next sequence number.
+pub struct Writer<W: Write = BufWriter<File>> {
+    out: W,
+    path: PathBuf,
+    opts: WriteOptions,
+    block: BlockBuilder,
+    block_started: Option<Instant>,
+    compressor: zstd::bulk::Compressor<'static>,
+    next_seq: u64,
+    blocks: u64,
+    bytes: u64,
+    stats: Stats,
+}
+
+impl Writer<BufWriter<File>> {
+    /// Creates (or truncates) `path` and writes the header.
+    pub fn create(path: &Path, header: &Header, opts: WriteOptions) -> Result<Self, Error> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Writer::new(BufWriter::with_capacity(1 << 20, file), path, header, opts)
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Writes the header to `out`; `path` names the output in errors.
+    pub fn new(mut out: W, path: &Path, header: &Header, opts: WriteOptions) -> Result<Self, Error> {
+        let json = serde_json::to_vec(header).map_err(|e| Error::Encode {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let mut buf = Vec::with_capacity(json.len() + 24);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        buf.extend_from_slice(&0u16.to_le_bytes());
+        buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&json);
+        let crc = crc32fast::hash(&buf);
+        buf.extend_from_slice(&crc.to_le_bytes());
+        out.write_all(&buf).and_then(|_| out.flush()).map_err(|e| Error::io(path, e))?;
+        let compressor = zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::io(path, e))?;
+        Ok(Writer {
+            out,
+            path: path.to_path_buf(),
+            opts,
+            block: BlockBuilder::default(),
+            block_started: None,
+            compressor,
+            next_seq: 0,
+            blocks: 0,
+            bytes: buf.len() as u64,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Appends one event, giving it the next sequence number, and closes the block when it is full
+    /// or old enough.
+    pub fn append(&mut self, e: &mut Event) -> Result<(), Error> {
+        e.seq = self.next_seq;
+        self.next_seq += 1;
+        self.block.push(e).map_err(|err| self.encode_error(err))?;
+        self.stats.add(e);
+        let started = *self.block_started.get_or_insert_with(Instant::now);
+        let full = self.block.raw_len() >= self.opts.block_bytes;
+        // Reading the clock costs more than encoding a small event: look every 256 events.
+        if full || (self.block.count % 256 == 0 && started.elapsed() >= self.opts.block_interval) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the current block, if any, and pushes it to the file: after this returns, a reader
+    /// (and a crash) sees every event appended so far.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.block.count > 0 {
+            self.write_block()?;
+        }
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Whether the open block is older than the block interval (for writers fed by slow sources,
+    /// which call this on a timer and then [`Writer::flush`]).
+    pub fn block_due(&self) -> bool {
+        self.block_started.is_some_and(|t| t.elapsed() >= self.opts.block_interval)
+    }
+
+    fn write_block(&mut self) -> Result<(), Error> {
+        let (count, first_ts, last_ts, first_seq) =
+            (self.block.count, self.block.first_ts, self.block.last_ts, self.block.first_seq);
+        let raw = self.block.finish().map_err(|err| self.encode_error(err))?;
+        let z = self.compressor.compress(&raw).map_err(|e| Error::io(&self.path, e))?;
+        let mut frame = Vec::with_capacity(48 + z.len());
+        frame.extend_from_slice(BLOCK_TAG);
+        frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&count.to_le_bytes());
+        frame.extend_from_slice(&first_ts.0.to_le_bytes());
+        frame.extend_from_slice(&last_ts.0.to_le_bytes());
+        frame.extend_from_slice(&first_seq.to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
+        let frame_crc = crc32fast::hash(&frame);
+        frame.extend_from_slice(&frame_crc.to_le_bytes());
+        frame.extend_from_slice(&z);
+        self.out.write_all(&frame).map_err(|e| Error::io(&self.path, e))?;
+        self.bytes += frame.len() as u64;
+        self.blocks += 1;
+        self.block_started = None;
+        Ok(())
+    }
+
+    /// Events appended so far, and bytes written so far (header and closed blocks).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Flushes the last block and writes the trailer: the capture is now cleanly closed.
+    pub fn finish(mut self) -> Result<Trailer, Error> {
+        self.flush()?;
+        let trailer =
+            Trailer { blocks: self.blocks, stats: self.stats.clone(), closed: Ts::from_datetime(&chrono::Utc::now()) };
+        let json = serde_json::to_vec(&trailer).map_err(|e| Error::Encode {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut buf = Vec::with_capacity(json.len() + 12);
+        buf.extend_from_slice(TRAILER_TAG);
+        buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&json);
+        let crc = crc32fast::hash(&buf);
+        buf.extend_from_slice(&crc.to_le_bytes());
+        self.out.write_all(&buf).and_then(|_| self.out.flush()).map_err(|e| Error::io(&self.path, e))?;
+        Ok(trailer)
+    }
+
+    fn encode_error(&self, err: postcard::Error) -> Error {
+        Error::Encode { path: self.path.clone(), detail: err.to_string() }
+    }
+}

@@ -1,0 +1,298 @@
+//! The event model: one envelope for every layer, a typed body per layer.
+//!
+//! Everything tapio reads (eBPF ring buffers, Kubernetes watches, OTLP receivers, the dumps that
+//! `tapio import` understands) becomes an [`Event`], and everything downstream (the capture file,
+//! `tapio cat`, the pipeline) consumes only events. Bodies are typed structs and enums, not string
+//! maps: an OOM kill has a victim pid and a memory cgroup, a TCP failure has addresses and states.
+//! Only data that really is open (span and resource attributes) is kept as key/value lists.
+//!
+//! The same types are written to the capture file with a compact binary codec and printed as JSON
+//! for machines; the few fields whose best binary and best JSON shapes differ (timestamps, trace
+//! ids, verbatim Kubernetes JSON) switch on `Serializer::is_human_readable`.
+
+mod kernel;
+mod kube;
+mod log;
+mod meta;
+mod span;
+mod time;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::kernel::{
+    Exec, Exit, Kernel, OomConstraint, OomKill, SignalSent, TcpMeaning, TcpRetransmit, TcpState,
+    TcpStateChange,
+};
+pub use self::kube::{
+    EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson,
+};
+pub use self::log::{Log, LogOrigin, Severity};
+pub use self::meta::{Meta, Span as TimeRange};
+pub use self::span::{AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId};
+pub use self::time::Ts;
+
+/// One observation of one layer, at one time, on one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened: nanoseconds since the Unix epoch, UTC wall clock.
+    pub ts: Ts,
+    /// The node (host name) it was seen on; empty when unknown (a cluster-wide dump).
+    pub node: Arc<str>,
+    /// What collected it.
+    pub source: Source,
+    /// Position in its capture: strictly increasing, assigned by the writer.
+    pub seq: u64,
+    pub body: Body,
+}
+
+impl Event {
+    /// A new event with sequence 0 (the capture writer numbers events as it writes them).
+    pub fn new(ts: Ts, node: impl Into<Arc<str>>, source: Source, body: impl Into<Body>) -> Event {
+        Event { ts, node: node.into(), source, seq: 0, body: body.into() }
+    }
+
+    /// The kind of the body, for filters and counters.
+    pub fn kind(&self) -> Kind {
+        self.body.kind()
+    }
+}
+
+/// What collected an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The eBPF probes of `tapio record`.
+    Ebpf,
+    /// The Kubernetes watchers of `tapio record`.
+    Kube,
+    /// The OTLP receiver of `tapio record`.
+    Otlp,
+    /// The kernel log read live (`/dev/kmsg`).
+    Kmsg,
+    /// Container log files followed live.
+    PodLogs,
+    /// A file converted by `tapio import`.
+    Import,
+    /// tapio itself: drop and gap markers, annotations.
+    Tapio,
+}
+
+impl Source {
+    pub const ALL: [Source; 7] = [
+        Source::Ebpf,
+        Source::Kube,
+        Source::Otlp,
+        Source::Kmsg,
+        Source::PodLogs,
+        Source::Import,
+        Source::Tapio,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ebpf => "ebpf",
+            Source::Kube => "kube",
+            Source::Otlp => "otlp",
+            Source::Kmsg => "kmsg",
+            Source::PodLogs => "pod-logs",
+            Source::Import => "import",
+            Source::Tapio => "tapio",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Source, String> {
+        Source::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Source::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown source {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// The body of an event: one variant per layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    Kernel(Kernel),
+    Kube(Kube),
+    Span(Box<Span>),
+    Log(Log),
+    Meta(Meta),
+}
+
+impl From<Kernel> for Body {
+    fn from(k: Kernel) -> Body {
+        Body::Kernel(k)
+    }
+}
+impl From<Kube> for Body {
+    fn from(k: Kube) -> Body {
+        Body::Kube(k)
+    }
+}
+impl From<Span> for Body {
+    fn from(s: Span) -> Body {
+        Body::Span(Box::new(s))
+    }
+}
+impl From<Log> for Body {
+    fn from(l: Log) -> Body {
+        Body::Log(l)
+    }
+}
+impl From<Meta> for Body {
+    fn from(m: Meta) -> Body {
+        Body::Meta(m)
+    }
+}
+
+impl Body {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Kernel(k) => match k {
+                Kernel::Exec(_) => Kind::Exec,
+                Kernel::Exit(_) => Kind::Exit,
+                Kernel::Signal(_) => Kind::Signal,
+                Kernel::OomKill(_) => Kind::Oom,
+                Kernel::TcpState(_) => Kind::Tcp,
+                Kernel::TcpRetransmit(_) => Kind::Retransmit,
+            },
+            Body::Kube(Kube::Object(_)) => Kind::K8sObject,
+            Body::Kube(Kube::Event(_)) => Kind::K8sEvent,
+            Body::Span(_) => Kind::Span,
+            Body::Log(_) => Kind::Log,
+            Body::Meta(Meta::Drop { .. }) => Kind::Drop,
+            Body::Meta(Meta::Gap { .. }) => Kind::Gap,
+            Body::Meta(Meta::Annotation { .. }) => Kind::Annotation,
+        }
+    }
+}
+
+/// The kind of an event, as named on the command line (`--kind oom,k8s.event`) and in counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Exec,
+    Exit,
+    Signal,
+    Oom,
+    Tcp,
+    Retransmit,
+    K8sObject,
+    K8sEvent,
+    Span,
+    Log,
+    Drop,
+    Gap,
+    Annotation,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::Exec,
+        Kind::Exit,
+        Kind::Signal,
+        Kind::Oom,
+        Kind::Tcp,
+        Kind::Retransmit,
+        Kind::K8sObject,
+        Kind::K8sEvent,
+        Kind::Span,
+        Kind::Log,
+        Kind::Drop,
+        Kind::Gap,
+        Kind::Annotation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Exec => "exec",
+            Kind::Exit => "exit",
+            Kind::Signal => "signal",
+            Kind::Oom => "oom",
+            Kind::Tcp => "tcp",
+            Kind::Retransmit => "retransmit",
+            Kind::K8sObject => "k8s.object",
+            Kind::K8sEvent => "k8s.event",
+            Kind::Span => "span",
+            Kind::Log => "log",
+            Kind::Drop => "drop",
+            Kind::Gap => "gap",
+            Kind::Annotation => "annotation",
+        }
+    }
+
+    /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
+    pub fn layer(self) -> &'static str {
+        match self {
+            Kind::Exec | Kind::Exit | Kind::Signal | Kind::Oom => "KERNEL",
+            Kind::Tcp | Kind::Retransmit => "NET",
+            Kind::K8sObject | Kind::K8sEvent => "K8S",
+            Kind::Span => "TRACE",
+            Kind::Log => "LOG",
+            Kind::Drop | Kind::Gap | Kind::Annotation => "TAPIO",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kind, String> {
+        let alias = match s {
+            "oom_kill" | "oom-kill" => "oom",
+            "k8s" | "object" => "k8s.object",
+            "event" => "k8s.event",
+            other => other,
+        };
+        Kind::ALL.into_iter().find(|k| k.as_str() == alias).ok_or_else(|| {
+            let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown kind {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_sources_round_trip_through_their_names() {
+        for k in Kind::ALL {
+            assert_eq!(k.as_str().parse::<Kind>(), Ok(k));
+        }
+        for s in Source::ALL {
+            assert_eq!(s.as_str().parse::<Source>(), Ok(s));
+        }
+        assert!("bogus".parse::<Kind>().unwrap_err().contains("k8s.event"));
+    }
+}

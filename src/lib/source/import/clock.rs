@@ -1,0 +1,281 @@
+//! Placing incomplete times on one timeline.
+//!
+//! Kernel and syslog dumps rarely say exactly when: `dmesg` counts seconds since boot, classic
+//! syslog has no year and no zone, bcc's `oomkill` prints a time of day. An incident's events must
+//! still land on one timeline, so each incomplete time is completed, in this order, by the user's
+//! flag (`--boot-time`, `--year`, `--tz`, `--date`), by the other inputs of the same import (their
+//! complete times pin the year and the date), and only then by the input file's modification time.
+//! Every assumption is said once per input, so nobody mistakes a guess for evidence.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
+
+use super::{LineTime, Parsed};
+use crate::event::{Body, Event, Ts};
+
+/// The user's answers to what the inputs do not say.
+#[derive(Clone, Debug, Default)]
+pub struct ClockOptions {
+    /// The year of syslog times that have none.
+    pub year: Option<i32>,
+    /// The wall-clock time the node booted, for times since boot.
+    pub boot_time: Option<Ts>,
+    /// The zone of local times (syslog, time-of-day); UTC when unset.
+    pub tz: Option<chrono_tz::Tz>,
+    /// The date of times of day.
+    pub date: Option<NaiveDate>,
+}
+
+/// One parsed input and what is known about its file.
+pub struct Placement {
+    pub name: String,
+    /// The file's modification time: the last resort for dates.
+    pub modified: Option<Ts>,
+    pub parsed: Parsed,
+}
+
+/// Resolves every pending time and returns all events ordered by time (ties keep input order),
+/// and the assumptions made, one sentence each.
+pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+    let anchors = anchor_range(&inputs);
+    let mut notes = Vec::new();
+    let mut events = Vec::new();
+    for input in inputs {
+        let mut ctx = Context { input: &input, opts, anchors, notes: Vec::new() };
+        let mut placed = ctx.resolve();
+        notes.append(&mut ctx.notes);
+        events.append(&mut placed);
+    }
+    // A stable sort keeps the order of the inputs, and of records within one input, at equal times.
+    events.sort_by_key(|e| e.ts);
+    (events, notes)
+}
+
+/// The earliest and latest complete time across all inputs.
+fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
+    let mut it = inputs.iter().flat_map(|i| i.parsed.events.iter()).filter_map(|p| match p.time {
+        LineTime::Absolute(t) => Some(t),
+        _ => None,
+    });
+    let first = it.next()?;
+    Some(it.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+}
+
+struct Context<'a> {
+    input: &'a Placement,
+    opts: &'a ClockOptions,
+    anchors: Option<(Ts, Ts)>,
+    notes: Vec<String>,
+}
+
+impl Context<'_> {
+    fn resolve(&mut self) -> Vec<Event> {
+        let pending = &self.input.parsed.events;
+        let boot = pending
+            .iter()
+            .any(|p| matches!(p.time, LineTime::SinceBoot(_)))
+            .then(|| self.boot_time());
+        let year = pending
+            .iter()
+            .find_map(|p| match p.time {
+                LineTime::NoYear { month, day, .. } => Some((month, day)),
+                _ => None,
+            })
+            .map(|(m, d)| self.year(m, d));
+        let date = pending.iter().any(|p| matches!(p.time, LineTime::TimeOfDay { .. })).then(|| self.date());
+
+        let mut times: Vec<Option<Ts>> = pending
+            .iter()
+            .map(|p| match p.time {
+                LineTime::Absolute(t) => Some(t),
+                LineTime::SinceBoot(ns) => boot.map(|b| Ts(b.0.saturating_add(ns))),
+                LineTime::NoYear { month, day, nanos_of_day } => year.and_then(|y| {
+                    let d = NaiveDate::from_ymd_opt(y, month, day)?;
+                    Some(self.local(d, nanos_of_day))
+                }),
+                LineTime::TimeOfDay { nanos_of_day } => date.map(|d| self.local(d, nanos_of_day)),
+                LineTime::Unknown => None,
+            })
+            .collect();
+        self.fill_unknown(&mut times);
+
+        pending
+            .iter()
+            .zip(times)
+            .map(|(p, t)| {
+                let mut e = p.event.clone();
+                e.ts = t.unwrap_or_default();
+                if matches!(p.time, LineTime::Unknown) {
+                    if let Body::Log(l) = &mut e.body {
+                        l.approximate_time = true;
+                    }
+                }
+                e
+            })
+            .collect()
+    }
+
+    /// Records without a time take the time of the record before them (or after, at the start).
+    fn fill_unknown(&mut self, times: &mut [Option<Ts>]) {
+        if times.iter().all(Option::is_some) {
+            return;
+        }
+        let fallback = match (times.iter().flatten().next(), self.anchors, self.input.modified) {
+            (Some(&t), _, _) => t,
+            (None, Some((lo, _)), _) => {
+                self.note(format!("its lines carry no time: placed at {lo}, the start of the other inputs"));
+                lo
+            }
+            (None, None, Some(m)) => {
+                self.note(format!("its lines carry no time: placed at {m}, the file's modification time"));
+                m
+            }
+            (None, None, None) => Ts(0),
+        };
+        let mut last = None;
+        for t in times.iter_mut() {
+            match t {
+                Some(v) => last = Some(*v),
+                None => *t = Some(last.unwrap_or(fallback)),
+            }
+        }
+    }
+
+    fn boot_time(&mut self) -> Ts {
+        if let Some(b) = self.opts.boot_time {
+            return b;
+        }
+        let last_uptime = self
+            .input
+            .parsed
+            .events
+            .iter()
+            .filter_map(|p| match p.time {
+                LineTime::SinceBoot(ns) => Some(ns),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        // The dump was taken after its last line: the end of the other inputs, else the file's
+        // modification time, is the best stand-in for the time of that last line.
+        let (end, why) = match (self.anchors, self.input.modified) {
+            (Some((_, hi)), _) => (hi, "the end of the other inputs"),
+            (None, Some(m)) => (m, "the file's modification time"),
+            (None, None) => (Ts(last_uptime), "the Unix epoch"),
+        };
+        let boot = Ts(end.0.saturating_sub(last_uptime));
+        self.note(format!(
+            "times are seconds since boot: assumed the node booted at {boot}, so that its last line is at {why}; \
+             pass --boot-time to set it"
+        ));
+        boot
+    }
+
+    fn year(&mut self, month: u32, day: u32) -> i32 {
+        if let Some(y) = self.opts.year {
+            return y;
+        }
+        let (reference, why) = match (self.anchors, self.input.modified) {
+            (Some((lo, hi)), _) => (Ts(lo.0 / 2 + hi.0 / 2), "from the other inputs"),
+            (None, Some(m)) => (m, "from the file's modification time"),
+            (None, None) => (Ts::from_datetime(&chrono::Utc::now()), "the current year"),
+        };
+        let r = reference.to_datetime();
+        // Of the reference year and its neighbours, the one that puts this date nearest the reference.
+        let year = [r.year() - 1, r.year(), r.year() + 1]
+            .into_iter()
+            .filter_map(|y| Some((y, NaiveDate::from_ymd_opt(y, month, day)?)))
+            .min_by_key(|(_, d)| (d.signed_duration_since(r.date_naive()).num_days()).abs())
+            .map_or(r.year(), |(y, _)| y);
+        self.note(format!("times have no year: assumed {year} ({why}); pass --year to set it"));
+        year
+    }
+
+    fn date(&mut self) -> NaiveDate {
+        if let Some(d) = self.opts.date {
+            return d;
+        }
+        let (reference, why) = match (self.anchors, self.input.modified) {
+            (Some((lo, _)), _) => (lo, "the first day of the other inputs"),
+            (None, Some(m)) => (m, "the file's modification date"),
+            (None, None) => (Ts(0), "no other date was known"),
+        };
+        let d = reference.to_datetime().date_naive();
+        self.note(format!("times have no date: assumed {d} ({why}); pass --date to set it"));
+        d
+    }
+
+    fn local(&mut self, date: NaiveDate, nanos_of_day: u64) -> Ts {
+        let secs = (nanos_of_day / Ts::NANOS_PER_SEC) as i64;
+        let naive: NaiveDateTime = date.and_hms_opt(0, 0, 0).unwrap_or_default()
+            + chrono::Duration::seconds(secs)
+            + chrono::Duration::nanoseconds((nanos_of_day % Ts::NANOS_PER_SEC) as i64);
+        match self.opts.tz {
+            Some(tz) => tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map_or_else(|| Ts::from_datetime(&naive.and_utc()), |d| Ts::from_datetime(&d)),
+            None => {
+                self.note_once_utc();
+                Ts::from_datetime(&naive.and_utc())
+            }
+        }
+    }
+
+    fn note_once_utc(&mut self) {
+        let note = "local times were taken as UTC; pass --tz to give their zone".to_string();
+        if !self.notes.iter().any(|n| n.ends_with(&note)) {
+            self.note(note);
+        }
+    }
+
+    fn note(&mut self, what: String) {
+        self.notes.push(format!("{}: {what}", self.input.name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Log, LogOrigin, Source};
+
+    fn log(time: LineTime) -> super::super::Pending {
+        super::super::Pending { time, event: Event::new(Ts(0), "n", Source::Import, Log::new(LogOrigin::Kmsg, "x")) }
+    }
+
+    fn input(name: &str, times: &[LineTime]) -> Placement {
+        let mut parsed = Parsed::default();
+        parsed.events = times.iter().map(|&t| log(t)).collect();
+        Placement { name: name.into(), modified: None, parsed }
+    }
+
+    #[test]
+    fn syslog_year_comes_from_the_other_inputs() {
+        let pod = input("pod.json", &[LineTime::Absolute(Ts::parse_rfc3339("2024-11-10T14:00:00Z").unwrap())]);
+        let sys = input(
+            "kubelet.log",
+            &[LineTime::NoYear { month: 11, day: 10, nanos_of_day: 14 * 3600 * Ts::NANOS_PER_SEC + 5 }],
+        );
+        let (events, notes) = place(vec![pod, sys], &ClockOptions::default());
+        assert_eq!(events[1].ts.rfc3339(), "2024-11-10T14:00:00.000000005Z");
+        assert!(notes.iter().any(|n| n.contains("assumed 2024 (from the other inputs)")), "{notes:?}");
+    }
+
+    #[test]
+    fn flags_win_and_unknown_times_follow_their_predecessor() {
+        let opts = ClockOptions {
+            boot_time: Ts::parse_rfc3339("2026-01-01T00:00:00Z"),
+            tz: Some(chrono_tz::Europe::Berlin),
+            year: Some(2025),
+            ..Default::default()
+        };
+        let k = input("dmesg", &[LineTime::SinceBoot(1_500_000_000), LineTime::Unknown]);
+        let s = input("syslog", &[LineTime::NoYear { month: 7, day: 1, nanos_of_day: 12 * 3600 * Ts::NANOS_PER_SEC }]);
+        let (events, notes) = place(vec![k, s], &opts);
+        assert_eq!(events[0].ts.rfc3339(), "2025-07-01T10:00:00.000000000Z");
+        assert_eq!(events[1].ts.rfc3339(), "2026-01-01T00:00:01.500000000Z");
+        assert_eq!(events[2].ts, events[1].ts);
+        let Body::Log(l) = &events[2].body else { panic!() };
+        assert!(l.approximate_time);
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+}

@@ -1,0 +1,211 @@
+//! Recognising an input's format from its content, and reading it as text (gzip included).
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+/// The formats `tapio import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `kubectl get … -o json`: a `List` or a single object (Events included).
+    KubeJson,
+    /// `kubectl get … -o yaml`, one or several documents.
+    KubeYaml,
+    /// A recorded watch stream: JSON lines of `{"type":"ADDED","object":…}`.
+    WatchJson,
+    /// A recorded watch stream as YAML documents, each after a `# {"time":…}` comment line.
+    WatchYaml,
+    /// OTLP/JSON traces (`resourceSpans`, optionally wrapped in `{"result":…}`), or JSON lines of them.
+    OtlpJson,
+    /// Zipkin v2 JSON: an array of spans.
+    ZipkinJson,
+    /// `dmesg` (raw or `-T`), `/dev/kmsg` records, or plain kernel log lines.
+    KernelLog,
+    /// syslog or `journalctl` text (`Nov 10 14:17:41 host ident[pid]: …`, or ISO times).
+    Syslog,
+    /// `journalctl -o json`: one JSON object per line.
+    JournalJson,
+}
+
+impl Format {
+    pub const ALL: [Format; 9] = [
+        Format::KubeJson,
+        Format::KubeYaml,
+        Format::WatchJson,
+        Format::WatchYaml,
+        Format::OtlpJson,
+        Format::ZipkinJson,
+        Format::KernelLog,
+        Format::Syslog,
+        Format::JournalJson,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::KubeJson => "kube-json",
+            Format::KubeYaml => "kube-yaml",
+            Format::WatchJson => "watch-json",
+            Format::WatchYaml => "watch-yaml",
+            Format::OtlpJson => "otlp-json",
+            Format::ZipkinJson => "zipkin-json",
+            Format::KernelLog => "dmesg",
+            Format::Syslog => "syslog",
+            Format::JournalJson => "journal-json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Reads a file as UTF-8 text, decompressing gzip when the content is gzip. Invalid UTF-8 is
+/// replaced, not fatal: logs often hold a stray byte.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| format!("cannot decompress gzip: {e}"))?;
+        out
+    } else {
+        bytes
+    };
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// Guesses the format of a text from its first meaningful part.
+pub fn detect(text: &str) -> Option<Format> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return detect_json(trimmed);
+    }
+    let first = first_meaningful_line(trimmed)?;
+    let watch_comment = |l: &str| l.starts_with("# {") && l.contains("\"time\"");
+    if trimmed.lines().take(5).any(watch_comment) {
+        return Some(Format::WatchYaml);
+    }
+    if first.starts_with("apiVersion:") || first.starts_with("kind:") || first == "---" {
+        return Some(Format::KubeYaml);
+    }
+    if yaml_object_start(trimmed) {
+        return Some(Format::KubeYaml);
+    }
+    if syslog_line(first) {
+        return Some(Format::Syslog);
+    }
+    Some(Format::KernelLog)
+}
+
+fn first_meaningful_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim_end).find(|l| !l.trim().is_empty())
+}
+
+/// A YAML document with `apiVersion` and `kind` at the top level, in any key order.
+fn yaml_object_start(text: &str) -> bool {
+    let head: Vec<&str> = text.lines().take(200).collect();
+    head.iter().any(|l| l.starts_with("apiVersion:")) && head.iter().any(|l| l.starts_with("kind:"))
+}
+
+/// `Nov 10 14:17:41 host …`, `2024-03-26T10:43:59… host …`.
+fn syslog_line(line: &str) -> bool {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let b = line.as_bytes();
+    let classic = line.len() > 15
+        && MONTHS.iter().any(|m| line.starts_with(m))
+        && b[3] == b' '
+        && b.get(6) == Some(&b' ')
+        && b.get(9) == Some(&b':');
+    let iso = line.len() > 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && line.split_whitespace().count() >= 3;
+    classic || iso
+}
+
+fn detect_json(text: &str) -> Option<Format> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => Some(classify_json(&v)),
+        Err(_) => {
+            // Not one document: JSON lines. Classify by the first line that parses.
+            let v = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(20)
+                .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())?;
+            Some(match classify_json(&v) {
+                Format::KubeJson if v.get("type").is_some() && v.get("object").is_some() => {
+                    Format::WatchJson
+                }
+                Format::KubeJson if v.get("__REALTIME_TIMESTAMP").is_some() || v.get("MESSAGE").is_some() => {
+                    Format::JournalJson
+                }
+                f => f,
+            })
+        }
+    }
+}
+
+fn classify_json(v: &serde_json::Value) -> Format {
+    let inner = v.get("result").unwrap_or(v);
+    if inner.get("resourceSpans").is_some() {
+        return Format::OtlpJson;
+    }
+    if v.get("type").is_some() && v.get("object").is_some() {
+        return Format::WatchJson;
+    }
+    if v.get("__REALTIME_TIMESTAMP").is_some() {
+        return Format::JournalJson;
+    }
+    if let Some(arr) = v.as_array() {
+        let first = arr.first().map(|f| f.as_array().and_then(|a| a.first()).unwrap_or(f));
+        if first.is_some_and(|s| s.get("traceId").is_some() && s.get("id").is_some()) {
+            return Format::ZipkinJson;
+        }
+    }
+    Format::KubeJson
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_content() {
+        assert_eq!(detect(r#"{"result":{"resourceSpans":[]}}"#), Some(Format::OtlpJson));
+        assert_eq!(detect(r#"[{"traceId":"a","id":"b"}]"#), Some(Format::ZipkinJson));
+        assert_eq!(detect(r#"{"kind":"List","items":[]}"#), Some(Format::KubeJson));
+        assert_eq!(
+            detect("{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"DELETED\",\"object\":{}}\n"),
+            Some(Format::WatchJson)
+        );
+        assert_eq!(
+            detect("{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"x\"}\n{\"MESSAGE\":\"y\"}\n"),
+            Some(Format::JournalJson)
+        );
+        assert_eq!(detect("---\n# {\"time\":\"2021-05-19T09:42:58Z\"}\nkind: Pod\n"), Some(Format::WatchYaml));
+        assert_eq!(detect("apiVersion: v1\nkind: Pod\n"), Some(Format::KubeYaml));
+        assert_eq!(detect("Nov 10 14:17:41.900439 host kubelet[1]: hi\n"), Some(Format::Syslog));
+        assert_eq!(detect("[  12.5] hello\n"), Some(Format::KernelLog));
+        assert_eq!("dmesg".parse::<Format>(), Ok(Format::KernelLog));
+    }
+}

@@ -1,0 +1,957 @@
+//! Kernel and system logs: `dmesg`, `/dev/kmsg`, syslog / `journalctl` text and `journalctl -o json`.
+//!
+//! These are where a node's side of an incident is written: above all the kernel OOM killer's
+//! reports, which say which process of which memory cgroup (so which container) was killed and
+//! why. Every line becomes a [`Log`] event with whatever time its prefix gives ([`LineTime`]: since
+//! boot, without a year, absolute …; a later stage places it). The many lines of one OOM-killer
+//! report (from `<comm> invoked oom-killer:` to `Killed process …` and `oom_reaper: …`) are folded
+//! into one [`OomKill`] event instead, as are the one-line kills printed by bcc's `oomkill` tool.
+//! A report that never names its victim stays as plain log lines: nothing is lost. Blank lines and
+//! `#` comment lines (as in test fixtures) are skipped, and they end an open report.
+
+use std::sync::{Arc, LazyLock};
+
+use chrono::{DateTime, NaiveDate};
+use regex::{Captures, Match, Regex};
+use serde_json::Value;
+
+use super::{Format, LineTime, Location, Parsed};
+use crate::event::{Body, Event, Kernel, Log, LogOrigin, OomConstraint, OomKill, Severity};
+use crate::event::{Source, Ts};
+
+/// The line shapes, compiled once.
+struct Patterns {
+    /// `/dev/kmsg`: `priority,seq,usec,flags[,…];message`.
+    kmsg: Regex,
+    /// `dmesg` / console: `[  123.456789] msg`, optionally after `<6>`.
+    dmesg: Regex,
+    /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`.
+    dmesg_t: Regex,
+    /// Classic syslog: `Nov 10 14:17:41[.900439] host rest`, optionally after `<30>`.
+    bsd: Regex,
+    /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
+    iso: Regex,
+    /// What follows the host of a syslog line: `ident[pid]: msg` or `ident: msg`.
+    ident: Regex,
+    /// The dmesg prefix that syslog keeps in kernel messages.
+    boot_prefix: Regex,
+    /// bcc `oomkill`: `21:03:39 Triggered by PID 3297 ("ntpd"), OOM kill of PID 22516 ("perl"), 3850642 pages, …`.
+    bcc: Regex,
+    // The lines of an OOM-killer report.
+    invoked: Regex,
+    cpu: Regex,
+    task_in: Regex,
+    memory: Regex,
+    oom_kill: Regex,
+    kill: Regex,
+    killed: Regex,
+    reaped: Regex,
+}
+
+static P: LazyLock<Patterns> = LazyLock::new(|| {
+    let re = |s: &str| Regex::new(s).expect("static regex");
+    Patterns {
+        kmsg: re(r"^(\d{1,4}),\d{1,20},(\d{1,20}),[^;]*;(.*)$"),
+        dmesg: re(r"^(?:<(\d{1,4})>)?\[\s*(\d{1,12})\.(\d{1,9})\]\s?(.*)$"),
+        dmesg_t: re(
+            r"^(?:<(\d{1,4})>)?\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
+        ),
+        bsd: re(
+            r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
+        ),
+        iso: re(
+            r"^(?:<(\d{1,4})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))\s+(.*)$",
+        ),
+        ident: re(r"^([^\s\[\]:]+)(?:\[(\d{1,10})\])?:(?: (.*))?$"),
+        boot_prefix: re(r"^\[\s*\d+\.\d+\]\s?"),
+        bcc: re(
+            r#"^(\d{2}):(\d{2}):(\d{2}) Triggered by PID (\d{1,10}) \("(.*?)"\), OOM kill of PID (\d{1,10}) \("(.*?)"\), (\d{1,20}) pages"#,
+        ),
+        invoked: re(r"^\s*(.+?) invoked oom-killer: "),
+        cpu: re(r"^CPU: \d+ (?:UID: \d+ )?PID: (\d{1,10}) Comm: "),
+        task_in: re(r"Task in (.+) killed as a result of limit of (.+?)\s*$"),
+        memory: re(r"^memory: usage (\d{1,20})kB, limit (\d{1,20})kB"),
+        oom_kill: re(r"oom-kill:(\S*=\S*)"),
+        kill: re(
+            r"(Memory cgroup out of memory|Out of memory)[^:]*: Kill(?:ed)? process (\d{1,10}) \((.*?)\)",
+        ),
+        killed: re(
+            r"Killed process (\d{1,10}) \((.*?)\)(?: total-vm:(\d{1,20})kB, anon-rss:(\d{1,20})kB, file-rss:(\d{1,20})kB(?:, shmem-rss:(\d{1,20})kB)?|[^)]*$)",
+        ),
+        reaped: re(r"oom_reaper: reaped process \d"),
+    }
+});
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const NANOS: u64 = 1_000_000_000;
+
+/// Parses one kernel or system log input (`format` is [`Format::KernelLog`], [`Format::Syslog`] or
+/// [`Format::JournalJson`]; any other is read as a kernel log) into pending events.
+///
+/// `node` names the machine; when it is empty, the host column of syslog lines or the journal's
+/// `_HOSTNAME` is used. Lines of a journal export that are not JSON objects are rejected with their
+/// 1-based line number; text lines are never rejected (a line without a time gets
+/// [`LineTime::Unknown`]). `dmesg -T` times are taken as UTC, with a warning.
+pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
+    let mut out = Out {
+        parsed: Parsed::default(),
+        node: node.into(),
+        from_host: node.is_empty(),
+        host: None,
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let items = match format {
+        Format::JournalJson => journal_records(text, &mut out.parsed),
+        _ => text_records(text, format == Format::Syslog, &mut out.parsed),
+    };
+    let mut report: Option<Report> = None;
+    for item in items {
+        let r = match item {
+            Item::Break => {
+                out.close(report.take());
+                continue;
+            }
+            Item::Kill(time, kill) => {
+                out.push(time, None, Kernel::OomKill(kill));
+                continue;
+            }
+            Item::Rec(r) if !r.kernel => {
+                out.log(r);
+                continue;
+            }
+            Item::Rec(r) => r,
+        };
+        let b = r.body.as_str();
+        let belongs = report.as_ref().map(|p| match (p.done, p.tail) {
+            (true, _) => P.reaped.is_match(b),
+            (_, true) => P.oom_kill.is_match(b) || P.kill.is_match(b) || P.killed.is_match(b),
+            _ => !P.invoked.is_match(b),
+        });
+        if belongs == Some(false) {
+            out.close(report.take());
+        }
+        if report.is_none() && !opens_report(b) {
+            out.log(r);
+            continue;
+        }
+        let p = report.get_or_insert_with(Report::new);
+        let reaped = p.done;
+        p.absorb(r);
+        if reaped {
+            out.close(report.take());
+        }
+    }
+    out.close(report);
+    out.parsed
+}
+
+/// One log record of the input, its time and header read.
+struct Rec {
+    time: LineTime,
+    severity: Severity,
+    ident: String,
+    pid: u32,
+    body: String,
+    /// The host column of the line, if it has one.
+    host: Option<String>,
+    /// A kernel message (origin kmsg): it may be part of an OOM-killer report.
+    kernel: bool,
+}
+
+impl Rec {
+    fn kernel(time: LineTime, severity: Severity, body: &str) -> Rec {
+        let ident = "kernel".to_string();
+        Rec {
+            time,
+            severity,
+            ident,
+            pid: 0,
+            body: body.to_string(),
+            host: None,
+            kernel: true,
+        }
+    }
+}
+
+enum Item {
+    Rec(Rec),
+    /// A complete OOM kill on one line (bcc `oomkill`).
+    Kill(LineTime, OomKill),
+    /// A blank or comment line: ends an open OOM report.
+    Break,
+}
+
+/// Reads text lines (dmesg, kmsg, syslog, journalctl short output, bcc oomkill).
+fn text_records(text: &str, syslog: bool, parsed: &mut Parsed) -> Vec<Item> {
+    let mut items = Vec::new();
+    let (mut joinable, mut local_time) = (false, false);
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            items.push(Item::Break);
+            joinable = false;
+            continue;
+        }
+        if syslog && line.starts_with("-- ") {
+            continue; // journalctl's `-- Boot … --` and `-- No entries --` markers
+        }
+        if joinable && line.starts_with([' ', '\t']) {
+            if let Some(Item::Rec(prev)) = items.last_mut() {
+                prev.body.push('\n');
+                prev.body.push_str(line.trim());
+                continue;
+            }
+        }
+        let (item, join) = text_line(line, syslog, &mut local_time);
+        joinable = join;
+        items.push(item);
+    }
+    if local_time {
+        let w = "dmesg -T times are the machine's local time; they were taken as UTC";
+        parsed.warnings.push(w.to_string());
+    }
+    items
+}
+
+/// Reads one text line; also says whether indented lines after it continue it.
+fn text_line(line: &str, syslog: bool, local_time: &mut bool) -> (Item, bool) {
+    if let Some(c) = P.kmsg.captures(line) {
+        if let Ok(usec) = c[2].parse::<u64>() {
+            let time = LineTime::SinceBoot(usec.saturating_mul(1_000));
+            return (Item::Rec(Rec::kernel(time, pri(c.get(1)), &c[3])), true);
+        }
+    }
+    if let Some(c) = P.dmesg.captures(line) {
+        let secs: u64 = c[2].parse().unwrap_or(0);
+        let time =
+            LineTime::SinceBoot(secs.saturating_mul(NANOS).saturating_add(frac_nanos(&c[3])));
+        return (Item::Rec(Rec::kernel(time, pri(c.get(1)), &c[4])), false);
+    }
+    if let Some(c) = P.dmesg_t.captures(line) {
+        if let Some(ts) = dmesg_t_time(&c) {
+            *local_time = true;
+            let r = Rec::kernel(LineTime::Absolute(ts), pri(c.get(1)), &c[8]);
+            return (Item::Rec(r), false);
+        }
+    }
+    if let Some(r) = P.bsd.captures(line).and_then(|c| bsd_line(&c)) {
+        return (Item::Rec(r), syslog);
+    }
+    if let Some(c) = P.iso.captures(line) {
+        if let Some(ts) = iso_time(&c[2]) {
+            let (time, sev) = (LineTime::Absolute(ts), pri(c.get(1)));
+            if !syslog {
+                return (Item::Rec(Rec::kernel(time, sev, &c[3])), false);
+            }
+            let (host, rest) = c[3].split_once(' ').unwrap_or((&c[3], ""));
+            return (Item::Rec(syslog_rec(time, sev, host, rest)), true);
+        }
+    }
+    if let Some(item) = P.bcc.captures(line).and_then(|c| bcc_line(&c)) {
+        return (item, false);
+    }
+    let mut r = Rec::kernel(LineTime::Unknown, Severity::Unknown, line);
+    if syslog {
+        r.ident.clear();
+        r.kernel = false;
+    }
+    (Item::Rec(r), false)
+}
+
+fn dmesg_t_time(c: &Captures) -> Option<Ts> {
+    let date = NaiveDate::from_ymd_opt(c[7].parse().ok()?, month(&c[2])?, c[3].parse().ok()?)?;
+    let t = date.and_hms_opt(c[4].parse().ok()?, c[5].parse().ok()?, c[6].parse().ok()?)?;
+    Some(Ts::from_datetime(&t.and_utc()))
+}
+
+fn bsd_line(c: &Captures) -> Option<Rec> {
+    let day: u32 = c[3].parse().ok()?;
+    let nanos = time_of_day(&c[4], &c[5], &c[6])? + c.get(7).map_or(0, |f| frac_nanos(f.as_str()));
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = LineTime::NoYear {
+        month: month(&c[2])?,
+        day,
+        nanos_of_day: nanos,
+    };
+    Some(syslog_rec(time, pri(c.get(1)), &c[8], &c[9]))
+}
+
+/// A syslog line after its time: `host` then `ident[pid]: msg`.
+fn syslog_rec(time: LineTime, severity: Severity, host: &str, rest: &str) -> Rec {
+    let (ident, pid, body) = match P.ident.captures(rest) {
+        Some(c) => (
+            c[1].to_string(),
+            c.get(2).and_then(|p| p.as_str().parse().ok()).unwrap_or(0),
+            c.get(3).map_or("", |b| b.as_str()),
+        ),
+        None => (String::new(), 0, rest),
+    };
+    let kernel = ident == "kernel";
+    let body = if kernel {
+        P.boot_prefix.replace(body, "")
+    } else {
+        body.into()
+    };
+    let (body, host) = (body.into_owned(), Some(host.to_string()));
+    Rec {
+        time,
+        severity,
+        ident,
+        pid,
+        body,
+        host,
+        kernel,
+    }
+}
+
+fn bcc_line(c: &Captures) -> Option<Item> {
+    let mut kill = blank_kill();
+    kill.killer_pid = c[4].parse().ok()?;
+    kill.killer_comm = c[5].to_string();
+    kill.victim_pid = c[6].parse().ok()?;
+    kill.victim_comm = c[7].to_string();
+    kill.rss_kib = c[8].parse::<u64>().ok()?.saturating_mul(4);
+    let time = LineTime::TimeOfDay {
+        nanos_of_day: time_of_day(&c[1], &c[2], &c[3])?,
+    };
+    Some(Item::Kill(time, kill))
+}
+
+/// Reads `journalctl -o json`: one object per line.
+fn journal_records(text: &str, parsed: &mut Parsed) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let o = match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => {
+                let why = "not a JSON object (journalctl -o json writes one object per line)";
+                parsed.reject(Location::Line(i + 1), why);
+                continue;
+            }
+            Err(e) => {
+                parsed.reject(Location::Line(i + 1), format!("not valid JSON: {e}"));
+                continue;
+            }
+        };
+        let s = |k: &str| o.get(k).and_then(Value::as_str);
+        let time = s("__REALTIME_TIMESTAMP").and_then(|t| t.trim().parse::<u64>().ok());
+        let body = match o.get("MESSAGE") {
+            Some(Value::String(m)) => m.clone(),
+            Some(Value::Array(a)) => {
+                let byte = |b: &Value| b.as_u64().and_then(|b| u8::try_from(b).ok());
+                let bytes: Vec<u8> = a.iter().map(|b| byte(b).unwrap_or(b'?')).collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            _ => String::new(),
+        };
+        let pri = s("PRIORITY").and_then(|p| p.trim().parse::<u32>().ok());
+        let ident = s("SYSLOG_IDENTIFIER").or_else(|| s("_COMM")).unwrap_or("");
+        items.push(Item::Rec(Rec {
+            time: time.map_or(LineTime::Unknown, |us| {
+                LineTime::Absolute(Ts::from_micros(us))
+            }),
+            severity: pri.map_or(Severity::Unknown, Severity::from_syslog),
+            ident: ident.to_string(),
+            pid: s("_PID")
+                .or_else(|| s("SYSLOG_PID"))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            body,
+            host: s("_HOSTNAME").map(str::to_string),
+            kernel: s("_TRANSPORT") == Some("kernel"),
+        }));
+    }
+    items
+}
+
+/// Whether a kernel line with no report open starts one (possibly in its middle).
+fn opens_report(b: &str) -> bool {
+    [&P.invoked, &P.task_in, &P.oom_kill, &P.kill, &P.killed]
+        .iter()
+        .any(|r| r.is_match(b))
+}
+
+fn blank_kill() -> OomKill {
+    OomKill {
+        victim_pid: 0,
+        victim_comm: String::new(),
+        task_memcg: String::new(),
+        oom_memcg: String::new(),
+        constraint: OomConstraint::Unknown,
+        rss_kib: 0,
+        total_vm_kib: 0,
+        memcg_usage_kib: None,
+        memcg_limit_kib: None,
+        killer_pid: 0,
+        killer_comm: String::new(),
+    }
+}
+
+/// The lines of one OOM-killer report, and what they said so far.
+struct Report {
+    lines: Vec<Rec>,
+    kill: OomKill,
+    /// Past the process table (`oom-kill:` or `Kill process` seen): only kill lines may follow.
+    tail: bool,
+    /// `Killed process` seen: only `oom_reaper` may follow.
+    done: bool,
+    killed_time: Option<LineTime>,
+    last_time: Option<LineTime>,
+    host: Option<String>,
+}
+
+impl Report {
+    fn new() -> Report {
+        let (lines, kill) = (Vec::new(), blank_kill());
+        let (killed_time, last_time, host) = (None, None, None);
+        Report {
+            lines,
+            kill,
+            tail: false,
+            done: false,
+            killed_time,
+            last_time,
+            host,
+        }
+    }
+
+    fn absorb(&mut self, r: Rec) {
+        let k = &mut self.kill;
+        let b = r.body.as_str();
+        if let Some(c) = P.invoked.captures(b) {
+            k.killer_comm = c[1].to_string();
+        } else if let Some(c) = P.cpu.captures(b) {
+            if k.killer_pid == 0 {
+                k.killer_pid = c[1].parse().unwrap_or(0);
+            }
+        } else if let Some(c) = P.task_in.captures(b) {
+            k.task_memcg = c[1].to_string();
+            k.oom_memcg = c[2].to_string();
+        } else if let Some(c) = P.memory.captures(b) {
+            k.memcg_usage_kib = c[1].parse().ok();
+            k.memcg_limit_kib = c[2].parse().ok();
+        } else if let Some(c) = P.oom_kill.captures(b) {
+            self.tail = true;
+            let (mut pid, mut task) = (0, "");
+            for (key, v) in c[1].split(',').filter_map(|kv| kv.split_once('=')) {
+                match key {
+                    "constraint" => k.constraint = OomConstraint::from_kernel(v),
+                    "oom_memcg" => k.oom_memcg = v.to_string(),
+                    "task_memcg" => k.task_memcg = v.to_string(),
+                    "task" => task = v,
+                    "pid" => pid = v.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            if pid != 0 {
+                (k.victim_pid, k.victim_comm) = (pid, task.to_string());
+            }
+        }
+        if let Some(c) = P.kill.captures(b) {
+            self.tail = true;
+            if k.constraint == OomConstraint::Unknown {
+                let memcg = &c[1] == "Memory cgroup out of memory";
+                k.constraint = if memcg {
+                    OomConstraint::Memcg
+                } else {
+                    OomConstraint::Global
+                };
+            }
+            if k.victim_pid == 0 {
+                (k.victim_pid, k.victim_comm) = (c[2].parse().unwrap_or(0), c[3].to_string());
+            }
+        }
+        if let Some(c) = P.killed.captures(b) {
+            let num = |i: usize| {
+                c.get(i)
+                    .map_or(0, |m| m.as_str().parse::<u64>().unwrap_or(0))
+            };
+            if let Ok(pid @ 1..) = u32::try_from(num(1)) {
+                (k.victim_pid, k.victim_comm) = (pid, c[2].to_string());
+            }
+            if c.get(3).is_some() {
+                k.total_vm_kib = num(3);
+                k.rss_kib = num(4).saturating_add(num(5)).saturating_add(num(6));
+            }
+            self.done = true;
+            self.killed_time = Some(r.time);
+        }
+        if r.time != LineTime::Unknown {
+            self.last_time = Some(r.time);
+        }
+        if self.host.is_none() {
+            self.host.clone_from(&r.host);
+        }
+        self.lines.push(r);
+    }
+}
+
+/// The parse result being built, and the node names of its events.
+struct Out {
+    parsed: Parsed,
+    node: Arc<str>,
+    from_host: bool,
+    /// The last host seen, so that its events share one name.
+    host: Option<Arc<str>>,
+}
+
+impl Out {
+    fn push(&mut self, time: LineTime, host: Option<&str>, body: impl Into<Body>) {
+        let node = match host {
+            Some(h) if self.from_host && !h.is_empty() => match &self.host {
+                Some(a) if &**a == h => a.clone(),
+                _ => self.host.insert(Arc::from(h)).clone(),
+            },
+            _ => self.node.clone(),
+        };
+        self.parsed
+            .push(time, Event::new(Ts(0), node, Source::Import, body));
+    }
+
+    fn log(&mut self, r: Rec) {
+        let mut log = Log::new(
+            if r.kernel {
+                LogOrigin::Kmsg
+            } else {
+                LogOrigin::Journal
+            },
+            r.body,
+        );
+        (log.severity, log.ident, log.pid) = (r.severity, r.ident, r.pid);
+        self.push(r.time, r.host.as_deref(), log);
+    }
+
+    /// Ends a report: one OOM kill when it named a victim, else its lines as logs.
+    fn close(&mut self, report: Option<Report>) {
+        let Some(p) = report else { return };
+        if p.kill.victim_pid == 0 {
+            p.lines.into_iter().for_each(|r| self.log(r));
+            return;
+        }
+        let time = p.killed_time.or(p.last_time).unwrap_or(LineTime::Unknown);
+        self.push(time, p.host.as_deref(), Kernel::OomKill(p.kill));
+    }
+}
+
+fn month(name: &str) -> Option<u32> {
+    MONTHS.iter().position(|m| *m == name).map(|i| i as u32 + 1)
+}
+
+/// `hh`, `mm`, `ss` (two digits each) as nanoseconds since midnight, if they are a valid time.
+fn time_of_day(h: &str, m: &str, s: &str) -> Option<u64> {
+    let (h, m, s): (u64, u64, u64) = (h.parse().ok()?, m.parse().ok()?, s.parse().ok()?);
+    (h < 24 && m < 60 && s <= 60).then_some(((h * 60 + m) * 60 + s) * NANOS)
+}
+
+/// Nanoseconds from the digits after a decimal point (at most 9, as the patterns allow).
+fn frac_nanos(digits: &str) -> u64 {
+    let n = digits.len().min(9);
+    digits
+        .get(..n)
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 10u64.pow(9 - n as u32)
+}
+
+/// A syslog priority (`<30>`, or the first field of a kmsg record) as a severity.
+fn pri(m: Option<Match>) -> Severity {
+    let p = m.and_then(|m| m.as_str().parse::<u32>().ok());
+    p.map_or(Severity::Unknown, Severity::from_syslog)
+}
+
+/// RFC 3339 with `T`, a `,` or `.` fraction and a `Z`, `+hh:mm` or `+hhmm` offset.
+fn iso_time(s: &str) -> Option<Ts> {
+    let s = s.replace(',', ".");
+    let d = DateTime::parse_from_rfc3339(&s)
+        .or_else(|_| DateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f%z"));
+    d.ok().map(|d| Ts::from_datetime(&d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(path: &str) -> String {
+        let p = format!("{}/../shared/data/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    fn ooms(p: &Parsed) -> Vec<(&OomKill, LineTime)> {
+        let it = p.events.iter();
+        it.filter_map(|e| match &e.event.body {
+            Body::Kernel(Kernel::OomKill(k)) => Some((k, e.time)),
+            _ => None,
+        })
+        .collect()
+    }
+
+    fn logs(p: &Parsed) -> Vec<(&Log, LineTime, &str)> {
+        let it = p.events.iter();
+        it.filter_map(|e| match &e.event.body {
+            Body::Log(l) => Some((l, e.time, &*e.event.node)),
+            _ => None,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn kernel_log_cadvisor_blocks_give_six_oom_kills() {
+        let text = data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt");
+        let p = parse(&text, Format::KernelLog, "n1");
+        assert!(p.rejected.is_empty() && p.warnings.is_empty());
+        let k = ooms(&p);
+        let ids: Vec<_> = k
+            .iter()
+            .map(|(k, _)| (k.victim_comm.as_str(), k.victim_pid))
+            .collect();
+        let gun = "gunpowder-memho";
+        let want = [
+            ("evil-program2", 19667),
+            ("manager", 966),
+            ("memorymonster", 13536),
+        ];
+        assert_eq!(ids[..3], want);
+        assert_eq!(
+            ids[3..],
+            [("badsysprogram", 1532), (gun, 1381), (gun, 1667)]
+        );
+        assert!(k.iter().all(|(_, t)| *t == LineTime::Unknown));
+        assert_eq!(
+            (k[0].0.rss_kib, k[0].0.total_vm_kib),
+            (1414008 + 4, 1460016)
+        );
+        let pod = "/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012";
+        let ctr = "ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8";
+        assert_eq!(
+            (k[1].0.task_memcg.clone(), k[1].0.oom_memcg.as_str()),
+            (format!("{pod}/{ctr}"), pod)
+        );
+        assert_eq!(k[1].0.constraint, OomConstraint::Memcg);
+        let m = k[2].0;
+        assert_eq!(
+            (m.task_memcg.as_str(), m.oom_memcg.as_str(), m.constraint),
+            ("/mem2", "/mem2", OomConstraint::Memcg)
+        );
+        assert_eq!(
+            (m.memcg_usage_kib, m.memcg_limit_kib),
+            (Some(980), Some(980))
+        );
+        assert_eq!(
+            (m.killer_pid, m.killer_comm.as_str()),
+            (13536, "memorymonster")
+        );
+        assert_eq!((m.rss_kib, m.total_vm_kib), (920 + 452, 33558652));
+        assert_eq!(
+            (k[3].0.constraint, k[3].0.rss_kib),
+            (OomConstraint::Global, 1595164 + 76)
+        );
+        let docker = "/docker/2e088fe462e25e60be1dafafe2c05c47bda1a97978648d10ad2b7484fc0b8f50";
+        assert_eq!(
+            (k[4].0.task_memcg.as_str(), k[4].0.rss_kib),
+            (docker, 18624 + 2140)
+        );
+        assert_eq!(k[4].0.memcg_limit_kib, Some(20480));
+        assert!(k[5].0.task_memcg.starts_with("/docker/6c6fcab8"));
+        assert_eq!(
+            (k[5].0.killer_pid, k[5].0.constraint),
+            (1667, OomConstraint::Memcg)
+        );
+        // The lone start and legacy lines stay logs, as do the docker lines; no report line does.
+        let l = logs(&p);
+        assert!(l
+            .iter()
+            .any(|(l, ..)| l.body.starts_with("ruby invoked oom-killer")));
+        assert!(l
+            .iter()
+            .any(|(l, ..)| l.body == "Task in /mem2 killed as a result of limit of /mem3"));
+        assert!(!l
+            .iter()
+            .any(|(l, ..)| l.body.contains("process") || l.body.contains("Call Trace")));
+        assert_eq!(
+            l.iter()
+                .filter(|(l, ..)| l.body.starts_with("docker0: port"))
+                .count(),
+            23
+        );
+        assert!(l
+            .iter()
+            .all(|(l, t, n)| (l.origin, *t, *n) == (LogOrigin::Kmsg, LineTime::Unknown, "n1")));
+    }
+
+    #[test]
+    fn kernel_log_npd_oom_kill() {
+        let text = data("kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt");
+        let p = parse(&text, Format::KernelLog, "");
+        let k = ooms(&p);
+        assert_eq!((k.len(), p.events.len()), (1, 1));
+        let k = k[0].0;
+        assert_eq!(
+            (k.victim_pid, k.victim_comm.as_str(), k.constraint),
+            (1012, "heapster", OomConstraint::Memcg)
+        );
+        assert_eq!(
+            (k.rss_kib, k.total_vm_kib),
+            (306328 + 11132 + 12345, 327128)
+        );
+    }
+
+    #[test]
+    fn kernel_log_bcc_oomkill_lines() {
+        let p = parse(
+            &data("kernel-oom-logs/bcc_oomkill_example.txt"),
+            Format::KernelLog,
+            "",
+        );
+        let k = ooms(&p);
+        assert_eq!(k.len(), 2);
+        let (a, t) = k[0];
+        assert_eq!(
+            (a.victim_pid, a.victim_comm.as_str(), a.rss_kib),
+            (22516, "perl", 15402568)
+        );
+        assert_eq!(
+            (a.killer_pid, a.killer_comm.as_str(), a.constraint),
+            (3297, "ntpd", OomConstraint::Unknown)
+        );
+        assert_eq!(
+            t,
+            LineTime::TimeOfDay {
+                nanos_of_day: (21 * 3600 + 3 * 60 + 39) * NANOS
+            }
+        );
+        assert_eq!((k[1].0.victim_pid, k[1].0.killer_pid), (22517, 22517));
+        assert!(matches!(k[1].1, LineTime::TimeOfDay { .. }));
+        assert!(logs(&p).len() > 10); // the prose around them
+    }
+
+    #[test]
+    fn kernel_log_insights_kubelet_journal() {
+        let path = "insights-operator-archive-sample/config__node__logs__ip-10-0-135-228.us-east-2.compute.internal.log";
+        let p = parse(&data(path), Format::Syslog, "");
+        let l = logs(&p);
+        assert_eq!((l.len(), p.events.len(), p.rejected.len()), (50, 50, 0));
+        for (log, t, node) in &l {
+            assert_eq!(
+                (log.ident.as_str(), log.pid, log.origin),
+                ("kubenswrapper", 2296, LogOrigin::Journal)
+            );
+            assert_eq!(*node, "ci-ln-b3f5vqb-72292-v2kk6-master-0");
+            assert!(matches!(
+                t,
+                LineTime::NoYear {
+                    month: 11,
+                    day: 10,
+                    ..
+                }
+            ));
+        }
+        let nanos_of_day = (14 * 3600 + 17 * 60 + 41) * NANOS + 900_439_000;
+        assert_eq!(
+            l[0].1,
+            LineTime::NoYear {
+                month: 11,
+                day: 10,
+                nanos_of_day
+            }
+        );
+        assert!(l[0]
+            .0
+            .body
+            .starts_with("E1110 14:17:41.900391    2296 pod_workers.go:1300]"));
+        let mine = parse(&data(path), Format::Syslog, "mine");
+        assert!(logs(&mine).iter().all(|(.., n)| *n == "mine"));
+    }
+
+    #[test]
+    fn kernel_log_raw_dmesg_modern_memcg_report() {
+        let pod = "kubepods-burstable-pod3f1c2b7e_9a4d_4c1e_8f2a_5b6c7d8e9f01.slice";
+        let cg =
+            format!("/kubepods.slice/kubepods-burstable.slice/{pod}/cri-containerd-4d2e.scope");
+        let text = format!(
+            "[ 5432.000001] IPv6: ADDRCONF(NETDEV_CHANGE): veth1: link becomes ready
+[ 5432.100001] stress invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=985
+[ 5432.100020] CPU: 1 PID: 48211 Comm: stress Not tainted 5.15.0-1051-azure #59-Ubuntu
+[ 5432.100030] Call Trace:
+[ 5432.100031]  <TASK>
+[ 5432.100300] memory: usage 262144kB, limit 262144kB, failcnt 87
+[ 5432.100351] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[ 5432.100400] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=cri-containerd-4d2e.scope,mems_allowed=0,oom_memcg={cg},task_memcg={cg},task=stress,pid=48213,uid=0
+[ 5432.100500] Memory cgroup out of memory: Killed process 48213 (stress) total-vm:273400kB, anon-rss:261800kB, file-rss:1204kB, shmem-rss:8kB, UID:0 pgtables:560kB oom_score_adj:985
+[ 5432.110000] oom_reaper: reaped process 48213 (stress), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB
+<4>[ 5433.5] eth0: something else\n"
+        );
+        let p = parse(&text, Format::KernelLog, "node-a");
+        let k = ooms(&p);
+        assert_eq!(k.len(), 1);
+        let (k, t) = k[0];
+        assert_eq!(t, LineTime::SinceBoot(5_432_100_500_000));
+        assert_eq!(
+            (k.victim_pid, k.victim_comm.as_str(), k.constraint),
+            (48213, "stress", OomConstraint::Memcg)
+        );
+        assert_eq!(
+            (k.task_memcg.as_str(), k.oom_memcg.as_str()),
+            (cg.as_str(), cg.as_str())
+        );
+        assert_eq!(
+            (k.rss_kib, k.total_vm_kib, k.memcg_limit_kib),
+            (261800 + 1204 + 8, 273400, Some(262144))
+        );
+        assert_eq!((k.killer_pid, k.killer_comm.as_str()), (48211, "stress"));
+        let l = logs(&p);
+        assert_eq!(
+            (l.len(), l[0].1),
+            (2, LineTime::SinceBoot(5_432_000_001_000))
+        );
+        assert_eq!(
+            (l[1].0.body.as_str(), l[1].0.severity),
+            ("eth0: something else", Severity::Warning)
+        );
+        assert_eq!(l[1].1, LineTime::SinceBoot(5_433_500_000_000));
+    }
+
+    #[test]
+    fn kernel_log_kmsg_records_and_continuations() {
+        let text = "6,1234,5678901,-;usb 1-1: new high-speed USB device number 2\n SUBSYSTEM=usb\n DEVICE=c189:1
+3,1235,5679000,c,caller=T12;Out of memory: Killed process 77 (java) total-vm:100kB, anon-rss:10kB, file-rss:5kB, shmem-rss:1kB
+12,1236,5680000,-;user message\n";
+        let p = parse(text, Format::KernelLog, "");
+        let l = logs(&p);
+        assert_eq!(l.len(), 2);
+        assert_eq!(
+            l[0].0.body,
+            "usb 1-1: new high-speed USB device number 2\nSUBSYSTEM=usb\nDEVICE=c189:1"
+        );
+        assert_eq!(
+            (l[0].0.severity, l[0].1),
+            (Severity::Info, LineTime::SinceBoot(5_678_901_000))
+        );
+        assert_eq!(l[1].0.severity, Severity::Warning);
+        let k = ooms(&p);
+        assert_eq!((k.len(), k[0].1), (1, LineTime::SinceBoot(5_679_000_000)));
+        assert_eq!(
+            (k[0].0.victim_pid, k[0].0.constraint, k[0].0.rss_kib),
+            (77, OomConstraint::Global, 16)
+        );
+    }
+
+    #[test]
+    fn kernel_log_journal_json_with_bad_lines() {
+        let text = r#"{"__REALTIME_TIMESTAMP":"1711449839123456","MESSAGE":"Started kubelet.","PRIORITY":"6","SYSLOG_IDENTIFIER":"systemd","_PID":"1","_HOSTNAME":"worker-1","_TRANSPORT":"journal"}
+{not json
+
+{"__REALTIME_TIMESTAMP":"1711449840000000","MESSAGE":[104,105,255],"PRIORITY":"3","_COMM":"app","_HOSTNAME":"worker-1"}
+{"__REALTIME_TIMESTAMP":"1711449841000000","MESSAGE":"Out of memory: Killed process 9 (x) total-vm:8kB, anon-rss:4kB, file-rss:0kB","_TRANSPORT":"kernel","_HOSTNAME":"worker-1"}
+[1]"#;
+        let p = parse(text, Format::JournalJson, "");
+        let at: Vec<_> = p.rejected.iter().map(|r| r.at).collect();
+        assert_eq!(at, [Location::Line(2), Location::Line(6)]);
+        assert!(p.rejected[0].reason.contains("not valid JSON"));
+        let l = logs(&p);
+        assert_eq!(l.len(), 2);
+        let (first, t, node) = &l[0];
+        assert_eq!(*t, LineTime::Absolute(Ts(1_711_449_839_123_456_000)));
+        assert_eq!(
+            (first.ident.as_str(), first.pid, first.severity),
+            ("systemd", 1, Severity::Info)
+        );
+        assert_eq!((first.origin, *node), (LogOrigin::Journal, "worker-1"));
+        assert_eq!(
+            (l[1].0.body.as_str(), l[1].0.ident.as_str()),
+            ("hi\u{fffd}", "app")
+        );
+        let k = ooms(&p);
+        assert_eq!(
+            (k.len(), k[0].0.victim_pid, k[0].1),
+            (1, 9, LineTime::Absolute(Ts(1_711_449_841 * NANOS)))
+        );
+        assert_eq!(p.events.last().map(|e| &*e.event.node), Some("worker-1"));
+    }
+
+    #[test]
+    fn kernel_log_syslog_kernel_lines_and_iso_times() {
+        let text = "Mar  3 10:43:59 node7 kernel: [  123.456789] eth0: link up
+2024-03-26T10:43:59.123456+0000 node7 systemd[1]: Started foo.
+2024-03-26T10:44:00+01:00 node7 kernel: Out of memory: Killed process 5 (a) total-vm:4kB, anon-rss:4kB, file-rss:0kB
+<30>Mar 26 10:44:01 node7 containerd[900]: msg\n   indented continuation\n-- Boot 0123 --\ngarbage without a time\n";
+        let p = parse(text, Format::Syslog, "");
+        assert!(p.rejected.is_empty());
+        let l = logs(&p);
+        assert_eq!(l.len(), 4);
+        assert_eq!(
+            (l[0].0.body.as_str(), l[0].0.origin, l[0].0.ident.as_str()),
+            ("eth0: link up", LogOrigin::Kmsg, "kernel")
+        );
+        let nanos_of_day = (10 * 3600 + 43 * 60 + 59) * NANOS;
+        assert_eq!(
+            l[0].1,
+            LineTime::NoYear {
+                month: 3,
+                day: 3,
+                nanos_of_day
+            }
+        );
+        assert_eq!(l[1].1, LineTime::Absolute(Ts(1_711_450_239_123_456_000)));
+        assert_eq!(
+            (l[1].0.ident.as_str(), l[1].0.pid, l[1].2),
+            ("systemd", 1, "node7")
+        );
+        assert_eq!(
+            (l[2].0.body.as_str(), l[2].0.severity),
+            ("msg\nindented continuation", Severity::Info)
+        );
+        assert_eq!(
+            (l[3].0.origin, l[3].1),
+            (LogOrigin::Journal, LineTime::Unknown)
+        );
+        let k = ooms(&p);
+        assert_eq!(
+            (k.len(), k[0].1),
+            (1, LineTime::Absolute(Ts(1_711_446_240 * NANOS)))
+        );
+    }
+
+    #[test]
+    fn kernel_log_dmesg_t_is_taken_as_utc_with_a_warning() {
+        let p = parse(
+            "[Tue Nov 10 14:17:41 2020] a\n[Tue Nov  3 01:02:03 2020] b\n",
+            Format::KernelLog,
+            "",
+        );
+        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(
+            p.events[0].time,
+            LineTime::Absolute(Ts(1_605_017_861 * NANOS))
+        );
+        assert_eq!(logs(&p)[1].0.body, "b");
+    }
+
+    #[test]
+    fn kernel_log_odd_input_never_panics() {
+        let odd = "[99999999999999.999999999] x\n<99999>[1.0] y\n6,1,99999999999999999999999,-;z
+Feb 30 25:61:61 h x: y\n99:99:99 Triggered by PID 1 (\"a\"), OOM kill of PID 2 (\"b\"), 9 pages
+Killed process 99999999999 (x)\nKilled process 3 ((sd-pam)) total-vm:1kB, anon-rss:1kB, file-rss:1kB
+x invoked oom-killer: gfp_mask=0, order=0\noom-kill:constraint=X,pid=abc\n[Mon Foo 1 00:00:00 2020] q\n\u{fffd}\u{0}";
+        for f in [Format::KernelLog, Format::Syslog, Format::JournalJson] {
+            let p = parse(odd, f, "");
+            assert!(!p.events.is_empty() || !p.rejected.is_empty());
+        }
+        let p = parse(odd, Format::KernelLog, "");
+        let k = ooms(&p);
+        assert_eq!(
+            (k.len(), k[0].0.victim_pid, k[0].0.victim_comm.as_str()),
+            (1, 3, "(sd-pam)")
+        );
+        // A lone `invoked` line names no victim: it stays a log line.
+        assert!(logs(&p)
+            .iter()
+            .any(|(l, ..)| l.body.starts_with("x invoked oom-killer")));
+    }
+}

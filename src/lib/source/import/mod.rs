@@ -1,0 +1,195 @@
+//! `tapio import`: the dumps people already have → one capture, ordered by time.
+//!
+//! Each input is detected by its content ([`detect`]), parsed by the parser of its format into
+//! [`Pending`] events whose times may still be incomplete (a syslog line has no year, `dmesg`
+//! counts seconds since boot), then every pending time is resolved against the other inputs of the
+//! same import or the user's flags ([`clock`]), so that events from one incident land on one
+//! timeline. Bad records are rejected with their file and line; the rest of the input goes on.
+
+pub mod clock;
+pub mod detect;
+pub mod kernel_log;
+pub mod kube;
+pub mod traces;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::event::{Event, Ts};
+
+pub use self::clock::{ClockOptions, Placement};
+pub use self::detect::Format;
+
+/// When a parsed record happened, as far as its input says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineTime {
+    /// A complete UTC instant.
+    Absolute(Ts),
+    /// Nanoseconds since the node booted (`dmesg` without `-T`, `/dev/kmsg`).
+    SinceBoot(u64),
+    /// A local date and time without a year (classic syslog: `Nov 10 14:17:41.900439`).
+    NoYear { month: u32, day: u32, nanos_of_day: u64 },
+    /// A local time of day without a date (`21:03:39`, as bcc's `oomkill` prints).
+    TimeOfDay { nanos_of_day: u64 },
+    /// The record carries no time at all: it is placed after the previous record of its input.
+    Unknown,
+}
+
+/// An event whose timestamp is not yet resolved.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub time: LineTime,
+    pub event: Event,
+}
+
+/// Where in an input a record starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    Line(usize),
+    Byte(u64),
+    /// The n-th item (0-based) of a JSON list or document stream.
+    Item(usize),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Byte(n) => write!(f, "byte offset {n}"),
+            Location::Item(n) => write!(f, "item {n}"),
+        }
+    }
+}
+
+/// A record that could not be imported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    pub at: Location,
+    pub reason: String,
+}
+
+/// What a parser made of one input.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub events: Vec<Pending>,
+    pub rejected: Vec<Rejected>,
+    /// Things the user should know (assumptions, ignored parts), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+impl Parsed {
+    pub fn push(&mut self, time: LineTime, event: Event) {
+        self.events.push(Pending { time, event });
+    }
+
+    pub fn reject(&mut self, at: Location, reason: impl Into<String>) {
+        self.rejected.push(Rejected { at, reason: reason.into() });
+    }
+}
+
+/// One input of an import.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// The path as the user gave it (for messages).
+    pub path: PathBuf,
+    /// Forces a format instead of detecting it.
+    pub format: Option<Format>,
+}
+
+/// Options of an import.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub clock: ClockOptions,
+    /// The node to record on events that do not name one.
+    pub node: Option<String>,
+}
+
+/// The outcome for one input file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub events: usize,
+    pub rejected: Vec<Rejected>,
+    pub warnings: Vec<String>,
+    /// Set when the whole file could not be read or recognised.
+    pub error: Option<String>,
+}
+
+/// The events of an import, ordered by time, and what happened to each input.
+#[derive(Debug)]
+pub struct Import {
+    pub events: Vec<Event>,
+    pub files: Vec<FileReport>,
+    /// Assumptions made to place times (years, boot times, zones), one sentence each.
+    pub placements: Vec<String>,
+}
+
+/// Reads, parses and places every input. Inputs that fail are reported, never fatal: the others
+/// still import.
+pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64)) -> Import {
+    let mut parsed = Vec::with_capacity(inputs.len());
+    let mut files = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let (report, p) = parse_input(input, opts);
+        progress(&input.path, report.events as u64);
+        let modified = std::fs::metadata(&input.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)));
+        parsed.push(Placement { name: display_name(&input.path), modified, parsed: p });
+        files.push(report);
+    }
+    let (events, placements) = clock::place(parsed, &opts.clock);
+    Import { events, files, placements }
+}
+
+fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
+    let mut report = FileReport {
+        path: input.path.clone(),
+        format: input.format,
+        events: 0,
+        rejected: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    let text = match detect::read_text(&input.path) {
+        Ok(t) => t,
+        Err(e) => {
+            report.error = Some(e);
+            return (report, Parsed::default());
+        }
+    };
+    let format = match input.format.or_else(|| detect::detect(&text)) {
+        Some(f) => f,
+        None => {
+            report.error = Some(
+                "format not recognised (expected Kubernetes JSON/YAML, a watch stream, OTLP or \
+                 Zipkin JSON, dmesg, syslog or journalctl output); pass --format to force one"
+                    .to_string(),
+            );
+            return (report, Parsed::default());
+        }
+    };
+    report.format = Some(format);
+    let node = opts.node.as_deref().unwrap_or("");
+    let mut parsed = match format {
+        Format::KubeJson | Format::KubeYaml | Format::WatchJson | Format::WatchYaml => {
+            kube::parse(&text, format, node)
+        }
+        Format::OtlpJson => traces::parse_otlp(&text, node),
+        Format::ZipkinJson => traces::parse_zipkin(&text, node),
+        Format::KernelLog | Format::Syslog | Format::JournalJson => {
+            kernel_log::parse(&text, format, node)
+        }
+    };
+    report.events = parsed.events.len();
+    report.rejected = std::mem::take(&mut parsed.rejected);
+    report.warnings = std::mem::take(&mut parsed.warnings);
+    (report, parsed)
+}
+
+/// The file name of a path, for messages.
+pub fn display_name(p: &Path) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,7 @@
+//! Sources: what turns the outside world into [`Event`](crate::event::Event)s.
+//!
+//! - [`import`]: the dumps people already have (`kubectl get -o json`, `dmesg`, OTLP JSON …);
+//! - [`generate`]: a deterministic synthetic cluster, for benchmarks and demos.
+
+pub mod generate;
+pub mod import;
