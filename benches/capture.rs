@@ -1,1 +1,80 @@
-fn main(){}
+//! Capture throughput: encoding (append + block compression) and decoding (read + decompress +
+//! decode) of the generator's kernel-heavy mix, in events per second on one core.
+//!
+//! `scripts/bench.sh` runs this and prints the figures with bytes per event.
+
+use std::io::sink;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
+use tapio::event::Event;
+use tapio::source::generate::{generate, Config};
+
+const EVENTS: u64 = 1_000_000;
+
+fn events() -> Vec<Event> {
+    let mut v = Vec::with_capacity(EVENTS as usize);
+    let cfg = Config { events: EVENTS, incident: true, ..Config::default() };
+    generate(&cfg, |e| {
+        v.push(e);
+        Ok::<_, ()>(())
+    })
+    .expect("generate");
+    v
+}
+
+fn encode(c: &mut Criterion) {
+    let evs = events();
+    let mut g = c.benchmark_group("capture_encode");
+    g.throughput(Throughput::Elements(EVENTS));
+    g.sample_size(10);
+    g.bench_function("kernel_heavy_mix", |b| {
+        b.iter_batched(
+            || evs.clone(),
+            |mut evs| {
+                let mut w = Writer::new(sink(), Path::new("sink"), &Header::new("bench"), WriteOptions::default())
+                    .expect("writer");
+                for e in &mut evs {
+                    w.append(e).expect("append");
+                }
+                w.finish().expect("finish")
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.tapio");
+    let mut w = Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
+    for mut e in events() {
+        w.append(&mut e).expect("append");
+    }
+    w.finish().expect("finish");
+    let size = std::fs::metadata(&path).expect("size").len();
+    eprintln!("bytes/event: {:.2} ({size} bytes, {EVENTS} events)", size as f64 / EVENTS as f64);
+
+    let mut g = c.benchmark_group("capture_decode");
+    g.throughput(Throughput::Elements(EVENTS));
+    g.sample_size(10);
+    g.bench_function("kernel_heavy_mix", |b| {
+        b.iter(|| {
+            let mut r = Reader::open(&path, ReadOptions::default()).expect("open");
+            let mut buf = Vec::with_capacity(70_000);
+            let mut n = 0usize;
+            while r.next_block(&mut buf).expect("block") {
+                n += buf.len();
+                buf.clear();
+            }
+            assert_eq!(n as u64, EVENTS);
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encode, decode);
+criterion_main!(benches);

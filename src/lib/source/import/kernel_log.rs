@@ -19,68 +19,42 @@ use super::{Format, LineTime, Location, Parsed};
 use crate::event::{Body, Event, Kernel, Log, LogOrigin, OomConstraint, OomKill, Severity};
 use crate::event::{Source, Ts};
 
-/// The line shapes, compiled once.
-struct Patterns {
-    /// `/dev/kmsg`: `priority,seq,usec,flags[,…];message`.
-    kmsg: Regex,
-    /// `dmesg` / console: `[  123.456789] msg`, optionally after `<6>`.
-    dmesg: Regex,
-    /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`.
-    dmesg_t: Regex,
-    /// Classic syslog: `Nov 10 14:17:41[.900439] host rest`, optionally after `<30>`.
-    bsd: Regex,
-    /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
-    iso: Regex,
-    /// What follows the host of a syslog line: `ident[pid]: msg` or `ident: msg`.
-    ident: Regex,
-    /// The dmesg prefix that syslog keeps in kernel messages.
-    boot_prefix: Regex,
-    /// bcc `oomkill`: `21:03:39 Triggered by PID 3297 ("ntpd"), OOM kill of PID 22516 ("perl"), 3850642 pages, …`.
-    bcc: Regex,
-    // The lines of an OOM-killer report.
-    invoked: Regex,
-    cpu: Regex,
-    task_in: Regex,
-    memory: Regex,
-    oom_kill: Regex,
-    kill: Regex,
-    killed: Regex,
-    reaped: Regex,
+/// Declares the line shapes: one `Regex` field of `Patterns` each, all compiled once in `P`.
+macro_rules! patterns {
+    ($($(#[$m:meta])* $name:ident: $re:literal,)*) => {
+        struct Patterns { $($(#[$m])* $name: Regex,)* }
+        static P: LazyLock<Patterns> =
+            LazyLock::new(|| Patterns { $($name: Regex::new($re).expect("static regex"),)* });
+    };
 }
 
-static P: LazyLock<Patterns> = LazyLock::new(|| {
-    let re = |s: &str| Regex::new(s).expect("static regex");
-    Patterns {
-        kmsg: re(r"^(\d{1,4}),\d{1,20},(\d{1,20}),[^;]*;(.*)$"),
-        dmesg: re(r"^(?:<(\d{1,4})>)?\[\s*(\d{1,12})\.(\d{1,9})\]\s?(.*)$"),
-        dmesg_t: re(
-            r"^(?:<(\d{1,4})>)?\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
-        ),
-        bsd: re(
-            r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
-        ),
-        iso: re(
-            r"^(?:<(\d{1,4})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))\s+(.*)$",
-        ),
-        ident: re(r"^([^\s\[\]:]+)(?:\[(\d{1,10})\])?:(?: (.*))?$"),
-        boot_prefix: re(r"^\[\s*\d+\.\d+\]\s?"),
-        bcc: re(
-            r#"^(\d{2}):(\d{2}):(\d{2}) Triggered by PID (\d{1,10}) \("(.*?)"\), OOM kill of PID (\d{1,10}) \("(.*?)"\), (\d{1,20}) pages"#,
-        ),
-        invoked: re(r"^\s*(.+?) invoked oom-killer: "),
-        cpu: re(r"^CPU: \d+ (?:UID: \d+ )?PID: (\d{1,10}) Comm: "),
-        task_in: re(r"Task in (.+) killed as a result of limit of (.+?)\s*$"),
-        memory: re(r"^memory: usage (\d{1,20})kB, limit (\d{1,20})kB"),
-        oom_kill: re(r"oom-kill:(\S*=\S*)"),
-        kill: re(
-            r"(Memory cgroup out of memory|Out of memory)[^:]*: Kill(?:ed)? process (\d{1,10}) \((.*?)\)",
-        ),
-        killed: re(
-            r"Killed process (\d{1,10}) \((.*?)\)(?: total-vm:(\d{1,20})kB, anon-rss:(\d{1,20})kB, file-rss:(\d{1,20})kB(?:, shmem-rss:(\d{1,20})kB)?|[^)]*$)",
-        ),
-        reaped: re(r"oom_reaper: reaped process \d"),
-    }
-});
+patterns! {
+    /// `/dev/kmsg`: `priority,seq,usec,flags[,…];message`.
+    kmsg: r"^(\d{1,4}),\d{1,20},(\d{1,20}),[^;]*;(.*)$",
+    /// `dmesg` / console: `[  123.456789] msg`, optionally after `<6>`.
+    dmesg: r"^(?:<(\d{1,4})>)?\[\s*(\d{1,12})\.(\d{1,9})\]\s?(.*)$",
+    /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`.
+    dmesg_t: r"^(?:<(\d{1,4})>)?\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
+    /// Classic syslog: `Nov 10 14:17:41[.900439] host rest`, optionally after `<30>`.
+    bsd: r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
+    /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
+    iso: r"^(?:<(\d{1,4})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))\s+(.*)$",
+    /// What follows the host of a syslog line: `ident[pid]: msg` or `ident: msg`.
+    ident: r"^([^\s\[\]:]+)(?:\[(\d{1,10})\])?:(?: (.*))?$",
+    /// The dmesg prefix that syslog keeps in kernel messages.
+    boot_prefix: r"^\[\s*\d+\.\d+\]\s?",
+    /// bcc `oomkill`: `21:03:39 Triggered by PID 3297 ("ntpd"), OOM kill of PID 22516 ("perl"), 3850642 pages, …`.
+    bcc: r#"^(\d{2}):(\d{2}):(\d{2}) Triggered by PID (\d{1,10}) \("(.*?)"\), OOM kill of PID (\d{1,10}) \("(.*?)"\), (\d{1,20}) pages"#,
+    /// The lines of an OOM-killer report, first to last.
+    invoked: r"^\s*(.+?) invoked oom-killer: ",
+    cpu: r"^CPU: \d+ (?:UID: \d+ )?PID: (\d{1,10}) Comm: ",
+    task_in: r"Task in (.+) killed as a result of limit of (.+?)\s*$",
+    memory: r"^memory: usage (\d{1,20})kB, limit (\d{1,20})kB",
+    oom_kill: r"oom-kill:(\S*=\S*)",
+    kill: r"(Memory cgroup out of memory|Out of memory)[^:]*: Kill(?:ed)? process (\d{1,10}) \((.*?)\)",
+    killed: r"Killed process (\d{1,10}) \((.*?)\)(?: total-vm:(\d{1,20})kB, anon-rss:(\d{1,20})kB, file-rss:(\d{1,20})kB(?:, shmem-rss:(\d{1,20})kB)?|[^)]*$)",
+    reaped: r"oom_reaper: reaped process \d",
+}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -162,13 +136,13 @@ struct Rec {
 
 impl Rec {
     fn kernel(time: LineTime, severity: Severity, body: &str) -> Rec {
-        let ident = "kernel".to_string();
+        let (ident, body) = ("kernel".to_string(), body.to_string());
         Rec {
             time,
             severity,
             ident,
             pid: 0,
-            body: body.to_string(),
+            body,
             host: None,
             kernel: true,
         }
@@ -268,15 +242,16 @@ fn dmesg_t_time(c: &Captures) -> Option<Ts> {
 
 fn bsd_line(c: &Captures) -> Option<Rec> {
     let day: u32 = c[3].parse().ok()?;
-    let nanos = time_of_day(&c[4], &c[5], &c[6])? + c.get(7).map_or(0, |f| frac_nanos(f.as_str()));
-    if !(1..=31).contains(&day) {
-        return None;
-    }
+    let frac = c.get(7).map_or(0, |f| frac_nanos(f.as_str()));
+    let nanos_of_day = time_of_day(&c[4], &c[5], &c[6])? + frac;
     let time = LineTime::NoYear {
         month: month(&c[2])?,
         day,
-        nanos_of_day: nanos,
+        nanos_of_day,
     };
+    if !(1..=31).contains(&day) {
+        return None;
+    }
     Some(syslog_rec(time, pri(c.get(1)), &c[8], &c[9]))
 }
 
@@ -315,9 +290,8 @@ fn bcc_line(c: &Captures) -> Option<Item> {
     kill.victim_pid = c[6].parse().ok()?;
     kill.victim_comm = c[7].to_string();
     kill.rss_kib = c[8].parse::<u64>().ok()?.saturating_mul(4);
-    let time = LineTime::TimeOfDay {
-        nanos_of_day: time_of_day(&c[1], &c[2], &c[3])?,
-    };
+    let nanos_of_day = time_of_day(&c[1], &c[2], &c[3])?;
+    let time = LineTime::TimeOfDay { nanos_of_day };
     Some(Item::Kill(time, kill))
 }
 
@@ -583,22 +557,34 @@ mod tests {
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
-    fn ooms(p: &Parsed) -> Vec<(&OomKill, LineTime)> {
-        let it = p.events.iter();
-        it.filter_map(|e| match &e.event.body {
+    /// One line per OOM kill, every field.
+    fn ooms(p: &Parsed) -> Vec<String> {
+        let kills = p.events.iter().filter_map(|e| match &e.event.body {
             Body::Kernel(Kernel::OomKill(k)) => Some((k, e.time)),
             _ => None,
-        })
-        .collect()
+        });
+        let f = |(k, t): (&OomKill, LineTime)| {
+            let (c, u, l) = (k.constraint.as_str(), k.memcg_usage_kib, k.memcg_limit_kib);
+            let (v, kp, kc) = (&k.victim_comm, k.killer_pid, &k.killer_comm);
+            let (rss, vm) = (k.rss_kib, k.total_vm_kib);
+            let (tm, om) = (&k.task_memcg, &k.oom_memcg);
+            let id = format!("{} {v} {c} rss={rss} vm={vm} by={kp}/{kc}", k.victim_pid);
+            format!("{id} usage={u:?} limit={l:?} task={tm} oom={om} {t:?}")
+        };
+        kills.map(f).collect()
     }
 
-    fn logs(p: &Parsed) -> Vec<(&Log, LineTime, &str)> {
-        let it = p.events.iter();
-        it.filter_map(|e| match &e.event.body {
-            Body::Log(l) => Some((l, e.time, &*e.event.node)),
+    /// One line per log event: time, node, origin, ident[pid], severity, body.
+    fn logs(p: &Parsed) -> Vec<String> {
+        let logs = p.events.iter().filter_map(|e| match &e.event.body {
+            Body::Log(l) => Some((l, e.time, &e.event.node)),
             _ => None,
-        })
-        .collect()
+        });
+        let f = |(l, t, n): (&Log, LineTime, _)| {
+            let (o, s) = (l.origin.as_str(), l.severity.as_str());
+            format!("{t:?} {n} {o} {}[{}] {s} {}", l.ident, l.pid, l.body)
+        };
+        logs.map(f).collect()
     }
 
     #[test]
@@ -606,100 +592,41 @@ mod tests {
         let text = data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt");
         let p = parse(&text, Format::KernelLog, "n1");
         assert!(p.rejected.is_empty() && p.warnings.is_empty());
-        let k = ooms(&p);
-        let ids: Vec<_> = k
-            .iter()
-            .map(|(k, _)| (k.victim_comm.as_str(), k.victim_pid))
-            .collect();
-        let gun = "gunpowder-memho";
-        let want = [
-            ("evil-program2", 19667),
-            ("manager", 966),
-            ("memorymonster", 13536),
-        ];
-        assert_eq!(ids[..3], want);
-        assert_eq!(
-            ids[3..],
-            [("badsysprogram", 1532), (gun, 1381), (gun, 1667)]
-        );
-        assert!(k.iter().all(|(_, t)| *t == LineTime::Unknown));
-        assert_eq!(
-            (k[0].0.rss_kib, k[0].0.total_vm_kib),
-            (1414008 + 4, 1460016)
-        );
         let pod = "/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012";
         let ctr = "ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8";
-        assert_eq!(
-            (k[1].0.task_memcg.clone(), k[1].0.oom_memcg.as_str()),
-            (format!("{pod}/{ctr}"), pod)
-        );
-        assert_eq!(k[1].0.constraint, OomConstraint::Memcg);
-        let m = k[2].0;
-        assert_eq!(
-            (m.task_memcg.as_str(), m.oom_memcg.as_str(), m.constraint),
-            ("/mem2", "/mem2", OomConstraint::Memcg)
-        );
-        assert_eq!(
-            (m.memcg_usage_kib, m.memcg_limit_kib),
-            (Some(980), Some(980))
-        );
-        assert_eq!(
-            (m.killer_pid, m.killer_comm.as_str()),
-            (13536, "memorymonster")
-        );
-        assert_eq!((m.rss_kib, m.total_vm_kib), (920 + 452, 33558652));
-        assert_eq!(
-            (k[3].0.constraint, k[3].0.rss_kib),
-            (OomConstraint::Global, 1595164 + 76)
-        );
-        let docker = "/docker/2e088fe462e25e60be1dafafe2c05c47bda1a97978648d10ad2b7484fc0b8f50";
-        assert_eq!(
-            (k[4].0.task_memcg.as_str(), k[4].0.rss_kib),
-            (docker, 18624 + 2140)
-        );
-        assert_eq!(k[4].0.memcg_limit_kib, Some(20480));
-        assert!(k[5].0.task_memcg.starts_with("/docker/6c6fcab8"));
-        assert_eq!(
-            (k[5].0.killer_pid, k[5].0.constraint),
-            (1667, OomConstraint::Memcg)
-        );
+        let d1 = "/docker/2e088fe462e25e60be1dafafe2c05c47bda1a97978648d10ad2b7484fc0b8f50";
+        let d2 = "/docker/6c6fcab8562fd3150854986b78552c732f234fd405b624207b8843528a145e70";
+        let want = [
+            "19667 evil-program2 unknown rss=1414012 vm=1460016 by=0/ usage=None limit=None task= oom= Unknown".to_string(),
+            format!("966 manager memcg rss=0 vm=0 by=0/ usage=None limit=None task={pod}/{ctr} oom={pod} Unknown"),
+            "13536 memorymonster memcg rss=1372 vm=33558652 by=13536/memorymonster usage=Some(980) limit=Some(980) task=/mem2 oom=/mem2 Unknown".to_string(),
+            "1532 badsysprogram global rss=1595240 vm=1641388 by=1532/badsysprogram usage=None limit=None task= oom= Unknown".to_string(),
+            format!("1381 gunpowder-memho memcg rss=20764 vm=2121528 by=1381/gunpowder-memho usage=Some(20480) limit=Some(20480) task={d1} oom={d1} Unknown"),
+            format!("1667 gunpowder-memho memcg rss=250228 vm=843576 by=1667/gunpowder-memho usage=Some(307112) limit=Some(307200) task={d2} oom={d2} Unknown"),
+        ];
+        assert_eq!(ooms(&p), want);
         // The lone start and legacy lines stay logs, as do the docker lines; no report line does.
         let l = logs(&p);
+        assert_eq!(l.iter().filter(|l| l.contains("docker0: port")).count(), 24);
         assert!(l
             .iter()
-            .any(|(l, ..)| l.body.starts_with("ruby invoked oom-killer")));
-        assert!(l
-            .iter()
-            .any(|(l, ..)| l.body == "Task in /mem2 killed as a result of limit of /mem3"));
-        assert!(!l
-            .iter()
-            .any(|(l, ..)| l.body.contains("process") || l.body.contains("Call Trace")));
-        assert_eq!(
-            l.iter()
-                .filter(|(l, ..)| l.body.starts_with("docker0: port"))
-                .count(),
-            23
-        );
-        assert!(l
-            .iter()
-            .all(|(l, t, n)| (l.origin, *t, *n) == (LogOrigin::Kmsg, LineTime::Unknown, "n1")));
+            .all(|l| l.starts_with("Unknown n1 kmsg kernel[0] - ")));
+        let lone = [
+            "ruby invoked oom-killer: gfp",
+            "Task in /mem2 killed as a result of limit of /mem3",
+        ];
+        assert!(lone.iter().all(|s| l.iter().any(|l| l.contains(s))));
+        let report = ["process", "Call Trace", "memory: usage", "CPU:"];
+        assert!(!l.iter().any(|l| report.iter().any(|r| l.contains(r))));
     }
 
     #[test]
     fn kernel_log_npd_oom_kill() {
         let text = data("kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt");
         let p = parse(&text, Format::KernelLog, "");
-        let k = ooms(&p);
-        assert_eq!((k.len(), p.events.len()), (1, 1));
-        let k = k[0].0;
-        assert_eq!(
-            (k.victim_pid, k.victim_comm.as_str(), k.constraint),
-            (1012, "heapster", OomConstraint::Memcg)
-        );
-        assert_eq!(
-            (k.rss_kib, k.total_vm_kib),
-            (306328 + 11132 + 12345, 327128)
-        );
+        let rss = 306328 + 11132 + 12345;
+        let want = format!("1012 heapster memcg rss={rss} vm=327128 by=0/ usage=None limit=None task= oom= Unknown");
+        assert_eq!((ooms(&p), p.events.len()), (vec![want], 1));
     }
 
     #[test]
@@ -709,25 +636,21 @@ mod tests {
             Format::KernelLog,
             "",
         );
-        let k = ooms(&p);
-        assert_eq!(k.len(), 2);
-        let (a, t) = k[0];
-        assert_eq!(
-            (a.victim_pid, a.victim_comm.as_str(), a.rss_kib),
-            (22516, "perl", 15402568)
-        );
-        assert_eq!(
-            (a.killer_pid, a.killer_comm.as_str(), a.constraint),
-            (3297, "ntpd", OomConstraint::Unknown)
-        );
-        assert_eq!(
-            t,
-            LineTime::TimeOfDay {
-                nanos_of_day: (21 * 3600 + 3 * 60 + 39) * NANOS
-            }
-        );
-        assert_eq!((k[1].0.victim_pid, k[1].0.killer_pid), (22517, 22517));
-        assert!(matches!(k[1].1, LineTime::TimeOfDay { .. }));
+        let t = |h: u64, m: u64, s: u64| LineTime::TimeOfDay {
+            nanos_of_day: ((h * 60 + m) * 60 + s) * NANOS,
+        };
+        let rest = "usage=None limit=None task= oom=";
+        let want = [
+            format!(
+                "22516 perl unknown rss=15402568 vm=0 by=3297/ntpd {rest} {:?}",
+                t(21, 3, 39)
+            ),
+            format!(
+                "22517 perl unknown rss=15402568 vm=0 by=22517/perl {rest} {:?}",
+                t(21, 3, 48)
+            ),
+        ];
+        assert_eq!(ooms(&p), want);
         assert!(logs(&p).len() > 10); // the prose around them
     }
 
@@ -737,36 +660,20 @@ mod tests {
         let p = parse(&data(path), Format::Syslog, "");
         let l = logs(&p);
         assert_eq!((l.len(), p.events.len(), p.rejected.len()), (50, 50, 0));
-        for (log, t, node) in &l {
-            assert_eq!(
-                (log.ident.as_str(), log.pid, log.origin),
-                ("kubenswrapper", 2296, LogOrigin::Journal)
-            );
-            assert_eq!(*node, "ci-ln-b3f5vqb-72292-v2kk6-master-0");
-            assert!(matches!(
-                t,
-                LineTime::NoYear {
-                    month: 11,
-                    day: 10,
-                    ..
-                }
-            ));
-        }
-        let nanos_of_day = (14 * 3600 + 17 * 60 + 41) * NANOS + 900_439_000;
-        assert_eq!(
-            l[0].1,
-            LineTime::NoYear {
-                month: 11,
-                day: 10,
-                nanos_of_day
-            }
-        );
-        assert!(l[0]
-            .0
-            .body
-            .starts_with("E1110 14:17:41.900391    2296 pod_workers.go:1300]"));
+        let node = "ci-ln-b3f5vqb-72292-v2kk6-master-0 journal kubenswrapper[2296] - ";
+        let first = LineTime::NoYear {
+            month: 11,
+            day: 10,
+            nanos_of_day: (14 * 3600 + 17 * 60 + 41) * NANOS + 900_439_000,
+        };
+        assert!(l[0].starts_with(&format!(
+            "{first:?} {node}E1110 14:17:41.900391    2296 pod_workers.go:1300]"
+        )));
+        assert!(l
+            .iter()
+            .all(|l| l.starts_with("NoYear { month: 11, day: 10, ") && l.contains(node)));
         let mine = parse(&data(path), Format::Syslog, "mine");
-        assert!(logs(&mine).iter().all(|(.., n)| *n == "mine"));
+        assert!(logs(&mine).iter().all(|l| l.contains(" mine journal ")));
     }
 
     #[test]
@@ -788,33 +695,13 @@ mod tests {
 <4>[ 5433.5] eth0: something else\n"
         );
         let p = parse(&text, Format::KernelLog, "node-a");
-        let k = ooms(&p);
-        assert_eq!(k.len(), 1);
-        let (k, t) = k[0];
-        assert_eq!(t, LineTime::SinceBoot(5_432_100_500_000));
-        assert_eq!(
-            (k.victim_pid, k.victim_comm.as_str(), k.constraint),
-            (48213, "stress", OomConstraint::Memcg)
-        );
-        assert_eq!(
-            (k.task_memcg.as_str(), k.oom_memcg.as_str()),
-            (cg.as_str(), cg.as_str())
-        );
-        assert_eq!(
-            (k.rss_kib, k.total_vm_kib, k.memcg_limit_kib),
-            (261800 + 1204 + 8, 273400, Some(262144))
-        );
-        assert_eq!((k.killer_pid, k.killer_comm.as_str()), (48211, "stress"));
-        let l = logs(&p);
-        assert_eq!(
-            (l.len(), l[0].1),
-            (2, LineTime::SinceBoot(5_432_000_001_000))
-        );
-        assert_eq!(
-            (l[1].0.body.as_str(), l[1].0.severity),
-            ("eth0: something else", Severity::Warning)
-        );
-        assert_eq!(l[1].1, LineTime::SinceBoot(5_433_500_000_000));
+        let want = format!("48213 stress memcg rss=263012 vm=273400 by=48211/stress usage=Some(262144) limit=Some(262144) task={cg} oom={cg} SinceBoot(5432100500000)");
+        assert_eq!(ooms(&p), [want]);
+        let want = [
+            "SinceBoot(5432000001000) node-a kmsg kernel[0] - IPv6: ADDRCONF(NETDEV_CHANGE): veth1: link becomes ready",
+            "SinceBoot(5433500000000) node-a kmsg kernel[0] warning eth0: something else",
+        ];
+        assert_eq!(logs(&p), want);
     }
 
     #[test]
@@ -823,23 +710,13 @@ mod tests {
 3,1235,5679000,c,caller=T12;Out of memory: Killed process 77 (java) total-vm:100kB, anon-rss:10kB, file-rss:5kB, shmem-rss:1kB
 12,1236,5680000,-;user message\n";
         let p = parse(text, Format::KernelLog, "");
-        let l = logs(&p);
-        assert_eq!(l.len(), 2);
-        assert_eq!(
-            l[0].0.body,
-            "usb 1-1: new high-speed USB device number 2\nSUBSYSTEM=usb\nDEVICE=c189:1"
-        );
-        assert_eq!(
-            (l[0].0.severity, l[0].1),
-            (Severity::Info, LineTime::SinceBoot(5_678_901_000))
-        );
-        assert_eq!(l[1].0.severity, Severity::Warning);
-        let k = ooms(&p);
-        assert_eq!((k.len(), k[0].1), (1, LineTime::SinceBoot(5_679_000_000)));
-        assert_eq!(
-            (k[0].0.victim_pid, k[0].0.constraint, k[0].0.rss_kib),
-            (77, OomConstraint::Global, 16)
-        );
+        let want = "77 java global rss=16 vm=100 by=0/ usage=None limit=None task= oom= SinceBoot(5679000000)";
+        assert_eq!(ooms(&p), [want]);
+        let want = [
+            "SinceBoot(5678901000)  kmsg kernel[0] info usb 1-1: new high-speed USB device number 2\nSUBSYSTEM=usb\nDEVICE=c189:1",
+            "SinceBoot(5680000000)  kmsg kernel[0] warning user message",
+        ];
+        assert_eq!(logs(&p), want);
     }
 
     #[test]
@@ -854,24 +731,13 @@ mod tests {
         let at: Vec<_> = p.rejected.iter().map(|r| r.at).collect();
         assert_eq!(at, [Location::Line(2), Location::Line(6)]);
         assert!(p.rejected[0].reason.contains("not valid JSON"));
-        let l = logs(&p);
-        assert_eq!(l.len(), 2);
-        let (first, t, node) = &l[0];
-        assert_eq!(*t, LineTime::Absolute(Ts(1_711_449_839_123_456_000)));
-        assert_eq!(
-            (first.ident.as_str(), first.pid, first.severity),
-            ("systemd", 1, Severity::Info)
-        );
-        assert_eq!((first.origin, *node), (LogOrigin::Journal, "worker-1"));
-        assert_eq!(
-            (l[1].0.body.as_str(), l[1].0.ident.as_str()),
-            ("hi\u{fffd}", "app")
-        );
-        let k = ooms(&p);
-        assert_eq!(
-            (k.len(), k[0].0.victim_pid, k[0].1),
-            (1, 9, LineTime::Absolute(Ts(1_711_449_841 * NANOS)))
-        );
+        let want = [
+            "Absolute(Ts(1711449839123456000)) worker-1 journal systemd[1] info Started kubelet.",
+            "Absolute(Ts(1711449840000000000)) worker-1 journal app[0] error hi\u{fffd}",
+        ];
+        assert_eq!(logs(&p), want);
+        let want = "9 x global rss=4 vm=8 by=0/ usage=None limit=None task= oom= Absolute(Ts(1711449841000000000))";
+        assert_eq!(ooms(&p), [want]);
         assert_eq!(p.events.last().map(|e| &*e.event.node), Some("worker-1"));
     }
 
@@ -883,39 +749,25 @@ mod tests {
 <30>Mar 26 10:44:01 node7 containerd[900]: msg\n   indented continuation\n-- Boot 0123 --\ngarbage without a time\n";
         let p = parse(text, Format::Syslog, "");
         assert!(p.rejected.is_empty());
-        let l = logs(&p);
-        assert_eq!(l.len(), 4);
-        assert_eq!(
-            (l[0].0.body.as_str(), l[0].0.origin, l[0].0.ident.as_str()),
-            ("eth0: link up", LogOrigin::Kmsg, "kernel")
-        );
-        let nanos_of_day = (10 * 3600 + 43 * 60 + 59) * NANOS;
-        assert_eq!(
-            l[0].1,
-            LineTime::NoYear {
-                month: 3,
-                day: 3,
-                nanos_of_day
-            }
-        );
-        assert_eq!(l[1].1, LineTime::Absolute(Ts(1_711_450_239_123_456_000)));
-        assert_eq!(
-            (l[1].0.ident.as_str(), l[1].0.pid, l[1].2),
-            ("systemd", 1, "node7")
-        );
-        assert_eq!(
-            (l[2].0.body.as_str(), l[2].0.severity),
-            ("msg\nindented continuation", Severity::Info)
-        );
-        assert_eq!(
-            (l[3].0.origin, l[3].1),
-            (LogOrigin::Journal, LineTime::Unknown)
-        );
-        let k = ooms(&p);
-        assert_eq!(
-            (k.len(), k[0].1),
-            (1, LineTime::Absolute(Ts(1_711_446_240 * NANOS)))
-        );
+        let mar3 = LineTime::NoYear {
+            month: 3,
+            day: 3,
+            nanos_of_day: (10 * 3600 + 43 * 60 + 59) * NANOS,
+        };
+        let mar26 = LineTime::NoYear {
+            month: 3,
+            day: 26,
+            nanos_of_day: (10 * 3600 + 44 * 60 + 1) * NANOS,
+        };
+        let want = [
+            format!("{mar3:?} node7 kmsg kernel[0] - eth0: link up"),
+            "Absolute(Ts(1711449839123456000)) node7 journal systemd[1] - Started foo.".to_string(),
+            format!("{mar26:?} node7 journal containerd[900] info msg\nindented continuation"),
+            "Unknown  journal [0] - garbage without a time".to_string(),
+        ];
+        assert_eq!(logs(&p), want);
+        let want = "5 a global rss=4 vm=4 by=0/ usage=None limit=None task= oom= Absolute(Ts(1711446240000000000))";
+        assert_eq!(ooms(&p), [want]);
     }
 
     #[test]
@@ -926,11 +778,11 @@ mod tests {
             "",
         );
         assert_eq!(p.warnings.len(), 1);
-        assert_eq!(
-            p.events[0].time,
-            LineTime::Absolute(Ts(1_605_017_861 * NANOS))
-        );
-        assert_eq!(logs(&p)[1].0.body, "b");
+        let want = [
+            "Absolute(Ts(1605017861000000000))  kmsg kernel[0] - a",
+            "Absolute(Ts(1604365323000000000))  kmsg kernel[0] - b",
+        ];
+        assert_eq!(logs(&p), want);
     }
 
     #[test]
@@ -944,14 +796,9 @@ x invoked oom-killer: gfp_mask=0, order=0\noom-kill:constraint=X,pid=abc\n[Mon F
             assert!(!p.events.is_empty() || !p.rejected.is_empty());
         }
         let p = parse(odd, Format::KernelLog, "");
-        let k = ooms(&p);
-        assert_eq!(
-            (k.len(), k[0].0.victim_pid, k[0].0.victim_comm.as_str()),
-            (1, 3, "(sd-pam)")
-        );
+        let want = "3 (sd-pam) unknown rss=2 vm=1 by=0/ usage=None limit=None task= oom= Unknown";
+        assert_eq!(ooms(&p), [want]);
         // A lone `invoked` line names no victim: it stays a log line.
-        assert!(logs(&p)
-            .iter()
-            .any(|(l, ..)| l.body.starts_with("x invoked oom-killer")));
+        assert!(logs(&p).iter().any(|l| l.contains("x invoked oom-killer")));
     }
 }

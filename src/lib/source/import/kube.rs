@@ -160,7 +160,10 @@ fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: 
     if let Some(Value::Object(meta)) = map.get_mut("metadata") {
         meta.remove("managedFields");
     }
-    let kind = str_at(&map, &["kind"]).to_string();
+    let kind = match str_at(&map, &["kind"]) {
+        "" => infer_kind(&map).to_string(),
+        k => k.to_string(),
+    };
     let is_event = kind == "Event" || (kind.is_empty() && map.contains_key("reason") && map.contains_key("message"));
     if is_event {
         let ev = kube_event(&map);
@@ -171,7 +174,7 @@ fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: 
         return;
     }
     if kind.is_empty() {
-        out.reject(at, "object has no \"kind\"");
+        out.reject(at, "object has no \"kind\" and is not recognisable as a Pod or a Node");
         return;
     }
     let kind: ObjectKind = kind.parse().unwrap_or(ObjectKind::Other(kind));
@@ -195,6 +198,24 @@ fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: 
     let envelope_node = if obj_node.is_empty() { node.to_string() } else { obj_node };
     let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
     out.push(lt, Event::new(Ts(0), envelope_node, Source::Import, Kube::Object(Object { json, ..object })));
+}
+
+/// Archives such as the OpenShift insights-operator's strip `kind`: recognise Pods and Nodes by shape.
+fn infer_kind(m: &Map<String, Value>) -> &'static str {
+    let has = |path: &[&str]| {
+        let mut cur = m.get(path[0]);
+        for k in &path[1..] {
+            cur = cur.and_then(|v| v.get(k));
+        }
+        cur.is_some()
+    };
+    if has(&["spec", "containers"]) || has(&["status", "containerStatuses"]) {
+        "Pod"
+    } else if has(&["status", "nodeInfo"]) || has(&["spec", "podCIDR"]) || has(&["spec", "providerID"]) {
+        "Node"
+    } else {
+        ""
+    }
 }
 
 fn str_at<'a>(map: &'a Map<String, Value>, path: &[&str]) -> &'a str {
