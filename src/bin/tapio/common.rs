@@ -56,6 +56,15 @@ pub fn total_size(paths: &[PathBuf]) -> u64 {
     paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+pub fn print(s: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Stdout for many lines: buffered, and a closed pipe (`tapio cat … | head`) ends the command
 /// quietly instead of failing it.
 pub struct Stdout {

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "gaps": stats.gap_markers,
             "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        common::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
         return Ok(common::exit(corrupt));
     }
 
@@ -116,12 +116,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "drops",
         format!("{} events lost ({} drop markers), {} gaps", stats.dropped, stats.drop_markers, stats.gap_markers),
     );
-    print!("{out}");
     if stats.events > 0 {
         let sources: Vec<Row> = stats.by_source.iter().map(|(s, &c)| Row { name: s.to_string(), events: c }).collect();
         let kinds: Vec<Row> = stats.by_kind.iter().map(|(k, &c)| Row { name: k.to_string(), events: c }).collect();
-        println!("\nby source\n{}", Table::new(sources).with(Style::sharp()));
-        println!("\nby kind\n{}", Table::new(kinds).with(Style::sharp()));
+        out.push_str(&format!("\nby source\n{}\n", Table::new(sources).with(Style::sharp())));
+        out.push_str(&format!("\nby kind\n{}\n", Table::new(kinds).with(Style::sharp())));
     }
+    common::print(&out)?;
     Ok(common::exit(corrupt))
 }

@@ -1016,30 +1016,4 @@ mod tests {
         assert_eq!(base64_decode("aGVsbG8"), Some(b"hello".to_vec()));
         assert_eq!(base64_decode("a"), None);
     }
-
-    #[test]
-    fn tmp_fuzz() {
-        let texts = [read("jaeger-ui-hotrod/getTrace-response.json"), read("zipkin-lens-testdata/yelp.json"), read("zipkin-lens-testdata/smartthings-oauth-authorization.json")];
-        let alphabet: &[u8] = b"{}[]\":,0123456789-eE.nulltrue \nxA=+";
-        let mut seed = 12345u64;
-        let mut events = 0;
-        for t in &texts {
-            let b = t.as_bytes();
-            for _ in 0..3000 {
-                let mut m = b.to_vec();
-                for _ in 0..3 {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let pos = (seed >> 33) as usize % m.len();
-                    m[pos] = alphabet[(seed >> 20) as usize % alphabet.len()];
-                }
-                let s = String::from_utf8_lossy(&m);
-                events += parse_otlp(&s, "n").events.len();
-                events += parse_zipkin(&s, "n").events.len();
-                let cut = (seed >> 40) as usize % b.len();
-                let s = String::from_utf8_lossy(&b[..cut]);
-                let _ = (parse_otlp(&s, "n"), parse_zipkin(&s, "n"));
-            }
-        }
-        eprintln!("events {events}");
-    }
 }

@@ -1,0 +1,150 @@
+//! Frozen captures: files written by earlier versions that every later version must still read,
+//! event for event. `fixtures/captures/README.md` says how each was made.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+
+use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
+use tapio::event::{
+    Body, Event, Kernel, Kind, Log, LogOrigin, Meta, Severity, SignalSent, Source, TcpMeaning, TcpState,
+    TcpStateChange, TimeRange, Ts,
+};
+use tapio::source::generate::{generate, Config};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/captures").join(name)
+}
+
+/// The events of `v1-oom-demo.tapio`: the generator's cluster with its OOM incident, plus one
+/// event of every kind the generator does not make.
+fn demo_events() -> Vec<Event> {
+    let mut events = Vec::new();
+    let cfg = Config { events: 6000, seed: 7, incident: true, ..Config::default() };
+    generate(&cfg, |e| {
+        events.push(e);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    let at = |ms: u64| Ts(cfg.start.0 + ms * 1_000_000);
+    let extra: Vec<(Ts, Source, Body)> = vec![
+        (
+            at(100),
+            Source::Tapio,
+            Meta::Annotation { text: "frozen fixture v1: every event kind".into() }.into(),
+        ),
+        (
+            at(120),
+            Source::Ebpf,
+            Kernel::Signal(SignalSent {
+                sender_pid: 812,
+                sender_comm: "containerd-shim".into(),
+                target_pid: 1400,
+                target_comm: "checkout".into(),
+                signal: 15,
+            })
+            .into(),
+        ),
+        (
+            at(130),
+            Source::Ebpf,
+            Kernel::TcpState(TcpStateChange {
+                pid: 0,
+                saddr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                sport: 51000,
+                daddr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                dport: 9,
+                old: TcpState::SynSent,
+                new: TcpState::Close,
+                meaning: TcpMeaning::Refused,
+            })
+            .into(),
+        ),
+        (
+            at(140),
+            Source::Kmsg,
+            Log {
+                severity: Severity::Warning,
+                ident: "kernel".into(),
+                ..Log::new(LogOrigin::Kmsg, "eth0: link becomes ready")
+            }
+            .into(),
+        ),
+        (
+            at(150),
+            Source::Tapio,
+            Meta::Drop {
+                source: Source::Ebpf,
+                count: 1234,
+                range: TimeRange { from: at(145), to: at(150) },
+                reason: "ring buffer full".into(),
+            }
+            .into(),
+        ),
+        (
+            at(160),
+            Source::Tapio,
+            Meta::Gap {
+                source: Source::Kube,
+                range: TimeRange { from: at(155), to: at(160) },
+                reason: "watch of pods lost: connection reset".into(),
+            }
+            .into(),
+        ),
+    ];
+    for (ts, source, body) in extra {
+        events.push(Event::new(ts, "node-2", source, body));
+    }
+    events.sort_by_key(|e| e.ts);
+    events
+}
+
+/// Writes the frozen fixture. Run once per format version, never to "fix" a failing test:
+/// `cargo test --test fixtures -- --ignored write_frozen_fixture`.
+#[test]
+#[ignore]
+fn write_frozen_fixture() {
+    let mut header = Header::new("node-2");
+    header.kernel_release = "6.1.0-28-amd64".into();
+    header.boot_time = Ts::parse_rfc3339("2026-03-14T08:12:03.5Z");
+    header.created = Ts::parse_rfc3339("2026-03-14T10:00:00Z").unwrap();
+    header.sources = vec!["generate".into(), "ebpf".into(), "kube".into()];
+    header.options.insert("seed".into(), "7".into());
+    let opts = WriteOptions { block_bytes: 32 << 10, ..WriteOptions::default() };
+    let mut w = Writer::create(&fixture("v1-oom-demo.tapio"), &header, opts).unwrap();
+    let mut lines = String::new();
+    for mut e in demo_events() {
+        w.append(&mut e).unwrap();
+        lines.push_str(&serde_json::to_string(&e).unwrap());
+        lines.push('\n');
+    }
+    w.finish().unwrap();
+    let file = std::fs::File::create(fixture("v1-oom-demo.events.jsonl.gz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, lines.as_bytes()).unwrap();
+    gz.finish().unwrap();
+}
+
+#[test]
+fn the_frozen_v1_capture_still_reads_event_for_event() {
+    let mut r = Reader::open(&fixture("v1-oom-demo.tapio"), ReadOptions::default()).unwrap();
+    let got = r.read_all().unwrap();
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+    let header = r.header().unwrap();
+    assert_eq!((header.format_version, header.node.as_str()), (1, "node-2"));
+    assert_eq!(r.trailer().unwrap().stats.events, got.len() as u64);
+
+    let mut text = String::new();
+    let gz = std::fs::File::open(fixture("v1-oom-demo.events.jsonl.gz")).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut text).unwrap();
+    let expected: Vec<Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e, "event {}", e.seq);
+    }
+    for kind in Kind::ALL {
+        assert!(got.iter().any(|e| e.kind() == kind), "the fixture has a {kind} event");
+    }
+}
