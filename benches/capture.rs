@@ -15,7 +15,11 @@ const EVENTS: u64 = 1_000_000;
 
 fn events() -> Vec<Event> {
     let mut v = Vec::with_capacity(EVENTS as usize);
-    let cfg = Config { events: EVENTS, incident: true, ..Config::default() };
+    let cfg = Config {
+        events: EVENTS,
+        incident: true,
+        ..Config::default()
+    };
     generate(&cfg, |e| {
         v.push(e);
         Ok::<_, ()>(())
@@ -33,8 +37,13 @@ fn encode(c: &mut Criterion) {
         b.iter_batched(
             || evs.clone(),
             |mut evs| {
-                let mut w = Writer::new(sink(), Path::new("sink"), &Header::new("bench"), WriteOptions::default())
-                    .expect("writer");
+                let mut w = Writer::new(
+                    sink(),
+                    Path::new("sink"),
+                    &Header::new("bench"),
+                    WriteOptions::default(),
+                )
+                .expect("writer");
                 for e in &mut evs {
                     w.append(e).expect("append");
                 }
@@ -49,13 +58,17 @@ fn encode(c: &mut Criterion) {
 fn decode(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.tapio");
-    let mut w = Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
+    let mut w =
+        Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
     for mut e in events() {
         w.append(&mut e).expect("append");
     }
     w.finish().expect("finish");
     let size = std::fs::metadata(&path).expect("size").len();
-    eprintln!("bytes/event: {:.2} ({size} bytes, {EVENTS} events)", size as f64 / EVENTS as f64);
+    eprintln!(
+        "bytes/event: {:.2} ({size} bytes, {EVENTS} events)",
+        size as f64 / EVENTS as f64
+    );
 
     let mut g = c.benchmark_group("capture_decode");
     g.throughput(Throughput::Elements(EVENTS));

@@ -12,14 +12,24 @@ use tapio::source::generate::{generate, Config};
 /// each block.
 fn small_block_capture(dir: &Path, events: u64) -> (Vec<u8>, Vec<Event>, Vec<u64>) {
     let path = dir.join("real.tapio");
-    let opts = WriteOptions { block_bytes: 4096, ..WriteOptions::default() };
+    let opts = WriteOptions {
+        block_bytes: 4096,
+        ..WriteOptions::default()
+    };
     let mut w = Writer::create(&path, &Header::new("node-1"), opts).unwrap();
     let mut written = Vec::new();
-    generate(&Config { events, incident: true, ..Config::default() }, |mut e| {
-        w.append(&mut e)?;
-        written.push(e);
-        Ok::<_, tapio::capture::Error>(())
-    })
+    generate(
+        &Config {
+            events,
+            incident: true,
+            ..Config::default()
+        },
+        |mut e| {
+            w.append(&mut e)?;
+            written.push(e);
+            Ok::<_, tapio::capture::Error>(())
+        },
+    )
     .unwrap();
     w.finish().unwrap();
 
@@ -51,7 +61,11 @@ fn a_capture_cut_at_any_offset_reads_back_its_complete_blocks_with_one_warning()
     let dir = tempfile::tempdir().unwrap();
     let (bytes, events, ends) = small_block_capture(dir.path(), 3000);
     let per_block = events_per_block(&dir.path().join("real.tapio"));
-    assert!(ends.len() >= 10, "enough blocks to cut between: {}", ends.len());
+    assert!(
+        ends.len() >= 10,
+        "enough blocks to cut between: {}",
+        ends.len()
+    );
     let header_len = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as u64 + 4;
 
     // Every offset inside the header and around every block boundary, and a stride through the rest.
@@ -72,11 +86,22 @@ fn a_capture_cut_at_any_offset_reads_back_its_complete_blocks_with_one_warning()
         let got = r.read_all().unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         let complete = ends.iter().filter(|&&end| end <= cut).count();
         let expected: usize = per_block[..complete].iter().sum();
-        assert_eq!(got.len(), expected, "cut at {cut}: events of the {complete} complete blocks");
+        assert_eq!(
+            got.len(),
+            expected,
+            "cut at {cut}: events of the {complete} complete blocks"
+        );
         assert_eq!(got[..], events[..expected], "cut at {cut}: the same events");
         let warnings = r.warnings();
-        assert_eq!(warnings.len(), 1, "cut at {cut}: exactly one warning, got {warnings:?}");
-        assert!(matches!(warnings[0], Warning::Truncated { .. }), "cut at {cut}: {warnings:?}");
+        assert_eq!(
+            warnings.len(),
+            1,
+            "cut at {cut}: exactly one warning, got {warnings:?}"
+        );
+        assert!(
+            matches!(warnings[0], Warning::Truncated { .. }),
+            "cut at {cut}: {warnings:?}"
+        );
         if cut < header_len {
             assert!(r.header().is_none());
         }
@@ -90,7 +115,10 @@ fn a_flipped_byte_is_reported_with_its_block_offset_and_skip_corrupt_reads_on() 
     let per_block = events_per_block(&dir.path().join("real.tapio"));
     let k = 3;
     let block_start = ends[k - 1];
-    for (what, at) in [("payload", block_start + 48 + 10), ("frame header", block_start + 13)] {
+    for (what, at) in [
+        ("payload", block_start + 48 + 10),
+        ("frame header", block_start + 13),
+    ] {
         let mut damaged = bytes.clone();
         damaged[at as usize] ^= 0x40;
         let path = dir.path().join("flipped.tapio");
@@ -106,16 +134,32 @@ fn a_flipped_byte_is_reported_with_its_block_offset_and_skip_corrupt_reads_on() 
             }
         };
         let msg = err.to_string();
-        assert!(msg.contains(&format!("byte offset {block_start}")), "{what}: {msg}");
-        assert_eq!(got.len(), per_block[..k].iter().sum::<usize>(), "{what}: blocks before it were read");
+        assert!(
+            msg.contains(&format!("byte offset {block_start}")),
+            "{what}: {msg}"
+        );
+        assert_eq!(
+            got.len(),
+            per_block[..k].iter().sum::<usize>(),
+            "{what}: blocks before it were read"
+        );
 
-        let opts = ReadOptions { skip_corrupt: true, ..ReadOptions::default() };
+        let opts = ReadOptions {
+            skip_corrupt: true,
+            ..ReadOptions::default()
+        };
         let mut r = Reader::open(&path, opts).unwrap();
         let got = r.read_all().unwrap();
         let lost = per_block[k];
-        assert_eq!(got.len(), events.len() - lost, "{what}: everything but the damaged block");
+        assert_eq!(
+            got.len(),
+            events.len() - lost,
+            "{what}: everything but the damaged block"
+        );
         assert_eq!(r.warnings().len(), 1, "{what}: {:?}", r.warnings());
-        assert!(matches!(r.warnings()[0], Warning::SkippedCorrupt { offset, .. } if offset == block_start));
+        assert!(
+            matches!(r.warnings()[0], Warning::SkippedCorrupt { offset, .. } if offset == block_start)
+        );
         assert!(r.trailer().is_some(), "{what}: read on to the trailer");
     }
 }
@@ -125,13 +169,25 @@ fn not_a_capture_and_a_newer_version_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.tapio");
     std::fs::write(&p, b"{\"kind\":\"List\"}").unwrap();
-    let err = Reader::open(&p, ReadOptions::default()).err().unwrap().to_string();
-    assert!(err.contains("not a tapio capture") && err.contains("x.tapio"), "{err}");
+    let err = Reader::open(&p, ReadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("not a tapio capture") && err.contains("x.tapio"),
+        "{err}"
+    );
     let mut v = b"TAPIOCAP".to_vec();
     v.extend_from_slice(&[9, 0, 0, 0, 2, 0, 0, 0, b'{', b'}', 0, 0, 0, 0]);
     std::fs::write(&p, &v).unwrap();
-    let err = Reader::open(&p, ReadOptions::default()).err().unwrap().to_string();
-    assert!(err.contains("version 9") && err.contains("upgrade"), "{err}");
+    let err = Reader::open(&p, ReadOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("version 9") && err.contains("upgrade"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -139,21 +195,31 @@ fn a_reader_follows_a_capture_while_it_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.tapio");
     let mut w = Writer::create(&path, &Header::new("node-1"), WriteOptions::default()).unwrap();
-    let opts = ReadOptions { follow: true, poll: Some(std::time::Duration::from_millis(5)), ..Default::default() };
+    let opts = ReadOptions {
+        follow: true,
+        poll: Some(std::time::Duration::from_millis(5)),
+        ..Default::default()
+    };
     let reader = std::thread::spawn({
         let path = path.clone();
         move || Reader::open(&path, opts).unwrap().read_all().unwrap()
     });
     let mut written = Vec::new();
-    generate(&Config { events: 500, ..Config::default() }, |mut e| {
-        w.append(&mut e)?;
-        written.push(e);
-        if written.len() % 100 == 0 {
-            w.flush()?;
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Ok::<_, tapio::capture::Error>(())
-    })
+    generate(
+        &Config {
+            events: 500,
+            ..Config::default()
+        },
+        |mut e| {
+            w.append(&mut e)?;
+            written.push(e);
+            if written.len() % 100 == 0 {
+                w.flush()?;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok::<_, tapio::capture::Error>(())
+        },
+    )
     .unwrap();
     w.finish().unwrap();
     assert_eq!(reader.join().unwrap(), written);

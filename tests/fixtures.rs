@@ -6,20 +6,27 @@ use std::path::PathBuf;
 
 use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
 use tapio::event::{
-    Body, Event, Kernel, Kind, Log, LogOrigin, Meta, Severity, SignalSent, Source, TcpMeaning, TcpState,
-    TcpStateChange, TimeRange, Ts,
+    Body, Event, Kernel, Kind, Log, LogOrigin, Meta, Severity, SignalSent, Source, TcpMeaning,
+    TcpState, TcpStateChange, TimeRange, Ts,
 };
 use tapio::source::generate::{generate, Config};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/captures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/captures")
+        .join(name)
 }
 
 /// The events of `v1-oom-demo.tapio`: the generator's cluster with its OOM incident, plus one
 /// event of every kind the generator does not make.
 fn demo_events() -> Vec<Event> {
     let mut events = Vec::new();
-    let cfg = Config { events: 6000, seed: 7, incident: true, ..Config::default() };
+    let cfg = Config {
+        events: 6000,
+        seed: 7,
+        incident: true,
+        ..Config::default()
+    };
     generate(&cfg, |e| {
         events.push(e);
         Ok::<_, ()>(())
@@ -30,7 +37,10 @@ fn demo_events() -> Vec<Event> {
         (
             at(100),
             Source::Tapio,
-            Meta::Annotation { text: "frozen fixture v1: every event kind".into() }.into(),
+            Meta::Annotation {
+                text: "frozen fixture v1: every event kind".into(),
+            }
+            .into(),
         ),
         (
             at(120),
@@ -75,7 +85,10 @@ fn demo_events() -> Vec<Event> {
             Meta::Drop {
                 source: Source::Ebpf,
                 count: 1234,
-                range: TimeRange { from: at(145), to: at(150) },
+                range: TimeRange {
+                    from: at(145),
+                    to: at(150),
+                },
                 reason: "ring buffer full".into(),
             }
             .into(),
@@ -85,7 +98,10 @@ fn demo_events() -> Vec<Event> {
             Source::Tapio,
             Meta::Gap {
                 source: Source::Kube,
-                range: TimeRange { from: at(155), to: at(160) },
+                range: TimeRange {
+                    from: at(155),
+                    to: at(160),
+                },
                 reason: "watch of pods lost: connection reset".into(),
             }
             .into(),
@@ -109,7 +125,10 @@ fn write_frozen_fixture() {
     header.created = Ts::parse_rfc3339("2026-03-14T10:00:00Z").unwrap();
     header.sources = vec!["generate".into(), "ebpf".into(), "kube".into()];
     header.options.insert("seed".into(), "7".into());
-    let opts = WriteOptions { block_bytes: 32 << 10, ..WriteOptions::default() };
+    let opts = WriteOptions {
+        block_bytes: 32 << 10,
+        ..WriteOptions::default()
+    };
     let mut w = Writer::create(&fixture("v1-oom-demo.tapio"), &header, opts).unwrap();
     let mut lines = String::new();
     for mut e in demo_events() {
@@ -145,6 +164,9 @@ fn the_frozen_v1_capture_still_reads_event_for_event() {
         assert_eq!(g, e, "event {}", e.seq);
     }
     for kind in Kind::ALL {
-        assert!(got.iter().any(|e| e.kind() == kind), "the fixture has a {kind} event");
+        assert!(
+            got.iter().any(|e| e.kind() == kind),
+            "the fixture has a {kind} event"
+        );
     }
 }

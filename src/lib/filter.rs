@@ -48,13 +48,19 @@ impl TimeSpec {
         if let Some(t) = Ts::parse_rfc3339(s) {
             return Ok(TimeSpec::Absolute(t));
         }
-        for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f"] {
+        for f in [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M:%S%.f",
+        ] {
             if let Ok(dt) = NaiveDateTime::parse_from_str(s, f) {
                 return Ok(TimeSpec::Absolute(Ts::from_datetime(&dt.and_utc())));
             }
         }
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return Ok(TimeSpec::Absolute(Ts::from_datetime(&d.and_time(NaiveTime::MIN).and_utc())));
+            return Ok(TimeSpec::Absolute(Ts::from_datetime(
+                &d.and_time(NaiveTime::MIN).and_utc(),
+            )));
         }
         for f in ["%H:%M:%S%.f", "%H:%M"] {
             if let Ok(t) = NaiveTime::parse_from_str(s, f) {
@@ -89,10 +95,14 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
         let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -112,13 +122,17 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 impl Filter {
     /// Whether the filter needs to know pod uids (a `--pod` filter, with kernel events possible).
     pub fn wants_pod_uids(&self) -> bool {
-        self.pod.is_some() && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.layer() == "KERNEL"))
+        self.pod.is_some()
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.layer() == "KERNEL"))
     }
 
     /// Remembers the uid of a Pod object that `--pod` names.
     pub fn learn_pod(&mut self, e: &Event) {
         if let (Some(_), Body::Kube(Kube::Object(o))) = (&self.pod, &e.body) {
-            if o.kind == ObjectKind::Pod && !o.uid.is_empty() && self.pod_matches(&o.namespace, &o.name) {
+            if o.kind == ObjectKind::Pod
+                && !o.uid.is_empty()
+                && self.pod_matches(&o.namespace, &o.name)
+            {
                 self.pod_uids.insert(o.uid.clone());
             }
         }
@@ -162,10 +176,11 @@ impl Filter {
             Place::Pod { ns, name } => {
                 self.namespace.as_deref().is_none_or(|w| w == ns) && self.pod_matches(ns, name)
             }
-            Place::Namespace(ns) => self.pod.is_none() && self.namespace.as_deref().is_none_or(|w| w == ns),
+            Place::Namespace(ns) => {
+                self.pod.is_none() && self.namespace.as_deref().is_none_or(|w| w == ns)
+            }
             Place::Cgroup(path) => {
-                self.pod.is_some()
-                    && self.pod_uids.iter().any(|uid| cgroup_names_pod(path, uid))
+                self.pod.is_some() && self.pod_uids.iter().any(|uid| cgroup_names_pod(path, uid))
             }
             Place::Nowhere => false,
         }
@@ -191,11 +206,15 @@ enum Place<'a> {
 /// Where in the cluster an event says it is.
 fn place_of(e: &Event) -> Place<'_> {
     match &e.body {
-        Body::Kube(Kube::Object(o)) if o.kind == ObjectKind::Pod => Place::Pod { ns: &o.namespace, name: &o.name },
+        Body::Kube(Kube::Object(o)) if o.kind == ObjectKind::Pod => Place::Pod {
+            ns: &o.namespace,
+            name: &o.name,
+        },
         Body::Kube(Kube::Object(o)) if !o.namespace.is_empty() => Place::Namespace(&o.namespace),
-        Body::Kube(Kube::Event(k)) if k.involved.kind == "Pod" => {
-            Place::Pod { ns: &k.involved.namespace, name: &k.involved.name }
-        }
+        Body::Kube(Kube::Event(k)) if k.involved.kind == "Pod" => Place::Pod {
+            ns: &k.involved.namespace,
+            name: &k.involved.name,
+        },
         Body::Kube(Kube::Event(k)) => Place::Namespace(&k.namespace),
         Body::Span(s) => match s.pod() {
             Some((ns, name)) => Place::Pod { ns, name },
@@ -221,10 +240,19 @@ mod tests {
     #[test]
     fn time_specs_and_durations_parse() {
         let start = Ts::parse_rfc3339("2024-05-01T09:00:00Z").unwrap();
-        assert_eq!(TimeSpec::parse("+1h30m").unwrap().resolve(start).rfc3339(), "2024-05-01T10:30:00.000000000Z");
-        assert_eq!(TimeSpec::parse("10:02").unwrap().resolve(start).rfc3339(), "2024-05-01T10:02:00.000000000Z");
         assert_eq!(
-            TimeSpec::parse("2024-05-02 00:00:01.5").unwrap().resolve(start).rfc3339(),
+            TimeSpec::parse("+1h30m").unwrap().resolve(start).rfc3339(),
+            "2024-05-01T10:30:00.000000000Z"
+        );
+        assert_eq!(
+            TimeSpec::parse("10:02").unwrap().resolve(start).rfc3339(),
+            "2024-05-01T10:02:00.000000000Z"
+        );
+        assert_eq!(
+            TimeSpec::parse("2024-05-02 00:00:01.5")
+                .unwrap()
+                .resolve(start)
+                .rfc3339(),
             "2024-05-02T00:00:01.500000000Z"
         );
         assert_eq!(parse_duration("250ms"), Ok(250_000_000));
@@ -235,7 +263,10 @@ mod tests {
     #[test]
     fn cgroup_paths_name_pods_in_both_layouts() {
         let uid = "fbdfe8e3-1c87-4ff2-907c-b2ec8e25d012";
-        assert!(cgroup_names_pod("/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/ef80", uid));
+        assert!(cgroup_names_pod(
+            "/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/ef80",
+            uid
+        ));
         assert!(cgroup_names_pod(
             "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podfbdfe8e3_1c87_4ff2_907c_b2ec8e25d012.slice/cri-containerd-ef80.scope",
             uid

@@ -85,13 +85,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         until: args.until,
         pod_uids: HashSet::new(),
     };
-    let opts = ReadOptions { skip_corrupt: args.skip_corrupt, follow: args.follow, poll: None };
+    let opts = ReadOptions {
+        skip_corrupt: args.skip_corrupt,
+        follow: args.follow,
+        poll: None,
+    };
     if filter.wants_pod_uids() && !args.follow {
         learn_pods(&args.files, &opts, &mut filter)?;
     }
     let mut merge = Merge::new(common::open_all(&args.files, &opts)?);
     let show_bar = !args.follow && !std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let bar = common::progress(common::total_size(&args.files), args.quiet || !show_bar, "reading");
+    let bar = common::progress(
+        common::total_size(&args.files),
+        args.quiet || !show_bar,
+        "reading",
+    );
     let mut out = Stdout::new();
     let mut window: Option<(Option<Ts>, Option<Ts>)> = None;
     let mut seen = 0u64;
@@ -105,7 +113,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             filter.learn_pod(&e);
         }
         let (since, until) = *window.get_or_insert_with(|| {
-            (filter.since.map(|s| s.resolve(e.ts)), filter.until.map(|s| s.resolve(e.ts)))
+            (
+                filter.since.map(|s| s.resolve(e.ts)),
+                filter.until.map(|s| s.resolve(e.ts)),
+            )
         });
         seen += 1;
         if seen % 4096 == 0 {
@@ -132,7 +143,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         common::warn(path, w);
     }
     result?;
-    Ok(common::exit(warnings.iter().any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. }))))
+    Ok(common::exit(
+        warnings
+            .iter()
+            .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. })),
+    ))
 }
 
 /// A first pass that finds the uids of the pods `--pod` names, so kernel events (which carry

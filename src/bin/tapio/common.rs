@@ -34,9 +34,11 @@ pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
@@ -49,11 +51,18 @@ pub fn warn(path: &Path, what: impl std::fmt::Display) {
 
 /// Opens every capture; the first that cannot be opened is the error.
 pub fn open_all(paths: &[PathBuf], opts: &ReadOptions) -> Result<Vec<Reader>, capture::Error> {
-    paths.iter().map(|p| Reader::open(p, opts.clone())).collect()
+    paths
+        .iter()
+        .map(|p| Reader::open(p, opts.clone()))
+        .collect()
 }
 
 pub fn total_size(paths: &[PathBuf]) -> u64 {
-    paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+    paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Prints to stdout; a reader that went away (`| head`) is not an error.
@@ -74,7 +83,10 @@ pub struct Stdout {
 
 impl Stdout {
     pub fn new() -> Stdout {
-        Stdout { out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()), closed: false }
+        Stdout {
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+            closed: false,
+        }
     }
 
     /// Writes one line; returns `false` once the reader has gone away.
@@ -82,7 +94,11 @@ impl Stdout {
         if self.closed {
             return Ok(false);
         }
-        match self.out.write_all(s.as_bytes()).and_then(|_| self.out.write_all(b"\n")) {
+        match self
+            .out
+            .write_all(s.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"))
+        {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 self.closed = true;

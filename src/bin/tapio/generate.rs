@@ -59,6 +59,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut w = Writer::create(&args.output, &header, WriteOptions::default())?;
     generate::generate(&cfg, |mut e| w.append(&mut e))?;
     let t = w.finish()?;
-    eprintln!("tapio: wrote {} events to {}", t.stats.events, args.output.display());
+    eprintln!(
+        "tapio: wrote {} events to {}",
+        t.stats.events,
+        args.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

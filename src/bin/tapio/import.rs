@@ -47,13 +47,26 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 fn parse_ts(s: &str) -> Result<Ts, String> {
-    Ts::parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time (2024-05-01T08:00:00Z)"))
+    Ts::parse_rfc3339(s)
+        .ok_or_else(|| format!("{s:?} is not an RFC 3339 time (2024-05-01T08:00:00Z)"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let inputs: Vec<Input> = args.files.iter().map(|p| Input { path: p.clone(), format: args.format }).collect();
+    let inputs: Vec<Input> = args
+        .files
+        .iter()
+        .map(|p| Input {
+            path: p.clone(),
+            format: args.format,
+        })
+        .collect();
     let opts = Options {
-        clock: ClockOptions { year: args.year, boot_time: args.boot_time, tz: args.tz, date: args.date },
+        clock: ClockOptions {
+            year: args.year,
+            boot_time: args.boot_time,
+            tz: args.tz,
+            date: args.date,
+        },
         node: args.node.clone(),
     };
     let bar = common::progress(common::total_size(&args.files), args.quiet, "importing");
@@ -67,7 +80,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .files
         .iter()
         .filter(|f| f.error.is_none())
-        .map(|f| format!("import:{}:{}", f.format.map_or("?", Format::as_str), file_name(&f.path)))
+        .map(|f| {
+            format!(
+                "import:{}:{}",
+                f.format.map_or("?", Format::as_str),
+                file_name(&f.path)
+            )
+        })
         .collect();
     for (k, v) in [
         ("year", args.year.map(|y| y.to_string())),
@@ -106,7 +125,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         problem |= !f.rejected.is_empty();
         if !args.quiet {
             let format = f.format.map_or("?", Format::as_str);
-            eprintln!("  {name}: {} events ({format}), {} rejected", f.events, f.rejected.len());
+            eprintln!(
+                "  {name}: {} events ({format}), {} rejected",
+                f.events,
+                f.rejected.len()
+            );
         }
     }
     for note in &imported.placements {
@@ -127,5 +150,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -34,7 +34,10 @@ struct Row {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let opts = ReadOptions { skip_corrupt: args.skip_corrupt, ..Default::default() };
+    let opts = ReadOptions {
+        skip_corrupt: args.skip_corrupt,
+        ..Default::default()
+    };
     let mut reader = Reader::open(&args.file, opts)?;
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let bar = common::progress(size, args.quiet, "reading");
@@ -52,10 +55,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for w in &warnings {
         common::warn(&args.file, w);
     }
-    let corrupt = warnings.iter().any(|w| matches!(w, Warning::SkippedCorrupt { .. }));
+    let corrupt = warnings
+        .iter()
+        .any(|w| matches!(w, Warning::SkippedCorrupt { .. }));
     let closed = reader.trailer().is_some();
     let header = reader.header().cloned().unwrap_or_default();
-    let per_event = if stats.events > 0 { size as f64 / stats.events as f64 } else { 0.0 };
+    let per_event = if stats.events > 0 {
+        size as f64 / stats.events as f64
+    } else {
+        0.0
+    };
 
     if args.output == Output::Json {
         let v = json!({
@@ -83,12 +92,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = String::new();
     let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("{k:<10}{v}\n"));
     line(&mut out, "capture", args.file.display().to_string());
-    let node = if header.node.is_empty() { "-".to_string() } else { header.node.clone() };
-    let kernel = if header.kernel_release.is_empty() { String::new() } else { format!(", kernel {}", header.kernel_release) };
+    let node = if header.node.is_empty() {
+        "-".to_string()
+    } else {
+        header.node.clone()
+    };
+    let kernel = if header.kernel_release.is_empty() {
+        String::new()
+    } else {
+        format!(", kernel {}", header.kernel_release)
+    };
     line(
         &mut out,
         "format",
-        format!("v{}, tapio {}, node {node}{kernel}, created {}", header.format_version, header.tapio_version, header.created),
+        format!(
+            "v{}, tapio {}, node {node}{kernel}, created {}",
+            header.format_version, header.tapio_version, header.created
+        ),
     );
     if let Some(b) = header.boot_time {
         line(&mut out, "boot", b.to_string());
@@ -99,28 +119,65 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (k, v) in &header.options {
         line(&mut out, "option", format!("{k} = {v}"));
     }
-    line(&mut out, "closed", if closed { "cleanly (trailer present)".into() } else { "NOT cleanly: no trailer (see warning)".into() });
+    line(
+        &mut out,
+        "closed",
+        if closed {
+            "cleanly (trailer present)".into()
+        } else {
+            "NOT cleanly: no trailer (see warning)".into()
+        },
+    );
     match (stats.first_ts, stats.last_ts) {
-        (Some(a), Some(b)) => {
-            line(&mut out, "time", format!("{a} → {b} UTC ({:.1} s)", b.saturating_sub(a) as f64 / 1e9))
-        }
+        (Some(a), Some(b)) => line(
+            &mut out,
+            "time",
+            format!("{a} → {b} UTC ({:.1} s)", b.saturating_sub(a) as f64 / 1e9),
+        ),
         _ => line(&mut out, "time", "-".into()),
     }
     line(
         &mut out,
         "size",
-        format!("{} in {blocks} blocks, {} events, {per_event:.1} bytes/event", report::bytes(size), stats.events),
+        format!(
+            "{} in {blocks} blocks, {} events, {per_event:.1} bytes/event",
+            report::bytes(size),
+            stats.events
+        ),
     );
     line(
         &mut out,
         "drops",
-        format!("{} events lost ({} drop markers), {} gaps", stats.dropped, stats.drop_markers, stats.gap_markers),
+        format!(
+            "{} events lost ({} drop markers), {} gaps",
+            stats.dropped, stats.drop_markers, stats.gap_markers
+        ),
     );
     if stats.events > 0 {
-        let sources: Vec<Row> = stats.by_source.iter().map(|(s, &c)| Row { name: s.to_string(), events: c }).collect();
-        let kinds: Vec<Row> = stats.by_kind.iter().map(|(k, &c)| Row { name: k.to_string(), events: c }).collect();
-        out.push_str(&format!("\nby source\n{}\n", Table::new(sources).with(Style::sharp())));
-        out.push_str(&format!("\nby kind\n{}\n", Table::new(kinds).with(Style::sharp())));
+        let sources: Vec<Row> = stats
+            .by_source
+            .iter()
+            .map(|(s, &c)| Row {
+                name: s.to_string(),
+                events: c,
+            })
+            .collect();
+        let kinds: Vec<Row> = stats
+            .by_kind
+            .iter()
+            .map(|(k, &c)| Row {
+                name: k.to_string(),
+                events: c,
+            })
+            .collect();
+        out.push_str(&format!(
+            "\nby source\n{}\n",
+            Table::new(sources).with(Style::sharp())
+        ));
+        out.push_str(&format!(
+            "\nby kind\n{}\n",
+            Table::new(kinds).with(Style::sharp())
+        ));
     }
     common::print(&out)?;
     Ok(common::exit(corrupt))

@@ -81,7 +81,10 @@ impl BlockBuilder {
         let nodes: Vec<&str> = self.nodes.iter().map(|n| &**n).collect();
         let mut raw = postcard::to_stdvec(&nodes)?;
         raw.extend_from_slice(&self.records);
-        *self = BlockBuilder { records: std::mem::take(&mut self.records), ..Default::default() };
+        *self = BlockBuilder {
+            records: std::mem::take(&mut self.records),
+            ..Default::default()
+        };
         self.records.clear();
         Ok(raw)
     }
@@ -103,8 +106,17 @@ pub(crate) fn decode_block(
         rest = tail;
         ts = ts.wrapping_add(rec.dts as u64);
         seq = seq.wrapping_add(rec.dseq);
-        let node = nodes.get(rec.node as usize).cloned().ok_or(postcard::Error::DeserializeBadVarint)?;
-        out.push(Event { ts: Ts(ts), node, source: rec.source, seq, body: rec.body });
+        let node = nodes
+            .get(rec.node as usize)
+            .cloned()
+            .ok_or(postcard::Error::DeserializeBadVarint)?;
+        out.push(Event {
+            ts: Ts(ts),
+            node,
+            source: rec.source,
+            seq,
+            body: rec.body,
+        });
     }
     if !rest.is_empty() {
         return Err(postcard::Error::DeserializeBadEncoding);

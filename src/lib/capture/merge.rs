@@ -22,7 +22,12 @@ impl Merge {
     pub fn new(readers: Vec<Reader>) -> Merge {
         let inputs = readers
             .into_iter()
-            .map(|reader| Input { reader, buf: VecDeque::new(), scratch: Vec::new(), done: false })
+            .map(|reader| Input {
+                reader,
+                buf: VecDeque::new(),
+                scratch: Vec::new(),
+                done: false,
+            })
             .collect();
         Merge { inputs }
     }
@@ -54,7 +59,12 @@ impl Merge {
         let mut out = Vec::new();
         for inp in &mut self.inputs {
             let path = inp.reader.path().to_path_buf();
-            out.extend(inp.reader.take_warnings().into_iter().map(|w| (path.clone(), w)));
+            out.extend(
+                inp.reader
+                    .take_warnings()
+                    .into_iter()
+                    .map(|w| (path.clone(), w)),
+            );
         }
         out
     }

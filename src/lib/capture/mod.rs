@@ -90,19 +90,29 @@ pub struct Trailer {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not a tapio capture (the file does not start with the capture magic)", path.display())]
     NotACapture { path: PathBuf },
     #[error("{}: capture format version {version} is newer than this tapio reads ({FORMAT_VERSION}); upgrade tapio", path.display())]
     UnsupportedVersion { path: PathBuf, version: u16 },
     #[error("{}: corrupt {what} at byte offset {offset}; pass --skip-corrupt to read on past it", path.display())]
-    Corrupt { path: PathBuf, offset: u64, what: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
     #[error("{}: cannot encode event: {detail}", path.display())]
     Encode { path: PathBuf, detail: String },
 }
 
 impl Error {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -35,7 +35,11 @@ pub enum Warning {
     /// a full disk, or it is still running). Every complete block before `offset` was read.
     Truncated { offset: u64, inside: &'static str },
     /// A corrupt region was skipped (`--skip-corrupt`).
-    SkippedCorrupt { offset: u64, bytes: u64, what: String },
+    SkippedCorrupt {
+        offset: u64,
+        bytes: u64,
+        what: String,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -99,7 +103,10 @@ impl Reader {
                 Some(()) => break,
                 None if r.opts.follow => r.wait(),
                 None => {
-                    r.warnings.push(Warning::Truncated { offset: r.file_len()?, inside: "inside the header" });
+                    r.warnings.push(Warning::Truncated {
+                        offset: r.file_len()?,
+                        inside: "inside the header",
+                    });
                     r.done = true;
                     break;
                 }
@@ -144,13 +151,18 @@ impl Reader {
                 Step::End => self.done = true,
                 Step::Torn(_) if self.opts.follow => self.wait(),
                 Step::Torn(inside) => {
-                    self.warnings.push(Warning::Truncated { offset: at, inside });
+                    self.warnings
+                        .push(Warning::Truncated { offset: at, inside });
                     self.done = true;
                 }
                 Step::Corrupt(what) if self.opts.skip_corrupt => self.resync(at, what)?,
                 Step::Corrupt(what) => {
                     self.done = true;
-                    return Err(Error::Corrupt { path: self.path.clone(), offset: at, what });
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        offset: at,
+                        what,
+                    });
                 }
             }
         }
@@ -169,7 +181,10 @@ impl Reader {
     }
 
     fn file_len(&self) -> Result<u64, Error> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Reads `buf.len()` bytes at `offset`; returns how many were there (fewer at the end of file).
@@ -192,14 +207,19 @@ impl Reader {
         let n = self.read_at(&mut fixed, 0)?;
         let magic_seen = n.min(MAGIC.len());
         if fixed[..magic_seen] != MAGIC[..magic_seen] {
-            return Err(Error::NotACapture { path: self.path.clone() });
+            return Err(Error::NotACapture {
+                path: self.path.clone(),
+            });
         }
         if n < HEADER_FIXED {
             return Ok(None);
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
         if version == 0 || version > FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { path: self.path.clone(), version });
+            return Err(Error::UnsupportedVersion {
+                path: self.path.clone(),
+                version,
+            });
         }
         let len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
         let mut rest = vec![0u8; len + 4];
@@ -219,13 +239,24 @@ impl Reader {
                     _ => "header (checksum mismatch)".to_string(),
                 };
                 if !self.opts.skip_corrupt {
-                    return Err(Error::Corrupt { path: self.path.clone(), offset: 0, what });
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        offset: 0,
+                        what,
+                    });
                 }
-                self.warnings.push(Warning::SkippedCorrupt { offset: 0, bytes: 0, what });
+                self.warnings.push(Warning::SkippedCorrupt {
+                    offset: 0,
+                    bytes: 0,
+                    what,
+                });
                 Header::default()
             }
         };
-        self.header = Some(Header { format_version: version, ..header });
+        self.header = Some(Header {
+            format_version: version,
+            ..header
+        });
         self.pos = (HEADER_FIXED + len + 4) as u64;
         Ok(Some(()))
     }
@@ -252,7 +283,9 @@ impl Reader {
             return Ok(Step::Torn("inside a block header"));
         }
         let Some(frame) = BlockFrame::parse(&fixed) else {
-            return Ok(Step::Corrupt("block header (checksum mismatch)".to_string()));
+            return Ok(Step::Corrupt(
+                "block header (checksum mismatch)".to_string(),
+            ));
         };
         self.zbuf.resize(frame.zlen, 0);
         let mut zbuf = std::mem::take(&mut self.zbuf);
@@ -262,11 +295,16 @@ impl Reader {
             return Ok(Step::Torn("inside a block"));
         }
         if crc32fast::hash(&self.zbuf) != frame.payload_crc {
-            return Ok(Step::Corrupt("block (payload checksum mismatch)".to_string()));
+            return Ok(Step::Corrupt(
+                "block (payload checksum mismatch)".to_string(),
+            ));
         }
         self.raw.clear();
         self.raw.reserve(frame.raw_len);
-        if let Err(e) = self.decompressor.decompress_to_buffer(&self.zbuf, &mut self.raw) {
+        if let Err(e) = self
+            .decompressor
+            .decompress_to_buffer(&self.zbuf, &mut self.raw)
+        {
             return Ok(Step::Corrupt(format!("block (cannot decompress: {e})")));
         }
         let before = out.len();
@@ -320,14 +358,22 @@ impl Reader {
                 }
                 let cand = offset + i as u64;
                 if tag == TRAILER_TAG || self.block_header_valid(cand)? {
-                    self.warnings.push(Warning::SkippedCorrupt { offset: at, bytes: cand - at, what });
+                    self.warnings.push(Warning::SkippedCorrupt {
+                        offset: at,
+                        bytes: cand - at,
+                        what,
+                    });
                     self.pos = cand;
                     return Ok(());
                 }
             }
             offset += (n - 3) as u64;
         }
-        self.warnings.push(Warning::SkippedCorrupt { offset: at, bytes: len - at, what });
+        self.warnings.push(Warning::SkippedCorrupt {
+            offset: at,
+            bytes: len - at,
+            what,
+        });
         self.pos = len;
         self.done = !self.opts.follow;
         Ok(())

@@ -54,7 +54,12 @@ impl Writer<BufWriter<File>> {
 
 impl<W: Write> Writer<W> {
     /// Writes the header to `out`; `path` names the output in errors.
-    pub fn new(mut out: W, path: &Path, header: &Header, opts: WriteOptions) -> Result<Self, Error> {
+    pub fn new(
+        mut out: W,
+        path: &Path,
+        header: &Header,
+        opts: WriteOptions,
+    ) -> Result<Self, Error> {
         let json = serde_json::to_vec(header).map_err(|e| Error::Encode {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -67,8 +72,11 @@ impl<W: Write> Writer<W> {
         buf.extend_from_slice(&json);
         let crc = crc32fast::hash(&buf);
         buf.extend_from_slice(&crc.to_le_bytes());
-        out.write_all(&buf).and_then(|_| out.flush()).map_err(|e| Error::io(path, e))?;
-        let compressor = zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::io(path, e))?;
+        out.write_all(&buf)
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::io(path, e))?;
+        let compressor =
+            zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::io(path, e))?;
         Ok(Writer {
             out,
             path: path.to_path_buf(),
@@ -111,14 +119,22 @@ impl<W: Write> Writer<W> {
     /// Whether the open block is older than the block interval (for writers fed by slow sources,
     /// which call this on a timer and then [`Writer::flush`]).
     pub fn block_due(&self) -> bool {
-        self.block_started.is_some_and(|t| t.elapsed() >= self.opts.block_interval)
+        self.block_started
+            .is_some_and(|t| t.elapsed() >= self.opts.block_interval)
     }
 
     fn write_block(&mut self) -> Result<(), Error> {
-        let (count, first_ts, last_ts, first_seq) =
-            (self.block.count, self.block.first_ts, self.block.last_ts, self.block.first_seq);
+        let (count, first_ts, last_ts, first_seq) = (
+            self.block.count,
+            self.block.first_ts,
+            self.block.last_ts,
+            self.block.first_seq,
+        );
         let raw = self.block.finish().map_err(|err| self.encode_error(err))?;
-        let z = self.compressor.compress(&raw).map_err(|e| Error::io(&self.path, e))?;
+        let z = self
+            .compressor
+            .compress(&raw)
+            .map_err(|e| Error::io(&self.path, e))?;
         let mut frame = Vec::with_capacity(48 + z.len());
         frame.extend_from_slice(BLOCK_TAG);
         frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
@@ -131,7 +147,9 @@ impl<W: Write> Writer<W> {
         let frame_crc = crc32fast::hash(&frame);
         frame.extend_from_slice(&frame_crc.to_le_bytes());
         frame.extend_from_slice(&z);
-        self.out.write_all(&frame).map_err(|e| Error::io(&self.path, e))?;
+        self.out
+            .write_all(&frame)
+            .map_err(|e| Error::io(&self.path, e))?;
         self.bytes += frame.len() as u64;
         self.blocks += 1;
         self.block_started = None;
@@ -150,8 +168,11 @@ impl<W: Write> Writer<W> {
     /// Flushes the last block and writes the trailer: the capture is now cleanly closed.
     pub fn finish(mut self) -> Result<Trailer, Error> {
         self.flush()?;
-        let trailer =
-            Trailer { blocks: self.blocks, stats: self.stats.clone(), closed: Ts::from_datetime(&chrono::Utc::now()) };
+        let trailer = Trailer {
+            blocks: self.blocks,
+            stats: self.stats.clone(),
+            closed: Ts::from_datetime(&chrono::Utc::now()),
+        };
         let json = serde_json::to_vec(&trailer).map_err(|e| Error::Encode {
             path: self.path.clone(),
             detail: e.to_string(),
@@ -162,11 +183,17 @@ impl<W: Write> Writer<W> {
         buf.extend_from_slice(&json);
         let crc = crc32fast::hash(&buf);
         buf.extend_from_slice(&crc.to_le_bytes());
-        self.out.write_all(&buf).and_then(|_| self.out.flush()).map_err(|e| Error::io(&self.path, e))?;
+        self.out
+            .write_all(&buf)
+            .and_then(|_| self.out.flush())
+            .map_err(|e| Error::io(&self.path, e))?;
         Ok(trailer)
     }
 
     fn encode_error(&self, err: postcard::Error) -> Error {
-        Error::Encode { path: self.path.clone(), detail: err.to_string() }
+        Error::Encode {
+            path: self.path.clone(),
+            detail: err.to_string(),
+        }
     }
 }

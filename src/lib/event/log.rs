@@ -24,7 +24,9 @@ impl Severity {
     /// From a syslog priority (0–7); the facility bits are ignored.
     pub fn from_syslog(pri: u32) -> Severity {
         use Severity::*;
-        [Emergency, Alert, Critical, Error, Warning, Notice, Info, Debug][(pri & 7) as usize]
+        [
+            Emergency, Alert, Critical, Error, Warning, Notice, Info, Debug,
+        ][(pri & 7) as usize]
     }
 
     pub fn as_str(self) -> &'static str {

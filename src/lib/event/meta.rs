@@ -15,9 +15,18 @@ pub struct Span {
 #[serde(rename_all = "snake_case")]
 pub enum Meta {
     /// Events that a source had and could not keep (a full ring buffer, a rate limit).
-    Drop { source: Source, count: u64, range: Span, reason: String },
+    Drop {
+        source: Source,
+        count: u64,
+        range: Span,
+        reason: String,
+    },
     /// A time during which a source saw nothing (a lost watch, a restarted recorder).
-    Gap { source: Source, range: Span, reason: String },
+    Gap {
+        source: Source,
+        range: Span,
+        reason: String,
+    },
     /// A note written into the capture by a person or a tool.
     Annotation { text: String },
 }

@@ -32,7 +32,9 @@ pub use self::kube::{
 };
 pub use self::log::{Log, LogOrigin, Severity};
 pub use self::meta::{Meta, Span as TimeRange};
-pub use self::span::{AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId};
+pub use self::span::{
+    AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
+};
 pub use self::time::Ts;
 
 /// One observation of one layer, at one time, on one node.
@@ -52,7 +54,13 @@ pub struct Event {
 impl Event {
     /// A new event with sequence 0 (the capture writer numbers events as it writes them).
     pub fn new(ts: Ts, node: impl Into<Arc<str>>, source: Source, body: impl Into<Body>) -> Event {
-        Event { ts, node: node.into(), source, seq: 0, body: body.into() }
+        Event {
+            ts,
+            node: node.into(),
+            source,
+            seq: 0,
+            body: body.into(),
+        }
     }
 
     /// The kind of the body, for filters and counters.
@@ -114,10 +122,13 @@ impl fmt::Display for Source {
 impl FromStr for Source {
     type Err = String;
     fn from_str(s: &str) -> Result<Source, String> {
-        Source::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Source::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown source {s:?}; expected one of {}", names.join(", "))
-        })
+        Source::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Source::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown source {s:?}; expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -261,10 +272,13 @@ impl FromStr for Kind {
             "event" => "k8s.event",
             other => other,
         };
-        Kind::ALL.into_iter().find(|k| k.as_str() == alias).ok_or_else(|| {
-            let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown kind {s:?}; expected one of {}", names.join(", "))
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == alias)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown kind {s:?}; expected one of {}", names.join(", "))
+            })
     }
 }
 

@@ -185,7 +185,10 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn new(key: impl Into<String>, value: AttrValue) -> Attribute {
-        Attribute { key: key.into(), value }
+        Attribute {
+            key: key.into(),
+            value,
+        }
     }
 }
 
@@ -249,7 +252,10 @@ impl Span {
     /// The pod the span's resource names, as `namespace/name`.
     pub fn pod(&self) -> Option<(&str, &str)> {
         let name = self.resource_attr("k8s.pod.name")?.as_str()?;
-        let ns = self.resource_attr("k8s.namespace.name").and_then(AttrValue::as_str).unwrap_or("");
+        let ns = self
+            .resource_attr("k8s.namespace.name")
+            .and_then(AttrValue::as_str)
+            .unwrap_or("");
         Some((ns, name))
     }
 

@@ -35,12 +35,15 @@ impl Ts {
 
     /// RFC 3339, UTC, nanoseconds: the JSON form.
     pub fn rfc3339(self) -> String {
-        self.to_datetime().to_rfc3339_opts(SecondsFormat::Nanos, true)
+        self.to_datetime()
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
     }
 
     /// Parses RFC 3339 (any offset) into UTC.
     pub fn parse_rfc3339(s: &str) -> Option<Ts> {
-        DateTime::parse_from_rfc3339(s.trim()).ok().map(|d| Ts::from_datetime(&d))
+        DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .map(|d| Ts::from_datetime(&d))
     }
 
     pub fn saturating_sub(self, other: Ts) -> u64 {

@@ -7,13 +7,22 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::event::{Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode};
+use crate::event::{
+    Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode,
+};
 
 /// One line for a person: `2021-05-19 09:42:58.640  K8S     k8s.event   node-1  …`.
 pub fn event_line(e: &Event) -> String {
     let kind = e.kind();
     let node = if e.node.is_empty() { "-" } else { &e.node };
-    format!("{}  {:<6} {:<10} {:<12} {}", e.ts, kind.layer(), kind.as_str(), node, summary(e))
+    format!(
+        "{}  {:<6} {:<10} {:<12} {}",
+        e.ts,
+        kind.layer(),
+        kind.as_str(),
+        node,
+        summary(e)
+    )
 }
 
 /// One JSON object for a machine: the envelope, the kind, and the body's fields under `data`.
@@ -23,7 +32,9 @@ pub fn event_json(e: &Event) -> Value {
     // `kind` already names the variant, so keep only the innermost fields.
     while let Value::Object(m) = &data {
         match m.iter().next() {
-            Some((_, inner @ Value::Object(_))) if m.len() == 1 && is_wrapper(m) => data = inner.clone(),
+            Some((_, inner @ Value::Object(_))) if m.len() == 1 && is_wrapper(m) => {
+                data = inner.clone()
+            }
             _ => break,
         }
     }
@@ -35,8 +46,22 @@ fn is_wrapper(m: &serde_json::Map<String, Value>) -> bool {
     m.keys().next().is_some_and(|k| {
         matches!(
             k.as_str(),
-            "kernel" | "kube" | "span" | "log" | "meta" | "exec" | "exit" | "signal" | "oom_kill" | "tcp_state"
-                | "tcp_retransmit" | "object" | "event" | "drop" | "gap" | "annotation"
+            "kernel"
+                | "kube"
+                | "span"
+                | "log"
+                | "meta"
+                | "exec"
+                | "exit"
+                | "signal"
+                | "oom_kill"
+                | "tcp_state"
+                | "tcp_retransmit"
+                | "object"
+                | "event"
+                | "drop"
+                | "gap"
+                | "annotation"
         )
     })
 }
@@ -81,21 +106,70 @@ pub fn bytes(n: u64) -> String {
 /// The signal's name (`SIGKILL`), or its number.
 pub fn signal_name(sig: u8) -> String {
     const NAMES: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
-        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP",
-        "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
         "SIGSYS",
     ];
-    NAMES.get(sig as usize).map_or_else(|| format!("signal {sig}"), |s| s.to_string())
+    NAMES
+        .get(sig as usize)
+        .map_or_else(|| format!("signal {sig}"), |s| s.to_string())
 }
 
 fn kernel(k: &Kernel) -> String {
     match k {
-        Kernel::Exec(x) => format!("pid {} ({}) exec {} ppid {}{}", x.pid, x.comm, x.filename, x.ppid, cgroup(&x.cgroup)),
+        Kernel::Exec(x) => format!(
+            "pid {} ({}) exec {} ppid {}{}",
+            x.pid,
+            x.comm,
+            x.filename,
+            x.ppid,
+            cgroup(&x.cgroup)
+        ),
         Kernel::Exit(x) if x.signal != 0 => {
-            format!("pid {} ({}) killed by {}{}", x.pid, x.comm, signal_name(x.signal), cgroup(&x.cgroup))
+            format!(
+                "pid {} ({}) killed by {}{}",
+                x.pid,
+                x.comm,
+                signal_name(x.signal),
+                cgroup(&x.cgroup)
+            )
         }
-        Kernel::Exit(x) => format!("pid {} ({}) exited with code {}{}", x.pid, x.comm, x.code, cgroup(&x.cgroup)),
+        Kernel::Exit(x) => format!(
+            "pid {} ({}) exited with code {}{}",
+            x.pid,
+            x.comm,
+            x.code,
+            cgroup(&x.cgroup)
+        ),
         Kernel::Signal(s) => format!(
             "{} from pid {} ({}) to pid {} ({})",
             signal_name(s.signal),
@@ -105,7 +179,12 @@ fn kernel(k: &Kernel) -> String {
             s.target_comm
         ),
         Kernel::OomKill(o) => {
-            let mut s = format!("OOM kill ({}) victim pid {} ({})", o.constraint.as_str(), o.victim_pid, o.victim_comm);
+            let mut s = format!(
+                "OOM kill ({}) victim pid {} ({})",
+                o.constraint.as_str(),
+                o.victim_pid,
+                o.victim_comm
+            );
             if o.rss_kib > 0 {
                 let _ = write!(s, " rss {}", kib(o.rss_kib));
             }
@@ -121,7 +200,11 @@ fn kernel(k: &Kernel) -> String {
             s
         }
         Kernel::TcpState(t) => {
-            let pid = if t.pid == 0 { String::new() } else { format!(" pid {}", t.pid) };
+            let pid = if t.pid == 0 {
+                String::new()
+            } else {
+                format!(" pid {}", t.pid)
+            };
             format!(
                 "{} → {} {} ({} → {}){pid}",
                 sock(t.saddr, t.sport),
@@ -167,7 +250,12 @@ fn qualified(ns: &str, name: &str) -> String {
 }
 
 fn object(o: &Object) -> String {
-    let mut s = format!("{} {} {}", o.kind, qualified(&o.namespace, &o.name), o.action.as_str());
+    let mut s = format!(
+        "{} {} {}",
+        o.kind,
+        qualified(&o.namespace, &o.name),
+        o.action.as_str()
+    );
     if !o.resource_version.is_empty() {
         let _ = write!(s, " rv {}", o.resource_version);
     }
@@ -189,7 +277,10 @@ fn pod_digest(v: &Value) -> String {
     let status = &v["status"];
     let mut parts = Vec::new();
     if let Some(phase) = status["phase"].as_str() {
-        let reason = status["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default();
+        let reason = status["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         parts.push(format!("{phase}{reason}"));
     }
     for key in ["initContainerStatuses", "containerStatuses"] {
@@ -213,7 +304,10 @@ fn container_state(state: &Value) -> String {
         return format!("waiting {}", w["reason"].as_str().unwrap_or(""));
     }
     if let Some(t) = state.get("terminated") {
-        let code = t["exitCode"].as_i64().map(|c| format!(" ({c})")).unwrap_or_default();
+        let code = t["exitCode"]
+            .as_i64()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
         return format!("terminated {}{code}", t["reason"].as_str().unwrap_or(""));
     }
     if state.get("running").is_some() {
@@ -238,15 +332,28 @@ fn kube_event(k: &KubeEvent) -> String {
     let about = if k.involved.kind.is_empty() {
         qualified(&k.namespace, "")
     } else {
-        format!("{} {}", k.involved.kind, qualified(&k.involved.namespace, &k.involved.name))
+        format!(
+            "{} {}",
+            k.involved.kind,
+            qualified(&k.involved.namespace, &k.involved.name)
+        )
     };
-    let mut s = format!("{} {} {about}: {}", if k.type_.is_empty() { "-" } else { &k.type_ }, k.reason, k.message.trim());
+    let mut s = format!(
+        "{} {} {about}: {}",
+        if k.type_.is_empty() { "-" } else { &k.type_ },
+        k.reason,
+        k.message.trim()
+    );
     let mut tail = Vec::new();
     if k.count > 1 {
         tail.push(format!("×{}", k.count));
     }
     if !k.component.is_empty() {
-        tail.push(if k.host.is_empty() { k.component.clone() } else { format!("{} on {}", k.component, k.host) });
+        tail.push(if k.host.is_empty() {
+            k.component.clone()
+        } else {
+            format!("{} on {}", k.component, k.host)
+        });
     }
     if !tail.is_empty() {
         let _ = write!(s, " ({})", tail.join(", "));
@@ -256,7 +363,16 @@ fn kube_event(k: &KubeEvent) -> String {
 
 fn span(s: &Span) -> String {
     let ms = s.duration_ns() as f64 / 1e6;
-    let mut out = format!("{} {} {} {ms:.1} ms", if s.service.is_empty() { "-" } else { &s.service }, s.name, s.kind.as_str());
+    let mut out = format!(
+        "{} {} {} {ms:.1} ms",
+        if s.service.is_empty() {
+            "-"
+        } else {
+            &s.service
+        },
+        s.name,
+        s.kind.as_str()
+    );
     if let Some(code) = s.http_status() {
         let _ = write!(out, " HTTP {code}");
     }
@@ -277,16 +393,35 @@ fn log(l: &Log) -> String {
         (false, 0) => l.ident.clone(),
         (false, pid) => format!("{}[{pid}]", l.ident),
     };
-    let approx = if l.approximate_time { " (time approximate)" } else { "" };
+    let approx = if l.approximate_time {
+        " (time approximate)"
+    } else {
+        ""
+    };
     format!("{who} {}: {}{approx}", l.severity.as_str(), l.body)
 }
 
 fn meta(m: &Meta) -> String {
     match m {
-        Meta::Drop { source, count, range, reason } => {
-            format!("DROP {count} events lost by {source} between {} and {}: {reason}", range.from, range.to)
+        Meta::Drop {
+            source,
+            count,
+            range,
+            reason,
+        } => {
+            format!(
+                "DROP {count} events lost by {source} between {} and {}: {reason}",
+                range.from, range.to
+            )
         }
-        Meta::Gap { source, range, reason } => format!("GAP in {source} from {} to {}: {reason}", range.from, range.to),
+        Meta::Gap {
+            source,
+            range,
+            reason,
+        } => format!(
+            "GAP in {source} from {} to {}: {reason}",
+            range.from, range.to
+        ),
         Meta::Annotation { text } => format!("note: {text}"),
     }
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::event::{
-    AttrValue, Attribute, Body, Event, EventApi, Exec, Exit, Kernel, Kube, KubeEvent, Object, ObjectAction,
-    ObjectKind, ObjectRef, OomConstraint, OomKill, RawJson, Source, Span, SpanId, SpanKind, StatusCode,
-    TcpMeaning, TcpRetransmit, TcpState, TcpStateChange, TraceId, Ts,
+    AttrValue, Attribute, Body, Event, EventApi, Exec, Exit, Kernel, Kube, KubeEvent, Object,
+    ObjectAction, ObjectKind, ObjectRef, OomConstraint, OomKill, RawJson, Source, Span, SpanId,
+    SpanKind, StatusCode, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange, TraceId, Ts,
 };
 
 /// What to generate.
@@ -61,11 +61,20 @@ impl Rng {
         self.next() % n.max(1)
     }
     fn hex(&mut self, bytes: usize) -> String {
-        (0..bytes).map(|_| format!("{:02x}", self.next() as u8)).collect()
+        (0..bytes)
+            .map(|_| format!("{:02x}", self.next() as u8))
+            .collect()
     }
     fn uuid(&mut self) -> String {
         let h = self.hex(16);
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
     }
 }
 
@@ -141,11 +150,17 @@ struct Generator {
 impl Generator {
     fn new(cfg: &Config) -> Generator {
         let mut rng = Rng(cfg.seed);
-        let nodes: Vec<Arc<str>> = (1..=cfg.nodes.max(1)).map(|i| Arc::from(format!("node-{i}"))).collect();
+        let nodes: Vec<Arc<str>> = (1..=cfg.nodes.max(1))
+            .map(|i| Arc::from(format!("node-{i}")))
+            .collect();
         let mut pods = Vec::new();
         let mut services = Vec::new();
         for (i, &(ns, app, replicas, port, _, _)) in APPS.iter().enumerate() {
-            services.push(Service { app, ip: Ipv4Addr::new(10, 96, 0, 10 + i as u8), port });
+            services.push(Service {
+                app,
+                ip: Ipv4Addr::new(10, 96, 0, 10 + i as u8),
+                port,
+            });
             let rs = rng.hex(5)[..10].to_string();
             for r in 0..replicas {
                 let uid = rng.uuid();
@@ -162,7 +177,12 @@ impl Generator {
                     uid,
                     container_id,
                     node: nodes[(pods.len() + r as usize) % nodes.len()].clone(),
-                    ip: Ipv4Addr::new(10, 244, (pods.len() / 200) as u8, 2 + (pods.len() % 200) as u8),
+                    ip: Ipv4Addr::new(
+                        10,
+                        244,
+                        (pods.len() / 200) as u8,
+                        2 + (pods.len() % 200) as u8,
+                    ),
                     cgroup,
                     pid: 1000 + pods.len() as u32 * 100,
                 });
@@ -185,7 +205,15 @@ impl Generator {
         Ts(self.now)
     }
 
-    fn object(&self, kind: ObjectKind, ns: &str, name: &str, uid: &str, node: &str, json: serde_json::Value) -> Kube {
+    fn object(
+        &self,
+        kind: ObjectKind,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+        json: serde_json::Value,
+    ) -> Kube {
         Kube::Object(Object {
             action: ObjectAction::Seen,
             kind,
@@ -205,28 +233,70 @@ impl Generator {
             let json = json!({"apiVersion":"v1","kind":"Node","metadata":{"name":&**node},
                 "status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady"},
                 {"type":"MemoryPressure","status":"False"}],"capacity":{"memory":"16Gi","cpu":"4"}}});
-            out.push(Event::new(t, node.clone(), Source::Kube, self.object(ObjectKind::Node, "", node, "", node, json)));
+            out.push(Event::new(
+                t,
+                node.clone(),
+                Source::Kube,
+                self.object(ObjectKind::Node, "", node, "", node, json),
+            ));
         }
         for &(ns, app, replicas, port, limit, _) in &APPS {
             let dep = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":app,"namespace":ns},
                 "spec":{"replicas":replicas,"selector":{"matchLabels":{"app":app}}},
                 "status":{"replicas":replicas,"readyReplicas":replicas,"availableReplicas":replicas}});
-            out.push(Event::new(t, "", Source::Kube, self.object(ObjectKind::Deployment, ns, app, "", "", dep)));
-            let svc = self.services.iter().find(|s| s.app == app).map_or(Ipv4Addr::UNSPECIFIED, |s| s.ip);
+            out.push(Event::new(
+                t,
+                "",
+                Source::Kube,
+                self.object(ObjectKind::Deployment, ns, app, "", "", dep),
+            ));
+            let svc = self
+                .services
+                .iter()
+                .find(|s| s.app == app)
+                .map_or(Ipv4Addr::UNSPECIFIED, |s| s.ip);
             let svc_json = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":app,"namespace":ns},
                 "spec":{"clusterIP":svc.to_string(),"selector":{"app":app},"ports":[{"port":port}]}});
-            out.push(Event::new(t, "", Source::Kube, self.object(ObjectKind::Service, ns, app, "", "", svc_json)));
+            out.push(Event::new(
+                t,
+                "",
+                Source::Kube,
+                self.object(ObjectKind::Service, ns, app, "", "", svc_json),
+            ));
             for p in self.pods.iter().filter(|p| p.app == app) {
                 let pod = pod_json(p, port, limit, 0, None);
-                out.push(Event::new(t, p.node.clone(), Source::Kube, self.object(ObjectKind::Pod, ns, &p.name, &p.uid, &p.node, pod)));
+                out.push(Event::new(
+                    t,
+                    p.node.clone(),
+                    Source::Kube,
+                    self.object(ObjectKind::Pod, ns, &p.name, &p.uid, &p.node, pod),
+                ));
             }
             let eps = self.endpoints_json(app, ns, port, None);
-            out.push(Event::new(t, "", Source::Kube, self.object(ObjectKind::EndpointSlice, ns, &format!("{app}-abc12"), "", "", eps)));
+            out.push(Event::new(
+                t,
+                "",
+                Source::Kube,
+                self.object(
+                    ObjectKind::EndpointSlice,
+                    ns,
+                    &format!("{app}-abc12"),
+                    "",
+                    "",
+                    eps,
+                ),
+            ));
         }
         out
     }
 
-    fn endpoints_json(&self, app: &str, ns: &str, port: u16, down: Option<&str>) -> serde_json::Value {
+    fn endpoints_json(
+        &self,
+        app: &str,
+        ns: &str,
+        port: u16,
+        down: Option<&str>,
+    ) -> serde_json::Value {
         let eps: Vec<_> = self
             .pods
             .iter()
@@ -269,8 +339,16 @@ impl Generator {
             700..=949 => {
                 let s = &self.services[self.rng.below(self.services.len() as u64) as usize];
                 let (old, new, meaning) = match self.rng.below(3) {
-                    0 => (TcpState::SynSent, TcpState::Established, TcpMeaning::Connected),
-                    1 => (TcpState::Established, TcpState::FinWait1, TcpMeaning::Closed),
+                    0 => (
+                        TcpState::SynSent,
+                        TcpState::Established,
+                        TcpMeaning::Connected,
+                    ),
+                    1 => (
+                        TcpState::Established,
+                        TcpState::FinWait1,
+                        TcpMeaning::Closed,
+                    ),
                     _ => (TcpState::LastAck, TcpState::Close, TcpMeaning::Closed),
                 };
                 Kernel::TcpState(TcpStateChange {
@@ -339,8 +417,16 @@ impl Generator {
             kind: SpanKind::Server,
             start: ts,
             end: Ts(ts.0 + dur),
-            status: if error { StatusCode::Error } else { StatusCode::Unset },
-            status_message: if error { "upstream error".into() } else { String::new() },
+            status: if error {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            status_message: if error {
+                "upstream error".into()
+            } else {
+                String::new()
+            },
             service: app.into(),
             resource: vec![
                 Attribute::new("service.name", AttrValue::Str(app.into())),
@@ -350,7 +436,10 @@ impl Generator {
             ],
             attributes: vec![
                 Attribute::new("http.request.method", AttrValue::Str("GET".into())),
-                Attribute::new("http.response.status_code", AttrValue::Int(if error { 503 } else { 200 })),
+                Attribute::new(
+                    "http.response.status_code",
+                    AttrValue::Int(if error { 503 } else { 200 }),
+                ),
             ],
             events: Vec::new(),
         };
@@ -361,12 +450,21 @@ impl Generator {
     /// endpoint goes away, the checkout pods' connections are refused, their requests fail.
     fn incident(&mut self, out: &mut Vec<Event>) {
         self.incident_done = true;
-        let Some(vi) = self.pods.iter().position(|p| p.app == "cart") else { return };
+        let Some(vi) = self.pods.iter().position(|p| p.app == "cart") else {
+            return;
+        };
         let limit_kib = 2048 * 1024;
         let ts = self.tick();
         let (node, cgroup, pid, name, uid, ip) = {
             let v = &self.pods[vi];
-            (v.node.clone(), v.cgroup.clone(), v.pid, v.name.clone(), v.uid.clone(), v.ip)
+            (
+                v.node.clone(),
+                v.cgroup.clone(),
+                v.pid,
+                v.name.clone(),
+                v.uid.clone(),
+                v.ip,
+            )
         };
         let oom = OomKill {
             victim_pid: pid,
@@ -381,13 +479,24 @@ impl Generator {
             killer_pid: pid,
             killer_comm: "java".into(),
         };
-        out.push(Event::new(ts, node.clone(), Source::Ebpf, Kernel::OomKill(oom)));
+        out.push(Event::new(
+            ts,
+            node.clone(),
+            Source::Ebpf,
+            Kernel::OomKill(oom),
+        ));
         let ts2 = Ts(ts.0 + 2_000_000);
         out.push(Event::new(
             ts2,
             node.clone(),
             Source::Ebpf,
-            Kernel::Exit(Exit { pid, comm: "java".into(), code: 0, signal: 9, cgroup }),
+            Kernel::Exit(Exit {
+                pid,
+                comm: "java".into(),
+                code: 0,
+                signal: 9,
+                cgroup,
+            }),
         ));
         let ts3 = Ts(ts.0 + 6_000_000);
         let mut pod = pod_json(&self.pods[vi], 8080, 2048, 1, Some(ts3));
@@ -411,15 +520,28 @@ impl Generator {
             type_: "Warning".into(),
             reason: "BackOff".into(),
             message: format!("Back-off restarting failed container cart in pod {name}_shop({uid})"),
-            involved: ObjectRef { kind: "Pod".into(), namespace: "shop".into(), name: name.clone(), uid: uid.clone(), field_path: "spec.containers{cart}".into() },
+            involved: ObjectRef {
+                kind: "Pod".into(),
+                namespace: "shop".into(),
+                name: name.clone(),
+                uid: uid.clone(),
+                field_path: "spec.containers{cart}".into(),
+            },
             count: 1,
             first: Some(Ts(ts.0 + 900_000_000)),
             last: Some(Ts(ts.0 + 900_000_000)),
             component: "kubelet".into(),
             host: node.to_string(),
         };
-        out.push(Event::new(Ts(ts.0 + 900_000_000), node.clone(), Source::Kube, Kube::Event(backoff)));
-        let clients: Vec<usize> = (0..self.pods.len()).filter(|&i| self.pods[i].app == "checkout").collect();
+        out.push(Event::new(
+            Ts(ts.0 + 900_000_000),
+            node.clone(),
+            Source::Kube,
+            Kube::Event(backoff),
+        ));
+        let clients: Vec<usize> = (0..self.pods.len())
+            .filter(|&i| self.pods[i].app == "checkout")
+            .collect();
         for k in 0..40u64 {
             let c = &self.pods[clients[(k as usize) % clients.len()]];
             let t = Ts(ts.0 + 800_000_000 + k * 5_000_000);
@@ -437,7 +559,16 @@ impl Generator {
             out.push(Event::new(t, cnode.clone(), Source::Ebpf, refused));
             if k % 4 == 0 {
                 let trace = self.trace_id();
-                self.request(out, Ts(t.0 + 100_000), &cnode, cns, capp, &cname, trace, true);
+                self.request(
+                    out,
+                    Ts(t.0 + 100_000),
+                    &cnode,
+                    cns,
+                    capp,
+                    &cname,
+                    trace,
+                    true,
+                );
             }
         }
         out.sort_by_key(|e| e.ts);
@@ -445,10 +576,18 @@ impl Generator {
     }
 }
 
-fn pod_json(p: &Pod, port: u16, limit_mib: u64, restarts: u32, oom_at: Option<Ts>) -> serde_json::Value {
+fn pod_json(
+    p: &Pod,
+    port: u16,
+    limit_mib: u64,
+    restarts: u32,
+    oom_at: Option<Ts>,
+) -> serde_json::Value {
     let last_state = match oom_at {
-        Some(t) => json!({"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":t.rfc3339(),
-            "containerID":format!("containerd://{}", p.container_id)}}),
+        Some(t) => {
+            json!({"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":t.rfc3339(),
+            "containerID":format!("containerd://{}", p.container_id)}})
+        }
         None => json!({}),
     };
     json!({"apiVersion":"v1","kind":"Pod",
@@ -478,13 +617,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_events_and_the_count_is_exact() {
-        let cfg = Config { events: 5000, incident: true, ..Config::default() };
+        let cfg = Config {
+            events: 5000,
+            incident: true,
+            ..Config::default()
+        };
         let a = collect(&cfg);
         assert_eq!(a.len(), 5000);
         assert_eq!(a, collect(&cfg));
         assert!(a.windows(2).all(|w| w[0].ts <= w[1].ts), "time order");
-        let kernel = a.iter().filter(|e| e.kind().layer() == "KERNEL" || e.kind().layer() == "NET").count();
-        assert!(kernel * 10 > a.len() * 9, "kernel-heavy: {kernel} of {}", a.len());
+        let kernel = a
+            .iter()
+            .filter(|e| e.kind().layer() == "KERNEL" || e.kind().layer() == "NET")
+            .count();
+        assert!(
+            kernel * 10 > a.len() * 9,
+            "kernel-heavy: {kernel} of {}",
+            a.len()
+        );
         assert_eq!(a.iter().filter(|e| e.kind() == Kind::Oom).count(), 1);
         assert_ne!(collect(&Config { seed: 2, ..cfg })[100], a[100]);
     }

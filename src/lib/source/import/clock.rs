@@ -40,7 +40,12 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
     let mut notes = Vec::new();
     let mut events = Vec::new();
     for input in inputs {
-        let mut ctx = Context { input: &input, opts, anchors, notes: Vec::new() };
+        let mut ctx = Context {
+            input: &input,
+            opts,
+            anchors,
+            notes: Vec::new(),
+        };
         let mut placed = ctx.resolve();
         notes.append(&mut ctx.notes);
         events.append(&mut placed);
@@ -52,10 +57,13 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
 
 /// The earliest and latest complete time across all inputs.
 fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
-    let mut it = inputs.iter().flat_map(|i| i.parsed.events.iter()).filter_map(|p| match p.time {
-        LineTime::Absolute(t) => Some(t),
-        _ => None,
-    });
+    let mut it = inputs
+        .iter()
+        .flat_map(|i| i.parsed.events.iter())
+        .filter_map(|p| match p.time {
+            LineTime::Absolute(t) => Some(t),
+            _ => None,
+        });
     let first = it.next()?;
     Some(it.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
 }
@@ -81,14 +89,21 @@ impl Context<'_> {
                 _ => None,
             })
             .map(|(m, d)| self.year(m, d));
-        let date = pending.iter().any(|p| matches!(p.time, LineTime::TimeOfDay { .. })).then(|| self.date());
+        let date = pending
+            .iter()
+            .any(|p| matches!(p.time, LineTime::TimeOfDay { .. }))
+            .then(|| self.date());
 
         let mut times: Vec<Option<Ts>> = pending
             .iter()
             .map(|p| match p.time {
                 LineTime::Absolute(t) => Some(t),
                 LineTime::SinceBoot(ns) => boot.map(|b| Ts(b.0.saturating_add(ns))),
-                LineTime::NoYear { month, day, nanos_of_day } => year.and_then(|y| {
+                LineTime::NoYear {
+                    month,
+                    day,
+                    nanos_of_day,
+                } => year.and_then(|y| {
                     let d = NaiveDate::from_ymd_opt(y, month, day)?;
                     Some(self.local(d, nanos_of_day))
                 }),
@@ -119,14 +134,22 @@ impl Context<'_> {
         if times.iter().all(Option::is_some) {
             return;
         }
-        let fallback = match (times.iter().flatten().next(), self.anchors, self.input.modified) {
+        let fallback = match (
+            times.iter().flatten().next(),
+            self.anchors,
+            self.input.modified,
+        ) {
             (Some(&t), _, _) => t,
             (None, Some((lo, _)), _) => {
-                self.note(format!("its lines carry no time: placed at {lo}, the start of the other inputs"));
+                self.note(format!(
+                    "its lines carry no time: placed at {lo}, the start of the other inputs"
+                ));
                 lo
             }
             (None, None, Some(m)) => {
-                self.note(format!("its lines carry no time: placed at {m}, the file's modification time"));
+                self.note(format!(
+                    "its lines carry no time: placed at {m}, the file's modification time"
+                ));
                 m
             }
             (None, None, None) => Ts(0),
@@ -186,7 +209,9 @@ impl Context<'_> {
             .filter_map(|y| Some((y, NaiveDate::from_ymd_opt(y, month, day)?)))
             .min_by_key(|(_, d)| (d.signed_duration_since(r.date_naive()).num_days()).abs())
             .map_or(r.year(), |(y, _)| y);
-        self.note(format!("times have no year: assumed {year} ({why}); pass --year to set it"));
+        self.note(format!(
+            "times have no year: assumed {year} ({why}); pass --year to set it"
+        ));
         year
     }
 
@@ -200,7 +225,9 @@ impl Context<'_> {
             (None, None) => (Ts(0), "no other date was known"),
         };
         let d = reference.to_datetime().date_naive();
-        self.note(format!("times have no date: assumed {d} ({why}); pass --date to set it"));
+        self.note(format!(
+            "times have no date: assumed {d} ({why}); pass --date to set it"
+        ));
         d
     }
 
@@ -210,10 +237,10 @@ impl Context<'_> {
             + chrono::Duration::seconds(secs)
             + chrono::Duration::nanoseconds((nanos_of_day % Ts::NANOS_PER_SEC) as i64);
         match self.opts.tz {
-            Some(tz) => tz
-                .from_local_datetime(&naive)
-                .earliest()
-                .map_or_else(|| Ts::from_datetime(&naive.and_utc()), |d| Ts::from_datetime(&d)),
+            Some(tz) => tz.from_local_datetime(&naive).earliest().map_or_else(
+                || Ts::from_datetime(&naive.and_utc()),
+                |d| Ts::from_datetime(&d),
+            ),
             None => {
                 self.note_once_utc();
                 Ts::from_datetime(&naive.and_utc())
@@ -239,25 +266,48 @@ mod tests {
     use crate::event::{Log, LogOrigin, Source};
 
     fn log(time: LineTime) -> super::super::Pending {
-        super::super::Pending { time, event: Event::new(Ts(0), "n", Source::Import, Log::new(LogOrigin::Kmsg, "x")) }
+        super::super::Pending {
+            time,
+            event: Event::new(Ts(0), "n", Source::Import, Log::new(LogOrigin::Kmsg, "x")),
+        }
     }
 
     fn input(name: &str, times: &[LineTime]) -> Placement {
-        let mut parsed = Parsed::default();
-        parsed.events = times.iter().map(|&t| log(t)).collect();
-        Placement { name: name.into(), modified: None, parsed }
+        let parsed = Parsed {
+            events: times.iter().map(|&t| log(t)).collect(),
+            ..Parsed::default()
+        };
+        Placement {
+            name: name.into(),
+            modified: None,
+            parsed,
+        }
     }
 
     #[test]
     fn syslog_year_comes_from_the_other_inputs() {
-        let pod = input("pod.json", &[LineTime::Absolute(Ts::parse_rfc3339("2024-11-10T14:00:00Z").unwrap())]);
+        let pod = input(
+            "pod.json",
+            &[LineTime::Absolute(
+                Ts::parse_rfc3339("2024-11-10T14:00:00Z").unwrap(),
+            )],
+        );
         let sys = input(
             "kubelet.log",
-            &[LineTime::NoYear { month: 11, day: 10, nanos_of_day: 14 * 3600 * Ts::NANOS_PER_SEC + 5 }],
+            &[LineTime::NoYear {
+                month: 11,
+                day: 10,
+                nanos_of_day: 14 * 3600 * Ts::NANOS_PER_SEC + 5,
+            }],
         );
         let (events, notes) = place(vec![pod, sys], &ClockOptions::default());
         assert_eq!(events[1].ts.rfc3339(), "2024-11-10T14:00:00.000000005Z");
-        assert!(notes.iter().any(|n| n.contains("assumed 2024 (from the other inputs)")), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("assumed 2024 (from the other inputs)")),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -268,13 +318,25 @@ mod tests {
             year: Some(2025),
             ..Default::default()
         };
-        let k = input("dmesg", &[LineTime::SinceBoot(1_500_000_000), LineTime::Unknown]);
-        let s = input("syslog", &[LineTime::NoYear { month: 7, day: 1, nanos_of_day: 12 * 3600 * Ts::NANOS_PER_SEC }]);
+        let k = input(
+            "dmesg",
+            &[LineTime::SinceBoot(1_500_000_000), LineTime::Unknown],
+        );
+        let s = input(
+            "syslog",
+            &[LineTime::NoYear {
+                month: 7,
+                day: 1,
+                nanos_of_day: 12 * 3600 * Ts::NANOS_PER_SEC,
+            }],
+        );
         let (events, notes) = place(vec![k, s], &opts);
         assert_eq!(events[0].ts.rfc3339(), "2025-07-01T10:00:00.000000000Z");
         assert_eq!(events[1].ts.rfc3339(), "2026-01-01T00:00:01.500000000Z");
         assert_eq!(events[2].ts, events[1].ts);
-        let Body::Log(l) = &events[2].body else { panic!() };
+        let Body::Log(l) = &events[2].body else {
+            panic!()
+        };
         assert!(l.approximate_time);
         assert!(notes.is_empty(), "{notes:?}");
     }

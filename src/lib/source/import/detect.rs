@@ -65,10 +65,13 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Format, String> {
-        Format::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Format::ALL.iter().map(|f| f.as_str()).collect();
-            format!("unknown format {s:?}; expected one of {}", names.join(", "))
-        })
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Format::ALL.iter().map(|f| f.as_str()).collect();
+                format!("unknown format {s:?}; expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -93,9 +96,18 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 
 /// Guesses the format of a text from its first meaningful part.
 pub fn detect(text: &str) -> Option<Format> {
+    // Binary data (NUL bytes, or mostly undecodable bytes) is none of the text formats.
+    let sample: String = text.chars().take(4096).collect();
+    let undecodable = sample.chars().filter(|&c| c == '\u{fffd}' || c == '\0').count();
+    if sample.contains('\0') || undecodable * 10 > sample.chars().count() {
+        return None;
+    }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return detect_json(trimmed);
+        if let Some(f) = detect_json(trimmed) {
+            return Some(f);
+        }
+        // `[  12.345678] …` is dmesg, not a JSON array.
     }
     let first = first_meaningful_line(trimmed)?;
     let watch_comment = |l: &str| l.starts_with("# {") && l.contains("\"time\"");
@@ -115,7 +127,9 @@ pub fn detect(text: &str) -> Option<Format> {
 }
 
 fn first_meaningful_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim_end).find(|l| !l.trim().is_empty())
+    text.lines()
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty())
 }
 
 /// A YAML document with `apiVersion` and `kind` at the top level, in any key order.
@@ -126,8 +140,9 @@ fn yaml_object_start(text: &str) -> bool {
 
 /// `Nov 10 14:17:41 host …`, `2024-03-26T10:43:59… host …`.
 fn syslog_line(line: &str) -> bool {
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let b = line.as_bytes();
     let classic = line.len() > 15
         && MONTHS.iter().any(|m| line.starts_with(m))
@@ -156,7 +171,9 @@ fn detect_json(text: &str) -> Option<Format> {
                 Format::KubeJson if v.get("type").is_some() && v.get("object").is_some() => {
                     Format::WatchJson
                 }
-                Format::KubeJson if v.get("__REALTIME_TIMESTAMP").is_some() || v.get("MESSAGE").is_some() => {
+                Format::KubeJson
+                    if v.get("__REALTIME_TIMESTAMP").is_some() || v.get("MESSAGE").is_some() =>
+                {
                     Format::JournalJson
                 }
                 f => f,
@@ -177,7 +194,9 @@ fn classify_json(v: &serde_json::Value) -> Format {
         return Format::JournalJson;
     }
     if let Some(arr) = v.as_array() {
-        let first = arr.first().map(|f| f.as_array().and_then(|a| a.first()).unwrap_or(f));
+        let first = arr
+            .first()
+            .map(|f| f.as_array().and_then(|a| a.first()).unwrap_or(f));
         if first.is_some_and(|s| s.get("traceId").is_some() && s.get("id").is_some()) {
             return Format::ZipkinJson;
         }
@@ -191,9 +210,18 @@ mod tests {
 
     #[test]
     fn detects_by_content() {
-        assert_eq!(detect(r#"{"result":{"resourceSpans":[]}}"#), Some(Format::OtlpJson));
-        assert_eq!(detect(r#"[{"traceId":"a","id":"b"}]"#), Some(Format::ZipkinJson));
-        assert_eq!(detect(r#"{"kind":"List","items":[]}"#), Some(Format::KubeJson));
+        assert_eq!(
+            detect(r#"{"result":{"resourceSpans":[]}}"#),
+            Some(Format::OtlpJson)
+        );
+        assert_eq!(
+            detect(r#"[{"traceId":"a","id":"b"}]"#),
+            Some(Format::ZipkinJson)
+        );
+        assert_eq!(
+            detect(r#"{"kind":"List","items":[]}"#),
+            Some(Format::KubeJson)
+        );
         assert_eq!(
             detect("{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"DELETED\",\"object\":{}}\n"),
             Some(Format::WatchJson)
@@ -202,10 +230,20 @@ mod tests {
             detect("{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"x\"}\n{\"MESSAGE\":\"y\"}\n"),
             Some(Format::JournalJson)
         );
-        assert_eq!(detect("---\n# {\"time\":\"2021-05-19T09:42:58Z\"}\nkind: Pod\n"), Some(Format::WatchYaml));
-        assert_eq!(detect("apiVersion: v1\nkind: Pod\n"), Some(Format::KubeYaml));
-        assert_eq!(detect("Nov 10 14:17:41.900439 host kubelet[1]: hi\n"), Some(Format::Syslog));
+        assert_eq!(
+            detect("---\n# {\"time\":\"2021-05-19T09:42:58Z\"}\nkind: Pod\n"),
+            Some(Format::WatchYaml)
+        );
+        assert_eq!(
+            detect("apiVersion: v1\nkind: Pod\n"),
+            Some(Format::KubeYaml)
+        );
+        assert_eq!(
+            detect("Nov 10 14:17:41.900439 host kubelet[1]: hi\n"),
+            Some(Format::Syslog)
+        );
         assert_eq!(detect("[  12.5] hello\n"), Some(Format::KernelLog));
         assert_eq!("dmesg".parse::<Format>(), Ok(Format::KernelLog));
+        assert_eq!(detect("\u{fffd}\u{fffd}\0\u{1}garbage"), None);
     }
 }

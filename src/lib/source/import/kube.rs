@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::{Format, LineTime, Location, Parsed};
 use crate::event::{
-    Event, EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson, Source, Ts,
+    Event, EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson, Source,
+    Ts,
 };
 
 /// Parses a Kubernetes dump of the given format.
@@ -48,7 +49,10 @@ fn parse_watch_lines(text: &str, node: &str, out: &mut Parsed) {
             "DELETED" => ObjectAction::Deleted,
             "BOOKMARK" => continue,
             "ERROR" => {
-                let msg = v.pointer("/object/message").and_then(Value::as_str).unwrap_or("no message");
+                let msg = v
+                    .pointer("/object/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message");
                 out.reject(at, format!("the watch reported an error: {msg}"));
                 continue;
             }
@@ -95,7 +99,10 @@ fn parse_commented_stream(text: &str, node: &str, out: &mut Parsed) {
                 continue;
             }
         };
-        let time = meta.as_ref().and_then(|m| m.get("time")?.as_str()).and_then(Ts::parse_rfc3339);
+        let time = meta
+            .as_ref()
+            .and_then(|m| m.get("time")?.as_str())
+            .and_then(Ts::parse_rfc3339);
         let action = match meta.as_ref().and_then(|m| m.get("style")?.as_str()) {
             Some("watch") => ObjectAction::Changed,
             _ => ObjectAction::Seen,
@@ -111,7 +118,9 @@ fn parse_yaml_docs(text: &str, node: &str, out: &mut Parsed) {
             Ok(Value::Null) => {}
             Ok(v) => add_document(v, ObjectAction::Seen, None, node, out, &mut index),
             Err(e) => {
-                let at = e.location().map_or(Location::Item(i), |l| Location::Line(l.line()));
+                let at = e
+                    .location()
+                    .map_or(Location::Item(i), |l| Location::Line(l.line()));
                 out.reject(at, format!("invalid YAML: {e}"));
                 // The YAML deserializer cannot resume after a syntax error.
                 break;
@@ -121,9 +130,19 @@ fn parse_yaml_docs(text: &str, node: &str, out: &mut Parsed) {
 }
 
 /// A document: a `List` (or any object with `items`) or a single object.
-fn add_document(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, out: &mut Parsed, index: &mut usize) {
+fn add_document(
+    v: Value,
+    action: ObjectAction,
+    time: Option<Ts>,
+    node: &str,
+    out: &mut Parsed,
+    index: &mut usize,
+) {
     let Value::Object(mut map) = v else {
-        out.reject(Location::Item(*index), "expected a Kubernetes object or List");
+        out.reject(
+            Location::Item(*index),
+            "expected a Kubernetes object or List",
+        );
         return;
     };
     if let Some(Value::Array(items)) = map.remove("items") {
@@ -147,12 +166,26 @@ fn add_document(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, ou
         }
         return;
     }
-    add_object(Value::Object(map), action, time, node, Location::Item(*index), out);
+    add_object(
+        Value::Object(map),
+        action,
+        time,
+        node,
+        Location::Item(*index),
+        out,
+    );
     *index += 1;
 }
 
 /// Turns one object into an event, or rejects it with the reason.
-fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: Location, out: &mut Parsed) {
+fn add_object(
+    v: Value,
+    action: ObjectAction,
+    time: Option<Ts>,
+    node: &str,
+    at: Location,
+    out: &mut Parsed,
+) {
     let Value::Object(mut map) = v else {
         out.reject(at, "expected a Kubernetes object (a JSON/YAML mapping)");
         return;
@@ -164,17 +197,25 @@ fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: 
         "" => infer_kind(&map).to_string(),
         k => k.to_string(),
     };
-    let is_event = kind == "Event" || (kind.is_empty() && map.contains_key("reason") && map.contains_key("message"));
+    let is_event = kind == "Event"
+        || (kind.is_empty() && map.contains_key("reason") && map.contains_key("message"));
     if is_event {
         let ev = kube_event(&map);
         let ts = time.or_else(|| event_time(&map));
-        let node = if ev.host.is_empty() { node.to_string() } else { ev.host.clone() };
+        let node = if ev.host.is_empty() {
+            node.to_string()
+        } else {
+            ev.host.clone()
+        };
         let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
         out.push(lt, Event::new(Ts(0), node, Source::Import, Kube::Event(ev)));
         return;
     }
     if kind.is_empty() {
-        out.reject(at, "object has no \"kind\" and is not recognisable as a Pod or a Node");
+        out.reject(
+            at,
+            "object has no \"kind\" and is not recognisable as a Pod or a Node",
+        );
         return;
     }
     let kind: ObjectKind = kind.parse().unwrap_or(ObjectKind::Other(kind));
@@ -195,9 +236,21 @@ fn add_object(v: Value, action: ObjectAction, time: Option<Ts>, node: &str, at: 
     };
     let ts = time.or_else(|| latest_time(&Value::Object(map.clone())));
     let json = RawJson::from_value(&Value::Object(map));
-    let envelope_node = if obj_node.is_empty() { node.to_string() } else { obj_node };
+    let envelope_node = if obj_node.is_empty() {
+        node.to_string()
+    } else {
+        obj_node
+    };
     let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
-    out.push(lt, Event::new(Ts(0), envelope_node, Source::Import, Kube::Object(Object { json, ..object })));
+    out.push(
+        lt,
+        Event::new(
+            Ts(0),
+            envelope_node,
+            Source::Import,
+            Kube::Object(Object { json, ..object }),
+        ),
+    );
 }
 
 /// Archives such as the OpenShift insights-operator's strip `kind`: recognise Pods and Nodes by shape.
@@ -211,7 +264,10 @@ fn infer_kind(m: &Map<String, Value>) -> &'static str {
     };
     if has(&["spec", "containers"]) || has(&["status", "containerStatuses"]) {
         "Pod"
-    } else if has(&["status", "nodeInfo"]) || has(&["spec", "podCIDR"]) || has(&["spec", "providerID"]) {
+    } else if has(&["status", "nodeInfo"])
+        || has(&["spec", "podCIDR"])
+        || has(&["spec", "providerID"])
+    {
         "Node"
     } else {
         ""
@@ -231,7 +287,9 @@ fn time_at(map: &Map<String, Value>, path: &[&str]) -> Option<Ts> {
 }
 
 fn object_ref(v: Option<&Value>) -> ObjectRef {
-    let Some(Value::Object(m)) = v else { return ObjectRef::default() };
+    let Some(Value::Object(m)) = v else {
+        return ObjectRef::default();
+    };
     ObjectRef {
         kind: str_at(m, &["kind"]).into(),
         namespace: str_at(m, &["namespace"]).into(),
@@ -255,7 +313,8 @@ fn kube_event(m: &Map<String, Value>) -> KubeEvent {
         "" => str_at(m, &["namespace"]),
         ns => ns,
     };
-    let first = time_at(m, &["firstTimestamp"]).or_else(|| time_at(m, &["deprecatedFirstTimestamp"]));
+    let first =
+        time_at(m, &["firstTimestamp"]).or_else(|| time_at(m, &["deprecatedFirstTimestamp"]));
     let last = event_time(m);
     let pick = |a: &str, b: &str| -> String {
         let x = str_at(m, &[a]);
@@ -266,7 +325,11 @@ fn kube_event(m: &Map<String, Value>) -> KubeEvent {
         }
     };
     KubeEvent {
-        api: if v1 { EventApi::EventsV1 } else { EventApi::CoreV1 },
+        api: if v1 {
+            EventApi::EventsV1
+        } else {
+            EventApi::CoreV1
+        },
         namespace: namespace.to_string(),
         name: str_at(m, &["metadata", "name"]).into(),
         uid: str_at(m, &["metadata", "uid"]).into(),
@@ -346,7 +409,13 @@ mod tests {
     }
 
     fn kube(p: &Parsed) -> Vec<&Kube> {
-        p.events.iter().filter_map(|e| match &e.event.body { Body::Kube(k) => Some(k), _ => None }).collect()
+        p.events
+            .iter()
+            .filter_map(|e| match &e.event.body {
+                Body::Kube(k) => Some(k),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -356,14 +425,19 @@ mod tests {
         assert_eq!(p.events.len(), 26);
         let k = kube(&p);
         let objects = k.iter().filter(|k| matches!(k, Kube::Object(_))).count();
-        assert_eq!(objects, 8, "2 ReplicaSets, 1 Deployment, 5 Pods");
-        assert_eq!(k.len() - objects, 18);
+        assert_eq!(objects, 7, "2 ReplicaSets, 1 Deployment, 4 Pod states");
+        assert_eq!(k.len() - objects, 19);
         assert_eq!(
             p.events[0].time,
             LineTime::Absolute(Ts::parse_rfc3339("2021-05-19T09:42:58.640117041Z").unwrap())
         );
-        let Kube::Event(e) = k[0] else { panic!("first is an Event") };
-        assert_eq!((e.reason.as_str(), e.involved.kind.as_str()), ("ScalingReplicaSet", "Deployment"));
+        let Kube::Event(e) = k[0] else {
+            panic!("first is an Event")
+        };
+        assert_eq!(
+            (e.reason.as_str(), e.involved.kind.as_str()),
+            ("ScalingReplicaSet", "Deployment")
+        );
         assert!(!p.events.iter().any(|e| match &e.event.body {
             Body::Kube(Kube::Object(o)) => o.json.0.contains("managedFields"),
             _ => false,
@@ -373,21 +447,40 @@ mod tests {
     #[test]
     fn insights_pod_node_and_trimmed_events_import() {
         let p = parse(&data("insights-operator-archive-sample/config__pod__di-288312__vsystem-867f4b77cc-pqcns.json"), Format::KubeJson, "");
-        let Kube::Object(o) = kube(&p)[0] else { panic!() };
-        assert_eq!((o.kind.as_str(), o.namespace.as_str(), o.name.as_str()), ("Pod", "di-288312", "vsystem-867f4b77cc-pqcns"));
+        let Kube::Object(o) = kube(&p)[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (o.kind.as_str(), o.namespace.as_str(), o.name.as_str()),
+            ("Pod", "di-288312", "vsystem-867f4b77cc-pqcns")
+        );
         assert!(o.json.0.contains("could not connect to hana"));
         assert!(matches!(p.events[0].time, LineTime::Absolute(_)));
 
         let n = parse(&data("insights-operator-archive-sample/config__node__worker-0.imeixner20210707.lab.upshift.rdu2.redhat.com.json"), Format::KubeJson, "");
-        let Kube::Object(o) = kube(&n)[0] else { panic!() };
+        let Kube::Object(o) = kube(&n)[0] else {
+            panic!()
+        };
         assert_eq!(o.kind, ObjectKind::Node);
         assert_eq!(o.node, o.name);
 
-        let ev = parse(&data("insights-operator-archive-sample/events__openshift-machine-api.json"), Format::KubeJson, "");
+        let ev = parse(
+            &data("insights-operator-archive-sample/events__openshift-machine-api.json"),
+            Format::KubeJson,
+            "",
+        );
         assert_eq!(ev.events.len(), 2);
-        let Kube::Event(e) = kube(&ev)[0] else { panic!() };
-        assert_eq!((e.reason.as_str(), e.type_.as_str(), e.namespace.as_str()), ("FailedUpdate", "Warning", "openshift-machine-api"));
-        assert_eq!(ev.events[0].time, LineTime::Absolute(Ts::parse_rfc3339("2022-08-24T09:40:44Z").unwrap()));
+        let Kube::Event(e) = kube(&ev)[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (e.reason.as_str(), e.type_.as_str(), e.namespace.as_str()),
+            ("FailedUpdate", "Warning", "openshift-machine-api")
+        );
+        assert_eq!(
+            ev.events[0].time,
+            LineTime::Absolute(Ts::parse_rfc3339("2022-08-24T09:40:44Z").unwrap())
+        );
     }
 
     #[test]
@@ -404,8 +497,13 @@ not json
         assert_eq!(p.rejected[0].at, Location::Line(2));
         assert!(p.rejected[1].reason.contains("too old resource version"));
         assert_eq!(p.events[0].event.node.as_ref(), "node-7");
-        let Body::Kube(Kube::Object(o)) = &p.events[1].event.body else { panic!() };
-        assert_eq!((o.action, o.resource_version.as_str()), (ObjectAction::Deleted, "7"));
+        let Body::Kube(Kube::Object(o)) = &p.events[1].event.body else {
+            panic!()
+        };
+        assert_eq!(
+            (o.action, o.resource_version.as_str()),
+            (ObjectAction::Deleted, "7")
+        );
     }
 
     #[test]
@@ -413,8 +511,13 @@ not json
         let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: events.k8s.io/v1\n  kind: Event\n  metadata: {name: e1, namespace: shop}\n  regarding: {kind: Pod, name: cart-1, namespace: shop}\n  reason: Unhealthy\n  note: 'Liveness probe failed: HTTP probe failed with statuscode: 500'\n  type: Warning\n  reportingController: kubelet\n  deprecatedSource: {host: node-3}\n  series: {count: 4, lastObservedTime: '2024-05-01T10:00:03.000000Z'}\n";
         let p = parse(yaml, Format::KubeYaml, "");
         assert!(p.rejected.is_empty(), "{:?}", p.rejected);
-        let Kube::Event(e) = kube(&p)[0] else { panic!() };
-        assert_eq!((e.api, e.count, e.component.as_str(), e.host.as_str()), (EventApi::EventsV1, 4, "kubelet", "node-3"));
+        let Kube::Event(e) = kube(&p)[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (e.api, e.count, e.component.as_str(), e.host.as_str()),
+            (EventApi::EventsV1, 4, "kubelet", "node-3")
+        );
         assert!(e.message.starts_with("Liveness probe failed"));
 
         let raw = r#"{"kind":"PodList","items":[{"metadata":{"name":"p","namespace":"n"}}, 7]}"#;

@@ -28,7 +28,11 @@ pub enum LineTime {
     /// Nanoseconds since the node booted (`dmesg` without `-T`, `/dev/kmsg`).
     SinceBoot(u64),
     /// A local date and time without a year (classic syslog: `Nov 10 14:17:41.900439`).
-    NoYear { month: u32, day: u32, nanos_of_day: u64 },
+    NoYear {
+        month: u32,
+        day: u32,
+        nanos_of_day: u64,
+    },
     /// A local time of day without a date (`21:03:39`, as bcc's `oomkill` prints).
     TimeOfDay { nanos_of_day: u64 },
     /// The record carries no time at all: it is placed after the previous record of its input.
@@ -83,7 +87,10 @@ impl Parsed {
     }
 
     pub fn reject(&mut self, at: Location, reason: impl Into<String>) {
-        self.rejected.push(Rejected { at, reason: reason.into() });
+        self.rejected.push(Rejected {
+            at,
+            reason: reason.into(),
+        });
     }
 }
 
@@ -137,11 +144,19 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
             .and_then(|m| m.modified())
             .ok()
             .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)));
-        parsed.push(Placement { name: display_name(&input.path), modified, parsed: p });
+        parsed.push(Placement {
+            name: display_name(&input.path),
+            modified,
+            parsed: p,
+        });
         files.push(report);
     }
     let (events, placements) = clock::place(parsed, &opts.clock);
-    Import { events, files, placements }
+    Import {
+        events,
+        files,
+        placements,
+    }
 }
 
 fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {

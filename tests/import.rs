@@ -1,0 +1,171 @@
+//! `tapio import` over the real third-party data in `../shared/data`: every file imports (the
+//! Tetragon samples are a format reference, not an import format), and the counts match what the
+//! data's README says.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tapio::capture::{ReadOptions, Reader};
+use tapio::event::{Body, Event, Kernel, Kind, Kube, OomConstraint, OomKill, StatusCode};
+
+fn data(p: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(p)
+}
+
+/// Imports the files into a fresh capture; returns its events and the command's stderr.
+fn import(files: &[PathBuf], extra: &[&str]) -> (Vec<Event>, String, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.tapio");
+    let assert = Command::cargo_bin("tapio")
+        .unwrap()
+        .arg("import")
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .args(files)
+        .assert();
+    let output = assert.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code().unwrap_or(-1);
+    let events = read(&out);
+    (events, stderr, code)
+}
+
+fn read(path: &Path) -> Vec<Event> {
+    let mut r = Reader::open(path, ReadOptions::default()).unwrap();
+    let events = r.read_all().unwrap();
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+    events
+}
+
+fn spans(events: &[Event]) -> Vec<&tapio::event::Span> {
+    events.iter().filter_map(|e| if let Body::Span(s) = &e.body { Some(&**s) } else { None }).collect()
+}
+
+fn ooms(events: &[Event]) -> Vec<&OomKill> {
+    events.iter().filter_map(|e| if let Body::Kernel(Kernel::OomKill(o)) = &e.body { Some(o) } else { None }).collect()
+}
+
+#[test]
+fn hotrod_trace_gives_40_spans_6_services_3_errors() {
+    let (events, stderr, code) = import(&[data("jaeger-ui-hotrod/getTrace-response.json")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = spans(&events);
+    assert_eq!(s.len(), 40);
+    assert_eq!(s.iter().map(|s| s.service.as_str()).collect::<BTreeSet<_>>().len(), 6);
+    let errors: Vec<_> = s.iter().filter(|s| s.status == StatusCode::Error).collect();
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|s| s.service == "redis-manual" && s.name == "GetDriver"));
+    assert!(errors.iter().all(|s| s.exceptions().any(|x| format!("{:?}", x.attributes).contains("redis timeout"))));
+    assert!(events.windows(2).all(|w| w[0].ts <= w[1].ts), "ordered by time");
+    assert!(stderr.contains("40 events (otlp-json), 0 rejected"), "{stderr}");
+}
+
+#[test]
+fn zipkin_traces_import_with_their_counts() {
+    let (events, _, code) = import(&[data("zipkin-lens-testdata/smartthings-oauth-authorization.json")], &[]);
+    assert_eq!(code, 0);
+    let s = spans(&events);
+    assert_eq!(s.len(), 175);
+    assert_eq!(s.iter().filter(|s| s.http_status() == Some(401)).count(), 2);
+
+    // 1041 span records, of which 84 are timestamp-less halves of spans reported by both sides:
+    // they merge into their other half, as Zipkin itself merges them.
+    let (events, stderr, code) = import(&[data("zipkin-lens-testdata/smartthings-mobile-web-install.json.gz")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = spans(&events);
+    assert_eq!(s.len(), 1041 - 84);
+    assert!(stderr.contains("84 Zipkin span records without a timestamp were merged"), "{stderr}");
+    assert_eq!(s.iter().map(|s| s.service.as_str()).collect::<BTreeSet<_>>().len(), 16);
+    assert_eq!(s.iter().filter(|s| s.http_status() == Some(404)).count(), 2);
+
+    let (events, _, _) = import(&[data("zipkin-lens-testdata/yelp.json")], &[]);
+    let s = spans(&events);
+    assert_eq!(s.len(), 16);
+    assert!(s.iter().all(|s| !s.is_error()));
+}
+
+#[test]
+fn each_kernel_oom_report_gives_one_oom_kill() {
+    let (events, stderr, code) = import(&[data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let o = ooms(&events);
+    let got: Vec<(u32, &str, &str, OomConstraint)> =
+        o.iter().map(|o| (o.victim_pid, o.victim_comm.as_str(), o.cgroup(), o.constraint)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (19667, "evil-program2", "", OomConstraint::Unknown),
+            (
+                966,
+                "manager",
+                "/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8",
+                OomConstraint::Memcg
+            ),
+            (13536, "memorymonster", "/mem2", OomConstraint::Memcg),
+            (1532, "badsysprogram", "", OomConstraint::Global),
+            (1381, "gunpowder-memho", "/docker/2e088fe462e25e60be1dafafe2c05c47bda1a97978648d10ad2b7484fc0b8f50", OomConstraint::Memcg),
+            (1667, "gunpowder-memho", "/docker/6c6fcab8562fd3150854986b78552c732f234fd405b624207b8843528a145e70", OomConstraint::Memcg),
+        ]
+    );
+    assert!(stderr.contains("its lines carry no time"), "the assumption is said: {stderr}");
+
+    let (events, _, _) = import(&[data("kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt")], &[]);
+    let o = ooms(&events);
+    assert_eq!((o.len(), o[0].victim_pid, o[0].victim_comm.as_str()), (1, 1012, "heapster"));
+
+    let (events, stderr, _) =
+        import(&[data("kernel-oom-logs/bcc_oomkill_example.txt")], &["--date", "2019-03-02", "--tz", "UTC"]);
+    let o = ooms(&events);
+    assert_eq!(o.len(), 2, "{stderr}");
+    assert_eq!((o[0].victim_pid, o[0].victim_comm.as_str(), o[0].killer_pid), (22516, "perl", 3297));
+    let oom_ts: Vec<String> = events.iter().filter(|e| e.kind() == Kind::Oom).map(|e| e.ts.rfc3339()).collect();
+    assert_eq!(oom_ts[0], "2019-03-02T21:03:39.000000000Z");
+}
+
+#[test]
+fn kubernetes_dumps_import_and_a_journal_takes_its_year_from_them() {
+    let files = [
+        data("kspan/deployment-2-pods.yaml"),
+        data("insights-operator-archive-sample/config__pod__di-288312__vsystem-867f4b77cc-pqcns.json"),
+        data("insights-operator-archive-sample/config__pod__openshift-monitoring__prometheus-k8s-0.json"),
+        data("insights-operator-archive-sample/config__node__worker-0.imeixner20210707.lab.upshift.rdu2.redhat.com.json"),
+        data("insights-operator-archive-sample/events__openshift-machine-api.json"),
+        data("insights-operator-archive-sample/config__node__logs__ip-10-0-135-228.us-east-2.compute.internal.log"),
+    ];
+    let (events, stderr, code) = import(&files, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let count = |k: Kind| events.iter().filter(|e| e.kind() == k).count();
+    assert_eq!(count(Kind::K8sObject), 7 + 3, "kspan's 7 objects, 2 pods and a node");
+    assert_eq!(count(Kind::K8sEvent), 19 + 2);
+    assert_eq!(count(Kind::Log), 50);
+    let pod = events.iter().find_map(|e| match &e.body {
+        Body::Kube(Kube::Object(o)) if o.name == "vsystem-867f4b77cc-pqcns" => Some(o),
+        _ => None,
+    });
+    assert!(pod.is_some_and(|p| p.json.0.contains("connect timeout expired")));
+    // The journal has no year; the other inputs span 2021-2024, and November 10 is nearest 2022's middle.
+    assert!(stderr.contains("times have no year: assumed"), "{stderr}");
+    assert!(stderr.contains("(from the other inputs)"), "{stderr}");
+    assert!(events.windows(2).all(|w| w[0].ts <= w[1].ts));
+}
+
+#[test]
+fn bad_input_names_the_file_and_line_and_the_rest_still_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("watch.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":\"shop\",\"creationTimestamp\":\"2024-01-01T00:00:00Z\"}}}\n{\"type\":\"ADDED\",\"object\":{\"kind\":\n",
+    )
+    .unwrap();
+    let garbage = dir.path().join("core.bin");
+    std::fs::write(&garbage, [0u8, 159, 146, 150, 0, 1, 2, 255, 254]).unwrap();
+    let (events, stderr, code) = import(&[bad.clone(), garbage, data("jaeger-ui-hotrod/getTrace-response.json")], &[]);
+    assert_eq!(code, 1, "a rejected record is a problem worth an exit code");
+    assert!(stderr.contains(&format!("{}: line 2: rejected: invalid JSON", bad.display())), "{stderr}");
+    assert!(stderr.contains("core.bin: format not recognised"), "{stderr}");
+    assert!(stderr.contains("imported 41 events from 2 of 3 files"), "{stderr}");
+    assert_eq!(events.len(), 41);
+}
