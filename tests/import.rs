@@ -10,7 +10,9 @@ use tapio::capture::{ReadOptions, Reader};
 use tapio::event::{Body, Event, Kernel, Kind, Kube, OomConstraint, OomKill, StatusCode};
 
 fn data(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(p)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(p)
 }
 
 /// Imports the files into a fresh capture; returns its events and the command's stderr.
@@ -40,11 +42,29 @@ fn read(path: &Path) -> Vec<Event> {
 }
 
 fn spans(events: &[Event]) -> Vec<&tapio::event::Span> {
-    events.iter().filter_map(|e| if let Body::Span(s) = &e.body { Some(&**s) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| {
+            if let Body::Span(s) = &e.body {
+                Some(&**s)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn ooms(events: &[Event]) -> Vec<&OomKill> {
-    events.iter().filter_map(|e| if let Body::Kernel(Kernel::OomKill(o)) = &e.body { Some(o) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| {
+            if let Body::Kernel(Kernel::OomKill(o)) = &e.body {
+                Some(o)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -53,18 +73,39 @@ fn hotrod_trace_gives_40_spans_6_services_3_errors() {
     assert_eq!(code, 0, "{stderr}");
     let s = spans(&events);
     assert_eq!(s.len(), 40);
-    assert_eq!(s.iter().map(|s| s.service.as_str()).collect::<BTreeSet<_>>().len(), 6);
+    assert_eq!(
+        s.iter()
+            .map(|s| s.service.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        6
+    );
     let errors: Vec<_> = s.iter().filter(|s| s.status == StatusCode::Error).collect();
     assert_eq!(errors.len(), 3);
-    assert!(errors.iter().all(|s| s.service == "redis-manual" && s.name == "GetDriver"));
-    assert!(errors.iter().all(|s| s.exceptions().any(|x| format!("{:?}", x.attributes).contains("redis timeout"))));
-    assert!(events.windows(2).all(|w| w[0].ts <= w[1].ts), "ordered by time");
-    assert!(stderr.contains("40 events (otlp-json), 0 rejected"), "{stderr}");
+    assert!(errors
+        .iter()
+        .all(|s| s.service == "redis-manual" && s.name == "GetDriver"));
+    assert!(errors.iter().all(|s| s
+        .exceptions()
+        .any(|x| format!("{:?}", x.attributes).contains("redis timeout"))));
+    assert!(
+        events.windows(2).all(|w| w[0].ts <= w[1].ts),
+        "ordered by time"
+    );
+    assert!(
+        stderr.contains("40 events (otlp-json), 0 rejected"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn zipkin_traces_import_with_their_counts() {
-    let (events, _, code) = import(&[data("zipkin-lens-testdata/smartthings-oauth-authorization.json")], &[]);
+    let (events, _, code) = import(
+        &[data(
+            "zipkin-lens-testdata/smartthings-oauth-authorization.json",
+        )],
+        &[],
+    );
     assert_eq!(code, 0);
     let s = spans(&events);
     assert_eq!(s.len(), 175);
@@ -72,12 +113,26 @@ fn zipkin_traces_import_with_their_counts() {
 
     // 1041 span records, of which 84 are timestamp-less halves of spans reported by both sides:
     // they merge into their other half, as Zipkin itself merges them.
-    let (events, stderr, code) = import(&[data("zipkin-lens-testdata/smartthings-mobile-web-install.json.gz")], &[]);
+    let (events, stderr, code) = import(
+        &[data(
+            "zipkin-lens-testdata/smartthings-mobile-web-install.json.gz",
+        )],
+        &[],
+    );
     assert_eq!(code, 0, "{stderr}");
     let s = spans(&events);
     assert_eq!(s.len(), 1041 - 84);
-    assert!(stderr.contains("84 Zipkin span records without a timestamp were merged"), "{stderr}");
-    assert_eq!(s.iter().map(|s| s.service.as_str()).collect::<BTreeSet<_>>().len(), 16);
+    assert!(
+        stderr.contains("84 Zipkin span records without a timestamp were merged"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s.iter()
+            .map(|s| s.service.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        16
+    );
     assert_eq!(s.iter().filter(|s| s.http_status() == Some(404)).count(), 2);
 
     let (events, _, _) = import(&[data("zipkin-lens-testdata/yelp.json")], &[]);
@@ -88,11 +143,23 @@ fn zipkin_traces_import_with_their_counts() {
 
 #[test]
 fn each_kernel_oom_report_gives_one_oom_kill() {
-    let (events, stderr, code) = import(&[data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt")], &[]);
+    let (events, stderr, code) = import(
+        &[data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt")],
+        &[],
+    );
     assert_eq!(code, 0, "{stderr}");
     let o = ooms(&events);
-    let got: Vec<(u32, &str, &str, OomConstraint)> =
-        o.iter().map(|o| (o.victim_pid, o.victim_comm.as_str(), o.cgroup(), o.constraint)).collect();
+    let got: Vec<(u32, &str, &str, OomConstraint)> = o
+        .iter()
+        .map(|o| {
+            (
+                o.victim_pid,
+                o.victim_comm.as_str(),
+                o.cgroup(),
+                o.constraint,
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -109,18 +176,38 @@ fn each_kernel_oom_report_gives_one_oom_kill() {
             (1667, "gunpowder-memho", "/docker/6c6fcab8562fd3150854986b78552c732f234fd405b624207b8843528a145e70", OomConstraint::Memcg),
         ]
     );
-    assert!(stderr.contains("its lines carry no time"), "the assumption is said: {stderr}");
+    assert!(
+        stderr.contains("its lines carry no time"),
+        "the assumption is said: {stderr}"
+    );
 
-    let (events, _, _) = import(&[data("kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt")], &[]);
+    let (events, _, _) = import(
+        &[data(
+            "kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt",
+        )],
+        &[],
+    );
     let o = ooms(&events);
-    assert_eq!((o.len(), o[0].victim_pid, o[0].victim_comm.as_str()), (1, 1012, "heapster"));
+    assert_eq!(
+        (o.len(), o[0].victim_pid, o[0].victim_comm.as_str()),
+        (1, 1012, "heapster")
+    );
 
-    let (events, stderr, _) =
-        import(&[data("kernel-oom-logs/bcc_oomkill_example.txt")], &["--date", "2019-03-02", "--tz", "UTC"]);
+    let (events, stderr, _) = import(
+        &[data("kernel-oom-logs/bcc_oomkill_example.txt")],
+        &["--date", "2019-03-02", "--tz", "UTC"],
+    );
     let o = ooms(&events);
     assert_eq!(o.len(), 2, "{stderr}");
-    assert_eq!((o[0].victim_pid, o[0].victim_comm.as_str(), o[0].killer_pid), (22516, "perl", 3297));
-    let oom_ts: Vec<String> = events.iter().filter(|e| e.kind() == Kind::Oom).map(|e| e.ts.rfc3339()).collect();
+    assert_eq!(
+        (o[0].victim_pid, o[0].victim_comm.as_str(), o[0].killer_pid),
+        (22516, "perl", 3297)
+    );
+    let oom_ts: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind() == Kind::Oom)
+        .map(|e| e.ts.rfc3339())
+        .collect();
     assert_eq!(oom_ts[0], "2019-03-02T21:03:39.000000000Z");
 }
 
@@ -137,7 +224,11 @@ fn kubernetes_dumps_import_and_a_journal_takes_its_year_from_them() {
     let (events, stderr, code) = import(&files, &[]);
     assert_eq!(code, 0, "{stderr}");
     let count = |k: Kind| events.iter().filter(|e| e.kind() == k).count();
-    assert_eq!(count(Kind::K8sObject), 7 + 3, "kspan's 7 objects, 2 pods and a node");
+    assert_eq!(
+        count(Kind::K8sObject),
+        7 + 3,
+        "kspan's 7 objects, 2 pods and a node"
+    );
     assert_eq!(count(Kind::K8sEvent), 19 + 2);
     assert_eq!(count(Kind::Log), 50);
     let pod = events.iter().find_map(|e| match &e.body {
@@ -162,10 +253,29 @@ fn bad_input_names_the_file_and_line_and_the_rest_still_imports() {
     .unwrap();
     let garbage = dir.path().join("core.bin");
     std::fs::write(&garbage, [0u8, 159, 146, 150, 0, 1, 2, 255, 254]).unwrap();
-    let (events, stderr, code) = import(&[bad.clone(), garbage, data("jaeger-ui-hotrod/getTrace-response.json")], &[]);
+    let (events, stderr, code) = import(
+        &[
+            bad.clone(),
+            garbage,
+            data("jaeger-ui-hotrod/getTrace-response.json"),
+        ],
+        &[],
+    );
     assert_eq!(code, 1, "a rejected record is a problem worth an exit code");
-    assert!(stderr.contains(&format!("{}: line 2: rejected: invalid JSON", bad.display())), "{stderr}");
-    assert!(stderr.contains("core.bin: format not recognised"), "{stderr}");
-    assert!(stderr.contains("imported 41 events from 2 of 3 files"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: line 2: rejected: invalid JSON",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("core.bin: format not recognised"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("imported 41 events from 2 of 3 files"),
+        "{stderr}"
+    );
     assert_eq!(events.len(), 41);
 }

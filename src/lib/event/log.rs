@@ -29,6 +29,42 @@ impl Severity {
         ][(pri & 7) as usize]
     }
 
+    /// The severity a line states in its own text: a klog header (`E1110 14:17:41.900391 …`),
+    /// `level=error`, or a JSON `"level":"warn"`. `None` when it says nothing recognisable.
+    pub fn sniff(body: &str) -> Option<Severity> {
+        let b = body.as_bytes();
+        if b.len() > 5 && b[1..5].iter().all(u8::is_ascii_digit) {
+            let klog = match b[0] {
+                b'I' => Some(Severity::Info),
+                b'W' => Some(Severity::Warning),
+                b'E' => Some(Severity::Error),
+                b'F' => Some(Severity::Critical),
+                _ => None,
+            };
+            if klog.is_some() && b[5] == b' ' {
+                return klog;
+            }
+        }
+        let lower = body.get(..body.len().min(512))?.to_ascii_lowercase();
+        let value = ["level=", "\"level\":\"", "\"level\": \"", "severity="]
+            .iter()
+            .find_map(|k| lower.find(k).map(|i| &lower[i + k.len()..]))?;
+        let word: String = value
+            .trim_start_matches('"')
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        Some(match word.as_str() {
+            "trace" | "debug" => Severity::Debug,
+            "info" => Severity::Info,
+            "notice" => Severity::Notice,
+            "warn" | "warning" => Severity::Warning,
+            "error" | "err" => Severity::Error,
+            "fatal" | "critical" | "crit" | "panic" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Emergency => "emerg",
@@ -92,5 +128,32 @@ impl Log {
             trace_id: None,
             span_id: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_is_sniffed_from_klog_logfmt_and_json() {
+        assert_eq!(
+            Severity::sniff("E1110 14:17:41.900391    2296 pod_workers.go:1300] x"),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            Severity::sniff("I1110 14:17:44.066997 2296 prober.go:107]"),
+            Some(Severity::Info)
+        );
+        assert_eq!(
+            Severity::sniff("time=1 level=warning msg=\"slow\""),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            Severity::sniff("{\"level\":\"error\",\"msg\":\"dial tcp\"}"),
+            Some(Severity::Error)
+        );
+        assert_eq!(Severity::sniff("Everything is fine"), None);
+        assert_eq!(Severity::sniff("E"), None);
     }
 }

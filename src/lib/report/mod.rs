@@ -330,7 +330,7 @@ fn node_digest(v: &Value) -> String {
 
 fn kube_event(k: &KubeEvent) -> String {
     let about = if k.involved.kind.is_empty() {
-        qualified(&k.namespace, "")
+        k.namespace.clone()
     } else {
         format!(
             "{} {}",

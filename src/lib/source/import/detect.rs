@@ -98,7 +98,10 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 pub fn detect(text: &str) -> Option<Format> {
     // Binary data (NUL bytes, or mostly undecodable bytes) is none of the text formats.
     let sample: String = text.chars().take(4096).collect();
-    let undecodable = sample.chars().filter(|&c| c == '\u{fffd}' || c == '\0').count();
+    let undecodable = sample
+        .chars()
+        .filter(|&c| c == '\u{fffd}' || c == '\0')
+        .count();
     if sample.contains('\0') || undecodable * 10 > sample.chars().count() {
         return None;
     }

@@ -490,6 +490,9 @@ impl Out {
         let origin = [LogOrigin::Journal, LogOrigin::Kmsg][usize::from(r.kernel)];
         let mut log = Log::new(origin, r.body);
         (log.severity, log.ident, log.pid) = (r.severity, r.ident, r.pid);
+        if log.severity == Severity::Unknown {
+            log.severity = Severity::sniff(&log.body).unwrap_or(Severity::Unknown);
+        }
         self.push(r.time, r.host.as_deref(), log);
     }
 
@@ -638,9 +641,12 @@ mod tests {
         let p = parse(&data(path), Format::Syslog, "");
         let l = logs(&p);
         assert_eq!((l.len(), p.events.len(), p.rejected.len()), (50, 50, 0));
-        let node = "ci-ln-b3f5vqb-72292-v2kk6-master-0 journal kubenswrapper[2296] - ";
+        let node = "ci-ln-b3f5vqb-72292-v2kk6-master-0 journal kubenswrapper[2296] ";
         let first = "NoYear { month: 11, day: 10, nanos_of_day: 51461900439000 }"; // 14:17:41.900439
-        assert!(l[0].starts_with(&format!("{first} {node}E1110 14:17:41.900391    2296 pod_")));
+                                                                                   // The severity comes from the klog header of the message (E = error).
+        assert!(l[0].starts_with(&format!(
+            "{first} {node}error E1110 14:17:41.900391    2296 pod_"
+        )));
         assert!(l
             .iter()
             .all(|l| l.starts_with("NoYear { month: 11, day: 10, ") && l.contains(node)));

@@ -1,0 +1,283 @@
+//! The real `tapio` command: what people read (insta snapshots), exit codes, and the behaviour
+//! around damaged captures and closed pipes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use assert_cmd::Command;
+
+const DEMO: &str = "fixtures/captures/v1-oom-demo.tapio";
+
+fn tapio() -> Command {
+    let mut c = Command::cargo_bin("tapio").unwrap();
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run(args: &[&str]) -> (String, String, i32) {
+    let out = tapio().args(args).output().unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn info_describes_the_demo_capture() {
+    let (out, err, code) = run(&["info", DEMO]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn info_json_has_the_documented_keys() {
+    let (out, _, code) = run(&["info", DEMO, "-o", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["events"], 6006);
+    assert_eq!(v["by_kind"]["oom"], 1);
+    assert_eq!(v["drops"], 1234);
+    assert_eq!(v["first_ts"], "2026-03-14T10:00:00.000000000Z");
+    assert!(v["bytes"].as_u64().unwrap() > 0 && v["last_ts"].is_string());
+    assert_eq!(v["closed_cleanly"], true);
+}
+
+#[test]
+fn cat_shows_the_incident_evidence() {
+    let (out, err, code) = run(&[
+        "cat",
+        DEMO,
+        "--kind",
+        "oom,k8s.event,drop,gap,annotation,signal,log,exit",
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    // Background exits are many; keep the interesting ones.
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.contains(" exit ") || l.contains("killed by"))
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn cat_pod_filter_reaches_kernel_events_through_the_cgroup() {
+    let (out, _, code) = run(&["cat", DEMO, "--kind", "k8s.object", "--namespace", "shop"]);
+    assert_eq!(code, 0);
+    let pod = out
+        .lines()
+        .find(|l| l.contains("OOMKilled"))
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("shop/cart-")))
+        .expect("the OOM-killed cart pod")
+        .to_string();
+    let (out, _, code) = run(&["cat", DEMO, "--pod", &pod]);
+    assert_eq!(code, 0);
+    let kinds: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap_or(""))
+        .collect();
+    for kind in ["oom", "exit", "exec", "k8s.object", "k8s.event", "span"] {
+        assert!(
+            kinds.contains(&kind),
+            "--pod {pod} shows its {kind} events:\n{out}"
+        );
+    }
+    assert!(
+        out.lines().all(|l| !l.contains("checkout")),
+        "only that pod's events"
+    );
+}
+
+#[test]
+fn cat_json_lines_and_time_windows() {
+    let (out, _, code) = run(&["cat", DEMO, "-o", "json"]);
+    assert_eq!(code, 0);
+    let all: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all.len(), 6006);
+    assert!(all
+        .windows(2)
+        .all(|w| w[0]["seq"].as_u64() < w[1]["seq"].as_u64()));
+    let oom = all.iter().find(|e| e["kind"] == "oom").unwrap();
+    assert_eq!(oom["data"]["constraint"], "memcg");
+    assert_eq!(oom["data"]["victim_comm"], "java");
+
+    let (out, _, _) = run(&[
+        "cat",
+        DEMO,
+        "--since",
+        "+1s",
+        "--until",
+        "2026-03-14T10:00:01.1Z",
+    ]);
+    let times: Vec<&str> = out.lines().map(|l| &l[11..23]).collect();
+    assert!(!times.is_empty());
+    assert!(
+        times
+            .iter()
+            .all(|t| ("10:00:01.000"..="10:00:01.100").contains(t)),
+        "{times:?}"
+    );
+
+    let (_, err, code) = run(&["cat", DEMO, "--since", "yesterday"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("+5m"),
+        "the error says what is accepted: {err}"
+    );
+}
+
+#[test]
+fn cat_trace_id_finds_one_request() {
+    let (out, _, _) = run(&["cat", DEMO, "--kind", "span", "-o", "json"]);
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let trace = first["data"]["trace_id"].as_str().unwrap().to_string();
+    let (out, _, code) = run(&["cat", DEMO, "--trace-id", &trace]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains(&trace));
+}
+
+fn damaged(name: &str, f: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO)).unwrap();
+    f(&mut bytes);
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_truncated_capture_reads_with_one_warning_and_exit_0() {
+    let (_dir, path) = damaged("torn.tapio", |b| b.truncate(b.len() / 2));
+    let p = path.to_str().unwrap();
+    let (out, err, code) = run(&["cat", p]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() > 1000);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("torn.tapio") && err.contains("truncated at byte offset"),
+        "{err}"
+    );
+    let (out, err, code) = run(&["info", p]);
+    assert_eq!(code, 0);
+    assert!(out.contains("NOT cleanly"), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let (_dir, path) = damaged("header.tapio", |b| b.truncate(30));
+    let (out, err, code) = run(&["cat", path.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert!(err.contains("inside the header"), "{err}");
+}
+
+#[test]
+fn a_flipped_byte_is_an_error_with_its_offset_unless_skipped() {
+    let (_dir, path) = damaged("flip.tapio", |b| {
+        let at = b.len() / 2;
+        b[at] ^= 0x01;
+    });
+    let p = path.to_str().unwrap();
+    let (out, err, code) = run(&["cat", p]);
+    assert_eq!(code, 2);
+    assert!(
+        out.lines().count() > 1000,
+        "the events before it are printed"
+    );
+    assert!(
+        err.contains("flip.tapio: corrupt block") && err.contains("at byte offset"),
+        "{err}"
+    );
+    assert!(err.contains("--skip-corrupt"), "{err}");
+    let (out, err, code) = run(&["cat", p, "--skip-corrupt"]);
+    assert_eq!(code, 1);
+    assert!(out.lines().count() > 5000, "{}", out.lines().count());
+    assert!(
+        err.contains("skipped") && err.contains("corrupt bytes at byte offset"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_cat_quietly() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tapio"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["cat", DEMO])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn not_a_capture_is_a_clear_error() {
+    let (_, err, code) = run(&["cat", "README.md"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("README.md: not a tapio capture"), "{err}");
+    let (_, err, code) = run(&["info", "no-such-file.tapio"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no-such-file.tapio") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generate_and_import_round_trip_through_cat() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.tapio");
+    let (_, _, code) = run(&[
+        "generate",
+        "-o",
+        g.to_str().unwrap(),
+        "--events",
+        "3000",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0);
+    let (out, _, _) = run(&["info", g.to_str().unwrap(), "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["events"], 3000);
+
+    let k = dir.path().join("k.tapio");
+    let kspan =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/kspan/deployment-2-pods.yaml");
+    let (_, err, code) = run(&[
+        "import",
+        "-q",
+        "-o",
+        k.to_str().unwrap(),
+        kspan.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (out, _, _) = run(&[
+        "cat",
+        k.to_str().unwrap(),
+        "--kind",
+        "k8s.event",
+        "--namespace",
+        "default",
+    ]);
+    insta::assert_snapshot!(out);
+}
