@@ -281,3 +281,73 @@ fn generate_and_import_round_trip_through_cat() {
     ]);
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn cat_follow_prints_a_capture_as_it_is_written_and_stops_at_its_close() {
+    use tapio::capture::{Header, WriteOptions, Writer};
+    use tapio::source::generate::{generate, Config};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.tapio");
+    let mut w = Writer::create(&path, &Header::new("node-1"), WriteOptions::default()).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tapio"))
+        .args(["cat", "--follow", "-o", "json"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut n = 0;
+    generate(
+        &Config {
+            events: 900,
+            ..Config::default()
+        },
+        |mut e| {
+            w.append(&mut e)?;
+            n += 1;
+            if n % 300 == 0 {
+                w.flush()?;
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Ok::<_, tapio::capture::Error>(())
+        },
+    )
+    .unwrap();
+    w.finish().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 900);
+}
+
+#[test]
+fn import_places_dmesg_t_local_times_with_tz() {
+    let dir = tempfile::tempdir().unwrap();
+    let dmesg = dir.path().join("dmesg-T.txt");
+    std::fs::write(
+        &dmesg,
+        "[Tue Jul  2 14:17:41 2024] java invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=-997\n\
+         [Tue Jul  2 14:17:41 2024] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=cri-containerd-ab12.scope,mems_allowed=0,oom_memcg=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_4e5f_6789_abcd_ef0123456789.slice,task_memcg=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_4e5f_6789_abcd_ef0123456789.slice/cri-containerd-ab12.scope,task=java,pid=4711,uid=1000\n\
+         [Tue Jul  2 14:17:41 2024] Memory cgroup out of memory: Killed process 4711 (java) total-vm:5237712kB, anon-rss:2090000kB, file-rss:7000kB, shmem-rss:0kB, UID:1000 pgtables:4500kB oom_score_adj:-997\n",
+    )
+    .unwrap();
+    let out = dir.path().join("o.tapio");
+    let (_, err, code) = run(&[
+        "import",
+        "-q",
+        "--tz",
+        "Europe/Berlin",
+        "-o",
+        out.to_str().unwrap(),
+        dmesg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (json, _, _) = run(&["cat", out.to_str().unwrap(), "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(v["kind"], "oom");
+    assert_eq!(
+        v["ts"], "2024-07-02T12:17:41.000000000Z",
+        "14:17:41 in Berlin summer time"
+    );
+    assert_eq!(v["data"]["victim_pid"], 4711);
+    assert_eq!(v["data"]["rss_kib"], 2_097_000);
+}

@@ -108,6 +108,12 @@ impl Context<'_> {
                     Some(self.local(d, nanos_of_day))
                 }),
                 LineTime::TimeOfDay { nanos_of_day } => date.map(|d| self.local(d, nanos_of_day)),
+                LineTime::Local {
+                    year,
+                    month,
+                    day,
+                    nanos_of_day,
+                } => NaiveDate::from_ymd_opt(year, month, day).map(|d| self.local(d, nanos_of_day)),
                 LineTime::Unknown => None,
             })
             .collect();

@@ -67,7 +67,7 @@ const NANOS: u64 = 1_000_000_000;
 /// `node` names the machine; when it is empty, the host column of syslog lines or the journal's
 /// `_HOSTNAME` is used. Lines of a journal export that are not JSON objects are rejected with their
 /// 1-based line number; text lines are never rejected (a line without a time gets
-/// [`LineTime::Unknown`]). `dmesg -T` times are taken as UTC, with a warning.
+/// [`LineTime::Unknown`]). `dmesg -T` times are local times, placed by the clock stage (`--tz`).
 pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
     let mut out = Out {
         parsed: Parsed::default(),
@@ -78,7 +78,7 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let items = match format {
         Format::JournalJson => journal_records(text, &mut out.parsed),
-        _ => text_records(text, format == Format::Syslog, &mut out.parsed),
+        _ => text_records(text, format == Format::Syslog),
     };
     let mut report: Option<Report> = None;
     for item in items {
@@ -158,9 +158,9 @@ enum Item {
 }
 
 /// Reads text lines (dmesg, kmsg, syslog, journalctl short output, bcc oomkill).
-fn text_records(text: &str, syslog: bool, parsed: &mut Parsed) -> Vec<Item> {
+fn text_records(text: &str, syslog: bool) -> Vec<Item> {
     let mut items = Vec::new();
-    let (mut joinable, mut local_time) = (false, false);
+    let mut joinable = false;
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
@@ -178,19 +178,15 @@ fn text_records(text: &str, syslog: bool, parsed: &mut Parsed) -> Vec<Item> {
                 continue;
             }
         }
-        let (item, join) = text_line(line, syslog, &mut local_time);
+        let (item, join) = text_line(line, syslog);
         joinable = join;
         items.push(item);
-    }
-    if local_time {
-        let w = "dmesg -T times are the machine's local time; they were taken as UTC";
-        parsed.warnings.push(w.to_string());
     }
     items
 }
 
 /// Reads one text line; also says whether indented lines after it continue it.
-fn text_line(line: &str, syslog: bool, local_time: &mut bool) -> (Item, bool) {
+fn text_line(line: &str, syslog: bool) -> (Item, bool) {
     if let Some(c) = P.kmsg.captures(line) {
         if let Ok(usec) = c[2].parse::<u64>() {
             let time = LineTime::SinceBoot(usec.saturating_mul(1_000));
@@ -204,9 +200,8 @@ fn text_line(line: &str, syslog: bool, local_time: &mut bool) -> (Item, bool) {
         return (Item::Rec(Rec::kernel(time, pri(c.get(1)), &c[4])), false);
     }
     if let Some(c) = P.dmesg_t.captures(line) {
-        if let Some(ts) = dmesg_t_time(&c) {
-            *local_time = true;
-            let r = Rec::kernel(LineTime::Absolute(ts), pri(c.get(1)), &c[8]);
+        if let Some(time) = dmesg_t_time(&c) {
+            let r = Rec::kernel(time, pri(c.get(1)), &c[8]);
             return (Item::Rec(r), false);
         }
     }
@@ -234,10 +229,17 @@ fn text_line(line: &str, syslog: bool, local_time: &mut bool) -> (Item, bool) {
     (Item::Rec(r), false)
 }
 
-fn dmesg_t_time(c: &Captures) -> Option<Ts> {
-    let date = NaiveDate::from_ymd_opt(c[7].parse().ok()?, month(&c[2])?, c[3].parse().ok()?)?;
-    let t = date.and_hms_opt(c[4].parse().ok()?, c[5].parse().ok()?, c[6].parse().ok()?)?;
-    Some(Ts::from_datetime(&t.and_utc()))
+/// `dmesg -T` prints the machine's local time: the clock stage applies `--tz`.
+fn dmesg_t_time(c: &Captures) -> Option<LineTime> {
+    let (year, month, day) = (c[7].parse().ok()?, month(&c[2])?, c[3].parse().ok()?);
+    NaiveDate::from_ymd_opt(year, month, day)?;
+    let nanos_of_day = time_of_day(&c[4], &c[5], &c[6])?;
+    Some(LineTime::Local {
+        year,
+        month,
+        day,
+        nanos_of_day,
+    })
 }
 
 fn bsd_line(c: &Captures) -> Option<Rec> {
@@ -739,13 +741,13 @@ mod tests {
     }
 
     #[test]
-    fn kernel_log_dmesg_t_is_taken_as_utc_with_a_warning() {
+    fn kernel_log_dmesg_t_gives_local_times() {
         let text = "[Tue Nov 10 14:17:41 2020] a\n[Tue Nov  3 01:02:03 2020] b\n";
         let p = parse(text, Format::KernelLog, "");
-        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings.is_empty());
         let want = [
-            "Absolute(Ts(1605017861000000000))  kmsg kernel[0] - a",
-            "Absolute(Ts(1604365323000000000))  kmsg kernel[0] - b",
+            "Local { year: 2020, month: 11, day: 10, nanos_of_day: 51461000000000 }  kmsg kernel[0] - a",
+            "Local { year: 2020, month: 11, day: 3, nanos_of_day: 3723000000000 }  kmsg kernel[0] - b",
         ];
         assert_eq!(logs(&p), want);
     }

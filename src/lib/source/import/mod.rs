@@ -33,6 +33,13 @@ pub enum LineTime {
         day: u32,
         nanos_of_day: u64,
     },
+    /// A local date and time (`dmesg -T`): complete but for its zone.
+    Local {
+        year: i32,
+        month: u32,
+        day: u32,
+        nanos_of_day: u64,
+    },
     /// A local time of day without a date (`21:03:39`, as bcc's `oomkill` prints).
     TimeOfDay { nanos_of_day: u64 },
     /// The record carries no time at all: it is placed after the previous record of its input.
