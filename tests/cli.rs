@@ -193,7 +193,8 @@ fn a_flipped_byte_is_an_error_with_its_offset_unless_skipped() {
     assert!(err.contains("--skip-corrupt"), "{err}");
     let (out, err, code) = run(&["cat", p, "--skip-corrupt"]);
     assert_eq!(code, 1);
-    assert!(out.lines().count() > 5000, "{}", out.lines().count());
+    let n = out.lines().count();
+    assert!((4000..6006).contains(&n), "all but the damaged block: {n}");
     assert!(
         err.contains("skipped") && err.contains("corrupt bytes at byte offset"),
         "{err}"
@@ -290,7 +291,7 @@ fn cat_follow_prints_a_capture_as_it_is_written_and_stops_at_its_close() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.tapio");
     let mut w = Writer::create(&path, &Header::new("node-1"), WriteOptions::default()).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tapio"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tapio"))
         .args(["cat", "--follow", "-o", "json"])
         .arg(&path)
         .stdout(Stdio::piped())

@@ -1,21 +1,20 @@
 //! Block encoding: events → postcard records → zstd, and back.
 //!
 //! Inside a block, timestamps and sequence numbers are stored as deltas from the previous event
-//! (zigzag varints: one or two bytes for a steady stream) and node names as indexes into a small
-//! table at the start of the block. That, and zstd over the whole block, is what keeps a
-//! kernel-heavy capture under its budget of bytes per event.
-
-use std::sync::Arc;
+//! (zigzag varints: one or two bytes for a steady stream), and every [`Name`] (node, process and
+//! cgroup names, attribute keys) is written in full once and then by its number. That, and zstd
+//! over the whole block, keeps a kernel-heavy capture near 10 bytes per event and its decoding
+//! free of per-event allocations.
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Body, Event, Source, Ts};
+use crate::event::{with_decoder, with_encoder, Body, EncodeTable, Event, Name, Source, Ts};
 
 #[derive(Serialize)]
 struct RecordRef<'a> {
     dts: i64,
     dseq: u64,
-    node: u32,
+    node: &'a Name,
     source: Source,
     body: &'a Body,
 }
@@ -24,7 +23,7 @@ struct RecordRef<'a> {
 struct Record {
     dts: i64,
     dseq: u64,
-    node: u32,
+    node: Name,
     source: Source,
     body: Body,
 }
@@ -32,7 +31,7 @@ struct Record {
 /// Accumulates the raw (uncompressed) records of one block.
 #[derive(Default)]
 pub(crate) struct BlockBuilder {
-    nodes: Vec<Arc<str>>,
+    names: EncodeTable,
     records: Vec<u8>,
     pub count: u32,
     pub first_ts: Ts,
@@ -49,21 +48,15 @@ impl BlockBuilder {
             self.last_ts = e.ts;
             self.first_seq = e.seq;
         }
-        let node = match self.nodes.iter().position(|n| **n == *e.node) {
-            Some(i) => i,
-            None => {
-                self.nodes.push(e.node.clone());
-                self.nodes.len() - 1
-            }
-        };
         let rec = RecordRef {
             dts: e.ts.0.wrapping_sub(self.prev_ts) as i64,
             dseq: e.seq.wrapping_sub(self.prev_seq),
-            node: node as u32,
+            node: &e.node,
             source: e.source,
             body: &e.body,
         };
-        self.records = postcard::to_extend(&rec, std::mem::take(&mut self.records))?;
+        let records = std::mem::take(&mut self.records);
+        self.records = with_encoder(&mut self.names, || postcard::to_extend(&rec, records))?;
         self.prev_ts = e.ts.0;
         self.prev_seq = e.seq;
         self.count += 1;
@@ -76,17 +69,16 @@ impl BlockBuilder {
         self.records.len()
     }
 
-    /// The raw payload: the node table, then the records.
-    pub fn finish(&mut self) -> Result<Vec<u8>, postcard::Error> {
-        let nodes: Vec<&str> = self.nodes.iter().map(|n| &**n).collect();
-        let mut raw = postcard::to_stdvec(&nodes)?;
-        raw.extend_from_slice(&self.records);
+    /// Takes the raw payload and starts a new block (keeping the buffer's allocation).
+    pub fn finish(&mut self) -> Vec<u8> {
+        let raw = self.records.clone();
+        let records = std::mem::take(&mut self.records);
         *self = BlockBuilder {
-            records: std::mem::take(&mut self.records),
+            records,
             ..Default::default()
         };
         self.records.clear();
-        Ok(raw)
+        raw
     }
 }
 
@@ -96,30 +88,28 @@ pub(crate) fn decode_block(
     count: u32,
     out: &mut Vec<Event>,
 ) -> Result<(), postcard::Error> {
-    let (names, mut rest): (Vec<&str>, &[u8]) = postcard::take_from_bytes(raw)?;
-    let nodes: Vec<Arc<str>> = names.into_iter().map(Arc::from).collect();
-    // The first record's deltas are from zero: it carries its absolute time and sequence.
-    let (mut ts, mut seq) = (0u64, 0u64);
-    out.reserve(count as usize);
-    for _ in 0..count {
-        let (rec, tail): (Record, &[u8]) = postcard::take_from_bytes(rest)?;
-        rest = tail;
-        ts = ts.wrapping_add(rec.dts as u64);
-        seq = seq.wrapping_add(rec.dseq);
-        let node = nodes
-            .get(rec.node as usize)
-            .cloned()
-            .ok_or(postcard::Error::DeserializeBadVarint)?;
-        out.push(Event {
-            ts: Ts(ts),
-            node,
-            source: rec.source,
-            seq,
-            body: rec.body,
-        });
-    }
-    if !rest.is_empty() {
-        return Err(postcard::Error::DeserializeBadEncoding);
-    }
-    Ok(())
+    with_decoder(|| {
+        // The first record's deltas are from zero: it carries its absolute time and sequence.
+        let (mut ts, mut seq) = (0u64, 0u64);
+        let mut rest = raw;
+        out.reserve(count as usize);
+        for _ in 0..count {
+            let (rec, tail): (Record, &[u8]) = postcard::take_from_bytes(rest)?;
+            rest = tail;
+            ts = ts.wrapping_add(rec.dts as u64);
+            seq = seq.wrapping_add(rec.dseq);
+            out.push(Event {
+                ts: Ts(ts),
+                node: rec.node,
+                source: rec.source,
+                seq,
+                body: rec.body,
+            });
+        }
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(postcard::Error::DeserializeBadEncoding)
+        }
+    })
 }

@@ -130,7 +130,7 @@ impl<W: Write> Writer<W> {
             self.block.last_ts,
             self.block.first_seq,
         );
-        let raw = self.block.finish().map_err(|err| self.encode_error(err))?;
+        let raw = self.block.finish();
         let z = self
             .compressor
             .compress(&raw)

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Name;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kernel {
@@ -24,31 +26,31 @@ pub enum Kernel {
 pub struct Exec {
     pub pid: u32,
     pub ppid: u32,
-    pub comm: String,
-    pub filename: String,
+    pub comm: Name,
+    pub filename: Name,
     /// The process's memory cgroup path, e.g. `/kubepods/burstable/pod<uid>/<container-id>`.
-    pub cgroup: String,
+    pub cgroup: Name,
 }
 
 /// A process ended (`sched_process_exit`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Exit {
     pub pid: u32,
-    pub comm: String,
+    pub comm: Name,
     /// The exit status passed to `exit()`; meaningful when `signal` is 0.
     pub code: i32,
     /// The signal that terminated the process, 0 when it exited on its own.
     pub signal: u8,
-    pub cgroup: String,
+    pub cgroup: Name,
 }
 
 /// A signal was generated for a process (`signal_generate`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignalSent {
     pub sender_pid: u32,
-    pub sender_comm: String,
+    pub sender_comm: Name,
     pub target_pid: u32,
-    pub target_comm: String,
+    pub target_comm: Name,
     pub signal: u8,
 }
 
@@ -93,11 +95,11 @@ impl OomConstraint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OomKill {
     pub victim_pid: u32,
-    pub victim_comm: String,
+    pub victim_comm: Name,
     /// The victim's own memory cgroup (`task_memcg`); empty when unknown.
-    pub task_memcg: String,
+    pub task_memcg: Name,
     /// The cgroup whose limit was hit (`oom_memcg`); for a global OOM, `/` or empty.
-    pub oom_memcg: String,
+    pub oom_memcg: Name,
     pub constraint: OomConstraint,
     /// Resident memory of the victim when killed (anon + file + shmem), in KiB; 0 when unknown.
     pub rss_kib: u64,
@@ -108,7 +110,7 @@ pub struct OomKill {
     pub memcg_limit_kib: Option<u64>,
     /// The task whose allocation invoked the OOM killer; 0 when unknown.
     pub killer_pid: u32,
-    pub killer_comm: String,
+    pub killer_comm: Name,
 }
 
 impl OomKill {

@@ -14,8 +14,20 @@ use super::Ts;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kube {
-    Object(Object),
-    Event(KubeEvent),
+    Object(Box<Object>),
+    Event(Box<KubeEvent>),
+}
+
+impl From<Object> for Kube {
+    fn from(o: Object) -> Kube {
+        Kube::Object(Box::new(o))
+    }
+}
+
+impl From<KubeEvent> for Kube {
+    fn from(e: KubeEvent) -> Kube {
+        Kube::Event(Box::new(e))
+    }
 }
 
 /// How an object was seen.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{SpanId, TraceId};
+use super::{Name, SpanId, TraceId};
 
 /// Severity, on the syslog scale (the kernel's `KERN_*` levels are the same numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,7 +107,7 @@ pub struct Log {
     pub origin: LogOrigin,
     pub severity: Severity,
     /// The writer: syslog identifier or unit (`kubelet`, `kernel`), or the container name.
-    pub ident: String,
+    pub ident: Name,
     pub pid: u32,
     pub body: String,
     /// Whether the timestamp was placed by assumption (a line without its own time).
@@ -121,7 +121,7 @@ impl Log {
         Log {
             origin,
             severity: Severity::Unknown,
-            ident: String::new(),
+            ident: Name::default(),
             pid: 0,
             body: body.into(),
             approximate_time: false,

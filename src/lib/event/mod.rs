@@ -14,14 +14,13 @@ mod kernel;
 mod kube;
 mod log;
 mod meta;
+mod name;
 mod span;
 mod time;
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 
 pub use self::kernel::{
     Exec, Exit, Kernel, OomConstraint, OomKill, SignalSent, TcpMeaning, TcpRetransmit, TcpState,
@@ -32,6 +31,7 @@ pub use self::kube::{
 };
 pub use self::log::{Log, LogOrigin, Severity};
 pub use self::meta::{Meta, Span as TimeRange};
+pub use self::name::{with_decoder, with_encoder, EncodeTable, Name};
 pub use self::span::{
     AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
 };
@@ -43,7 +43,7 @@ pub struct Event {
     /// When it happened: nanoseconds since the Unix epoch, UTC wall clock.
     pub ts: Ts,
     /// The node (host name) it was seen on; empty when unknown (a cluster-wide dump).
-    pub node: Arc<str>,
+    pub node: Name,
     /// What collected it.
     pub source: Source,
     /// Position in its capture: strictly increasing, assigned by the writer.
@@ -53,7 +53,7 @@ pub struct Event {
 
 impl Event {
     /// A new event with sequence 0 (the capture writer numbers events as it writes them).
-    pub fn new(ts: Ts, node: impl Into<Arc<str>>, source: Source, body: impl Into<Body>) -> Event {
+    pub fn new(ts: Ts, node: impl Into<Name>, source: Source, body: impl Into<Body>) -> Event {
         Event {
             ts,
             node: node.into(),

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Ts;
+use super::{Name, Ts};
 
 macro_rules! hex_id {
     ($name:ident, $n:expr, $doc:expr) => {
@@ -179,12 +179,12 @@ impl fmt::Display for AttrValue {
 /// One key/value attribute.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {
-    pub key: String,
+    pub key: Name,
     pub value: AttrValue,
 }
 
 impl Attribute {
-    pub fn new(key: impl Into<String>, value: AttrValue) -> Attribute {
+    pub fn new(key: impl Into<Name>, value: AttrValue) -> Attribute {
         Attribute {
             key: key.into(),
             value,
@@ -213,7 +213,7 @@ pub struct Span {
     pub status: StatusCode,
     pub status_message: String,
     /// `service.name` of the resource, copied out because everything reads it.
-    pub service: String,
+    pub service: Name,
     pub resource: Vec<Attribute>,
     pub attributes: Vec<Attribute>,
     pub events: Vec<SpanEvent>,
@@ -221,7 +221,7 @@ pub struct Span {
 
 /// Finds an attribute by key.
 pub fn find<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a AttrValue> {
-    attrs.iter().find(|a| a.key == key).map(|a| &a.value)
+    attrs.iter().find(|a| *a.key == *key).map(|a| &a.value)
 }
 
 impl Span {

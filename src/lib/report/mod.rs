@@ -390,7 +390,7 @@ fn span(s: &Span) -> String {
 fn log(l: &Log) -> String {
     let who = match (l.ident.is_empty(), l.pid) {
         (true, _) => l.origin.as_str().to_string(),
-        (false, 0) => l.ident.clone(),
+        (false, 0) => l.ident.to_string(),
         (false, pid) => format!("{}[{pid}]", l.ident),
     };
     let approx = if l.approximate_time {

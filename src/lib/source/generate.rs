@@ -214,7 +214,7 @@ impl Generator {
         node: &str,
         json: serde_json::Value,
     ) -> Kube {
-        Kube::Object(Object {
+        Kube::from(Object {
             action: ObjectAction::Seen,
             kind,
             namespace: ns.into(),
@@ -323,8 +323,8 @@ impl Generator {
                     pid: self.next_pid,
                     ppid: p.pid,
                     comm: comm.into(),
-                    filename: format!("/usr/bin/{comm}"),
-                    cgroup: p.cgroup.clone(),
+                    filename: format!("/usr/bin/{comm}").into(),
+                    cgroup: p.cgroup.clone().into(),
                 })
                 .into()
             }
@@ -333,7 +333,7 @@ impl Generator {
                 comm: "sh".into(),
                 code: 0,
                 signal: 0,
-                cgroup: p.cgroup.clone(),
+                cgroup: p.cgroup.clone().into(),
             })
             .into(),
             700..=949 => {
@@ -469,8 +469,8 @@ impl Generator {
         let oom = OomKill {
             victim_pid: pid,
             victim_comm: "java".into(),
-            task_memcg: cgroup.clone(),
-            oom_memcg: cgroup.clone(),
+            task_memcg: cgroup.clone().into(),
+            oom_memcg: cgroup.clone().into(),
             constraint: OomConstraint::Memcg,
             rss_kib: limit_kib - 1200,
             total_vm_kib: 5_300_000,
@@ -495,7 +495,7 @@ impl Generator {
                 comm: "java".into(),
                 code: 0,
                 signal: 9,
-                cgroup,
+                cgroup: cgroup.into(),
             }),
         ));
         let ts3 = Ts(ts.0 + 6_000_000);
@@ -537,7 +537,7 @@ impl Generator {
             Ts(ts.0 + 900_000_000),
             node.clone(),
             Source::Kube,
-            Kube::Event(backoff),
+            Kube::from(backoff),
         ));
         let clients: Vec<usize> = (0..self.pods.len())
             .filter(|&i| self.pods[i].app == "checkout")

@@ -288,9 +288,9 @@ fn syslog_rec(time: LineTime, severity: Severity, host: &str, rest: &str) -> Rec
 fn bcc_line(c: &Captures) -> Option<Item> {
     let mut kill = Report::new().kill;
     kill.killer_pid = c[4].parse().ok()?;
-    kill.killer_comm = c[5].to_string();
+    kill.killer_comm = c[5].to_string().into();
     kill.victim_pid = c[6].parse().ok()?;
-    kill.victim_comm = c[7].to_string();
+    kill.victim_comm = c[7].to_string().into();
     kill.rss_kib = c[8].parse::<u64>().ok()?.saturating_mul(4);
     let nanos_of_day = time_of_day(&c[1], &c[2], &c[3])?;
     let time = LineTime::TimeOfDay { nanos_of_day };
@@ -371,16 +371,16 @@ impl Report {
     fn new() -> Report {
         let kill = OomKill {
             victim_pid: 0,
-            victim_comm: String::new(),
-            task_memcg: String::new(),
-            oom_memcg: String::new(),
+            victim_comm: String::new().into(),
+            task_memcg: String::new().into(),
+            oom_memcg: String::new().into(),
             constraint: OomConstraint::Unknown,
             rss_kib: 0,
             total_vm_kib: 0,
             memcg_usage_kib: None,
             memcg_limit_kib: None,
             killer_pid: 0,
-            killer_comm: String::new(),
+            killer_comm: String::new().into(),
         };
         let (lines, tail, done, killed_time, last_time, host) =
             (vec![], false, false, None, None, None);
@@ -399,14 +399,14 @@ impl Report {
         let k = &mut self.kill;
         let b = r.body.as_str();
         if let Some(c) = P.invoked.captures(b) {
-            k.killer_comm = c[1].to_string();
+            k.killer_comm = c[1].to_string().into();
         } else if let Some(c) = P.cpu.captures(b) {
             if k.killer_pid == 0 {
                 k.killer_pid = c[1].parse().unwrap_or(0);
             }
         } else if let Some(c) = P.task_in.captures(b) {
-            k.task_memcg = c[1].to_string();
-            k.oom_memcg = c[2].to_string();
+            k.task_memcg = c[1].to_string().into();
+            k.oom_memcg = c[2].to_string().into();
         } else if let Some(c) = P.memory.captures(b) {
             k.memcg_usage_kib = c[1].parse().ok();
             k.memcg_limit_kib = c[2].parse().ok();
@@ -416,15 +416,15 @@ impl Report {
             for (key, v) in c[1].split(',').filter_map(|kv| kv.split_once('=')) {
                 match key {
                     "constraint" => k.constraint = OomConstraint::from_kernel(v),
-                    "oom_memcg" => k.oom_memcg = v.to_string(),
-                    "task_memcg" => k.task_memcg = v.to_string(),
+                    "oom_memcg" => k.oom_memcg = v.to_string().into(),
+                    "task_memcg" => k.task_memcg = v.to_string().into(),
                     "task" => task = v,
                     "pid" => pid = v.parse().unwrap_or(0),
                     _ => {}
                 }
             }
             if pid != 0 {
-                (k.victim_pid, k.victim_comm) = (pid, task.to_string());
+                (k.victim_pid, k.victim_comm) = (pid, task.into());
             }
         }
         if let Some(c) = P.kill.captures(b) {
@@ -438,7 +438,7 @@ impl Report {
                 };
             }
             if k.victim_pid == 0 {
-                (k.victim_pid, k.victim_comm) = (c[2].parse().unwrap_or(0), c[3].to_string());
+                (k.victim_pid, k.victim_comm) = (c[2].parse().unwrap_or(0), c[3].into());
             }
         }
         if let Some(c) = P.killed.captures(b) {
@@ -447,7 +447,7 @@ impl Report {
                     .map_or(0, |m| m.as_str().parse::<u64>().unwrap_or(0))
             };
             if let Ok(pid @ 1..) = u32::try_from(num(1)) {
-                (k.victim_pid, k.victim_comm) = (pid, c[2].to_string());
+                (k.victim_pid, k.victim_comm) = (pid, c[2].into());
             }
             if c.get(3).is_some() {
                 k.total_vm_kib = num(3);
@@ -491,7 +491,7 @@ impl Out {
     fn log(&mut self, r: Rec) {
         let origin = [LogOrigin::Journal, LogOrigin::Kmsg][usize::from(r.kernel)];
         let mut log = Log::new(origin, r.body);
-        (log.severity, log.ident, log.pid) = (r.severity, r.ident, r.pid);
+        (log.severity, log.ident, log.pid) = (r.severity, r.ident.into(), r.pid);
         if log.severity == Severity::Unknown {
             log.severity = Severity::sniff(&log.body).unwrap_or(Severity::Unknown);
         }

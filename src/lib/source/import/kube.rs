@@ -208,7 +208,7 @@ fn add_object(
             ev.host.clone()
         };
         let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
-        out.push(lt, Event::new(Ts(0), node, Source::Import, Kube::Event(ev)));
+        out.push(lt, Event::new(Ts(0), node, Source::Import, Kube::from(ev)));
         return;
     }
     if kind.is_empty() {
@@ -248,7 +248,7 @@ fn add_object(
             Ts(0),
             envelope_node,
             Source::Import,
-            Kube::Object(Object { json, ..object }),
+            Kube::from(Object { json, ..object }),
         ),
     );
 }

@@ -1,0 +1,232 @@
+//! [`Name`]: a shared string for values that repeat from event to event.
+//!
+//! Node names, process names, executable paths and cgroup paths repeat in almost every kernel
+//! event; attribute keys and service names in every span. In memory they are shared (`Arc<str>`);
+//! in a capture block each distinct value is written once and then referred to by number. That
+//! halves the decoder's work: far fewer bytes to decompress and no allocation per event.
+//!
+//! The numbering lives in a table that the capture codec installs for the duration of one block
+//! ([`with_encoder`], [`with_decoder`]). Outside a block (JSON, or postcard without the codec),
+//! a `Name` is a plain string.
+
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An immutable, cheaply cloned string.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Arc::from(s))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(Arc::from(s))
+    }
+}
+
+impl From<&String> for Name {
+    fn from(s: &String) -> Name {
+        Name(Arc::from(s.as_str()))
+    }
+}
+
+impl From<Arc<str>> for Name {
+    fn from(s: Arc<str>) -> Name {
+        Name(s)
+    }
+}
+
+impl From<&Name> for Name {
+    fn from(s: &Name) -> Name {
+        s.clone()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// How a name travels inside a block: the first time in full, then by its number.
+#[derive(Serialize, Deserialize)]
+enum Wire<'a> {
+    New(&'a str),
+    Ref(u32),
+}
+
+#[derive(Default)]
+struct Encoder {
+    ids: HashMap<Name, u32>,
+}
+
+#[derive(Default)]
+struct Decoder {
+    names: Vec<Name>,
+}
+
+thread_local! {
+    static ENCODER: RefCell<Option<Encoder>> = const { RefCell::new(None) };
+    static DECODER: RefCell<Option<Decoder>> = const { RefCell::new(None) };
+}
+
+/// The numbering of one block being written. Owned by the block builder between records.
+#[derive(Default)]
+pub struct EncodeTable(Option<Encoder>);
+
+/// Runs `f` (which serializes records) with `table`'s numbering; names new to the table are
+/// added to it.
+pub fn with_encoder<R>(table: &mut EncodeTable, f: impl FnOnce() -> R) -> R {
+    let enc = table.0.take().unwrap_or_default();
+    ENCODER.with(|c| *c.borrow_mut() = Some(enc));
+    let r = f();
+    table.0 = ENCODER.with(|c| c.borrow_mut().take());
+    r
+}
+
+/// Runs `f` (which deserializes the records of one block) with a fresh numbering.
+pub fn with_decoder<R>(f: impl FnOnce() -> R) -> R {
+    DECODER.with(|c| *c.borrow_mut() = Some(Decoder::default()));
+    let r = f();
+    DECODER.with(|c| *c.borrow_mut() = None);
+    r
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return s.serialize_str(&self.0);
+        }
+        let id = ENCODER.with(|c| {
+            let mut c = c.borrow_mut();
+            let enc = c.as_mut()?;
+            if let Some(&id) = enc.ids.get(self) {
+                return Some(Some(id));
+            }
+            let next = enc.ids.len() as u32;
+            enc.ids.insert(self.clone(), next);
+            Some(None)
+        });
+        match id {
+            Some(Some(id)) => Wire::Ref(id).serialize(s),
+            _ => Wire::New(&self.0).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        if d.is_human_readable() {
+            return String::deserialize(d).map(Name::from);
+        }
+        match Wire::deserialize(d)? {
+            Wire::New(s) => {
+                let name = Name::from(s);
+                DECODER.with(|c| {
+                    if let Some(dec) = c.borrow_mut().as_mut() {
+                        dec.names.push(name.clone());
+                    }
+                });
+                Ok(name)
+            }
+            Wire::Ref(id) => DECODER
+                .with(|c| {
+                    c.borrow()
+                        .as_ref()
+                        .and_then(|dec| dec.names.get(id as usize).cloned())
+                })
+                .ok_or_else(|| {
+                    D::Error::custom(format!("name reference {id} before its definition"))
+                }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_travel_once_per_block() {
+        let names: Vec<Name> = [
+            "/kubepods/pod1/c1",
+            "java",
+            "/kubepods/pod1/c1",
+            "java",
+            "sh",
+        ]
+        .into_iter()
+        .map(Name::from)
+        .collect();
+        let mut table = EncodeTable::default();
+        let bytes = with_encoder(&mut table, || postcard::to_stdvec(&names).unwrap());
+        let plain =
+            postcard::to_stdvec(&names.iter().map(|n| n.as_str()).collect::<Vec<_>>()).unwrap();
+        assert!(
+            bytes.len() + 12 < plain.len(),
+            "{} vs {}",
+            bytes.len(),
+            plain.len()
+        );
+        let back: Vec<Name> = with_decoder(|| postcard::from_bytes(&bytes).unwrap());
+        assert_eq!(back, names);
+        // A reference outside its block is an error, not a wrong value.
+        let refs = postcard::to_stdvec(&(Wire::Ref(0),)).unwrap();
+        assert!(with_decoder(|| postcard::from_bytes::<(Name,)>(&refs)).is_err());
+        assert_eq!(serde_json::to_string(&names[1]).unwrap(), "\"java\"");
+    }
+}
