@@ -279,3 +279,54 @@ fn bad_input_names_the_file_and_line_and_the_rest_still_imports() {
     );
     assert_eq!(events.len(), 41);
 }
+
+#[test]
+fn a_raw_dmesg_is_pinned_to_the_timeline_by_the_pod_that_reports_its_oom_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "190482e8d196bfe10f673299c63b888fa4e16549ee6566c7b60d1c1c613b682d";
+    let cgroup = format!(
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod53325dff_4646_00b7_0613_d59effb48705.slice/cri-containerd-{id}.scope"
+    );
+    let dmesg = dir.path().join("dmesg.txt");
+    std::fs::write(
+        &dmesg,
+        format!(
+            "[12340.000000] eth0: renamed from veth1\n\
+             [12345.678000] java invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=983\n\
+             [12345.678100] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg={cgroup},task_memcg={cgroup},task=java,pid=4711,uid=0\n\
+             [12345.678200] Memory cgroup out of memory: Killed process 4711 (java) total-vm:5237712kB, anon-rss:2090000kB, file-rss:7000kB, shmem-rss:0kB, UID:0 pgtables:4500kB oom_score_adj:983\n"
+        ),
+    )
+    .unwrap();
+    let pod = dir.path().join("pod.json");
+    std::fs::write(
+        &pod,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "cart-7d8f9", "namespace": "shop", "uid": "53325dff-4646-00b7-0613-d59effb48705",
+                         "creationTimestamp": "2024-05-01T09:00:00Z"},
+            "spec": {"nodeName": "node-7", "containers": [{"name": "cart"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "cart", "restartCount": 1, "containerID": format!("containerd://{id}"),
+                "state": {"running": {"startedAt": "2024-05-01T10:02:13Z"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                              "startedAt": "2024-05-01T09:00:05Z", "finishedAt": "2024-05-01T10:02:11Z"}}}]}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (events, stderr, code) = import(&[dmesg, pod], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("pinned by the OOM kill of container 190482e8d196"),
+        "{stderr}"
+    );
+    let at = |k: Kind| events.iter().find(|e| e.kind() == k).unwrap().ts.rfc3339();
+    assert_eq!(at(Kind::Oom), "2024-05-01T10:02:11.000000000Z");
+    assert_eq!(
+        at(Kind::Log),
+        "2024-05-01T10:02:05.321800000Z",
+        "5.6782 s before the kill"
+    );
+    assert_eq!(ooms(&events)[0].rss_kib, 2_097_000);
+}

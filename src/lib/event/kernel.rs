@@ -124,6 +124,27 @@ impl OomKill {
     }
 }
 
+/// The container id a cgroup path names, in the layouts kubelets and runtimes use:
+/// cgroupfs `…/pod<uid>/<id>`, systemd `…/cri-containerd-<id>.scope`, `docker-<id>.scope`,
+/// `crio-<id>.scope`, and docker's own `/docker/<id>`. `None` when the last component is not a
+/// 64-digit hex id.
+pub fn cgroup_container_id(path: &str) -> Option<&str> {
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let last = last.strip_suffix(".scope").unwrap_or(last);
+    let id = ["cri-containerd-", "docker-", "crio-", "containerd-"]
+        .iter()
+        .find_map(|p| last.strip_prefix(p))
+        .unwrap_or(last);
+    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// The container id of a Kubernetes `containerID` (`containerd://<id>`, `docker://<id>`, `cri-o://<id>`).
+pub fn runtime_container_id(container_id: &str) -> &str {
+    container_id
+        .split_once("://")
+        .map_or(container_id, |(_, id)| id)
+}
+
 /// TCP states as the kernel numbers them (`include/net/tcp_states.h`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -248,4 +269,26 @@ pub struct TcpRetransmit {
     pub count: u32,
     /// The length of the aggregation interval in milliseconds (0: one raw event).
     pub interval_ms: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids_come_out_of_every_cgroup_layout() {
+        let id = "ef807430361e6e82b45db92e2e9b6fbec98f419b12c591e655c1a725565e73a8";
+        for path in [
+            format!("/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/{id}"),
+            format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podfbdfe8e3_1c87.slice/cri-containerd-{id}.scope"),
+            format!("/system.slice/docker-{id}.scope"),
+            format!("/kubepods.slice/kubepods-pod1.slice/crio-{id}.scope"),
+            format!("/docker/{id}"),
+        ] {
+            assert_eq!(cgroup_container_id(&path), Some(id), "{path}");
+        }
+        assert_eq!(cgroup_container_id("/mem2"), None);
+        assert_eq!(cgroup_container_id("/kubepods/burstable/podfbdfe8e3"), None);
+        assert_eq!(runtime_container_id(&format!("containerd://{id}")), id);
+    }
 }

@@ -23,8 +23,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use self::kernel::{
-    Exec, Exit, Kernel, OomConstraint, OomKill, SignalSent, TcpMeaning, TcpRetransmit, TcpState,
-    TcpStateChange,
+    cgroup_container_id, runtime_container_id, Exec, Exit, Kernel, OomConstraint, OomKill,
+    SignalSent, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
 };
 pub use self::kube::{
     EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson,

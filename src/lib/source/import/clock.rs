@@ -7,10 +7,14 @@
 //! complete times pin the year and the date), and only then by the input file's modification time.
 //! Every assumption is said once per input, so nobody mistakes a guess for evidence.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 
 use super::{LineTime, Parsed};
-use crate::event::{Body, Event, Ts};
+use crate::event::{
+    cgroup_container_id, runtime_container_id, Body, Event, Kernel, Kube, ObjectKind, Ts,
+};
 
 /// The user's answers to what the inputs do not say.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +41,7 @@ pub struct Placement {
 /// and the assumptions made, one sentence each.
 pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<String>) {
     let anchors = anchor_range(&inputs);
+    let oom_ends = oom_terminations(&inputs);
     let mut notes = Vec::new();
     let mut events = Vec::new();
     for input in inputs {
@@ -44,6 +49,7 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
             input: &input,
             opts,
             anchors,
+            oom_ends: &oom_ends,
             notes: Vec::new(),
         };
         let mut placed = ctx.resolve();
@@ -68,10 +74,40 @@ fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
     Some(it.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
 }
 
+/// When each container that Kubernetes reports as OOM-killed finished, by container id: a kernel
+/// OOM kill of that container in a `dmesg` of the same import pins the node's boot time exactly.
+fn oom_terminations(inputs: &[Placement]) -> HashMap<String, Ts> {
+    let mut out = HashMap::new();
+    for p in inputs.iter().flat_map(|i| &i.parsed.events) {
+        let Body::Kube(Kube::Object(o)) = &p.event.body else {
+            continue;
+        };
+        if o.kind != ObjectKind::Pod {
+            continue;
+        }
+        let Ok(v) = o.json.parse() else { continue };
+        for key in ["containerStatuses", "initContainerStatuses"] {
+            for c in v["status"][key].as_array().into_iter().flatten() {
+                let id = runtime_container_id(c["containerID"].as_str().unwrap_or(""));
+                for state in [&c["lastState"]["terminated"], &c["state"]["terminated"]] {
+                    if state["reason"] != "OOMKilled" || id.is_empty() {
+                        continue;
+                    }
+                    if let Some(t) = state["finishedAt"].as_str().and_then(Ts::parse_rfc3339) {
+                        out.insert(id.to_string(), t);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 struct Context<'a> {
     input: &'a Placement,
     opts: &'a ClockOptions,
     anchors: Option<(Ts, Ts)>,
+    oom_ends: &'a HashMap<String, Ts>,
     notes: Vec<String>,
 }
 
@@ -173,6 +209,9 @@ impl Context<'_> {
         if let Some(b) = self.opts.boot_time {
             return b;
         }
+        if let Some(b) = self.boot_from_oom_kill() {
+            return b;
+        }
         let last_uptime = self
             .input
             .parsed
@@ -197,6 +236,27 @@ impl Context<'_> {
              pass --boot-time to set it"
         ));
         boot
+    }
+
+    /// A kernel OOM kill (in seconds since boot) of a container that a Pod of the same import
+    /// reports as `OOMKilled` at a wall-clock time: the two are the same moment.
+    fn boot_from_oom_kill(&mut self) -> Option<Ts> {
+        let (id, uptime, finished) = self.input.parsed.events.iter().find_map(|p| {
+            let (LineTime::SinceBoot(ns), Body::Kernel(Kernel::OomKill(o))) =
+                (p.time, &p.event.body)
+            else {
+                return None;
+            };
+            let id = cgroup_container_id(o.cgroup())?;
+            Some((id, ns, *self.oom_ends.get(id)?))
+        })?;
+        let boot = Ts(finished.0.saturating_sub(uptime));
+        self.note(format!(
+            "times are seconds since boot: the node booted at {boot}, pinned by the OOM kill of container {} \
+             that its Pod reports as OOMKilled at {finished} (within the second)",
+            &id[..12]
+        ));
+        Some(boot)
     }
 
     fn year(&mut self, month: u32, day: u32) -> i32 {
