@@ -163,7 +163,7 @@ fn the_frozen_v1_capture_still_reads_event_for_event() {
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g, e, "event {}", e.seq);
     }
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(
             got.iter().any(|e| e.kind() == kind),
             "the fixture has a {kind} event"

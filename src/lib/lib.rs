@@ -11,6 +11,35 @@
 //! - [`filter`]: the event filters of `cat` and the commands after it;
 //! - [`report`]: how events read for people (one line each) and for machines (JSON).
 
+/// For a fieldless enum whose variants each have one name on the command line and in JSON:
+/// `ALL`, `as_str`, `Display`, and `parse_name` with an error that lists the names.
+macro_rules! named {
+    ($ty:ident, $what:literal { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            pub fn parse_name(s: &str) -> Result<$ty, String> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {s:?}; expected one of {}", $what, names.join(", "))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod capture;
 pub mod event;
 pub mod filter;

@@ -19,7 +19,6 @@ mod span;
 mod time;
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
 pub use self::kernel::{
@@ -89,46 +88,20 @@ pub enum Source {
     Tapio,
 }
 
-impl Source {
-    pub const ALL: [Source; 7] = [
-        Source::Ebpf,
-        Source::Kube,
-        Source::Otlp,
-        Source::Kmsg,
-        Source::PodLogs,
-        Source::Import,
-        Source::Tapio,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Ebpf => "ebpf",
-            Source::Kube => "kube",
-            Source::Otlp => "otlp",
-            Source::Kmsg => "kmsg",
-            Source::PodLogs => "pod-logs",
-            Source::Import => "import",
-            Source::Tapio => "tapio",
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(Source, "source" {
+    Ebpf => "ebpf",
+    Kube => "kube",
+    Otlp => "otlp",
+    Kmsg => "kmsg",
+    PodLogs => "pod-logs",
+    Import => "import",
+    Tapio => "tapio",
+});
 
 impl FromStr for Source {
     type Err = String;
     fn from_str(s: &str) -> Result<Source, String> {
-        Source::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Source::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown source {s:?}; expected one of {}", names.join(", "))
-            })
+        Source::parse_name(s)
     }
 }
 
@@ -209,41 +182,23 @@ pub enum Kind {
     Annotation,
 }
 
+named!(Kind, "kind" {
+    Exec => "exec",
+    Exit => "exit",
+    Signal => "signal",
+    Oom => "oom",
+    Tcp => "tcp",
+    Retransmit => "retransmit",
+    K8sObject => "k8s.object",
+    K8sEvent => "k8s.event",
+    Span => "span",
+    Log => "log",
+    Drop => "drop",
+    Gap => "gap",
+    Annotation => "annotation",
+});
+
 impl Kind {
-    pub const ALL: [Kind; 13] = [
-        Kind::Exec,
-        Kind::Exit,
-        Kind::Signal,
-        Kind::Oom,
-        Kind::Tcp,
-        Kind::Retransmit,
-        Kind::K8sObject,
-        Kind::K8sEvent,
-        Kind::Span,
-        Kind::Log,
-        Kind::Drop,
-        Kind::Gap,
-        Kind::Annotation,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Exec => "exec",
-            Kind::Exit => "exit",
-            Kind::Signal => "signal",
-            Kind::Oom => "oom",
-            Kind::Tcp => "tcp",
-            Kind::Retransmit => "retransmit",
-            Kind::K8sObject => "k8s.object",
-            Kind::K8sEvent => "k8s.event",
-            Kind::Span => "span",
-            Kind::Log => "log",
-            Kind::Drop => "drop",
-            Kind::Gap => "gap",
-            Kind::Annotation => "annotation",
-        }
-    }
-
     /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
     pub fn layer(self) -> &'static str {
         match self {
@@ -257,12 +212,6 @@ impl Kind {
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Kind, String> {
@@ -272,13 +221,7 @@ impl FromStr for Kind {
             "event" => "k8s.event",
             other => other,
         };
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == alias)
-            .ok_or_else(|| {
-                let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown kind {s:?}; expected one of {}", names.join(", "))
-            })
+        Kind::parse_name(alias)
     }
 }
 
@@ -301,10 +244,10 @@ mod tests {
 
     #[test]
     fn kinds_and_sources_round_trip_through_their_names() {
-        for k in Kind::ALL {
+        for &k in Kind::ALL {
             assert_eq!(k.as_str().parse::<Kind>(), Ok(k));
         }
-        for s in Source::ALL {
+        for &s in Source::ALL {
             assert_eq!(s.as_str().parse::<Source>(), Ok(s));
         }
         assert!("bogus".parse::<Kind>().unwrap_err().contains("k8s.event"));

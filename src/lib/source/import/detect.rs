@@ -1,6 +1,5 @@
 //! Recognising an input's format from its content, and reading it as text (gzip included).
 
-use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
@@ -28,50 +27,22 @@ pub enum Format {
     JournalJson,
 }
 
-impl Format {
-    pub const ALL: [Format; 9] = [
-        Format::KubeJson,
-        Format::KubeYaml,
-        Format::WatchJson,
-        Format::WatchYaml,
-        Format::OtlpJson,
-        Format::ZipkinJson,
-        Format::KernelLog,
-        Format::Syslog,
-        Format::JournalJson,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::KubeJson => "kube-json",
-            Format::KubeYaml => "kube-yaml",
-            Format::WatchJson => "watch-json",
-            Format::WatchYaml => "watch-yaml",
-            Format::OtlpJson => "otlp-json",
-            Format::ZipkinJson => "zipkin-json",
-            Format::KernelLog => "dmesg",
-            Format::Syslog => "syslog",
-            Format::JournalJson => "journal-json",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(Format, "format" {
+    KubeJson => "kube-json",
+    KubeYaml => "kube-yaml",
+    WatchJson => "watch-json",
+    WatchYaml => "watch-yaml",
+    OtlpJson => "otlp-json",
+    ZipkinJson => "zipkin-json",
+    KernelLog => "dmesg",
+    Syslog => "syslog",
+    JournalJson => "journal-json",
+});
 
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Format, String> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Format::ALL.iter().map(|f| f.as_str()).collect();
-                format!("unknown format {s:?}; expected one of {}", names.join(", "))
-            })
+        Format::parse_name(s)
     }
 }
 
