@@ -11,9 +11,13 @@ use tapio::source::generate::{generate, Config};
 /// A generated capture with small blocks; returns its bytes, its events, and the end offset of
 /// each block.
 fn small_block_capture(dir: &Path, events: u64) -> (Vec<u8>, Vec<Event>, Vec<u64>) {
+    blocks_of(dir, events, 4096)
+}
+
+fn blocks_of(dir: &Path, events: u64, block_bytes: usize) -> (Vec<u8>, Vec<Event>, Vec<u64>) {
     let path = dir.join("real.tapio");
     let opts = WriteOptions {
-        block_bytes: 4096,
+        block_bytes,
         ..WriteOptions::default()
     };
     let mut w = Writer::create(&path, &Header::new("node-1"), opts).unwrap();
@@ -78,6 +82,12 @@ fn a_capture_cut_at_any_offset_reads_back_its_complete_blocks_with_one_warning()
     cuts.sort_unstable();
     cuts.dedup();
 
+    eprintln!(
+        "cutting a {}-byte capture of {} blocks at {} offsets",
+        bytes.len(),
+        ends.len(),
+        cuts.len()
+    );
     let cut_path = dir.path().join("cut.tapio");
     for &cut in &cuts {
         std::fs::write(&cut_path, &bytes[..cut as usize]).unwrap();
@@ -106,6 +116,28 @@ fn a_capture_cut_at_any_offset_reads_back_its_complete_blocks_with_one_warning()
             assert!(r.header().is_none());
         }
     }
+}
+
+#[test]
+fn a_small_capture_cut_at_every_single_offset_reads_back_its_complete_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, events, ends) = blocks_of(dir.path(), 150, 1024);
+    let per_block = events_per_block(&dir.path().join("real.tapio"));
+    let cut_path = dir.path().join("cut.tapio");
+    for cut in 0..bytes.len() {
+        std::fs::write(&cut_path, &bytes[..cut]).unwrap();
+        let mut r = Reader::open(&cut_path, ReadOptions::default()).unwrap();
+        let got = r.read_all().unwrap();
+        let complete = ends.iter().filter(|&&end| end <= cut as u64).count();
+        let expected: usize = per_block[..complete].iter().sum();
+        assert_eq!(got[..], events[..expected], "cut at {cut}");
+        assert_eq!(r.warnings().len(), 1, "cut at {cut}");
+    }
+    eprintln!(
+        "cut a {}-byte capture of {} blocks at every offset",
+        bytes.len(),
+        ends.len()
+    );
 }
 
 #[test]
