@@ -135,12 +135,19 @@ fn detect_json(text: &str) -> Option<Format> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) => Some(classify_json(&v)),
         Err(_) => {
-            // Not one document: JSON lines. Classify by the first line that parses.
-            let v = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .take(20)
-                .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())?;
+            // Not one document: JSON lines, or documents printed one after another. Classify by
+            // the first value that parses.
+            let first = serde_json::Deserializer::from_str(text)
+                .into_iter::<serde_json::Value>()
+                .next();
+            let v = match first {
+                Some(Ok(v)) => v,
+                _ => text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .take(20)
+                    .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())?,
+            };
             Some(match classify_json(&v) {
                 Format::KubeJson if v.get("type").is_some() && v.get("object").is_some() => {
                     Format::WatchJson

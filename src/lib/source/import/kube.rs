@@ -17,31 +17,75 @@ use crate::event::{
 pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
     let mut out = Parsed::default();
     match format {
-        Format::WatchJson => parse_watch_lines(text, node, &mut out),
+        Format::WatchJson => parse_watch(text, node, &mut out),
         Format::WatchYaml => parse_commented_stream(text, node, &mut out),
         Format::KubeYaml => parse_yaml_docs(text, node, &mut out),
-        _ => match serde_json::from_str::<Value>(text) {
-            Ok(v) => add_document(v, ObjectAction::Seen, None, node, &mut out, &mut 0),
-            Err(e) => out.reject(Location::Line(e.line()), format!("invalid JSON: {e}")),
-        },
+        _ => {
+            let mut index = 0;
+            for (_, v) in json_values(text, &mut out) {
+                // `kubectl get -w -o json` prints one object after another: later ones are changes.
+                let action = if index == 0 {
+                    ObjectAction::Seen
+                } else {
+                    ObjectAction::Changed
+                };
+                add_document(v, action, None, node, &mut out, &mut index);
+            }
+        }
     }
     out
 }
 
-/// JSON lines of `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{…}}`.
-fn parse_watch_lines(text: &str, node: &str, out: &mut Parsed) {
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = Location::Line(i + 1);
-        let v: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => {
-                out.reject(at, format!("invalid JSON: {e}"));
-                continue;
+/// The JSON values of a text: one document, JSON lines, or objects printed one after another
+/// (`kubectl get -w -o json`). JSON lines go on past a bad line; a concatenated stream cannot, and
+/// says where it stopped.
+pub fn json_values(text: &str, out: &mut Parsed) -> Vec<(Location, Value)> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    // JSON lines when the first line is a whole value by itself (a pretty-printed stream's is `{`).
+    let one_per_line =
+        lines.len() > 1 && serde_json::from_str::<serde::de::IgnoredAny>(lines[0].1).is_ok();
+    if one_per_line {
+        let mut values = Vec::with_capacity(lines.len());
+        for (n, line) in lines {
+            match serde_json::from_str(line) {
+                Ok(v) => values.push((Location::Line(n), v)),
+                Err(e) => out.reject(Location::Line(n), format!("invalid JSON: {e}")),
             }
-        };
+        }
+        return values;
+    }
+    let mut values = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    loop {
+        let end = stream.byte_offset().min(text.len());
+        let start = text.len() - text[end..].trim_start().len();
+        let line = 1 + text[..start].matches('\n').count();
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => values.push((Location::Line(line), v)),
+            Some(Err(e)) => {
+                let rest = if values.is_empty() {
+                    ""
+                } else {
+                    "; the rest of the file was not read"
+                };
+                out.reject(Location::Line(e.line()), format!("invalid JSON: {e}{rest}"));
+                break;
+            }
+        }
+    }
+    values
+}
+
+/// A watch stream: `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{…}}` per event, as
+/// JSON lines or pretty-printed one after another (`kubectl get -w -o json --output-watch-events`).
+fn parse_watch(text: &str, node: &str, out: &mut Parsed) {
+    for (at, v) in json_values(text, out) {
         let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
         let action = match kind {
             "ADDED" => ObjectAction::Seen,
@@ -525,5 +569,36 @@ not json
         assert_eq!(p.events.len(), 1);
         assert_eq!(p.rejected.len(), 1);
         assert_eq!(p.rejected[0].at, Location::Item(1));
+    }
+
+    #[test]
+    fn pretty_printed_watch_events_one_after_another_import_until_a_torn_end() {
+        let one = |t: &str, rv: u32| {
+            serde_json::to_string_pretty(
+                &serde_json::json!({"type": t, "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "a", "namespace": "shop", "resourceVersion": rv.to_string(),
+                "creationTimestamp": "2024-01-01T00:00:00Z"}}}),
+            )
+            .unwrap()
+        };
+        let text = format!(
+            "{}\n{}\n{{\n  \"type\": \"MODIFIED\",\n",
+            one("ADDED", 5),
+            one("MODIFIED", 6)
+        );
+        assert_eq!(super::super::detect::detect(&text), Some(Format::WatchJson));
+        let p = parse(&text, Format::WatchJson, "");
+        assert_eq!(p.events.len(), 2);
+        assert_eq!(p.rejected.len(), 1);
+        assert!(p.rejected[0]
+            .reason
+            .contains("the rest of the file was not read"));
+        let Body::Kube(Kube::Object(o)) = &p.events[1].event.body else {
+            panic!()
+        };
+        assert_eq!(
+            (o.action, o.resource_version.as_str()),
+            (ObjectAction::Changed, "6")
+        );
     }
 }
