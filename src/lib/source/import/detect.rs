@@ -77,6 +77,9 @@ pub fn detect(text: &str) -> Option<Format> {
         return None;
     }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if dmesg_line(trimmed) {
+        return Some(Format::KernelLog);
+    }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         if let Some(f) = detect_json(trimmed) {
             return Some(f);
@@ -98,6 +101,22 @@ pub fn detect(text: &str) -> Option<Format> {
         return Some(Format::Syslog);
     }
     Some(Format::KernelLog)
+}
+
+/// `[  123.456789] …`: a JSON array could start the same way, but never with a closing bracket
+/// after one number and a space.
+fn dmesg_line(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('[') else {
+        return false;
+    };
+    let Some((inside, after)) = rest.split_once(']') else {
+        return false;
+    };
+    let inside = inside.trim_start();
+    let number = !inside.is_empty()
+        && inside.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && inside.contains('.');
+    number && (after.starts_with(' ') || after.is_empty() || after.starts_with('\n'))
 }
 
 fn first_meaningful_line(text: &str) -> Option<&str> {
