@@ -256,3 +256,47 @@ fn a_reader_follows_a_capture_while_it_is_written() {
     w.finish().unwrap();
     assert_eq!(reader.join().unwrap(), written);
 }
+
+#[test]
+fn a_damaged_header_length_or_a_forged_block_count_is_corruption_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, events, ends) = small_block_capture(dir.path(), 1000);
+    let path = dir.path().join("damaged.tapio");
+
+    // The header's length points past the end of the file.
+    let mut b = bytes.clone();
+    b[14] ^= 0x10;
+    std::fs::write(&path, &b).unwrap();
+    let mut r = Reader::open(&path, ReadOptions::default()).unwrap();
+    assert!(r.read_all().unwrap().is_empty());
+    assert!(matches!(r.warnings(), [Warning::Truncated { .. }]));
+    let opts = ReadOptions {
+        skip_corrupt: true,
+        ..ReadOptions::default()
+    };
+    let mut r = Reader::open(&path, opts).unwrap();
+    assert_eq!(r.read_all().unwrap(), events, "every block is still there");
+    assert!(
+        matches!(r.warnings(), [Warning::SkippedCorrupt { offset: 0, .. }]),
+        "{:?}",
+        r.warnings()
+    );
+
+    // A block frame that claims 4 billion events, with its checksum forged to match.
+    let mut b = bytes.clone();
+    let at = ends[1] as usize;
+    b[at + 12..at + 16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let crc = crc32fast::hash(&b[at..at + 44]);
+    b[at + 44..at + 48].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    let err = Reader::open(&path, ReadOptions::default())
+        .unwrap()
+        .read_all()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "corrupt block header (lengths and count do not fit together) at byte offset {at}"
+        )),
+        "{err}"
+    );
+}

@@ -46,7 +46,7 @@ pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
 }
 
 pub fn warn(path: &Path, what: impl std::fmt::Display) {
-    eprintln!("tapio: warning: {}: {what}", path.display());
+    say!("tapio: warning: {}: {what}", path.display());
 }
 
 /// Opens every capture; the first that cannot be opened is the error.

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut w = Writer::create(&args.output, &header, WriteOptions::default())?;
     generate::generate(&cfg, |mut e| w.append(&mut e))?;
     let t = w.finish()?;
-    eprintln!(
+    say!(
         "tapio: wrote {} events to {}",
         t.stats.events,
         args.output.display()

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use tapio::capture::{Header, WriteOptions, Writer};
 use tapio::event::Ts;
 use tapio::source::import::{self, ClockOptions, Format, Input, Options};
@@ -75,6 +75,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
 
+    if imported.files.iter().all(|f| f.error.is_some()) {
+        for f in &imported.files {
+            say!(
+                "tapio: error: {}: {}",
+                f.path.display(),
+                f.error.as_deref().unwrap_or("")
+            );
+        }
+        bail!(
+            "no input could be imported; {} was not written",
+            args.output.display()
+        );
+    }
     let mut header = Header::new(args.node.clone().unwrap_or_default());
     header.sources = imported
         .files
@@ -101,8 +114,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (i, note) in imported.placements.iter().enumerate() {
         header.options.insert(format!("assumed.{i}"), note.clone());
     }
-    let mut w = Writer::create(&args.output, &header, WriteOptions::default())
-        .with_context(|| format!("cannot write the capture {}", args.output.display()))?;
+    let mut w = Writer::create(&args.output, &header, WriteOptions::default())?;
     for mut e in imported.events {
         w.append(&mut e)?;
     }
@@ -112,20 +124,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for f in &imported.files {
         let name = f.path.display();
         if let Some(err) = &f.error {
-            eprintln!("tapio: error: {name}: {err}");
+            say!("tapio: error: {name}: {err}");
             problem = true;
             continue;
         }
         for r in &f.rejected {
-            eprintln!("tapio: warning: {name}: {}: rejected: {}", r.at, r.reason);
+            say!("tapio: warning: {name}: {}: rejected: {}", r.at, r.reason);
         }
         for w in &f.warnings {
-            eprintln!("tapio: warning: {name}: {w}");
+            say!("tapio: warning: {name}: {w}");
         }
         problem |= !f.rejected.is_empty();
         if !args.quiet {
             let format = f.format.map_or("?", Format::as_str);
-            eprintln!(
+            say!(
                 "  {name}: {} events ({format}), {} rejected",
                 f.events,
                 f.rejected.len()
@@ -133,11 +145,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     for note in &imported.placements {
-        eprintln!("tapio: note: {note}");
+        say!("tapio: note: {note}");
     }
     let rejected: usize = imported.files.iter().map(|f| f.rejected.len()).sum();
     let failed = imported.files.iter().filter(|f| f.error.is_some()).count();
-    eprintln!(
+    say!(
         "tapio: imported {} events from {} of {} files into {} ({} records rejected, {} files failed)",
         trailer.stats.events,
         imported.files.len() - failed,

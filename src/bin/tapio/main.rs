@@ -2,6 +2,14 @@
 //! subcommand, maps the outcome to an exit code: 0 ok, 1 a problem was found (rejected records,
 //! skipped corruption), 2 an error.
 
+/// `eprintln!` that a closed stderr cannot turn into a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cat;
 mod common;
 mod generate;
@@ -46,7 +54,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tapio: error: {e:#}");
+            say!("tapio: error: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -33,6 +33,7 @@ struct Record {
 pub(crate) struct BlockBuilder {
     names: EncodeTable,
     records: Vec<u8>,
+    scratch: Vec<u8>,
     pub count: u32,
     pub first_ts: Ts,
     pub last_ts: Ts,
@@ -55,8 +56,20 @@ impl BlockBuilder {
             source: e.source,
             body: &e.body,
         };
-        let records = std::mem::take(&mut self.records);
-        self.records = with_encoder(&mut self.names, || postcard::to_extend(&rec, records))?;
+        // Encode into a scratch buffer so that a record that fails leaves the block as it was.
+        let names_before = self.names.len();
+        let scratch = std::mem::take(&mut self.scratch);
+        match with_encoder(&mut self.names, || postcard::to_extend(&rec, scratch)) {
+            Ok(mut bytes) => {
+                self.records.extend_from_slice(&bytes);
+                bytes.clear();
+                self.scratch = bytes;
+            }
+            Err(err) => {
+                self.names.truncate(names_before);
+                return Err(err);
+            }
+        }
         self.prev_ts = e.ts.0;
         self.prev_seq = e.seq;
         self.count += 1;
@@ -92,7 +105,8 @@ pub(crate) fn decode_block(
         // The first record's deltas are from zero: it carries its absolute time and sequence.
         let (mut ts, mut seq) = (0u64, 0u64);
         let mut rest = raw;
-        out.reserve(count as usize);
+        // `count` is checked against the block's size by the reader; cap the reservation anyway.
+        out.reserve((count as usize).min(raw.len() / 4));
         for _ in 0..count {
             let (rec, tail): (Record, &[u8]) = postcard::take_from_bytes(rest)?;
             rest = tail;

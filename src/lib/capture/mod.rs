@@ -89,10 +89,10 @@ pub struct Trailer {
 /// offset of the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: not a tapio capture (the file does not start with the capture magic)", path.display())]
     NotACapture { path: PathBuf },
@@ -109,10 +109,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+    pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }

@@ -17,6 +17,8 @@ const HEADER_FIXED: usize = 16;
 const BLOCK_FIXED: usize = 48;
 /// No block decompresses to more than this; a larger length is corruption, not data.
 const MAX_RAW_BLOCK: usize = 256 << 20;
+/// No header or trailer is larger than this.
+const MAX_HEADER: usize = 16 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
@@ -215,49 +217,74 @@ impl Reader {
             return Ok(None);
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
-        if version == 0 || version > FORMAT_VERSION {
+        if version == 0 {
+            return self.corrupt_header(version, "header (format version 0)".to_string());
+        }
+        if version > FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 path: self.path.clone(),
                 version,
             });
         }
         let len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
+        if len > MAX_HEADER {
+            return self.corrupt_header(version, format!("header (length {len})"));
+        }
         let mut rest = vec![0u8; len + 4];
         if self.read_at(&mut rest, HEADER_FIXED as u64)? < rest.len() {
+            // Cut inside the header, or a damaged length that points past the end: only the
+            // second leaves valid blocks behind it.
+            if self.opts.skip_corrupt && !self.opts.follow {
+                if let Some(at) = self.next_valid_frame(HEADER_FIXED as u64)? {
+                    return self.skip_header_to(version, at, format!("header (length {len})"));
+                }
+            }
             return Ok(None);
         }
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&fixed);
         hasher.update(&rest[..len]);
         let stored = u32::from_le_bytes([rest[len], rest[len + 1], rest[len + 2], rest[len + 3]]);
-        let parsed = serde_json::from_slice::<Header>(&rest[..len]);
-        let header = match (hasher.finalize() == stored, parsed) {
-            (true, Ok(h)) => h,
-            (crc_ok, parsed) => {
-                let what = match parsed {
-                    Err(e) if crc_ok => format!("header ({e})"),
-                    _ => "header (checksum mismatch)".to_string(),
-                };
-                if !self.opts.skip_corrupt {
-                    return Err(Error::Corrupt {
-                        path: self.path.clone(),
-                        offset: 0,
-                        what,
-                    });
-                }
-                self.warnings.push(Warning::SkippedCorrupt {
-                    offset: 0,
-                    bytes: 0,
-                    what,
-                });
-                Header::default()
-            }
+        let header = match serde_json::from_slice::<Header>(&rest[..len]) {
+            Ok(h) if hasher.finalize() == stored => h,
+            Ok(_) => return self.corrupt_header(version, "header (checksum mismatch)".to_string()),
+            Err(e) => return self.corrupt_header(version, format!("header ({e})")),
         };
         self.header = Some(Header {
             format_version: version,
             ..header
         });
         self.pos = (HEADER_FIXED + len + 4) as u64;
+        Ok(Some(()))
+    }
+
+    /// A damaged header: an error, or with `skip_corrupt` a warning and a read from the first
+    /// valid frame after it.
+    fn corrupt_header(&mut self, version: u16, what: String) -> Result<Option<()>, Error> {
+        if !self.opts.skip_corrupt {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                offset: 0,
+                what,
+            });
+        }
+        let at = self
+            .next_valid_frame(HEADER_FIXED as u64)?
+            .unwrap_or(self.file_len()?);
+        self.skip_header_to(version, at, what)
+    }
+
+    fn skip_header_to(&mut self, version: u16, at: u64, what: String) -> Result<Option<()>, Error> {
+        self.warnings.push(Warning::SkippedCorrupt {
+            offset: 0,
+            bytes: at,
+            what,
+        });
+        self.header = Some(Header {
+            format_version: version,
+            ..Header::default()
+        });
+        self.pos = at;
         Ok(Some(()))
     }
 
@@ -282,10 +309,9 @@ impl Reader {
         if self.read_at(&mut fixed, self.pos)? < BLOCK_FIXED {
             return Ok(Step::Torn("inside a block header"));
         }
-        let Some(frame) = BlockFrame::parse(&fixed) else {
-            return Ok(Step::Corrupt(
-                "block header (checksum mismatch)".to_string(),
-            ));
+        let frame = match BlockFrame::parse(&fixed) {
+            Ok(frame) => frame,
+            Err(what) => return Ok(Step::Corrupt(what.to_string())),
         };
         self.zbuf.resize(frame.zlen, 0);
         let mut zbuf = std::mem::take(&mut self.zbuf);
@@ -322,7 +348,7 @@ impl Reader {
             return Ok(Step::Torn("inside the trailer"));
         }
         let len = u32::from_le_bytes(len) as usize;
-        if len > MAX_RAW_BLOCK {
+        if len > MAX_HEADER {
             return Ok(Step::Corrupt("trailer (length)".to_string()));
         }
         let mut buf = vec![0u8; 8 + len + 4];
@@ -343,8 +369,25 @@ impl Reader {
 
     /// Skips from a corrupt frame at `at` to the next frame whose checksum holds.
     fn resync(&mut self, at: u64, what: String) -> Result<(), Error> {
+        let next = self.next_valid_frame(at + 1)?;
+        let to = match next {
+            Some(to) => to,
+            None => self.file_len()?,
+        };
+        self.warnings.push(Warning::SkippedCorrupt {
+            offset: at,
+            bytes: to - at,
+            what,
+        });
+        self.pos = to;
+        self.done = next.is_none() && !self.opts.follow;
+        Ok(())
+    }
+
+    /// The offset of the first frame at or after `from` whose checksums hold.
+    fn next_valid_frame(&self, from: u64) -> Result<Option<u64>, Error> {
         let len = self.file_len()?;
-        let mut offset = at + 1;
+        let mut offset = from;
         let mut chunk = vec![0u8; 1 << 16];
         while offset < len {
             let n = self.read_at(&mut chunk, offset)?;
@@ -353,35 +396,38 @@ impl Reader {
             }
             for i in 0..n - 3 {
                 let tag = &chunk[i..i + 4];
-                if tag != BLOCK_TAG && tag != TRAILER_TAG {
-                    continue;
-                }
                 let cand = offset + i as u64;
-                if tag == TRAILER_TAG || self.block_header_valid(cand)? {
-                    self.warnings.push(Warning::SkippedCorrupt {
-                        offset: at,
-                        bytes: cand - at,
-                        what,
-                    });
-                    self.pos = cand;
-                    return Ok(());
+                let valid = (tag == BLOCK_TAG && self.block_header_valid(cand)?)
+                    || (tag == TRAILER_TAG && self.trailer_valid(cand)?);
+                if valid {
+                    return Ok(Some(cand));
                 }
             }
             offset += (n - 3) as u64;
         }
-        self.warnings.push(Warning::SkippedCorrupt {
-            offset: at,
-            bytes: len - at,
-            what,
-        });
-        self.pos = len;
-        self.done = !self.opts.follow;
-        Ok(())
+        Ok(None)
+    }
+
+    fn trailer_valid(&self, offset: u64) -> Result<bool, Error> {
+        let mut len = [0u8; 4];
+        if self.read_at(&mut len, offset + 4)? < 4 {
+            return Ok(false);
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_HEADER {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; 8 + len + 4];
+        if self.read_at(&mut buf, offset)? < buf.len() {
+            return Ok(false);
+        }
+        let stored = u32::from_le_bytes([buf[8 + len], buf[9 + len], buf[10 + len], buf[11 + len]]);
+        Ok(crc32fast::hash(&buf[..8 + len]) == stored)
     }
 
     fn block_header_valid(&self, offset: u64) -> Result<bool, Error> {
         let mut fixed = [0u8; BLOCK_FIXED];
-        Ok(self.read_at(&mut fixed, offset)? == BLOCK_FIXED && BlockFrame::parse(&fixed).is_some())
+        Ok(self.read_at(&mut fixed, offset)? == BLOCK_FIXED && BlockFrame::parse(&fixed).is_ok())
     }
 }
 
@@ -393,11 +439,11 @@ struct BlockFrame {
 }
 
 impl BlockFrame {
-    /// Parses and checks a block frame header; `None` when its checksum or lengths are wrong.
-    fn parse(b: &[u8; BLOCK_FIXED]) -> Option<BlockFrame> {
+    /// Parses and checks a block frame header; says what is wrong with a damaged one.
+    fn parse(b: &[u8; BLOCK_FIXED]) -> Result<BlockFrame, &'static str> {
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         if crc32fast::hash(&b[..44]) != u32_at(44) {
-            return None;
+            return Err("block header (checksum mismatch)");
         }
         let frame = BlockFrame {
             zlen: u32_at(4) as usize,
@@ -405,6 +451,14 @@ impl BlockFrame {
             count: u32_at(12),
             payload_crc: u32_at(40),
         };
-        (frame.raw_len <= MAX_RAW_BLOCK && frame.zlen <= MAX_RAW_BLOCK).then_some(frame)
+        // Every record takes at least four bytes (two deltas, a name, a source, a body tag).
+        let plausible = frame.raw_len <= MAX_RAW_BLOCK
+            && frame.zlen <= MAX_RAW_BLOCK
+            && frame.count as usize <= frame.raw_len / 4;
+        if plausible {
+            Ok(frame)
+        } else {
+            Err("block header (lengths and count do not fit together)")
+        }
     }
 }

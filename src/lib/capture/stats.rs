@@ -30,7 +30,7 @@ impl Stats {
         *self.by_source.entry(e.source).or_default() += 1;
         match &e.body {
             Body::Meta(Meta::Drop { count, .. }) => {
-                self.dropped += count;
+                self.dropped = self.dropped.saturating_add(*count);
                 self.drop_markers += 1;
             }
             Body::Meta(Meta::Gap { .. }) => self.gap_markers += 1,

@@ -45,7 +45,8 @@ impl Severity {
                 return klog;
             }
         }
-        let lower = body.get(..body.len().min(512))?.to_ascii_lowercase();
+        let cut = body.char_indices().nth(512).map_or(body.len(), |(i, _)| i);
+        let lower = body[..cut].to_ascii_lowercase();
         let value = ["level=", "\"level\":\"", "\"level\": \"", "severity="]
             .iter()
             .find_map(|k| lower.find(k).map(|i| &lower[i + k.len()..]))?;

@@ -128,22 +128,52 @@ thread_local! {
 #[derive(Default)]
 pub struct EncodeTable(Option<Encoder>);
 
+impl EncodeTable {
+    /// How many names the table has numbered.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |e| e.ids.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the names numbered from `n` on (a record that failed to encode added them).
+    pub fn truncate(&mut self, n: usize) {
+        if let Some(e) = self.0.as_mut() {
+            e.ids.retain(|_, id| (*id as usize) < n);
+        }
+    }
+}
+
 /// Runs `f` (which serializes records) with `table`'s numbering; names new to the table are
 /// added to it.
 pub fn with_encoder<R>(table: &mut EncodeTable, f: impl FnOnce() -> R) -> R {
+    /// Puts the numbering back into its table even if `f` panics.
+    struct Restore<'a>(&'a mut EncodeTable);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            self.0 .0 = ENCODER.with(|c| c.borrow_mut().take());
+        }
+    }
     let enc = table.0.take().unwrap_or_default();
     ENCODER.with(|c| *c.borrow_mut() = Some(enc));
-    let r = f();
-    table.0 = ENCODER.with(|c| c.borrow_mut().take());
-    r
+    let _restore = Restore(table);
+    f()
 }
 
 /// Runs `f` (which deserializes the records of one block) with a fresh numbering.
 pub fn with_decoder<R>(f: impl FnOnce() -> R) -> R {
+    /// Clears the numbering even if `f` panics, so it never leaks into another block.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            DECODER.with(|c| *c.borrow_mut() = None);
+        }
+    }
     DECODER.with(|c| *c.borrow_mut() = Some(Decoder::default()));
-    let r = f();
-    DECODER.with(|c| *c.borrow_mut() = None);
-    r
+    let _clear = Clear;
+    f()
 }
 
 impl Serialize for Name {

@@ -130,6 +130,11 @@ impl Context<'_> {
             .any(|p| matches!(p.time, LineTime::TimeOfDay { .. }))
             .then(|| self.date());
 
+        // Logs run forward: a month that falls back (Dec → Jan) starts the next year, and a time
+        // of day that falls back by more than half a day starts the next day.
+        let (mut year, mut date) = (year, date);
+        let (mut last_month, mut last_nod) = (None::<u32>, None::<u64>);
+        let mut impossible = 0usize;
         let mut times: Vec<Option<Ts>> = pending
             .iter()
             .map(|p| match p.time {
@@ -139,11 +144,22 @@ impl Context<'_> {
                     month,
                     day,
                     nanos_of_day,
-                } => year.and_then(|y| {
-                    let d = NaiveDate::from_ymd_opt(y, month, day)?;
-                    Some(self.local(d, nanos_of_day))
-                }),
-                LineTime::TimeOfDay { nanos_of_day } => date.map(|d| self.local(d, nanos_of_day)),
+                } => {
+                    if last_month.is_some_and(|m| m >= month + 6) {
+                        year = year.map(|y| y + 1);
+                    }
+                    last_month = Some(month);
+                    let d = year.and_then(|y| NaiveDate::from_ymd_opt(y, month, day));
+                    impossible += usize::from(d.is_none());
+                    d.map(|d| self.local(d, nanos_of_day))
+                }
+                LineTime::TimeOfDay { nanos_of_day } => {
+                    if last_nod.is_some_and(|n| n > nanos_of_day + 12 * 3600 * Ts::NANOS_PER_SEC) {
+                        date = date.and_then(|d| d.succ_opt());
+                    }
+                    last_nod = Some(nanos_of_day);
+                    date.map(|d| self.local(d, nanos_of_day))
+                }
                 LineTime::Local {
                     year,
                     month,
@@ -153,6 +169,11 @@ impl Context<'_> {
                 LineTime::Unknown => None,
             })
             .collect();
+        if impossible > 0 {
+            self.note(format!(
+                "{impossible} lines have dates that do not exist (such as February 30): each was placed after the line before it"
+            ));
+        }
         self.fill_unknown(&mut times);
 
         pending
@@ -263,18 +284,32 @@ impl Context<'_> {
         if let Some(y) = self.opts.year {
             return y;
         }
-        let (reference, why) = match (self.anchors, self.input.modified) {
-            (Some((lo, hi)), _) => (Ts(lo.0 / 2 + hi.0 / 2), "from the other inputs"),
-            (None, Some(m)) => (m, "from the file's modification time"),
-            (None, None) => (Ts::from_datetime(&chrono::Utc::now()), "the current year"),
+        // The other inputs bracket the incident: the year nearest their middle. A modification
+        // time (or now) comes after the log was written: the latest year not after it.
+        let (reference, why, nearest) = match (self.anchors, self.input.modified) {
+            (Some((lo, hi)), _) => (Ts(lo.0 / 2 + hi.0 / 2), "from the other inputs", true),
+            (None, Some(m)) => (m, "from the file's modification time", false),
+            (None, None) => (
+                Ts::from_datetime(&chrono::Utc::now()),
+                "the current year",
+                false,
+            ),
         };
-        let r = reference.to_datetime();
-        // Of the reference year and its neighbours, the one that puts this date nearest the reference.
-        let year = [r.year() - 1, r.year(), r.year() + 1]
+        let r = reference.to_datetime().date_naive();
+        let candidates = [r.year() - 1, r.year(), r.year() + 1]
             .into_iter()
-            .filter_map(|y| Some((y, NaiveDate::from_ymd_opt(y, month, day)?)))
-            .min_by_key(|(_, d)| (d.signed_duration_since(r.date_naive()).num_days()).abs())
-            .map_or(r.year(), |(y, _)| y);
+            .filter_map(|y| Some((y, NaiveDate::from_ymd_opt(y, month, day)?)));
+        let year = if nearest {
+            candidates
+                .min_by_key(|(_, d)| d.signed_duration_since(r).num_days().abs())
+                .map_or(r.year(), |(y, _)| y)
+        } else {
+            candidates
+                .filter(|(_, d)| *d <= r)
+                .map(|(y, _)| y)
+                .max()
+                .unwrap_or(r.year() - 1)
+        };
         self.note(format!(
             "times have no year: assumed {year} ({why}); pass --year to set it"
         ));
@@ -405,5 +440,93 @@ mod tests {
         };
         assert!(l.approximate_time);
         assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn years_and_days_roll_over_and_impossible_dates_are_said() {
+        let nod = |h: u64| h * 3600 * Ts::NANOS_PER_SEC;
+        let syslog = input(
+            "syslog",
+            &[
+                LineTime::NoYear {
+                    month: 12,
+                    day: 31,
+                    nanos_of_day: nod(23),
+                },
+                LineTime::NoYear {
+                    month: 1,
+                    day: 1,
+                    nanos_of_day: nod(0),
+                },
+                LineTime::NoYear {
+                    month: 2,
+                    day: 30,
+                    nanos_of_day: nod(1),
+                },
+            ],
+        );
+        let bcc = input(
+            "oomkill",
+            &[
+                LineTime::TimeOfDay {
+                    nanos_of_day: nod(23),
+                },
+                LineTime::TimeOfDay {
+                    nanos_of_day: nod(1),
+                },
+            ],
+        );
+        let opts = ClockOptions {
+            year: Some(2023),
+            date: NaiveDate::from_ymd_opt(2024, 2, 28),
+            ..Default::default()
+        };
+        let (events, notes) = place(vec![syslog, bcc], &opts);
+        let t: Vec<String> = events
+            .iter()
+            .map(|e| e.ts.rfc3339()[..13].to_string())
+            .collect();
+        assert_eq!(
+            t,
+            [
+                "2023-12-31T23",
+                "2024-01-01T00",
+                "2024-01-01T00",
+                "2024-02-28T23",
+                "2024-02-29T01"
+            ]
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("1 lines have dates that do not exist")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_modification_time_never_puts_a_log_in_the_future() {
+        let mut syslog = input(
+            "syslog",
+            &[LineTime::NoYear {
+                month: 3,
+                day: 26,
+                nanos_of_day: 0,
+            }],
+        );
+        syslog.modified = Ts::parse_rfc3339("2026-11-26T10:00:00Z");
+        let (events, _) = place(vec![syslog], &ClockOptions::default());
+        assert_eq!(events[0].ts.rfc3339()[..10], *"2026-03-26");
+        let mut syslog = input(
+            "syslog",
+            &[LineTime::NoYear {
+                month: 12,
+                day: 30,
+                nanos_of_day: 0,
+            }],
+        );
+        syslog.modified = Ts::parse_rfc3339("2026-01-02T10:00:00Z");
+        let (events, _) = place(vec![syslog], &ClockOptions::default());
+        assert_eq!(events[0].ts.rfc3339()[..10], *"2025-12-30");
     }
 }

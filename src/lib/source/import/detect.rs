@@ -81,17 +81,16 @@ pub fn detect(text: &str) -> Option<Format> {
         return Some(Format::KernelLog);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Some(f) = detect_json(trimmed) {
-            return Some(f);
-        }
-        // `[  12.345678] …` is dmesg, not a JSON array.
+        // JSON that does not parse is still JSON: its parser says where it breaks.
+        return Some(detect_json(trimmed).unwrap_or(Format::KubeJson));
     }
     let first = first_meaningful_line(trimmed)?;
     let watch_comment = |l: &str| l.starts_with("# {") && l.contains("\"time\"");
     if trimmed.lines().take(5).any(watch_comment) {
         return Some(Format::WatchYaml);
     }
-    if first.starts_with("apiVersion:") || first.starts_with("kind:") || first == "---" {
+    const YAML_KEYS: [&str; 4] = ["apiVersion:", "kind:", "items:", "metadata:"];
+    if YAML_KEYS.iter().any(|k| first.starts_with(k)) || first == "---" {
         return Some(Format::KubeYaml);
     }
     if yaml_object_start(trimmed) {
@@ -103,26 +102,34 @@ pub fn detect(text: &str) -> Option<Format> {
     Some(Format::KernelLog)
 }
 
-/// `[  123.456789] …`: a JSON array could start the same way, but never with a closing bracket
-/// after one number and a space.
+/// `[  123.456789] …` or `[Tue Jul  2 14:17:41 2024] …` (dmesg, dmesg -T), perhaps after `<6>`:
+/// a JSON array could start the same way, but never with these inside its first brackets.
 fn dmesg_line(text: &str) -> bool {
+    let text = match text.strip_prefix('<').and_then(|t| t.split_once('>')) {
+        Some((pri, rest)) if pri.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => text,
+    };
     let Some(rest) = text.strip_prefix('[') else {
         return false;
     };
-    let Some((inside, after)) = rest.split_once(']') else {
+    let Some((inside, _)) = rest.split_once(']') else {
         return false;
     };
     let inside = inside.trim_start();
-    let number = !inside.is_empty()
-        && inside.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && inside.contains('.');
-    number && (after.starts_with(' ') || after.is_empty() || after.starts_with('\n'))
+    let uptime = !inside.is_empty()
+        && inside.contains('.')
+        && inside.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    const DAYS: [&str; 7] = ["Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "];
+    let wall = DAYS.iter().any(|d| inside.starts_with(d)) && inside.contains(':');
+    uptime || wall
 }
 
+/// The first line that is not blank, a comment, or a journalctl marker (`-- Logs begin at …`).
 fn first_meaningful_line(text: &str) -> Option<&str> {
+    let marker = |l: &str| l.starts_with("-- ") && l.ends_with(" --");
     text.lines()
         .map(str::trim_end)
-        .find(|l| !l.trim().is_empty())
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#') && !marker(l))
 }
 
 /// A YAML document with `apiVersion` and `kind` at the top level, in any key order.
@@ -131,8 +138,15 @@ fn yaml_object_start(text: &str) -> bool {
     head.iter().any(|l| l.starts_with("apiVersion:")) && head.iter().any(|l| l.starts_with("kind:"))
 }
 
-/// `Nov 10 14:17:41 host …`, `2024-03-26T10:43:59… host …`.
+/// `Nov 10 14:17:41 host …`, `2024-03-26T10:43:59… host …`, either after a `<pri>`, and RFC 5424
+/// (`<34>1 2024-…`).
 fn syslog_line(line: &str) -> bool {
+    let line = match line.strip_prefix('<').and_then(|l| l.split_once('>')) {
+        Some((pri, rest)) if !pri.is_empty() && pri.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.strip_prefix("1 ").unwrap_or(rest)
+        }
+        _ => line,
+    };
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -243,6 +257,30 @@ mod tests {
             Some(Format::Syslog)
         );
         assert_eq!(detect("[  12.5] hello\n"), Some(Format::KernelLog));
+        assert_eq!(
+            detect("[Tue Jul  2 14:17:41 2024] x\n"),
+            Some(Format::KernelLog)
+        );
+        assert_eq!(
+            detect("<6>[    0.000000] Linux version 6.1\n"),
+            Some(Format::KernelLog)
+        );
+        assert_eq!(
+            detect("{\"kind\":\"List\",\"items\":[{},"),
+            Some(Format::KubeJson)
+        );
+        assert_eq!(
+            detect("<34>1 2024-05-01T10:02:11Z node-7 kubelet 1 - - x\n"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(
+            detect("-- Logs begin at Mon 2024-04-29 08:00:01 UTC. --\n2024-05-01T10:02:11+0000 node-7 kubelet[1]: x\n"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(
+            detect("# comment\napiVersion: v1\nitems:\n- kind: Pod\n"),
+            Some(Format::KubeYaml)
+        );
         assert_eq!("dmesg".parse::<Format>(), Ok(Format::KernelLog));
         assert_eq!(detect("\u{fffd}\u{fffd}\0\u{1}garbage"), None);
     }

@@ -39,6 +39,8 @@ patterns! {
     bsd: r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
     /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
     iso: r"^(?:<(\d{1,4})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))\s+(.*)$",
+    /// RFC 5424: `<34>1 2024-05-01T10:02:11.003Z host app procid msgid [sd]|- msg`.
+    rfc5424: r"^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|\[.*?\])(?: \x{FEFF}?(.*))?$",
     /// What follows the host of a syslog line: `ident[pid]: msg` or `ident: msg`.
     ident: r"^([^\s\[\]:]+)(?:\[(\d{1,10})\])?:(?: (.*))?$",
     /// The dmesg prefix that syslog keeps in kernel messages.
@@ -207,6 +209,18 @@ fn text_line(line: &str, syslog: bool) -> (Item, bool) {
     }
     if let Some(r) = P.bsd.captures(line).and_then(|c| bsd_line(&c)) {
         return (Item::Rec(r), syslog);
+    }
+    if let Some(c) = P.rfc5424.captures(line) {
+        let time = iso_time(&c[2]).map_or(LineTime::Unknown, LineTime::Absolute);
+        let nil = |i: usize| c.get(i).map_or("", |m| m.as_str()).trim_start_matches('-');
+        let rest = match nil(5).parse::<u32>() {
+            Ok(pid) => format!("{}[{pid}]: {}", nil(4), nil(6)),
+            Err(_) => format!("{}: {}", nil(4), nil(6)),
+        };
+        return (
+            Item::Rec(syslog_rec(time, pri(c.get(1)), nil(3), &rest)),
+            false,
+        );
     }
     if let Some(c) = P.iso.captures(line) {
         if let Some(ts) = iso_time(&c[2]) {
@@ -767,5 +781,29 @@ x invoked oom-killer: gfp_mask=0, order=0\noom-kill:constraint=X,pid=abc\n[Mon F
         assert_eq!(ooms(&p), [want]);
         // A lone `invoked` line names no victim: it stays a log line.
         assert!(logs(&p).iter().any(|l| l.contains("x invoked oom-killer")));
+    }
+
+    #[test]
+    fn kernel_log_rfc5424_lines() {
+        let text = "<34>1 2024-05-01T10:02:11.003Z node-7 kubelet 2296 - - E0501 10:02:11.003 probe failed\n\
+                    <30>1 2024-05-01T10:02:12Z node-7 kernel - - [meta x=\"1\"] [ 123.456] eth0: link up\n";
+        let p = parse(text, Format::Syslog, "");
+        let l = logs(&p);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert!(
+            l[0].contains("node-7 journal kubelet[2296] crit E0501"),
+            "{}",
+            l[0]
+        );
+        assert!(
+            l[1].contains("node-7 kmsg kernel[0] info eth0: link up"),
+            "{}",
+            l[1]
+        );
+        assert!(
+            l[0].starts_with("Absolute(Ts(1714557731003000000))"),
+            "{}",
+            l[0]
+        );
     }
 }

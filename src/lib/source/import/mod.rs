@@ -182,6 +182,10 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
             return (report, Parsed::default());
         }
     };
+    if text.trim().is_empty() {
+        report.error = Some("the file is empty".to_string());
+        return (report, Parsed::default());
+    }
     let format = match input.format.or_else(|| detect::detect(&text)) {
         Some(f) => f,
         None => {
