@@ -10,7 +10,9 @@ pub mod clock;
 pub mod detect;
 pub mod kernel_log;
 pub mod kube;
-pub mod traces;
+pub mod otlp;
+mod traces;
+pub mod zipkin;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -203,8 +205,8 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
         Format::KubeJson | Format::KubeYaml | Format::WatchJson | Format::WatchYaml => {
             kube::parse(&text, format, node)
         }
-        Format::OtlpJson => traces::parse_otlp(&text, node),
-        Format::ZipkinJson => traces::parse_zipkin(&text, node),
+        Format::OtlpJson => otlp::parse(&text, node),
+        Format::ZipkinJson => zipkin::parse(&text, node),
         Format::KernelLog | Format::Syslog | Format::JournalJson => {
             kernel_log::parse(&text, format, node)
         }
