@@ -33,10 +33,28 @@ struct Cli {
 enum Command {
     /// Convert the dumps you already have (kubectl JSON/YAML, watch streams, OTLP or Zipkin
     /// traces, dmesg, syslog, journalctl) into one capture, ordered by time.
+    #[command(after_help = "Examples:
+  tapio import -o incident.tapio pods.json events.yaml dmesg.txt kubelet.log trace.json
+  tapio import -o incident.tapio --boot-time 2024-05-01T08:00:00Z dmesg.txt
+  tapio import -o incident.tapio --year 2024 --tz Europe/Berlin /var/log/syslog
+
+Exit status: 0 all imported, 1 some records or files rejected (the rest is in the capture), 2 error.")]
     Import(import::Args),
     /// Print the events of captures, one line each (or JSON lines), with filters.
+    #[command(after_help = "Examples:
+  tapio cat incident.tapio --kind oom,k8s.event --since 10:02 --until +5m
+  tapio cat incident.tapio --pod shop/cart-7d8f9
+  tapio cat incident.tapio --trace-id 2ea75461946a7dd10f2c15ab36a076cb -o json
+  tapio cat node-1.tapio node-2.tapio --namespace shop
+  tapio cat live.tapio --follow
+
+Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrupt data skipped
+(--skip-corrupt), 2 error.")]
     Cat(cat::Args),
     /// Describe a capture: header, time range, counts per source and kind, drops and gaps, size.
+    #[command(after_help = "Examples:
+  tapio info incident.tapio
+  tapio info incident.tapio -o json | jq '.by_kind'")]
     Info(info::Args),
     /// Write a deterministic synthetic capture (benchmarks, demos).
     #[command(hide = true)]
