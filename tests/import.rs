@@ -155,7 +155,7 @@ fn each_kernel_oom_report_gives_one_oom_kill() {
             (
                 o.victim_pid,
                 o.victim_comm.as_str(),
-                o.cgroup(),
+                o.cgroup().as_str(),
                 o.constraint,
             )
         })

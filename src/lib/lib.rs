@@ -41,7 +41,10 @@ macro_rules! named {
 }
 
 pub mod capture;
+pub mod detect;
 pub mod event;
 pub mod filter;
+pub mod link;
 pub mod report;
 pub mod source;
+pub mod topology;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::Ts;
 
 pub use self::merge::Merge;
-pub use self::reader::{ReadOptions, Reader, Warning};
+pub use self::reader::{corrupt_block, Decoder, RawBlock, ReadOptions, Reader, Warning};
 pub use self::stats::Stats;
 pub use self::writer::{WriteOptions, Writer};
 

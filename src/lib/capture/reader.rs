@@ -60,7 +60,7 @@ impl fmt::Display for Warning {
 }
 
 enum Step {
-    Block,
+    Block(RawBlock),
     End,
     Torn(&'static str),
     Corrupt(String),
@@ -76,9 +76,7 @@ pub struct Reader {
     trailer: Option<Trailer>,
     done: bool,
     warnings: Vec<Warning>,
-    decompressor: zstd::bulk::Decompressor<'static>,
-    zbuf: Vec<u8>,
-    raw: Vec<u8>,
+    decoder: Decoder,
 }
 
 impl Reader {
@@ -86,7 +84,7 @@ impl Reader {
     /// events and a [`Warning::Truncated`]; a file that is not a capture is an error.
     pub fn open(path: &Path, opts: ReadOptions) -> Result<Reader, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let decompressor = zstd::bulk::Decompressor::new().map_err(|e| Error::io(path, e))?;
+        let decoder = Decoder::new().map_err(|e| Error::io(path, e))?;
         let mut r = Reader {
             file,
             path: path.to_path_buf(),
@@ -96,9 +94,7 @@ impl Reader {
             trailer: None,
             done: false,
             warnings: Vec::new(),
-            decompressor,
-            zbuf: Vec::new(),
-            raw: Vec::new(),
+            decoder,
         };
         loop {
             match r.read_header()? {
@@ -146,29 +142,43 @@ impl Reader {
 
     /// Appends the events of the next block to `out`. Returns `false` at the end of the capture.
     pub fn next_block(&mut self, out: &mut Vec<Event>) -> Result<bool, Error> {
+        while let Some(block) = self.next_raw()? {
+            match self.decoder.decode(&block, out) {
+                Ok(()) => return Ok(true),
+                Err(what) => {
+                    let w = corrupt_block(&self.path, &block, what, self.opts.skip_corrupt)?;
+                    self.warnings.push(w);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// The next block, checked but still compressed: decoding is left to the caller, so that
+    /// several threads can decode the blocks of one capture. `None` at the end of the capture.
+    pub fn next_raw(&mut self) -> Result<Option<RawBlock>, Error> {
         while !self.done {
             let at = self.pos;
-            match self.step(out)? {
-                Step::Block => return Ok(true),
+            match self.step()? {
+                Step::Block(b) => return Ok(Some(b)),
                 Step::End => self.done = true,
                 Step::Torn(_) if self.opts.follow => self.wait(),
                 Step::Torn(inside) => {
-                    self.warnings
-                        .push(Warning::Truncated { offset: at, inside });
+                    self.warnings.push(Warning::Truncated { offset: at, inside });
                     self.done = true;
                 }
                 Step::Corrupt(what) if self.opts.skip_corrupt => self.resync(at, what)?,
                 Step::Corrupt(what) => {
                     self.done = true;
-                    return Err(Error::Corrupt {
-                        path: self.path.clone(),
-                        offset: at,
-                        what,
-                    });
+                    return Err(Error::Corrupt { path: self.path.clone(), offset: at, what });
                 }
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    pub fn options(&self) -> &ReadOptions {
+        &self.opts
     }
 
     /// Reads every remaining event (for small captures and tests).
@@ -288,7 +298,7 @@ impl Reader {
         Ok(Some(()))
     }
 
-    fn step(&mut self, out: &mut Vec<Event>) -> Result<Step, Error> {
+    fn step(&mut self) -> Result<Step, Error> {
         let mut fixed = [0u8; BLOCK_FIXED];
         let n = self.read_at(&mut fixed[..4], self.pos)?;
         if n == 0 {
@@ -298,13 +308,13 @@ impl Reader {
             return Ok(Step::Torn("inside a frame tag"));
         }
         match &fixed[..4] {
-            t if t == BLOCK_TAG => self.step_block(out),
+            t if t == BLOCK_TAG => self.step_block(),
             t if t == TRAILER_TAG => self.step_trailer(),
             _ => Ok(Step::Corrupt("frame tag".to_string())),
         }
     }
 
-    fn step_block(&mut self, out: &mut Vec<Event>) -> Result<Step, Error> {
+    fn step_block(&mut self) -> Result<Step, Error> {
         let mut fixed = [0u8; BLOCK_FIXED];
         if self.read_at(&mut fixed, self.pos)? < BLOCK_FIXED {
             return Ok(Step::Torn("inside a block header"));
@@ -313,33 +323,16 @@ impl Reader {
             Ok(frame) => frame,
             Err(what) => return Ok(Step::Corrupt(what.to_string())),
         };
-        self.zbuf.resize(frame.zlen, 0);
-        let mut zbuf = std::mem::take(&mut self.zbuf);
-        let got = self.read_at(&mut zbuf, self.pos + BLOCK_FIXED as u64)?;
-        self.zbuf = zbuf;
-        if got < frame.zlen {
+        let mut payload = vec![0u8; frame.zlen];
+        if self.read_at(&mut payload, self.pos + BLOCK_FIXED as u64)? < frame.zlen {
             return Ok(Step::Torn("inside a block"));
         }
-        if crc32fast::hash(&self.zbuf) != frame.payload_crc {
-            return Ok(Step::Corrupt(
-                "block (payload checksum mismatch)".to_string(),
-            ));
+        if crc32fast::hash(&payload) != frame.payload_crc {
+            return Ok(Step::Corrupt("block (payload checksum mismatch)".to_string()));
         }
-        self.raw.clear();
-        self.raw.reserve(frame.raw_len);
-        if let Err(e) = self
-            .decompressor
-            .decompress_to_buffer(&self.zbuf, &mut self.raw)
-        {
-            return Ok(Step::Corrupt(format!("block (cannot decompress: {e})")));
-        }
-        let before = out.len();
-        if let Err(e) = decode_block(&self.raw, frame.count, out) {
-            out.truncate(before);
-            return Ok(Step::Corrupt(format!("block (cannot decode events: {e})")));
-        }
+        let block = RawBlock { offset: self.pos, count: frame.count, raw_len: frame.raw_len, payload };
         self.pos += (BLOCK_FIXED + frame.zlen) as u64;
-        Ok(Step::Block)
+        Ok(Step::Block(block))
     }
 
     fn step_trailer(&mut self) -> Result<Step, Error> {
@@ -428,6 +421,58 @@ impl Reader {
     fn block_header_valid(&self, offset: u64) -> Result<bool, Error> {
         let mut fixed = [0u8; BLOCK_FIXED];
         Ok(self.read_at(&mut fixed, offset)? == BLOCK_FIXED && BlockFrame::parse(&fixed).is_ok())
+    }
+}
+
+/// A block as read from the file: its checksums hold, its payload is still compressed.
+pub struct RawBlock {
+    /// The byte offset of its frame.
+    pub offset: u64,
+    count: u32,
+    raw_len: usize,
+    payload: Vec<u8>,
+}
+
+impl RawBlock {
+    /// Bytes of the whole frame.
+    pub fn frame_len(&self) -> u64 {
+        (BLOCK_FIXED + self.payload.len()) as u64
+    }
+}
+
+/// Decompresses and decodes blocks; one per thread.
+pub struct Decoder {
+    zstd: zstd::bulk::Decompressor<'static>,
+    raw: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new() -> std::io::Result<Decoder> {
+        Ok(Decoder { zstd: zstd::bulk::Decompressor::new()?, raw: Vec::new() })
+    }
+
+    /// Appends the block's events to `out`; on failure appends nothing and says what is wrong.
+    pub fn decode(&mut self, b: &RawBlock, out: &mut Vec<Event>) -> Result<(), String> {
+        self.raw.clear();
+        self.raw.reserve(b.raw_len);
+        if let Err(e) = self.zstd.decompress_to_buffer(&b.payload, &mut self.raw) {
+            return Err(format!("block (cannot decompress: {e})"));
+        }
+        let before = out.len();
+        decode_block(&self.raw, b.count, out).map_err(|e| {
+            out.truncate(before);
+            format!("block (cannot decode events: {e})")
+        })
+    }
+}
+
+/// A block whose checksums held but whose content does not decode: an error, or with
+/// `skip_corrupt` the warning to report.
+pub fn corrupt_block(path: &Path, b: &RawBlock, what: String, skip: bool) -> Result<Warning, Error> {
+    if skip {
+        Ok(Warning::SkippedCorrupt { offset: b.offset, bytes: b.frame_len(), what })
+    } else {
+        Err(Error::Corrupt { path: path.to_path_buf(), offset: b.offset, what })
     }
 }
 

@@ -115,7 +115,7 @@ pub struct OomKill {
 
 impl OomKill {
     /// The cgroup that names the victim's container: `task_memcg`, else `oom_memcg`.
-    pub fn cgroup(&self) -> &str {
+    pub fn cgroup(&self) -> &Name {
         if self.task_memcg.is_empty() {
             &self.oom_memcg
         } else {

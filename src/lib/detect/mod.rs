@@ -1,0 +1,375 @@
+//! Detect: rules that turn raw events into findings — symptoms with their evidence.
+//!
+//! A finding says *what* went wrong with *which* entity and *when*, and keeps references to the
+//! events that show it (their sequence numbers and one readable line each). Findings do not yet
+//! say *why*: linking them into causal chains is the next stage ([`crate::link`]). The detector
+//! reads the topology store as it goes, so every finding names a pod, service or node, not a pid
+//! or an IP address.
+
+mod kube;
+mod net;
+mod spans;
+pub mod text;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::event::{Body, Event, Kernel, Kube, Meta, OomConstraint, Ts};
+use crate::report;
+use crate::topology::{Change, Entity, Topology};
+
+/// What a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The kernel killed a process at its memory cgroup's limit.
+    OomKillMemcg,
+    /// The kernel killed a process because the node ran out of memory.
+    OomKillNode,
+    /// Kubernetes reports a container terminated `OOMKilled`.
+    ContainerOomKilled,
+    /// A container exited with an error on its own.
+    ContainerError,
+    /// A container is in `CrashLoopBackOff`.
+    CrashLoop,
+    /// Liveness probes failed.
+    LivenessFailed,
+    /// The kubelet killed a container for failing its liveness probe.
+    LivenessKill,
+    /// The kubelet evicted a pod.
+    Eviction,
+    /// A node reports memory, disk or PID pressure.
+    NodePressure,
+    /// A node is not ready.
+    NodeNotReady,
+    /// The scheduler could not place a pod.
+    FailedScheduling,
+    /// An image could not be pulled.
+    ImagePullFailure,
+    /// A pod's configuration is wrong (missing secret, configmap, key, file, executable).
+    ConfigError,
+    /// A workload has fewer available replicas than desired.
+    RolloutStuck,
+    /// A service has no ready endpoints.
+    ServiceNoEndpoints,
+    /// Connections refused (`SYN_SENT → CLOSE` on a reset), a burst of them.
+    ConnRefused,
+    /// Connections that timed out, a burst of them.
+    ConnTimeout,
+    /// Established connections reset by the peer, a burst of them.
+    ConnReset,
+    /// Many retransmitted segments towards one peer.
+    RetransmitSpike,
+    /// Name resolution failed.
+    DnsFailure,
+    /// An application says it cannot reach something it needs.
+    DependencyError,
+    /// A pod's network could not be set up (CNI).
+    NetworkSetupFailure,
+    /// Spans with status error or HTTP ≥ 500.
+    ErrorSpans,
+    /// Requests that took far longer than usual.
+    SlowSpans,
+}
+
+named!(FindingKind, "finding kind" {
+    OomKillMemcg => "oom_kill_memcg",
+    OomKillNode => "oom_kill_node",
+    ContainerOomKilled => "container_oom_killed",
+    ContainerError => "container_error",
+    CrashLoop => "crash_loop",
+    LivenessFailed => "liveness_failed",
+    LivenessKill => "liveness_kill",
+    Eviction => "eviction",
+    NodePressure => "node_pressure",
+    NodeNotReady => "node_not_ready",
+    FailedScheduling => "failed_scheduling",
+    ImagePullFailure => "image_pull_failure",
+    ConfigError => "config_error",
+    RolloutStuck => "rollout_stuck",
+    ServiceNoEndpoints => "service_no_endpoints",
+    ConnRefused => "conn_refused",
+    ConnTimeout => "conn_timeout",
+    ConnReset => "conn_reset",
+    RetransmitSpike => "retransmit_spike",
+    DnsFailure => "dns_failure",
+    DependencyError => "dependency_error",
+    NetworkSetupFailure => "network_setup_failure",
+    ErrorSpans => "error_spans",
+    SlowSpans => "slow_spans",
+});
+
+impl FindingKind {
+    /// The layer that saw it, as the timeline prints it.
+    pub fn layer(self) -> &'static str {
+        use FindingKind::*;
+        match self {
+            OomKillMemcg | OomKillNode => "KERNEL",
+            ConnRefused | ConnTimeout | ConnReset | RetransmitSpike => "NET",
+            ErrorSpans | SlowSpans => "TRACE",
+            DnsFailure | DependencyError => "LOG",
+            _ => "K8S",
+        }
+    }
+}
+
+/// One event that shows a finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evidence {
+    pub seq: u64,
+    pub ts: Ts,
+    /// The event's line, as `tapio cat` prints it.
+    pub line: String,
+}
+
+/// Numbers and names a finding carries for the summary and the actions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Facts {
+    /// The memory limit hit, and the usage or rss at the kill, in bytes.
+    pub limit_bytes: Option<u64>,
+    pub peak_bytes: Option<u64>,
+    pub exit_code: Option<i64>,
+    pub container: Option<String>,
+    /// The node the entity runs on.
+    pub node: Option<String>,
+    /// The other side: the destination of failed connections, the host an application could not reach.
+    pub peer: Option<Entity>,
+    /// Where the failed connections or requests came from.
+    pub clients: Vec<Entity>,
+    /// The message that says it best (an Event's message, a termination message, a log line).
+    pub message: Option<String>,
+    /// For error spans: requests whose trace failed at its root (user-facing), and those whose
+    /// error was retried and recovered.
+    pub failed_requests: u64,
+    pub recovered_requests: u64,
+    pub trace_ids: Vec<String>,
+}
+
+/// A symptom with its evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub id: usize,
+    pub kind: FindingKind,
+    pub entity: Entity,
+    pub start: Ts,
+    pub end: Ts,
+    /// How many times it was seen (events, connections, spans).
+    pub count: u64,
+    pub summary: String,
+    pub facts: Facts,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Evidence kept per finding; a burst of 10,000 refused connections needs a few examples, not all.
+pub const MAX_EVIDENCE: usize = 8;
+
+impl Finding {
+    pub(crate) fn add_evidence_at(&mut self, e: &Event, ts: Ts) {
+        if self.evidence.len() < MAX_EVIDENCE && !self.evidence.iter().any(|x| x.seq == e.seq) {
+            self.evidence.push(Evidence { seq: e.seq, ts, line: report::event_line(e) });
+        }
+    }
+}
+
+/// A time range in which the evidence is known to be incomplete (drops, watch gaps).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Blind {
+    pub from: Ts,
+    pub to: Ts,
+    pub what: String,
+}
+
+/// Tunables of the detectors.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Connection failures towards one destination within this window form one burst.
+    pub burst_window_ns: u64,
+    /// How many failures make a burst.
+    pub burst_min: u64,
+    /// Retransmits towards one destination within the window that make a spike.
+    pub retransmit_min: u64,
+    /// A span longer than this is slow.
+    pub slow_span_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            burst_window_ns: 10 * Ts::NANOS_PER_SEC,
+            burst_min: 3,
+            retransmit_min: 50,
+            slow_span_ns: 10 * Ts::NANOS_PER_SEC,
+        }
+    }
+}
+
+/// The detect stage: feed it events in time order, then take its findings.
+pub struct Detector {
+    pub(crate) cfg: Config,
+    pub(crate) topo: Topology,
+    pub(crate) findings: Vec<Finding>,
+    /// Open findings by key, so repeats extend one finding instead of making many.
+    pub(crate) open: HashMap<(FindingKind, Entity, String), usize>,
+    pub(crate) net: net::Bursts,
+    pub(crate) spans: spans::Traces,
+    pub(crate) blind: Vec<Blind>,
+    pub(crate) last_ts: Ts,
+}
+
+/// What the detect stage hands to the link stage.
+pub struct Detected {
+    pub findings: Vec<Finding>,
+    pub topology: Topology,
+    pub blind: Vec<Blind>,
+}
+
+impl Detector {
+    pub fn new(cfg: Config) -> Detector {
+        Detector {
+            cfg,
+            topo: Topology::new(),
+            findings: Vec::new(),
+            open: HashMap::new(),
+            net: net::Bursts::default(),
+            spans: spans::Traces::default(),
+            blind: Vec::new(),
+            last_ts: Ts(0),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// Looks at one event (events must come in time order for bursts to be right).
+    pub fn observe(&mut self, e: &Event) {
+        self.last_ts = self.last_ts.max(e.ts);
+        match &e.body {
+            Body::Kernel(Kernel::OomKill(o)) => self.oom_kill(e, o),
+            Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
+            Body::Kernel(Kernel::TcpRetransmit(r)) => self.retransmit(e, r),
+            Body::Kernel(_) => {}
+            Body::Kube(Kube::Object(o)) => {
+                let change = self.topo.apply(o);
+                let change = owned(change);
+                self.object_change(e, change);
+            }
+            Body::Kube(Kube::Event(k)) => self.kube_event(e, k),
+            Body::Span(s) => self.span(e, s),
+            Body::Log(l) => self.log(e, l),
+            Body::Meta(Meta::Drop { source, count, range, reason }) => self.blind.push(Blind {
+                from: range.from,
+                to: range.to,
+                what: format!("{count} events lost by {source} ({reason})"),
+            }),
+            Body::Meta(Meta::Gap { source, range, reason }) => {
+                self.blind.push(Blind { from: range.from, to: range.to, what: format!("{source} saw nothing ({reason})") })
+            }
+            Body::Meta(Meta::Annotation { .. }) => {}
+        }
+    }
+
+    /// Ends the stream: closes open bursts and span aggregates.
+    pub fn finish(mut self) -> Detected {
+        self.close_bursts(None);
+        self.finish_spans();
+        let mut findings = self.findings;
+        findings.sort_by(|a, b| (a.start, a.kind, &a.entity).cmp(&(b.start, b.kind, &b.entity)));
+        for (i, f) in findings.iter_mut().enumerate() {
+            f.id = i;
+        }
+        Detected { findings, topology: self.topo, blind: self.blind }
+    }
+
+    /// Starts a finding, or extends the open one with the same kind, entity and key.
+    pub(crate) fn upsert(
+        &mut self,
+        kind: FindingKind,
+        entity: Entity,
+        key: &str,
+        at: Ts,
+        e: &Event,
+        make: impl FnOnce() -> (String, Facts),
+    ) -> &mut Finding {
+        let k = (kind, entity.clone(), key.to_string());
+        let i = match self.open.get(&k) {
+            Some(&i) => {
+                let f = &mut self.findings[i];
+                f.count += 1;
+                f.start = f.start.min(at);
+                f.end = f.end.max(at);
+                i
+            }
+            None => {
+                let (summary, facts) = make();
+                self.findings.push(Finding {
+                    id: self.findings.len(),
+                    kind,
+                    entity,
+                    start: at,
+                    end: at,
+                    count: 1,
+                    summary,
+                    facts,
+                    evidence: Vec::new(),
+                });
+                self.open.insert(k, self.findings.len() - 1);
+                self.findings.len() - 1
+            }
+        };
+        let f = &mut self.findings[i];
+        f.add_evidence_at(e, at);
+        f
+    }
+
+    /// Closes an open finding so that the next occurrence starts a new one.
+    pub(crate) fn close(&mut self, kind: FindingKind, entity: &Entity, key: &str) {
+        self.open.remove(&(kind, entity.clone(), key.to_string()));
+    }
+
+    fn oom_kill(&mut self, e: &Event, o: &crate::event::OomKill) {
+        let pod = self.topo.pod_of_cgroup(o.cgroup()).map(|p| (p.entity(), p.node.clone()));
+        let node = if e.node.is_empty() { pod.as_ref().map(|p| p.1.clone()).unwrap_or_default() } else { e.node.to_string() };
+        let (kind, entity) = match (o.constraint, pod) {
+            (OomConstraint::Global, Some((p, _))) => (FindingKind::OomKillNode, p),
+            (OomConstraint::Global, None) => (FindingKind::OomKillNode, Entity::Node(node.clone())),
+            (_, Some((p, _))) => (FindingKind::OomKillMemcg, p),
+            (_, None) => (
+                FindingKind::OomKillMemcg,
+                Entity::Host { node: node.clone(), what: if o.cgroup().is_empty() { o.victim_comm.to_string() } else { o.cgroup().to_string() } },
+            ),
+        };
+        let key = format!("{}@{}", o.victim_pid, e.ts.0);
+        let limit = o.memcg_limit_kib.map(|k| k * 1024);
+        let peak = o.memcg_usage_kib.map(|k| k * 1024).or((o.rss_kib > 0).then_some(o.rss_kib * 1024));
+        let what = match kind {
+            FindingKind::OomKillNode => "the node ran out of memory",
+            _ => "its memory cgroup hit its limit",
+        };
+        let summary = format!("kernel OOM-killed pid {} ({}): {what}", o.victim_pid, o.victim_comm);
+        let node_c = node.clone();
+        self.upsert(kind, entity, &key, e.ts, e, || {
+            (summary, Facts { limit_bytes: limit, peak_bytes: peak, node: Some(node_c).filter(|n| !n.is_empty()), ..Facts::default() })
+        });
+    }
+}
+
+/// `Change` borrows the store; the detectors need the store mutably too, so take what they need.
+pub(crate) enum OwnedChange {
+    Pod { old: Option<crate::topology::Pod>, new: crate::topology::Pod },
+    Node { old: Option<crate::topology::Node>, new: crate::topology::Node },
+    Workload(crate::topology::Workload),
+    Endpoints { service: Entity, old: crate::topology::Endpoints, new: crate::topology::Endpoints },
+    Other,
+}
+
+fn owned(c: Change<'_>) -> OwnedChange {
+    match c {
+        Change::Pod { old, new } => OwnedChange::Pod { old, new: new.clone() },
+        Change::Node { old, new } => OwnedChange::Node { old, new: new.clone() },
+        Change::Workload { new } => OwnedChange::Workload(new.clone()),
+        Change::Endpoints { service, old, new } => OwnedChange::Endpoints { service, old, new },
+        Change::Other => OwnedChange::Other,
+    }
+}

@@ -1,0 +1,132 @@
+//! Connection failures and retransmits, aggregated into bursts per destination.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use super::{Detector, Evidence, Facts, Finding, FindingKind, MAX_EVIDENCE};
+use crate::event::{Event, TcpMeaning, TcpRetransmit, TcpStateChange, Ts};
+use crate::report;
+use crate::topology::Entity;
+
+#[derive(Default)]
+pub(crate) struct Bursts {
+    open: HashMap<(FindingKind, IpAddr, u16), Burst>,
+    /// Event time of the last sweep for bursts that went quiet.
+    swept: Ts,
+}
+
+struct Burst {
+    node: String,
+    first: Ts,
+    last: Ts,
+    count: u64,
+    sources: BTreeSet<IpAddr>,
+    evidence: Vec<Evidence>,
+}
+
+impl Detector {
+    pub(crate) fn tcp_state(&mut self, e: &Event, t: &TcpStateChange) {
+        let kind = match t.meaning {
+            TcpMeaning::Refused => FindingKind::ConnRefused,
+            TcpMeaning::Timeout => FindingKind::ConnTimeout,
+            TcpMeaning::Reset => FindingKind::ConnReset,
+            _ => return self.sweep(e.ts),
+        };
+        self.burst(e, kind, t.daddr, t.dport, t.saddr, 1);
+    }
+
+    pub(crate) fn retransmit(&mut self, e: &Event, r: &TcpRetransmit) {
+        self.burst(e, FindingKind::RetransmitSpike, r.daddr, r.dport, r.saddr, u64::from(r.count));
+    }
+
+    fn burst(&mut self, e: &Event, kind: FindingKind, daddr: IpAddr, dport: u16, saddr: IpAddr, n: u64) {
+        self.sweep(e.ts);
+        let window = self.cfg.burst_window_ns;
+        let key = (kind, daddr, dport);
+        if let Some(b) = self.net.open.get(&key) {
+            if e.ts.saturating_sub(b.last) > window {
+                let b = self.net.open.remove(&key);
+                self.emit_burst(key, b);
+            }
+        }
+        let b = self.net.open.entry(key).or_insert_with(|| Burst {
+            node: e.node.to_string(),
+            first: e.ts,
+            last: e.ts,
+            count: 0,
+            sources: BTreeSet::new(),
+            evidence: Vec::new(),
+        });
+        b.count += n;
+        b.last = e.ts;
+        if b.sources.len() < 64 {
+            b.sources.insert(saddr);
+        }
+        if b.evidence.len() < MAX_EVIDENCE {
+            b.evidence.push(Evidence { seq: e.seq, ts: e.ts, line: report::event_line(e) });
+        }
+    }
+
+    /// Emits bursts quiet for longer than the window (all of them at the end: `now` = `None`).
+    pub(crate) fn close_bursts(&mut self, now: Option<Ts>) {
+        let window = self.cfg.burst_window_ns;
+        let mut done: Vec<_> = self
+            .net
+            .open
+            .iter()
+            .filter(|(_, b)| now.is_none_or(|t| t.saturating_sub(b.last) > window))
+            .map(|(k, _)| *k)
+            .collect();
+        done.sort();
+        for key in done {
+            let b = self.net.open.remove(&key);
+            self.emit_burst(key, b);
+        }
+    }
+
+    fn sweep(&mut self, now: Ts) {
+        if now.saturating_sub(self.net.swept) > self.cfg.burst_window_ns {
+            self.net.swept = now;
+            self.close_bursts(Some(now));
+        }
+    }
+
+    fn emit_burst(&mut self, (kind, daddr, dport): (FindingKind, IpAddr, u16), b: Option<Burst>) {
+        let Some(b) = b else { return };
+        let min = if kind == FindingKind::RetransmitSpike { self.cfg.retransmit_min } else { self.cfg.burst_min };
+        if b.count < min {
+            return;
+        }
+        let dest = self.topo.owner_of_ip(daddr);
+        let entity = dest.clone().unwrap_or_else(|| Entity::Host { node: b.node.clone(), what: format!("{daddr}:{dport}") });
+        let clients: Vec<Entity> = {
+            let mut c: Vec<Entity> = b.sources.iter().filter_map(|ip| self.topo.owner_of_ip(*ip)).collect();
+            c.sort();
+            c.dedup();
+            c
+        };
+        let verb = match kind {
+            FindingKind::ConnRefused => "connections refused",
+            FindingKind::ConnTimeout => "connections timed out",
+            FindingKind::ConnReset => "connections reset",
+            _ => "segments retransmitted",
+        };
+        let from = match clients.len() {
+            0 => String::new(),
+            1 => format!(" from {}", clients[0].short()),
+            n => format!(" from {n} pods"),
+        };
+        let summary = format!("{daddr}:{dport} ({}) {} {verb}{from}", entity.short(), b.count);
+        self.findings.push(Finding {
+            id: self.findings.len(),
+            kind,
+            entity,
+            start: b.first,
+            end: b.last,
+            count: b.count,
+            summary,
+            facts: Facts { peer: dest, clients, node: Some(b.node).filter(|n| !n.is_empty()), ..Facts::default() },
+            evidence: b.evidence,
+        });
+    }
+}

@@ -1,0 +1,119 @@
+//! Error and slow spans, aggregated per service, and what failing spans and logs say.
+//!
+//! A span with status error is not an outage by itself: HotROD's `redis timeout` spans were
+//! retried and the request succeeded. So each error span remembers its trace, and at the end the
+//! finding counts the requests whose root span failed (user-facing) apart from those that
+//! recovered.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::text;
+use super::{Detector, Facts, FindingKind};
+use crate::event::{Event, Log, LogOrigin, Span, TraceId, Ts};
+use crate::topology::Entity;
+
+/// Root outcomes are remembered this long (event time), so memory does not grow with the capture.
+const ROOT_MEMORY_NS: u64 = 600 * Ts::NANOS_PER_SEC;
+/// Error spans of one service within this window form one finding.
+const ERROR_WINDOW_NS: u64 = 60 * Ts::NANOS_PER_SEC;
+/// Traces remembered per error finding, to tell failed requests from recovered ones.
+const MAX_TRACES: usize = 10_000;
+
+#[derive(Default)]
+pub(crate) struct Traces {
+    failed_roots: HashSet<TraceId>,
+    roots: VecDeque<(Ts, TraceId)>,
+    /// finding index → the traces of its error spans.
+    error_traces: HashMap<usize, Vec<TraceId>>,
+    last_error: HashMap<Entity, Ts>,
+}
+
+impl Detector {
+    pub(crate) fn span(&mut self, e: &Event, s: &Span) {
+        if s.parent_span_id.is_none() {
+            self.remember_root(s);
+        }
+        let entity = span_entity(s);
+        if s.is_error() {
+            let at = s.start;
+            if self.spans.last_error.get(&entity).is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS) {
+                self.close(FindingKind::ErrorSpans, &entity, "");
+            }
+            self.spans.last_error.insert(entity.clone(), at);
+            let summary = format!("{} requests failing: {} {}", entity.short(), s.service, s.name);
+            let peer = peer_of(s).and_then(|ip| self.topo.owner_of_ip(ip));
+            let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
+                (summary, Facts { peer, ..Facts::default() })
+            });
+            let id = f.id;
+            if f.facts.trace_ids.len() < 3 {
+                f.facts.trace_ids.push(s.trace_id.to_string());
+            }
+            let traces = self.spans.error_traces.entry(id).or_default();
+            if traces.len() < MAX_TRACES {
+                traces.push(s.trace_id);
+            }
+            let said = [s.status_message.as_str()]
+                .into_iter()
+                .chain(s.exceptions().flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())))
+                .find_map(|m| text::classify(m).map(|c| (c, m.to_string())));
+            if let Some((cause, message)) = said {
+                self.cause_from_text(e, &entity, "", at, cause, &message, Facts::default());
+            }
+        }
+        if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
+            let ms = s.duration_ns() / 1_000_000;
+            let summary = format!("{} slow requests: {} took {ms} ms", entity.short(), s.name);
+            self.upsert(FindingKind::SlowSpans, entity, "", s.start, e, || (summary, Facts::default()));
+        }
+    }
+
+    fn remember_root(&mut self, s: &Span) {
+        if s.is_error() {
+            self.spans.failed_roots.insert(s.trace_id);
+        }
+        self.spans.roots.push_back((s.start, s.trace_id));
+        while let Some(&(t, id)) = self.spans.roots.front() {
+            if s.start.saturating_sub(t) <= ROOT_MEMORY_NS {
+                break;
+            }
+            self.spans.roots.pop_front();
+            self.spans.failed_roots.remove(&id);
+        }
+    }
+
+    /// Application logs that name a cause (the container-log issue attributes them to pods).
+    pub(crate) fn log(&mut self, e: &Event, l: &Log) {
+        if l.origin != LogOrigin::App {
+            return;
+        }
+        if let Some(cause) = text::classify(&l.body) {
+            let entity = Entity::Host { node: e.node.to_string(), what: l.ident.to_string() };
+            self.cause_from_text(e, &entity, "", e.ts, cause, &l.body, Facts::default());
+        }
+    }
+
+    /// Counts, for each error finding, the requests that failed at their root and those that recovered.
+    pub(crate) fn finish_spans(&mut self) {
+        let traces = std::mem::take(&mut self.spans.error_traces);
+        for (i, ids) in traces {
+            let unique: HashSet<TraceId> = ids.into_iter().collect();
+            let failed = unique.iter().filter(|t| self.spans.failed_roots.contains(t)).count() as u64;
+            let f = &mut self.findings[i];
+            f.facts.failed_requests = failed;
+            f.facts.recovered_requests = unique.len() as u64 - failed;
+        }
+    }
+}
+
+/// The service a span belongs to: `service/<k8s.namespace.name>/<service.name>`.
+pub fn span_entity(s: &Span) -> Entity {
+    let ns = s.resource_attr("k8s.namespace.name").and_then(|v| v.as_str()).unwrap_or("");
+    Entity::service(ns, &s.service)
+}
+
+fn peer_of(s: &Span) -> Option<std::net::IpAddr> {
+    ["net.peer.ip", "network.peer.address", "server.address", "net.peer.name"]
+        .iter()
+        .find_map(|k| s.attr(k).and_then(|v| v.as_str()).and_then(|v| v.parse().ok()))
+}

@@ -1,0 +1,123 @@
+//! What a message says went wrong: the words runtimes and applications use for a failed name
+//! lookup, an unreachable dependency, or missing configuration (see FIELD-GUIDE.md).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The cause a message names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Name resolution failed.
+    Dns,
+    /// A dependency refused, timed out or could not be routed to; the host when the text names it.
+    Unreachable { host: Option<String> },
+    /// Configuration is missing or wrong.
+    Config,
+}
+
+const DNS: [&str; 9] = [
+    "no such host",
+    "name or service not known",
+    "nxdomain",
+    "enotfound",
+    "server misbehaving",
+    "temporary failure in name resolution",
+    "could not resolve host",
+    "unknownhostexception",
+    "name resolution",
+];
+
+const UNREACHABLE: [&str; 13] = [
+    "connection refused",
+    "econnrefused",
+    "connect timeout",
+    "connection timed out",
+    "etimedout",
+    "no route to host",
+    "ehostunreach",
+    "could not connect to",
+    "couldn't connect to",
+    "connection reset by peer",
+    "no available connection",
+    "i/o timeout",
+    "cannot be established",
+];
+
+const CONFIG: [&str; 9] = [
+    "is not set",
+    "not found in configmap",
+    "couldn't find key",
+    "secret \"",
+    "configmap \"",
+    "executable file not found",
+    "missing required",
+    "invalid configuration",
+    "no such file or directory",
+];
+
+static HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)(?:dial tcp|connect(?:ing)? to|could not connect to|couldn't connect to|econnrefused|etimedout|connection to|lookup)(?: server)?(?: at)? "?\[?([A-Za-z0-9][A-Za-z0-9._-]*)\]?(?::\d{1,5})?"?"#,
+    )
+    .expect("static regex")
+});
+
+/// Classifies a message; `None` when it names none of these causes. A failed lookup is DNS even
+/// when it also says "i/o timeout".
+pub fn classify(message: &str) -> Option<Cause> {
+    if message.trim().is_empty() {
+        return None;
+    }
+    let lower = message.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&DNS) || (lower.contains("lookup ") && lower.contains(":53")) {
+        return Some(Cause::Dns);
+    }
+    if has(&UNREACHABLE) {
+        let host = HOST
+            .captures(message)
+            .map(|c| c[1].trim_end_matches(['.', ':']).to_string())
+            .filter(|h| !["db", "server", "the"].contains(&h.as_str()));
+        return Some(Cause::Unreachable { host });
+    }
+    // `no such file` is configuration only when it is about a file the app reads, not a socket.
+    if has(&CONFIG) && !lower.contains(".sock") {
+        return Some(Cause::Config);
+    }
+    None
+}
+
+/// The line of a (possibly multi-line) message that says the most, cut to 200 characters.
+pub fn first_line(message: &str) -> &str {
+    let lines = || message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let best = lines().find(|l| classify(l).is_some()).or_else(|| lines().next()).unwrap_or("");
+    match best.char_indices().nth(200) {
+        Some((i, _)) => &best[..i],
+        None => best,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_guide_texts_are_classified() {
+        let unreachable = |h: &str| Some(Cause::Unreachable { host: Some(h.to_string()) });
+        assert_eq!(classify("dial tcp 10.96.12.7:5432: connect: connection refused"), unreachable("10.96.12.7"));
+        assert_eq!(classify("Error: connect ECONNREFUSED 10.96.0.15:6379"), unreachable("10.96.0.15"));
+        assert_eq!(
+            classify("could not connect to hana: connection to db cannot be established: -10709: Connect failed (connect timeout expired)"),
+            unreachable("hana")
+        );
+        assert_eq!(classify("dial tcp: lookup orders.shop.svc.cluster.local on 10.96.0.10:53: no such host"), Some(Cause::Dns));
+        assert_eq!(classify("getaddrinfo ENOTFOUND redis"), Some(Cause::Dns));
+        assert_eq!(classify("dial tcp: lookup db on 10.96.0.10:53: read udp: i/o timeout"), Some(Cause::Dns));
+        assert_eq!(classify("environment variable APP_MODE is not set"), Some(Cause::Config));
+        assert_eq!(classify("couldn't find key DB_URL in ConfigMap shop/app-config"), Some(Cause::Config));
+        assert_eq!(classify("secret \"db-creds\" not found"), Some(Cause::Config));
+        assert_eq!(classify("Exception in thread main java.lang.NullPointerException"), None);
+        assert_eq!(first_line("boom\n  at x\nError: connect ECONNREFUSED 10.0.0.1:80\n"), "Error: connect ECONNREFUSED 10.0.0.1:80");
+    }
+}

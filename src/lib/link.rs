@@ -1,0 +1,402 @@
+//! Link: causal rules between findings, incidents, root causes and chains.
+//!
+//! A rule says that a finding of one kind can cause a finding of another kind when their
+//! entities are related (same pod; the pod backs the service; the pod runs on the node; the
+//! service is the destination of the failed connections; …) and the cause comes first, within a
+//! window. Rules make a graph; an incident is a connected part of it; its root cause is, among the
+//! findings nothing else explains, the one with the highest prior (then the earliest); its chain is
+//! the path from the root to the most user-facing symptom. `docs/correlation.md` lists the rules.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::detect::{Blind, Detected, Finding, FindingKind};
+use crate::event::Ts;
+use crate::topology::{Entity, Topology};
+
+/// How two findings' entities must relate for a rule to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// The same pod, node or service.
+    Same,
+    /// The cause's pod is selected by the effect's service.
+    PodBacksService,
+    /// The effect's pod runs on the cause's node.
+    PodOnNode,
+    /// A pod of the effect's service runs on the cause's node.
+    ServiceOnNode,
+    /// The cause's pod belongs to the effect's workload.
+    PodOfWorkload,
+    /// The effect's failed connections or requests went to the cause's entity (or a pod behind it).
+    CauseIsPeer,
+    /// The effect's pod (or its service) is a client of the cause's failed connections.
+    EffectIsClient,
+}
+
+pub struct Rule {
+    pub causes: &'static [FindingKind],
+    pub effects: &'static [FindingKind],
+    pub relation: Relation,
+    /// How long after the cause the effect may start.
+    pub window_s: u64,
+    pub why: &'static str,
+}
+
+use FindingKind as K;
+
+const POD_DOWN: &[FindingKind] = &[
+    K::OomKillMemcg,
+    K::OomKillNode,
+    K::ContainerOomKilled,
+    K::ContainerError,
+    K::CrashLoop,
+    K::LivenessKill,
+    K::Eviction,
+    K::ImagePullFailure,
+    K::ConfigError,
+    K::FailedScheduling,
+];
+const CONN: &[FindingKind] = &[K::ConnRefused, K::ConnTimeout, K::ConnReset];
+const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOomKilled];
+
+/// The causal rules, documented in `docs/correlation.md`.
+pub const RULES: &[Rule] = &[
+    Rule { causes: &[K::OomKillMemcg], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the kernel's kill is the container's OOMKilled exit" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the node's OOM killer picked this container" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
+    Rule { causes: &[K::ContainerOomKilled, K::ContainerError, K::LivenessKill, K::ConfigError, K::DependencyError, K::DnsFailure], effects: &[K::CrashLoop], relation: Relation::Same, window_s: 900, why: "repeated exits put the container in back-off" },
+    Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
+    Rule { causes: &[K::LivenessFailed], effects: &[K::LivenessKill, K::ContainerError], relation: Relation::Same, window_s: 300, why: "the kubelet restarts a container whose liveness probe keeps failing" },
+    Rule { causes: POD_DOWN, effects: &[K::ServiceNoEndpoints], relation: Relation::PodBacksService, window_s: 300, why: "the pod's endpoint left the service" },
+    Rule { causes: POD_DOWN, effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "nothing listened where the pod had been" },
+    Rule { causes: &[K::ServiceNoEndpoints], effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "the service had no ready endpoint to take the connections" },
+    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset], effects: &[K::ErrorSpans], relation: Relation::EffectIsClient, window_s: 300, why: "the callers' requests failed" },
+    Rule { causes: POD_DOWN, effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::PodBacksService, window_s: 300, why: "the service's own requests failed while its pod was down" },
+    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset, K::CrashLoop, K::ContainerError, K::ContainerOomKilled, K::LivenessKill, K::Eviction], effects: &[K::DependencyError, K::DnsFailure], relation: Relation::CauseIsPeer, window_s: 900, why: "the dependency it could not reach was down" },
+    Rule { causes: CONN, effects: CRASH, relation: Relation::EffectIsClient, window_s: 300, why: "the pod crashed after its connections failed" },
+    Rule { causes: &[K::NodePressure], effects: &[K::Eviction, K::OomKillNode], relation: Relation::PodOnNode, window_s: 900, why: "the kubelet evicts pods to relieve node pressure" },
+    Rule { causes: &[K::NodePressure], effects: &[K::OomKillNode, K::Eviction], relation: Relation::Same, window_s: 900, why: "the node was under memory pressure" },
+    Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction, K::ContainerError, K::CrashLoop], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted or lost" },
+    Rule { causes: &[K::NodeNotReady], effects: &[K::ServiceNoEndpoints], relation: Relation::ServiceOnNode, window_s: 600, why: "endpoints on a not-ready node become not ready at once" },
+    Rule { causes: &[K::NodeNotReady], effects: CONN, relation: Relation::CauseIsPeer, window_s: 600, why: "connections to pods on the lost node fail" },
+    Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
+    Rule { causes: &[K::NetworkSetupFailure], effects: &[K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 600, why: "the pod has no network" },
+    Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
+    Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
+];
+
+/// A causal edge, with the rule that made it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Link {
+    pub cause: usize,
+    pub effect: usize,
+    pub why: &'static str,
+}
+
+/// The root-cause kinds (the JSON names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootKind {
+    OomContainerLimit,
+    OomNode,
+    EvictionNodePressure,
+    LivenessProbeKill,
+    CrashLoopAppError,
+    DependencyUnreachable,
+    ImagePullFailure,
+    SchedulingFailure,
+    NodeNotReady,
+    DnsFailure,
+    NetworkUnreachable,
+    ConfigError,
+    Unknown,
+}
+
+named!(RootKind, "root cause kind" {
+    OomContainerLimit => "oom_container_limit",
+    OomNode => "oom_node",
+    EvictionNodePressure => "eviction_node_pressure",
+    LivenessProbeKill => "liveness_probe_kill",
+    CrashLoopAppError => "crash_loop_app_error",
+    DependencyUnreachable => "dependency_unreachable",
+    ImagePullFailure => "image_pull_failure",
+    SchedulingFailure => "scheduling_failure",
+    NodeNotReady => "node_not_ready",
+    DnsFailure => "dns_failure",
+    NetworkUnreachable => "network_unreachable",
+    ConfigError => "config_error",
+    Unknown => "unknown",
+});
+
+impl RootKind {
+    /// How much a root cause of this kind is believed on its own evidence (see docs/correlation.md).
+    pub fn prior(self) -> f64 {
+        use RootKind::*;
+        match self {
+            OomContainerLimit | OomNode | ImagePullFailure | SchedulingFailure | ConfigError => 0.85,
+            NodeNotReady | EvictionNodePressure => 0.8,
+            LivenessProbeKill | DnsFailure | DependencyUnreachable => 0.75,
+            CrashLoopAppError | NetworkUnreachable => 0.6,
+            Unknown => 0.3,
+        }
+    }
+
+    /// What people call it, for the summary's first line.
+    pub fn title(self) -> &'static str {
+        use RootKind::*;
+        match self {
+            OomContainerLimit => "container memory limit",
+            OomNode => "node out of memory",
+            EvictionNodePressure => "eviction under node pressure",
+            LivenessProbeKill => "liveness probe kill",
+            CrashLoopAppError => "application crash",
+            DependencyUnreachable => "dependency unreachable",
+            ImagePullFailure => "image pull failure",
+            SchedulingFailure => "scheduling failure",
+            NodeNotReady => "node not ready",
+            DnsFailure => "DNS failure",
+            NetworkUnreachable => "network unreachable",
+            ConfigError => "configuration error",
+            Unknown => "unknown",
+        }
+    }
+}
+
+/// How strongly a finding kind suggests itself as a root cause, to order the candidates.
+fn cause_rank(k: FindingKind) -> u8 {
+    match k {
+        K::NodeNotReady | K::OomKillNode => 10,
+        K::NodePressure | K::OomKillMemcg => 9,
+        K::ImagePullFailure | K::FailedScheduling | K::ConfigError | K::NetworkSetupFailure => 8,
+        K::DnsFailure | K::DependencyError | K::ContainerOomKilled | K::Eviction => 7,
+        K::LivenessFailed | K::LivenessKill => 6,
+        K::ContainerError | K::RetransmitSpike => 5,
+        K::CrashLoop | K::ConnTimeout => 4,
+        K::ConnRefused | K::ConnReset | K::ServiceNoEndpoints => 3,
+        K::RolloutStuck => 2,
+        K::ErrorSpans | K::SlowSpans => 1,
+    }
+}
+
+/// How user-facing a symptom is, to pick the end of the chain.
+fn symptom_rank(k: FindingKind) -> u8 {
+    match k {
+        K::ErrorSpans => 6,
+        K::SlowSpans => 5,
+        K::ConnRefused | K::ConnTimeout | K::ConnReset => 4,
+        K::ServiceNoEndpoints => 3,
+        K::RolloutStuck => 2,
+        _ => 1,
+    }
+}
+
+/// A connected part of the graph, with its root and chain.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub root: usize,
+    pub root_kind: RootKind,
+    /// Finding ids from root to symptom.
+    pub chain: Vec<usize>,
+    /// Every finding of the group, in time order.
+    pub members: Vec<usize>,
+    pub links: Vec<Link>,
+    /// Other candidate roots, and why they lost.
+    pub alternatives: Vec<(usize, String)>,
+    /// Drops and gaps inside the group's window.
+    pub blind: Vec<Blind>,
+}
+
+/// Links the findings and groups them.
+pub fn link(d: &Detected) -> Vec<Group> {
+    let f = &d.findings;
+    let mut links = Vec::new();
+    // Findings are in time order: for each effect, look back over earlier findings only.
+    for (j, effect) in f.iter().enumerate() {
+        for (i, cause) in f.iter().enumerate() {
+            if i == j || cause.start.0 > effect.start.0.saturating_add(5 * Ts::NANOS_PER_SEC) {
+                continue;
+            }
+            if let Some(rule) = RULES.iter().find(|r| applies(r, cause, effect, &d.topology)) {
+                links.push(Link { cause: i, effect: j, why: rule.why });
+            }
+        }
+    }
+    groups(f, links, &d.blind)
+}
+
+fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
+    if !r.causes.contains(&cause.kind) || !r.effects.contains(&effect.kind) {
+        return false;
+    }
+    if effect.start.saturating_sub(cause.start) > r.window_s * Ts::NANOS_PER_SEC {
+        return false;
+    }
+    related(r.relation, cause, effect, topo)
+}
+
+fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
+    let pod_of = |e: &Entity| match e {
+        Entity::Pod { ns, name } => topo.pod_by_name(ns, name),
+        _ => None,
+    };
+    match rel {
+        Relation::Same => cause.entity == effect.entity,
+        Relation::PodBacksService => backs(topo, &cause.entity, &effect.entity),
+        Relation::PodOnNode => {
+            let node = match &cause.entity {
+                Entity::Node(n) => Some(n.clone()),
+                _ => cause.facts.node.clone(),
+            };
+            let effect_node = pod_of(&effect.entity).map(|p| p.node.clone()).or_else(|| effect.facts.node.clone());
+            node.is_some() && node == effect_node
+        }
+        Relation::ServiceOnNode => match (&cause.entity, &effect.entity) {
+            (Entity::Node(n), Entity::Service { ns, name }) => topo.pods_of_service(ns, name).iter().any(|p| &p.node == n),
+            _ => false,
+        },
+        Relation::PodOfWorkload => {
+            pod_of(&cause.entity).and_then(|p| topo.workload_of(p)).is_some_and(|w| w == effect.entity)
+        }
+        Relation::CauseIsPeer => {
+            let target = effect.facts.peer.as_ref().unwrap_or(&effect.entity);
+            *target == cause.entity
+                || backs(topo, &cause.entity, target)
+                || matches!(&cause.entity, Entity::Node(n) if pod_of(target).is_some_and(|p| &p.node == n))
+        }
+        Relation::EffectIsClient => cause.facts.clients.iter().any(|c| *c == effect.entity || backs(topo, c, &effect.entity)),
+    }
+}
+
+/// Whether a pod entity is behind a service entity: selected by it, or named after it.
+fn backs(topo: &Topology, pod: &Entity, service: &Entity) -> bool {
+    let (Entity::Pod { ns, name }, Entity::Service { ns: sns, name: sname }) = (pod, service) else { return false };
+    if let Some(p) = topo.pod_by_name(ns, name) {
+        if topo.services_of(p).contains(service) {
+            return true;
+        }
+    }
+    // Spans name services by `service.name`; pods are named after their deployment.
+    (sns.is_empty() || sns == ns) && name.strip_prefix(sname.as_str()).is_some_and(|rest| rest.starts_with('-'))
+}
+
+fn groups(f: &[Finding], links: Vec<Link>, blind: &[Blind]) -> Vec<Group> {
+    let n = f.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
+        let mut r = x;
+        while p[r] != r {
+            r = p[r];
+        }
+        p[x] = r;
+        r
+    }
+    for l in &links {
+        let (a, b) = (find(&mut parent, l.cause), find(&mut parent, l.effect));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut parts: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        parts.entry(r).or_default().push(i);
+    }
+    parts
+        .into_values()
+        .map(|members| {
+            let set: BTreeSet<usize> = members.iter().copied().collect();
+            let links: Vec<Link> = links.iter().filter(|l| set.contains(&l.cause)).cloned().collect();
+            group(f, members, links, blind)
+        })
+        .collect()
+}
+
+fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) -> Group {
+    let explained: BTreeSet<usize> = links.iter().map(|l| l.effect).collect();
+    let mut candidates: Vec<usize> = members.iter().copied().filter(|i| !explained.contains(i)).collect();
+    if candidates.is_empty() {
+        candidates = members.clone();
+    }
+    // Highest rank first, then earliest, then id: deterministic.
+    candidates.sort_by_key(|&i| (std::cmp::Reverse(cause_rank(f[i].kind)), f[i].start, i));
+    let root = candidates[0];
+    let alternatives = candidates[1..]
+        .iter()
+        .map(|&i| {
+            let why = if cause_rank(f[i].kind) < cause_rank(f[root].kind) {
+                format!("{} explains less than {} (weaker cause)", f[i].kind, f[root].kind)
+            } else {
+                format!("{} began later than {}", f[i].kind, f[root].kind)
+            };
+            (i, why)
+        })
+        .collect();
+    let chain = chain(f, root, &members, &links);
+    let root_kind = root_kind(f, root, &members);
+    let (start, end) = members.iter().fold((Ts(u64::MAX), Ts(0)), |(a, b), &i| (a.min(f[i].start), b.max(f[i].end)));
+    let margin = 60 * Ts::NANOS_PER_SEC;
+    let blind = blind
+        .iter()
+        .filter(|b| b.to.0.saturating_add(margin) >= start.0 && b.from.0 <= end.0.saturating_add(margin))
+        .cloned()
+        .collect();
+    Group { root, root_kind, chain, members, links, alternatives, blind }
+}
+
+/// The path from the root to the most user-facing symptom it reaches (breadth first, so the
+/// shortest such path; ties broken by time, then id).
+fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<usize> {
+    let mut prev: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut seen = BTreeSet::from([root]);
+    let mut queue = VecDeque::from([root]);
+    while let Some(x) = queue.pop_front() {
+        let mut next: Vec<usize> = links.iter().filter(|l| l.cause == x).map(|l| l.effect).collect();
+        next.sort_by_key(|&i| (f[i].start, i));
+        for y in next {
+            if seen.insert(y) {
+                prev.insert(y, x);
+                queue.push_back(y);
+            }
+        }
+    }
+    let target = members
+        .iter()
+        .copied()
+        .filter(|i| seen.contains(i))
+        .max_by_key(|&i| (symptom_rank(f[i].kind), std::cmp::Reverse(f[i].start), std::cmp::Reverse(i)))
+        .unwrap_or(root);
+    let mut path = vec![target];
+    while let Some(&p) = prev.get(path.last().unwrap_or(&root)) {
+        path.push(p);
+    }
+    path.reverse();
+    path
+}
+
+/// The root-cause kind, from the root finding and what else its group shows.
+fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
+    let r = &f[root];
+    let on_root = |k: FindingKind| members.iter().any(|&i| f[i].kind == k && f[i].entity == r.entity);
+    let any = |k: FindingKind| members.iter().any(|&i| f[i].kind == k);
+    match r.kind {
+        K::OomKillMemcg => RootKind::OomContainerLimit,
+        K::ContainerOomKilled if any(K::OomKillNode) => RootKind::OomNode,
+        K::ContainerOomKilled => RootKind::OomContainerLimit,
+        K::OomKillNode => RootKind::OomNode,
+        K::NodePressure | K::Eviction => RootKind::EvictionNodePressure,
+        K::LivenessFailed | K::LivenessKill => RootKind::LivenessProbeKill,
+        K::ContainerError | K::CrashLoop if on_root(K::DnsFailure) => RootKind::DnsFailure,
+        K::ContainerError | K::CrashLoop if on_root(K::DependencyError) => RootKind::DependencyUnreachable,
+        K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
+        K::ContainerError | K::CrashLoop => RootKind::CrashLoopAppError,
+        K::DependencyError | K::ConnRefused | K::ServiceNoEndpoints => RootKind::DependencyUnreachable,
+        K::ConnTimeout | K::ConnReset | K::RetransmitSpike | K::NetworkSetupFailure => RootKind::NetworkUnreachable,
+        K::ImagePullFailure => RootKind::ImagePullFailure,
+        K::FailedScheduling => RootKind::SchedulingFailure,
+        K::NodeNotReady => RootKind::NodeNotReady,
+        K::DnsFailure => RootKind::DnsFailure,
+        K::ConfigError => RootKind::ConfigError,
+        K::ErrorSpans | K::SlowSpans | K::RolloutStuck => RootKind::Unknown,
+    }
+}

@@ -1,0 +1,460 @@
+//! One line per event for people, one JSON object per event for machines.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::event::{
+    Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode,
+};
+
+/// One line for a person: `2021-05-19 09:42:58.640  K8S     k8s.event   node-1  …`.
+pub fn event_line(e: &Event) -> String {
+    let kind = e.kind();
+    let node = if e.node.is_empty() { "-" } else { &e.node };
+    format!(
+        "{}  {:<6} {:<10} {:<12} {}",
+        e.ts,
+        kind.layer(),
+        kind.as_str(),
+        node,
+        summary(e)
+    )
+}
+
+/// One JSON object for a machine: the envelope, the kind, and the body's fields under `data`.
+pub fn event_json(e: &Event) -> Value {
+    let mut data = serde_json::to_value(&e.body).unwrap_or(Value::Null);
+    // Externally tagged enums nest one object per level (`{"kernel":{"oom_kill":{…}}}`):
+    // `kind` already names the variant, so keep only the innermost fields.
+    while let Value::Object(m) = &data {
+        match m.iter().next() {
+            Some((_, inner @ Value::Object(_))) if m.len() == 1 && is_wrapper(m) => {
+                data = inner.clone()
+            }
+            _ => break,
+        }
+    }
+    json!({"seq": e.seq, "ts": e.ts, "node": &*e.node, "source": e.source, "kind": e.kind(), "data": data})
+}
+
+/// A one-key object whose key is a variant tag of [`Body`] or of the enums inside it.
+fn is_wrapper(m: &serde_json::Map<String, Value>) -> bool {
+    m.keys().next().is_some_and(|k| {
+        matches!(
+            k.as_str(),
+            "kernel"
+                | "kube"
+                | "span"
+                | "log"
+                | "meta"
+                | "exec"
+                | "exit"
+                | "signal"
+                | "oom_kill"
+                | "tcp_state"
+                | "tcp_retransmit"
+                | "object"
+                | "event"
+                | "drop"
+                | "gap"
+                | "annotation"
+        )
+    })
+}
+
+/// What happened, in words.
+pub fn summary(e: &Event) -> String {
+    match &e.body {
+        Body::Kernel(k) => kernel(k),
+        Body::Kube(Kube::Object(o)) => object(o),
+        Body::Kube(Kube::Event(k)) => kube_event(k),
+        Body::Span(s) => span(s),
+        Body::Log(l) => log(l),
+        Body::Meta(m) => meta(m),
+    }
+}
+
+/// `2.0 GiB`, `980 KiB`.
+pub fn kib(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} KiB")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A byte count for people: `1.2 MiB`.
+pub fn bytes(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        kib(n / 1024)
+    }
+}
+
+/// The signal's name (`SIGKILL`), or its number.
+pub fn signal_name(sig: u8) -> String {
+    const NAMES: [&str; 32] = [
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    NAMES
+        .get(sig as usize)
+        .map_or_else(|| format!("signal {sig}"), |s| s.to_string())
+}
+
+fn kernel(k: &Kernel) -> String {
+    match k {
+        Kernel::Exec(x) => format!(
+            "pid {} ({}) exec {} ppid {}{}",
+            x.pid,
+            x.comm,
+            x.filename,
+            x.ppid,
+            cgroup(&x.cgroup)
+        ),
+        Kernel::Exit(x) if x.signal != 0 => {
+            format!(
+                "pid {} ({}) killed by {}{}",
+                x.pid,
+                x.comm,
+                signal_name(x.signal),
+                cgroup(&x.cgroup)
+            )
+        }
+        Kernel::Exit(x) => format!(
+            "pid {} ({}) exited with code {}{}",
+            x.pid,
+            x.comm,
+            x.code,
+            cgroup(&x.cgroup)
+        ),
+        Kernel::Signal(s) => format!(
+            "{} from pid {} ({}) to pid {} ({})",
+            signal_name(s.signal),
+            s.sender_pid,
+            s.sender_comm,
+            s.target_pid,
+            s.target_comm
+        ),
+        Kernel::OomKill(o) => {
+            let mut s = format!(
+                "OOM kill ({}) victim pid {} ({})",
+                o.constraint.as_str(),
+                o.victim_pid,
+                o.victim_comm
+            );
+            if o.rss_kib > 0 {
+                let _ = write!(s, " rss {}", kib(o.rss_kib));
+            }
+            if let Some(limit) = o.memcg_limit_kib {
+                let _ = write!(s, " limit {}", kib(limit));
+            }
+            if !o.cgroup().is_empty() {
+                let _ = write!(s, " memcg {}", o.cgroup());
+            }
+            if o.killer_pid != 0 && o.killer_pid != o.victim_pid {
+                let _ = write!(s, " (invoked by pid {} {})", o.killer_pid, o.killer_comm);
+            }
+            s
+        }
+        Kernel::TcpState(t) => {
+            let pid = if t.pid == 0 {
+                String::new()
+            } else {
+                format!(" pid {}", t.pid)
+            };
+            format!(
+                "{} → {} {} ({} → {}){pid}",
+                sock(t.saddr, t.sport),
+                sock(t.daddr, t.dport),
+                t.meaning.as_str(),
+                t.old,
+                t.new
+            )
+        }
+        Kernel::TcpRetransmit(r) => format!(
+            "{} → {} {} retransmit{} in {} ms ({})",
+            sock(r.saddr, r.sport),
+            sock(r.daddr, r.dport),
+            r.count,
+            if r.count == 1 { "" } else { "s" },
+            r.interval_ms,
+            r.state
+        ),
+    }
+}
+
+fn sock(ip: std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        v4 => format!("{v4}:{port}"),
+    }
+}
+
+fn cgroup(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" cgroup {path}")
+    }
+}
+
+fn qualified(ns: &str, name: &str) -> String {
+    if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    }
+}
+
+fn object(o: &Object) -> String {
+    let mut s = format!(
+        "{} {} {}",
+        o.kind,
+        qualified(&o.namespace, &o.name),
+        o.action.as_str()
+    );
+    if !o.resource_version.is_empty() {
+        let _ = write!(s, " rv {}", o.resource_version);
+    }
+    if let Ok(v) = o.json.parse() {
+        let digest = match o.kind {
+            ObjectKind::Pod => pod_digest(&v),
+            ObjectKind::Node => node_digest(&v),
+            _ => String::new(),
+        };
+        if !digest.is_empty() {
+            let _ = write!(s, ": {digest}");
+        }
+    }
+    s
+}
+
+/// `Running; cart: running, last terminated OOMKilled (137), restarts 3`.
+fn pod_digest(v: &Value) -> String {
+    let status = &v["status"];
+    let mut parts = Vec::new();
+    if let Some(phase) = status["phase"].as_str() {
+        let reason = status["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        parts.push(format!("{phase}{reason}"));
+    }
+    for key in ["initContainerStatuses", "containerStatuses"] {
+        for c in status[key].as_array().into_iter().flatten() {
+            let name = c["name"].as_str().unwrap_or("?");
+            let mut d = format!("{name}: {}", container_state(&c["state"]));
+            if c["lastState"].get("terminated").is_some() {
+                let _ = write!(d, ", last {}", container_state(&c["lastState"]));
+            }
+            if let Some(n) = c["restartCount"].as_u64().filter(|&n| n > 0) {
+                let _ = write!(d, ", restarts {n}");
+            }
+            parts.push(d);
+        }
+    }
+    parts.join("; ")
+}
+
+fn container_state(state: &Value) -> String {
+    if let Some(w) = state.get("waiting") {
+        return format!("waiting {}", w["reason"].as_str().unwrap_or(""));
+    }
+    if let Some(t) = state.get("terminated") {
+        let code = t["exitCode"]
+            .as_i64()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        return format!("terminated {}{code}", t["reason"].as_str().unwrap_or(""));
+    }
+    if state.get("running").is_some() {
+        return "running".into();
+    }
+    "unknown".into()
+}
+
+/// `Ready=True MemoryPressure=False …`: the conditions that are not fine, or Ready.
+fn node_digest(v: &Value) -> String {
+    let conds = v["status"]["conditions"].as_array().into_iter().flatten();
+    let shown: Vec<String> = conds
+        .filter_map(|c| {
+            let (t, s) = (c["type"].as_str()?, c["status"].as_str()?);
+            (t == "Ready" || s == "True").then(|| format!("{t}={s}"))
+        })
+        .collect();
+    shown.join(" ")
+}
+
+fn kube_event(k: &KubeEvent) -> String {
+    let about = if k.involved.kind.is_empty() {
+        k.namespace.clone()
+    } else {
+        format!(
+            "{} {}",
+            k.involved.kind,
+            qualified(&k.involved.namespace, &k.involved.name)
+        )
+    };
+    let mut s = format!(
+        "{} {} {about}: {}",
+        if k.type_.is_empty() { "-" } else { &k.type_ },
+        k.reason,
+        k.message.trim()
+    );
+    let mut tail = Vec::new();
+    if k.count > 1 {
+        tail.push(format!("×{}", k.count));
+    }
+    if !k.component.is_empty() {
+        tail.push(if k.host.is_empty() {
+            k.component.clone()
+        } else {
+            format!("{} on {}", k.component, k.host)
+        });
+    }
+    if !tail.is_empty() {
+        let _ = write!(s, " ({})", tail.join(", "));
+    }
+    s
+}
+
+fn span(s: &Span) -> String {
+    let ms = s.duration_ns() as f64 / 1e6;
+    let mut out = format!(
+        "{} {} {} {ms:.1} ms",
+        if s.service.is_empty() {
+            "-"
+        } else {
+            &s.service
+        },
+        s.name,
+        s.kind.as_str()
+    );
+    if let Some(code) = s.http_status() {
+        let _ = write!(out, " HTTP {code}");
+    }
+    match s.status {
+        StatusCode::Error if s.status_message.is_empty() => out.push_str(" ERROR"),
+        StatusCode::Error => {
+            let _ = write!(out, " ERROR {:?}", s.status_message);
+        }
+        _ => {}
+    }
+    let _ = write!(out, " trace {} span {}", s.trace_id, s.span_id);
+    out
+}
+
+fn log(l: &Log) -> String {
+    let who = match (l.ident.is_empty(), l.pid) {
+        (true, _) => l.origin.as_str().to_string(),
+        (false, 0) => l.ident.to_string(),
+        (false, pid) => format!("{}[{pid}]", l.ident),
+    };
+    let approx = if l.approximate_time {
+        " (time approximate)"
+    } else {
+        ""
+    };
+    format!("{who} {}: {}{approx}", l.severity.as_str(), l.body)
+}
+
+fn meta(m: &Meta) -> String {
+    match m {
+        Meta::Drop {
+            source,
+            count,
+            range,
+            reason,
+        } => {
+            format!(
+                "DROP {count} events lost by {source} between {} and {}: {reason}",
+                range.from, range.to
+            )
+        }
+        Meta::Gap {
+            source,
+            range,
+            reason,
+        } => format!(
+            "GAP in {source} from {} to {}: {reason}",
+            range.from, range.to
+        ),
+        Meta::Annotation { text } => format!("note: {text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{OomConstraint, OomKill, Source, Ts};
+
+    #[test]
+    fn json_keeps_only_the_innermost_fields() {
+        let e = Event::new(
+            Ts(1),
+            "node-7",
+            Source::Ebpf,
+            Kernel::OomKill(OomKill {
+                victim_pid: 4711,
+                victim_comm: "java".into(),
+                task_memcg: "/kubepods/burstable/podx/y".into(),
+                oom_memcg: "/kubepods/burstable/podx".into(),
+                constraint: OomConstraint::Memcg,
+                rss_kib: 2 << 20,
+                total_vm_kib: 0,
+                memcg_usage_kib: None,
+                memcg_limit_kib: Some(2 << 20),
+                killer_pid: 4711,
+                killer_comm: "java".into(),
+            }),
+        );
+        let j = event_json(&e);
+        assert_eq!(j["kind"], "oom");
+        assert_eq!(j["data"]["victim_pid"], 4711);
+        assert_eq!(j["ts"], "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(
+            summary(&e),
+            "OOM kill (memcg) victim pid 4711 (java) rss 2.0 GiB limit 2.0 GiB memcg /kubepods/burstable/podx/y"
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! Incidents: the verdict for each group of linked findings — root cause, chain, impact,
+//! severity, confidence and actions. This is the stable JSON schema of `replay`/`correlate -o json`
+//! (`docs/correlation.md`).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::event::kib;
+use crate::detect::{Detected, Evidence, Finding, FindingKind as K};
+use crate::event::Ts;
+use crate::link::{Group, RootKind};
+use crate::topology::{Entity, Topology};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RootCause {
+    pub kind: RootKind,
+    pub entity: Entity,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChainStep {
+    pub ts: Ts,
+    pub layer: &'static str,
+    pub kind: K,
+    pub entity: Entity,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Impact {
+    pub services: Vec<Entity>,
+    pub pods: Vec<Entity>,
+    pub nodes: Vec<Entity>,
+    pub duration_s: f64,
+    /// Requests whose trace failed at its root.
+    pub failed_requests: u64,
+    /// Requests with errors that were retried and succeeded.
+    pub recovered_requests: u64,
+    /// Endpoints lost by the services that lost all of theirs.
+    pub endpoints_lost: u64,
+    pub restarts: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Action {
+    pub urgency: &'static str,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternative {
+    pub kind: K,
+    pub entity: Entity,
+    pub why_not: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Incident {
+    pub id: usize,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub start: Ts,
+    pub end: Ts,
+    pub root_cause: RootCause,
+    pub chain: Vec<ChainStep>,
+    pub impact: Impact,
+    pub actions: Vec<Action>,
+    pub evidence_complete: bool,
+    pub evidence_gaps: Vec<String>,
+    /// Other candidate causes and why they lost (`--explain`).
+    pub alternatives: Vec<Alternative>,
+    /// Every finding of the incident (for `--explain` and `correlate`).
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
+}
+
+/// The verdict over a whole input.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verdict {
+    pub incidents: Vec<Incident>,
+}
+
+/// Builds the incidents of the linked groups, most severe first, then by time.
+pub fn build(d: &Detected, groups: &[Group]) -> Verdict {
+    let mut incidents: Vec<Incident> = groups.iter().map(|g| incident(d, g)).collect();
+    incidents.sort_by(|a, b| (b.severity, a.start, &a.root_cause.entity).cmp(&(a.severity, b.start, &b.root_cause.entity)));
+    for (i, inc) in incidents.iter_mut().enumerate() {
+        inc.id = i + 1;
+    }
+    Verdict { incidents }
+}
+
+fn incident(d: &Detected, g: &Group) -> Incident {
+    let f = &d.findings;
+    let root = &f[g.root];
+    let members: Vec<&Finding> = g.members.iter().map(|&i| &f[i]).collect();
+    let impact = impact(&members, &d.topology);
+    let (start, end) = (members.iter().map(|m| m.start).min().unwrap_or(root.start), members.iter().map(|m| m.end).max().unwrap_or(root.end));
+    let chain: Vec<ChainStep> = g
+        .chain
+        .iter()
+        .map(|&i| ChainStep {
+            ts: f[i].start,
+            layer: f[i].kind.layer(),
+            kind: f[i].kind,
+            entity: f[i].entity.clone(),
+            summary: f[i].summary.clone(),
+            evidence: f[i].evidence.clone(),
+        })
+        .collect();
+    let layers: BTreeSet<&str> = members.iter().map(|m| m.kind.layer()).collect();
+    let complete = g.blind.is_empty();
+    let confidence = confidence(g.root_kind, layers.len(), complete);
+    let severity = severity(g.root_kind, &members, &impact);
+    let entity = root_entity(g.root_kind, root, &members, &d.topology);
+    Incident {
+        id: 0,
+        severity,
+        confidence,
+        start,
+        end,
+        root_cause: RootCause { kind: g.root_kind, summary: root_summary(g.root_kind, root, &members), entity },
+        chain,
+        actions: actions(g.root_kind, root, &members, &impact, &d.topology),
+        impact,
+        evidence_complete: complete,
+        evidence_gaps: g.blind.iter().map(|b| format!("{} → {}: {}", b.from, b.to, b.what)).collect(),
+        alternatives: g
+            .alternatives
+            .iter()
+            .map(|(i, why)| Alternative { kind: f[*i].kind, entity: f[*i].entity.clone(), why_not: why.clone() })
+            .collect(),
+        findings: members.into_iter().cloned().collect(),
+    }
+}
+
+/// `prior` of the root kind; each further layer that saw the incident halves the remaining doubt
+/// (kernel, Kubernetes, network, traces, logs agreeing is stronger than one of them alone); gaps
+/// in the evidence take a tenth off. Rounded to two decimals, at most 0.99.
+pub fn confidence(kind: RootKind, layers: usize, complete: bool) -> f64 {
+    let doubt = (1.0 - kind.prior()) * 0.5f64.powi(layers.saturating_sub(1) as i32);
+    let c = (1.0 - doubt) * if complete { 1.0 } else { 0.9 };
+    (c.min(0.99) * 100.0).round() / 100.0
+}
+
+fn impact(members: &[&Finding], topo: &Topology) -> Impact {
+    let mut services = BTreeSet::new();
+    let mut pods = BTreeSet::new();
+    let mut nodes = BTreeSet::new();
+    let mut imp = Impact::default();
+    for m in members {
+        match &m.entity {
+            Entity::Pod { ns, name } => {
+                pods.insert(m.entity.clone());
+                if let Some(p) = topo.pod_by_name(ns, name) {
+                    services.extend(topo.services_of(p));
+                    if !p.node.is_empty() {
+                        nodes.insert(Entity::Node(p.node.clone()));
+                    }
+                }
+            }
+            Entity::Service { .. } if m.kind != K::ErrorSpans || m.facts.failed_requests > 0 => {
+                services.insert(m.entity.clone());
+            }
+            Entity::Node(_) => {
+                nodes.insert(m.entity.clone());
+            }
+            _ => {}
+        }
+        if let Some(n) = &m.facts.node {
+            nodes.insert(Entity::Node(n.clone()));
+        }
+        match m.kind {
+            K::ErrorSpans => {
+                imp.failed_requests += m.facts.failed_requests;
+                imp.recovered_requests += m.facts.recovered_requests;
+            }
+            K::ServiceNoEndpoints => imp.endpoints_lost += m.count,
+            K::ContainerOomKilled | K::ContainerError | K::LivenessKill => imp.restarts += 1,
+            _ => {}
+        }
+    }
+    let start = members.iter().map(|m| m.start).min().unwrap_or_default();
+    let end = members.iter().map(|m| m.end).max().unwrap_or_default();
+    imp.duration_s = (end.saturating_sub(start) as f64 / 1e8).round() / 10.0;
+    imp.services = services.into_iter().filter(|s| matches!(s, Entity::Service { name, .. } if !name.is_empty())).collect();
+    imp.pods = pods.into_iter().collect();
+    imp.nodes = nodes.into_iter().collect();
+    imp
+}
+
+/// Critical: a node-level cause hitting services, or ≥ 100 failed requests. High: a service lost
+/// every endpoint, ≥ 10 failed requests, or a node-level cause. Medium: containers crashing,
+/// restarting, unschedulable or unpullable, or a few failed requests. Low: everything else —
+/// errors that were retried and recovered, a lone network blip.
+fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
+    let node_level = matches!(kind, RootKind::NodeNotReady | RootKind::OomNode | RootKind::EvictionNodePressure);
+    let pod_trouble = members.iter().any(|m| {
+        matches!(
+            m.kind,
+            K::OomKillMemcg
+                | K::ContainerOomKilled
+                | K::ContainerError
+                | K::CrashLoop
+                | K::LivenessKill
+                | K::Eviction
+                | K::FailedScheduling
+                | K::ImagePullFailure
+                | K::ConfigError
+                | K::RolloutStuck
+        )
+    });
+    if (node_level && !imp.services.is_empty()) || imp.failed_requests >= 100 {
+        Severity::Critical
+    } else if imp.endpoints_lost > 0 || imp.failed_requests >= 10 || node_level {
+        Severity::High
+    } else if pod_trouble || imp.failed_requests > 0 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    }
+}
+
+/// The entity the root cause is about: the dependency when one is named and known.
+fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topology) -> Entity {
+    if kind == RootKind::DependencyUnreachable {
+        let peer = members.iter().find_map(|m| m.facts.peer.clone().filter(|_| m.kind == K::DependencyError));
+        if let Some(Entity::Service { ns, name }) = &peer {
+            if !topo.pods_of_service(ns, name).is_empty() || topo.endpoints(ns, name).total > 0 {
+                return peer.unwrap_or_else(|| root.entity.clone());
+            }
+        }
+    }
+    root.entity.clone()
+}
+
+fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String {
+    let f = &root.facts;
+    let oom_facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(f);
+    let limit = oom_facts.limit_bytes.or(members.iter().find_map(|m| m.facts.limit_bytes));
+    match kind {
+        RootKind::OomContainerLimit => {
+            let node = oom_facts.node.as_deref().or(f.node.as_deref()).unwrap_or("?");
+            match (oom_facts.peak_bytes, limit) {
+                (Some(p), Some(l)) => format!(
+                    "{} OOM-killed: memory {} hit its {} limit on {node}",
+                    root.entity.short(),
+                    kib(p / 1024),
+                    kib(l / 1024)
+                ),
+                _ => format!("{} OOM-killed at its memory limit on {node}", root.entity.short()),
+            }
+        }
+        RootKind::DependencyUnreachable | RootKind::DnsFailure | RootKind::ConfigError => {
+            let said = members.iter().find_map(|m| {
+                matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError).then(|| m.summary.clone())
+            });
+            said.unwrap_or_else(|| root.summary.clone())
+        }
+        _ => root.summary.clone(),
+    }
+}
+
+fn actions(kind: RootKind, root: &Finding, members: &[&Finding], imp: &Impact, topo: &Topology) -> Vec<Action> {
+    let pod = root.entity.short();
+    let workload = match &root.entity {
+        Entity::Pod { ns, name } => topo.pod_by_name(ns, name).and_then(|p| topo.workload_of(p)).map(|w| w.to_string()),
+        _ => None,
+    }
+    .unwrap_or_else(|| root.entity.to_string());
+    let node = root.facts.node.clone().or_else(|| imp.nodes.first().map(Entity::short)).unwrap_or_else(|| "the node".into());
+    let message = members.iter().find_map(|m| m.facts.message.clone()).unwrap_or_default();
+    let container = members.iter().find_map(|m| m.facts.container.clone()).unwrap_or_else(|| "<container>".into());
+    let peer = members.iter().find_map(|m| m.facts.peer.clone()).map_or_else(|| "the dependency".into(), |p| p.to_string());
+    let mut out: Vec<(&'static str, String)> = match kind {
+        RootKind::OomContainerLimit => {
+            let facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(&root.facts);
+            let peak = facts.peak_bytes.map(|b| kib(b / 1024)).unwrap_or_else(|| "observed".into());
+            let limit = members.iter().find_map(|m| m.facts.limit_bytes).map(|b| kib(b / 1024)).unwrap_or_else(|| "current".into());
+            vec![
+                ("IMMEDIATE", format!("raise the memory limit of {workload} above its {peak} peak (limit {limit}), or find the leak")),
+                ("NEXT", format!("compare the memory growth of {pod} before the kill with its traffic; a steady climb is a leak")),
+                ("LATER", "set memory requests equal to limits for critical workloads (Guaranteed QoS)".into()),
+            ]
+        }
+        RootKind::OomNode => vec![
+            ("IMMEDIATE", format!("node {node} ran out of memory: cordon it and move load off (kubectl cordon {node})")),
+            ("NEXT", format!("find the largest consumers on {node} and give every pod a memory limit")),
+            ("LATER", "reserve memory for the system (kubelet --system-reserved, eviction thresholds)".into()),
+        ],
+        RootKind::EvictionNodePressure => vec![
+            ("IMMEDIATE", format!("relieve pressure on {node}: {message}")),
+            ("NEXT", format!("raise the requests of {workload} to what it really uses, so the scheduler accounts for it")),
+        ],
+        RootKind::LivenessProbeKill => vec![
+            ("IMMEDIATE", format!("see why the liveness endpoint of {pod} stops answering: {message}")),
+            ("NEXT", format!("raise timeoutSeconds/failureThreshold of the liveness probe of {workload}, or move slow checks to a readiness probe")),
+        ],
+        RootKind::CrashLoopAppError => vec![
+            ("IMMEDIATE", format!("read why it exited: kubectl logs -n {} {} -c {container} --previous", ns_of(&root.entity), pod)),
+            ("NEXT", format!("roll back {workload} if a recent change started the crashes")),
+        ],
+        RootKind::DependencyUnreachable => vec![
+            ("IMMEDIATE", format!("restore {peer}: check that it has ready endpoints and that its pods are running")),
+            ("NEXT", format!("make {pod} retry with backoff instead of exiting when {peer} is away")),
+        ],
+        RootKind::ImagePullFailure => vec![("IMMEDIATE", format!("fix the image reference or the registry credentials of {workload}: {message}"))],
+        RootKind::SchedulingFailure => vec![
+            ("IMMEDIATE", format!("{message}")),
+            ("NEXT", format!("add capacity, or lower the requests or relax the constraints of {workload}")),
+        ],
+        RootKind::NodeNotReady => vec![
+            ("IMMEDIATE", format!("check node {node} and its kubelet (journalctl -u kubelet); pods move after the 300 s toleration")),
+            ("NEXT", "spread replicas across nodes (topologySpreadConstraints, PodDisruptionBudgets)".into()),
+        ],
+        RootKind::DnsFailure => vec![
+            ("IMMEDIATE", "check cluster DNS: kubectl -n kube-system get pods -l k8s-app=kube-dns".into()),
+            ("NEXT", format!("check the name {pod} resolves and NetworkPolicies allowing egress to DNS: {message}")),
+        ],
+        RootKind::NetworkUnreachable => vec![
+            ("IMMEDIATE", format!("check the network path to {peer}: NetworkPolicies, the CNI on {node}")),
+        ],
+        RootKind::ConfigError => vec![("IMMEDIATE", format!("create what is missing or fix the reference in {workload}: {message}"))],
+        RootKind::Unknown => vec![("NEXT", format!("read the evidence: tapio cat CAPTURE --since {} --pod …", root.start))],
+    };
+    if imp.failed_requests > 0 {
+        out.push(("LATER", format!("{} requests failed: add retries with budgets at the callers", imp.failed_requests)));
+    }
+    out.into_iter().map(|(urgency, text)| Action { urgency, text }).collect()
+}
+
+fn ns_of(e: &Entity) -> &str {
+    match e {
+        Entity::Pod { ns, .. } | Entity::Service { ns, .. } | Entity::Workload { ns, .. } => ns,
+        _ => "default",
+    }
+}

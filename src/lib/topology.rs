@@ -1,0 +1,516 @@
+//! The topology store: what the Kubernetes objects seen so far say about the cluster.
+//!
+//! Attribution reads it to turn "kernel pid 4711 in cgroup …/pod<uid>/<id>" into "pod
+//! shop/cart-7d8f9 of deployment shop/cart on node-7, behind service shop/cart". It is built from
+//! the object events in the stream, in order, so at any moment it reflects what was known then
+//! (vector's `kubernetes_logs` annotator works the same way: a store that the stage reads, never
+//! an API call).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::event::{cgroup_container_id, runtime_container_id, Name, Object, ObjectAction, ObjectKind, Ts};
+
+/// Something a finding or an incident is about, written `pod/NS/NAME`, `node/NAME`,
+/// `service/NS/NAME`, `deployment/NS/NAME` (also `statefulset/…`, `daemonset/…`, `job/…`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Entity {
+    Pod { ns: String, name: String },
+    Node(String),
+    Service { ns: String, name: String },
+    Workload { kind: String, ns: String, name: String },
+    /// A process or cgroup that no Kubernetes object explains (a system daemon, a bare container).
+    Host { node: String, what: String },
+}
+
+impl Entity {
+    pub fn pod(ns: &str, name: &str) -> Entity {
+        Entity::Pod { ns: ns.into(), name: name.into() }
+    }
+    pub fn service(ns: &str, name: &str) -> Entity {
+        Entity::Service { ns: ns.into(), name: name.into() }
+    }
+    pub fn is_pod(&self) -> bool {
+        matches!(self, Entity::Pod { .. })
+    }
+    /// The short name people use: `cart-7d8f9`, `node-7`, `shop/cart`.
+    pub fn short(&self) -> String {
+        match self {
+            Entity::Pod { name, .. } | Entity::Node(name) => name.clone(),
+            Entity::Service { ns, name } | Entity::Workload { ns, name, .. } => format!("{ns}/{name}"),
+            Entity::Host { what, .. } => what.clone(),
+        }
+    }
+}
+
+/// Entities travel as their `kind/ns/name` string, the form the JSON schema documents.
+impl serde::Serialize for Entity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entity::Pod { ns, name } => write!(f, "pod/{ns}/{name}"),
+            Entity::Node(n) => write!(f, "node/{n}"),
+            Entity::Service { ns, name } => write!(f, "service/{ns}/{name}"),
+            Entity::Workload { kind, ns, name } => write!(f, "{}/{ns}/{name}", kind.to_ascii_lowercase()),
+            Entity::Host { node, what } => write!(f, "host/{node}/{what}"),
+        }
+    }
+}
+
+/// A container's last termination, as the Pod status reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Termination {
+    pub reason: String,
+    pub exit_code: i64,
+    pub signal: i64,
+    pub message: String,
+    pub finished: Option<Ts>,
+}
+
+/// One container of a Pod, from its status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Container {
+    pub name: String,
+    pub id: String,
+    pub init: bool,
+    pub restarts: u64,
+    pub ready: bool,
+    pub waiting: Option<(String, String)>,
+    pub terminated: Option<Termination>,
+    pub last_terminated: Option<Termination>,
+    /// `resources.limits.memory` in bytes, from the spec.
+    pub memory_limit: Option<u64>,
+}
+
+/// What the store knows of a Pod.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pod {
+    pub ns: String,
+    pub name: String,
+    pub uid: String,
+    pub node: String,
+    pub ip: Option<IpAddr>,
+    pub labels: BTreeMap<String, String>,
+    /// The controller owning it: (`ReplicaSet`, name) and so on.
+    pub owner: Option<(String, String)>,
+    pub phase: String,
+    pub reason: String,
+    pub message: String,
+    /// `PodScheduled` condition when false: (reason, message).
+    pub unschedulable: Option<(String, String)>,
+    pub containers: Vec<Container>,
+    pub deleted: bool,
+}
+
+impl Pod {
+    pub fn entity(&self) -> Entity {
+        Entity::pod(&self.ns, &self.name)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Service {
+    pub ns: String,
+    pub name: String,
+    pub selector: BTreeMap<String, String>,
+    pub cluster_ip: Option<IpAddr>,
+}
+
+/// A workload controller's replica counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Workload {
+    pub kind: String,
+    pub ns: String,
+    pub name: String,
+    pub desired: i64,
+    pub available: i64,
+    pub owner: Option<(String, String)>,
+}
+
+/// Ready and total endpoints of one Service, summed over its EndpointSlices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub ready: usize,
+    pub total: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Node {
+    pub name: String,
+    /// Condition type → (status, reason, message).
+    pub conditions: BTreeMap<String, (String, String, String)>,
+    pub memory_capacity: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct Topology {
+    pods: HashMap<String, Pod>,
+    pod_by_name: HashMap<(String, String), String>,
+    pod_by_ip: HashMap<IpAddr, String>,
+    pod_by_container: HashMap<String, String>,
+    services: HashMap<(String, String), Service>,
+    service_by_ip: HashMap<IpAddr, (String, String)>,
+    workloads: HashMap<(String, String, String), Workload>,
+    slices: HashMap<(String, String), ((String, String), Endpoints)>,
+    nodes: HashMap<String, Node>,
+    /// cgroup path → pod uid, remembered per distinct path (there are few, and events are many).
+    cgroups: HashMap<Name, Option<String>>,
+}
+
+/// The state of an object before and after an update, for the detectors.
+pub enum Change<'a> {
+    Pod { old: Option<Pod>, new: &'a Pod },
+    Node { old: Option<Node>, new: &'a Node },
+    Workload { new: &'a Workload },
+    Endpoints { service: Entity, old: Endpoints, new: Endpoints },
+    Other,
+}
+
+impl Topology {
+    pub fn new() -> Topology {
+        Topology::default()
+    }
+
+    /// Applies one object event and says what changed.
+    pub fn apply(&mut self, o: &Object) -> Change<'_> {
+        let Ok(v) = o.json.parse() else { return Change::Other };
+        let deleted = o.action == ObjectAction::Deleted;
+        match o.kind {
+            ObjectKind::Pod => {
+                let pod = parse_pod(o, &v, deleted);
+                let uid = if pod.uid.is_empty() { format!("{}/{}", pod.ns, pod.name) } else { pod.uid.clone() };
+                self.pod_by_name.insert((pod.ns.clone(), pod.name.clone()), uid.clone());
+                if let Some(ip) = pod.ip {
+                    self.pod_by_ip.insert(ip, uid.clone());
+                }
+                for c in &pod.containers {
+                    if !c.id.is_empty() {
+                        self.pod_by_container.insert(c.id.clone(), uid.clone());
+                    }
+                }
+                if !pod.uid.is_empty() {
+                    // A cgroup seen before its Pod may now be explained.
+                    self.cgroups.retain(|_, v| v.is_some());
+                }
+                let old = self.pods.insert(uid.clone(), pod);
+                Change::Pod { old, new: &self.pods[&uid] }
+            }
+            ObjectKind::Node => {
+                let node = parse_node(o, &v);
+                let old = self.nodes.insert(node.name.clone(), node);
+                Change::Node { old, new: &self.nodes[&o.name] }
+            }
+            ObjectKind::Service => {
+                let s = Service {
+                    ns: o.namespace.clone(),
+                    name: o.name.clone(),
+                    selector: string_map(&v["spec"]["selector"]),
+                    cluster_ip: v["spec"]["clusterIP"].as_str().and_then(|s| s.parse().ok()),
+                };
+                if let Some(ip) = s.cluster_ip {
+                    self.service_by_ip.insert(ip, (s.ns.clone(), s.name.clone()));
+                }
+                self.services.insert((s.ns.clone(), s.name.clone()), s);
+                Change::Other
+            }
+            ObjectKind::EndpointSlice => {
+                let service = v["metadata"]["labels"]["kubernetes.io/service-name"].as_str().unwrap_or("").to_string();
+                let mut eps = Endpoints::default();
+                if !deleted {
+                    for e in v["endpoints"].as_array().into_iter().flatten() {
+                        eps.total += 1;
+                        // `ready` absent means ready (EndpointConditions docs).
+                        eps.ready += usize::from(e["conditions"]["ready"].as_bool().unwrap_or(true));
+                    }
+                }
+                let key = (o.namespace.clone(), service.clone());
+                let slice = (o.namespace.clone(), o.name.clone());
+                let old_total = self.endpoints(&key.0, &key.1);
+                self.slices.insert(slice, (key.clone(), eps));
+                let new_total = self.endpoints(&key.0, &key.1);
+                Change::Endpoints { service: Entity::service(&key.0, &key.1), old: old_total, new: new_total }
+            }
+            ObjectKind::ReplicaSet
+            | ObjectKind::Deployment
+            | ObjectKind::StatefulSet
+            | ObjectKind::DaemonSet
+            | ObjectKind::Job => {
+                let kind = o.kind.as_str().to_string();
+                let (desired, available) = match o.kind {
+                    ObjectKind::DaemonSet => (
+                        v["status"]["desiredNumberScheduled"].as_i64().unwrap_or(0),
+                        v["status"]["numberAvailable"].as_i64().unwrap_or(0),
+                    ),
+                    _ => (
+                        v["spec"]["replicas"].as_i64().unwrap_or(1),
+                        v["status"]["availableReplicas"].as_i64().unwrap_or(0),
+                    ),
+                };
+                let w = Workload {
+                    kind: kind.clone(),
+                    ns: o.namespace.clone(),
+                    name: o.name.clone(),
+                    desired,
+                    available,
+                    owner: controller(&v),
+                };
+                let key = (kind, o.namespace.clone(), o.name.clone());
+                self.workloads.insert(key.clone(), w);
+                Change::Workload { new: &self.workloads[&key] }
+            }
+            _ => Change::Other,
+        }
+    }
+
+    /// Ready and total endpoints of a service, over all its slices.
+    pub fn endpoints(&self, ns: &str, service: &str) -> Endpoints {
+        self.slices.values().filter(|(k, _)| k.0 == ns && k.1 == service).fold(Endpoints::default(), |a, (_, e)| {
+            Endpoints { ready: a.ready + e.ready, total: a.total + e.total }
+        })
+    }
+
+    pub fn pod(&self, uid: &str) -> Option<&Pod> {
+        self.pods.get(uid)
+    }
+
+    pub fn pod_by_name(&self, ns: &str, name: &str) -> Option<&Pod> {
+        self.pod_by_name.get(&(ns.to_string(), name.to_string())).and_then(|u| self.pods.get(u))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = &Pod> {
+        self.pods.values()
+    }
+
+    /// The pod a cgroup path belongs to: by the `pod<uid>` in the path, else by its container id.
+    pub fn pod_of_cgroup(&mut self, path: &Name) -> Option<&Pod> {
+        if path.is_empty() {
+            return None;
+        }
+        if let Some(uid) = self.cgroups.get(path) {
+            return uid.as_ref().and_then(|u| self.pods.get(u));
+        }
+        let uid = pod_uid_in_cgroup(path)
+            .filter(|u| self.pods.contains_key(u))
+            .or_else(|| cgroup_container_id(path).and_then(|id| self.pod_by_container.get(id).cloned()));
+        self.cgroups.insert(path.clone(), uid.clone());
+        uid.and_then(|u| self.pods.get(&u))
+    }
+
+    /// The pod or service that owns an IP address.
+    pub fn owner_of_ip(&self, ip: IpAddr) -> Option<Entity> {
+        if let Some((ns, name)) = self.service_by_ip.get(&ip) {
+            return Some(Entity::service(ns, name));
+        }
+        self.pod_by_ip.get(&ip).and_then(|u| self.pods.get(u)).map(Pod::entity)
+    }
+
+    /// The services whose selector matches a pod.
+    pub fn services_of(&self, pod: &Pod) -> Vec<Entity> {
+        let mut out: Vec<Entity> = self
+            .services
+            .values()
+            .filter(|s| {
+                s.ns == pod.ns && !s.selector.is_empty() && s.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
+            })
+            .map(|s| Entity::service(&s.ns, &s.name))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The pods a service selects.
+    pub fn pods_of_service(&self, ns: &str, name: &str) -> Vec<&Pod> {
+        let Some(s) = self.services.get(&(ns.to_string(), name.to_string())) else { return Vec::new() };
+        let mut pods: Vec<&Pod> = self
+            .pods
+            .values()
+            .filter(|p| p.ns == ns && !s.selector.is_empty() && s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+            .collect();
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        pods
+    }
+
+    /// The top of a pod's owner chain: Pod → ReplicaSet → Deployment (or StatefulSet, DaemonSet, Job).
+    pub fn workload_of(&self, pod: &Pod) -> Option<Entity> {
+        let (mut kind, mut name) = pod.owner.clone()?;
+        for _ in 0..4 {
+            match self.workloads.get(&(kind.clone(), pod.ns.clone(), name.clone())).and_then(|w| w.owner.clone()) {
+                Some((k, n)) => (kind, name) = (k, n),
+                None => break,
+            }
+        }
+        // A ReplicaSet named `<deployment>-<hash>` without a known owner still belongs to it.
+        if kind == "ReplicaSet" {
+            if let Some((dep, _)) = name.rsplit_once('-') {
+                if self.workloads.contains_key(&("Deployment".into(), pod.ns.clone(), dep.to_string())) {
+                    (kind, name) = ("Deployment".into(), dep.to_string());
+                }
+            }
+        }
+        Some(Entity::Workload { kind, ns: pod.ns.clone(), name })
+    }
+
+    pub fn workload(&self, kind: &str, ns: &str, name: &str) -> Option<&Workload> {
+        self.workloads.get(&(kind.to_string(), ns.to_string(), name.to_string()))
+    }
+}
+
+/// The pod uid in a cgroup path: `pod<uid>` (cgroupfs) or `pod<uid with _>.slice` (systemd).
+pub fn pod_uid_in_cgroup(path: &str) -> Option<String> {
+    path.split('/').find_map(|part| {
+        let i = part.rfind("pod")?;
+        let rest = part[i + 3..].trim_end_matches(".slice");
+        let uid = rest.replace('_', "-");
+        (uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(uid)
+    })
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+fn controller(v: &Value) -> Option<(String, String)> {
+    let refs = v["metadata"]["ownerReferences"].as_array()?;
+    let r = refs.iter().find(|r| r["controller"].as_bool() == Some(true)).or_else(|| refs.first())?;
+    Some((r["kind"].as_str()?.to_string(), r["name"].as_str()?.to_string()))
+}
+
+fn termination(v: &Value) -> Option<Termination> {
+    let t = v.get("terminated")?;
+    Some(Termination {
+        reason: t["reason"].as_str().unwrap_or("").to_string(),
+        exit_code: t["exitCode"].as_i64().unwrap_or(0),
+        signal: t["signal"].as_i64().unwrap_or(0),
+        message: t["message"].as_str().unwrap_or("").to_string(),
+        finished: t["finishedAt"].as_str().and_then(Ts::parse_rfc3339),
+    })
+}
+
+/// `2Gi`, `512Mi`, `1G`, `1073741824` → bytes.
+pub fn quantity_bytes(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
+    let (num, unit) = q.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
+    let status = &v["status"];
+    let limits: HashMap<&str, u64> = v["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(v["spec"]["initContainers"].as_array().into_iter().flatten())
+        .filter_map(|c| Some((c["name"].as_str()?, quantity_bytes(c["resources"]["limits"]["memory"].as_str()?)?)))
+        .collect();
+    let mut containers = Vec::new();
+    for (key, init) in [("initContainerStatuses", true), ("containerStatuses", false)] {
+        for c in status[key].as_array().into_iter().flatten() {
+            let name = c["name"].as_str().unwrap_or("").to_string();
+            containers.push(Container {
+                id: runtime_container_id(c["containerID"].as_str().unwrap_or("")).to_string(),
+                init,
+                restarts: c["restartCount"].as_u64().unwrap_or(0),
+                ready: c["ready"].as_bool().unwrap_or(false),
+                waiting: c["state"].get("waiting").map(|w| {
+                    (w["reason"].as_str().unwrap_or("").to_string(), w["message"].as_str().unwrap_or("").to_string())
+                }),
+                terminated: termination(&c["state"]),
+                last_terminated: termination(&c["lastState"]),
+                memory_limit: limits.get(name.as_str()).copied(),
+                name,
+            });
+        }
+    }
+    let unschedulable = status["conditions"].as_array().into_iter().flatten().find_map(|c| {
+        (c["type"] == "PodScheduled" && c["status"] == "False").then(|| {
+            (c["reason"].as_str().unwrap_or("").to_string(), c["message"].as_str().unwrap_or("").to_string())
+        })
+    });
+    Pod {
+        ns: o.namespace.clone(),
+        name: o.name.clone(),
+        uid: o.uid.clone(),
+        node: v["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+        ip: status["podIP"].as_str().and_then(|s| s.parse().ok()),
+        labels: string_map(&v["metadata"]["labels"]),
+        owner: controller(v),
+        phase: status["phase"].as_str().unwrap_or("").to_string(),
+        reason: status["reason"].as_str().unwrap_or("").to_string(),
+        message: status["message"].as_str().unwrap_or("").to_string(),
+        unschedulable,
+        containers,
+        deleted,
+    }
+}
+
+fn parse_node(o: &Object, v: &Value) -> Node {
+    let conditions = v["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some((
+                c["type"].as_str()?.to_string(),
+                (
+                    c["status"].as_str().unwrap_or("").to_string(),
+                    c["reason"].as_str().unwrap_or("").to_string(),
+                    c["message"].as_str().unwrap_or("").to_string(),
+                ),
+            ))
+        })
+        .collect();
+    Node {
+        name: o.name.clone(),
+        conditions,
+        memory_capacity: v["status"]["capacity"]["memory"].as_str().and_then(quantity_bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_uids_and_quantities_parse() {
+        let uid = "53325dff-4646-00b7-0613-d59effb48705";
+        assert_eq!(
+            pod_uid_in_cgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod53325dff_4646_00b7_0613_d59effb48705.slice/cri-containerd-ab.scope")
+                .as_deref(),
+            Some(uid)
+        );
+        assert_eq!(pod_uid_in_cgroup(&format!("/kubepods/besteffort/pod{uid}/abc")).as_deref(), Some(uid));
+        assert_eq!(pod_uid_in_cgroup("/system.slice/kubelet.service"), None);
+        assert_eq!(quantity_bytes("2Gi"), Some(2 << 30));
+        assert_eq!(quantity_bytes("512Mi"), Some(512 << 20));
+        assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(quantity_bytes("lots"), None);
+    }
+}
