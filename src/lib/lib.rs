@@ -45,6 +45,7 @@ pub mod detect;
 pub mod event;
 pub mod filter;
 pub mod link;
+pub mod pipeline;
 pub mod report;
 pub mod source;
 pub mod topology;

@@ -38,7 +38,8 @@ pub struct Rule {
     pub causes: &'static [FindingKind],
     pub effects: &'static [FindingKind],
     pub relation: Relation,
-    /// How long after the cause the effect may start.
+    /// How long after the cause the effect may start (it may also have started before the
+    /// cause, up to 5 s, or be an aggregate that was still going on when the cause began).
     pub window_s: u64,
     pub why: &'static str,
 }
@@ -62,28 +63,188 @@ const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOom
 
 /// The causal rules, documented in `docs/correlation.md`.
 pub const RULES: &[Rule] = &[
-    Rule { causes: &[K::OomKillMemcg], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the kernel's kill is the container's OOMKilled exit" },
-    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the node's OOM killer picked this container" },
-    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
-    Rule { causes: &[K::ContainerOomKilled, K::ContainerError, K::LivenessKill, K::ConfigError, K::DependencyError, K::DnsFailure], effects: &[K::CrashLoop], relation: Relation::Same, window_s: 900, why: "repeated exits put the container in back-off" },
-    Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
-    Rule { causes: &[K::LivenessFailed], effects: &[K::LivenessKill, K::ContainerError], relation: Relation::Same, window_s: 300, why: "the kubelet restarts a container whose liveness probe keeps failing" },
-    Rule { causes: POD_DOWN, effects: &[K::ServiceNoEndpoints], relation: Relation::PodBacksService, window_s: 300, why: "the pod's endpoint left the service" },
-    Rule { causes: POD_DOWN, effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "nothing listened where the pod had been" },
-    Rule { causes: &[K::ServiceNoEndpoints], effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "the service had no ready endpoint to take the connections" },
-    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset], effects: &[K::ErrorSpans], relation: Relation::EffectIsClient, window_s: 300, why: "the callers' requests failed" },
-    Rule { causes: POD_DOWN, effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::PodBacksService, window_s: 300, why: "the service's own requests failed while its pod was down" },
-    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset, K::CrashLoop, K::ContainerError, K::ContainerOomKilled, K::LivenessKill, K::Eviction], effects: &[K::DependencyError, K::DnsFailure], relation: Relation::CauseIsPeer, window_s: 900, why: "the dependency it could not reach was down" },
-    Rule { causes: CONN, effects: CRASH, relation: Relation::EffectIsClient, window_s: 300, why: "the pod crashed after its connections failed" },
-    Rule { causes: &[K::NodePressure], effects: &[K::Eviction, K::OomKillNode], relation: Relation::PodOnNode, window_s: 900, why: "the kubelet evicts pods to relieve node pressure" },
-    Rule { causes: &[K::NodePressure], effects: &[K::OomKillNode, K::Eviction], relation: Relation::Same, window_s: 900, why: "the node was under memory pressure" },
-    Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction, K::ContainerError, K::CrashLoop], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted or lost" },
-    Rule { causes: &[K::NodeNotReady], effects: &[K::ServiceNoEndpoints], relation: Relation::ServiceOnNode, window_s: 600, why: "endpoints on a not-ready node become not ready at once" },
-    Rule { causes: &[K::NodeNotReady], effects: CONN, relation: Relation::CauseIsPeer, window_s: 600, why: "connections to pods on the lost node fail" },
-    Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
-    Rule { causes: &[K::NetworkSetupFailure], effects: &[K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 600, why: "the pod has no network" },
-    Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
-    Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
+    Rule {
+        causes: &[K::OomKillMemcg],
+        effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop],
+        relation: Relation::Same,
+        window_s: 120,
+        why: "the kernel's kill is the container's OOMKilled exit",
+    },
+    Rule {
+        causes: &[K::OomKillNode],
+        effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop],
+        relation: Relation::Same,
+        window_s: 120,
+        why: "the node's OOM killer picked this container",
+    },
+    Rule {
+        causes: &[K::OomKillNode],
+        effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction],
+        relation: Relation::PodOnNode,
+        window_s: 300,
+        why: "the node ran out of memory",
+    },
+    Rule {
+        causes: &[
+            K::ContainerOomKilled,
+            K::ContainerError,
+            K::LivenessKill,
+            K::ConfigError,
+            K::DependencyError,
+            K::DnsFailure,
+        ],
+        effects: &[K::CrashLoop],
+        relation: Relation::Same,
+        window_s: 900,
+        why: "repeated exits put the container in back-off",
+    },
+    Rule {
+        causes: &[K::DependencyError, K::DnsFailure, K::ConfigError],
+        effects: &[K::ContainerError, K::LivenessFailed],
+        relation: Relation::Same,
+        window_s: 300,
+        why: "the container said why it failed",
+    },
+    Rule {
+        causes: &[K::LivenessFailed],
+        effects: &[K::LivenessKill, K::ContainerError],
+        relation: Relation::Same,
+        window_s: 300,
+        why: "the kubelet restarts a container whose liveness probe keeps failing",
+    },
+    Rule {
+        causes: POD_DOWN,
+        effects: &[K::ServiceNoEndpoints],
+        relation: Relation::PodBacksService,
+        window_s: 300,
+        why: "the pod's endpoint left the service",
+    },
+    Rule {
+        causes: POD_DOWN,
+        effects: CONN,
+        relation: Relation::CauseIsPeer,
+        window_s: 300,
+        why: "nothing listened where the pod had been",
+    },
+    Rule {
+        causes: &[K::ServiceNoEndpoints],
+        effects: CONN,
+        relation: Relation::CauseIsPeer,
+        window_s: 300,
+        why: "the service had no ready endpoint to take the connections",
+    },
+    Rule {
+        causes: &[
+            K::ServiceNoEndpoints,
+            K::ConnRefused,
+            K::ConnTimeout,
+            K::ConnReset,
+        ],
+        effects: &[K::ErrorSpans],
+        relation: Relation::EffectIsClient,
+        window_s: 300,
+        why: "the callers' requests failed",
+    },
+    Rule {
+        causes: POD_DOWN,
+        effects: &[K::ErrorSpans, K::SlowSpans],
+        relation: Relation::PodBacksService,
+        window_s: 300,
+        why: "the service's own requests failed while its pod was down",
+    },
+    Rule {
+        causes: &[
+            K::ServiceNoEndpoints,
+            K::ConnRefused,
+            K::ConnTimeout,
+            K::ConnReset,
+            K::CrashLoop,
+            K::ContainerError,
+            K::ContainerOomKilled,
+            K::LivenessKill,
+            K::Eviction,
+        ],
+        effects: &[K::DependencyError, K::DnsFailure],
+        relation: Relation::CauseIsPeer,
+        window_s: 900,
+        why: "the dependency it could not reach was down",
+    },
+    Rule {
+        causes: CONN,
+        effects: CRASH,
+        relation: Relation::EffectIsClient,
+        window_s: 300,
+        why: "the pod crashed after its connections failed",
+    },
+    Rule {
+        causes: &[K::NodePressure],
+        effects: &[K::Eviction, K::OomKillNode],
+        relation: Relation::PodOnNode,
+        window_s: 900,
+        why: "the kubelet evicts pods to relieve node pressure",
+    },
+    Rule {
+        causes: &[K::NodePressure],
+        effects: &[K::OomKillNode, K::Eviction],
+        relation: Relation::Same,
+        window_s: 900,
+        why: "the node was under memory pressure",
+    },
+    Rule {
+        causes: &[K::NodeNotReady],
+        effects: &[K::Eviction, K::ContainerError, K::CrashLoop],
+        relation: Relation::PodOnNode,
+        window_s: 900,
+        why: "pods on a node that stopped reporting are evicted or lost",
+    },
+    Rule {
+        causes: &[K::NodeNotReady],
+        effects: &[K::ServiceNoEndpoints],
+        relation: Relation::ServiceOnNode,
+        window_s: 600,
+        why: "endpoints on a not-ready node become not ready at once",
+    },
+    Rule {
+        causes: &[K::NodeNotReady],
+        effects: CONN,
+        relation: Relation::CauseIsPeer,
+        window_s: 600,
+        why: "connections to pods on the lost node fail",
+    },
+    Rule {
+        causes: &[
+            K::ImagePullFailure,
+            K::FailedScheduling,
+            K::ConfigError,
+            K::CrashLoop,
+            K::NetworkSetupFailure,
+        ],
+        effects: &[K::RolloutStuck],
+        relation: Relation::PodOfWorkload,
+        window_s: 1800,
+        why: "the workload cannot get its replicas available",
+    },
+    Rule {
+        causes: &[K::NetworkSetupFailure],
+        effects: &[K::ContainerError, K::CrashLoop],
+        relation: Relation::Same,
+        window_s: 600,
+        why: "the pod has no network",
+    },
+    Rule {
+        causes: &[K::RetransmitSpike],
+        effects: &[K::ConnTimeout],
+        relation: Relation::Same,
+        window_s: 120,
+        why: "segments were lost on the way",
+    },
+    Rule {
+        causes: &[K::DependencyError, K::DnsFailure],
+        effects: &[K::ErrorSpans],
+        relation: Relation::Same,
+        window_s: 300,
+        why: "the requests failed for that reason",
+    },
 ];
 
 /// A causal edge, with the rule that made it.
@@ -134,7 +295,9 @@ impl RootKind {
     pub fn prior(self) -> f64 {
         use RootKind::*;
         match self {
-            OomContainerLimit | OomNode | ImagePullFailure | SchedulingFailure | ConfigError => 0.85,
+            OomContainerLimit | OomNode | ImagePullFailure | SchedulingFailure | ConfigError => {
+                0.85
+            }
             NodeNotReady | EvictionNodePressure => 0.8,
             LivenessProbeKill | DnsFailure | DependencyUnreachable => 0.75,
             CrashLoopAppError | NetworkUnreachable => 0.6,
@@ -214,11 +377,18 @@ pub fn link(d: &Detected) -> Vec<Group> {
     // Findings are in time order: for each effect, look back over earlier findings only.
     for (j, effect) in f.iter().enumerate() {
         for (i, cause) in f.iter().enumerate() {
-            if i == j || cause.start.0 > effect.start.0.saturating_add(5 * Ts::NANOS_PER_SEC) {
+            if i == j || cause.start.0 > effect.end.0.saturating_add(5 * Ts::NANOS_PER_SEC) {
                 continue;
             }
-            if let Some(rule) = RULES.iter().find(|r| applies(r, cause, effect, &d.topology)) {
-                links.push(Link { cause: i, effect: j, why: rule.why });
+            if let Some(rule) = RULES
+                .iter()
+                .find(|r| applies(r, cause, effect, &d.topology))
+            {
+                links.push(Link {
+                    cause: i,
+                    effect: j,
+                    why: rule.why,
+                });
             }
         }
     }
@@ -229,6 +399,8 @@ fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool
     if !r.causes.contains(&cause.kind) || !r.effects.contains(&effect.kind) {
         return false;
     }
+    // The effect must be going on within the window after the cause began (an aggregate such as
+    // a service's error spans may have started earlier, from other causes).
     if effect.start.saturating_sub(cause.start) > r.window_s * Ts::NANOS_PER_SEC {
         return false;
     }
@@ -248,36 +420,56 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
                 Entity::Node(n) => Some(n.clone()),
                 _ => cause.facts.node.clone(),
             };
-            let effect_node = pod_of(&effect.entity).map(|p| p.node.clone()).or_else(|| effect.facts.node.clone());
+            let effect_node = pod_of(&effect.entity)
+                .map(|p| p.node.clone())
+                .or_else(|| effect.facts.node.clone());
             node.is_some() && node == effect_node
         }
         Relation::ServiceOnNode => match (&cause.entity, &effect.entity) {
-            (Entity::Node(n), Entity::Service { ns, name }) => topo.pods_of_service(ns, name).iter().any(|p| &p.node == n),
+            (Entity::Node(n), Entity::Service { ns, name }) => {
+                topo.pods_of_service(ns, name).iter().any(|p| &p.node == n)
+            }
             _ => false,
         },
-        Relation::PodOfWorkload => {
-            pod_of(&cause.entity).and_then(|p| topo.workload_of(p)).is_some_and(|w| w == effect.entity)
-        }
+        Relation::PodOfWorkload => pod_of(&cause.entity)
+            .and_then(|p| topo.workload_of(p))
+            .is_some_and(|w| w == effect.entity),
         Relation::CauseIsPeer => {
             let target = effect.facts.peer.as_ref().unwrap_or(&effect.entity);
             *target == cause.entity
                 || backs(topo, &cause.entity, target)
                 || matches!(&cause.entity, Entity::Node(n) if pod_of(target).is_some_and(|p| &p.node == n))
         }
-        Relation::EffectIsClient => cause.facts.clients.iter().any(|c| *c == effect.entity || backs(topo, c, &effect.entity)),
+        Relation::EffectIsClient => cause
+            .facts
+            .clients
+            .iter()
+            .any(|c| *c == effect.entity || backs(topo, c, &effect.entity)),
     }
 }
 
 /// Whether a pod entity is behind a service entity: selected by it, or named after it.
 fn backs(topo: &Topology, pod: &Entity, service: &Entity) -> bool {
-    let (Entity::Pod { ns, name }, Entity::Service { ns: sns, name: sname }) = (pod, service) else { return false };
+    let (
+        Entity::Pod { ns, name },
+        Entity::Service {
+            ns: sns,
+            name: sname,
+        },
+    ) = (pod, service)
+    else {
+        return false;
+    };
     if let Some(p) = topo.pod_by_name(ns, name) {
         if topo.services_of(p).contains(service) {
             return true;
         }
     }
     // Spans name services by `service.name`; pods are named after their deployment.
-    (sns.is_empty() || sns == ns) && name.strip_prefix(sname.as_str()).is_some_and(|rest| rest.starts_with('-'))
+    (sns.is_empty() || sns == ns)
+        && name
+            .strip_prefix(sname.as_str())
+            .is_some_and(|rest| rest.starts_with('-'))
 }
 
 fn groups(f: &[Finding], links: Vec<Link>, blind: &[Blind]) -> Vec<Group> {
@@ -306,7 +498,11 @@ fn groups(f: &[Finding], links: Vec<Link>, blind: &[Blind]) -> Vec<Group> {
         .into_values()
         .map(|members| {
             let set: BTreeSet<usize> = members.iter().copied().collect();
-            let links: Vec<Link> = links.iter().filter(|l| set.contains(&l.cause)).cloned().collect();
+            let links: Vec<Link> = links
+                .iter()
+                .filter(|l| set.contains(&l.cause))
+                .cloned()
+                .collect();
             group(f, members, links, blind)
         })
         .collect()
@@ -314,7 +510,11 @@ fn groups(f: &[Finding], links: Vec<Link>, blind: &[Blind]) -> Vec<Group> {
 
 fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) -> Group {
     let explained: BTreeSet<usize> = links.iter().map(|l| l.effect).collect();
-    let mut candidates: Vec<usize> = members.iter().copied().filter(|i| !explained.contains(i)).collect();
+    let mut candidates: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|i| !explained.contains(i))
+        .collect();
     if candidates.is_empty() {
         candidates = members.clone();
     }
@@ -325,7 +525,10 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         .iter()
         .map(|&i| {
             let why = if cause_rank(f[i].kind) < cause_rank(f[root].kind) {
-                format!("{} explains less than {} (weaker cause)", f[i].kind, f[root].kind)
+                format!(
+                    "{} explains less than {} (weaker cause)",
+                    f[i].kind, f[root].kind
+                )
             } else {
                 format!("{} began later than {}", f[i].kind, f[root].kind)
             };
@@ -334,14 +537,26 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         .collect();
     let chain = chain(f, root, &members, &links);
     let root_kind = root_kind(f, root, &members);
-    let (start, end) = members.iter().fold((Ts(u64::MAX), Ts(0)), |(a, b), &i| (a.min(f[i].start), b.max(f[i].end)));
+    let (start, end) = members.iter().fold((Ts(u64::MAX), Ts(0)), |(a, b), &i| {
+        (a.min(f[i].start), b.max(f[i].end))
+    });
     let margin = 60 * Ts::NANOS_PER_SEC;
     let blind = blind
         .iter()
-        .filter(|b| b.to.0.saturating_add(margin) >= start.0 && b.from.0 <= end.0.saturating_add(margin))
+        .filter(|b| {
+            b.to.0.saturating_add(margin) >= start.0 && b.from.0 <= end.0.saturating_add(margin)
+        })
         .cloned()
         .collect();
-    Group { root, root_kind, chain, members, links, alternatives, blind }
+    Group {
+        root,
+        root_kind,
+        chain,
+        members,
+        links,
+        alternatives,
+        blind,
+    }
 }
 
 /// The path from the root to the most user-facing symptom it reaches (breadth first, so the
@@ -351,7 +566,11 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
     let mut seen = BTreeSet::from([root]);
     let mut queue = VecDeque::from([root]);
     while let Some(x) = queue.pop_front() {
-        let mut next: Vec<usize> = links.iter().filter(|l| l.cause == x).map(|l| l.effect).collect();
+        let mut next: Vec<usize> = links
+            .iter()
+            .filter(|l| l.cause == x)
+            .map(|l| l.effect)
+            .collect();
         next.sort_by_key(|&i| (f[i].start, i));
         for y in next {
             if seen.insert(y) {
@@ -364,7 +583,13 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
         .iter()
         .copied()
         .filter(|i| seen.contains(i))
-        .max_by_key(|&i| (symptom_rank(f[i].kind), std::cmp::Reverse(f[i].start), std::cmp::Reverse(i)))
+        .max_by_key(|&i| {
+            (
+                symptom_rank(f[i].kind),
+                std::cmp::Reverse(f[i].start),
+                std::cmp::Reverse(i),
+            )
+        })
         .unwrap_or(root);
     let mut path = vec![target];
     while let Some(&p) = prev.get(path.last().unwrap_or(&root)) {
@@ -377,7 +602,11 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
 /// The root-cause kind, from the root finding and what else its group shows.
 fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
     let r = &f[root];
-    let on_root = |k: FindingKind| members.iter().any(|&i| f[i].kind == k && f[i].entity == r.entity);
+    let on_root = |k: FindingKind| {
+        members
+            .iter()
+            .any(|&i| f[i].kind == k && f[i].entity == r.entity)
+    };
     let any = |k: FindingKind| members.iter().any(|&i| f[i].kind == k);
     match r.kind {
         K::OomKillMemcg => RootKind::OomContainerLimit,
@@ -387,11 +616,17 @@ fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
         K::NodePressure | K::Eviction => RootKind::EvictionNodePressure,
         K::LivenessFailed | K::LivenessKill => RootKind::LivenessProbeKill,
         K::ContainerError | K::CrashLoop if on_root(K::DnsFailure) => RootKind::DnsFailure,
-        K::ContainerError | K::CrashLoop if on_root(K::DependencyError) => RootKind::DependencyUnreachable,
+        K::ContainerError | K::CrashLoop if on_root(K::DependencyError) => {
+            RootKind::DependencyUnreachable
+        }
         K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
         K::ContainerError | K::CrashLoop => RootKind::CrashLoopAppError,
-        K::DependencyError | K::ConnRefused | K::ServiceNoEndpoints => RootKind::DependencyUnreachable,
-        K::ConnTimeout | K::ConnReset | K::RetransmitSpike | K::NetworkSetupFailure => RootKind::NetworkUnreachable,
+        K::DependencyError | K::ConnRefused | K::ServiceNoEndpoints => {
+            RootKind::DependencyUnreachable
+        }
+        K::ConnTimeout | K::ConnReset | K::RetransmitSpike | K::NetworkSetupFailure => {
+            RootKind::NetworkUnreachable
+        }
         K::ImagePullFailure => RootKind::ImagePullFailure,
         K::FailedScheduling => RootKind::SchedulingFailure,
         K::NodeNotReady => RootKind::NodeNotReady,

@@ -12,26 +12,47 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::event::{cgroup_container_id, runtime_container_id, Name, Object, ObjectAction, ObjectKind, Ts};
+use crate::event::{
+    cgroup_container_id, runtime_container_id, Name, Object, ObjectAction, ObjectKind, Ts,
+};
 
 /// Something a finding or an incident is about, written `pod/NS/NAME`, `node/NAME`,
 /// `service/NS/NAME`, `deployment/NS/NAME` (also `statefulset/…`, `daemonset/…`, `job/…`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Entity {
-    Pod { ns: String, name: String },
+    Pod {
+        ns: String,
+        name: String,
+    },
     Node(String),
-    Service { ns: String, name: String },
-    Workload { kind: String, ns: String, name: String },
+    Service {
+        ns: String,
+        name: String,
+    },
+    Workload {
+        kind: String,
+        ns: String,
+        name: String,
+    },
     /// A process or cgroup that no Kubernetes object explains (a system daemon, a bare container).
-    Host { node: String, what: String },
+    Host {
+        node: String,
+        what: String,
+    },
 }
 
 impl Entity {
     pub fn pod(ns: &str, name: &str) -> Entity {
-        Entity::Pod { ns: ns.into(), name: name.into() }
+        Entity::Pod {
+            ns: ns.into(),
+            name: name.into(),
+        }
     }
     pub fn service(ns: &str, name: &str) -> Entity {
-        Entity::Service { ns: ns.into(), name: name.into() }
+        Entity::Service {
+            ns: ns.into(),
+            name: name.into(),
+        }
     }
     pub fn is_pod(&self) -> bool {
         matches!(self, Entity::Pod { .. })
@@ -40,7 +61,9 @@ impl Entity {
     pub fn short(&self) -> String {
         match self {
             Entity::Pod { name, .. } | Entity::Node(name) => name.clone(),
-            Entity::Service { ns, name } | Entity::Workload { ns, name, .. } => format!("{ns}/{name}"),
+            Entity::Service { ns, name } | Entity::Workload { ns, name, .. } => {
+                format!("{ns}/{name}")
+            }
             Entity::Host { what, .. } => what.clone(),
         }
     }
@@ -59,7 +82,9 @@ impl fmt::Display for Entity {
             Entity::Pod { ns, name } => write!(f, "pod/{ns}/{name}"),
             Entity::Node(n) => write!(f, "node/{n}"),
             Entity::Service { ns, name } => write!(f, "service/{ns}/{name}"),
-            Entity::Workload { kind, ns, name } => write!(f, "{}/{ns}/{name}", kind.to_ascii_lowercase()),
+            Entity::Workload { kind, ns, name } => {
+                write!(f, "{}/{ns}/{name}", kind.to_ascii_lowercase())
+            }
             Entity::Host { node, what } => write!(f, "host/{node}/{what}"),
         }
     }
@@ -166,11 +191,21 @@ pub struct Topology {
 }
 
 /// The state of an object before and after an update, for the detectors.
-pub enum Change<'a> {
-    Pod { old: Option<Pod>, new: &'a Pod },
-    Node { old: Option<Node>, new: &'a Node },
-    Workload { new: &'a Workload },
-    Endpoints { service: Entity, old: Endpoints, new: Endpoints },
+pub enum Change {
+    Pod {
+        old: Option<Box<Pod>>,
+        new: Box<Pod>,
+    },
+    Node {
+        old: Option<Box<Node>>,
+        new: Box<Node>,
+    },
+    Workload(Workload),
+    Endpoints {
+        service: Entity,
+        old: Endpoints,
+        new: Endpoints,
+    },
     Other,
 }
 
@@ -180,14 +215,21 @@ impl Topology {
     }
 
     /// Applies one object event and says what changed.
-    pub fn apply(&mut self, o: &Object) -> Change<'_> {
-        let Ok(v) = o.json.parse() else { return Change::Other };
+    pub fn apply(&mut self, o: &Object) -> Change {
+        let Ok(v) = o.json.parse() else {
+            return Change::Other;
+        };
         let deleted = o.action == ObjectAction::Deleted;
         match o.kind {
             ObjectKind::Pod => {
                 let pod = parse_pod(o, &v, deleted);
-                let uid = if pod.uid.is_empty() { format!("{}/{}", pod.ns, pod.name) } else { pod.uid.clone() };
-                self.pod_by_name.insert((pod.ns.clone(), pod.name.clone()), uid.clone());
+                let uid = if pod.uid.is_empty() {
+                    format!("{}/{}", pod.ns, pod.name)
+                } else {
+                    pod.uid.clone()
+                };
+                self.pod_by_name
+                    .insert((pod.ns.clone(), pod.name.clone()), uid.clone());
                 if let Some(ip) = pod.ip {
                     self.pod_by_ip.insert(ip, uid.clone());
                 }
@@ -200,13 +242,15 @@ impl Topology {
                     // A cgroup seen before its Pod may now be explained.
                     self.cgroups.retain(|_, v| v.is_some());
                 }
-                let old = self.pods.insert(uid.clone(), pod);
-                Change::Pod { old, new: &self.pods[&uid] }
+                let new = Box::new(pod.clone());
+                let old = self.pods.insert(uid, pod).map(Box::new);
+                Change::Pod { old, new }
             }
             ObjectKind::Node => {
                 let node = parse_node(o, &v);
-                let old = self.nodes.insert(node.name.clone(), node);
-                Change::Node { old, new: &self.nodes[&o.name] }
+                let new = Box::new(node.clone());
+                let old = self.nodes.insert(node.name.clone(), node).map(Box::new);
+                Change::Node { old, new }
             }
             ObjectKind::Service => {
                 let s = Service {
@@ -216,19 +260,24 @@ impl Topology {
                     cluster_ip: v["spec"]["clusterIP"].as_str().and_then(|s| s.parse().ok()),
                 };
                 if let Some(ip) = s.cluster_ip {
-                    self.service_by_ip.insert(ip, (s.ns.clone(), s.name.clone()));
+                    self.service_by_ip
+                        .insert(ip, (s.ns.clone(), s.name.clone()));
                 }
                 self.services.insert((s.ns.clone(), s.name.clone()), s);
                 Change::Other
             }
             ObjectKind::EndpointSlice => {
-                let service = v["metadata"]["labels"]["kubernetes.io/service-name"].as_str().unwrap_or("").to_string();
+                let service = v["metadata"]["labels"]["kubernetes.io/service-name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 let mut eps = Endpoints::default();
                 if !deleted {
                     for e in v["endpoints"].as_array().into_iter().flatten() {
                         eps.total += 1;
                         // `ready` absent means ready (EndpointConditions docs).
-                        eps.ready += usize::from(e["conditions"]["ready"].as_bool().unwrap_or(true));
+                        eps.ready +=
+                            usize::from(e["conditions"]["ready"].as_bool().unwrap_or(true));
                     }
                 }
                 let key = (o.namespace.clone(), service.clone());
@@ -236,7 +285,11 @@ impl Topology {
                 let old_total = self.endpoints(&key.0, &key.1);
                 self.slices.insert(slice, (key.clone(), eps));
                 let new_total = self.endpoints(&key.0, &key.1);
-                Change::Endpoints { service: Entity::service(&key.0, &key.1), old: old_total, new: new_total }
+                Change::Endpoints {
+                    service: Entity::service(&key.0, &key.1),
+                    old: old_total,
+                    new: new_total,
+                }
             }
             ObjectKind::ReplicaSet
             | ObjectKind::Deployment
@@ -263,8 +316,8 @@ impl Topology {
                     owner: controller(&v),
                 };
                 let key = (kind, o.namespace.clone(), o.name.clone());
-                self.workloads.insert(key.clone(), w);
-                Change::Workload { new: &self.workloads[&key] }
+                self.workloads.insert(key, w.clone());
+                Change::Workload(w)
             }
             _ => Change::Other,
         }
@@ -272,9 +325,13 @@ impl Topology {
 
     /// Ready and total endpoints of a service, over all its slices.
     pub fn endpoints(&self, ns: &str, service: &str) -> Endpoints {
-        self.slices.values().filter(|(k, _)| k.0 == ns && k.1 == service).fold(Endpoints::default(), |a, (_, e)| {
-            Endpoints { ready: a.ready + e.ready, total: a.total + e.total }
-        })
+        self.slices
+            .values()
+            .filter(|(k, _)| k.0 == ns && k.1 == service)
+            .fold(Endpoints::default(), |a, (_, e)| Endpoints {
+                ready: a.ready + e.ready,
+                total: a.total + e.total,
+            })
     }
 
     pub fn pod(&self, uid: &str) -> Option<&Pod> {
@@ -282,7 +339,9 @@ impl Topology {
     }
 
     pub fn pod_by_name(&self, ns: &str, name: &str) -> Option<&Pod> {
-        self.pod_by_name.get(&(ns.to_string(), name.to_string())).and_then(|u| self.pods.get(u))
+        self.pod_by_name
+            .get(&(ns.to_string(), name.to_string()))
+            .and_then(|u| self.pods.get(u))
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
@@ -303,7 +362,9 @@ impl Topology {
         }
         let uid = pod_uid_in_cgroup(path)
             .filter(|u| self.pods.contains_key(u))
-            .or_else(|| cgroup_container_id(path).and_then(|id| self.pod_by_container.get(id).cloned()));
+            .or_else(|| {
+                cgroup_container_id(path).and_then(|id| self.pod_by_container.get(id).cloned())
+            });
         self.cgroups.insert(path.clone(), uid.clone());
         uid.and_then(|u| self.pods.get(&u))
     }
@@ -313,7 +374,10 @@ impl Topology {
         if let Some((ns, name)) = self.service_by_ip.get(&ip) {
             return Some(Entity::service(ns, name));
         }
-        self.pod_by_ip.get(&ip).and_then(|u| self.pods.get(u)).map(Pod::entity)
+        self.pod_by_ip
+            .get(&ip)
+            .and_then(|u| self.pods.get(u))
+            .map(Pod::entity)
     }
 
     /// The services whose selector matches a pod.
@@ -322,7 +386,9 @@ impl Topology {
             .services
             .values()
             .filter(|s| {
-                s.ns == pod.ns && !s.selector.is_empty() && s.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
+                s.ns == pod.ns
+                    && !s.selector.is_empty()
+                    && s.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
             })
             .map(|s| Entity::service(&s.ns, &s.name))
             .collect();
@@ -332,11 +398,17 @@ impl Topology {
 
     /// The pods a service selects.
     pub fn pods_of_service(&self, ns: &str, name: &str) -> Vec<&Pod> {
-        let Some(s) = self.services.get(&(ns.to_string(), name.to_string())) else { return Vec::new() };
+        let Some(s) = self.services.get(&(ns.to_string(), name.to_string())) else {
+            return Vec::new();
+        };
         let mut pods: Vec<&Pod> = self
             .pods
             .values()
-            .filter(|p| p.ns == ns && !s.selector.is_empty() && s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+            .filter(|p| {
+                p.ns == ns
+                    && !s.selector.is_empty()
+                    && s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+            })
             .collect();
         pods.sort_by(|a, b| a.name.cmp(&b.name));
         pods
@@ -346,7 +418,11 @@ impl Topology {
     pub fn workload_of(&self, pod: &Pod) -> Option<Entity> {
         let (mut kind, mut name) = pod.owner.clone()?;
         for _ in 0..4 {
-            match self.workloads.get(&(kind.clone(), pod.ns.clone(), name.clone())).and_then(|w| w.owner.clone()) {
+            match self
+                .workloads
+                .get(&(kind.clone(), pod.ns.clone(), name.clone()))
+                .and_then(|w| w.owner.clone())
+            {
                 Some((k, n)) => (kind, name) = (k, n),
                 None => break,
             }
@@ -354,16 +430,25 @@ impl Topology {
         // A ReplicaSet named `<deployment>-<hash>` without a known owner still belongs to it.
         if kind == "ReplicaSet" {
             if let Some((dep, _)) = name.rsplit_once('-') {
-                if self.workloads.contains_key(&("Deployment".into(), pod.ns.clone(), dep.to_string())) {
+                if self.workloads.contains_key(&(
+                    "Deployment".into(),
+                    pod.ns.clone(),
+                    dep.to_string(),
+                )) {
                     (kind, name) = ("Deployment".into(), dep.to_string());
                 }
             }
         }
-        Some(Entity::Workload { kind, ns: pod.ns.clone(), name })
+        Some(Entity::Workload {
+            kind,
+            ns: pod.ns.clone(),
+            name,
+        })
     }
 
     pub fn workload(&self, kind: &str, ns: &str, name: &str) -> Option<&Workload> {
-        self.workloads.get(&(kind.to_string(), ns.to_string(), name.to_string()))
+        self.workloads
+            .get(&(kind.to_string(), ns.to_string(), name.to_string()))
     }
 }
 
@@ -379,14 +464,24 @@ pub fn pod_uid_in_cgroup(path: &str) -> Option<String> {
 
 fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn controller(v: &Value) -> Option<(String, String)> {
     let refs = v["metadata"]["ownerReferences"].as_array()?;
-    let r = refs.iter().find(|r| r["controller"].as_bool() == Some(true)).or_else(|| refs.first())?;
-    Some((r["kind"].as_str()?.to_string(), r["name"].as_str()?.to_string()))
+    let r = refs
+        .iter()
+        .find(|r| r["controller"].as_bool() == Some(true))
+        .or_else(|| refs.first())?;
+    Some((
+        r["kind"].as_str()?.to_string(),
+        r["name"].as_str()?.to_string(),
+    ))
 }
 
 fn termination(v: &Value) -> Option<Termination> {
@@ -428,10 +523,18 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
         .into_iter()
         .flatten()
         .chain(v["spec"]["initContainers"].as_array().into_iter().flatten())
-        .filter_map(|c| Some((c["name"].as_str()?, quantity_bytes(c["resources"]["limits"]["memory"].as_str()?)?)))
+        .filter_map(|c| {
+            Some((
+                c["name"].as_str()?,
+                quantity_bytes(c["resources"]["limits"]["memory"].as_str()?)?,
+            ))
+        })
         .collect();
     let mut containers = Vec::new();
-    for (key, init) in [("initContainerStatuses", true), ("containerStatuses", false)] {
+    for (key, init) in [
+        ("initContainerStatuses", true),
+        ("containerStatuses", false),
+    ] {
         for c in status[key].as_array().into_iter().flatten() {
             let name = c["name"].as_str().unwrap_or("").to_string();
             containers.push(Container {
@@ -440,7 +543,10 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
                 restarts: c["restartCount"].as_u64().unwrap_or(0),
                 ready: c["ready"].as_bool().unwrap_or(false),
                 waiting: c["state"].get("waiting").map(|w| {
-                    (w["reason"].as_str().unwrap_or("").to_string(), w["message"].as_str().unwrap_or("").to_string())
+                    (
+                        w["reason"].as_str().unwrap_or("").to_string(),
+                        w["message"].as_str().unwrap_or("").to_string(),
+                    )
                 }),
                 terminated: termination(&c["state"]),
                 last_terminated: termination(&c["lastState"]),
@@ -449,11 +555,18 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
             });
         }
     }
-    let unschedulable = status["conditions"].as_array().into_iter().flatten().find_map(|c| {
-        (c["type"] == "PodScheduled" && c["status"] == "False").then(|| {
-            (c["reason"].as_str().unwrap_or("").to_string(), c["message"].as_str().unwrap_or("").to_string())
-        })
-    });
+    let unschedulable = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            (c["type"] == "PodScheduled" && c["status"] == "False").then(|| {
+                (
+                    c["reason"].as_str().unwrap_or("").to_string(),
+                    c["message"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        });
     Pod {
         ns: o.namespace.clone(),
         name: o.name.clone(),
@@ -490,7 +603,9 @@ fn parse_node(o: &Object, v: &Value) -> Node {
     Node {
         name: o.name.clone(),
         conditions,
-        memory_capacity: v["status"]["capacity"]["memory"].as_str().and_then(quantity_bytes),
+        memory_capacity: v["status"]["capacity"]["memory"]
+            .as_str()
+            .and_then(quantity_bytes),
     }
 }
 
@@ -506,7 +621,10 @@ mod tests {
                 .as_deref(),
             Some(uid)
         );
-        assert_eq!(pod_uid_in_cgroup(&format!("/kubepods/besteffort/pod{uid}/abc")).as_deref(), Some(uid));
+        assert_eq!(
+            pod_uid_in_cgroup(&format!("/kubepods/besteffort/pod{uid}/abc")).as_deref(),
+            Some(uid)
+        );
         assert_eq!(pod_uid_in_cgroup("/system.slice/kubelet.service"), None);
         assert_eq!(quantity_bytes("2Gi"), Some(2 << 30));
         assert_eq!(quantity_bytes("512Mi"), Some(512 << 20));

@@ -12,9 +12,11 @@ macro_rules! say {
 
 mod cat;
 mod common;
+mod correlate;
 mod generate;
 mod import;
 mod info;
+mod replay;
 
 use std::process::ExitCode;
 
@@ -56,6 +58,22 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
   tapio info incident.tapio
   tapio info incident.tapio -o json | jq '.by_kind'")]
     Info(info::Args),
+    /// Run the whole pipeline over captures and print each incident: root cause, chain with
+    /// evidence, impact, actions. With --expect, check captured incidents' verdicts (CI).
+    #[command(after_help = "Examples:
+  tapio replay incident.tapio
+  tapio replay node-1.tapio node-2.tapio -o json
+  tapio replay fixtures/incidents --expect          # CI: exit 1 with a diff when a verdict changed
+  tapio replay fixtures/incidents/oom-cascade --update-expect
+
+Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data was skipped, 2 error.")]
+    Replay(replay::Args),
+    /// The incidents that explain one request (--trace-id) or one entity (--pod, --service, --node).
+    #[command(after_help = "Examples:
+  tapio correlate incident.tapio --trace-id 2ea75461946a7dd10f2c15ab36a076cb
+  tapio correlate incident.tapio --pod shop/cart-7d8f9 --explain
+  tapio correlate incident.tapio --node node-7 --since 10:00 --until 10:30 -o json")]
+    Correlate(correlate::Args),
     /// Write a deterministic synthetic capture (benchmarks, demos).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -68,6 +86,8 @@ fn main() -> ExitCode {
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Replay(a) => replay::run(a),
+        Command::Correlate(a) => correlate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -164,13 +164,18 @@ impl Reader {
                 Step::End => self.done = true,
                 Step::Torn(_) if self.opts.follow => self.wait(),
                 Step::Torn(inside) => {
-                    self.warnings.push(Warning::Truncated { offset: at, inside });
+                    self.warnings
+                        .push(Warning::Truncated { offset: at, inside });
                     self.done = true;
                 }
                 Step::Corrupt(what) if self.opts.skip_corrupt => self.resync(at, what)?,
                 Step::Corrupt(what) => {
                     self.done = true;
-                    return Err(Error::Corrupt { path: self.path.clone(), offset: at, what });
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        offset: at,
+                        what,
+                    });
                 }
             }
         }
@@ -328,9 +333,16 @@ impl Reader {
             return Ok(Step::Torn("inside a block"));
         }
         if crc32fast::hash(&payload) != frame.payload_crc {
-            return Ok(Step::Corrupt("block (payload checksum mismatch)".to_string()));
+            return Ok(Step::Corrupt(
+                "block (payload checksum mismatch)".to_string(),
+            ));
         }
-        let block = RawBlock { offset: self.pos, count: frame.count, raw_len: frame.raw_len, payload };
+        let block = RawBlock {
+            offset: self.pos,
+            count: frame.count,
+            raw_len: frame.raw_len,
+            payload,
+        };
         self.pos += (BLOCK_FIXED + frame.zlen) as u64;
         Ok(Step::Block(block))
     }
@@ -448,7 +460,10 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new() -> std::io::Result<Decoder> {
-        Ok(Decoder { zstd: zstd::bulk::Decompressor::new()?, raw: Vec::new() })
+        Ok(Decoder {
+            zstd: zstd::bulk::Decompressor::new()?,
+            raw: Vec::new(),
+        })
     }
 
     /// Appends the block's events to `out`; on failure appends nothing and says what is wrong.
@@ -468,11 +483,24 @@ impl Decoder {
 
 /// A block whose checksums held but whose content does not decode: an error, or with
 /// `skip_corrupt` the warning to report.
-pub fn corrupt_block(path: &Path, b: &RawBlock, what: String, skip: bool) -> Result<Warning, Error> {
+pub fn corrupt_block(
+    path: &Path,
+    b: &RawBlock,
+    what: String,
+    skip: bool,
+) -> Result<Warning, Error> {
     if skip {
-        Ok(Warning::SkippedCorrupt { offset: b.offset, bytes: b.frame_len(), what })
+        Ok(Warning::SkippedCorrupt {
+            offset: b.offset,
+            bytes: b.frame_len(),
+            what,
+        })
     } else {
-        Err(Error::Corrupt { path: path.to_path_buf(), offset: b.offset, what })
+        Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            offset: b.offset,
+            what,
+        })
     }
 }
 

@@ -1,68 +1,105 @@
 //! Detectors over Kubernetes: Pod, Node, workload and EndpointSlice changes, and Events.
 
 use super::text::{self, Cause};
-use super::{Detector, Facts, FindingKind, OwnedChange};
+use super::{Detector, Facts, FindingKind};
 use crate::event::{Event, KubeEvent, Ts};
-use crate::topology::{Container, Entity, Pod, Termination};
+use crate::topology::{Change, Container, Entity, Pod, Termination};
 
 impl Detector {
-    pub(crate) fn object_change(&mut self, e: &Event, change: OwnedChange) {
+    pub(crate) fn object_change(&mut self, e: &Event, change: Change) {
         match change {
-            OwnedChange::Pod { old, new } => self.pod_change(e, old.as_ref(), &new),
-            OwnedChange::Node { old, new } => {
+            Change::Pod { old, new } => self.pod_change(e, old.as_deref(), &new),
+            Change::Node { old, new } => {
                 let entity = Entity::Node(new.name.clone());
                 for (cond, (status, reason, message)) in &new.conditions {
-                    let was = old.as_ref().and_then(|o| o.conditions.get(cond)).map(|c| c.0.as_str());
+                    let was = old
+                        .as_ref()
+                        .and_then(|o| o.conditions.get(cond))
+                        .map(|c| c.0.as_str());
                     let bad = match cond.as_str() {
                         "Ready" => status != "True",
                         "MemoryPressure" | "DiskPressure" | "PIDPressure" => status == "True",
                         _ => false,
                     };
-                    let kind = if cond == "Ready" { FindingKind::NodeNotReady } else { FindingKind::NodePressure };
+                    let kind = if cond == "Ready" {
+                        FindingKind::NodeNotReady
+                    } else {
+                        FindingKind::NodePressure
+                    };
                     if !bad {
                         self.close(kind, &entity, cond);
                         continue;
                     }
-                    if was == Some(status.as_str()) && self.open.contains_key(&(kind, entity.clone(), cond.clone())) {
+                    if was == Some(status.as_str())
+                        && self
+                            .open
+                            .contains_key(&(kind, entity.clone(), cond.clone()))
+                    {
                         continue;
                     }
                     let summary = match kind {
-                        FindingKind::NodeNotReady => format!("node {} is not ready ({reason})", new.name),
+                        FindingKind::NodeNotReady => {
+                            format!("node {} is not ready ({reason})", new.name)
+                        }
                         _ => format!("node {} reports {cond} ({reason})", new.name),
                     };
                     let message = (!message.is_empty()).then(|| message.clone());
                     let node = new.name.clone();
                     self.upsert(kind, entity.clone(), cond, e.ts, e, || {
-                        (summary, Facts { node: Some(node), message, ..Facts::default() })
+                        (
+                            summary,
+                            Facts {
+                                node: Some(node),
+                                message,
+                                ..Facts::default()
+                            },
+                        )
                     });
                 }
             }
-            OwnedChange::Workload(w) => {
+            Change::Workload(w) => {
                 if w.kind == "ReplicaSet" {
                     return;
                 }
-                let entity = Entity::Workload { kind: w.kind.clone(), ns: w.ns.clone(), name: w.name.clone() };
+                let entity = Entity::Workload {
+                    kind: w.kind.clone(),
+                    ns: w.ns.clone(),
+                    name: w.name.clone(),
+                };
                 if w.available >= w.desired {
                     self.close(FindingKind::RolloutStuck, &entity, "");
                     return;
                 }
-                let summary =
-                    format!("{} {}/{}: {} of {} replicas available", w.kind, w.ns, w.name, w.available, w.desired);
-                self.upsert(FindingKind::RolloutStuck, entity, "", e.ts, e, || (summary, Facts::default()));
+                let summary = format!(
+                    "{} {}/{}: {} of {} replicas available",
+                    w.kind, w.ns, w.name, w.available, w.desired
+                );
+                self.upsert(FindingKind::RolloutStuck, entity, "", e.ts, e, || {
+                    (summary, Facts::default())
+                });
             }
-            OwnedChange::Endpoints { service, old, new } => {
+            Change::Endpoints { service, old, new } => {
                 if new.total > 0 && new.ready == 0 {
-                    let summary = format!("service {} has 0 of {} endpoints ready", service.short(), new.total);
-                    let f = self.upsert(FindingKind::ServiceNoEndpoints, service, "", e.ts, e, || {
-                        (summary, Facts::default())
-                    });
+                    let summary = format!(
+                        "service {} has 0 of {} endpoints ready",
+                        service.short(),
+                        new.total
+                    );
+                    let f = self.upsert(
+                        FindingKind::ServiceNoEndpoints,
+                        service,
+                        "",
+                        e.ts,
+                        e,
+                        || (summary, Facts::default()),
+                    );
                     f.facts.peak_bytes = None;
                     f.count = new.total as u64;
                 } else if old.ready == 0 && new.ready > 0 {
                     self.close(FindingKind::ServiceNoEndpoints, &service, "");
                 }
             }
-            OwnedChange::Other => {}
+            Change::Other => {}
         }
     }
 
@@ -72,7 +109,9 @@ impl Detector {
         for c in &pod.containers {
             let before = old.and_then(|o| o.containers.iter().find(|x| x.name == c.name));
             for t in [&c.last_terminated, &c.terminated].into_iter().flatten() {
-                let seen = before.is_some_and(|b| b.last_terminated.as_ref() == Some(t) || b.terminated.as_ref() == Some(t));
+                let seen = before.is_some_and(|b| {
+                    b.last_terminated.as_ref() == Some(t) || b.terminated.as_ref() == Some(t)
+                });
                 if !seen {
                     self.termination(e, pod, c, t);
                 }
@@ -81,26 +120,39 @@ impl Detector {
                 Some((reason, message)) => {
                     let kind = match reason.as_str() {
                         "CrashLoopBackOff" => Some(FindingKind::CrashLoop),
-                        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => Some(FindingKind::ImagePullFailure),
-                        "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
-                            Some(FindingKind::ConfigError)
+                        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
+                            Some(FindingKind::ImagePullFailure)
                         }
+                        "CreateContainerConfigError"
+                        | "CreateContainerError"
+                        | "RunContainerError" => Some(FindingKind::ConfigError),
                         _ => None,
                     };
                     if let Some(kind) = kind {
-                        let summary = format!("container {} of pod {} is waiting: {reason}", c.name, pod.name);
+                        let summary = format!(
+                            "container {} of pod {} is waiting: {reason}",
+                            c.name, pod.name
+                        );
                         let facts = Facts {
                             container: Some(c.name.clone()),
                             node: node.clone(),
                             message: (!message.is_empty()).then(|| message.clone()),
                             ..Facts::default()
                         };
-                        let f = self.upsert(kind, entity.clone(), &c.name, e.ts, e, || (summary, facts));
-                        f.facts.exit_code = f.facts.exit_code.or(c.last_terminated.as_ref().map(|t| t.exit_code));
+                        let f = self
+                            .upsert(kind, entity.clone(), &c.name, e.ts, e, || (summary, facts));
+                        f.facts.exit_code = f
+                            .facts
+                            .exit_code
+                            .or(c.last_terminated.as_ref().map(|t| t.exit_code));
                     }
                 }
                 None => {
-                    for kind in [FindingKind::CrashLoop, FindingKind::ImagePullFailure, FindingKind::ConfigError] {
+                    for kind in [
+                        FindingKind::CrashLoop,
+                        FindingKind::ImagePullFailure,
+                        FindingKind::ConfigError,
+                    ] {
                         if c.ready {
                             self.close(kind, &entity, &c.name);
                         }
@@ -110,14 +162,25 @@ impl Detector {
         }
         if pod.reason == "Evicted" && old.is_none_or(|o| o.reason != "Evicted") {
             let summary = format!("pod {} evicted: {}", pod.name, pod.message);
-            let facts = Facts { node: node.clone(), message: Some(pod.message.clone()), ..Facts::default() };
-            self.upsert(FindingKind::Eviction, entity.clone(), "", e.ts, e, || (summary, facts));
+            let facts = Facts {
+                node: node.clone(),
+                message: Some(pod.message.clone()),
+                ..Facts::default()
+            };
+            self.upsert(FindingKind::Eviction, entity.clone(), "", e.ts, e, || {
+                (summary, facts)
+            });
         }
         if let Some((reason, message)) = &pod.unschedulable {
             if reason == "Unschedulable" {
                 let summary = format!("pod {} cannot be scheduled: {message}", pod.name);
-                let facts = Facts { message: Some(message.clone()), ..Facts::default() };
-                self.upsert(FindingKind::FailedScheduling, entity, "", e.ts, e, || (summary, facts));
+                let facts = Facts {
+                    message: Some(message.clone()),
+                    ..Facts::default()
+                };
+                self.upsert(FindingKind::FailedScheduling, entity, "", e.ts, e, || {
+                    (summary, facts)
+                });
             }
         }
     }
@@ -139,34 +202,47 @@ impl Detector {
         let (kind, summary) = match (t.reason.as_str(), t.exit_code) {
             ("OOMKilled", _) => (
                 FindingKind::ContainerOomKilled,
-                format!("container {} of pod {} terminated OOMKilled ({}), restart {}", c.name, pod.name, t.exit_code, c.restarts),
+                format!(
+                    "container {} of pod {} terminated OOMKilled ({}), restart {}",
+                    c.name, pod.name, t.exit_code, c.restarts
+                ),
             ),
             ("Completed", 0) | (_, 0) => return,
             ("StartError" | "ContainerCannotRun", _) => (
                 FindingKind::ConfigError,
-                format!("container {} of pod {} could not start: {}", c.name, pod.name, t.message.trim()),
+                format!(
+                    "container {} of pod {} could not start: {}",
+                    c.name,
+                    pod.name,
+                    t.message.trim()
+                ),
             ),
             ("Evicted" | "ContainerStatusUnknown", _) => return,
             (reason, code) => {
                 let reason = if reason.is_empty() { "Error" } else { reason };
                 (
                     FindingKind::ContainerError,
-                    format!("container {} of pod {} exited {reason} ({code}), restart {}", c.name, pod.name, c.restarts),
+                    format!(
+                        "container {} of pod {} exited {reason} ({code}), restart {}",
+                        c.name, pod.name, c.restarts
+                    ),
                 )
             }
         };
-        self.upsert(kind, entity.clone(), &key, at, e, || (summary, base.clone()));
+        self.upsert(kind, entity.clone(), &key, at, e, || {
+            (summary, base.clone())
+        });
         // What the container said on its way out (`terminationMessagePolicy`) may name the cause.
         if let Some(cause) = text::classify(&t.message) {
-            self.cause_from_text(e, &entity, &c.name, at, cause, &t.message, base);
+            self.cause_from_text(e, &entity, at, cause, &t.message, base);
         }
     }
 
+    /// A finding for what a message says went wrong (`base.container` keys it per container).
     pub(crate) fn cause_from_text(
         &mut self,
         e: &Event,
         entity: &Entity,
-        container: &str,
         at: Ts,
         cause: Cause,
         message: &str,
@@ -174,17 +250,26 @@ impl Detector {
     ) {
         let (kind, what) = match cause {
             Cause::Dns => (FindingKind::DnsFailure, "cannot resolve a name"),
-            Cause::Unreachable { .. } => (FindingKind::DependencyError, "cannot reach a dependency"),
+            Cause::Unreachable { .. } => {
+                (FindingKind::DependencyError, "cannot reach a dependency")
+            }
             Cause::Config => (FindingKind::ConfigError, "is missing configuration"),
         };
         let peer = match &cause {
-            Cause::Unreachable { host } => host.as_deref().and_then(|h| self.resolve_host(h, entity)),
+            Cause::Unreachable { host } => {
+                host.as_deref().and_then(|h| self.resolve_host(h, entity))
+            }
             _ => None,
         };
         let line = text::first_line(message);
         let summary = format!("{} {what}: {line}", entity.short());
-        let facts = Facts { peer, message: Some(line.to_string()), ..base };
-        self.upsert(kind, entity.clone(), container, at, e, || (summary, facts));
+        let container = base.container.clone().unwrap_or_default();
+        let facts = Facts {
+            peer,
+            message: Some(line.to_string()),
+            ..base
+        };
+        self.upsert(kind, entity.clone(), &container, at, e, || (summary, facts));
     }
 
     /// A host named in a message → the service or pod it is: an IP, `svc`, `svc.ns`, `svc.ns.svc.cluster.local`.
@@ -204,7 +289,12 @@ impl Detector {
 
     pub(crate) fn kube_event(&mut self, e: &Event, k: &KubeEvent) {
         let pod_entity = || Entity::pod(&k.involved.namespace, &k.involved.name);
-        let container = k.involved.field_path.split_once('{').map_or("", |(_, c)| c.trim_end_matches('}')).to_string();
+        let container = k
+            .involved
+            .field_path
+            .split_once('{')
+            .map_or("", |(_, c)| c.trim_end_matches('}'))
+            .to_string();
         let at = k.last.unwrap_or(e.ts);
         let msg = k.message.trim();
         let facts = || Facts {
@@ -215,52 +305,96 @@ impl Detector {
         };
         let on_pod = k.involved.kind == "Pod";
         let (kind, entity, summary) = match k.reason.as_str() {
-            "Unhealthy" if msg.starts_with("Liveness probe failed") && on_pod => {
-                (FindingKind::LivenessFailed, pod_entity(), format!("liveness probe of {} failed: {msg}", k.involved.name))
-            }
+            "Unhealthy" if msg.starts_with("Liveness probe failed") && on_pod => (
+                FindingKind::LivenessFailed,
+                pod_entity(),
+                format!("liveness probe of {} failed: {msg}", k.involved.name),
+            ),
             "Killing" if msg.contains("failed liveness probe") && on_pod => (
                 FindingKind::LivenessKill,
                 pod_entity(),
-                format!("kubelet killed container {container} of {}: failed liveness probe", k.involved.name),
+                format!(
+                    "kubelet killed container {container} of {}: failed liveness probe",
+                    k.involved.name
+                ),
             ),
-            "BackOff" if msg.contains("restarting failed container") && on_pod => {
-                (FindingKind::CrashLoop, pod_entity(), format!("{}: {msg}", k.involved.name))
-            }
+            "BackOff" if msg.contains("restarting failed container") && on_pod => (
+                FindingKind::CrashLoop,
+                pod_entity(),
+                format!("{}: {msg}", k.involved.name),
+            ),
             "BackOff" | "Failed" | "ErrImagePull" | "ImagePullBackOff"
                 if on_pod && (msg.contains("pull") || msg.contains("ImagePull")) =>
             {
-                (FindingKind::ImagePullFailure, pod_entity(), format!("{}: {msg}", k.involved.name))
+                (
+                    FindingKind::ImagePullFailure,
+                    pod_entity(),
+                    format!("{}: {msg}", k.involved.name),
+                )
             }
             "Failed" | "FailedMount" | "CreateContainerConfigError"
                 if on_pod && text::classify(msg) == Some(Cause::Config) =>
             {
-                (FindingKind::ConfigError, pod_entity(), format!("{}: {msg}", k.involved.name))
+                (
+                    FindingKind::ConfigError,
+                    pod_entity(),
+                    format!("{}: {msg}", k.involved.name),
+                )
             }
-            "FailedScheduling" if on_pod => {
-                (FindingKind::FailedScheduling, pod_entity(), format!("{} cannot be scheduled: {msg}", k.involved.name))
-            }
-            "Evicted" if on_pod => (FindingKind::Eviction, pod_entity(), format!("{} evicted: {msg}", k.involved.name)),
-            "TaintManagerEviction" if on_pod => {
-                (FindingKind::Eviction, pod_entity(), format!("{} marked for deletion: node unreachable", k.involved.name))
-            }
-            "EvictionThresholdMet" => {
-                (FindingKind::NodePressure, Entity::Node(k.involved.name.clone()), format!("node {}: {msg}", k.involved.name))
-            }
-            "NodeNotReady" => (FindingKind::NodeNotReady, Entity::Node(k.involved.name.clone()), msg.to_string()),
-            "SystemOOM" => {
-                (FindingKind::OomKillNode, Entity::Node(k.involved.name.clone()), format!("node {}: {msg}", k.involved.name))
-            }
+            "FailedScheduling" if on_pod => (
+                FindingKind::FailedScheduling,
+                pod_entity(),
+                format!("{} cannot be scheduled: {msg}", k.involved.name),
+            ),
+            "Evicted" if on_pod => (
+                FindingKind::Eviction,
+                pod_entity(),
+                format!("{} evicted: {msg}", k.involved.name),
+            ),
+            "TaintManagerEviction" if on_pod => (
+                FindingKind::Eviction,
+                pod_entity(),
+                format!("{} marked for deletion: node unreachable", k.involved.name),
+            ),
+            "EvictionThresholdMet" => (
+                FindingKind::NodePressure,
+                Entity::Node(k.involved.name.clone()),
+                format!("node {}: {msg}", k.involved.name),
+            ),
+            "NodeNotReady" => (
+                FindingKind::NodeNotReady,
+                Entity::Node(k.involved.name.clone()),
+                msg.to_string(),
+            ),
+            "SystemOOM" => (
+                FindingKind::OomKillNode,
+                Entity::Node(k.involved.name.clone()),
+                format!("node {}: {msg}", k.involved.name),
+            ),
             "OOMKilling" => {
-                let kind =
-                    if msg.contains("Memory cgroup out of memory") { FindingKind::OomKillMemcg } else { FindingKind::OomKillNode };
-                (kind, Entity::Node(k.involved.name.clone()), format!("node {}: {msg}", k.involved.name))
+                let kind = if msg.contains("Memory cgroup out of memory") {
+                    FindingKind::OomKillMemcg
+                } else {
+                    FindingKind::OomKillNode
+                };
+                (
+                    kind,
+                    Entity::Node(k.involved.name.clone()),
+                    format!("node {}: {msg}", k.involved.name),
+                )
             }
-            "FailedCreatePodSandBox" if on_pod && msg.contains("network") => {
-                (FindingKind::NetworkSetupFailure, pod_entity(), format!("{}: {msg}", k.involved.name))
-            }
+            "FailedCreatePodSandBox" if on_pod && msg.contains("network") => (
+                FindingKind::NetworkSetupFailure,
+                pod_entity(),
+                format!("{}: {msg}", k.involved.name),
+            ),
             _ => return,
         };
-        let key = if kind == FindingKind::OomKillNode || kind == FindingKind::OomKillMemcg { format!("{}", at.0) } else { container.clone() };
+        let key = if kind == FindingKind::OomKillNode || kind == FindingKind::OomKillMemcg {
+            format!("{}", at.0)
+        } else {
+            container.clone()
+        };
         let f = self.upsert(kind, entity, &key, at, e, || (summary, facts()));
         f.count = f.count.max(u64::from(k.count));
         if let Some(first) = k.first {

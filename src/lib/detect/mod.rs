@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::event::{Body, Event, Kernel, Kube, Meta, OomConstraint, Ts};
 use crate::report;
-use crate::topology::{Change, Entity, Topology};
+use crate::topology::{Entity, Topology};
 
 /// What a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -143,6 +143,8 @@ pub struct Facts {
     /// error was retried and recovered.
     pub failed_requests: u64,
     pub recovered_requests: u64,
+    /// For error spans: all spans of the service in the finding's minutes, to judge the error rate.
+    pub requests: u64,
     pub trace_ids: Vec<String>,
 }
 
@@ -167,7 +169,11 @@ pub const MAX_EVIDENCE: usize = 8;
 impl Finding {
     pub(crate) fn add_evidence_at(&mut self, e: &Event, ts: Ts) {
         if self.evidence.len() < MAX_EVIDENCE && !self.evidence.iter().any(|x| x.seq == e.seq) {
-            self.evidence.push(Evidence { seq: e.seq, ts, line: report::event_line(e) });
+            self.evidence.push(Evidence {
+                seq: e.seq,
+                ts,
+                line: report::event_line(e),
+            });
         }
     }
 }
@@ -198,7 +204,7 @@ impl Default for Config {
         Config {
             burst_window_ns: 10 * Ts::NANOS_PER_SEC,
             burst_min: 3,
-            retransmit_min: 50,
+            retransmit_min: 100,
             slow_span_ns: 10 * Ts::NANOS_PER_SEC,
         }
     }
@@ -252,20 +258,30 @@ impl Detector {
             Body::Kernel(_) => {}
             Body::Kube(Kube::Object(o)) => {
                 let change = self.topo.apply(o);
-                let change = owned(change);
                 self.object_change(e, change);
             }
             Body::Kube(Kube::Event(k)) => self.kube_event(e, k),
             Body::Span(s) => self.span(e, s),
             Body::Log(l) => self.log(e, l),
-            Body::Meta(Meta::Drop { source, count, range, reason }) => self.blind.push(Blind {
+            Body::Meta(Meta::Drop {
+                source,
+                count,
+                range,
+                reason,
+            }) => self.blind.push(Blind {
                 from: range.from,
                 to: range.to,
                 what: format!("{count} events lost by {source} ({reason})"),
             }),
-            Body::Meta(Meta::Gap { source, range, reason }) => {
-                self.blind.push(Blind { from: range.from, to: range.to, what: format!("{source} saw nothing ({reason})") })
-            }
+            Body::Meta(Meta::Gap {
+                source,
+                range,
+                reason,
+            }) => self.blind.push(Blind {
+                from: range.from,
+                to: range.to,
+                what: format!("{source} saw nothing ({reason})"),
+            }),
             Body::Meta(Meta::Annotation { .. }) => {}
         }
     }
@@ -279,7 +295,11 @@ impl Detector {
         for (i, f) in findings.iter_mut().enumerate() {
             f.id = i;
         }
-        Detected { findings, topology: self.topo, blind: self.blind }
+        Detected {
+            findings,
+            topology: self.topo,
+            blind: self.blind,
+        }
     }
 
     /// Starts a finding, or extends the open one with the same kind, entity and key.
@@ -329,47 +349,56 @@ impl Detector {
     }
 
     fn oom_kill(&mut self, e: &Event, o: &crate::event::OomKill) {
-        let pod = self.topo.pod_of_cgroup(o.cgroup()).map(|p| (p.entity(), p.node.clone()));
-        let node = if e.node.is_empty() { pod.as_ref().map(|p| p.1.clone()).unwrap_or_default() } else { e.node.to_string() };
+        let pod = self
+            .topo
+            .pod_of_cgroup(o.cgroup())
+            .map(|p| (p.entity(), p.node.clone()));
+        let node = if e.node.is_empty() {
+            pod.as_ref().map(|p| p.1.clone()).unwrap_or_default()
+        } else {
+            e.node.to_string()
+        };
         let (kind, entity) = match (o.constraint, pod) {
             (OomConstraint::Global, Some((p, _))) => (FindingKind::OomKillNode, p),
             (OomConstraint::Global, None) => (FindingKind::OomKillNode, Entity::Node(node.clone())),
             (_, Some((p, _))) => (FindingKind::OomKillMemcg, p),
             (_, None) => (
                 FindingKind::OomKillMemcg,
-                Entity::Host { node: node.clone(), what: if o.cgroup().is_empty() { o.victim_comm.to_string() } else { o.cgroup().to_string() } },
+                Entity::Host {
+                    node: node.clone(),
+                    what: if o.cgroup().is_empty() {
+                        o.victim_comm.to_string()
+                    } else {
+                        o.cgroup().to_string()
+                    },
+                },
             ),
         };
         let key = format!("{}@{}", o.victim_pid, e.ts.0);
         let limit = o.memcg_limit_kib.map(|k| k * 1024);
-        let peak = o.memcg_usage_kib.map(|k| k * 1024).or((o.rss_kib > 0).then_some(o.rss_kib * 1024));
+        let peak = o
+            .memcg_usage_kib
+            .map(|k| k * 1024)
+            .or((o.rss_kib > 0).then_some(o.rss_kib * 1024));
         let what = match kind {
             FindingKind::OomKillNode => "the node ran out of memory",
             _ => "its memory cgroup hit its limit",
         };
-        let summary = format!("kernel OOM-killed pid {} ({}): {what}", o.victim_pid, o.victim_comm);
+        let summary = format!(
+            "kernel OOM-killed pid {} ({}): {what}",
+            o.victim_pid, o.victim_comm
+        );
         let node_c = node.clone();
         self.upsert(kind, entity, &key, e.ts, e, || {
-            (summary, Facts { limit_bytes: limit, peak_bytes: peak, node: Some(node_c).filter(|n| !n.is_empty()), ..Facts::default() })
+            (
+                summary,
+                Facts {
+                    limit_bytes: limit,
+                    peak_bytes: peak,
+                    node: Some(node_c).filter(|n| !n.is_empty()),
+                    ..Facts::default()
+                },
+            )
         });
-    }
-}
-
-/// `Change` borrows the store; the detectors need the store mutably too, so take what they need.
-pub(crate) enum OwnedChange {
-    Pod { old: Option<crate::topology::Pod>, new: crate::topology::Pod },
-    Node { old: Option<crate::topology::Node>, new: crate::topology::Node },
-    Workload(crate::topology::Workload),
-    Endpoints { service: Entity, old: crate::topology::Endpoints, new: crate::topology::Endpoints },
-    Other,
-}
-
-fn owned(c: Change<'_>) -> OwnedChange {
-    match c {
-        Change::Pod { old, new } => OwnedChange::Pod { old, new: new.clone() },
-        Change::Node { old, new } => OwnedChange::Node { old, new: new.clone() },
-        Change::Workload { new } => OwnedChange::Workload(new.clone()),
-        Change::Endpoints { service, old, new } => OwnedChange::Endpoints { service, old, new },
-        Change::Other => OwnedChange::Other,
     }
 }

@@ -36,15 +36,31 @@ impl Detector {
     }
 
     pub(crate) fn retransmit(&mut self, e: &Event, r: &TcpRetransmit) {
-        self.burst(e, FindingKind::RetransmitSpike, r.daddr, r.dport, r.saddr, u64::from(r.count));
+        self.burst(
+            e,
+            FindingKind::RetransmitSpike,
+            r.daddr,
+            r.dport,
+            r.saddr,
+            u64::from(r.count),
+        );
     }
 
-    fn burst(&mut self, e: &Event, kind: FindingKind, daddr: IpAddr, dport: u16, saddr: IpAddr, n: u64) {
+    fn burst(
+        &mut self,
+        e: &Event,
+        kind: FindingKind,
+        daddr: IpAddr,
+        dport: u16,
+        saddr: IpAddr,
+        n: u64,
+    ) {
         self.sweep(e.ts);
         let window = self.cfg.burst_window_ns;
         let key = (kind, daddr, dport);
+        // Fixed windows from a burst's first failure: a steady trickle is not a burst.
         if let Some(b) = self.net.open.get(&key) {
-            if e.ts.saturating_sub(b.last) > window {
+            if e.ts.saturating_sub(b.first) > window {
                 let b = self.net.open.remove(&key);
                 self.emit_burst(key, b);
             }
@@ -63,7 +79,11 @@ impl Detector {
             b.sources.insert(saddr);
         }
         if b.evidence.len() < MAX_EVIDENCE {
-            b.evidence.push(Evidence { seq: e.seq, ts: e.ts, line: report::event_line(e) });
+            b.evidence.push(Evidence {
+                seq: e.seq,
+                ts: e.ts,
+                line: report::event_line(e),
+            });
         }
     }
 
@@ -74,7 +94,7 @@ impl Detector {
             .net
             .open
             .iter()
-            .filter(|(_, b)| now.is_none_or(|t| t.saturating_sub(b.last) > window))
+            .filter(|(_, b)| now.is_none_or(|t| t.saturating_sub(b.first) > window))
             .map(|(k, _)| *k)
             .collect();
         done.sort();
@@ -93,14 +113,25 @@ impl Detector {
 
     fn emit_burst(&mut self, (kind, daddr, dport): (FindingKind, IpAddr, u16), b: Option<Burst>) {
         let Some(b) = b else { return };
-        let min = if kind == FindingKind::RetransmitSpike { self.cfg.retransmit_min } else { self.cfg.burst_min };
+        let min = if kind == FindingKind::RetransmitSpike {
+            self.cfg.retransmit_min
+        } else {
+            self.cfg.burst_min
+        };
         if b.count < min {
             return;
         }
         let dest = self.topo.owner_of_ip(daddr);
-        let entity = dest.clone().unwrap_or_else(|| Entity::Host { node: b.node.clone(), what: format!("{daddr}:{dport}") });
+        let entity = dest.clone().unwrap_or_else(|| Entity::Host {
+            node: b.node.clone(),
+            what: format!("{daddr}:{dport}"),
+        });
         let clients: Vec<Entity> = {
-            let mut c: Vec<Entity> = b.sources.iter().filter_map(|ip| self.topo.owner_of_ip(*ip)).collect();
+            let mut c: Vec<Entity> = b
+                .sources
+                .iter()
+                .filter_map(|ip| self.topo.owner_of_ip(*ip))
+                .collect();
             c.sort();
             c.dedup();
             c
@@ -116,7 +147,11 @@ impl Detector {
             1 => format!(" from {}", clients[0].short()),
             n => format!(" from {n} pods"),
         };
-        let summary = format!("{daddr}:{dport} ({}) {} {verb}{from}", entity.short(), b.count);
+        let summary = format!(
+            "{daddr}:{dport} ({}) {} {verb}{from}",
+            entity.short(),
+            b.count
+        );
         self.findings.push(Finding {
             id: self.findings.len(),
             kind,
@@ -125,7 +160,12 @@ impl Detector {
             end: b.last,
             count: b.count,
             summary,
-            facts: Facts { peer: dest, clients, node: Some(b.node).filter(|n| !n.is_empty()), ..Facts::default() },
+            facts: Facts {
+                peer: dest,
+                clients,
+                node: Some(b.node).filter(|n| !n.is_empty()),
+                ..Facts::default()
+            },
             evidence: b.evidence,
         });
     }

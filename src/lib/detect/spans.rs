@@ -23,10 +23,14 @@ const MAX_TRACES: usize = 10_000;
 pub(crate) struct Traces {
     failed_roots: HashSet<TraceId>,
     roots: VecDeque<(Ts, TraceId)>,
-    /// finding index → the traces of its error spans.
-    error_traces: HashMap<usize, Vec<TraceId>>,
+    /// finding index → the traces of its error spans already counted.
+    error_traces: HashMap<usize, HashSet<TraceId>>,
     last_error: HashMap<Entity, Ts>,
+    /// Spans per service and minute.
+    per_minute: HashMap<(Entity, u64), u64>,
 }
+
+const MINUTE_NS: u64 = 60 * Ts::NANOS_PER_SEC;
 
 impl Detector {
     pub(crate) fn span(&mut self, e: &Event, s: &Span) {
@@ -34,37 +38,71 @@ impl Detector {
             self.remember_root(s);
         }
         let entity = span_entity(s);
+        *self
+            .spans
+            .per_minute
+            .entry((entity.clone(), s.start.0 / MINUTE_NS))
+            .or_default() += 1;
         if s.is_error() {
             let at = s.start;
-            if self.spans.last_error.get(&entity).is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS) {
+            if self
+                .spans
+                .last_error
+                .get(&entity)
+                .is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS)
+            {
                 self.close(FindingKind::ErrorSpans, &entity, "");
             }
             self.spans.last_error.insert(entity.clone(), at);
-            let summary = format!("{} requests failing: {} {}", entity.short(), s.service, s.name);
+            let summary = format!(
+                "{} requests failing: {} {}",
+                entity.short(),
+                s.service,
+                s.name
+            );
             let peer = peer_of(s).and_then(|ip| self.topo.owner_of_ip(ip));
             let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
-                (summary, Facts { peer, ..Facts::default() })
+                (
+                    summary,
+                    Facts {
+                        peer,
+                        ..Facts::default()
+                    },
+                )
             });
             let id = f.id;
             if f.facts.trace_ids.len() < 3 {
                 f.facts.trace_ids.push(s.trace_id.to_string());
             }
+            // Spans come in start order, so a trace's root has been seen before its children.
             let traces = self.spans.error_traces.entry(id).or_default();
-            if traces.len() < MAX_TRACES {
-                traces.push(s.trace_id);
+            if traces.len() < MAX_TRACES && traces.insert(s.trace_id) {
+                let failed =
+                    s.parent_span_id.is_none() || self.spans.failed_roots.contains(&s.trace_id);
+                let f = &mut self.findings[id];
+                if failed {
+                    f.facts.failed_requests += 1;
+                } else {
+                    f.facts.recovered_requests += 1;
+                }
             }
             let said = [s.status_message.as_str()]
                 .into_iter()
-                .chain(s.exceptions().flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())))
+                .chain(
+                    s.exceptions()
+                        .flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())),
+                )
                 .find_map(|m| text::classify(m).map(|c| (c, m.to_string())));
             if let Some((cause, message)) = said {
-                self.cause_from_text(e, &entity, "", at, cause, &message, Facts::default());
+                self.cause_from_text(e, &entity, at, cause, &message, Facts::default());
             }
         }
         if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
             let ms = s.duration_ns() / 1_000_000;
             let summary = format!("{} slow requests: {} took {ms} ms", entity.short(), s.name);
-            self.upsert(FindingKind::SlowSpans, entity, "", s.start, e, || (summary, Facts::default()));
+            self.upsert(FindingKind::SlowSpans, entity, "", s.start, e, || {
+                (summary, Facts::default())
+            });
         }
     }
 
@@ -88,32 +126,52 @@ impl Detector {
             return;
         }
         if let Some(cause) = text::classify(&l.body) {
-            let entity = Entity::Host { node: e.node.to_string(), what: l.ident.to_string() };
-            self.cause_from_text(e, &entity, "", e.ts, cause, &l.body, Facts::default());
+            let entity = Entity::Host {
+                node: e.node.to_string(),
+                what: l.ident.to_string(),
+            };
+            self.cause_from_text(e, &entity, e.ts, cause, &l.body, Facts::default());
         }
     }
 
-    /// Counts, for each error finding, the requests that failed at their root and those that recovered.
+    /// Counts, for each error finding, the spans of its service in its minutes.
     pub(crate) fn finish_spans(&mut self) {
         let traces = std::mem::take(&mut self.spans.error_traces);
-        for (i, ids) in traces {
-            let unique: HashSet<TraceId> = ids.into_iter().collect();
-            let failed = unique.iter().filter(|t| self.spans.failed_roots.contains(t)).count() as u64;
+        for i in traces.into_keys() {
             let f = &mut self.findings[i];
-            f.facts.failed_requests = failed;
-            f.facts.recovered_requests = unique.len() as u64 - failed;
+            f.facts.requests = (f.start.0 / MINUTE_NS..=f.end.0 / MINUTE_NS)
+                .map(|m| {
+                    self.spans
+                        .per_minute
+                        .get(&(f.entity.clone(), m))
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .sum();
         }
     }
 }
 
 /// The service a span belongs to: `service/<k8s.namespace.name>/<service.name>`.
 pub fn span_entity(s: &Span) -> Entity {
-    let ns = s.resource_attr("k8s.namespace.name").and_then(|v| v.as_str()).unwrap_or("");
+    let ns = s
+        .resource_attr("k8s.namespace.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     Entity::service(ns, &s.service)
 }
 
 fn peer_of(s: &Span) -> Option<std::net::IpAddr> {
-    ["net.peer.ip", "network.peer.address", "server.address", "net.peer.name"]
-        .iter()
-        .find_map(|k| s.attr(k).and_then(|v| v.as_str()).and_then(|v| v.parse().ok()))
+    [
+        "net.peer.ip",
+        "network.peer.address",
+        "server.address",
+        "net.peer.name",
+    ]
+    .iter()
+    .find_map(|k| {
+        s.attr(k)
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+    })
 }

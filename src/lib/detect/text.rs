@@ -91,7 +91,10 @@ pub fn classify(message: &str) -> Option<Cause> {
 /// The line of a (possibly multi-line) message that says the most, cut to 200 characters.
 pub fn first_line(message: &str) -> &str {
     let lines = || message.lines().map(str::trim).filter(|l| !l.is_empty());
-    let best = lines().find(|l| classify(l).is_some()).or_else(|| lines().next()).unwrap_or("");
+    let best = lines()
+        .find(|l| classify(l).is_some())
+        .or_else(|| lines().next())
+        .unwrap_or("");
     match best.char_indices().nth(200) {
         Some((i, _)) => &best[..i],
         None => best,
@@ -104,20 +107,53 @@ mod tests {
 
     #[test]
     fn field_guide_texts_are_classified() {
-        let unreachable = |h: &str| Some(Cause::Unreachable { host: Some(h.to_string()) });
-        assert_eq!(classify("dial tcp 10.96.12.7:5432: connect: connection refused"), unreachable("10.96.12.7"));
-        assert_eq!(classify("Error: connect ECONNREFUSED 10.96.0.15:6379"), unreachable("10.96.0.15"));
+        let unreachable = |h: &str| {
+            Some(Cause::Unreachable {
+                host: Some(h.to_string()),
+            })
+        };
+        assert_eq!(
+            classify("dial tcp 10.96.12.7:5432: connect: connection refused"),
+            unreachable("10.96.12.7")
+        );
+        assert_eq!(
+            classify("Error: connect ECONNREFUSED 10.96.0.15:6379"),
+            unreachable("10.96.0.15")
+        );
         assert_eq!(
             classify("could not connect to hana: connection to db cannot be established: -10709: Connect failed (connect timeout expired)"),
             unreachable("hana")
         );
-        assert_eq!(classify("dial tcp: lookup orders.shop.svc.cluster.local on 10.96.0.10:53: no such host"), Some(Cause::Dns));
+        assert_eq!(
+            classify(
+                "dial tcp: lookup orders.shop.svc.cluster.local on 10.96.0.10:53: no such host"
+            ),
+            Some(Cause::Dns)
+        );
         assert_eq!(classify("getaddrinfo ENOTFOUND redis"), Some(Cause::Dns));
-        assert_eq!(classify("dial tcp: lookup db on 10.96.0.10:53: read udp: i/o timeout"), Some(Cause::Dns));
-        assert_eq!(classify("environment variable APP_MODE is not set"), Some(Cause::Config));
-        assert_eq!(classify("couldn't find key DB_URL in ConfigMap shop/app-config"), Some(Cause::Config));
-        assert_eq!(classify("secret \"db-creds\" not found"), Some(Cause::Config));
-        assert_eq!(classify("Exception in thread main java.lang.NullPointerException"), None);
-        assert_eq!(first_line("boom\n  at x\nError: connect ECONNREFUSED 10.0.0.1:80\n"), "Error: connect ECONNREFUSED 10.0.0.1:80");
+        assert_eq!(
+            classify("dial tcp: lookup db on 10.96.0.10:53: read udp: i/o timeout"),
+            Some(Cause::Dns)
+        );
+        assert_eq!(
+            classify("environment variable APP_MODE is not set"),
+            Some(Cause::Config)
+        );
+        assert_eq!(
+            classify("couldn't find key DB_URL in ConfigMap shop/app-config"),
+            Some(Cause::Config)
+        );
+        assert_eq!(
+            classify("secret \"db-creds\" not found"),
+            Some(Cause::Config)
+        );
+        assert_eq!(
+            classify("Exception in thread main java.lang.NullPointerException"),
+            None
+        );
+        assert_eq!(
+            first_line("boom\n  at x\nError: connect ECONNREFUSED 10.0.0.1:80\n"),
+            "Error: connect ECONNREFUSED 10.0.0.1:80"
+        );
     }
 }

@@ -106,7 +106,13 @@ pub struct Verdict {
 /// Builds the incidents of the linked groups, most severe first, then by time.
 pub fn build(d: &Detected, groups: &[Group]) -> Verdict {
     let mut incidents: Vec<Incident> = groups.iter().map(|g| incident(d, g)).collect();
-    incidents.sort_by(|a, b| (b.severity, a.start, &a.root_cause.entity).cmp(&(a.severity, b.start, &b.root_cause.entity)));
+    incidents.sort_by(|a, b| {
+        (b.severity, a.start, &a.root_cause.entity).cmp(&(
+            a.severity,
+            b.start,
+            &b.root_cause.entity,
+        ))
+    });
     for (i, inc) in incidents.iter_mut().enumerate() {
         inc.id = i + 1;
     }
@@ -118,12 +124,21 @@ fn incident(d: &Detected, g: &Group) -> Incident {
     let root = &f[g.root];
     let members: Vec<&Finding> = g.members.iter().map(|&i| &f[i]).collect();
     let impact = impact(&members, &d.topology);
-    let (start, end) = (members.iter().map(|m| m.start).min().unwrap_or(root.start), members.iter().map(|m| m.end).max().unwrap_or(root.end));
+    let (start, end) = (
+        members.iter().map(|m| m.start).min().unwrap_or(root.start),
+        members.iter().map(|m| m.end).max().unwrap_or(root.end),
+    );
+    // A step happens no earlier than the step that caused it (an aggregate such as a service's
+    // error spans may have begun before, from background errors).
+    let mut at = Ts(0);
     let chain: Vec<ChainStep> = g
         .chain
         .iter()
         .map(|&i| ChainStep {
-            ts: f[i].start,
+            ts: {
+                at = at.max(f[i].start);
+                at
+            },
             layer: f[i].kind.layer(),
             kind: f[i].kind,
             entity: f[i].entity.clone(),
@@ -142,16 +157,28 @@ fn incident(d: &Detected, g: &Group) -> Incident {
         confidence,
         start,
         end,
-        root_cause: RootCause { kind: g.root_kind, summary: root_summary(g.root_kind, root, &members), entity },
+        root_cause: RootCause {
+            kind: g.root_kind,
+            summary: root_summary(g.root_kind, root, &members),
+            entity,
+        },
         chain,
         actions: actions(g.root_kind, root, &members, &impact, &d.topology),
         impact,
         evidence_complete: complete,
-        evidence_gaps: g.blind.iter().map(|b| format!("{} → {}: {}", b.from, b.to, b.what)).collect(),
+        evidence_gaps: g
+            .blind
+            .iter()
+            .map(|b| format!("{} → {}: {}", b.from, b.to, b.what))
+            .collect(),
         alternatives: g
             .alternatives
             .iter()
-            .map(|(i, why)| Alternative { kind: f[*i].kind, entity: f[*i].entity.clone(), why_not: why.clone() })
+            .map(|(i, why)| Alternative {
+                kind: f[*i].kind,
+                entity: f[*i].entity.clone(),
+                why_not: why.clone(),
+            })
             .collect(),
         findings: members.into_iter().cloned().collect(),
     }
@@ -206,7 +233,10 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
     let start = members.iter().map(|m| m.start).min().unwrap_or_default();
     let end = members.iter().map(|m| m.end).max().unwrap_or_default();
     imp.duration_s = (end.saturating_sub(start) as f64 / 1e8).round() / 10.0;
-    imp.services = services.into_iter().filter(|s| matches!(s, Entity::Service { name, .. } if !name.is_empty())).collect();
+    imp.services = services
+        .into_iter()
+        .filter(|s| matches!(s, Entity::Service { name, .. } if !name.is_empty()))
+        .collect();
     imp.pods = pods.into_iter().collect();
     imp.nodes = nodes.into_iter().collect();
     imp
@@ -217,7 +247,10 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
 /// restarting, unschedulable or unpullable, or a few failed requests. Low: everything else —
 /// errors that were retried and recovered, a lone network blip.
 fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
-    let node_level = matches!(kind, RootKind::NodeNotReady | RootKind::OomNode | RootKind::EvictionNodePressure);
+    let node_level = matches!(
+        kind,
+        RootKind::NodeNotReady | RootKind::OomNode | RootKind::EvictionNodePressure
+    );
     let pod_trouble = members.iter().any(|m| {
         matches!(
             m.kind,
@@ -233,6 +266,15 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
                 | K::RolloutStuck
         )
     });
+    // Errors alone, at a low rate among the service's requests, are background noise.
+    let only_errors = members
+        .iter()
+        .all(|m| matches!(m.kind, K::ErrorSpans | K::SlowSpans));
+    let errors: u64 = members.iter().map(|m| m.count).sum();
+    let requests: u64 = members.iter().map(|m| m.facts.requests).sum();
+    if only_errors && (imp.failed_requests < 5 || errors * 20 < requests) {
+        return Severity::Low;
+    }
     if (node_level && !imp.services.is_empty()) || imp.failed_requests >= 100 {
         Severity::Critical
     } else if imp.endpoints_lost > 0 || imp.failed_requests >= 10 || node_level {
@@ -247,7 +289,12 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
 /// The entity the root cause is about: the dependency when one is named and known.
 fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topology) -> Entity {
     if kind == RootKind::DependencyUnreachable {
-        let peer = members.iter().find_map(|m| m.facts.peer.clone().filter(|_| m.kind == K::DependencyError));
+        let peer = members.iter().find_map(|m| {
+            m.facts
+                .peer
+                .clone()
+                .filter(|_| m.kind == K::DependencyError)
+        });
         if let Some(Entity::Service { ns, name }) = &peer {
             if !topo.pods_of_service(ns, name).is_empty() || topo.endpoints(ns, name).total > 0 {
                 return peer.unwrap_or_else(|| root.entity.clone());
@@ -259,11 +306,21 @@ fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topo
 
 fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String {
     let f = &root.facts;
-    let oom_facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(f);
-    let limit = oom_facts.limit_bytes.or(members.iter().find_map(|m| m.facts.limit_bytes));
+    let oom_facts = members
+        .iter()
+        .find(|m| m.kind == K::OomKillMemcg)
+        .map(|m| &m.facts)
+        .unwrap_or(f);
+    let limit = oom_facts
+        .limit_bytes
+        .or(members.iter().find_map(|m| m.facts.limit_bytes));
     match kind {
         RootKind::OomContainerLimit => {
-            let node = oom_facts.node.as_deref().or(f.node.as_deref()).unwrap_or("?");
+            let node = oom_facts
+                .node
+                .as_deref()
+                .or(f.node.as_deref())
+                .unwrap_or("?");
             match (oom_facts.peak_bytes, limit) {
                 (Some(p), Some(l)) => format!(
                     "{} OOM-killed: memory {} hit its {} limit on {node}",
@@ -271,12 +328,16 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
                     kib(p / 1024),
                     kib(l / 1024)
                 ),
-                _ => format!("{} OOM-killed at its memory limit on {node}", root.entity.short()),
+                _ => format!(
+                    "{} OOM-killed at its memory limit on {node}",
+                    root.entity.short()
+                ),
             }
         }
         RootKind::DependencyUnreachable | RootKind::DnsFailure | RootKind::ConfigError => {
             let said = members.iter().find_map(|m| {
-                matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError).then(|| m.summary.clone())
+                matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError)
+                    .then(|| m.summary.clone())
             });
             said.unwrap_or_else(|| root.summary.clone())
         }
@@ -284,17 +345,40 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
     }
 }
 
-fn actions(kind: RootKind, root: &Finding, members: &[&Finding], imp: &Impact, topo: &Topology) -> Vec<Action> {
+fn actions(
+    kind: RootKind,
+    root: &Finding,
+    members: &[&Finding],
+    imp: &Impact,
+    topo: &Topology,
+) -> Vec<Action> {
     let pod = root.entity.short();
     let workload = match &root.entity {
-        Entity::Pod { ns, name } => topo.pod_by_name(ns, name).and_then(|p| topo.workload_of(p)).map(|w| w.to_string()),
+        Entity::Pod { ns, name } => topo
+            .pod_by_name(ns, name)
+            .and_then(|p| topo.workload_of(p))
+            .map(|w| w.to_string()),
         _ => None,
     }
     .unwrap_or_else(|| root.entity.to_string());
-    let node = root.facts.node.clone().or_else(|| imp.nodes.first().map(Entity::short)).unwrap_or_else(|| "the node".into());
-    let message = members.iter().find_map(|m| m.facts.message.clone()).unwrap_or_default();
-    let container = members.iter().find_map(|m| m.facts.container.clone()).unwrap_or_else(|| "<container>".into());
-    let peer = members.iter().find_map(|m| m.facts.peer.clone()).map_or_else(|| "the dependency".into(), |p| p.to_string());
+    let node = root
+        .facts
+        .node
+        .clone()
+        .or_else(|| imp.nodes.first().map(Entity::short))
+        .unwrap_or_else(|| "the node".into());
+    let message = members
+        .iter()
+        .find_map(|m| m.facts.message.clone())
+        .unwrap_or_default();
+    let container = members
+        .iter()
+        .find_map(|m| m.facts.container.clone())
+        .unwrap_or_else(|| "<container>".into());
+    let peer = members
+        .iter()
+        .find_map(|m| m.facts.peer.clone())
+        .map_or_else(|| "the dependency".into(), |p| p.to_string());
     let mut out: Vec<(&'static str, String)> = match kind {
         RootKind::OomContainerLimit => {
             let facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(&root.facts);
@@ -329,7 +413,7 @@ fn actions(kind: RootKind, root: &Finding, members: &[&Finding], imp: &Impact, t
         ],
         RootKind::ImagePullFailure => vec![("IMMEDIATE", format!("fix the image reference or the registry credentials of {workload}: {message}"))],
         RootKind::SchedulingFailure => vec![
-            ("IMMEDIATE", format!("{message}")),
+            ("IMMEDIATE", message.clone()),
             ("NEXT", format!("add capacity, or lower the requests or relax the constraints of {workload}")),
         ],
         RootKind::NodeNotReady => vec![
@@ -347,9 +431,17 @@ fn actions(kind: RootKind, root: &Finding, members: &[&Finding], imp: &Impact, t
         RootKind::Unknown => vec![("NEXT", format!("read the evidence: tapio cat CAPTURE --since {} --pod …", root.start))],
     };
     if imp.failed_requests > 0 {
-        out.push(("LATER", format!("{} requests failed: add retries with budgets at the callers", imp.failed_requests)));
+        out.push((
+            "LATER",
+            format!(
+                "{} requests failed: add retries with budgets at the callers",
+                imp.failed_requests
+            ),
+        ));
     }
-    out.into_iter().map(|(urgency, text)| Action { urgency, text }).collect()
+    out.into_iter()
+        .map(|(urgency, text)| Action { urgency, text })
+        .collect()
 }
 
 fn ns_of(e: &Entity) -> &str {

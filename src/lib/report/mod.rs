@@ -4,9 +4,11 @@
 //! summaries (`time  LAYER  kind  node  what happened`), so raw evidence and verdicts read alike.
 
 mod event;
+mod expect;
 mod incident;
 mod summary;
 
 pub use self::event::{bytes, event_json, event_line, kib, signal_name, summary};
+pub use self::expect::{Expected, ExpectedIncident};
 pub use self::incident::{build, ChainStep, Impact, Incident, RootCause, Severity, Verdict};
 pub use self::summary::{explain, incident_text};

@@ -15,14 +15,33 @@ pub fn incident_text(inc: &Incident) -> String {
         inc.confidence
     );
     let _ = writeln!(s, "  Root cause  {}", inc.root_cause.summary);
-    let _ = writeln!(s, "  Impact      {} — {}", inc.severity.as_str(), impact_line(inc));
+    let _ = writeln!(
+        s,
+        "  Impact      {} — {}",
+        inc.severity.as_str(),
+        impact_line(inc)
+    );
     if !inc.evidence_complete {
-        let _ = writeln!(s, "  Evidence    INCOMPLETE: {}", inc.evidence_gaps.join("; "));
+        let _ = writeln!(
+            s,
+            "  Evidence    INCOMPLETE: {}",
+            inc.evidence_gaps.join("; ")
+        );
     }
     let _ = writeln!(s, "  Chain");
     for step in &inc.chain {
-        let seq = step.evidence.first().map(|e| format!("   evidence #{}", e.seq)).unwrap_or_default();
-        let _ = writeln!(s, "    {}  [{}] {:<6} {}{seq}", step.ts.to_datetime().format("%H:%M:%S%.3f"), step.layer, "", step.summary);
+        let seq = step
+            .evidence
+            .first()
+            .map(|e| format!("   evidence #{}", e.seq))
+            .unwrap_or_default();
+        let layer = format!("[{}]", step.layer);
+        let _ = writeln!(
+            s,
+            "    {}  {layer:<8} {}{seq}",
+            step.ts.to_datetime().format("%H:%M:%S%.3f"),
+            step.summary
+        );
     }
     let _ = writeln!(s, "  Actions");
     for (i, a) in inc.actions.iter().enumerate() {
@@ -39,7 +58,11 @@ fn impact_line(inc: &Incident) -> String {
         parts.push(format!("services {}", names.join(", ")));
     }
     if !i.pods.is_empty() {
-        parts.push(format!("{} pod{}", i.pods.len(), if i.pods.len() == 1 { "" } else { "s" }));
+        parts.push(format!(
+            "{} pod{}",
+            i.pods.len(),
+            if i.pods.len() == 1 { "" } else { "s" }
+        ));
     }
     if i.endpoints_lost > 0 {
         parts.push(format!("{} endpoints lost", i.endpoints_lost));
@@ -51,7 +74,10 @@ fn impact_line(inc: &Incident) -> String {
         parts.push(format!("{} failed requests", i.failed_requests));
     }
     if i.recovered_requests > 0 {
-        parts.push(format!("{} requests recovered after retries", i.recovered_requests));
+        parts.push(format!(
+            "{} requests recovered after retries",
+            i.recovered_requests
+        ));
     }
     parts.push(format!("over {:.1} s", i.duration_s));
     parts.join("; ")
@@ -62,14 +88,24 @@ pub fn explain(inc: &Incident) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "  Considered");
     if inc.alternatives.is_empty() {
-        let _ = writeln!(s, "    no other candidate: every other finding is explained by the root cause");
+        let _ = writeln!(
+            s,
+            "    no other candidate: every other finding is explained by the root cause"
+        );
     }
     for a in &inc.alternatives {
         let _ = writeln!(s, "    {} {}: {}", a.kind, a.entity, a.why_not);
     }
     let _ = writeln!(s, "  Findings");
     for f in &inc.findings {
-        let _ = writeln!(s, "    {}  {:<22} {:<32} {}", f.start, f.kind.as_str(), f.entity.to_string(), f.summary);
+        let _ = writeln!(
+            s,
+            "    {}  {:<22} {:<32} {}",
+            f.start,
+            f.kind.as_str(),
+            f.entity.to_string(),
+            f.summary
+        );
     }
     s
 }

@@ -363,7 +363,7 @@ impl Generator {
                 })
                 .into()
             }
-            950..=969 => {
+            950 => {
                 let s = &self.services[self.rng.below(self.services.len() as u64) as usize];
                 Kernel::TcpRetransmit(TcpRetransmit {
                     saddr: IpAddr::V4(p.ip),

@@ -1,0 +1,180 @@
+//! `tapio correlate`: the incidents that explain one request or one entity.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use tapio::capture::{Merge, ReadOptions};
+use tapio::event::{Body, TraceId};
+use tapio::filter::TimeSpec;
+use tapio::pipeline::{self, Options};
+use tapio::report::{Incident, Verdict};
+use tapio::topology::Entity;
+
+use crate::common::{self, Output};
+use crate::replay;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Capture files (several are merged by time).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Start from one request: its failing spans, and the path from them to the root cause.
+    #[arg(long, value_parser = parse_trace)]
+    trace_id: Option<TraceId>,
+    /// The incidents that involve this pod (NAMESPACE/NAME).
+    #[arg(long)]
+    pod: Option<String>,
+    /// The incidents that involve this service (NAMESPACE/NAME).
+    #[arg(long)]
+    service: Option<String>,
+    /// The incidents that involve this node.
+    #[arg(long)]
+    node: Option<String>,
+    /// Only incidents active at or after this time (same forms as `tapio cat --since`).
+    #[arg(long, value_parser = TimeSpec::parse)]
+    since: Option<TimeSpec>,
+    /// Only incidents active at or before this time.
+    #[arg(long, value_parser = TimeSpec::parse)]
+    until: Option<TimeSpec>,
+    /// Show the other causes considered and why they lost.
+    #[arg(long)]
+    explain: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn parse_trace(s: &str) -> Result<TraceId, String> {
+    TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut wanted: Vec<Entity> = Vec::new();
+    let split = |s: &str, what: &str| -> Result<(String, String)> {
+        match s.split_once('/') {
+            Some((ns, name)) => Ok((ns.to_string(), name.to_string())),
+            None => bail!("--{what} takes NAMESPACE/NAME, got {s:?}"),
+        }
+    };
+    if let Some(p) = &args.pod {
+        let (ns, name) = split(p, "pod")?;
+        wanted.push(Entity::Pod { ns, name });
+    }
+    if let Some(s) = &args.service {
+        let (ns, name) = split(s, "service")?;
+        wanted.push(Entity::Service { ns, name });
+    }
+    if let Some(n) = &args.node {
+        wanted.push(Entity::Node(n.clone()));
+    }
+    let mut trace_path = Vec::new();
+    if let Some(t) = args.trace_id {
+        let (entities, lines) = trace_entities(&args.files, t)?;
+        if entities.is_empty() {
+            bail!("trace {t} has no span in {}", args.files[0].display());
+        }
+        wanted.extend(entities);
+        trace_path = lines;
+    }
+    if wanted.is_empty() {
+        bail!("say what to explain: --trace-id, --pod, --service or --node");
+    }
+    let opts = Options {
+        threads: args.threads,
+        read: ReadOptions::default(),
+        ..Options::default()
+    };
+    let outcome = pipeline::run(&args.files, &opts)?;
+    let problem = replay::warn(&outcome);
+    let start = outcome
+        .detected
+        .findings
+        .iter()
+        .map(|f| f.start)
+        .min()
+        .unwrap_or_default();
+    let (since, until) = (
+        args.since.map(|s| s.resolve(start)),
+        args.until.map(|s| s.resolve(start)),
+    );
+    let incidents: Vec<Incident> = outcome
+        .verdict
+        .incidents
+        .into_iter()
+        .filter(|i| involves(i, &wanted))
+        .filter(|i| since.is_none_or(|t| i.end >= t) && until.is_none_or(|t| i.start <= t))
+        .collect();
+    if args.output == Output::Text && !trace_path.is_empty() {
+        let mut s = String::from("Request\n");
+        for l in &trace_path {
+            s.push_str(&format!("    {l}\n"));
+        }
+        if let Some(i) = incidents.first() {
+            s.push_str("  ← explained by\n");
+            for step in i.chain.iter().rev() {
+                s.push_str(&format!(
+                    "    {}  [{}] {}\n",
+                    step.ts, step.layer, step.summary
+                ));
+            }
+        }
+        s.push('\n');
+        common::print(&s)?;
+    }
+    replay::print_verdict(&Verdict { incidents }, args.output, args.explain, true)?;
+    Ok(common::exit(problem))
+}
+
+/// Whether an incident's findings touch one of the entities (as subject, peer or client).
+fn involves(i: &Incident, wanted: &[Entity]) -> bool {
+    let hit = |e: &Entity| wanted.contains(e);
+    hit(&i.root_cause.entity)
+        || i.impact.services.iter().any(hit)
+        || i.impact.pods.iter().any(hit)
+        || i.impact.nodes.iter().any(hit)
+        || i.findings.iter().any(|f| {
+            hit(&f.entity)
+                || f.facts.peer.as_ref().is_some_and(hit)
+                || f.facts.clients.iter().any(hit)
+        })
+}
+
+/// The services and pods of a trace's failing spans (all its spans when none failed), and one line
+/// per failing span, deepest first.
+fn trace_entities(files: &[PathBuf], trace: TraceId) -> Result<(Vec<Entity>, Vec<String>)> {
+    let mut merge = Merge::new(common::open_all(files, &ReadOptions::default())?);
+    let mut spans = Vec::new();
+    while let Some(e) = merge.next_event()? {
+        if let Body::Span(s) = &e.body {
+            if s.trace_id == trace {
+                spans.push((e.clone(), s.clone()));
+            }
+        }
+    }
+    let failing: Vec<_> = spans.iter().filter(|(_, s)| s.is_error()).collect();
+    let chosen: Vec<_> = if failing.is_empty() {
+        spans.iter().collect()
+    } else {
+        failing
+    };
+    let mut entities = Vec::new();
+    let mut lines = Vec::new();
+    let mut ordered = chosen.clone();
+    ordered.sort_by_key(|(_, s)| std::cmp::Reverse((s.start, s.span_id)));
+    for (e, s) in ordered {
+        let ns = s
+            .resource_attr("k8s.namespace.name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        entities.push(Entity::service(ns, &s.service));
+        if let Some((pns, pod)) = s.pod() {
+            entities.push(Entity::pod(pns, pod));
+        }
+        lines.push(tapio::report::event_line(e));
+    }
+    entities.sort();
+    entities.dedup();
+    Ok((entities, lines))
+}
