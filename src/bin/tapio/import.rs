@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Force the format of every input: kube-json, kube-yaml, watch-json, watch-yaml, otlp-json,
-    /// zipkin-json, dmesg, syslog, journal-json.
+    /// zipkin-json, dmesg, syslog, journal-json, tapio-json.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// The year of syslog times that have none (default: from the other inputs).

@@ -25,6 +25,9 @@ pub enum Format {
     Syslog,
     /// `journalctl -o json`: one JSON object per line.
     JournalJson,
+    /// tapio's own events as JSON lines (the event model's JSON form): kernel events written by
+    /// hand or by another tool, for fixtures and tests.
+    TapioJson,
 }
 
 named!(Format, "format" {
@@ -37,6 +40,7 @@ named!(Format, "format" {
     KernelLog => "dmesg",
     Syslog => "syslog",
     JournalJson => "journal-json",
+    TapioJson => "tapio-json",
 });
 
 impl FromStr for Format {
@@ -203,6 +207,9 @@ fn classify_json(v: &serde_json::Value) -> Format {
     }
     if v.get("type").is_some() && v.get("object").is_some() {
         return Format::WatchJson;
+    }
+    if v.get("ts").is_some() && v.get("source").is_some() && v.get("body").is_some() {
+        return Format::TapioJson;
     }
     if v.get("__REALTIME_TIMESTAMP").is_some() {
         return Format::JournalJson;

@@ -206,6 +206,7 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
             kube::parse(&text, format, node)
         }
         Format::OtlpJson => otlp::parse(&text, node),
+        Format::TapioJson => tapio_json(&text),
         Format::ZipkinJson => zipkin::parse(&text, node),
         Format::KernelLog | Format::Syslog | Format::JournalJson => {
             kernel_log::parse(&text, format, node)
@@ -215,6 +216,21 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
     (report, parsed)
+}
+
+/// The event model's own JSON lines, as written by hand for fixtures (`tapio-json`).
+fn tapio_json(text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        match serde_json::from_str::<Event>(line) {
+            Ok(e) => out.push(LineTime::Absolute(e.ts), e),
+            Err(err) => out.reject(Location::Line(i + 1), format!("not a tapio event: {err}")),
+        }
+    }
+    out
 }
 
 /// The file name of a path, for messages.
