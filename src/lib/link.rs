@@ -62,189 +62,30 @@ const CONN: &[FindingKind] = &[K::ConnRefused, K::ConnTimeout, K::ConnReset];
 const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOomKilled];
 
 /// The causal rules, documented in `docs/correlation.md`.
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        causes: &[K::OomKillMemcg],
-        effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop],
-        relation: Relation::Same,
-        window_s: 120,
-        why: "the kernel's kill is the container's OOMKilled exit",
-    },
-    Rule {
-        causes: &[K::OomKillNode],
-        effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop],
-        relation: Relation::Same,
-        window_s: 120,
-        why: "the node's OOM killer picked this container",
-    },
-    Rule {
-        causes: &[K::OomKillNode],
-        effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction],
-        relation: Relation::PodOnNode,
-        window_s: 300,
-        why: "the node ran out of memory",
-    },
-    Rule {
-        causes: &[
-            K::ContainerOomKilled,
-            K::ContainerError,
-            K::LivenessKill,
-            K::ConfigError,
-            K::DependencyError,
-            K::DnsFailure,
-        ],
-        effects: &[K::CrashLoop],
-        relation: Relation::Same,
-        window_s: 900,
-        why: "repeated exits put the container in back-off",
-    },
-    Rule {
-        causes: &[K::DependencyError, K::DnsFailure, K::ConfigError],
-        effects: &[K::ContainerError, K::LivenessFailed],
-        relation: Relation::Same,
-        window_s: 300,
-        why: "the container said why it failed",
-    },
-    Rule {
-        causes: &[K::LivenessFailed],
-        effects: &[K::LivenessKill, K::ContainerError],
-        relation: Relation::Same,
-        window_s: 300,
-        why: "the kubelet restarts a container whose liveness probe keeps failing",
-    },
-    Rule {
-        causes: POD_DOWN,
-        effects: &[K::ServiceNoEndpoints],
-        relation: Relation::PodBacksService,
-        window_s: 300,
-        why: "the pod's endpoint left the service",
-    },
-    Rule {
-        causes: POD_DOWN,
-        effects: CONN,
-        relation: Relation::CauseIsPeer,
-        window_s: 300,
-        why: "nothing listened where the pod had been",
-    },
-    Rule {
-        causes: &[K::ServiceNoEndpoints],
-        effects: CONN,
-        relation: Relation::CauseIsPeer,
-        window_s: 300,
-        why: "the service had no ready endpoint to take the connections",
-    },
-    Rule {
-        causes: &[
-            K::ServiceNoEndpoints,
-            K::ConnRefused,
-            K::ConnTimeout,
-            K::ConnReset,
-        ],
-        effects: &[K::ErrorSpans],
-        relation: Relation::EffectIsClient,
-        window_s: 300,
-        why: "the callers' requests failed",
-    },
-    Rule {
-        causes: POD_DOWN,
-        effects: &[K::ErrorSpans, K::SlowSpans],
-        relation: Relation::PodBacksService,
-        window_s: 300,
-        why: "the service's own requests failed while its pod was down",
-    },
-    Rule {
-        causes: &[
-            K::ServiceNoEndpoints,
-            K::ConnRefused,
-            K::ConnTimeout,
-            K::ConnReset,
-            K::CrashLoop,
-            K::ContainerError,
-            K::ContainerOomKilled,
-            K::LivenessKill,
-            K::Eviction,
-        ],
-        effects: &[K::DependencyError, K::DnsFailure],
-        relation: Relation::CauseIsPeer,
-        window_s: 900,
-        why: "the dependency it could not reach was down",
-    },
-    Rule {
-        causes: CONN,
-        effects: CRASH,
-        relation: Relation::EffectIsClient,
-        window_s: 300,
-        why: "the pod crashed after its connections failed",
-    },
-    Rule {
-        causes: &[K::NodePressure],
-        effects: &[K::Eviction, K::OomKillNode],
-        relation: Relation::PodOnNode,
-        window_s: 900,
-        why: "the kubelet evicts pods to relieve node pressure",
-    },
-    Rule {
-        causes: &[K::NodePressure],
-        effects: &[K::OomKillNode, K::Eviction],
-        relation: Relation::Same,
-        window_s: 900,
-        why: "the node was under memory pressure",
-    },
-    Rule {
-        causes: &[K::NodeNotReady],
-        effects: &[K::Eviction, K::ContainerError, K::CrashLoop],
-        relation: Relation::PodOnNode,
-        window_s: 900,
-        why: "pods on a node that stopped reporting are evicted or lost",
-    },
-    Rule {
-        causes: &[K::NodeNotReady],
-        effects: &[K::ServiceNoEndpoints],
-        relation: Relation::ServiceOnNode,
-        window_s: 600,
-        why: "endpoints on a not-ready node become not ready at once",
-    },
-    Rule {
-        causes: &[K::NodeNotReady],
-        effects: CONN,
-        relation: Relation::CauseIsPeer,
-        window_s: 600,
-        why: "connections to pods on the lost node fail",
-    },
-    Rule {
-        causes: &[
-            K::ImagePullFailure,
-            K::FailedScheduling,
-            K::ConfigError,
-            K::CrashLoop,
-            K::NetworkSetupFailure,
-        ],
-        effects: &[K::RolloutStuck],
-        relation: Relation::PodOfWorkload,
-        window_s: 1800,
-        why: "the workload cannot get its replicas available",
-    },
-    Rule {
-        causes: &[K::NetworkSetupFailure],
-        effects: &[K::ContainerError, K::CrashLoop],
-        relation: Relation::Same,
-        window_s: 600,
-        why: "the pod has no network",
-    },
-    Rule {
-        causes: &[K::RetransmitSpike],
-        effects: &[K::ConnTimeout],
-        relation: Relation::Same,
-        window_s: 120,
-        why: "segments were lost on the way",
-    },
-    Rule {
-        causes: &[K::DependencyError, K::DnsFailure],
-        effects: &[K::ErrorSpans],
-        relation: Relation::Same,
-        window_s: 300,
-        why: "the requests failed for that reason",
-    },
+    Rule { causes: &[K::OomKillMemcg], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the kernel's kill is the container's OOMKilled exit" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the node's OOM killer picked this container" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
+    Rule { causes: &[K::ContainerOomKilled, K::ContainerError, K::LivenessKill, K::ConfigError, K::DependencyError, K::DnsFailure], effects: &[K::CrashLoop], relation: Relation::Same, window_s: 900, why: "repeated exits put the container in back-off" },
+    Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
+    Rule { causes: &[K::LivenessFailed], effects: &[K::LivenessKill, K::ContainerError], relation: Relation::Same, window_s: 300, why: "the kubelet restarts a container whose liveness probe keeps failing" },
+    Rule { causes: POD_DOWN, effects: &[K::ServiceNoEndpoints], relation: Relation::PodBacksService, window_s: 300, why: "the pod's endpoint left the service" },
+    Rule { causes: POD_DOWN, effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "nothing listened where the pod had been" },
+    Rule { causes: &[K::ServiceNoEndpoints], effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "the service had no ready endpoint to take the connections" },
+    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset], effects: &[K::ErrorSpans], relation: Relation::EffectIsClient, window_s: 300, why: "the callers' requests failed" },
+    Rule { causes: POD_DOWN, effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::PodBacksService, window_s: 300, why: "the service's own requests failed while its pod was down" },
+    Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset, K::RetransmitSpike, K::CrashLoop, K::ContainerError, K::ContainerOomKilled, K::LivenessKill, K::Eviction], effects: &[K::DependencyError, K::DnsFailure], relation: Relation::CauseIsPeer, window_s: 900, why: "the dependency it could not reach was down" },
+    Rule { causes: CONN, effects: CRASH, relation: Relation::EffectIsClient, window_s: 300, why: "the pod crashed after its connections failed" },
+    Rule { causes: &[K::NodePressure], effects: &[K::Eviction, K::OomKillNode], relation: Relation::PodOnNode, window_s: 900, why: "the kubelet evicts pods to relieve node pressure" },
+    Rule { causes: &[K::NodePressure], effects: &[K::OomKillNode, K::Eviction], relation: Relation::Same, window_s: 900, why: "the node was under memory pressure" },
+    Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction, K::ContainerError, K::CrashLoop], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted or lost" },
+    Rule { causes: &[K::NodeNotReady], effects: &[K::ServiceNoEndpoints], relation: Relation::ServiceOnNode, window_s: 600, why: "endpoints on a not-ready node become not ready at once" },
+    Rule { causes: &[K::NodeNotReady], effects: CONN, relation: Relation::CauseIsPeer, window_s: 600, why: "connections to pods on the lost node fail" },
+    Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
+    Rule { causes: &[K::NetworkSetupFailure], effects: &[K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 600, why: "the pod has no network" },
+    Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
+    Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
 ];
 
 /// A causal edge, with the rule that made it.
@@ -559,11 +400,11 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
     }
 }
 
-/// The path from the root to the most user-facing symptom it reaches (breadth first, so the
-/// shortest such path; ties broken by time, then id).
+/// The path from the root to the most user-facing symptom it reaches: breadth first, so each
+/// finding's shortest path; among equally user-facing symptoms, the farthest, then the latest.
 fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<usize> {
     let mut prev: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut seen = BTreeSet::from([root]);
+    let mut depth: BTreeMap<usize, usize> = BTreeMap::from([(root, 0)]);
     let mut queue = VecDeque::from([root]);
     while let Some(x) = queue.pop_front() {
         let mut next: Vec<usize> = links
@@ -573,7 +414,8 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
             .collect();
         next.sort_by_key(|&i| (f[i].start, i));
         for y in next {
-            if seen.insert(y) {
+            if !depth.contains_key(&y) {
+                depth.insert(y, depth[&x] + 1);
                 prev.insert(y, x);
                 queue.push_back(y);
             }
@@ -582,11 +424,12 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
     let target = members
         .iter()
         .copied()
-        .filter(|i| seen.contains(i))
+        .filter(|i| depth.contains_key(i))
         .max_by_key(|&i| {
             (
                 symptom_rank(f[i].kind),
-                std::cmp::Reverse(f[i].start),
+                depth[&i],
+                f[i].start,
                 std::cmp::Reverse(i),
             )
         })

@@ -265,11 +265,19 @@ impl Detector {
         let summary = format!("{} {what}: {line}", entity.short());
         let container = base.container.clone().unwrap_or_default();
         let facts = Facts {
-            peer,
+            peer: peer.clone(),
             message: Some(line.to_string()),
             ..base
         };
-        self.upsert(kind, entity.clone(), &container, at, e, || (summary, facts));
+        let f = self.upsert(kind, entity.clone(), &container, at, e, || {
+            (summary.clone(), facts)
+        });
+        // A later message that names the host says more than an earlier one that did not.
+        if f.facts.peer.is_none() && peer.is_some() {
+            f.facts.peer = peer;
+            f.facts.message = Some(line.to_string());
+            f.summary = summary;
+        }
     }
 
     /// A host named in a message → the service or pod it is: an IP, `svc`, `svc.ns`, `svc.ns.svc.cluster.local`.
@@ -361,7 +369,9 @@ impl Detector {
                 Entity::Node(k.involved.name.clone()),
                 format!("node {}: {msg}", k.involved.name),
             ),
-            "NodeNotReady" => (
+            // The node controller also writes `NodeNotReady` on every pod of the node: the node's
+            // own event is the finding.
+            "NodeNotReady" if k.involved.kind == "Node" => (
                 FindingKind::NodeNotReady,
                 Entity::Node(k.involved.name.clone()),
                 msg.to_string(),

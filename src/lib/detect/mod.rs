@@ -137,6 +137,8 @@ pub struct Facts {
     pub peer: Option<Entity>,
     /// Where the failed connections or requests came from.
     pub clients: Vec<Entity>,
+    /// The kernel's memory cgroup path of the victim, to attribute it once its Pod is known.
+    pub cgroup: Option<String>,
     /// The message that says it best (an Event's message, a termination message, a log line).
     pub message: Option<String>,
     /// For error spans: requests whose trace failed at its root (user-facing), and those whose
@@ -290,6 +292,7 @@ impl Detector {
     pub fn finish(mut self) -> Detected {
         self.close_bursts(None);
         self.finish_spans();
+        self.reattribute();
         let mut findings = self.findings;
         findings.sort_by(|a, b| (a.start, a.kind, &a.entity).cmp(&(b.start, b.kind, &b.entity)));
         for (i, f) in findings.iter_mut().enumerate() {
@@ -299,6 +302,44 @@ impl Detector {
             findings,
             topology: self.topo,
             blind: self.blind,
+        }
+    }
+
+    /// Findings made before the objects that explain them arrived (a post-mortem import places a
+    /// Pod at the latest time its status states, often after the kernel saw its container die):
+    /// attribute them now, with everything known.
+    fn reattribute(&mut self) {
+        for f in &mut self.findings {
+            let pod = f
+                .facts
+                .cgroup
+                .as_ref()
+                .and_then(|c| self.topo.pod_of_cgroup(&c.as_str().into()))
+                .cloned();
+            if let Some(p) = pod {
+                if f.facts.node.is_none() && !p.node.is_empty() {
+                    f.facts.node = Some(p.node.clone());
+                }
+                match &f.entity {
+                    Entity::Host { .. } => f.entity = p.entity(),
+                    Entity::Node(n) if n.is_empty() && !p.node.is_empty() => {
+                        f.entity = Entity::Node(p.node.clone())
+                    }
+                    _ => {}
+                }
+                if f.kind == FindingKind::OomKillNode && !f.facts.clients.contains(&p.entity()) {
+                    f.facts.clients.push(p.entity());
+                }
+            }
+            if let Entity::Host { what, .. } = &f.entity {
+                let ip = what
+                    .rsplit_once(':')
+                    .and_then(|(ip, _)| ip.trim_matches(['[', ']']).parse().ok());
+                if let Some(owner) = ip.and_then(|ip| self.topo.owner_of_ip(ip)) {
+                    f.facts.peer = Some(owner.clone());
+                    f.entity = owner;
+                }
+            }
         }
     }
 
@@ -359,8 +400,7 @@ impl Detector {
             e.node.to_string()
         };
         let (kind, entity) = match (o.constraint, pod) {
-            (OomConstraint::Global, Some((p, _))) => (FindingKind::OomKillNode, p),
-            (OomConstraint::Global, None) => (FindingKind::OomKillNode, Entity::Node(node.clone())),
+            (OomConstraint::Global, _) => (FindingKind::OomKillNode, Entity::Node(node.clone())),
             (_, Some((p, _))) => (FindingKind::OomKillMemcg, p),
             (_, None) => (
                 FindingKind::OomKillMemcg,
@@ -389,6 +429,7 @@ impl Detector {
             o.victim_pid, o.victim_comm
         );
         let node_c = node.clone();
+        let cgroup = Some(o.cgroup().to_string()).filter(|c| !c.is_empty());
         self.upsert(kind, entity, &key, e.ts, e, || {
             (
                 summary,
@@ -396,6 +437,7 @@ impl Detector {
                     limit_bytes: limit,
                     peak_bytes: peak,
                     node: Some(node_c).filter(|n| !n.is_empty()),
+                    cgroup,
                     ..Facts::default()
                 },
             )

@@ -86,13 +86,17 @@ impl Detector {
                     f.facts.recovered_requests += 1;
                 }
             }
-            let said = [s.status_message.as_str()]
+            // The message that names a host says the most.
+            let mut said: Vec<(text::Cause, String)> = [s.status_message.as_str()]
                 .into_iter()
                 .chain(
                     s.exceptions()
                         .flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())),
                 )
-                .find_map(|m| text::classify(m).map(|c| (c, m.to_string())));
+                .filter_map(|m| text::classify(m).map(|c| (c, m.to_string())))
+                .collect();
+            said.sort_by_key(|(c, _)| !matches!(c, text::Cause::Unreachable { host: Some(_) }));
+            let said = said.into_iter().next();
             if let Some((cause, message)) = said {
                 self.cause_from_text(e, &entity, at, cause, &message, Facts::default());
             }

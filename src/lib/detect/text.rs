@@ -75,10 +75,23 @@ pub fn classify(message: &str) -> Option<Cause> {
         return Some(Cause::Dns);
     }
     if has(&UNREACHABLE) {
-        let host = HOST
-            .captures(message)
-            .map(|c| c[1].trim_end_matches(['.', ':']).to_string())
-            .filter(|h| !["db", "server", "the"].contains(&h.as_str()));
+        // Of the hosts the text names, the one with a port or a dot (`dial tcp 10.96.12.7:5432`)
+        // beats a bare word (`could not connect to database`).
+        let hosts: Vec<(String, bool)> = HOST
+            .captures_iter(message)
+            .map(|c| {
+                (
+                    c[1].trim_end_matches(['.', ':']).to_string(),
+                    c[0].contains(':') || c[1].contains('.'),
+                )
+            })
+            .filter(|(h, _)| !["db", "server", "the", "database"].contains(&h.as_str()))
+            .collect();
+        let host = hosts
+            .iter()
+            .find(|(_, qualified)| *qualified)
+            .or(hosts.first())
+            .map(|(h, _)| h.clone());
         return Some(Cause::Unreachable { host });
     }
     // `no such file` is configuration only when it is about a file the app reads, not a socket.

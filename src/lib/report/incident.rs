@@ -409,7 +409,10 @@ fn actions(
         ],
         RootKind::DependencyUnreachable => vec![
             ("IMMEDIATE", format!("restore {peer}: check that it has ready endpoints and that its pods are running")),
-            ("NEXT", format!("make {pod} retry with backoff instead of exiting when {peer} is away")),
+            ("NEXT", {
+                let client = members.iter().find(|m| m.kind == K::DependencyError).map_or(pod.clone(), |m| m.entity.short());
+                format!("make {client} retry with backoff instead of failing when {peer} is away")
+            }),
         ],
         RootKind::ImagePullFailure => vec![("IMMEDIATE", format!("fix the image reference or the registry credentials of {workload}: {message}"))],
         RootKind::SchedulingFailure => vec![

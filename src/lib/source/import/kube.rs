@@ -433,7 +433,13 @@ pub fn latest_time(v: &Value) -> Option<Ts> {
         Value::Object(m) => m
             .iter()
             .filter_map(|(k, v)| match v {
-                Value::String(s) if KEYS.contains(&k.as_str()) => Ts::parse_rfc3339(s),
+                // The EndpointSlice controller stamps each change of a slice.
+                Value::String(s)
+                    if KEYS.contains(&k.as_str())
+                        || k == "endpoints.kubernetes.io/last-change-trigger-time" =>
+                {
+                    Ts::parse_rfc3339(s)
+                }
                 _ => latest_time(v),
             })
             .max(),

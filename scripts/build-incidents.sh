@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds each incident fixture's capture from its readable inputs, then shows its verdict.
+#   scripts/make-incidents.py && scripts/build-incidents.sh            # rebuild the captures
+#   scripts/build-incidents.sh --update-expect                         # and rewrite expected.json
+# Review every changed verdict (git diff fixtures/incidents) before committing it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
+cargo build --quiet
+tapio="$CARGO_TARGET_DIR/debug/tapio"
+
+for dir in fixtures/incidents/*/; do
+  dir="${dir%/}"
+  inputs=()
+  for f in pods.json cluster.json events.json traces.json dmesg.txt kernel-events.jsonl; do
+    [ -f "$dir/$f" ] && inputs+=("$dir/$f")
+  done
+  [ ${#inputs[@]} -gt 0 ] || continue
+  read -r -a args < "$dir/import.args" || args=()
+  "$tapio" import -q -o "$dir/capture.tapio" "${args[@]}" "${inputs[@]}"
+done
+if [ "${1:-}" = "--update-expect" ]; then
+  "$tapio" replay fixtures/incidents --update-expect
+fi
+"$tapio" replay fixtures/incidents --expect || true

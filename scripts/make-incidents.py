@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""Writes the readable inputs of the incident fixtures under fixtures/incidents/<name>/.
+
+Each incident is what an SRE would have dumped after the fact: `kubectl get … -o json` of the
+pods, nodes, services, endpoint slices and workloads; `kubectl get events -o json`; the node's
+`dmesg`; an OTLP/JSON trace export; and, where only the recorder could have seen them, kernel
+network events as tapio JSON lines. Message texts are the real ones (see FIELD-GUIDE.md); healthy
+pods around the broken one give the background. `scripts/build-incidents.sh` turns each directory
+into its capture and expected verdict.
+
+Deterministic: run it again and the files are byte-identical.
+"""
+import hashlib
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "incidents")
+BASE = datetime(2026, 3, 14, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def t(sec, ms=0):
+    return (BASE + timedelta(seconds=sec, milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tn(sec, ms=0):
+    d = BASE + timedelta(seconds=sec, milliseconds=ms)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 1000:09d}Z"
+
+
+def h(*parts, n=32):
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:n]
+
+
+def uid(*parts):
+    x = h(*parts)
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
+
+
+def cid(*parts):
+    return h("container", *parts, n=64)
+
+
+class Cluster:
+    """A small cluster: nodes, deployments with pods behind services, and what happened."""
+
+    def __init__(self, name):
+        self.name = name
+        self.nodes, self.pods, self.services, self.slices, self.workloads, self.events = [], [], [], [], [], []
+        self.spans = []
+        self.kernel = []
+        self.dmesg = []
+        self.boot = None
+
+    def node(self, name, ready=True, conditions=None, heartbeat=0):
+        conds = {"MemoryPressure": ("False", "KubeletHasSufficientMemory"), "DiskPressure": ("False", "KubeletHasNoDiskPressure"),
+                 "PIDPressure": ("False", "KubeletHasSufficientPID"), "Ready": ("True", "KubeletReady")}
+        conds.update(conditions or {})
+        self.nodes.append({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "uid": uid(self.name, "node", name), "resourceVersion": "4811",
+                         "creationTimestamp": "2026-03-01T08:00:00Z", "labels": {"kubernetes.io/hostname": name}},
+            "spec": {"podCIDR": "10.244.%d.0/24" % (len(self.nodes) + 1)},
+            "status": {"capacity": {"cpu": "4", "memory": "16374756Ki", "pods": "110"},
+                       "conditions": [{"type": k, "status": s, "reason": r, "message": m if len(v) > 2 else "",
+                                       "lastHeartbeatTime": t(heartbeat), "lastTransitionTime": t(v[2] if len(v) > 2 else -86400)}
+                                      for k, v in conds.items() for s, r, m in [(v[0], v[1], v[3] if len(v) > 3 else "")]],
+                       "nodeInfo": {"kubeletVersion": "v1.29.4", "kernelVersion": "6.1.0-28-amd64", "containerRuntimeVersion": "containerd://1.7.13"}},
+        })
+
+    def deployment(self, ns, app, replicas, node_of, port=8080, image=None, limit="512Mi", available=None, changed=-3600):
+        rs = f"{app}-{h(self.name, app, n=10)}"
+        dep_uid, rs_uid = uid(self.name, "dep", app), uid(self.name, "rs", app)
+        image = image or f"registry.example.com/{ns}/{app}:1.9.3"
+        self.workloads.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": app, "namespace": ns, "uid": dep_uid, "resourceVersion": "9121", "generation": 3,
+                         "creationTimestamp": "2026-03-01T09:00:00Z", "labels": {"app": app}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}}},
+            "status": {"replicas": replicas, "readyReplicas": replicas if available is None else available,
+                       "availableReplicas": replicas if available is None else available, "observedGeneration": 3,
+                       **({"unavailableReplicas": replicas - available} if available is not None and available < replicas else {}),
+                       "conditions": [
+                           {"type": "Available", "status": "True" if available is None or available > 0 else "False",
+                            "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.",
+                            "lastUpdateTime": t(changed), "lastTransitionTime": t(changed)},
+                           {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" if available is None else "ReplicaSetUpdated",
+                            "message": f"ReplicaSet \"{rs}\" has successfully progressed." if available is None else f"ReplicaSet \"{rs}\" is progressing.",
+                            "lastUpdateTime": t(changed), "lastTransitionTime": t(changed)}]},
+        })
+        self.workloads.append({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs, "namespace": ns, "uid": rs_uid, "resourceVersion": "9120", "creationTimestamp": "2026-03-10T09:00:00Z",
+                         "labels": {"app": app}, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app, "uid": dep_uid, "controller": True}]},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}}},
+            "status": {"replicas": replicas, "readyReplicas": replicas if available is None else available,
+                       "availableReplicas": replicas if available is None else available},
+        })
+        ip = "10.96.%d.%d" % (len(self.services) // 200, 10 + len(self.services) % 200)
+        self.services.append({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": ns, "uid": uid(self.name, "svc", app), "resourceVersion": "812", "creationTimestamp": "2026-03-01T09:00:00Z"},
+            "spec": {"clusterIP": ip, "clusterIPs": [ip], "selector": {"app": app}, "ports": [{"port": port, "targetPort": port, "protocol": "TCP"}], "type": "ClusterIP"},
+        })
+        pods = []
+        for i in range(replicas):
+            name = f"{rs}-{h(self.name, app, i, n=5)}"
+            pods.append(self.pod(ns, name, app, rs, rs_uid, node_of(i), port, image, limit))
+        return pods
+
+    def pod(self, ns, name, app, rs, rs_uid, node, port, image, limit):
+        n = len(self.pods)
+        p = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "uid": uid(self.name, "pod", name), "resourceVersion": str(10200 + n),
+                         "creationTimestamp": "2026-03-13T22:00:00Z", "labels": {"app": app, "pod-template-hash": rs.rsplit("-", 1)[1]},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": rs_uid, "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"nodeName": node, "restartPolicy": "Always",
+                     "containers": [{"name": app, "image": image, "ports": [{"containerPort": port, "protocol": "TCP"}],
+                                     "resources": {"limits": {"memory": limit, "cpu": "1"}, "requests": {"memory": limit, "cpu": "250m"}},
+                                     "livenessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}}]},
+            "status": {"phase": "Running", "podIP": "10.244.%d.%d" % (1 + n // 200, 10 + n % 200), "hostIP": "192.168.10.%d" % (11 + int(node.rsplit("-", 1)[1])),
+                       "startTime": "2026-03-13T22:00:01Z", "qosClass": "Guaranteed",
+                       "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-03-13T22:00:09Z"},
+                                      {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-03-13T22:00:00Z"}],
+                       "containerStatuses": [{"name": app, "image": image, "imageID": image.split(":")[0] + "@sha256:" + h(image, n=64),
+                                              "containerID": "containerd://" + cid(self.name, name), "ready": True, "started": True, "restartCount": 0,
+                                              "state": {"running": {"startedAt": "2026-03-13T22:00:05Z"}}, "lastState": {}}]},
+        }
+        self.pods.append(p)
+        return p
+
+    def endpoints(self, ns, app, not_ready=(), changed=-3600):
+        pods = [p for p in self.pods if p["metadata"]["namespace"] == ns and p["metadata"]["labels"].get("app") == app
+                and "podIP" in p["status"]]
+        svc = next(s for s in self.services if s["metadata"]["name"] == app and s["metadata"]["namespace"] == ns)
+        self.slices.append({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{app}-{h(self.name, 'eps', app, n=5)}", "namespace": ns, "uid": uid(self.name, "eps", app), "resourceVersion": "10911",
+                         "generateName": f"{app}-", "labels": {"kubernetes.io/service-name": app, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                         "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": t(changed)},
+                         "creationTimestamp": "2026-03-01T09:00:00Z"},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [p["status"]["podIP"]], "conditions": {"ready": p["metadata"]["name"] not in not_ready,
+                           "serving": p["metadata"]["name"] not in not_ready, "terminating": False},
+                           "nodeName": p["spec"]["nodeName"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns, "uid": p["metadata"]["uid"]}}
+                          for p in pods],
+            "ports": [{"name": "", "port": svc["spec"]["ports"][0]["targetPort"], "protocol": "TCP"}],
+        })
+
+    def event(self, at, reason, message, obj, kind="Pod", type_="Warning", count=1, first=None, component="kubelet", host="", field=""):
+        ns = obj["metadata"].get("namespace", "default")
+        name = obj["metadata"]["name"]
+        self.events.append({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{h(self.name, reason, at, name, n=16)}", "namespace": ns, "uid": uid(self.name, "ev", reason, at, name),
+                         "resourceVersion": str(20000 + len(self.events)), "creationTimestamp": t(first if first is not None else at)},
+            "involvedObject": {"apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1", "kind": kind, "name": name, "namespace": ns if kind != "Node" else "",
+                               "uid": obj["metadata"]["uid"], **({"fieldPath": field} if field else {})},
+            "reason": reason, "message": message, "type": type_, "count": count,
+            "firstTimestamp": t(first if first is not None else at), "lastTimestamp": t(at),
+            "source": {"component": component, **({"host": host} if host else {})},
+            "reportingComponent": component, "reportingInstance": host,
+        })
+
+    def span(self, service, ns, pod, node, name, start_ms, dur_ms, trace, span_id, parent=None, error=None, kind=2, http=200, peer=None, exception=None):
+        attrs = [{"key": "http.request.method", "value": {"stringValue": name.split()[0]}},
+                 {"key": "http.response.status_code", "value": {"intValue": str(http)}}]
+        if peer:
+            attrs.append({"key": "server.address", "value": {"stringValue": peer}})
+        events = []
+        if exception:
+            events.append({"timeUnixNano": str(int((BASE + timedelta(milliseconds=start_ms + dur_ms)).timestamp() * 1e9)), "name": "exception",
+                           "attributes": [{"key": "exception.type", "value": {"stringValue": exception[0]}},
+                                          {"key": "exception.message", "value": {"stringValue": exception[1]}}]})
+        self.spans.append(((service, ns, pod, node), {
+            "traceId": trace, "spanId": span_id, "parentSpanId": parent or "", "name": name, "kind": kind,
+            "startTimeUnixNano": str(int((BASE + timedelta(milliseconds=start_ms)).timestamp() * 1e9)),
+            "endTimeUnixNano": str(int((BASE + timedelta(milliseconds=start_ms + dur_ms)).timestamp() * 1e9)),
+            "attributes": attrs, "events": events,
+            "status": {"code": 2, "message": error} if error else {"code": 0},
+        }))
+
+    def requests(self, client, server, start_s, count, every_ms, fail_from_ms=None, error="", exception=None, path="/api/items"):
+        """`count` requests from client to server; those at or after `fail_from_ms` fail."""
+        (cs, cns, cpod, cnode), (ss, sns, spod, snode) = client, server
+        for i in range(count):
+            at = start_s * 1000 + i * every_ms
+            trace = h(self.name, "trace", cs, ss, i)
+            root, child, srv = h(trace, "root", n=16), h(trace, "client", n=16), h(trace, "server", n=16)
+            fail = fail_from_ms is not None and at >= fail_from_ms
+            self.span(cs, cns, cpod, cnode, f"POST /{cs}", at, 40 if not fail else 1005, trace, root, error=error if fail else None, http=503 if fail else 200)
+            self.span(cs, cns, cpod, cnode, f"GET {path}", at + 2, 30 if not fail else 1001, trace, child, parent=root, kind=3,
+                      error=error if fail else None, http=503 if fail else 200, peer=ss, exception=exception if fail else None)
+            if not fail:
+                self.span(ss, sns, spod, snode, f"GET {path}", at + 4, 25, trace, srv, parent=child)
+
+    def oom_report(self, uptime, comm, pid, cgroup, limit_kb, rss_kb, memcg=True):
+        cg = cgroup
+        lines = [
+            f"{comm} invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj={-997 if memcg else 0}",
+            f"CPU: 1 PID: {pid} Comm: {comm} Not tainted 6.1.0-28-amd64 #1 Debian 6.1.119-1",
+            "Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014",
+            "Call Trace:",
+            " <TASK>",
+            " dump_stack_lvl+0x44/0x5c",
+            " dump_header+0x4a/0x211",
+            " oom_kill_process.cold+0xb/0x10",
+            " out_of_memory+0x1fd/0x4c0",
+            " mem_cgroup_out_of_memory+0x134/0x150" if memcg else " __alloc_pages_slowpath.constprop.0+0xc5e/0xe00",
+            " </TASK>",
+        ]
+        if memcg:
+            lines += [f"memory: usage {limit_kb}kB, limit {limit_kb}kB, failcnt 1182",
+                      "swap: usage 0kB, limit 0kB, failcnt 0",
+                      f"Memory cgroup stats for {cg}:"]
+        lines += ["Tasks state (memory values in pages):",
+                  "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",
+                  f"[{pid:>7}]  1000 {pid:>5}  1309428 {rss_kb // 4:>8}  4608000        0          -997 {comm}",
+                  f"oom-kill:constraint={'CONSTRAINT_MEMCG' if memcg else 'CONSTRAINT_NONE'},nodemask=(null),cpuset={cg.rsplit('/', 1)[-1]},mems_allowed=0,"
+                  + (f"oom_memcg={cg},task_memcg={cg}," if memcg else f"global_oom,task_memcg={cg},")
+                  + f"task={comm},pid={pid},uid=1000",
+                  f"{'Memory cgroup out of memory' if memcg else 'Out of memory'}: Killed process {pid} ({comm}) total-vm:5237712kB, anon-rss:{rss_kb - 7200}kB, file-rss:7200kB, shmem-rss:0kB, UID:1000 pgtables:4500kB oom_score_adj:{-997 if memcg else 0}"]
+        step = 0.000021
+        for i, l in enumerate(lines):
+            self.dmesg.append((uptime + i * step, l))
+
+    def tcp(self, at_ms, node, saddr, sport, daddr, dport, meaning, pid=0):
+        old, new = {"refused": ("SYN_SENT", "CLOSE"), "timeout": ("SYN_SENT", "CLOSE"), "reset": ("ESTABLISHED", "CLOSE")}[meaning]
+        self.kernel.append({"ts": tn(0, at_ms), "node": node, "source": "ebpf", "seq": 0,
+                            "body": {"kernel": {"tcp_state": {"pid": pid, "saddr": saddr, "sport": sport, "daddr": daddr, "dport": dport,
+                                                               "old": old, "new": new, "meaning": meaning}}}})
+
+    def retransmits(self, at_ms, node, saddr, sport, daddr, dport, count):
+        self.kernel.append({"ts": tn(0, at_ms), "node": node, "source": "ebpf", "seq": 0,
+                            "body": {"kernel": {"tcp_retransmit": {"saddr": saddr, "sport": sport, "daddr": daddr, "dport": dport,
+                                                                    "state": "SYN_SENT", "count": count, "interval_ms": 1000}}}})
+
+    def write(self, readme):
+        d = os.path.join(ROOT, self.name)
+        os.makedirs(d, exist_ok=True)
+        def dump(name, obj):
+            with open(os.path.join(d, name), "w") as f:
+                json.dump(obj, f, indent=2, sort_keys=False)
+                f.write("\n")
+        dump("pods.json", {"apiVersion": "v1", "kind": "List", "items": self.pods, "metadata": {"resourceVersion": ""}})
+        dump("cluster.json", {"apiVersion": "v1", "kind": "List", "items": self.nodes + self.workloads + self.services + self.slices,
+                              "metadata": {"resourceVersion": ""}})
+        if self.events:
+            dump("events.json", {"apiVersion": "v1", "kind": "List", "items": self.events, "metadata": {"resourceVersion": ""}})
+        if self.spans:
+            by_res = {}
+            for (svc, ns, pod, node), s in self.spans:
+                by_res.setdefault((svc, ns, pod, node), []).append(s)
+            dump("traces.json", {"resourceSpans": [{"resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": svc}}, {"key": "k8s.namespace.name", "value": {"stringValue": ns}},
+                {"key": "k8s.pod.name", "value": {"stringValue": pod}}, {"key": "k8s.node.name", "value": {"stringValue": node}}]},
+                "scopeSpans": [{"scope": {"name": "io.opentelemetry.http"}, "spans": spans}]} for (svc, ns, pod, node), spans in by_res.items()]})
+        if self.dmesg:
+            with open(os.path.join(d, "dmesg.txt"), "w") as f:
+                for up, l in self.dmesg:
+                    f.write(f"[{up:>12.6f}] {l}\n")
+        if self.kernel:
+            with open(os.path.join(d, "kernel-events.jsonl"), "w") as f:
+                for k in sorted(self.kernel, key=lambda k: k["ts"]):
+                    f.write(json.dumps(k) + "\n")
+        with open(os.path.join(d, "import.args"), "w") as f:
+            f.write(" ".join(self.import_args()) + "\n")
+        with open(os.path.join(d, "README.md"), "w") as f:
+            f.write(readme.strip() + "\n")
+
+    def import_args(self):
+        args = []
+        if self.dmesg and self.boot:
+            args += ["--boot-time", self.boot]
+        return args
+
+
+def spread(nodes):
+    return lambda i: nodes[i % len(nodes)]
+
+
+def background(c, ns="shop"):
+    """Healthy neighbours: a frontend and a catalog, and their traffic."""
+    fe = c.deployment(ns, "frontend", 2, spread(["node-1", "node-2"]), port=8080, limit="256Mi")
+    cat = c.deployment(ns, "catalog", 2, spread(["node-2", "node-3"]), port=8080, limit="256Mi")
+    c.endpoints(ns, "frontend")
+    c.endpoints(ns, "catalog")
+    c.requests(who(fe[0]), who(cat[0]), 0, 40, 3000)
+    c.requests(who(fe[1]), who(cat[1]), 1, 40, 3000)
+    for p in fe + cat:
+        c.event(-3600, "Pulled", f"Container image \"{p['spec']['containers'][0]['image']}\" already present on machine", p, type_="Normal",
+                host=p["spec"]["nodeName"], field=f"spec.containers{{{p['metadata']['labels']['app']}}}")
+    return fe, cat
+
+
+def who(p):
+    return (p["metadata"]["labels"]["app"], p["metadata"]["namespace"], p["metadata"]["name"], p["spec"]["nodeName"])
+
+
+def cgroup_of(p):
+    u = p["metadata"]["uid"].replace("-", "_")
+    return f"/kubepods.slice/kubepods-pod{u}.slice/cri-containerd-{p['status']['containerStatuses'][0]['containerID'].split('//')[1]}.scope"
+
+
+def terminate(p, reason, code, at, restarts=1, message=None, waiting="CrashLoopBackOff", ready=False):
+    cs = p["status"]["containerStatuses"][0]
+    cs["lastState"] = {"terminated": {"exitCode": code, "reason": reason, "startedAt": "2026-03-13T22:00:05Z", "finishedAt": t(at),
+                                      "containerID": cs["containerID"], **({"message": message} if message else {})}}
+    cs["restartCount"] = restarts
+    cs["ready"] = ready
+    cs["started"] = False
+    if waiting:
+        cs["state"] = {"waiting": {"reason": waiting, "message": f"back-off 10s restarting failed container={cs['name']} pod={p['metadata']['name']}_{p['metadata']['namespace']}({p['metadata']['uid']})"}}
+    else:
+        cs["state"] = {"running": {"startedAt": t(at + 2)}}
+        cs["ready"] = True
+    p["status"]["conditions"][0] = {"type": "Ready", "status": "False" if not ready and waiting else "True", "lastTransitionTime": t(at)}
+
+
+NODES3 = ["node-1", "node-2", "node-3"]
+
+
+def oom_cascade():
+    c = Cluster("oom-cascade")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    cart = c.deployment("shop", "cart", 1, spread(["node-3"]), limit="2Gi")[0]
+    co = c.deployment("shop", "checkout", 2, spread(["node-1", "node-2"]), limit="512Mi")
+    c.requests(who(co[0]), who(cart), 0, 60, 1000, fail_from_ms=31_500, error="upstream connect error or disconnect/reset before headers",
+               exception=("ConnectionRefusedError", "dial tcp 10.96.0.12:8080: connect: connection refused"), path="/cart/items")
+    c.boot = "2026-03-14T06:12:03.500000Z"
+    up = (BASE + timedelta(seconds=31) - datetime(2026, 3, 14, 6, 12, 3, 500000, tzinfo=timezone.utc)).total_seconds()
+    c.oom_report(up, "java", 4711, cgroup_of(cart), 2097152, 2093904)
+    terminate(cart, "OOMKilled", 137, 31)
+    c.endpoints("shop", "cart", not_ready=[cart["metadata"]["name"]], changed=31)
+    for i in range(25):
+        src = co[i % 2]
+        c.tcp(31_600 + i * 180, src["spec"]["nodeName"], src["status"]["podIP"], 40100 + i, cart["status"]["podIP"], 8080, "refused", 5120 + i % 2)
+    c.event(41, "BackOff", f"Back-off restarting failed container cart in pod {cart['metadata']['name']}_shop({cart['metadata']['uid']})", cart,
+            count=3, first=33, host="node-3", field="spec.containers{cart}")
+    c.event(31, "Killing", "Stopping container cart", cart, type_="Normal", host="node-3", field="spec.containers{cart}")
+    c.write("""
+# oom-cascade — oom_container_limit
+
+Deployment `shop/cart` (one replica, 2 GiB limit) grows to its memory limit; the kernel's memcg OOM
+killer kills its JVM (dmesg, `CONSTRAINT_MEMCG`, systemd cgroup path of the pod); Kubernetes reports
+`OOMKilled` (137) and back-off; the service loses its only endpoint; `checkout`'s connections to the
+pod are refused and its requests fail with 503. Healthy `frontend` and `catalog` traffic around it.
+""")
+
+
+def node_oom():
+    c = Cluster("node-oom")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    rep = c.deployment("shop", "reports", 2, spread(["node-2", "node-3"]), limit="8Gi")
+    c.boot = "2026-03-13T21:40:00.000000Z"
+    up = (BASE + timedelta(seconds=75) - datetime(2026, 3, 13, 21, 40, tzinfo=timezone.utc)).total_seconds()
+    c.oom_report(up, "python3", 9120, cgroup_of(rep[0]), 0, 15052612, memcg=False)
+    terminate(rep[0], "OOMKilled", 137, 75, waiting=None)
+    c.event(75, "SystemOOM", "System OOM encountered, victim process: python3, pid: 9120", {"metadata": {"name": "node-2", "uid": uid("node-oom", "node", "node-2")}},
+            kind="Node", host="node-2")
+    c.write("""
+# node-oom — oom_node
+
+Node `node-2` runs out of memory: a `reports` pod without a tight limit (8 GiB on a 16 GiB node)
+grows, and the global OOM killer (`CONSTRAINT_NONE`, "Out of memory: Killed process") kills its
+python3. kubelet reports `SystemOOM` on the node; the container restarts `OOMKilled`. Not the
+container's own limit: the node's.
+""")
+
+
+def eviction():
+    c = Cluster("eviction-memory-pressure")
+    c.node("node-1")
+    c.node("node-2", conditions={"MemoryPressure": ("True", "KubeletHasInsufficientMemory", 58, "kubelet has insufficient memory available")})
+    c.node("node-3")
+    background(c)
+    batch = c.deployment("shop", "indexer", 2, spread(["node-2", "node-3"]), limit="4Gi")
+    p = batch[0]
+    node2 = {"metadata": {"name": "node-2", "uid": uid("eviction-memory-pressure", "node", "node-2")}}
+    c.event(58, "EvictionThresholdMet", "Attempting to reclaim memory", node2, kind="Node", host="node-2")
+    msg = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 81232Ki. Container indexer was using 3203944Ki, "
+           "request is 256Mi, has larger consumption of memory.")
+    p["status"] = {"phase": "Failed", "reason": "Evicted", "message": msg, "startTime": "2026-03-13T22:00:01Z",
+                   "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "lastTransitionTime": t(61)}],
+                   "containerStatuses": [{"name": "indexer", "ready": False, "restartCount": 0, "image": p["spec"]["containers"][0]["image"],
+                                          "imageID": "", "containerID": p["status"]["containerStatuses"][0]["containerID"],
+                                          "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown", "finishedAt": t(62)}}, "lastState": {}}]}
+    c.event(61, "Evicted", msg, p, host="node-2")
+    c.event(61, "Killing", "Stopping container indexer", p, type_="Normal", host="node-2", field="spec.containers{indexer}")
+    c.endpoints("shop", "indexer", not_ready=[p["metadata"]["name"]], changed=61)
+    c.write("""
+# eviction-memory-pressure — eviction_node_pressure
+
+`node-2` reports `MemoryPressure`; kubelet's eviction manager evicts the `indexer` pod that uses far
+more than it requests (real `Evicted` message), status `Failed`/`Evicted`, container
+`ContainerStatusUnknown` 137 — not OOMKilled, and no kernel OOM kill.
+""")
+
+
+def liveness():
+    c = Cluster("liveness-kill")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    pay = c.deployment("payments", "payments", 1, spread(["node-1"]), port=8443, limit="1Gi")[0]
+    for k, at in enumerate([20, 30, 40]):
+        c.event(at, "Unhealthy", f"Liveness probe failed: Get \"http://{pay['status']['podIP']}:8443/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                pay, count=k + 1, first=20, host="node-1", field="spec.containers{payments}")
+    c.event(40, "Killing", "Container payments failed liveness probe, will be restarted", pay, type_="Normal", host="node-1", field="spec.containers{payments}")
+    terminate(pay, "Error", 137, 41, waiting=None)
+    c.endpoints("payments", "payments", not_ready=[pay["metadata"]["name"]], changed=41)
+    c.write("""
+# liveness-kill — liveness_probe_kill
+
+The `payments` container stops answering `/healthz` in time (`context deadline exceeded`) three
+times; kubelet kills it ("failed liveness probe, will be restarted"), it exits `Error` 137 — the same
+exit code as an OOM kill, but no kernel OOM kill and no `OOMKilled`.
+""")
+
+
+def crash_loop():
+    c = Cluster("crash-loop-app-error")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    api = c.deployment("shop", "recommender", 1, spread(["node-2"]), limit="512Mi")[0]
+    terminate(api, "Error", 2, 50, restarts=4, message="panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x8a6d4f]\n\ngoroutine 1 [running]:\nmain.(*Ranker).Score(...)")
+    c.event(52, "BackOff", f"Back-off restarting failed container recommender in pod {api['metadata']['name']}_shop({api['metadata']['uid']})", api,
+            count=6, first=12, host="node-2", field="spec.containers{recommender}")
+    c.endpoints("shop", "recommender", not_ready=[api["metadata"]["name"]], changed=12)
+    c.write("""
+# crash-loop-app-error — crash_loop_app_error
+
+`recommender` panics on start (Go nil pointer dereference, exit 2) and loops in `CrashLoopBackOff`;
+its termination message has the panic. Nothing outside it is broken.
+""")
+
+
+def dependency():
+    c = Cluster("dependency-unreachable")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    pg = c.deployment("shop", "postgres", 1, spread(["node-3"]), port=5432, limit="2Gi")[0]
+    orders = c.deployment("shop", "orders", 2, spread(["node-1", "node-2"]), limit="512Mi")
+    pg_ip = next(s for s in c.services if s["metadata"]["name"] == "postgres")["spec"]["clusterIP"]
+    # postgres was scaled away for maintenance: the service has no ready endpoint.
+    pg["status"]["containerStatuses"][0]["ready"] = False
+    c.endpoints("shop", "postgres", not_ready=[pg["metadata"]["name"]], changed=15)
+    for i, o in enumerate(orders):
+        terminate(o, "Error", 1, 30 + i * 4, restarts=3,
+                  message=f"2026/03/14 10:00:{29 + i * 4:02d} FATAL: could not connect to database: dial tcp {pg_ip}:5432: connect: connection refused")
+        c.event(40 + i, "BackOff", f"Back-off restarting failed container orders in pod {o['metadata']['name']}_shop({o['metadata']['uid']})", o,
+                count=3, first=31, host=o["spec"]["nodeName"], field="spec.containers{orders}")
+        for k in range(4):
+            c.tcp(29_000 + i * 4000 + k * 50, o["spec"]["nodeName"], o["status"]["podIP"], 41000 + k, pg_ip, 5432, "refused", 6100 + i)
+    c.endpoints("shop", "orders", not_ready=[o["metadata"]["name"] for o in orders], changed=30)
+    c.write("""
+# dependency-unreachable — dependency_unreachable
+
+Both `orders` pods exit 1 with "dial tcp 10.96.…:5432: connect: connection refused": `postgres` has no
+ready endpoint. The crash is caused by the unreachable dependency, named in the termination message
+and seen by the kernel as refused connections to the service IP.
+""")
+
+
+def image_pull():
+    c = Cluster("image-pull-failure")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    web = c.deployment("shop", "storefront", 3, spread(NODES3), limit="256Mi", image="registry.example.com/shop/storefront:2.4.0", available=2, changed=10)
+    bad = web[2]
+    img = "registry.example.com/shop/storefront:2.4.1"
+    bad["spec"]["containers"][0]["image"] = img
+    cs = bad["status"]["containerStatuses"][0]
+    cs.update({"image": img, "imageID": "", "containerID": "", "ready": False, "started": False,
+               "state": {"waiting": {"reason": "ImagePullBackOff", "message": f"Back-off pulling image \"{img}\""}}})
+    bad["status"]["phase"] = "Pending"
+    bad["status"]["conditions"][0] = {"type": "Ready", "status": "False", "lastTransitionTime": t(10)}
+    msg = (f"Failed to pull image \"{img}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{img}\": "
+           f"failed to resolve reference \"{img}\": {img}: not found")
+    c.event(12, "Failed", msg, bad, count=4, first=10, host="node-3", field="spec.containers{storefront}")
+    c.event(12, "Failed", "Error: ErrImagePull", bad, count=4, first=10, host="node-3", field="spec.containers{storefront}")
+    c.event(40, "BackOff", f"Back-off pulling image \"{img}\"", bad, type_="Normal", count=9, first=14, host="node-3", field="spec.containers{storefront}")
+    c.event(40, "Failed", "Error: ImagePullBackOff", bad, count=9, first=14, host="node-3", field="spec.containers{storefront}")
+    c.endpoints("shop", "storefront", not_ready=[bad["metadata"]["name"]], changed=10)
+    c.write("""
+# image-pull-failure — image_pull_failure
+
+A rollout of `storefront` to tag 2.4.1 that was never pushed: `ErrImagePull` → `ImagePullBackOff`
+with containerd's real NotFound message; the deployment has 2 of 3 replicas available.
+""")
+
+
+def scheduling():
+    c = Cluster("scheduling-failure")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    ml = c.deployment("shop", "search", 3, spread(NODES3), limit="12Gi", available=2, changed=5)
+    p = ml[2]
+    p["spec"].pop("nodeName")
+    msg = ("0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient memory. "
+           "preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.")
+    p["status"] = {"phase": "Pending", "qosClass": "Guaranteed",
+                   "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg, "lastTransitionTime": t(5)}]}
+    c.event(65, "FailedScheduling", msg, p, count=7, first=5, component="default-scheduler")
+    c.endpoints("shop", "search")
+    c.write("""
+# scheduling-failure — scheduling_failure
+
+A third `search` replica asking for 12 Gi fits on no node: `PodScheduled=False`/`Unschedulable` and
+`FailedScheduling` from default-scheduler with the real message; the deployment stays at 2 of 3.
+""")
+
+
+def node_not_ready():
+    c = Cluster("node-not-ready")
+    c.node("node-1")
+    c.node("node-2", conditions={"Ready": ("Unknown", "NodeStatusUnknown", 20, "Kubelet stopped posting node status."),
+                                 "MemoryPressure": ("Unknown", "NodeStatusUnknown", 20, "Kubelet stopped posting node status.")}, heartbeat=-20)
+    c.node("node-3")
+    background(c)
+    inv = c.deployment("shop", "inventory", 1, spread(["node-2"]), limit="512Mi")[0]
+    gw = c.deployment("shop", "gateway", 1, spread(["node-1"]), limit="256Mi")[0]
+    n2 = {"metadata": {"name": "node-2", "uid": uid("node-not-ready", "node", "node-2")}}
+    c.event(20, "NodeNotReady", "Node node-2 status is now: NodeNotReady", n2, kind="Node", type_="Normal", component="node-controller")
+    c.event(21, "NodeNotReady", "Node is not ready", inv, component="node-controller")
+    c.endpoints("shop", "inventory", not_ready=[inv["metadata"]["name"]], changed=21)
+    inv_ip = inv["status"]["podIP"]
+    for k in range(6):
+        c.tcp(26_000 + k * 2000, "node-1", gw["status"]["podIP"], 42000 + k, inv_ip, 8080, "timeout", 3301)
+    c.requests(who(gw), who(inv), 10, 30, 1000, fail_from_ms=21_000, error="context deadline exceeded", path="/inventory")
+    c.write("""
+# node-not-ready — node_not_ready
+
+`node-2` stops posting status (`Ready=Unknown`, "Kubelet stopped posting node status."); the node
+controller marks it NotReady and its `inventory` endpoint not ready; the gateway's connections to
+the pod time out and its requests fail with `context deadline exceeded`.
+""")
+
+
+def dns():
+    c = Cluster("dns-failure")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    notif = c.deployment("shop", "notifier", 1, spread(["node-1"]), limit="256Mi")[0]
+    terminate(notif, "Error", 1, 35, restarts=2,
+              message="Error: dial tcp: lookup smtp-relay.mail.svc.cluster.local on 10.96.0.10:53: no such host")
+    c.event(45, "BackOff", f"Back-off restarting failed container notifier in pod {notif['metadata']['name']}_shop({notif['metadata']['uid']})", notif,
+            count=2, first=37, host="node-1", field="spec.containers{notifier}")
+    c.endpoints("shop", "notifier", not_ready=[notif["metadata"]["name"]], changed=35)
+    c.write("""
+# dns-failure — dns_failure
+
+`notifier` exits because the name of its SMTP relay does not resolve ("lookup … on 10.96.0.10:53:
+no such host", the cluster DNS answering NXDOMAIN for a service that was renamed).
+""")
+
+
+def network():
+    c = Cluster("network-unreachable")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    api = c.deployment("shop", "billing", 2, spread(["node-1", "node-2"]), limit="512Mi")
+    bank = c.deployment("payments", "ledger", 1, spread(["node-3"]), port=9090, limit="1Gi")[0]
+    c.endpoints("shop", "billing")
+    c.endpoints("payments", "ledger")
+    ledger_ip = next(s for s in c.services if s["metadata"]["name"] == "ledger")["spec"]["clusterIP"]
+    for k in range(12):
+        src = api[k % 2]
+        c.retransmits(20_000 + k * 900, src["spec"]["nodeName"], src["status"]["podIP"], 43000 + k, ledger_ip, 9090, 12)
+        c.tcp(27_000 + k * 900, src["spec"]["nodeName"], src["status"]["podIP"], 43000 + k, ledger_ip, 9090, "timeout", 7001 + k % 2)
+    c.requests(who(api[0]), who(bank), 0, 40, 1000, fail_from_ms=20_000, error="connect: connection timed out",
+               exception=("ConnectTimeoutError", f"dial tcp {ledger_ip}:9090: connect: connection timed out"), path="/ledger/entries")
+    c.write("""
+# network-unreachable — network_unreachable
+
+`billing` cannot reach `payments/ledger` after a NetworkPolicy change: its SYNs are retransmitted and
+the connections time out (`SYN_SENT → CLOSE` after retransmits, not refused); its requests fail with
+"connection timed out". The ledger pod itself is healthy and ready.
+""")
+
+
+def config():
+    c = Cluster("config-error")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    acc = c.deployment("shop", "accounts", 2, spread(["node-1", "node-3"]), limit="512Mi", available=1, changed=8)
+    bad = acc[1]
+    cs = bad["status"]["containerStatuses"][0]
+    cs.update({"ready": False, "started": False, "containerID": "",
+               "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"db-creds\" not found"}}})
+    bad["status"]["conditions"][0] = {"type": "Ready", "status": "False", "lastTransitionTime": t(8)}
+    c.event(70, "Failed", "Error: secret \"db-creds\" not found", bad, count=8, first=8, host="node-3", field="spec.containers{accounts}")
+    c.endpoints("shop", "accounts", not_ready=[bad["metadata"]["name"]], changed=8)
+    c.write("""
+# config-error — config_error
+
+A new `accounts` pod cannot start: `CreateContainerConfigError`, `secret "db-creds" not found` (the
+secret was not created in this namespace); the deployment has 1 of 2 replicas available.
+""")
+
+
+def main():
+    for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config]:
+        f()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
