@@ -15,8 +15,17 @@ for dir in fixtures/incidents/*/; do
   for f in pods.json cluster.json events.json traces.json dmesg.txt kernel-events.jsonl; do
     [ -f "$dir/$f" ] && inputs+=("$dir/$f")
   done
+  if [ -f "$dir/sources" ]; then          # controls built from ../shared/data
+    while read -r src; do inputs+=("$src"); done < "$dir/sources"
+  fi
+  if [ -f "$dir/generate.args" ]; then    # controls made by the generator
+    read -r -a args < "$dir/generate.args"
+    "$tapio" generate -o "$dir/capture.tapio" "${args[@]}" 2>/dev/null
+    continue
+  fi
   [ ${#inputs[@]} -gt 0 ] || continue
-  read -r -a args < "$dir/import.args" || args=()
+  args=()
+  [ -f "$dir/import.args" ] && read -r -a args < "$dir/import.args"
   "$tapio" import -q -o "$dir/capture.tapio" "${args[@]}" "${inputs[@]}"
 done
 if [ "${1:-}" = "--update-expect" ]; then
