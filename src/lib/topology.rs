@@ -61,9 +61,10 @@ impl Entity {
     pub fn short(&self) -> String {
         match self {
             Entity::Pod { name, .. } | Entity::Node(name) => name.clone(),
-            Entity::Service { ns, name } | Entity::Workload { ns, name, .. } => {
+            Entity::Service { ns, name } | Entity::Workload { ns, name, .. } if !ns.is_empty() => {
                 format!("{ns}/{name}")
             }
+            Entity::Service { name, .. } | Entity::Workload { name, .. } => name.clone(),
             Entity::Host { what, .. } => what.clone(),
         }
     }

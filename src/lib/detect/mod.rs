@@ -294,7 +294,12 @@ impl Detector {
         self.finish_spans();
         self.reattribute();
         let mut findings = self.findings;
-        findings.sort_by(|a, b| (a.start, a.kind, &a.entity).cmp(&(b.start, b.kind, &b.entity)));
+        // A total order, so that events at the same instant arriving in another order (captures
+        // split or merged differently) give the same findings in the same order.
+        findings.sort_by(|a, b| {
+            (a.start, a.kind, &a.entity, &a.summary, a.end, a.count)
+                .cmp(&(b.start, b.kind, &b.entity, &b.summary, b.end, b.count))
+        });
         for (i, f) in findings.iter_mut().enumerate() {
             f.id = i;
         }

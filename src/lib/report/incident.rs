@@ -341,7 +341,13 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
             });
             said.unwrap_or_else(|| root.summary.clone())
         }
-        _ => root.summary.clone(),
+        // What the cluster said, when the summary does not already say it.
+        _ => match &f.message {
+            Some(m) if !root.summary.contains(m.as_str()) && m.len() < 300 => {
+                format!("{}: {m}", root.summary)
+            }
+            _ => root.summary.clone(),
+        },
     }
 }
 
@@ -361,12 +367,12 @@ fn actions(
         _ => None,
     }
     .unwrap_or_else(|| root.entity.to_string());
-    let node = root
-        .facts
-        .node
-        .clone()
-        .or_else(|| imp.nodes.first().map(Entity::short))
-        .unwrap_or_else(|| "the node".into());
+    let node = match &root.entity {
+        Entity::Node(n) if !n.is_empty() => Some(n.clone()),
+        _ => root.facts.node.clone(),
+    }
+    .or_else(|| imp.nodes.first().map(Entity::short))
+    .unwrap_or_else(|| "the node".into());
     let message = members
         .iter()
         .find_map(|m| m.facts.message.clone())
@@ -397,7 +403,14 @@ fn actions(
         ],
         RootKind::EvictionNodePressure => vec![
             ("IMMEDIATE", format!("relieve pressure on {node}: {message}")),
-            ("NEXT", format!("raise the requests of {workload} to what it really uses, so the scheduler accounts for it")),
+            ("NEXT", {
+                let evicted = members.iter().find(|m| m.kind == K::Eviction).and_then(|m| match &m.entity {
+                    Entity::Pod { ns, name } => topo.pod_by_name(ns, name).and_then(|p| topo.workload_of(p)),
+                    _ => None,
+                });
+                let who = evicted.map_or_else(|| "the evicted pods".to_string(), |w| w.to_string());
+                format!("raise the memory requests of {who} to what it really uses, so the scheduler accounts for it")
+            }),
         ],
         RootKind::LivenessProbeKill => vec![
             ("IMMEDIATE", format!("see why the liveness endpoint of {pod} stops answering: {message}")),

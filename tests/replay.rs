@@ -1,0 +1,280 @@
+//! `tapio replay` and `tapio correlate` over the incident fixtures: every verdict as expected, a
+//! changed verdict fails with a diff, the output does not depend on threads, batch size or how the
+//! evidence is split into captures, and the summaries people read are snapshots.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> (String, String, i32) {
+    let out = Command::cargo_bin("tapio")
+        .unwrap()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn every_incident_fixture_gives_its_expected_verdict() {
+    let (out, err, code) = run(&["replay", "fixtures/incidents", "--expect"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let fixtures = std::fs::read_dir(root().join("fixtures/incidents"))
+        .unwrap()
+        .count();
+    assert!(
+        out.contains(&format!("{fixtures} passed, 0 failed")),
+        "{out}"
+    );
+    assert!(fixtures >= 15, "twelve incidents and three controls");
+}
+
+#[test]
+fn every_root_cause_kind_has_a_fixture_and_controls_stay_quiet() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for dir in std::fs::read_dir(root().join("fixtures/incidents")).unwrap() {
+        let dir = dir.unwrap().path();
+        let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let incidents = v["incidents"].as_array().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("control-") {
+            assert!(
+                incidents.is_empty(),
+                "{name} must have no incident of medium severity or more"
+            );
+        } else {
+            assert_eq!(incidents.len(), 1, "{name}: one incident");
+            kinds.insert(
+                incidents[0]["root_cause"]["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    let all = [
+        "oom_container_limit",
+        "oom_node",
+        "eviction_node_pressure",
+        "liveness_probe_kill",
+        "crash_loop_app_error",
+        "dependency_unreachable",
+        "image_pull_failure",
+        "scheduling_failure",
+        "node_not_ready",
+        "dns_failure",
+        "network_unreachable",
+        "config_error",
+    ];
+    for k in all {
+        assert!(kinds.contains(k), "a fixture for {k}");
+    }
+}
+
+#[test]
+fn a_changed_verdict_fails_with_a_readable_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = dir.path().join("oom-cascade");
+    std::fs::create_dir(&fx).unwrap();
+    let src = root().join("fixtures/incidents/oom-cascade");
+    std::fs::copy(src.join("capture.tapio"), fx.join("capture.tapio")).unwrap();
+    let expected = std::fs::read_to_string(src.join("expected.json"))
+        .unwrap()
+        .replace("oom_container_limit", "oom_node");
+    std::fs::write(fx.join("expected.json"), expected).unwrap();
+    let (out, _, code) = run(&["replay", fx.to_str().unwrap(), "--expect"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("CHANGED")
+            && out.contains("- oom_node pod/shop/cart")
+            && out.contains("+ oom_container_limit pod/shop/cart"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+    let (_, _, code) = run(&["replay", fx.to_str().unwrap(), "--update-expect"]);
+    assert_eq!(code, 0);
+    let (_, _, code) = run(&["replay", fx.to_str().unwrap(), "--expect"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn the_summary_of_the_oom_cascade_reads_as_it_should() {
+    let (out, err, code) = run(&["replay", "fixtures/incidents/oom-cascade"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn the_summaries_of_every_incident() {
+    let mut all = String::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("fixtures/incidents"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let (out, _, _) = run(&["replay", d.to_str().unwrap()]);
+        all.push_str(&format!(
+            "### {}\n{out}\n",
+            d.file_name().unwrap().to_string_lossy()
+        ));
+    }
+    insta::assert_snapshot!(all);
+}
+
+/// Splits a capture into one capture per node (events without a node go to the first).
+fn split_by_node(src: &Path, dir: &Path) -> Vec<PathBuf> {
+    let events = Reader::open(src, ReadOptions::default())
+        .unwrap()
+        .read_all()
+        .unwrap();
+    let mut nodes: Vec<String> = events
+        .iter()
+        .map(|e| e.node.to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    let paths: Vec<PathBuf> = nodes
+        .iter()
+        .map(|n| dir.join(format!("{n}.tapio")))
+        .collect();
+    let opts = WriteOptions {
+        block_bytes: 2048,
+        ..WriteOptions::default()
+    };
+    let mut writers: Vec<Writer> = paths
+        .iter()
+        .zip(&nodes)
+        .map(|(p, n)| Writer::create(p, &Header::new(n.as_str()), opts.clone()).unwrap())
+        .collect();
+    for mut e in events {
+        let i = nodes.iter().position(|n| **n == *e.node).unwrap_or(0);
+        writers[i].append(&mut e).unwrap();
+    }
+    writers.into_iter().for_each(|w| {
+        w.finish().unwrap();
+    });
+    paths
+}
+
+#[test]
+fn the_verdict_does_not_depend_on_threads_batches_or_how_captures_are_split() {
+    for name in ["oom-cascade", "node-not-ready", "network-unreachable"] {
+        let capture = root()
+            .join("fixtures/incidents")
+            .join(name)
+            .join("capture.tapio");
+        let c = capture.to_str().unwrap();
+        let (base, _, code) = run(&[
+            "replay",
+            c,
+            "-o",
+            "json",
+            "--threads",
+            "1",
+            "--batch",
+            "4096",
+        ]);
+        assert_eq!(code, 0);
+        for (threads, batch) in [("4", "1"), ("2", "7"), ("3", "100000")] {
+            let (out, _, _) = run(&[
+                "replay",
+                c,
+                "-o",
+                "json",
+                "--threads",
+                threads,
+                "--batch",
+                batch,
+            ]);
+            assert_eq!(out, base, "{name}: --threads {threads} --batch {batch}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let parts = split_by_node(&capture, dir.path());
+        assert!(
+            parts.len() >= 2,
+            "{name}: split into {} captures",
+            parts.len()
+        );
+        let mut args = vec!["replay".to_string(), "-o".into(), "json".into()];
+        args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, _, _) = run(&args);
+        let strip = |s: &str| -> serde_json::Value {
+            let mut v: serde_json::Value = serde_json::from_str(s).unwrap();
+            // Evidence sequence numbers are per capture; everything else must be identical.
+            for inc in v["incidents"].as_array_mut().unwrap() {
+                for step in inc["chain"].as_array_mut().unwrap() {
+                    for ev in step["evidence"].as_array_mut().unwrap() {
+                        ev.as_object_mut().unwrap().remove("seq");
+                    }
+                }
+            }
+            v
+        };
+        assert_eq!(
+            strip(&out),
+            strip(&base),
+            "{name}: split by node and merged again"
+        );
+    }
+}
+
+#[test]
+fn correlate_explains_a_pod_and_a_failing_request() {
+    let (out, _, code) = run(&[
+        "correlate",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "--service",
+        "shop/checkout",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("root cause: container memory limit"), "{out}");
+    let (json, _, _) = run(&[
+        "cat",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "--kind",
+        "span",
+        "-o",
+        "json",
+    ]);
+    let failing = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["data"]["status"] == "error" && v["data"]["service"] == "checkout")
+        .expect("a failing checkout span");
+    let trace = failing["data"]["trace_id"].as_str().unwrap();
+    let (out, _, code) = run(&[
+        "correlate",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "--trace-id",
+        trace,
+        "--explain",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Request\n"), "{out}");
+    assert!(
+        out.contains("← explained by") && out.contains("kernel OOM-killed pid 4711 (java)"),
+        "{out}"
+    );
+    assert!(out.contains("Considered"), "{out}");
+    let (out, _, _) = run(&[
+        "correlate",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "--node",
+        "node-9",
+    ]);
+    assert_eq!(out.trim(), "no incident");
+}
