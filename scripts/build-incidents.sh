@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
 cargo build --quiet
 tapio="$CARGO_TARGET_DIR/debug/tapio"
+# Reproducible captures: the same inputs give the same bytes.
+export SOURCE_DATE_EPOCH=1773482400
 
 for dir in fixtures/incidents/*/; do
   dir="${dir%/}"

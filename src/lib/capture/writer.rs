@@ -171,7 +171,7 @@ impl<W: Write> Writer<W> {
         let trailer = Trailer {
             blocks: self.blocks,
             stats: self.stats.clone(),
-            closed: Ts::from_datetime(&chrono::Utc::now()),
+            closed: super::now(),
         };
         let json = serde_json::to_vec(&trailer).map_err(|e| Error::Encode {
             path: self.path.clone(),
