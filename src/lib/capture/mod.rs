@@ -79,7 +79,10 @@ impl Header {
 /// The wall clock, or `SOURCE_DATE_EPOCH` (seconds) when it is set: the reproducible-builds
 /// convention, so that fixtures rebuilt from the same inputs are byte-identical.
 pub fn now() -> Ts {
-    match std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+    match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    {
         Some(secs) => Ts::from_secs(secs),
         None => Ts::from_datetime(&chrono::Utc::now()),
     }

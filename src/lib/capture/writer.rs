@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::codec::BlockBuilder;
 use super::{Error, Header, Stats, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
-use crate::event::{Event, Ts};
+use crate::event::Event;
 
 /// How blocks are cut.
 #[derive(Clone, Debug)]
