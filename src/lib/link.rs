@@ -478,3 +478,205 @@ fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
         K::ErrorSpans | K::SlowSpans | K::RolloutStuck => RootKind::Unknown,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The distinctions SREs get wrong at 3 a.m., on small hand-made streams.
+
+    use serde_json::json;
+
+    use crate::detect::Config;
+    use crate::event::{
+        Event, EventApi, Kernel, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef,
+        OomConstraint, OomKill, RawJson, Source, Ts,
+    };
+    use crate::link::RootKind;
+    use crate::pipeline::run_events;
+
+    const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+    const CID: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
+
+    fn at(s: u64) -> Ts {
+        Ts(1_773_482_400 * Ts::NANOS_PER_SEC + s * Ts::NANOS_PER_SEC)
+    }
+
+    fn pod(s: u64, last: serde_json::Value) -> Event {
+        let v = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "cart-7d8f9", "namespace": "shop", "uid": UID, "labels": {"app": "cart"}},
+            "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "resources": {"limits": {"memory": "2Gi"}}}]},
+            "status": {"phase": "Running", "podIP": "10.244.1.7", "containerStatuses": [{"name": "cart", "restartCount": 1,
+                "containerID": format!("containerd://{CID}"), "ready": true, "state": {"running": {}}, "lastState": last}]}});
+        let o = Object {
+            action: ObjectAction::Changed,
+            kind: ObjectKind::Pod,
+            namespace: "shop".into(),
+            name: "cart-7d8f9".into(),
+            uid: UID.into(),
+            resource_version: "9".into(),
+            node: "node-7".into(),
+            json: RawJson::from_value(&v),
+        };
+        Event::new(at(s), "node-7", Source::Kube, Kube::from(o))
+    }
+
+    fn terminated(reason: &str, code: i64, s: u64, message: &str) -> serde_json::Value {
+        json!({"terminated": {"reason": reason, "exitCode": code, "finishedAt": at(s).rfc3339(), "message": message}})
+    }
+
+    fn kube_event(s: u64, reason: &str, message: &str) -> Event {
+        let e = KubeEvent {
+            api: EventApi::CoreV1,
+            namespace: "shop".into(),
+            name: format!("cart.{s}"),
+            uid: String::new(),
+            type_: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            involved: ObjectRef {
+                kind: "Pod".into(),
+                namespace: "shop".into(),
+                name: "cart-7d8f9".into(),
+                uid: UID.into(),
+                field_path: "spec.containers{cart}".into(),
+            },
+            count: 1,
+            first: Some(at(s)),
+            last: Some(at(s)),
+            component: "kubelet".into(),
+            host: "node-7".into(),
+        };
+        Event::new(at(s), "node-7", Source::Kube, Kube::from(e))
+    }
+
+    fn oom(s: u64, constraint: OomConstraint) -> Event {
+        let cg = format!("/kubepods/burstable/pod{UID}/{CID}");
+        Event::new(
+            at(s),
+            "node-7",
+            Source::Ebpf,
+            Kernel::OomKill(OomKill {
+                victim_pid: 4711,
+                victim_comm: "java".into(),
+                task_memcg: cg.as_str().into(),
+                oom_memcg: if constraint == OomConstraint::Memcg {
+                    cg.as_str().into()
+                } else {
+                    "/".into()
+                },
+                constraint,
+                rss_kib: 2 << 20,
+                total_vm_kib: 0,
+                memcg_usage_kib: Some(2 << 20),
+                memcg_limit_kib: Some(2 << 20),
+                killer_pid: 4711,
+                killer_comm: "java".into(),
+            }),
+        )
+    }
+
+    fn verdict(events: Vec<Event>) -> Vec<(RootKind, String)> {
+        let (v, _) = run_events([events], Config::default());
+        v.incidents
+            .iter()
+            .map(|i| (i.root_cause.kind, i.root_cause.entity.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn exit_137_after_failed_liveness_probes_is_a_liveness_kill_not_an_oom() {
+        let v = verdict(vec![
+            pod(0, json!({})),
+            kube_event(
+                10,
+                "Unhealthy",
+                "Liveness probe failed: HTTP probe failed with statuscode: 500",
+            ),
+            kube_event(
+                30,
+                "Killing",
+                "Container cart failed liveness probe, will be restarted",
+            ),
+            pod(31, terminated("Error", 137, 31, "")),
+        ]);
+        assert_eq!(
+            v,
+            [(RootKind::LivenessProbeKill, "pod/shop/cart-7d8f9".into())]
+        );
+    }
+
+    #[test]
+    fn a_kernel_memcg_kill_of_the_container_is_its_own_limit() {
+        let v = verdict(vec![
+            pod(0, json!({})),
+            oom(20, OomConstraint::Memcg),
+            pod(21, terminated("OOMKilled", 137, 20, "")),
+        ]);
+        assert_eq!(
+            v,
+            [(RootKind::OomContainerLimit, "pod/shop/cart-7d8f9".into())]
+        );
+    }
+
+    #[test]
+    fn a_global_kill_on_the_node_makes_the_same_oomkilled_a_node_oom() {
+        let v = verdict(vec![
+            pod(0, json!({})),
+            oom(20, OomConstraint::Global),
+            pod(21, terminated("OOMKilled", 137, 20, "")),
+        ]);
+        assert_eq!(v, [(RootKind::OomNode, "node/node-7".into())]);
+    }
+
+    #[test]
+    fn a_crash_that_names_an_unreachable_dependency_is_not_an_application_bug() {
+        let dep = verdict(vec![
+            pod(0, json!({})),
+            pod(
+                40,
+                terminated(
+                    "Error",
+                    1,
+                    40,
+                    "could not connect to redis:6379: connection refused",
+                ),
+            ),
+        ]);
+        assert_eq!(
+            dep,
+            [(
+                RootKind::DependencyUnreachable,
+                "pod/shop/cart-7d8f9".into()
+            )]
+        );
+        let bug = verdict(vec![
+            pod(0, json!({})),
+            pod(
+                40,
+                terminated(
+                    "Error",
+                    2,
+                    40,
+                    "panic: runtime error: index out of range [3] with length 3",
+                ),
+            ),
+        ]);
+        assert_eq!(
+            bug,
+            [(RootKind::CrashLoopAppError, "pod/shop/cart-7d8f9".into())]
+        );
+    }
+
+    #[test]
+    fn a_clean_exit_or_a_graceful_stop_is_no_finding() {
+        let v = verdict(vec![
+            pod(0, json!({})),
+            pod(40, terminated("Completed", 0, 40, "")),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
+        let v = verdict(vec![
+            pod(0, json!({})),
+            pod(40, terminated("Error", 143, 40, "")),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
+    }
+}

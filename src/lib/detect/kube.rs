@@ -208,6 +208,9 @@ impl Detector {
                 ),
             ),
             ("Completed", 0) | (_, 0) => return,
+            // 143 = SIGTERM handled: a stop from outside (a rollout, a scale-down, a drain, or
+            // kubelet after failed liveness probes, which its own Events show), not the app failing.
+            (_, 143) => return,
             ("StartError" | "ContainerCannotRun", _) => (
                 FindingKind::ConfigError,
                 format!(
