@@ -65,8 +65,8 @@ const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOom
 #[rustfmt::skip]
 pub const RULES: &[Rule] = &[
     Rule { causes: &[K::OomKillMemcg], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the kernel's kill is the container's OOMKilled exit" },
-    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 120, why: "the node's OOM killer picked this container" },
-    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::EffectIsClient, window_s: 120, why: "the node's OOM killer picked this container" },
+    Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
     Rule { causes: &[K::ContainerOomKilled, K::ContainerError, K::LivenessKill, K::ConfigError, K::DependencyError, K::DnsFailure], effects: &[K::CrashLoop], relation: Relation::Same, window_s: 900, why: "repeated exits put the container in back-off" },
     Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
     Rule { causes: &[K::LivenessFailed], effects: &[K::LivenessKill, K::ContainerError], relation: Relation::Same, window_s: 300, why: "the kubelet restarts a container whose liveness probe keeps failing" },
@@ -74,12 +74,13 @@ pub const RULES: &[Rule] = &[
     Rule { causes: POD_DOWN, effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "nothing listened where the pod had been" },
     Rule { causes: &[K::ServiceNoEndpoints], effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "the service had no ready endpoint to take the connections" },
     Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset], effects: &[K::ErrorSpans], relation: Relation::EffectIsClient, window_s: 300, why: "the callers' requests failed" },
+    Rule { causes: &[K::ServiceNoEndpoints, K::ErrorSpans, K::OomKillMemcg, K::ContainerOomKilled, K::ContainerError, K::CrashLoop, K::LivenessKill, K::Eviction], effects: &[K::ErrorSpans], relation: Relation::CauseIsPeer, window_s: 300, why: "the requests called what was failing" },
     Rule { causes: POD_DOWN, effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::PodBacksService, window_s: 300, why: "the service's own requests failed while its pod was down" },
     Rule { causes: &[K::ServiceNoEndpoints, K::ConnRefused, K::ConnTimeout, K::ConnReset, K::RetransmitSpike, K::CrashLoop, K::ContainerError, K::ContainerOomKilled, K::LivenessKill, K::Eviction], effects: &[K::DependencyError, K::DnsFailure], relation: Relation::CauseIsPeer, window_s: 900, why: "the dependency it could not reach was down" },
     Rule { causes: CONN, effects: CRASH, relation: Relation::EffectIsClient, window_s: 300, why: "the pod crashed after its connections failed" },
     Rule { causes: &[K::NodePressure], effects: &[K::Eviction, K::OomKillNode], relation: Relation::PodOnNode, window_s: 900, why: "the kubelet evicts pods to relieve node pressure" },
     Rule { causes: &[K::NodePressure], effects: &[K::OomKillNode, K::Eviction], relation: Relation::Same, window_s: 900, why: "the node was under memory pressure" },
-    Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction, K::ContainerError, K::CrashLoop], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted or lost" },
+    Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted" },
     Rule { causes: &[K::NodeNotReady], effects: &[K::ServiceNoEndpoints], relation: Relation::ServiceOnNode, window_s: 600, why: "endpoints on a not-ready node become not ready at once" },
     Rule { causes: &[K::NodeNotReady], effects: CONN, relation: Relation::CauseIsPeer, window_s: 600, why: "connections to pods on the lost node fail" },
     Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
@@ -240,9 +241,10 @@ fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool
     if !r.causes.contains(&cause.kind) || !r.effects.contains(&effect.kind) {
         return false;
     }
-    // The effect must be going on within the window after the cause began (an aggregate such as
-    // a service's error spans may have started earlier, from other causes).
-    if effect.start.saturating_sub(cause.start) > r.window_s * Ts::NANOS_PER_SEC {
+    // The effect must begin within the window after the cause — after its start for an event, any
+    // time while a state lasted (a service without endpoints for an hour) — or be an aggregate
+    // that was still going on then (a service's error spans may have begun from other causes).
+    if effect.start.saturating_sub(cause.end.max(cause.start)) > r.window_s * Ts::NANOS_PER_SEC {
         return false;
     }
     related(r.relation, cause, effect, topo)
@@ -403,6 +405,17 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
 /// The path from the root to the most user-facing symptom it reaches: breadth first, so each
 /// finding's shortest path; among equally user-facing symptoms, the farthest, then the latest.
 fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<usize> {
+    // Drop shortcuts (a → c where a → b → c exists) so the chain shows every step: OOM kill →
+    // OOMKilled → endpoint lost → connections refused, not OOM kill → connections refused.
+    let edges: BTreeSet<(usize, usize)> = links.iter().map(|l| (l.cause, l.effect)).collect();
+    let links: Vec<&Link> = links
+        .iter()
+        .filter(|l| {
+            !edges
+                .iter()
+                .any(|&(a, b)| a == l.cause && b != l.effect && edges.contains(&(b, l.effect)))
+        })
+        .collect();
     let mut prev: BTreeMap<usize, usize> = BTreeMap::new();
     let mut depth: BTreeMap<usize, usize> = BTreeMap::from([(root, 0)]);
     let mut queue = VecDeque::from([root]);

@@ -134,6 +134,8 @@ pub struct Pod {
     pub unschedulable: Option<(String, String)>,
     pub containers: Vec<Container>,
     pub deleted: bool,
+    /// `metadata.deletionTimestamp` is set: the pod is being stopped on purpose.
+    pub terminating: bool,
 }
 
 impl Pod {
@@ -185,7 +187,8 @@ pub struct Topology {
     services: HashMap<(String, String), Service>,
     service_by_ip: HashMap<IpAddr, (String, String)>,
     workloads: HashMap<(String, String, String), Workload>,
-    slices: HashMap<(String, String), ((String, String), Endpoints)>,
+    /// (namespace, service) → slice name → its endpoints.
+    slices: HashMap<(String, String), HashMap<String, Endpoints>>,
     nodes: HashMap<String, Node>,
     /// cgroup path → pod uid, remembered per distinct path (there are few, and events are many).
     cgroups: HashMap<Name, Option<String>>,
@@ -282,9 +285,11 @@ impl Topology {
                     }
                 }
                 let key = (o.namespace.clone(), service.clone());
-                let slice = (o.namespace.clone(), o.name.clone());
                 let old_total = self.endpoints(&key.0, &key.1);
-                self.slices.insert(slice, (key.clone(), eps));
+                self.slices
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(o.name.clone(), eps);
                 let new_total = self.endpoints(&key.0, &key.1);
                 Change::Endpoints {
                     service: Entity::service(&key.0, &key.1),
@@ -327,9 +332,10 @@ impl Topology {
     /// Ready and total endpoints of a service, over all its slices.
     pub fn endpoints(&self, ns: &str, service: &str) -> Endpoints {
         self.slices
-            .values()
-            .filter(|(k, _)| k.0 == ns && k.1 == service)
-            .fold(Endpoints::default(), |a, (_, e)| Endpoints {
+            .get(&(ns.to_string(), service.to_string()))
+            .into_iter()
+            .flat_map(|s| s.values())
+            .fold(Endpoints::default(), |a, e| Endpoints {
                 ready: a.ready + e.ready,
                 total: a.total + e.total,
             })
@@ -582,6 +588,9 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
         unschedulable,
         containers,
         deleted,
+        terminating: v["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null()),
     }
 }
 

@@ -27,7 +27,7 @@ impl Detector {
                         FindingKind::NodePressure
                     };
                     if !bad {
-                        self.close(kind, &entity, cond);
+                        self.close(kind, &entity, cond, e.ts);
                         continue;
                     }
                     if was == Some(status.as_str())
@@ -58,7 +58,8 @@ impl Detector {
                 }
             }
             Change::Workload(w) => {
-                if w.kind == "ReplicaSet" {
+                // ReplicaSets are their Deployment's business; Jobs finish, they are not rolled out.
+                if w.kind == "ReplicaSet" || w.kind == "Job" {
                     return;
                 }
                 let entity = Entity::Workload {
@@ -67,7 +68,7 @@ impl Detector {
                     name: w.name.clone(),
                 };
                 if w.available >= w.desired {
-                    self.close(FindingKind::RolloutStuck, &entity, "");
+                    self.close(FindingKind::RolloutStuck, &entity, "", e.ts);
                     return;
                 }
                 let summary = format!(
@@ -79,7 +80,9 @@ impl Detector {
                 });
             }
             Change::Endpoints { service, old, new } => {
-                if new.total > 0 && new.ready == 0 {
+                // The controller drops the endpoints of deleted and evicted pods: a service can
+                // lose its last ready endpoint with the total falling to 0 too.
+                if new.ready == 0 && (new.total > 0 || old.ready > 0) {
                     let summary = format!(
                         "service {} has 0 of {} endpoints ready",
                         service.short(),
@@ -94,9 +97,9 @@ impl Detector {
                         || (summary, Facts::default()),
                     );
                     f.facts.peak_bytes = None;
-                    f.count = new.total as u64;
+                    f.count = old.total.max(new.total) as u64;
                 } else if old.ready == 0 && new.ready > 0 {
-                    self.close(FindingKind::ServiceNoEndpoints, &service, "");
+                    self.close(FindingKind::ServiceNoEndpoints, &service, "", e.ts);
                 }
             }
             Change::Other => {}
@@ -154,7 +157,7 @@ impl Detector {
                         FindingKind::ConfigError,
                     ] {
                         if c.ready {
-                            self.close(kind, &entity, &c.name);
+                            self.close(kind, &entity, &c.name, e.ts);
                         }
                     }
                 }
@@ -187,6 +190,12 @@ impl Detector {
 
     /// A container's termination, reported once per (container, finish time).
     fn termination(&mut self, e: &Event, pod: &Pod, c: &Container, t: &Termination) {
+        // A pod being deleted (a rollout, a scale-down) or evicted is stopped on purpose: only an
+        // OOM kill on its way out is news.
+        let stopped = pod.terminating || pod.deleted || pod.reason == "Evicted";
+        if stopped && t.reason != "OOMKilled" {
+            return;
+        }
         let at = t.finished.unwrap_or(e.ts);
         let entity = pod.entity();
         let node = Some(pod.node.clone()).filter(|n| !n.is_empty());
@@ -284,12 +293,12 @@ impl Detector {
     }
 
     /// A host named in a message → the service or pod it is: an IP, `svc`, `svc.ns`, `svc.ns.svc.cluster.local`.
-    fn resolve_host(&self, host: &str, from: &Entity) -> Option<Entity> {
+    pub(crate) fn resolve_host(&self, host: &str, from: &Entity) -> Option<Entity> {
         if let Ok(ip) = host.parse() {
             return self.topo.owner_of_ip(ip);
         }
         let ns_default = match from {
-            Entity::Pod { ns, .. } => ns.as_str(),
+            Entity::Pod { ns, .. } | Entity::Service { ns, .. } if !ns.is_empty() => ns.as_str(),
             _ => "default",
         };
         let mut parts = host.split('.');

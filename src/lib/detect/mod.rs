@@ -101,6 +101,22 @@ named!(FindingKind, "finding kind" {
 });
 
 impl FindingKind {
+    /// Findings that are states: they last from when they were seen until they recover.
+    pub fn is_state(self) -> bool {
+        use FindingKind::*;
+        matches!(
+            self,
+            ServiceNoEndpoints
+                | NodeNotReady
+                | NodePressure
+                | CrashLoop
+                | ImagePullFailure
+                | ConfigError
+                | RolloutStuck
+                | FailedScheduling
+        )
+    }
+
     /// The layer that saw it, as the timeline prints it.
     pub fn layer(self) -> &'static str {
         use FindingKind::*;
@@ -290,6 +306,12 @@ impl Detector {
 
     /// Ends the stream: closes open bursts and span aggregates.
     pub fn finish(mut self) -> Detected {
+        // States that never recovered last to the end of the evidence.
+        for (&(kind, _, _), &i) in &self.open {
+            if kind.is_state() {
+                self.findings[i].end = self.findings[i].end.max(self.last_ts);
+            }
+        }
         self.close_bursts(None);
         self.finish_spans();
         self.reattribute();
@@ -390,8 +412,15 @@ impl Detector {
     }
 
     /// Closes an open finding so that the next occurrence starts a new one.
-    pub(crate) fn close(&mut self, kind: FindingKind, entity: &Entity, key: &str) {
-        self.open.remove(&(kind, entity.clone(), key.to_string()));
+    /// Closes an open finding so that the next occurrence starts a new one. A state (no endpoints,
+    /// not ready, crash-looping …) lasted until `at`, when it recovered.
+    pub(crate) fn close(&mut self, kind: FindingKind, entity: &Entity, key: &str, at: Ts) {
+        if let Some(i) = self.open.remove(&(kind, entity.clone(), key.to_string())) {
+            if kind.is_state() {
+                let f = &mut self.findings[i];
+                f.end = f.end.max(at);
+            }
+        }
     }
 
     fn oom_kill(&mut self, e: &Event, o: &crate::event::OomKill) {

@@ -58,9 +58,10 @@ impl Detector {
         self.sweep(e.ts);
         let window = self.cfg.burst_window_ns;
         let key = (kind, daddr, dport);
-        // Fixed windows from a burst's first failure: a steady trickle is not a burst.
+        // A burst goes on while failures keep coming (a dependency down for a day is one burst,
+        // not 8,640); it ends after a quiet window.
         if let Some(b) = self.net.open.get(&key) {
-            if e.ts.saturating_sub(b.first) > window {
+            if e.ts.saturating_sub(b.last) > window {
                 let b = self.net.open.remove(&key);
                 self.emit_burst(key, b);
             }
@@ -94,7 +95,7 @@ impl Detector {
             .net
             .open
             .iter()
-            .filter(|(_, b)| now.is_none_or(|t| t.saturating_sub(b.first) > window))
+            .filter(|(_, b)| now.is_none_or(|t| t.saturating_sub(b.last) > window))
             .map(|(k, _)| *k)
             .collect();
         done.sort();
@@ -118,7 +119,10 @@ impl Detector {
         } else {
             self.cfg.burst_min
         };
-        if b.count < min {
+        // At least `min` per window on average over the burst: a steady trickle is not a burst.
+        let window = self.cfg.burst_window_ns as u128;
+        let span = u128::from(b.last.saturating_sub(b.first)).max(window);
+        if b.count < min || u128::from(b.count) * window < u128::from(min) * span {
             return;
         }
         let dest = self.topo.owner_of_ip(daddr);

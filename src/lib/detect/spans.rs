@@ -51,7 +51,7 @@ impl Detector {
                 .get(&entity)
                 .is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS)
             {
-                self.close(FindingKind::ErrorSpans, &entity, "");
+                self.close(FindingKind::ErrorSpans, &entity, "", e.ts);
             }
             self.spans.last_error.insert(entity.clone(), at);
             let summary = format!(
@@ -60,7 +60,7 @@ impl Detector {
                 s.service,
                 s.name
             );
-            let peer = peer_of(s).and_then(|ip| self.topo.owner_of_ip(ip));
+            let peer = peer_of(s).and_then(|host| self.resolve_host(&host, &entity));
             let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
                 (
                     summary,
@@ -165,17 +165,21 @@ pub fn span_entity(s: &Span) -> Entity {
     Entity::service(ns, &s.service)
 }
 
-fn peer_of(s: &Span) -> Option<std::net::IpAddr> {
+/// The host a client span called: an address or a name (`cart`, `cart.shop.svc.cluster.local`).
+fn peer_of(s: &Span) -> Option<String> {
+    if !matches!(
+        s.kind,
+        crate::event::SpanKind::Client | crate::event::SpanKind::Producer
+    ) {
+        return None;
+    }
     [
-        "net.peer.ip",
-        "network.peer.address",
         "server.address",
         "net.peer.name",
+        "net.peer.ip",
+        "network.peer.address",
+        "peer.service",
     ]
     .iter()
-    .find_map(|k| {
-        s.attr(k)
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-    })
+    .find_map(|k| s.attr(k).and_then(|v| v.as_str()).map(str::to_string))
 }

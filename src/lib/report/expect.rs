@@ -1,7 +1,7 @@
 //! CI replays: the expected verdict of a captured incident, and a readable diff against it.
 //!
-//! `expected.json` keeps what a verdict must get right — each incident's root cause (kind and
-//! entity), its chain (kinds and entities) and the services it hit — for the incidents of
+//! `expected.json` keeps what a verdict must get right — each incident's severity, root cause (kind
+//! and entity), its chain (kinds and entities) and the services it hit — for the incidents of
 //! severity medium or higher. Low-severity findings (a retried error, one network blip) may come
 //! and go without failing a CI job; a healthy control expects no incident at all.
 
@@ -16,6 +16,8 @@ pub struct Expected {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedIncident {
+    #[serde(default)]
+    pub severity: String,
     pub root_cause: ExpectedRoot,
     pub chain: Vec<ExpectedStep>,
     pub impacted_services: Vec<String>,
@@ -44,6 +46,7 @@ impl Expected {
             .iter()
             .filter(|i| i.severity >= Severity::Medium)
             .map(|i| ExpectedIncident {
+                severity: i.severity.as_str().to_ascii_lowercase(),
                 root_cause: ExpectedRoot {
                     kind: i.root_cause.kind.to_string(),
                     entity: i.root_cause.entity.to_string(),
@@ -76,7 +79,8 @@ impl Expected {
         for i in 0..n {
             let (e, g) = (self.incidents.get(i), got.incidents.get(i));
             let show = |x: Option<&ExpectedIncident>, f: Field| x.map_or("(none)".to_string(), f);
-            let fields: [(&str, Field); 3] = [
+            let fields: [(&str, Field); 4] = [
+                ("severity", |x| x.severity.clone()),
                 ("root_cause", |x| {
                     format!("{} {}", x.root_cause.kind, x.root_cause.entity)
                 }),

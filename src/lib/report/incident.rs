@@ -128,16 +128,24 @@ fn incident(d: &Detected, g: &Group) -> Incident {
         members.iter().map(|m| m.start).min().unwrap_or(root.start),
         members.iter().map(|m| m.end).max().unwrap_or(root.end),
     );
-    // A step happens no earlier than the step that caused it (an aggregate such as a service's
-    // error spans may have begun before, from background errors).
-    let mut at = Ts(0);
+    // Real times, except for aggregates (a service's error spans, what its requests said): they
+    // may have begun before, from background errors, and are shown from the step that caused them.
+    let mut prev = f[g.root].start;
     let chain: Vec<ChainStep> = g
         .chain
         .iter()
         .map(|&i| ChainStep {
             ts: {
-                at = at.max(f[i].start);
-                at
+                let aggregate = matches!(
+                    f[i].kind,
+                    K::ErrorSpans | K::SlowSpans | K::DependencyError | K::DnsFailure
+                );
+                prev = if aggregate {
+                    f[i].start.max(prev)
+                } else {
+                    f[i].start
+                };
+                prev
             },
             layer: f[i].kind.layer(),
             kind: f[i].kind,
@@ -226,7 +234,7 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
                 imp.recovered_requests += m.facts.recovered_requests;
             }
             K::ServiceNoEndpoints => imp.endpoints_lost += m.count,
-            K::ContainerOomKilled | K::ContainerError | K::LivenessKill => imp.restarts += 1,
+            K::ContainerOomKilled | K::ContainerError => imp.restarts += 1,
             _ => {}
         }
     }
@@ -295,9 +303,18 @@ fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topo
                 .clone()
                 .filter(|_| m.kind == K::DependencyError)
         });
-        if let Some(Entity::Service { ns, name }) = &peer {
-            if !topo.pods_of_service(ns, name).is_empty() || topo.endpoints(ns, name).total > 0 {
-                return peer.unwrap_or_else(|| root.entity.clone());
+        // Blame the dependency only when the incident shows it unhealthy, not merely known.
+        if let Some(p @ Entity::Service { ns, name }) = &peer {
+            let unhealthy = members.iter().any(|m| {
+                m.kind != K::DependencyError
+                    && (m.entity == *p || matches!(&m.entity, Entity::Pod { ns: pns, name: pod }
+                        if pns == ns && topo.pod_by_name(pns, pod).is_some_and(|x| topo.services_of(x).contains(p))))
+            });
+            if unhealthy
+                && (!topo.pods_of_service(ns, name).is_empty()
+                    || topo.endpoints(ns, name).total > 0)
+            {
+                return p.clone();
             }
         }
     }
@@ -343,12 +360,21 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
         }
         // What the cluster said, when the summary does not already say it.
         _ => match &f.message {
-            Some(m) if !root.summary.contains(m.as_str()) && m.len() < 300 => {
-                format!("{}: {m}", root.summary)
+            Some(m) if !root.summary.contains(crate::detect::text::first_line(m)) => {
+                format!(
+                    "{}: {}",
+                    first_line_of(&root.summary),
+                    crate::detect::text::first_line(m)
+                )
             }
-            _ => root.summary.clone(),
+            _ => first_line_of(&root.summary).to_string(),
         },
     }
+}
+
+/// A summary stays on one line, whatever a message it quotes held (a Go panic's stack).
+fn first_line_of(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }
 
 fn actions(
