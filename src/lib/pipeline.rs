@@ -14,8 +14,8 @@ use std::thread;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::{corrupt_block, Decoder, Error, RawBlock, ReadOptions, Reader, Warning};
-use crate::detect::{self, Detected, Detector};
-use crate::event::Event;
+use crate::detect::{self, Blind, Detected, Detector};
+use crate::event::{Event, Ts};
 use crate::link;
 use crate::report::{self, Verdict};
 
@@ -80,6 +80,20 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Outcome, Error> {
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
         let warnings = merged?;
+        let mut detected = detected;
+        // A capture cut short (or with a skipped corrupt block) may miss what came last or inside.
+        for (path, w) in &warnings {
+            let (from, what) = match w {
+                Warning::Truncated { .. } => (detected.last_ts, "ends torn"),
+                Warning::SkippedCorrupt { .. } => (Ts(0), "has a corrupt block that was skipped"),
+            };
+            let to = detected.last_ts;
+            detected.blind.push(Blind {
+                from,
+                to,
+                what: format!("{} {what}", path.display()),
+            });
+        }
         let groups = link::link(&detected);
         let verdict = report::build(&detected, &groups);
         Ok(Outcome {

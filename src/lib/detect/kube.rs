@@ -284,6 +284,10 @@ impl Detector {
         let f = self.upsert(kind, entity.clone(), &container, at, e, || {
             (summary.clone(), facts)
         });
+        // Who said it: a Pod's termination message (K8S), a span (TRACE), a log line (LOG).
+        if f.count == 1 {
+            f.layer = e.kind().layer();
+        }
         // A later message that names the host says more than an earlier one that did not.
         if f.facts.peer.is_none() && peer.is_some() {
             f.facts.peer = peer;

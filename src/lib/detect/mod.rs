@@ -171,6 +171,9 @@ pub struct Facts {
 pub struct Finding {
     pub id: usize,
     pub kind: FindingKind,
+    /// The layer that saw it: the kind's, except for causes read from text, which take the layer
+    /// of what said it (a Pod's termination message is Kubernetes, a span's exception is a trace).
+    pub layer: &'static str,
     pub entity: Entity,
     pub start: Ts,
     pub end: Ts,
@@ -246,6 +249,8 @@ pub struct Detected {
     pub findings: Vec<Finding>,
     pub topology: Topology,
     pub blind: Vec<Blind>,
+    /// The time of the last event seen.
+    pub last_ts: Ts,
 }
 
 impl Detector {
@@ -329,6 +334,7 @@ impl Detector {
             findings,
             topology: self.topo,
             blind: self.blind,
+            last_ts: self.last_ts,
         }
     }
 
@@ -394,6 +400,7 @@ impl Detector {
                 self.findings.push(Finding {
                     id: self.findings.len(),
                     kind,
+                    layer: kind.layer(),
                     entity,
                     start: at,
                     end: at,

@@ -159,6 +159,7 @@ impl Detector {
         self.findings.push(Finding {
             id: self.findings.len(),
             kind,
+            layer: kind.layer(),
             entity,
             start: b.first,
             end: b.last,

@@ -147,14 +147,14 @@ fn incident(d: &Detected, g: &Group) -> Incident {
                 };
                 prev
             },
-            layer: f[i].kind.layer(),
+            layer: f[i].layer,
             kind: f[i].kind,
             entity: f[i].entity.clone(),
             summary: f[i].summary.clone(),
             evidence: f[i].evidence.clone(),
         })
         .collect();
-    let layers: BTreeSet<&str> = members.iter().map(|m| m.kind.layer()).collect();
+    let layers: BTreeSet<&str> = members.iter().map(|m| m.layer).collect();
     let complete = g.blind.is_empty();
     let confidence = confidence(g.root_kind, layers.len(), complete);
     let severity = severity(g.root_kind, &members, &impact);
