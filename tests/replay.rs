@@ -278,3 +278,67 @@ fn correlate_explains_a_pod_and_a_failing_request() {
     ]);
     assert_eq!(out.trim(), "no incident");
 }
+
+#[test]
+fn incidents_close_as_the_stream_goes_and_the_verdict_is_the_same_as_at_the_end() {
+    use std::sync::Mutex;
+    use tapio::pipeline::{self, run_events, Options};
+    use tapio::source::generate::{generate, Config};
+
+    // Two hours of a quiet cluster at 20 events/s with the cart OOM-killed after 72 minutes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.tapio");
+    let cfg = Config {
+        events: 144_000,
+        rate: 20,
+        incident: true,
+        ..Config::default()
+    };
+    let mut w = Writer::create(&path, &Header::new("node-1"), WriteOptions::default()).unwrap();
+    let mut events = Vec::new();
+    generate(&cfg, |mut e| {
+        w.append(&mut e)?;
+        events.push(e);
+        Ok::<_, tapio::capture::Error>(())
+    })
+    .unwrap();
+    w.finish().unwrap();
+
+    let closed = Mutex::new(Vec::new());
+    let outcome = pipeline::run(&[path], &Options::default(), &|inc| {
+        closed.lock().unwrap().push(inc.start)
+    })
+    .unwrap();
+    let closed = closed.into_inner().unwrap();
+    let last = events.last().unwrap().ts;
+    assert!(!closed.is_empty(), "incidents closed before the end");
+    assert!(
+        closed.iter().all(|&t| t.0 + 1800 * 1_000_000_000 < last.0),
+        "only long-quiet incidents close early"
+    );
+    assert!(outcome
+        .verdict
+        .incidents
+        .iter()
+        .any(|i| i.root_cause.kind.as_str() == "oom_container_limit"));
+
+    let (at_end, _) = run_events([events], Default::default());
+    assert_eq!(
+        serde_json::to_string(&outcome.verdict).unwrap(),
+        serde_json::to_string(&at_end).unwrap(),
+        "closing as it goes changes no verdict"
+    );
+}
+
+#[test]
+fn pacing_changes_when_incidents_appear_never_what_they_say() {
+    let c = "fixtures/incidents/control-hotrod/capture.tapio";
+    let (fast, _, code) = run(&["replay", c, "-o", "json", "--all"]);
+    assert_eq!(code, 0);
+    let (paced, _, code) = run(&["replay", c, "-o", "json", "--all", "--speed", "4"]);
+    assert_eq!(code, 0);
+    assert_eq!(fast, paced);
+    let (_, err, code) = run(&["replay", c, "--speed", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("use 1 (as it happened)"), "{err}");
+}

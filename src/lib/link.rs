@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::detect::{Blind, Detected, Finding, FindingKind};
+use crate::detect::{Blind, Finding, FindingKind, View};
 use crate::event::Ts;
 use crate::topology::{Entity, Topology};
 
@@ -213,8 +213,8 @@ pub struct Group {
 }
 
 /// Links the findings and groups them.
-pub fn link(d: &Detected) -> Vec<Group> {
-    let f = &d.findings;
+pub fn link(d: View<'_>) -> Vec<Group> {
+    let f = d.findings;
     let mut links = Vec::new();
     // Findings are in time order: for each effect, look back over earlier findings only.
     for (j, effect) in f.iter().enumerate() {
@@ -222,10 +222,7 @@ pub fn link(d: &Detected) -> Vec<Group> {
             if i == j || cause.start.0 > effect.end.0.saturating_add(5 * Ts::NANOS_PER_SEC) {
                 continue;
             }
-            if let Some(rule) = RULES
-                .iter()
-                .find(|r| applies(r, cause, effect, &d.topology))
-            {
+            if let Some(rule) = RULES.iter().find(|r| applies(r, cause, effect, d.topology)) {
                 links.push(Link {
                     cause: i,
                     effect: j,
@@ -234,7 +231,7 @@ pub fn link(d: &Detected) -> Vec<Group> {
             }
         }
     }
-    groups(f, links, &d.blind)
+    groups(f, links, d.blind)
 }
 
 fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool {

@@ -7,7 +7,7 @@
 //! byte-identical whatever the thread count or batch size); linking and the verdict run last. A
 //! full channel is backpressure: the reader waits, nothing is dropped.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::thread;
 
@@ -16,8 +16,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::capture::{corrupt_block, Decoder, Error, RawBlock, ReadOptions, Reader, Warning};
 use crate::detect::{self, Blind, Detected, Detector};
 use crate::event::{Event, Ts};
-use crate::link;
-use crate::report::{self, Verdict};
+use crate::link::{self, Group};
+use crate::report::{self, Incident, Verdict};
 
 /// How the pipeline runs. None of this changes its output.
 #[derive(Clone, Debug)]
@@ -28,6 +28,9 @@ pub struct Options {
     pub batch: usize,
     pub read: ReadOptions,
     pub detect: detect::Config,
+    /// Replay at this many times the recorded pace (1: as it happened); `None`: as fast as it goes.
+    /// Pacing changes when incidents appear, never what they say.
+    pub speed: Option<f64>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             batch: 4096,
             read: ReadOptions::default(),
             detect: detect::Config::default(),
+            speed: None,
         }
     }
 }
@@ -61,8 +65,22 @@ enum Decoded {
     End(u64, Vec<Warning>),
 }
 
+/// Event time an incident must have been quiet before it is closed: the longest rule window and
+/// a burst window, so that nothing still to come can link to it.
+const QUIET_NS: u64 = (1800 + 60) * Ts::NANOS_PER_SEC;
+/// With `--speed`, the longest wait between two events; longer idle stretches are shortened.
+const MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often (in event time) the detect stage looks for incidents to close.
+const CHECK_NS: u64 = 60 * Ts::NANOS_PER_SEC;
+
 /// Runs the whole pipeline over captures (several are merged by time: several nodes).
-pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Outcome, Error> {
+/// `on_close` sees each incident as soon as it closes (quiet long enough that nothing to come can
+/// change it), before the run ends; the outcome has every incident, numbered.
+pub fn run(
+    paths: &[PathBuf],
+    opts: &Options,
+    on_close: &(dyn Fn(&Incident) + Sync),
+) -> Result<Outcome, Error> {
     let readers = paths
         .iter()
         .map(|p| Reader::open(p, opts.read.clone()))
@@ -74,30 +92,31 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Outcome, Error> {
             .collect();
         let (batch_tx, batch_rx) = bounded::<Vec<Event>>(4);
         let cfg = opts.detect.clone();
-        let detect = scope.spawn(move || detect_stage(batch_rx, cfg));
+        let detect = scope.spawn(move || detect_stage(batch_rx, cfg, on_close));
         let merged = merge_stage(inputs, opts, batch_tx);
-        let (detected, events) = detect
+        let (mut detector, closed, events) = detect
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
         let warnings = merged?;
-        let mut detected = detected;
         // A capture cut short (or with a skipped corrupt block) may miss what came last or inside.
         for (path, w) in &warnings {
+            let last = detector.last_ts;
             let (from, what) = match w {
-                Warning::Truncated { .. } => (detected.last_ts, "ends torn"),
+                Warning::Truncated { .. } => (last, "ends torn"),
                 Warning::SkippedCorrupt { .. } => (Ts(0), "has a corrupt block that was skipped"),
             };
-            let to = detected.last_ts;
-            detected.blind.push(Blind {
+            detector.blind.push(Blind {
                 from,
-                to,
+                to: last,
                 what: format!("{} {what}", path.display()),
             });
         }
-        let groups = link::link(&detected);
-        let verdict = report::build(&detected, &groups);
+        let detected = detector.finish();
+        let groups = link::link(detected.view());
+        let mut all = closed;
+        all.extend(report::incidents(detected.view(), &groups));
         Ok(Outcome {
-            verdict,
+            verdict: report::verdict(all),
             detected,
             events,
             warnings,
@@ -115,18 +134,73 @@ pub fn run_events(
         batch.iter().for_each(|e| d.observe(e));
     }
     let detected = d.finish();
-    let groups = link::link(&detected);
-    (report::build(&detected, &groups), detected)
+    let groups = link::link(detected.view());
+    (report::build(detected.view(), &groups), detected)
 }
 
-fn detect_stage(rx: Receiver<Vec<Event>>, cfg: detect::Config) -> (Detected, u64) {
+/// Attributes and detects, and closes incidents as the stream goes on (checked every minute of
+/// event time, so where the checks fall does not depend on batches or threads).
+fn detect_stage(
+    rx: Receiver<Vec<Event>>,
+    cfg: detect::Config,
+    on_close: &(dyn Fn(&Incident) + Sync),
+) -> (Detector, Vec<Incident>, u64) {
     let mut d = Detector::new(cfg);
+    let mut closed = Vec::new();
+    let mut next_check: Option<Ts> = None;
     let mut n = 0u64;
     for batch in rx {
         n += batch.len() as u64;
-        batch.iter().for_each(|e| d.observe(e));
+        for e in &batch {
+            match next_check {
+                None => next_check = Some(Ts((e.ts.0 / CHECK_NS + 1) * CHECK_NS)),
+                Some(t) if e.ts >= t => {
+                    close_quiet(&mut d, t, &mut closed, on_close);
+                    next_check = Some(Ts((e.ts.0 / CHECK_NS + 1) * CHECK_NS));
+                }
+                Some(_) => {}
+            }
+            d.observe(e);
+        }
     }
-    (d.finish(), n)
+    (d, closed, n)
+}
+
+/// Closes the incidents whose findings are all settled and older than the quiet period.
+fn close_quiet(
+    d: &mut Detector,
+    now: Ts,
+    closed: &mut Vec<Incident>,
+    on_close: &(dyn Fn(&Incident) + Sync),
+) {
+    let horizon = Ts(now.0.saturating_sub(QUIET_NS));
+    let view = d.view();
+    if !view.findings.iter().any(|f| f.end < horizon) {
+        return;
+    }
+    let open = d.open_findings();
+    let groups: Vec<Group> = link::link(view)
+        .into_iter()
+        .filter(|g| {
+            g.members
+                .iter()
+                .all(|&i| !open.contains(&i) && view.findings[i].end < horizon)
+        })
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    let done: HashSet<usize> = groups
+        .iter()
+        .flat_map(|g| g.members.iter().copied())
+        .collect();
+    let mut incidents = report::incidents(view, &groups);
+    incidents.sort_by(|a, b| (a.start, &a.root_cause.entity).cmp(&(b.start, &b.root_cause.entity)));
+    for inc in incidents {
+        on_close(&inc);
+        closed.push(inc);
+    }
+    d.forget(&done);
 }
 
 fn internal(what: &str) -> Error {
@@ -253,8 +327,9 @@ fn merge_stage(
     let mut warnings = Vec::new();
     let mut live: Vec<bool> = vec![true; inputs.len()];
     let mut batch = Vec::with_capacity(opts.batch);
+    let mut pace: Option<(Ts, std::time::Instant)> = None;
     loop {
-        let mut best: Option<(crate::event::Ts, usize)> = None;
+        let mut best: Option<(Ts, usize)> = None;
         for (i, input) in inputs.iter_mut().enumerate() {
             if live[i] && !input.fill(&mut warnings)? {
                 live[i] = false;
@@ -265,7 +340,25 @@ fn merge_stage(
                 }
             }
         }
-        let Some((_, i)) = best else { break };
+        let Some((ts, i)) = best else { break };
+        if let Some(speed) = opts.speed.filter(|s| *s > 0.0) {
+            // Hand the batch over before waiting, so what happened so far is seen on time.
+            let (first, wall) = pace.get_or_insert((ts, std::time::Instant::now()));
+            let due =
+                std::time::Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
+            if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
+                if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).is_err() {
+                    return Err(internal("the detect stage stopped"));
+                }
+                // Long idle stretches (a snapshot taken days before the incident) are cut short.
+                if wait > MAX_IDLE {
+                    let skipped = (wait - MAX_IDLE).as_secs_f64() * speed * 1e9;
+                    *first = Ts(first.0.saturating_add(skipped as u64));
+                    wait = MAX_IDLE;
+                }
+                thread::sleep(wait);
+            }
+        }
         if let Some(e) = inputs[i].queue.pop_front() {
             batch.push(e);
         }

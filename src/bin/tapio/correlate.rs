@@ -86,7 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         read: ReadOptions::default(),
         ..Options::default()
     };
-    let outcome = pipeline::run(&args.files, &opts)?;
+    let outcome = pipeline::run(&args.files, &opts, &|_| {})?;
     let problem = replay::warn(&outcome);
     let start = outcome
         .detected
@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         s.push('\n');
         common::print(&s)?;
     }
-    replay::print_verdict(&Verdict { incidents }, args.output, args.explain, true)?;
+    replay::Printer::new(args.output, args.explain, true).finish(&Verdict { incidents })?;
     Ok(common::exit(problem))
 }
 

@@ -1,13 +1,16 @@
 //! `tapio replay`: the whole pipeline over captures, the incident summaries, and CI checks of a
 //! captured incident's verdict.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tapio::capture::{ReadOptions, Warning};
+use tapio::event::Ts;
 use tapio::pipeline::{self, Options, Outcome};
-use tapio::report::{self, Expected, Severity, Verdict};
+use tapio::report::{self, Expected, Incident, Severity, Verdict};
 
 use crate::common::{self, Output};
 
@@ -32,6 +35,10 @@ pub struct Args {
     /// Also print low-severity incidents (retried errors, lone network blips); JSON always has them.
     #[arg(long)]
     all: bool,
+    /// Replay pace: 1 as it happened, N times faster, or max (default). Incidents print as they
+    /// close either way; the pace only changes when.
+    #[arg(long, default_value = "max", value_parser = parse_speed)]
+    speed: Speed,
     /// Decoding threads per capture (the output does not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -43,10 +50,27 @@ pub struct Args {
     skip_corrupt: bool,
 }
 
+/// `--speed`: a factor of the recorded pace, or none (`max`).
+#[derive(Clone, Copy, Debug)]
+struct Speed(Option<f64>);
+
+fn parse_speed(s: &str) -> Result<Speed, String> {
+    match s {
+        "max" => Ok(Speed(None)),
+        n => match n.parse::<f64>() {
+            Ok(x) if x > 0.0 && x.is_finite() => Ok(Speed(Some(x))),
+            _ => Err(format!(
+                "{s:?}: use 1 (as it happened), a factor such as 10, or max"
+            )),
+        },
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let opts = Options {
         threads: args.threads,
         batch: args.batch,
+        speed: args.speed.0,
         read: ReadOptions {
             skip_corrupt: args.skip_corrupt,
             ..Default::default()
@@ -64,9 +88,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if captures.is_empty() {
         bail!("no capture (*.tapio) in {}", args.paths[0].display());
     }
-    let outcome = pipeline::run(&captures, &opts)?;
+    let printer = Printer::new(args.output, args.explain, args.all);
+    let outcome = pipeline::run(&captures, &opts, &|inc| printer.on_close(inc))?;
     let problem = warn(&outcome);
-    print_verdict(&outcome.verdict, args.output, args.explain, args.all)?;
+    printer.finish(&outcome.verdict)?;
     Ok(common::exit(problem))
 }
 
@@ -81,36 +106,95 @@ pub fn warn(outcome: &Outcome) -> bool {
         .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. }))
 }
 
-pub fn print_verdict(v: &Verdict, output: Output, explain: bool, all: bool) -> Result<()> {
-    if output == Output::Json {
-        common::print(&format!("{}\n", serde_json::to_string_pretty(v)?))?;
-        return Ok(());
+/// Prints incidents: in text, each as soon as it closes, then the rest at the end, numbered in
+/// the order printed; in JSON, the whole verdict at the end.
+pub struct Printer {
+    output: Output,
+    explain: bool,
+    all: bool,
+    state: Mutex<Printed>,
+}
+
+#[derive(Default)]
+struct Printed {
+    keys: HashSet<(Ts, String, String)>,
+    shown: usize,
+    hidden: usize,
+}
+
+impl Printer {
+    pub fn new(output: Output, explain: bool, all: bool) -> Printer {
+        Printer {
+            output,
+            explain,
+            all,
+            state: Mutex::new(Printed::default()),
+        }
     }
-    let shown: Vec<_> = v
-        .incidents
-        .iter()
-        .filter(|i| all || i.severity >= Severity::Medium)
-        .collect();
-    let hidden = v.incidents.len() - shown.len();
-    let mut out = String::new();
-    if shown.is_empty() {
-        out.push_str("no incident\n");
+
+    /// For the pipeline: an incident has closed.
+    pub fn on_close(&self, inc: &Incident) {
+        if self.output == Output::Text {
+            // A closed pipe is noticed again, and reported, when the verdict is printed.
+            let _ = self.print_one(inc);
+        }
     }
-    for inc in shown {
-        out.push_str(&report::incident_text(inc));
-        if explain {
-            out.push_str(&report::explain(inc));
+
+    fn print_one(&self, inc: &Incident) -> Result<()> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
+        if !st.keys.insert((
+            inc.start,
+            inc.root_cause.entity.to_string(),
+            inc.root_cause.summary.clone(),
+        )) {
+            return Ok(());
+        }
+        if !self.all && inc.severity < Severity::Medium {
+            st.hidden += 1;
+            return Ok(());
+        }
+        st.shown += 1;
+        let mut inc = inc.clone();
+        inc.id = st.shown;
+        let mut out = report::incident_text(&inc);
+        if self.explain {
+            out.push_str(&report::explain(&inc));
         }
         out.push('\n');
+        common::print(&out)?;
+        Ok(())
     }
-    if hidden > 0 {
-        out.push_str(&format!(
-            "({hidden} low-severity incident{} not shown: --all shows them)\n",
-            if hidden == 1 { "" } else { "s" }
-        ));
+
+    /// The end of the run: what is left to print.
+    pub fn finish(&self, v: &Verdict) -> Result<()> {
+        if self.output == Output::Json {
+            common::print(&format!("{}\n", serde_json::to_string_pretty(v)?))?;
+            return Ok(());
+        }
+        for inc in &v.incidents {
+            self.print_one(inc)?;
+        }
+        let st = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
+        let mut out = String::new();
+        if st.shown == 0 {
+            out.push_str("no incident\n");
+        }
+        if st.hidden > 0 {
+            out.push_str(&format!(
+                "({} low-severity incident{} not shown: --all shows them)\n",
+                st.hidden,
+                if st.hidden == 1 { "" } else { "s" }
+            ));
+        }
+        common::print(&out)?;
+        Ok(())
     }
-    common::print(&out)?;
-    Ok(())
 }
 
 /// The fixture directories under the given paths: those holding an `expected.json` (or, with
@@ -150,7 +234,7 @@ fn check_fixtures(args: &Args, opts: &Options) -> Result<ExitCode> {
     let (mut failed, mut passed) = (0, 0);
     for dir in &dirs {
         let captures = pipeline::captures_in(dir);
-        let outcome = pipeline::run(&captures, opts)
+        let outcome = pipeline::run(&captures, opts, &|_| {})
             .with_context(|| format!("replaying {}", dir.display()))?;
         warn(&outcome);
         let got = Expected::of(&outcome.verdict);

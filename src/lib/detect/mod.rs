@@ -11,7 +11,7 @@ mod net;
 mod spans;
 pub mod text;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -240,8 +240,26 @@ pub struct Detector {
     pub(crate) open: HashMap<(FindingKind, Entity, String), usize>,
     pub(crate) net: net::Bursts,
     pub(crate) spans: spans::Traces,
-    pub(crate) blind: Vec<Blind>,
-    pub(crate) last_ts: Ts,
+    pub blind: Vec<Blind>,
+    pub last_ts: Ts,
+}
+
+/// The findings and what they were found against, borrowed: what the link stage reads.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub findings: &'a [Finding],
+    pub topology: &'a Topology,
+    pub blind: &'a [Blind],
+}
+
+impl Detected {
+    pub fn view(&self) -> View<'_> {
+        View {
+            findings: &self.findings,
+            topology: &self.topology,
+            blind: &self.blind,
+        }
+    }
 }
 
 /// What the detect stage hands to the link stage.
@@ -269,6 +287,47 @@ impl Detector {
 
     pub fn topology(&self) -> &Topology {
         &self.topo
+    }
+
+    /// The findings so far, for linking while the stream goes on.
+    pub fn view(&self) -> View<'_> {
+        View {
+            findings: &self.findings,
+            topology: &self.topo,
+            blind: &self.blind,
+        }
+    }
+
+    /// The findings that may still change (a state not recovered, a repeat still counted).
+    pub fn open_findings(&self) -> HashSet<usize> {
+        self.open.values().copied().collect()
+    }
+
+    /// Forgets findings whose incident has been closed and reported, so that memory does not grow
+    /// with the length of the stream.
+    pub fn forget(&mut self, ids: &HashSet<usize>) {
+        let mut remap = HashMap::new();
+        let mut kept = Vec::with_capacity(self.findings.len() - ids.len().min(self.findings.len()));
+        for (i, mut f) in std::mem::take(&mut self.findings).into_iter().enumerate() {
+            if !ids.contains(&i) {
+                remap.insert(i, kept.len());
+                f.id = kept.len();
+                kept.push(f);
+            }
+        }
+        self.findings = kept;
+        self.open.retain(|_, i| match remap.get(i) {
+            Some(&j) => {
+                *i = j;
+                true
+            }
+            None => false,
+        });
+        let traces = std::mem::take(&mut self.spans.error_traces);
+        self.spans.error_traces = traces
+            .into_iter()
+            .filter_map(|(i, t)| remap.get(&i).map(|&j| (j, t)))
+            .collect();
     }
 
     /// Looks at one event (events must come in time order for bursts to be right).

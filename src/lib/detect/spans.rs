@@ -24,7 +24,7 @@ pub(crate) struct Traces {
     failed_roots: HashSet<TraceId>,
     roots: VecDeque<(Ts, TraceId)>,
     /// finding index → the traces of its error spans already counted.
-    error_traces: HashMap<usize, HashSet<TraceId>>,
+    pub(crate) error_traces: HashMap<usize, HashSet<TraceId>>,
     last_error: HashMap<Entity, Ts>,
     /// Spans per service and minute.
     per_minute: HashMap<(Entity, u64), u64>,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::event::kib;
-use crate::detect::{Detected, Evidence, Finding, FindingKind as K};
+use crate::detect::{Evidence, Finding, FindingKind as K, View};
 use crate::event::Ts;
 use crate::link::{Group, RootKind};
 use crate::topology::{Entity, Topology};
@@ -104,14 +104,31 @@ pub struct Verdict {
 }
 
 /// Builds the incidents of the linked groups, most severe first, then by time.
-pub fn build(d: &Detected, groups: &[Group]) -> Verdict {
-    let mut incidents: Vec<Incident> = groups.iter().map(|g| incident(d, g)).collect();
+pub fn build(d: View<'_>, groups: &[Group]) -> Verdict {
+    verdict(incidents(d, groups))
+}
+
+/// The incidents of some linked groups, not yet numbered.
+pub fn incidents(d: View<'_>, groups: &[Group]) -> Vec<Incident> {
+    groups.iter().map(|g| incident(d, g)).collect()
+}
+
+/// Orders incidents — most severe first, then by time, then by root entity and summary, a total
+/// order — and numbers them.
+pub fn verdict(mut incidents: Vec<Incident>) -> Verdict {
     incidents.sort_by(|a, b| {
-        (b.severity, a.start, &a.root_cause.entity).cmp(&(
-            a.severity,
-            b.start,
-            &b.root_cause.entity,
-        ))
+        (
+            b.severity,
+            a.start,
+            &a.root_cause.entity,
+            &a.root_cause.summary,
+        )
+            .cmp(&(
+                a.severity,
+                b.start,
+                &b.root_cause.entity,
+                &b.root_cause.summary,
+            ))
     });
     for (i, inc) in incidents.iter_mut().enumerate() {
         inc.id = i + 1;
@@ -119,11 +136,11 @@ pub fn build(d: &Detected, groups: &[Group]) -> Verdict {
     Verdict { incidents }
 }
 
-fn incident(d: &Detected, g: &Group) -> Incident {
-    let f = &d.findings;
+fn incident(d: View<'_>, g: &Group) -> Incident {
+    let f = d.findings;
     let root = &f[g.root];
     let members: Vec<&Finding> = g.members.iter().map(|&i| &f[i]).collect();
-    let impact = impact(&members, &d.topology);
+    let impact = impact(&members, d.topology);
     let (start, end) = (
         members.iter().map(|m| m.start).min().unwrap_or(root.start),
         members.iter().map(|m| m.end).max().unwrap_or(root.end),
@@ -158,7 +175,7 @@ fn incident(d: &Detected, g: &Group) -> Incident {
     let complete = g.blind.is_empty();
     let confidence = confidence(g.root_kind, layers.len(), complete);
     let severity = severity(g.root_kind, &members, &impact);
-    let entity = root_entity(g.root_kind, root, &members, &d.topology);
+    let entity = root_entity(g.root_kind, root, &members, d.topology);
     Incident {
         id: 0,
         severity,
@@ -171,7 +188,7 @@ fn incident(d: &Detected, g: &Group) -> Incident {
             entity,
         },
         chain,
-        actions: actions(g.root_kind, root, &members, &impact, &d.topology),
+        actions: actions(g.root_kind, root, &members, &impact, d.topology),
         impact,
         evidence_complete: complete,
         evidence_gaps: g
