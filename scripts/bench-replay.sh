@@ -3,16 +3,18 @@
 # RUNS runs (the machines are shared: read medians, not single runs).
 #   scripts/bench-replay.sh                  # 10,000,000 events, 3 runs
 #   EVENTS=2000000 RUNS=5 scripts/bench-replay.sh
+#   EVENTS=30000000 RATE=2000 scripts/bench-replay.sh   # 4 hours of event time: memory stays flat
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
 EVENTS="${EVENTS:-10000000}"
 RUNS="${RUNS:-3}"
+RATE="${RATE:-20000}"   # mean events/s of the generated capture: lower spans more event time
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/tapio"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$bin" generate -o "$tmp/bench.tapio" --events "$EVENTS" --incident 2>/dev/null
+"$bin" generate -o "$tmp/bench.tapio" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
 python3 - "$bin" "$tmp/bench.tapio" "$EVENTS" "$RUNS" <<'PY'
 import resource, statistics, subprocess, sys, time
 bin, capture, events, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
