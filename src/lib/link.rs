@@ -677,6 +677,33 @@ mod tests {
     }
 
     #[test]
+    fn a_kill_without_a_cgroup_is_attributed_through_the_pid_exec_saw() {
+        let cg = format!("/kubepods/burstable/pod{UID}/{CID}");
+        let exec = Event::new(
+            at(5),
+            "node-7",
+            Source::Ebpf,
+            Kernel::Exec(crate::event::Exec {
+                pid: 4711,
+                ppid: 1,
+                comm: "java".into(),
+                filename: "/usr/bin/java".into(),
+                cgroup: cg.as_str().into(),
+            }),
+        );
+        let mut kill = oom(20, OomConstraint::Memcg);
+        if let crate::event::Body::Kernel(Kernel::OomKill(o)) = &mut kill.body {
+            o.task_memcg = "".into();
+            o.oom_memcg = "".into();
+        }
+        let v = verdict(vec![pod(0, json!({})), exec, kill]);
+        assert_eq!(
+            v,
+            [(RootKind::OomContainerLimit, "pod/shop/cart-7d8f9".into())]
+        );
+    }
+
+    #[test]
     fn a_clean_exit_or_a_graceful_stop_is_no_finding() {
         let v = verdict(vec![
             pod(0, json!({})),

@@ -242,6 +242,9 @@ pub struct Detector {
     pub(crate) spans: spans::Traces,
     pub blind: Vec<Blind>,
     pub last_ts: Ts,
+    /// The cgroup of each live process, learned from exec events: for kernel events that name a
+    /// pid but no cgroup (and for reports whose cgroup line was lost).
+    pub(crate) pids: HashMap<u32, crate::event::Name>,
 }
 
 /// The findings and what they were found against, borrowed: what the link stage reads.
@@ -282,6 +285,7 @@ impl Detector {
             spans: spans::Traces::default(),
             blind: Vec::new(),
             last_ts: Ts(0),
+            pids: HashMap::new(),
         }
     }
 
@@ -337,6 +341,12 @@ impl Detector {
             Body::Kernel(Kernel::OomKill(o)) => self.oom_kill(e, o),
             Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
             Body::Kernel(Kernel::TcpRetransmit(r)) => self.retransmit(e, r),
+            Body::Kernel(Kernel::Exec(x)) if !x.cgroup.is_empty() => {
+                self.pids.insert(x.pid, x.cgroup.clone());
+            }
+            Body::Kernel(Kernel::Exit(x)) => {
+                self.pids.remove(&x.pid);
+            }
             Body::Kernel(_) => {}
             Body::Kube(Kube::Object(o)) => {
                 let change = self.topo.apply(o);
@@ -490,9 +500,16 @@ impl Detector {
     }
 
     fn oom_kill(&mut self, e: &Event, o: &crate::event::OomKill) {
+        // The victim's cgroup, else the one its pid ran in when it was exec'd.
+        let learned = self
+            .pids
+            .get(&o.victim_pid)
+            .filter(|_| o.cgroup().is_empty())
+            .cloned();
+        let cgroup_path = learned.unwrap_or_else(|| o.cgroup().clone());
         let pod = self
             .topo
-            .pod_of_cgroup(o.cgroup())
+            .pod_of_cgroup(&cgroup_path)
             .map(|p| (p.entity(), p.node.clone()));
         let node = if e.node.is_empty() {
             pod.as_ref().map(|p| p.1.clone()).unwrap_or_default()
@@ -506,10 +523,10 @@ impl Detector {
                 FindingKind::OomKillMemcg,
                 Entity::Host {
                     node: node.clone(),
-                    what: if o.cgroup().is_empty() {
+                    what: if cgroup_path.is_empty() {
                         o.victim_comm.to_string()
                     } else {
-                        o.cgroup().to_string()
+                        cgroup_path.to_string()
                     },
                 },
             ),
@@ -529,7 +546,7 @@ impl Detector {
             o.victim_pid, o.victim_comm
         );
         let node_c = node.clone();
-        let cgroup = Some(o.cgroup().to_string()).filter(|c| !c.is_empty());
+        let cgroup = Some(cgroup_path.to_string()).filter(|c| !c.is_empty());
         self.upsert(kind, entity, &key, e.ts, e, || {
             (
                 summary,

@@ -21,6 +21,8 @@ struct Burst {
     last: Ts,
     count: u64,
     sources: BTreeSet<IpAddr>,
+    /// The failing processes, for clients that share the node's address (host network).
+    pids: BTreeSet<u32>,
     evidence: Vec<Evidence>,
 }
 
@@ -33,6 +35,13 @@ impl Detector {
             _ => return self.sweep(e.ts),
         };
         self.burst(e, kind, t.daddr, t.dport, t.saddr, 1);
+        if t.pid != 0 {
+            if let Some(b) = self.net.open.get_mut(&(kind, t.daddr, t.dport)) {
+                if b.pids.len() < 64 {
+                    b.pids.insert(t.pid);
+                }
+            }
+        }
     }
 
     pub(crate) fn retransmit(&mut self, e: &Event, r: &TcpRetransmit) {
@@ -72,6 +81,7 @@ impl Detector {
             last: e.ts,
             count: 0,
             sources: BTreeSet::new(),
+            pids: BTreeSet::new(),
             evidence: Vec::new(),
         });
         b.count += n;
@@ -136,6 +146,13 @@ impl Detector {
                 .iter()
                 .filter_map(|ip| self.topo.owner_of_ip(*ip))
                 .collect();
+            for pid in &b.pids {
+                if let Some(cg) = self.pids.get(pid).cloned() {
+                    if let Some(p) = self.topo.pod_of_cgroup(&cg) {
+                        c.push(p.entity());
+                    }
+                }
+            }
             c.sort();
             c.dedup();
             c
