@@ -245,7 +245,12 @@ pub struct Detector {
     /// The cgroup of each live process, learned from exec events: for kernel events that name a
     /// pid but no cgroup (and for reports whose cgroup line was lost).
     pub(crate) pids: HashMap<u32, crate::event::Name>,
+    /// Insertion order of `pids`, to forget the oldest when a capture misses exits.
+    pub(crate) pid_order: std::collections::VecDeque<u32>,
 }
+
+/// Processes remembered for pid → cgroup attribution (a node runs far fewer at once).
+const MAX_PIDS: usize = 1 << 16;
 
 /// The findings and what they were found against, borrowed: what the link stage reads.
 #[derive(Clone, Copy)]
@@ -286,6 +291,7 @@ impl Detector {
             blind: Vec::new(),
             last_ts: Ts(0),
             pids: HashMap::new(),
+            pid_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -342,7 +348,22 @@ impl Detector {
             Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
             Body::Kernel(Kernel::TcpRetransmit(r)) => self.retransmit(e, r),
             Body::Kernel(Kernel::Exec(x)) if !x.cgroup.is_empty() => {
-                self.pids.insert(x.pid, x.cgroup.clone());
+                if self.pids.insert(x.pid, x.cgroup.clone()).is_none() {
+                    self.pid_order.push_back(x.pid);
+                }
+                while self.pids.len() > MAX_PIDS {
+                    match self.pid_order.pop_front() {
+                        Some(old) => {
+                            self.pids.remove(&old);
+                        }
+                        None => break,
+                    }
+                }
+                // Exited pids leave stale entries in the order queue: keep it near the map's size.
+                if self.pid_order.len() > 2 * MAX_PIDS {
+                    let pids = &self.pids;
+                    self.pid_order.retain(|p| pids.contains_key(p));
+                }
             }
             Body::Kernel(Kernel::Exit(x)) => {
                 self.pids.remove(&x.pid);

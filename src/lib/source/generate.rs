@@ -145,6 +145,8 @@ struct Generator {
     services: Vec<Service>,
     next_pid: u32,
     incident_done: bool,
+    /// Processes exec'd and not yet exited: (pid, pod index, comm).
+    live: std::collections::VecDeque<(u32, usize, &'static str)>,
 }
 
 impl Generator {
@@ -197,6 +199,7 @@ impl Generator {
             services,
             next_pid: 20_000,
             incident_done: false,
+            live: std::collections::VecDeque::new(),
         }
     }
 
@@ -314,11 +317,12 @@ impl Generator {
         let i = self.rng.below(self.pods.len() as u64) as usize;
         let roll = self.rng.below(1000);
         let p = &self.pods[i];
-        let node = p.node.clone();
+        let mut node = p.node.clone();
         let body: Body = match roll {
             0..=349 => {
                 self.next_pid += 1;
                 let comm = ["sh", "curl", "healthcheck", "date", "cat"][self.rng.below(5) as usize];
+                self.live.push_back((self.next_pid, i, comm));
                 Kernel::Exec(Exec {
                     pid: self.next_pid,
                     ppid: p.pid,
@@ -328,14 +332,19 @@ impl Generator {
                 })
                 .into()
             }
-            350..=699 => Kernel::Exit(Exit {
-                pid: self.next_pid.saturating_sub(self.rng.below(8) as u32),
-                comm: "sh".into(),
-                code: 0,
-                signal: 0,
-                cgroup: p.cgroup.clone().into(),
-            })
-            .into(),
+            // Short-lived processes exit in the order they started, in their own pod.
+            350..=699 => {
+                let (pid, pod, comm) = self.live.pop_front().unwrap_or((self.next_pid, i, "sh"));
+                node = self.pods[pod].node.clone();
+                Kernel::Exit(Exit {
+                    pid,
+                    comm: comm.into(),
+                    code: 0,
+                    signal: 0,
+                    cgroup: self.pods[pod].cgroup.clone().into(),
+                })
+                .into()
+            }
             700..=949 => {
                 let s = &self.services[self.rng.below(self.services.len() as u64) as usize];
                 let (old, new, meaning) = match self.rng.below(3) {
