@@ -230,7 +230,7 @@ fn place_of(e: &Event) -> Place<'_> {
 /// Whether a cgroup path names the pod with this uid, in the cgroupfs (`pod<uid>`) or the systemd
 /// (`pod<uid with _>.slice`) layout.
 pub fn cgroup_names_pod(path: &str, uid: &str) -> bool {
-    path.contains(&format!("pod{uid}")) || path.contains(&format!("pod{}", uid.replace('-', "_")))
+    crate::topology::pod_uid_in_cgroup(path).is_some_and(|u| u == uid)
 }
 
 #[cfg(test)]

@@ -351,10 +351,6 @@ impl Topology {
             .and_then(|u| self.pods.get(u))
     }
 
-    pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.get(name)
-    }
-
     pub fn pods(&self) -> impl Iterator<Item = &Pod> {
         self.pods.values()
     }

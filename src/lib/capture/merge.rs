@@ -73,8 +73,4 @@ impl Merge {
     pub fn position(&self) -> u64 {
         self.inputs.iter().map(|i| i.reader.position()).sum()
     }
-
-    pub fn readers(&self) -> impl Iterator<Item = &Reader> {
-        self.inputs.iter().map(|i| &i.reader)
-    }
 }
