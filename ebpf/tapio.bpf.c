@@ -451,8 +451,8 @@ int tapio_tcp(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->oldstate = oldstate;
 	e->newstate = newstate;
 	if (e->family == AF_INET) {
-		BPF_CORE_READ_INTO(&e->saddr[0], ctx, saddr);
-		BPF_CORE_READ_INTO(&e->daddr[0], ctx, daddr);
+		bpf_core_read(e->saddr, 4, &ctx->saddr);
+		bpf_core_read(e->daddr, 4, &ctx->daddr);
 	} else {
 		BPF_CORE_READ_INTO(&e->saddr, ctx, saddr_v6);
 		BPF_CORE_READ_INTO(&e->daddr, ctx, daddr_v6);
@@ -467,8 +467,8 @@ int tapio_tcp(struct trace_event_raw_inet_sock_set_state *ctx)
 		(k).sport = BPF_CORE_READ(ctx, sport);                       \
 		(k).dport = BPF_CORE_READ(ctx, dport);                       \
 		if ((k).family == AF_INET) {                                 \
-			BPF_CORE_READ_INTO(&(k).saddr[0], ctx, saddr);       \
-			BPF_CORE_READ_INTO(&(k).daddr[0], ctx, daddr);       \
+			bpf_core_read((k).saddr, 4, &(ctx)->saddr);          \
+			bpf_core_read((k).daddr, 4, &(ctx)->daddr);          \
 		} else {                                                     \
 			BPF_CORE_READ_INTO(&(k).saddr, ctx, saddr_v6);       \
 			BPF_CORE_READ_INTO(&(k).daddr, ctx, daddr_v6);       \

@@ -223,6 +223,8 @@ fn place_of(e: &Event) -> Place<'_> {
         Body::Kernel(Kernel::OomKill(o)) => Place::Cgroup(o.cgroup()),
         Body::Kernel(Kernel::Exec(x)) => Place::Cgroup(&x.cgroup),
         Body::Kernel(Kernel::Exit(x)) => Place::Cgroup(&x.cgroup),
+        Body::Kernel(Kernel::Task(t)) => Place::Cgroup(&t.cgroup),
+        Body::Kernel(Kernel::Pressure(p)) => Place::Cgroup(&p.cgroup),
         _ => Place::Nowhere,
     }
 }

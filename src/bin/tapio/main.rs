@@ -16,6 +16,7 @@ mod correlate;
 mod generate;
 mod import;
 mod info;
+mod record;
 mod replay;
 
 use std::process::ExitCode;
@@ -33,6 +34,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Record what the kernel sees (OOM kills, process exits and signals, TCP failures,
+    /// retransmits, memory pressure) into a capture, attributed to containers. Needs root.
+    #[command(after_help = "Examples:
+  sudo tapio record -o incident.tapio                       # until Ctrl-C
+  sudo tapio record -o incident.tapio --duration 10m --kind oom,exit,signal,tcp
+  tapio replay incident.tapio                               # afterwards, anywhere
+
+Requirements: Linux ≥ 5.8 with BTF (/sys/kernel/btf/vmlinux), tracefs (mounted if missing),
+root or CAP_BPF + CAP_PERFMON. OOM kills from eBPF need Linux ≥ 6.8.
+Exit status: 0 recorded (drops, if any, are in the capture and reported), 2 error.")]
+    Record(record::Args),
     /// Convert the dumps you already have (kubectl JSON/YAML, watch streams, OTLP or Zipkin
     /// traces, dmesg, syslog, journalctl) into one capture, ordered by time.
     #[command(after_help = "Examples:
@@ -82,6 +94,7 @@ Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data wa
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Record(a) => record::run(a),
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),

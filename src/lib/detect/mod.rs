@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::event::{Body, Event, Kernel, Kube, Meta, OomConstraint, Ts};
+use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Ts};
 use crate::report;
 use crate::topology::{Entity, Topology};
 
@@ -340,6 +340,26 @@ impl Detector {
             .collect();
     }
 
+    /// Remembers the cgroup of a pid (from its exec, or from the recorder's first sight of it).
+    fn pid_cgroup(&mut self, pid: u32, cgroup: &Name) {
+        if self.pids.insert(pid, cgroup.clone()).is_none() {
+            self.pid_order.push_back(pid);
+        }
+        while self.pids.len() > MAX_PIDS {
+            match self.pid_order.pop_front() {
+                Some(old) => {
+                    self.pids.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Exited pids leave stale entries in the order queue: keep it near the map's size.
+        if self.pid_order.len() > 2 * MAX_PIDS {
+            let pids = &self.pids;
+            self.pid_order.retain(|p| pids.contains_key(p));
+        }
+    }
+
     /// Looks at one event (events must come in time order for bursts to be right).
     pub fn observe(&mut self, e: &Event) {
         self.last_ts = self.last_ts.max(e.ts);
@@ -348,22 +368,10 @@ impl Detector {
             Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
             Body::Kernel(Kernel::TcpRetransmit(r)) => self.retransmit(e, r),
             Body::Kernel(Kernel::Exec(x)) if !x.cgroup.is_empty() => {
-                if self.pids.insert(x.pid, x.cgroup.clone()).is_none() {
-                    self.pid_order.push_back(x.pid);
-                }
-                while self.pids.len() > MAX_PIDS {
-                    match self.pid_order.pop_front() {
-                        Some(old) => {
-                            self.pids.remove(&old);
-                        }
-                        None => break,
-                    }
-                }
-                // Exited pids leave stale entries in the order queue: keep it near the map's size.
-                if self.pid_order.len() > 2 * MAX_PIDS {
-                    let pids = &self.pids;
-                    self.pid_order.retain(|p| pids.contains_key(p));
-                }
+                self.pid_cgroup(x.pid, &x.cgroup)
+            }
+            Body::Kernel(Kernel::Task(t)) if !t.cgroup.is_empty() => {
+                self.pid_cgroup(t.pid, &t.cgroup)
             }
             Body::Kernel(Kernel::Exit(x)) => {
                 self.pids.remove(&x.pid);

@@ -19,6 +19,34 @@ pub enum Kernel {
     OomKill(OomKill),
     TcpState(TcpStateChange),
     TcpRetransmit(TcpRetransmit),
+    // New variants go last: a capture stores the variant's index.
+    Task(Task),
+    Pressure(MemoryPressure),
+}
+
+/// A process the recorder met before (or without) seeing its exec: its name and cgroup, written
+/// once before the first event that names it by pid, so that the event reaches its container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub pid: u32,
+    pub comm: Name,
+    pub cgroup: Name,
+}
+
+/// Memory pressure (PSI) of a cgroup or of the whole node, sampled by the recorder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPressure {
+    /// The cgroup path; empty for the whole node (`/proc/pressure/memory`).
+    pub cgroup: Name,
+    /// The share of the last 10 s in which some task (`some`) or every task (`full`) stalled on
+    /// memory, in hundredths of a percent (1234 = 12.34 %).
+    pub some_avg10: u32,
+    pub full_avg10: u32,
+    /// Stall time since the previous sample, in microseconds.
+    pub some_stall_us: u64,
+    pub full_stall_us: u64,
+    /// The time since the previous sample, in milliseconds.
+    pub interval_ms: u32,
 }
 
 /// A process replaced its image (`sched_process_exec`).

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 pub use self::kernel::{
-    cgroup_container_id, runtime_container_id, Exec, Exit, Kernel, OomConstraint, OomKill,
-    SignalSent, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
+    cgroup_container_id, runtime_container_id, Exec, Exit, Kernel, MemoryPressure, OomConstraint,
+    OomKill, SignalSent, Task, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
 };
 pub use self::kube::{
     EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson,
@@ -152,6 +152,8 @@ impl Body {
                 Kernel::OomKill(_) => Kind::Oom,
                 Kernel::TcpState(_) => Kind::Tcp,
                 Kernel::TcpRetransmit(_) => Kind::Retransmit,
+                Kernel::Task(_) => Kind::Task,
+                Kernel::Pressure(_) => Kind::Pressure,
             },
             Body::Kube(Kube::Object(_)) => Kind::K8sObject,
             Body::Kube(Kube::Event(_)) => Kind::K8sEvent,
@@ -173,6 +175,8 @@ pub enum Kind {
     Oom,
     Tcp,
     Retransmit,
+    Task,
+    Pressure,
     K8sObject,
     K8sEvent,
     Span,
@@ -189,6 +193,8 @@ named!(Kind, "kind" {
     Oom => "oom",
     Tcp => "tcp",
     Retransmit => "retransmit",
+    Task => "task",
+    Pressure => "pressure",
     K8sObject => "k8s.object",
     K8sEvent => "k8s.event",
     Span => "span",
@@ -202,7 +208,9 @@ impl Kind {
     /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
     pub fn layer(self) -> &'static str {
         match self {
-            Kind::Exec | Kind::Exit | Kind::Signal | Kind::Oom => "KERNEL",
+            Kind::Exec | Kind::Exit | Kind::Signal | Kind::Oom | Kind::Task | Kind::Pressure => {
+                "KERNEL"
+            }
             Kind::Tcp | Kind::Retransmit => "NET",
             Kind::K8sObject | Kind::K8sEvent => "K8S",
             Kind::Span => "TRACE",

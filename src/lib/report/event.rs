@@ -220,6 +220,21 @@ fn kernel(k: &Kernel) -> String {
             r.interval_ms,
             r.state
         ),
+        Kernel::Task(t) => format!("pid {} ({}){}", t.pid, t.comm, cgroup(&t.cgroup)),
+        Kernel::Pressure(p) => format!(
+            "memory pressure {} some {}.{:02}% full {}.{:02}% (avg10), stalled {} ms in {} ms",
+            if p.cgroup.is_empty() {
+                "node"
+            } else {
+                &p.cgroup
+            },
+            p.some_avg10 / 100,
+            p.some_avg10 % 100,
+            p.full_avg10 / 100,
+            p.full_avg10 % 100,
+            p.some_stall_us / 1000,
+            p.interval_ms
+        ),
     }
 }
 

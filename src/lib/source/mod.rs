@@ -1,7 +1,9 @@
 //! Sources: what turns the outside world into [`Event`](crate::event::Event)s.
 //!
 //! - [`import`]: the dumps people already have (`kubectl get -o json`, `dmesg`, OTLP JSON …);
-//! - [`generate`]: a deterministic synthetic cluster, for benchmarks and demos.
+//! - [`generate`]: a deterministic synthetic cluster, for benchmarks and demos;
+//! - [`kernel`]: the eBPF probes of `tapio record`.
 
 pub mod generate;
 pub mod import;
+pub mod kernel;

@@ -1,0 +1,197 @@
+//! `tapio record`: what the kernel sees, into a capture, until Ctrl-C, SIGTERM or --duration.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tapio::event::Name;
+use tapio::record::{self, Progress};
+use tapio::report::bytes;
+use tapio::source::kernel::{self, Probe};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to write the capture (created or truncated).
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Stop after this long (30s, 5m, 1h); without it, record until Ctrl-C or SIGTERM.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// The kernel probes to run, comma-separated: oom, exec, exit, signal, tcp, retransmit,
+    /// pressure. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    kind: Vec<Probe>,
+    /// The node name written into every event. Default: $NODE_NAME, else the host name.
+    #[arg(long)]
+    node: Option<String>,
+    /// The kernel ring buffer's size (K, M suffixes; a power of two). A bigger buffer absorbs
+    /// longer bursts before the kernel has to drop.
+    #[arg(long, default_value = "8M", value_parser = parse_size)]
+    ring_buffer: u32,
+    /// How often memory pressure (PSI) is sampled.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pressure_interval: Duration,
+    /// No status line.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    tapio::filter::parse_duration(s).map(Duration::from_nanos)
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    let (num, mult) = match s.trim().to_ascii_uppercase() {
+        t if t.ends_with('K') => (t[..t.len() - 1].to_string(), 1u64 << 10),
+        t if t.ends_with('M') => (t[..t.len() - 1].to_string(), 1 << 20),
+        t if t.ends_with('G') => (t[..t.len() - 1].to_string(), 1 << 30),
+        t => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (like 256K or 8M)"))?;
+    let bytes = n * mult;
+    if !(4096..=(1 << 30)).contains(&bytes) {
+        return Err(format!("{s:?}: the ring buffer takes 4K to 1G"));
+    }
+    Ok(bytes.next_power_of_two() as u32)
+}
+
+fn host_name() -> String {
+    std::env::var("NODE_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let node = args.node.clone().unwrap_or_else(host_name);
+    let probes = if args.kind.is_empty() {
+        Probe::ALL.to_vec()
+    } else {
+        args.kind.clone()
+    };
+    let kinds: Vec<&str> = probes.iter().map(|p| p.as_str()).collect();
+    let mut header_options = BTreeMap::new();
+    header_options.insert("kind".to_string(), kinds.join(","));
+    header_options.insert("ring_buffer".to_string(), args.ring_buffer.to_string());
+    if let Some(d) = args.duration {
+        header_options.insert("duration".to_string(), format!("{}s", d.as_secs_f64()));
+    }
+    let opts = record::Options {
+        output: args.output.clone(),
+        node: node.clone(),
+        kernel: Some(kernel::Options {
+            probes,
+            ring_bytes: args.ring_buffer,
+            pressure_every: args.pressure_interval,
+            node: Name::from(node.as_str()),
+        }),
+        duration: args.duration,
+        header_options,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C ends at once; the first closes the capture cleanly.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+
+    let prepared = record::prepare(opts)?;
+    for w in prepared.warnings() {
+        say!("tapio: warning: {w}");
+    }
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} recording to {prefix} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(args.output.display().to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    };
+    if !args.quiet {
+        say!(
+            "tapio: recording the kernel of {} to {} ({}; Ctrl-C to stop)",
+            if node.is_empty() { "this node" } else { &node },
+            args.output.display(),
+            match args.duration {
+                Some(d) => format!("for {}", humantime(d)),
+                None => "until stopped".to_string(),
+            }
+        );
+    }
+    let mut last = Progress::default();
+    let summary = record::run(prepared, &stop, &mut |p| {
+        let dt = p.elapsed.saturating_sub(last.elapsed).as_secs_f64();
+        let rate = if dt > 0.0 {
+            (p.events - last.events) as f64 / dt
+        } else {
+            0.0
+        };
+        if dt >= 1.0 || last.elapsed.is_zero() {
+            bar.set_message(format!(
+                "· {} events · {:.0}/s · {} dropped · {} · {}",
+                p.events,
+                rate,
+                p.dropped,
+                bytes(p.bytes),
+                humantime(p.elapsed)
+            ));
+            last = *p;
+        }
+    })?;
+    bar.finish_and_clear();
+    let stats = &summary.trailer.stats;
+    let per_event = if stats.events > 0 {
+        summary.bytes as f64 / stats.events as f64
+    } else {
+        0.0
+    };
+    if !args.quiet {
+        say!(
+            "tapio: recorded {} events in {} to {} ({}, {:.1} bytes/event)",
+            stats.events,
+            humantime(summary.elapsed),
+            args.output.display(),
+            bytes(summary.bytes),
+            per_event
+        );
+    }
+    if stats.dropped > 0 {
+        say!(
+            "tapio: warning: the kernel dropped {} events (ring buffer full); the capture says when (tapio info {}). A larger --ring-buffer or fewer --kind absorb bursts.",
+            stats.dropped,
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

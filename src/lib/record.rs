@@ -1,0 +1,225 @@
+//! `tapio record`: live sources → one capture file, in time order.
+//!
+//! Each source runs on its own thread and sends batches of events into one bounded channel; this
+//! thread orders them (events wait [`REORDER`] for later arrivals with earlier times) and appends
+//! them to the capture, which is flushed block by block so that a crash loses at most the last
+//! second. A full channel blocks the source: for the kernel that means a full ring buffer, whose
+//! losses the kernel counts and the capture records as drop markers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+
+use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
+use crate::event::{Event, Ts};
+use crate::source::kernel;
+
+/// How long an event waits for events from other sources (or other CPUs) that happened earlier.
+pub const REORDER: Duration = Duration::from_millis(500);
+/// Batches in flight between the sources and the writer.
+const CHANNEL_BATCHES: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub output: PathBuf,
+    /// The node name written into the header and every event.
+    pub node: String,
+    /// Record the kernel with these options.
+    pub kernel: Option<kernel::Options>,
+    /// Stop by itself after this long.
+    pub duration: Option<Duration>,
+    /// The command line's choices, kept in the header.
+    pub header_options: BTreeMap<String, String>,
+}
+
+/// What the status line shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub events: u64,
+    pub dropped: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// How a recording ended.
+#[derive(Debug)]
+pub struct Summary {
+    pub trailer: Trailer,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub kernel: Option<kernel::Counters>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kernel(#[from] kernel::Error),
+    #[error(transparent)]
+    Capture(#[from] capture::Error),
+    #[error("a source stopped unexpectedly: {0}")]
+    Source(String),
+}
+
+/// Sources that are started and ready to run; made before the output file is created, so that a
+/// machine that cannot record gets an error and no empty capture.
+pub struct Prepared {
+    opts: Options,
+    kernel: Option<kernel::Recorder>,
+}
+
+impl Prepared {
+    /// What the user should know before the recording starts.
+    pub fn warnings(&self) -> Vec<String> {
+        self.kernel
+            .as_ref()
+            .map(|k| k.warnings().to_vec())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts the sources of `opts` (loads and attaches the probes).
+pub fn prepare(opts: Options) -> Result<Prepared, Error> {
+    let kernel = match &opts.kernel {
+        Some(k) => Some(kernel::Recorder::start(k)?),
+        None => None,
+    };
+    Ok(Prepared { opts, kernel })
+}
+
+/// Records until `stop` is set or the duration is over; calls `progress` a few times a second.
+pub fn run(
+    prepared: Prepared,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, Error> {
+    let Prepared { opts, kernel } = prepared;
+    let started = Instant::now();
+    let mut header = Header::new(opts.node.clone());
+    header.kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    header.boot_time = Some(kernel::boot_time());
+    header.sources = kernel.iter().map(|_| "ebpf".to_string()).collect();
+    header.options = opts.header_options.clone();
+    let mut writer = Writer::create(&opts.output, &header, WriteOptions::default())?;
+
+    let (tx, rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
+    let halt = Arc::new(AtomicBool::new(false));
+    let kernel_thread = kernel.map(|k| {
+        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
+        thread::Builder::new()
+            .name("tapio-kernel".into())
+            .spawn(move || kernel_loop(k, &tx, &halt))
+            .expect("spawning a thread")
+    });
+    drop(tx);
+
+    let mut pending: Vec<Event> = Vec::new();
+    let mut last_write = Instant::now();
+    let mut halted = false;
+    loop {
+        let over =
+            stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d);
+        if over && !halted {
+            halt.store(true, Ordering::Relaxed);
+            halted = true;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(batch) => pending.extend(batch),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_write.elapsed() >= Duration::from_millis(250) {
+            last_write = Instant::now();
+            let watermark = Ts(capture::now().0.saturating_sub(REORDER.as_nanos() as u64));
+            write_until(&mut writer, &mut pending, Some(watermark))?;
+            if writer.block_due() {
+                writer.flush()?;
+            }
+            progress(&Progress {
+                events: writer.stats().events,
+                dropped: writer.stats().dropped,
+                bytes: writer.bytes_written(),
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+    let counters = match kernel_thread {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| Error::Source("the kernel reader panicked".into()))?,
+        ),
+        None => None,
+    };
+    write_until(&mut writer, &mut pending, None)?;
+    let bytes_before_trailer = writer.bytes_written();
+    let trailer = writer.finish()?;
+    let bytes = std::fs::metadata(&opts.output)
+        .map(|m| m.len())
+        .unwrap_or(bytes_before_trailer);
+    Ok(Summary {
+        trailer,
+        bytes,
+        elapsed: started.elapsed(),
+        kernel: counters,
+    })
+}
+
+/// Appends, in time order, the pending events up to `watermark` (all of them for `None`).
+fn write_until(
+    writer: &mut Writer,
+    pending: &mut Vec<Event>,
+    watermark: Option<Ts>,
+) -> Result<(), capture::Error> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    pending.sort_by_key(|e| e.ts); // stable: equal times keep their arrival order
+    let cut = match watermark {
+        Some(w) => pending.partition_point(|e| e.ts <= w),
+        None => pending.len(),
+    };
+    for mut e in pending.drain(..cut) {
+        writer.append(&mut e)?;
+    }
+    Ok(())
+}
+
+/// The kernel source's thread: read the ring buffer, sweep counters once a second, send batches.
+fn kernel_loop(
+    mut k: kernel::Recorder,
+    tx: &Sender<Vec<Event>>,
+    halt: &AtomicBool,
+) -> kernel::Counters {
+    let mut batch = Vec::with_capacity(8192);
+    let mut last_tick = Instant::now();
+    loop {
+        let halting = halt.load(Ordering::Relaxed);
+        if halting {
+            // What the probes wrote before the stop still goes in.
+            k.drain(usize::MAX, &mut batch);
+            k.tick(&mut batch);
+        } else {
+            k.poll(Duration::from_millis(100), 16384, &mut batch);
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                k.tick(&mut batch);
+            }
+        }
+        if !batch.is_empty() {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(8192));
+            if tx.send(full).is_err() {
+                break;
+            }
+        }
+        if halting {
+            break;
+        }
+    }
+    k.counters()
+}
