@@ -1,0 +1,458 @@
+//! `tapio record` against the real kernel: a real OOM kill in a memory cgroup, a real refused
+//! connection, real exits and signals, the kubelet's cgroup layout, and an overload. These need
+//! root (CI runs them as root); elsewhere each test prints why it skipped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One recording at a time: the machine has few cores, and each test reads only its own events.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn tapio() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tapio"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn can_record(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped {test}: recording the kernel needs root");
+        return false;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipped {test}: this kernel has no BTF");
+        return false;
+    }
+    true
+}
+
+struct Recording {
+    child: Child,
+    path: PathBuf,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `tapio record` into `dir` and returns once the probes are attached.
+fn record(dir: &Path, args: &[&str]) -> Recording {
+    let path = dir.join("rec.tapio");
+    let mut child = tapio()
+        .arg("record")
+        .arg("-o")
+        .arg(&path)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                seen.push_str(&l);
+                seen.push('\n');
+                if l.contains("tapio: recording the kernel") {
+                    break;
+                }
+            }
+            _ => panic!("tapio record ended before recording:\n{seen}"),
+        }
+    }
+    let stderr = std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        seen + &rest.join("\n")
+    });
+    Recording {
+        child,
+        path,
+        stderr,
+    }
+}
+
+impl Recording {
+    /// SIGTERM, then the events of the capture as JSON. Fails when the recorder hangs.
+    fn stop(mut self) -> (Vec<Value>, Value, String) {
+        // Let the last records reach the ring buffer and the reorder window pass.
+        std::thread::sleep(Duration::from_millis(700));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("tapio record did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = self.stderr.join().unwrap();
+        assert!(status.success(), "tapio record failed: {status}\n{stderr}");
+        let out = tapio()
+            .args(["cat", "-o", "json"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let events = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let info = tapio()
+            .args(["info", "-o", "json"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        let info = serde_json::from_slice(&info.stdout).unwrap();
+        (events, info, stderr)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// A memory cgroup with a small limit, removed again at the end.
+struct Memcg {
+    dirs: Vec<PathBuf>,
+    /// The cgroup's path inside the memory hierarchy, as the kernel names it.
+    rel: String,
+}
+
+impl Memcg {
+    fn new(rel: &str, limit: u64) -> Memcg {
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        let (root, v2) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.to_path_buf(), false)
+        } else {
+            (PathBuf::from("/sys/fs/cgroup"), true)
+        };
+        let mut dirs = Vec::new();
+        let mut dir = root.clone();
+        for part in rel.trim_start_matches('/').split('/') {
+            if v2 {
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), "+memory");
+            }
+            dir = dir.join(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir).unwrap();
+                dirs.push(dir.clone());
+            }
+        }
+        if v2 {
+            std::fs::write(dir.join("memory.max"), limit.to_string()).unwrap();
+            let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+        } else {
+            std::fs::write(dir.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+            let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), limit.to_string());
+        }
+        Memcg {
+            dirs,
+            rel: rel.to_string(),
+        }
+    }
+
+    fn procs(&self) -> PathBuf {
+        self.dirs.last().unwrap().join("cgroup.procs")
+    }
+
+    /// Runs a Python process in the cgroup that allocates far past the limit; returns its pid once
+    /// it has been killed.
+    fn run_hog(&self) -> u32 {
+        let script = format!(
+            "echo $$ > {} && exec python3 -c \"x = b'x' * (256 << 20); print('survived')\"",
+            self.procs().display()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the hog was not OOM-killed: {status}"
+        );
+        pid
+    }
+}
+
+impl Drop for Memcg {
+    fn drop(&mut self) {
+        for d in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn a_real_oom_kill_is_recorded_once_with_the_victims_cgroup() {
+    if !can_record("a_real_oom_kill_is_recorded_once_with_the_victims_cgroup") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let memcg = Memcg::new(&format!("/tapio-test-oom-{}", std::process::id()), 32 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(dir.path(), &["--kind", "oom,exit,signal"]);
+    let pid = memcg.run_hog();
+    let (events, _, stderr) = rec.stop();
+    let ooms: Vec<_> = of_kind(&events, "oom")
+        .into_iter()
+        .filter(|e| e["data"]["task_memcg"] == memcg.rel.as_str())
+        .collect();
+    assert_eq!(ooms.len(), 1, "{ooms:#?}\n{stderr}");
+    let oom = &ooms[0]["data"];
+    assert_eq!(oom["victim_pid"], pid);
+    assert_eq!(oom["victim_comm"], "python3");
+    assert_eq!(oom["constraint"], "memcg");
+    assert_eq!(oom["oom_memcg"], memcg.rel.as_str());
+    assert_eq!(oom["memcg_limit_kib"], 32 * 1024);
+    assert!(oom["rss_kib"].as_u64().unwrap() > 16 * 1024, "{oom}");
+    // The kill is also seen as the SIGKILL it is and as the victim's end.
+    let exit = of_kind(&events, "exit")
+        .into_iter()
+        .find(|e| e["data"]["pid"] == pid)
+        .expect("the victim's exit");
+    assert_eq!(exit["data"]["signal"], 9);
+    assert_eq!(exit["data"]["cgroup"], memcg.rel.as_str());
+}
+
+#[test]
+fn a_refused_connection_names_its_ports() {
+    if !can_record("a_refused_connection_names_its_ports") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A port with nothing listening: bound once, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(dir.path(), &["--kind", "tcp"]);
+    let client = format!(
+        "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\nprint(s.getsockname()[1], flush=True)\ntry:\n    s.connect(('127.0.0.1', {port}))\nexcept ConnectionRefusedError:\n    print('refused')\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &client])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    let mut lines = out.lines();
+    let sport: u16 = lines.next().unwrap().parse().unwrap();
+    assert_eq!(lines.next(), Some("refused"));
+    let (events, _, _) = rec.stop();
+    let refused: Vec<_> = of_kind(&events, "tcp")
+        .into_iter()
+        .filter(|e| e["data"]["dport"] == port)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    let t = &refused[0]["data"];
+    assert_eq!(t["meaning"], "refused");
+    assert_eq!(t["sport"], sport);
+    assert_eq!(
+        (t["saddr"].as_str(), t["daddr"].as_str()),
+        (Some("127.0.0.1"), Some("127.0.0.1"))
+    );
+    assert_eq!(
+        (t["old"].as_str(), t["new"].as_str()),
+        (Some("SYN_SENT"), Some("CLOSE"))
+    );
+}
+
+#[test]
+fn exits_and_signals_carry_their_codes() {
+    if !can_record("exits_and_signals_carry_their_codes") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(dir.path(), &["--kind", "exec,exit,signal"]);
+    let mut three = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let three_pid = three.id();
+    assert_eq!(three.wait().unwrap().code(), Some(3));
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let sleeper_pid = sleeper.id();
+    std::thread::sleep(Duration::from_millis(100));
+    sleeper.kill().unwrap(); // SIGKILL from this test
+    sleeper.wait().unwrap();
+    let (events, _, _) = rec.stop();
+    let exit_of = |pid: u32| {
+        of_kind(&events, "exit")
+            .into_iter()
+            .find(|e| e["data"]["pid"] == pid)
+            .unwrap_or_else(|| panic!("no exit of pid {pid}"))
+            .clone()
+    };
+    let e3 = exit_of(three_pid);
+    assert_eq!(
+        (e3["data"]["code"].as_i64(), e3["data"]["signal"].as_i64()),
+        (Some(3), Some(0))
+    );
+    let killed = exit_of(sleeper_pid);
+    assert_eq!(killed["data"]["signal"], 9);
+    assert_eq!(killed["data"]["comm"], "sleep");
+    let sig = of_kind(&events, "signal")
+        .into_iter()
+        .find(|e| e["data"]["target_pid"] == sleeper_pid)
+        .expect("the SIGKILL");
+    assert_eq!(sig["data"]["signal"], 9);
+    assert_eq!(sig["data"]["sender_pid"], std::process::id());
+    assert_eq!(sig["data"]["target_comm"], "sleep");
+    let exec = of_kind(&events, "exec")
+        .into_iter()
+        .find(|e| e["data"]["pid"] == sleeper_pid)
+        .expect("the sleeper's exec");
+    assert!(exec["data"]["filename"]
+        .as_str()
+        .unwrap()
+        .ends_with("sleep"));
+    assert_eq!(exec["data"]["ppid"], std::process::id());
+}
+
+#[test]
+fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
+    if !can_record("an_oom_in_the_kubelet_layout_is_named_by_its_pod") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let uid = format!("5e0c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
+    let cid = "3f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(
+        dir.path(),
+        &["--kind", "oom,exit,signal", "--node", "node-7"],
+    );
+    let pid = memcg.run_hog();
+    let rec_path = rec.path().to_path_buf();
+    let (events, _, _) = rec.stop();
+    assert!(of_kind(&events, "oom")
+        .iter()
+        .any(|e| e["data"]["victim_pid"] == pid));
+
+    // The Pod as `kubectl get pod -o json` shows it, a minute old, on this node.
+    let started = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let t = started.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart-7d8f9-x2x4k", "namespace": "shop", "uid": uid,
+            "creationTimestamp": t, "labels": {"app": "cart"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "cart-7d8f9", "uid": "0b7c1b54-5f51-4a0e-8f0e-2f0a4f1b9c11", "controller": true}]},
+        "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
+            "resources": {"limits": {"memory": "32Mi"}}}]},
+        "status": {"phase": "Running", "podIP": "10.244.1.14", "startTime": t, "qosClass": "Burstable",
+            "containerStatuses": [{"name": "cart", "ready": true, "restartCount": 0,
+                "containerID": format!("containerd://{cid}"),
+                "state": {"running": {"startedAt": t}}}]}
+    });
+    let pod_json = dir.path().join("pod.json");
+    std::fs::write(&pod_json, serde_json::to_vec_pretty(&pod).unwrap()).unwrap();
+    let pod_capture = dir.path().join("pod.tapio");
+    let out = tapio()
+        .args(["import", "-o"])
+        .arg(&pod_capture)
+        .arg(&pod_json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The kernel's view alone is attributed to the pod: `cat --pod` finds the kill.
+    let out = tapio()
+        .args(["cat", "--kind", "oom", "--pod", "shop/cart-7d8f9-x2x4k"])
+        .arg(&rec_path)
+        .arg(&pod_capture)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("victim pid {pid} (python3)")),
+        "{text}"
+    );
+
+    let out = tapio()
+        .args(["correlate", "--pod", "shop/cart-7d8f9-x2x4k", "-o", "json"])
+        .arg(&rec_path)
+        .arg(&pod_capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let incident = &v["incidents"][0];
+    assert_eq!(
+        incident["root_cause"]["kind"], "oom_container_limit",
+        "{v:#}"
+    );
+    assert_eq!(
+        incident["root_cause"]["entity"], "pod/shop/cart-7d8f9-x2x4k",
+        "{v:#}"
+    );
+}
+
+#[test]
+fn an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest() {
+    if !can_record("an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A process that ignores SIGTERM, and far more SIGTERMs than a one-page ring buffer holds.
+    let mut target = Command::new("sh")
+        .args(["-c", "trap '' TERM; exec sleep 60"])
+        .spawn()
+        .unwrap();
+    let pid = target.id();
+    std::thread::sleep(Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(dir.path(), &["--kind", "signal", "--ring-buffer", "4K"]);
+    const SENT: u64 = 300_000;
+    for _ in 0..SENT {
+        // SAFETY: signalling our own child, which ignores SIGTERM.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    let (events, info, stderr) = rec.stop();
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let kept = events
+        .iter()
+        .filter(|e| e["kind"] == "signal" && e["data"]["target_pid"] == pid)
+        .count() as u64;
+    let dropped = info["drops"].as_u64().unwrap();
+    assert!(dropped > 0, "nothing dropped: {info}");
+    assert!(kept > 0);
+    assert!(
+        kept + dropped >= SENT,
+        "kept {kept} + dropped {dropped} < sent {SENT}"
+    );
+    assert!(!of_kind(&events, "drop").is_empty());
+    assert_eq!(info["closed_cleanly"], true);
+    assert_eq!(info["events"].as_u64().unwrap(), events.len() as u64);
+    assert!(stderr.contains("dropped"), "{stderr}");
+}
