@@ -456,3 +456,64 @@ fn an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest() {
     assert_eq!(info["events"].as_u64().unwrap(), events.len() as u64);
     assert!(stderr.contains("dropped"), "{stderr}");
 }
+
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    if !can_record("tracefs_is_mounted_when_missing") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tracing = Path::new("/sys/kernel/tracing");
+    // Unmounting fails when something else is tracing; then there is nothing to show here.
+    let unmounted = Command::new("umount")
+        .arg(tracing)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !unmounted || Path::new("/sys/kernel/debug/tracing/events").exists() {
+        eprintln!("skipped tracefs_is_mounted_when_missing: tracefs could not be unmounted here");
+        return;
+    }
+    assert!(!tracing.join("events").exists());
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record(dir.path(), &["--kind", "exit"]);
+    assert!(tracing.join("events/sched").is_dir());
+    let (_, info, _) = rec.stop();
+    assert_eq!(info["closed_cleanly"], true);
+}
+
+#[test]
+fn without_privileges_the_error_says_what_is_needed_and_no_file_is_made() {
+    if !can_record("without_privileges_the_error_says_what_is_needed_and_no_file_is_made") {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
+    // A copy of the binary that an unprivileged user may run.
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = dir.path().join("tapio");
+    std::fs::copy(env!("CARGO_BIN_EXE_tapio"), &bin).unwrap();
+    let out_file = dir.path().join("never.tapio");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&bin)
+        .args(["record", "-o"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("needs root") && stderr.contains("sudo tapio record"),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+}
