@@ -190,35 +190,54 @@ fn write_until(
     Ok(())
 }
 
+/// How often the kernel thread reads the ring buffer when it is not backed up. Reading on a timer,
+/// not on every record's wakeup, keeps a quiet node's recorder near zero CPU; the ring buffer
+/// holds far more than one interval's records at hundreds of thousands of events a second.
+const KERNEL_READ_EVERY: Duration = Duration::from_millis(10);
+/// Records read in one go; more than this means the ring buffer is backed up: read again at once.
+const KERNEL_READ_MAX: usize = 16384;
+/// A batch goes to the writer when it is this big or this old.
+const BATCH_EVENTS: usize = 16384;
+const BATCH_AGE: Duration = Duration::from_millis(100);
+
 /// The kernel source's thread: read the ring buffer, sweep counters once a second, send batches.
 fn kernel_loop(
     mut k: kernel::Recorder,
     tx: &Sender<Vec<Event>>,
     halt: &AtomicBool,
 ) -> kernel::Counters {
-    let mut batch = Vec::with_capacity(8192);
+    let mut batch = Vec::with_capacity(BATCH_EVENTS);
     let mut last_tick = Instant::now();
+    let mut last_send = Instant::now();
     loop {
         let halting = halt.load(Ordering::Relaxed);
+        let before = k.counters().records;
         if halting {
             // What the probes wrote before the stop still goes in.
             k.drain(usize::MAX, &mut batch);
             k.tick(&mut batch);
         } else {
-            k.poll(Duration::from_millis(100), 16384, &mut batch);
+            k.drain(KERNEL_READ_MAX, &mut batch);
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 k.tick(&mut batch);
             }
         }
-        if !batch.is_empty() {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(8192));
-            if tx.send(full).is_err() {
-                break;
+        let backed_up = k.counters().records - before >= KERNEL_READ_MAX as u64;
+        if halting || batch.len() >= BATCH_EVENTS || last_send.elapsed() >= BATCH_AGE {
+            last_send = Instant::now();
+            if !batch.is_empty() {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+                if tx.send(full).is_err() {
+                    break;
+                }
             }
         }
         if halting {
             break;
+        }
+        if !backed_up {
+            thread::sleep(KERNEL_READ_EVERY);
         }
     }
     k.counters()

@@ -8,7 +8,7 @@
 //! nothing is lost silently. Retransmits are counted per connection in a map that
 //! [`Recorder::tick`] sweeps once a second; memory pressure is sampled from PSI files.
 //!
-//! No tokio here: [`Recorder::poll`] waits on the ring buffer's file descriptor with `poll(2)`.
+//! No tokio here: the recorder's thread reads the ring buffer on a short timer ([`Recorder::drain`]).
 
 pub mod cgroup;
 pub mod pressure;
@@ -17,7 +17,6 @@ pub mod wire;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -336,24 +335,6 @@ impl Recorder {
 
     pub fn counters(&self) -> Counters {
         self.counters
-    }
-
-    /// Waits up to `timeout` for records, then reads at most `max` of them into `out`.
-    pub fn poll(&mut self, timeout: Duration, max: usize, out: &mut Vec<Event>) {
-        let mut pfd = libc::pollfd {
-            fd: self.ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; an error (EINTR) just means nothing to read yet.
-        unsafe {
-            libc::poll(
-                &mut pfd,
-                1,
-                timeout.as_millis().min(i32::MAX as u128) as i32,
-            )
-        };
-        self.drain(max, out);
     }
 
     /// Reads at most `max` records without waiting.
