@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
-RATES="${RATES:-100000 200000 300000 400000 500000}"
+RATES="${RATES:-200000 400000 600000 1000000}"
 RUNS="${RUNS:-3}"
 SECS="${SECONDS_PER_RUN:-5}"
 CPU_RATE="${CPU_RATE:-5000}"

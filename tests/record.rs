@@ -356,7 +356,7 @@ fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
     let pod = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "cart-7d8f9-x2x4k", "namespace": "shop", "uid": uid,
-            "creationTimestamp": t, "labels": {"app": "cart"},
+            "creationTimestamp": t, "labels": {"app": "cart", "pod-template-hash": "7d8f9"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "name": "cart-7d8f9", "uid": "0b7c1b54-5f51-4a0e-8f0e-2f0a4f1b9c11", "controller": true}]},
         "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
@@ -414,6 +414,14 @@ fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
     assert_eq!(
         incident["root_cause"]["entity"], "pod/shop/cart-7d8f9-x2x4k",
         "{v:#}"
+    );
+    // The ReplicaSet is not in the capture; the pod's template hash names its Deployment.
+    assert!(
+        incident["actions"]
+            .to_string()
+            .contains("deployment/shop/cart "),
+        "{:#}",
+        incident["actions"]
     );
 }
 

@@ -430,14 +430,21 @@ impl Topology {
                 None => break,
             }
         }
-        // A ReplicaSet named `<deployment>-<hash>` without a known owner still belongs to it.
+        // A ReplicaSet named `<deployment>-<hash>` without a known owner still belongs to it: when
+        // the Deployment is known, or when the pod's `pod-template-hash` label is that hash.
         if kind == "ReplicaSet" {
-            if let Some((dep, _)) = name.rsplit_once('-') {
-                if self.workloads.contains_key(&(
-                    "Deployment".into(),
-                    pod.ns.clone(),
-                    dep.to_string(),
-                )) {
+            if let Some((dep, hash)) = name.rsplit_once('-') {
+                let templated = pod
+                    .labels
+                    .get("pod-template-hash")
+                    .is_some_and(|h| h == hash);
+                if templated
+                    || self.workloads.contains_key(&(
+                        "Deployment".into(),
+                        pod.ns.clone(),
+                        dep.to_string(),
+                    ))
+                {
                     (kind, name) = ("Deployment".into(), dep.to_string());
                 }
             }
