@@ -9,7 +9,7 @@ out=tapio.bpf.o
 if [ "${1:-}" = "--check" ]; then out=$(mktemp --suffix=.o); trap 'rm -f "$out"' EXIT; fi
 arch=$(uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 clang -O2 -g -target bpf -D__TARGET_ARCH_"$arch" -I. -I/usr/include/"$(uname -m)"-linux-gnu \
-  -Wall -Werror -c tapio.bpf.c -o "$out"
+  -fdebug-prefix-map="$PWD"=. -Wall -Werror -c tapio.bpf.c -o "$out"
 llvm-strip -g "$out"   # DWARF goes; BTF (needed for CO-RE) stays
 if [ "${1:-}" = "--check" ]; then
   if ! cmp -s "$out" tapio.bpf.o; then
