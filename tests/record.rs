@@ -2,126 +2,18 @@
 //! connection, real exits and signals, the kubelet's cgroup layout, and an overload. These need
 //! root (CI runs them as root); elsewhere each test prints why it skipped.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+mod support;
+use support::recorder::{can_record, record, tapio};
+
 /// One recording at a time: the machine has few cores, and each test reads only its own events.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn tapio() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tapio"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn can_record(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped {test}: recording the kernel needs root");
-        return false;
-    }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped {test}: this kernel has no BTF");
-        return false;
-    }
-    true
-}
-
-struct Recording {
-    child: Child,
-    path: PathBuf,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-/// Starts `tapio record` into `dir` and returns once the probes are attached.
-fn record(dir: &Path, args: &[&str]) -> Recording {
-    let path = dir.join("rec.tapio");
-    let mut child = tapio()
-        .arg("record")
-        .arg("-o")
-        .arg(&path)
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                seen.push_str(&l);
-                seen.push('\n');
-                if l.contains("tapio: recording the kernel") {
-                    break;
-                }
-            }
-            _ => panic!("tapio record ended before recording:\n{seen}"),
-        }
-    }
-    let stderr = std::thread::spawn(move || {
-        let rest: Vec<String> = lines.map_while(Result::ok).collect();
-        seen + &rest.join("\n")
-    });
-    Recording {
-        child,
-        path,
-        stderr,
-    }
-}
-
-impl Recording {
-    /// SIGTERM, then the events of the capture as JSON. Fails when the recorder hangs.
-    fn stop(mut self) -> (Vec<Value>, Value, String) {
-        // Let the last records reach the ring buffer and the reorder window pass.
-        std::thread::sleep(Duration::from_millis(700));
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!("tapio record did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stderr = self.stderr.join().unwrap();
-        assert!(status.success(), "tapio record failed: {status}\n{stderr}");
-        let out = tapio()
-            .args(["cat", "-o", "json"])
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let events = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let info = tapio()
-            .args(["info", "-o", "json"])
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        let info = serde_json::from_slice(&info.stdout).unwrap();
-        (events, info, stderr)
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
 
 fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
@@ -211,7 +103,7 @@ fn a_real_oom_kill_is_recorded_once_with_the_victims_cgroup() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let memcg = Memcg::new(&format!("/tapio-test-oom-{}", std::process::id()), 32 << 20);
     let dir = tempfile::tempdir().unwrap();
-    let rec = record(dir.path(), &["--kind", "oom,exit,signal"]);
+    let rec = record(dir.path(), &["--no-kube", "--kind", "oom,exit,signal"]);
     let pid = memcg.run_hog();
     let (events, _, stderr) = rec.stop();
     let ooms: Vec<_> = of_kind(&events, "oom")
@@ -248,7 +140,7 @@ fn a_refused_connection_names_its_ports() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let rec = record(dir.path(), &["--kind", "tcp"]);
+    let rec = record(dir.path(), &["--no-kube", "--kind", "tcp"]);
     let client = format!(
         "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\nprint(s.getsockname()[1], flush=True)\ntry:\n    s.connect(('127.0.0.1', {port}))\nexcept ConnectionRefusedError:\n    print('refused')\n"
     );
@@ -286,7 +178,7 @@ fn exits_and_signals_carry_their_codes() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let rec = record(dir.path(), &["--kind", "exec,exit,signal"]);
+    let rec = record(dir.path(), &["--no-kube", "--kind", "exec,exit,signal"]);
     let mut three = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
     let three_pid = three.id();
     assert_eq!(three.wait().unwrap().code(), Some(3));
@@ -439,7 +331,10 @@ fn an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest() {
     let pid = target.id();
     std::thread::sleep(Duration::from_millis(100));
     let dir = tempfile::tempdir().unwrap();
-    let rec = record(dir.path(), &["--kind", "signal", "--ring-buffer", "4K"]);
+    let rec = record(
+        dir.path(),
+        &["--no-kube", "--kind", "signal", "--ring-buffer", "4K"],
+    );
     const SENT: u64 = 300_000;
     for _ in 0..SENT {
         // SAFETY: signalling our own child, which ignores SIGTERM.
@@ -483,7 +378,7 @@ fn tracefs_is_mounted_when_missing() {
     }
     assert!(!tracing.join("events").exists());
     let dir = tempfile::tempdir().unwrap();
-    let rec = record(dir.path(), &["--kind", "exit"]);
+    let rec = record(dir.path(), &["--no-kube", "--kind", "exit"]);
     assert!(tracing.join("events/sched").is_dir());
     let (_, info, _) = rec.stop();
     assert_eq!(info["closed_cleanly"], true);

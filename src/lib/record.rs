@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
 use crate::event::{Event, Ts};
-use crate::source::kernel;
+use crate::source::{kernel, kube};
 
 /// How long an event waits for events from other sources (or other CPUs) that happened earlier.
 pub const REORDER: Duration = Duration::from_millis(500);
@@ -31,6 +31,8 @@ pub struct Options {
     pub node: String,
     /// Record the kernel with these options.
     pub kernel: Option<kernel::Options>,
+    /// Watch Kubernetes with these options.
+    pub kube: Option<kube::Options>,
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
     /// The command line's choices, kept in the header.
@@ -38,12 +40,14 @@ pub struct Options {
 }
 
 /// What the status line shows.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Progress {
     pub events: u64,
     pub dropped: u64,
     pub bytes: u64,
     pub elapsed: Duration,
+    /// What the sources had to say since the previous call (a lost API server, a skipped object).
+    pub warnings: Vec<String>,
 }
 
 /// How a recording ended.
@@ -53,12 +57,15 @@ pub struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub kernel: Option<kernel::Counters>,
+    pub kube: Option<kube::Counters>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Kernel(#[from] kernel::Error),
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
     #[error(transparent)]
     Capture(#[from] capture::Error),
     #[error("a source stopped unexpectedly: {0}")]
@@ -70,6 +77,7 @@ pub enum Error {
 pub struct Prepared {
     opts: Options,
     kernel: Option<kernel::Recorder>,
+    kube: Option<kube::Watchers>,
 }
 
 impl Prepared {
@@ -82,13 +90,37 @@ impl Prepared {
     }
 }
 
-/// Starts the sources of `opts` (loads and attaches the probes).
+impl Prepared {
+    /// The sources that will feed the capture (`ebpf`, `kube`).
+    pub fn sources(&self) -> Vec<&'static str> {
+        let mut s = Vec::new();
+        if self.kernel.is_some() {
+            s.push("ebpf");
+        }
+        if self.kube.is_some() {
+            s.push("kube");
+        }
+        s
+    }
+
+    /// The Kubernetes API server watched, if any.
+    pub fn kube_server(&self) -> Option<&str> {
+        self.kube.as_ref().map(|k| k.server())
+    }
+}
+
+/// Starts the sources of `opts` (loads and attaches the probes, loads the Kubernetes
+/// configuration).
 pub fn prepare(opts: Options) -> Result<Prepared, Error> {
     let kernel = match &opts.kernel {
         Some(k) => Some(kernel::Recorder::start(k)?),
         None => None,
     };
-    Ok(Prepared { opts, kernel })
+    let kube = match &opts.kube {
+        Some(k) => Some(kube::connect(k.clone())?),
+        None => None,
+    };
+    Ok(Prepared { opts, kernel, kube })
 }
 
 /// Records until `stop` is set or the duration is over; calls `progress` a few times a second.
@@ -97,14 +129,15 @@ pub fn run(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, Error> {
-    let Prepared { opts, kernel } = prepared;
+    let sources = prepared.sources();
+    let Prepared { opts, kernel, kube } = prepared;
     let started = Instant::now();
     let mut header = Header::new(opts.node.clone());
     header.kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     header.boot_time = Some(kernel::boot_time());
-    header.sources = kernel.iter().map(|_| "ebpf".to_string()).collect();
+    header.sources = sources.iter().map(|s| s.to_string()).collect();
     header.options = opts.header_options.clone();
     let mut writer = Writer::create(&opts.output, &header, WriteOptions::default())?;
 
@@ -115,6 +148,14 @@ pub fn run(
         thread::Builder::new()
             .name("tapio-kernel".into())
             .spawn(move || kernel_loop(k, &tx, &halt))
+            .expect("spawning a thread")
+    });
+    let (warn_tx, warn_rx) = unbounded::<String>();
+    let kube_thread = kube.map(|k| {
+        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
+        thread::Builder::new()
+            .name("tapio-kube".into())
+            .spawn(move || k.run(&tx, &warn_tx, &halt))
             .expect("spawning a thread")
     });
     drop(tx);
@@ -136,7 +177,8 @@ pub fn run(
         }
         if last_write.elapsed() >= Duration::from_millis(250) {
             last_write = Instant::now();
-            let watermark = Ts(capture::now().0.saturating_sub(REORDER.as_nanos() as u64));
+            let now = Ts::from_datetime(&chrono::Utc::now());
+            let watermark = Ts(now.0.saturating_sub(REORDER.as_nanos() as u64));
             write_until(&mut writer, &mut pending, Some(watermark))?;
             if writer.block_due() {
                 writer.flush()?;
@@ -146,6 +188,7 @@ pub fn run(
                 dropped: writer.stats().dropped,
                 bytes: writer.bytes_written(),
                 elapsed: started.elapsed(),
+                warnings: drain(&warn_rx),
             });
         }
     }
@@ -156,7 +199,24 @@ pub fn run(
         ),
         None => None,
     };
+    let kube_counters = match kube_thread {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| Error::Source("the Kubernetes watchers panicked".into()))?,
+        ),
+        None => None,
+    };
     write_until(&mut writer, &mut pending, None)?;
+    let late = drain(&warn_rx);
+    if !late.is_empty() {
+        progress(&Progress {
+            events: writer.stats().events,
+            dropped: writer.stats().dropped,
+            bytes: writer.bytes_written(),
+            elapsed: started.elapsed(),
+            warnings: late,
+        });
+    }
     let bytes_before_trailer = writer.bytes_written();
     let trailer = writer.finish()?;
     let bytes = std::fs::metadata(&opts.output)
@@ -167,7 +227,12 @@ pub fn run(
         bytes,
         elapsed: started.elapsed(),
         kernel: counters,
+        kube: kube_counters,
     })
+}
+
+fn drain(rx: &Receiver<String>) -> Vec<String> {
+    rx.try_iter().collect()
 }
 
 /// Appends, in time order, the pending events up to `watermark` (all of them for `None`).

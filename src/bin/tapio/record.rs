@@ -24,12 +24,32 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// The kernel probes to run, comma-separated: oom, exec, exit, signal, tcp, retransmit,
-    /// pressure. Default: all.
+    /// pressure. Default: all, when the kernel can be recorded (root, BTF, tracefs).
     #[arg(long, value_delimiter = ',')]
     kind: Vec<Probe>,
-    /// The node name written into every event. Default: $NODE_NAME, else the host name.
-    #[arg(long)]
+    /// Do not record the kernel.
+    #[arg(long, conflicts_with = "kind")]
+    no_kernel: bool,
+    /// This node's name, written into its events; with the Kubernetes watchers, only this node's
+    /// Pods are recorded (the DaemonSet deployment). Default: the host name, all Pods.
+    #[arg(long, env = "NODE_NAME")]
     node: Option<String>,
+    /// Record Kubernetes objects and Events from the API server. Default: on when a kubeconfig
+    /// ($KUBECONFIG, ~/.kube/config) or an in-cluster service account is found.
+    #[arg(long, overrides_with = "no_kube")]
+    kube: bool,
+    /// Do not watch Kubernetes.
+    #[arg(long)]
+    no_kube: bool,
+    /// The kubeconfig to use (implies --kube).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (implies --kube).
+    #[arg(long)]
+    context: Option<String>,
+    /// Only this namespace's objects (Nodes and Namespaces are always recorded).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
     /// The kernel ring buffer's size (K, M suffixes; a power of two). A bigger buffer absorbs
     /// longer bursts before the kernel has to drop.
     #[arg(long, default_value = "8M", value_parser = parse_size)]
@@ -64,19 +84,22 @@ fn parse_size(s: &str) -> Result<u32, String> {
 }
 
 fn host_name() -> String {
-    std::env::var("NODE_NAME")
-        .ok()
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let node = args.node.clone().unwrap_or_else(host_name);
+    let kube_asked = args.kube || args.kubeconfig.is_some() || args.context.is_some();
+    let kube_on = !args.no_kube && (kube_asked || tapio::source::kube::config_available());
+    let kube = kube_on.then(|| tapio::source::kube::Options {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        only_node: args.node.clone(),
+        node: Name::from(node.as_str()),
+    });
     let probes = if args.kind.is_empty() {
         Probe::ALL.to_vec()
     } else {
@@ -89,15 +112,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(d) = args.duration {
         header_options.insert("duration".to_string(), format!("{}s", d.as_secs_f64()));
     }
+    if let Some(ns) = &args.namespace {
+        header_options.insert("namespace".to_string(), ns.clone());
+    }
+    if let Some(n) = &args.node {
+        header_options.insert("node".to_string(), n.clone());
+    }
+    // The kernel when it can be recorded; when it cannot and it was not asked for by name, the
+    // other sources still record.
+    let mut kernel = (!args.no_kernel).then(|| kernel::Options {
+        probes,
+        ring_bytes: args.ring_buffer,
+        pressure_every: args.pressure_interval,
+        node: Name::from(node.as_str()),
+    });
+    if kernel.is_some() && args.kind.is_empty() && kube.is_some() {
+        if let Err(e) = kernel::preflight() {
+            say!("tapio: warning: not recording the kernel: {e}");
+            kernel = None;
+        }
+    }
+    if kernel.is_none() && kube.is_none() {
+        anyhow::bail!("nothing to record: the kernel is off (--no-kernel) and no Kubernetes configuration was found (--kube, --kubeconfig)");
+    }
     let opts = record::Options {
         output: args.output.clone(),
         node: node.clone(),
-        kernel: Some(kernel::Options {
-            probes,
-            ring_bytes: args.ring_buffer,
-            pressure_every: args.pressure_interval,
-            node: Name::from(node.as_str()),
-        }),
+        kernel,
+        kube,
         duration: args.duration,
         header_options,
     };
@@ -128,9 +170,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bar
     };
     if !args.quiet {
+        let mut what = Vec::new();
+        if prepared.sources().contains(&"ebpf") {
+            what.push(format!(
+                "the kernel of {}",
+                if node.is_empty() { "this node" } else { &node }
+            ));
+        }
+        if let Some(server) = prepared.kube_server() {
+            what.push(format!("Kubernetes at {server}"));
+        }
         say!(
-            "tapio: recording the kernel of {} to {} ({}; Ctrl-C to stop)",
-            if node.is_empty() { "this node" } else { &node },
+            "tapio: recording {} to {} ({}; Ctrl-C to stop)",
+            what.join(" and "),
             args.output.display(),
             match args.duration {
                 Some(d) => format!("for {}", humantime(d)),
@@ -140,6 +192,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let mut last = Progress::default();
     let summary = record::run(prepared, &stop, &mut |p| {
+        for w in &p.warnings {
+            bar.suspend(|| say!("tapio: warning: {w}"));
+        }
         let dt = p.elapsed.saturating_sub(last.elapsed).as_secs_f64();
         let rate = if dt > 0.0 {
             (p.events - last.events) as f64 / dt
@@ -155,7 +210,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bytes(p.bytes),
                 humantime(p.elapsed)
             ));
-            last = *p;
+            last = p.clone();
         }
     })?;
     bar.finish_and_clear();

@@ -230,10 +230,37 @@ fn add_object(
     at: Location,
     out: &mut Parsed,
 ) {
-    let Value::Object(mut map) = v else {
+    let Value::Object(map) = v else {
         out.reject(at, "expected a Kubernetes object (a JSON/YAML mapping)");
         return;
     };
+    match body(map, action) {
+        Ok(b) => {
+            let node = if b.node.is_empty() { node } else { &b.node };
+            let lt = time
+                .or(b.time)
+                .map_or(LineTime::Unknown, LineTime::Absolute);
+            out.push(lt, Event::new(Ts(0), node, Source::Import, b.kube));
+        }
+        Err(reason) => out.reject(at, reason),
+    }
+}
+
+/// A Kubernetes object or Event as an event body.
+pub struct Body {
+    pub kube: Kube,
+    /// The node it belongs to (a Pod's node, a Node itself, an Event's reporting host); may be empty.
+    pub node: String,
+    /// The latest time the object states (or the Event's last time), when it states one.
+    pub time: Option<Ts>,
+}
+
+/// One object (a JSON mapping) as an event body: `managedFields` dropped, the full JSON kept, the
+/// fields the pipeline reads extracted. `Err` says why it is not a Kubernetes object.
+pub fn body(
+    mut map: serde_json::Map<String, Value>,
+    action: ObjectAction,
+) -> Result<Body, &'static str> {
     if let Some(Value::Object(meta)) = map.get_mut("metadata") {
         meta.remove("managedFields");
     }
@@ -245,22 +272,14 @@ fn add_object(
         || (kind.is_empty() && map.contains_key("reason") && map.contains_key("message"));
     if is_event {
         let ev = kube_event(&map);
-        let ts = time.or_else(|| event_time(&map));
-        let node = if ev.host.is_empty() {
-            node.to_string()
-        } else {
-            ev.host.clone()
-        };
-        let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
-        out.push(lt, Event::new(Ts(0), node, Source::Import, Kube::from(ev)));
-        return;
+        return Ok(Body {
+            node: ev.host.clone(),
+            time: event_time(&map),
+            kube: Kube::from(ev),
+        });
     }
     if kind.is_empty() {
-        out.reject(
-            at,
-            "object has no \"kind\" and is not recognisable as a Pod or a Node",
-        );
-        return;
+        return Err("object has no \"kind\" and is not recognisable as a Pod or a Node");
     }
     let kind: ObjectKind = kind.parse().unwrap_or(ObjectKind::Other(kind));
     let obj_node = match kind {
@@ -278,23 +297,14 @@ fn add_object(
         kind,
         json: RawJson(String::new()),
     };
-    let ts = time.or_else(|| latest_time(&Value::Object(map.clone())));
-    let json = RawJson::from_value(&Value::Object(map));
-    let envelope_node = if obj_node.is_empty() {
-        node.to_string()
-    } else {
-        obj_node
-    };
-    let lt = ts.map_or(LineTime::Unknown, LineTime::Absolute);
-    out.push(
-        lt,
-        Event::new(
-            Ts(0),
-            envelope_node,
-            Source::Import,
-            Kube::from(Object { json, ..object }),
-        ),
-    );
+    let value = Value::Object(map);
+    let time = latest_time(&value);
+    let json = RawJson::from_value(&value);
+    Ok(Body {
+        kube: Kube::from(Object { json, ..object }),
+        node: obj_node,
+        time,
+    })
 }
 
 /// Archives such as the OpenShift insights-operator's strip `kind`: recognise Pods and Nodes by shape.

@@ -1,0 +1,5 @@
+//! What the integration tests of `tapio record` share.
+#![allow(dead_code)]
+
+pub mod apiserver;
+pub mod recorder;

@@ -1,0 +1,119 @@
+//! Runs `tapio record` as a user would, and reads back what it wrote.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn tapio() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tapio"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+pub fn can_record(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped {test}: recording the kernel needs root");
+        return false;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipped {test}: this kernel has no BTF");
+        return false;
+    }
+    true
+}
+
+pub struct Recording {
+    child: Child,
+    path: PathBuf,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `tapio record` into `dir` and returns once the probes are attached.
+pub fn record(dir: &Path, args: &[&str]) -> Recording {
+    let path = dir.join("rec.tapio");
+    let mut child = tapio()
+        .arg("record")
+        .arg("-o")
+        .arg(&path)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                seen.push_str(&l);
+                seen.push('\n');
+                if l.contains("tapio: recording ") {
+                    break;
+                }
+            }
+            _ => panic!("tapio record ended before recording:\n{seen}"),
+        }
+    }
+    let stderr = std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        seen + &rest.join("\n")
+    });
+    Recording {
+        child,
+        path,
+        stderr,
+    }
+}
+
+impl Recording {
+    /// SIGTERM, then the events of the capture as JSON. Fails when the recorder hangs.
+    pub fn stop(mut self) -> (Vec<Value>, Value, String) {
+        // Let the last records reach the ring buffer and the reorder window pass.
+        std::thread::sleep(Duration::from_millis(700));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("tapio record did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = self.stderr.join().unwrap();
+        assert!(status.success(), "tapio record failed: {status}\n{stderr}");
+        let out = tapio()
+            .args(["cat", "-o", "json"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let events = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let info = tapio()
+            .args(["info", "-o", "json"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        let info = serde_json::from_slice(&info.stdout).unwrap();
+        (events, info, stderr)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
