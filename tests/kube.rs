@@ -397,3 +397,37 @@ fn the_kernel_and_the_watchers_write_one_capture_in_time_order() {
     sorted.sort();
     assert_eq!(times, sorted, "events are written in time order");
 }
+
+#[test]
+fn the_rbac_of_deploy_grants_exactly_what_is_watched() {
+    let text = std::fs::read_to_string("deploy/rbac.yaml").unwrap();
+    let mut granted = std::collections::BTreeSet::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+        if v["kind"] != "ClusterRole" {
+            continue;
+        }
+        for rule in v["rules"].as_array().unwrap() {
+            let verbs: Vec<&str> = rule["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert_eq!(verbs, ["get", "list", "watch"], "read-only: {rule}");
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for r in rule["resources"].as_array().unwrap() {
+                    granted.insert((
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    let watched: std::collections::BTreeSet<(String, String)> = tapio::source::kube::RESOURCES
+        .iter()
+        .map(|r| (r.group.to_string(), r.plural.to_string()))
+        .collect();
+    assert_eq!(granted, watched);
+}

@@ -230,6 +230,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             per_event
         );
     }
+    if let (Some(k), false) = (summary.kube, args.quiet) {
+        say!(
+            "tapio: Kubernetes: {} objects and Events written, {} repeats skipped, {} malformed, {} gaps",
+            k.written,
+            k.repeats,
+            k.malformed,
+            k.gaps
+        );
+    }
     if stats.dropped > 0 {
         say!(
             "tapio: warning: the kernel dropped {} events (ring buffer full); the capture says when (tapio info {}). A larger --ring-buffer or fewer --kind absorb bursts.",
