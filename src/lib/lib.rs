@@ -8,7 +8,7 @@
 //! - [`capture`]: the append-only, crash-tolerant capture file;
 //! - [`source`]: what turns the outside world into events (`source::import` for the dumps people
 //!   already have, `source::generate` for synthetic captures);
-//! - [`record`]: live sources (the kernel's eBPF probes) into a capture;
+//! - [`record`]: live sources (the kernel's eBPF probes, the Kubernetes watchers) into a capture;
 //! - [`filter`]: the event filters of `cat` and the commands after it;
 //! - [`report`]: how events read for people (one line each) and for machines (JSON).
 

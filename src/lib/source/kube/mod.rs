@@ -270,6 +270,9 @@ async fn watch_all(
                 state.close_gap(&mut batch);
             }
         }
+        for note in state.notes.drain(..) {
+            let _ = warn.send(note);
+        }
         if !batch.is_empty()
             && (batch.len() >= 1024 || last_send.elapsed() >= Duration::from_millis(100))
         {
@@ -343,6 +346,8 @@ struct State {
     unavailable: Vec<bool>,
     gap: Option<(Ts, String)>,
     counters: Counters,
+    /// Messages for the user, sent with the next batch.
+    notes: Vec<String>,
 }
 
 impl State {
@@ -355,6 +360,7 @@ impl State {
             unavailable: vec![false; RESOURCES.len()],
             gap: None,
             counters: Counters::default(),
+            notes: Vec::new(),
         }
     }
 
@@ -503,6 +509,16 @@ impl State {
     fn close_gap(&mut self, out: &mut Vec<Event>) {
         if let Some((from, reason)) = self.gap.take() {
             self.write_gap(from, reason, out);
+            if let Some(Event {
+                body: crate::event::Body::Meta(Meta::Gap { range, .. }),
+                ..
+            }) = out.last()
+            {
+                let secs = range.to.saturating_sub(range.from) as f64 / 1e9;
+                self.notes.push(format!(
+                    "kube: the API server answers again; {secs:.1} s without it are marked as a gap in the capture"
+                ));
+            }
         }
     }
 
