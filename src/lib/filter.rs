@@ -192,6 +192,7 @@ fn trace_of(e: &Event) -> Option<TraceId> {
     match &e.body {
         Body::Span(s) => Some(s.trace_id),
         Body::Log(l) => l.trace_id,
+        Body::AppLog(a) => a.log.trace_id,
         _ => None,
     }
 }
@@ -217,6 +218,10 @@ fn place_of(e: &Event) -> Place<'_> {
         },
         Body::Kube(Kube::Event(k)) => Place::Namespace(&k.namespace),
         Body::Span(s) => match s.pod() {
+            Some((ns, name)) => Place::Pod { ns, name },
+            None => Place::Nowhere,
+        },
+        Body::AppLog(a) => match a.pod() {
             Some((ns, name)) => Place::Pod { ns, name },
             None => Place::Nowhere,
         },

@@ -17,7 +17,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
 use crate::event::{Event, Ts};
-use crate::source::{kernel, kube};
+use crate::source::{kernel, kube, otlp};
 
 /// How long an event waits for events from other sources (or other CPUs) that happened earlier.
 pub const REORDER: Duration = Duration::from_millis(500);
@@ -33,6 +33,8 @@ pub struct Options {
     pub kernel: Option<kernel::Options>,
     /// Watch Kubernetes with these options.
     pub kube: Option<kube::Options>,
+    /// Receive OTLP traces and logs with these options.
+    pub otlp: Option<otlp::Options>,
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
     /// The command line's choices, kept in the header.
@@ -58,6 +60,7 @@ pub struct Summary {
     pub elapsed: Duration,
     pub kernel: Option<kernel::Counters>,
     pub kube: Option<kube::Counters>,
+    pub otlp: Option<otlp::Counters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,8 @@ pub enum Error {
     Kernel(#[from] kernel::Error),
     #[error(transparent)]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Otlp(#[from] otlp::Error),
     #[error(transparent)]
     Capture(#[from] capture::Error),
     #[error("a source stopped unexpectedly: {0}")]
@@ -78,6 +83,7 @@ pub struct Prepared {
     opts: Options,
     kernel: Option<kernel::Recorder>,
     kube: Option<kube::Watchers>,
+    otlp: Option<otlp::Receiver>,
 }
 
 impl Prepared {
@@ -100,7 +106,15 @@ impl Prepared {
         if self.kube.is_some() {
             s.push("kube");
         }
+        if self.otlp.is_some() {
+            s.push("otlp");
+        }
         s
+    }
+
+    /// The OTLP receiver's gRPC and HTTP addresses, if it runs.
+    pub fn otlp_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        self.otlp.as_ref().map(|o| o.addrs())
     }
 
     /// The Kubernetes API server watched, if any.
@@ -120,7 +134,16 @@ pub fn prepare(opts: Options) -> Result<Prepared, Error> {
         Some(k) => Some(kube::connect(k.clone())?),
         None => None,
     };
-    Ok(Prepared { opts, kernel, kube })
+    let otlp = match &opts.otlp {
+        Some(o) => Some(otlp::bind(o.clone())?),
+        None => None,
+    };
+    Ok(Prepared {
+        opts,
+        kernel,
+        kube,
+        otlp,
+    })
 }
 
 /// Records until `stop` is set or the duration is over; calls `progress` a few times a second.
@@ -130,7 +153,12 @@ pub fn run(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, Error> {
     let sources = prepared.sources();
-    let Prepared { opts, kernel, kube } = prepared;
+    let Prepared {
+        opts,
+        kernel,
+        kube,
+        otlp,
+    } = prepared;
     let started = Instant::now();
     let mut header = Header::new(opts.node.clone());
     header.kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -152,12 +180,20 @@ pub fn run(
     });
     let (warn_tx, warn_rx) = unbounded::<String>();
     let kube_thread = kube.map(|k| {
-        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
+        let (tx, warn_tx, halt) = (tx.clone(), warn_tx.clone(), Arc::clone(&halt));
         thread::Builder::new()
             .name("tapio-kube".into())
             .spawn(move || k.run(&tx, &warn_tx, &halt))
             .expect("spawning a thread")
     });
+    let otlp_thread = otlp.map(|o| {
+        let (tx, warn_tx, halt) = (tx.clone(), warn_tx.clone(), Arc::clone(&halt));
+        thread::Builder::new()
+            .name("tapio-otlp".into())
+            .spawn(move || o.run(&tx, &warn_tx, &halt))
+            .expect("spawning a thread")
+    });
+    drop(warn_tx);
     drop(tx);
 
     let mut pending: Vec<Event> = Vec::new();
@@ -171,7 +207,13 @@ pub fn run(
             halted = true;
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(batch) => pending.extend(batch),
+            Ok(batch) => {
+                pending.extend(batch);
+                // Whatever else is waiting, without waiting again.
+                for batch in rx.try_iter().take(CHANNEL_BATCHES) {
+                    pending.extend(batch);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -206,6 +248,13 @@ pub fn run(
         ),
         None => None,
     };
+    let otlp_counters = match otlp_thread {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| Error::Source("the OTLP receiver panicked".into()))?,
+        ),
+        None => None,
+    };
     write_until(&mut writer, &mut pending, None)?;
     let late = drain(&warn_rx);
     if !late.is_empty() {
@@ -228,6 +277,7 @@ pub fn run(
         elapsed: started.elapsed(),
         kernel: counters,
         kube: kube_counters,
+        otlp: otlp_counters,
     })
 }
 

@@ -50,6 +50,19 @@ pub struct Args {
     /// Only this namespace's objects (Nodes and Namespaces are always recorded).
     #[arg(long, short = 'n')]
     namespace: Option<String>,
+    /// Receive applications' traces and logs over OTLP (gRPC on 4317, HTTP on 4318).
+    #[arg(long)]
+    otlp: bool,
+    /// The address the OTLP receiver listens on (implies --otlp). 0.0.0.0 or :: to accept other
+    /// hosts: OTLP has no authentication here.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    otlp_listen: std::net::IpAddr,
+    /// The OTLP/gRPC port.
+    #[arg(long, value_name = "PORT", default_value_t = 4317)]
+    otlp_grpc_port: u16,
+    /// The OTLP/HTTP port.
+    #[arg(long, value_name = "PORT", default_value_t = 4318)]
+    otlp_http_port: u16,
     /// The kernel ring buffer's size (K, M suffixes; a power of two). A bigger buffer absorbs
     /// longer bursts before the kernel has to drop.
     #[arg(long, default_value = "8M", value_parser = parse_size)]
@@ -132,14 +145,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
             kernel = None;
         }
     }
-    if kernel.is_none() && kube.is_none() {
-        anyhow::bail!("nothing to record: the kernel is off (--no-kernel) and no Kubernetes configuration was found (--kube, --kubeconfig)");
+    let otlp_asked = args.otlp
+        || args.otlp_listen != std::net::IpAddr::from([127, 0, 0, 1])
+        || args.otlp_grpc_port != 4317
+        || args.otlp_http_port != 4318;
+    let otlp = otlp_asked.then(|| tapio::source::otlp::Options {
+        listen: args.otlp_listen,
+        grpc_port: args.otlp_grpc_port,
+        http_port: args.otlp_http_port,
+        node: Name::from(node.as_str()),
+        ..Default::default()
+    });
+    if kernel.is_some() && args.kind.is_empty() && kube.is_none() && otlp.is_some() {
+        if let Err(e) = kernel::preflight() {
+            say!("tapio: warning: not recording the kernel: {e}");
+            kernel = None;
+        }
+    }
+    if kernel.is_none() && kube.is_none() && otlp.is_none() {
+        anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
     }
     let opts = record::Options {
         output: args.output.clone(),
         node: node.clone(),
         kernel,
         kube,
+        otlp,
         duration: args.duration,
         header_options,
     };
@@ -179,6 +210,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         if let Some(server) = prepared.kube_server() {
             what.push(format!("Kubernetes at {server}"));
+        }
+        if let Some((grpc, http)) = prepared.otlp_addrs() {
+            what.push(format!("OTLP on {grpc} (gRPC) and http://{http} (HTTP)"));
         }
         say!(
             "tapio: recording {} to {} ({}; Ctrl-C to stop)",
@@ -237,6 +271,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             k.repeats,
             k.malformed,
             k.gaps
+        );
+    }
+    if let (Some(o), false) = (summary.otlp, args.quiet) {
+        say!(
+            "tapio: OTLP: {} spans and {} log records received, {} records rejected (told to the client), {} requests refused while the writer was behind (retried by the client), {} malformed requests",
+            o.spans,
+            o.logs,
+            o.rejected,
+            o.refused,
+            o.malformed
         );
     }
     if stats.dropped > 0 {

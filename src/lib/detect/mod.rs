@@ -384,6 +384,7 @@ impl Detector {
             Body::Kube(Kube::Event(k)) => self.kube_event(e, k),
             Body::Span(s) => self.span(e, s),
             Body::Log(l) => self.log(e, l),
+            Body::AppLog(a) => self.app_log(e, a),
             Body::Meta(Meta::Drop {
                 source,
                 count,

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::text;
 use super::{Detector, Facts, FindingKind};
-use crate::event::{Event, Log, LogOrigin, Span, TraceId, Ts};
+use crate::event::{AppLog, Event, Log, LogOrigin, Span, TraceId, Ts};
 use crate::topology::Entity;
 
 /// Root outcomes are remembered this long (event time), so memory does not grow with the capture.
@@ -136,6 +136,28 @@ impl Detector {
             };
             self.cause_from_text(e, &entity, e.ts, cause, &l.body, Facts::default());
         }
+    }
+
+    /// An application's log record names a cause: attributed to its pod, else its service.
+    pub(crate) fn app_log(&mut self, e: &Event, a: &AppLog) {
+        let Some(cause) = text::classify(&a.log.body) else {
+            return;
+        };
+        let entity = match a.pod() {
+            Some((ns, pod)) => Entity::pod(ns, pod),
+            None if !a.service.is_empty() => {
+                let ns = a
+                    .resource_attr("k8s.namespace.name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                Entity::service(ns, &a.service)
+            }
+            None => Entity::Host {
+                node: e.node.to_string(),
+                what: "app".to_string(),
+            },
+        };
+        self.cause_from_text(e, &entity, e.ts, cause, &a.log.body, Facts::default());
     }
 
     /// Counts, for each error finding, the spans of its service in its minutes.

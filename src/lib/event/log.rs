@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Name, SpanId, TraceId};
+use super::span::find;
+use super::{AttrValue, Attribute, Name, SpanId, TraceId};
 
 /// Severity, on the syslog scale (the kernel's `KERN_*` levels are the same numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -129,6 +130,35 @@ impl Log {
             trace_id: None,
             span_id: None,
         }
+    }
+}
+
+/// An application's log record with the resource that wrote it: OTLP logs, container logs. The
+/// resource uses OpenTelemetry's names (`service.name`, `k8s.namespace.name`, `k8s.pod.name`,
+/// `k8s.container.name`, `k8s.node.name`), whatever the record came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppLog {
+    pub log: Log,
+    /// `service.name`, else the container's name; empty when unknown.
+    pub service: Name,
+    pub resource: Vec<Attribute>,
+    /// The record's own attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+impl AppLog {
+    pub fn resource_attr(&self, key: &str) -> Option<&AttrValue> {
+        find(&self.resource, key)
+    }
+
+    /// `(namespace, pod)` from the resource.
+    pub fn pod(&self) -> Option<(&str, &str)> {
+        let name = self.resource_attr("k8s.pod.name")?.as_str()?;
+        let ns = self
+            .resource_attr("k8s.namespace.name")
+            .and_then(AttrValue::as_str)
+            .unwrap_or("");
+        Some((ns, name))
     }
 }
 

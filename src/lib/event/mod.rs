@@ -28,11 +28,11 @@ pub use self::kernel::{
 pub use self::kube::{
     EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson,
 };
-pub use self::log::{Log, LogOrigin, Severity};
+pub use self::log::{AppLog, Log, LogOrigin, Severity};
 pub use self::meta::{Meta, Span as TimeRange};
 pub use self::name::{with_decoder, with_encoder, EncodeTable, Name};
 pub use self::span::{
-    AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
+    find, AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
 };
 pub use self::time::Ts;
 
@@ -114,6 +114,9 @@ pub enum Body {
     Span(Box<Span>),
     Log(Log),
     Meta(Meta),
+    // New variants go last: a capture stores the variant's index.
+    /// An application's log record with its resource (OTLP logs, container logs).
+    AppLog(Box<AppLog>),
 }
 
 impl From<Kernel> for Body {
@@ -134,6 +137,11 @@ impl From<Span> for Body {
 impl From<Log> for Body {
     fn from(l: Log) -> Body {
         Body::Log(l)
+    }
+}
+impl From<AppLog> for Body {
+    fn from(l: AppLog) -> Body {
+        Body::AppLog(Box::new(l))
     }
 }
 impl From<Meta> for Body {
@@ -158,7 +166,7 @@ impl Body {
             Body::Kube(Kube::Object(_)) => Kind::K8sObject,
             Body::Kube(Kube::Event(_)) => Kind::K8sEvent,
             Body::Span(_) => Kind::Span,
-            Body::Log(_) => Kind::Log,
+            Body::Log(_) | Body::AppLog(_) => Kind::Log,
             Body::Meta(Meta::Drop { .. }) => Kind::Drop,
             Body::Meta(Meta::Gap { .. }) => Kind::Gap,
             Body::Meta(Meta::Annotation { .. }) => Kind::Annotation,

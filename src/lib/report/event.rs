@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::event::{
-    Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode,
+    AppLog, Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode,
 };
 
 /// One line for a person: `2021-05-19 09:42:58.640  K8S     k8s.event   node-1  …`.
@@ -71,6 +71,7 @@ pub fn summary(e: &Event) -> String {
         Body::Kube(Kube::Event(k)) => kube_event(k),
         Body::Span(s) => span(s),
         Body::Log(l) => log(l),
+        Body::AppLog(a) => app_log(a),
         Body::Meta(m) => meta(m),
     }
 }
@@ -411,6 +412,34 @@ fn log(l: &Log) -> String {
         ""
     };
     format!("{who} {}: {}{approx}", l.severity.as_str(), l.body)
+}
+
+fn app_log(a: &AppLog) -> String {
+    let who = match (a.pod(), a.service.is_empty()) {
+        (Some((ns, pod)), _) => match a
+            .resource_attr("k8s.container.name")
+            .and_then(|c| c.as_str())
+        {
+            Some(c) => format!("{ns}/{pod}/{c}"),
+            None => format!("{ns}/{pod}"),
+        },
+        (None, false) => a.service.to_string(),
+        (None, true) => "app".to_string(),
+    };
+    let trace = a
+        .log
+        .trace_id
+        .map_or(String::new(), |t| format!(" (trace {t})"));
+    let approx = if a.log.approximate_time {
+        " (time approximate)"
+    } else {
+        ""
+    };
+    format!(
+        "{who} {}: {}{trace}{approx}",
+        a.log.severity.as_str(),
+        a.log.body
+    )
 }
 
 fn meta(m: &Meta) -> String {

@@ -1,0 +1,563 @@
+//! The OTLP source of `tapio record`: a receiver for applications' traces and logs.
+//!
+//! OTLP/gRPC (`TraceService`, `LogsService`, default port 4317) and OTLP/HTTP (`POST /v1/traces`,
+//! `POST /v1/logs`, protobuf or JSON, gzip or not, default port 4318), as the OTLP specification
+//! defines them, on 127.0.0.1 unless told otherwise. Each request is converted (see [`convert`])
+//! and handed to the capture writer whole; when the writer is behind, the request is refused
+//! with the specification's retryable answer (HTTP 503 with `Retry-After`, gRPC `UNAVAILABLE`),
+//! so the exporter retries and nothing is dropped silently. Records that cannot be kept are
+//! reported back as partial success; malformed requests get 400 / `INVALID_ARGUMENT` with a
+//! message; requests over the size limit get 413 / `RESOURCE_EXHAUSTED`. The receiver keeps
+//! serving through all of it.
+//!
+//! tokio lives here only: one current-thread runtime on the source's own thread.
+
+pub mod convert;
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use crossbeam_channel::{Sender, TrySendError};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+
+use crate::event::{Event, Name};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The address to listen on (127.0.0.1 unless asked: OTLP has no authentication here).
+    pub listen: IpAddr,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    /// The largest request accepted, after decompression.
+    pub max_request_bytes: usize,
+    /// The node name of records whose resource names none.
+    pub node: Name,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            listen: IpAddr::from([127, 0, 0, 1]),
+            grpc_port: 4317,
+            http_port: 4318,
+            max_request_bytes: 16 << 20,
+            node: Name::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen for OTLP/{what} on {addr}: {error} (another collector running? choose other ports with --otlp-grpc-port / --otlp-http-port)")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("could not start the OTLP receiver: {0}")]
+    Runtime(String),
+}
+
+/// What the receiver did, for the closing summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub spans: u64,
+    pub logs: u64,
+    /// Records rejected one by one (reported to the client as partial success).
+    pub rejected: u64,
+    /// Requests refused because the writer was behind (the client retries them).
+    pub refused: u64,
+    /// Requests that could not be read at all.
+    pub malformed: u64,
+}
+
+#[derive(Default)]
+struct Count {
+    spans: AtomicU64,
+    logs: AtomicU64,
+    rejected: AtomicU64,
+    refused: AtomicU64,
+    malformed: AtomicU64,
+}
+
+struct Shared {
+    tx: Sender<Vec<Event>>,
+    node: Name,
+    count: Count,
+    max: usize,
+}
+
+/// Why a request was not taken.
+enum Refusal {
+    /// The writer is behind: retry later.
+    Busy,
+    /// The recording is ending.
+    Closing,
+}
+
+impl Shared {
+    fn accept(&self, events: Vec<Event>) -> Result<(), Refusal> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self.tx.try_send(events) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.count.refused.fetch_add(1, Ordering::Relaxed);
+                Err(Refusal::Busy)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(Refusal::Closing),
+        }
+    }
+
+    /// Converts and hands over a traces request; the partial success to answer with.
+    fn traces(&self, req: ExportTraceServiceRequest) -> Result<Option<(i64, String)>, Refusal> {
+        let c = convert::traces(req, &self.node);
+        let n = c.events.len() as u64;
+        self.accept(c.events)?;
+        self.count.spans.fetch_add(n, Ordering::Relaxed);
+        self.count
+            .rejected
+            .fetch_add(c.rejected as u64, Ordering::Relaxed);
+        Ok((c.rejected > 0).then_some((c.rejected, c.first_error)))
+    }
+
+    fn logs(&self, req: ExportLogsServiceRequest) -> Result<Option<(i64, String)>, Refusal> {
+        let c = convert::logs(req, &self.node);
+        let n = c.events.len() as u64;
+        self.accept(c.events)?;
+        self.count.logs.fetch_add(n, Ordering::Relaxed);
+        self.count
+            .rejected
+            .fetch_add(c.rejected as u64, Ordering::Relaxed);
+        Ok((c.rejected > 0).then_some((c.rejected, c.first_error)))
+    }
+
+    fn counters(&self) -> Counters {
+        let c = &self.count;
+        Counters {
+            spans: c.spans.load(Ordering::Relaxed),
+            logs: c.logs.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The receiver with its ports bound, ready to serve.
+pub struct Receiver {
+    rt: tokio::runtime::Runtime,
+    grpc: std::net::TcpListener,
+    http: std::net::TcpListener,
+    opts: Options,
+}
+
+/// Binds both ports now, so that a port in use is an error before the recording starts.
+pub fn bind(opts: Options) -> Result<Receiver, Error> {
+    let listen = |what, port| {
+        let addr = SocketAddr::new(opts.listen, port);
+        let l =
+            std::net::TcpListener::bind(addr).map_err(|error| Error::Bind { what, addr, error })?;
+        l.set_nonblocking(true)
+            .map_err(|error| Error::Bind { what, addr, error })?;
+        Ok(l)
+    };
+    let grpc = listen("gRPC", opts.grpc_port)?;
+    let http = listen("HTTP", opts.http_port)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    Ok(Receiver {
+        rt,
+        grpc,
+        http,
+        opts,
+    })
+}
+
+impl Receiver {
+    /// The gRPC and HTTP addresses (with the ports the system chose for port 0).
+    pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
+        let a = |l: &std::net::TcpListener| l.local_addr().expect("a bound socket has an address");
+        (a(&self.grpc), a(&self.http))
+    }
+
+    /// Serves until `halt`, then finishes the requests in flight.
+    pub fn run(
+        self,
+        tx: &Sender<Vec<Event>>,
+        warn: &Sender<String>,
+        halt: &AtomicBool,
+    ) -> Counters {
+        let Receiver {
+            rt,
+            grpc,
+            http,
+            opts,
+        } = self;
+        let shared = Arc::new(Shared {
+            tx: tx.clone(),
+            node: opts.node.clone(),
+            count: Count::default(),
+            max: opts.max_request_bytes,
+        });
+        let result = rt.block_on(serve(Arc::clone(&shared), grpc, http, halt));
+        if let Err(e) = result {
+            let _ = warn.send(format!("otlp: the receiver stopped: {e}"));
+        }
+        shared.counters()
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    grpc: std::net::TcpListener,
+    http: std::net::TcpListener,
+    halt: &AtomicBool,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let svc = Svc(Arc::clone(&shared));
+    let max = shared.max;
+    let grpc_listener = tokio::net::TcpListener::from_std(grpc)?;
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(
+            TraceServiceServer::new(svc.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            LogsServiceServer::new(svc)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream_incoming(grpc_listener),
+            stopped(stop_rx.clone()),
+        );
+
+    let router = axum::Router::new()
+        .route("/v1/traces", post(http_traces))
+        .route("/v1/logs", post(http_logs))
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(Arc::clone(&shared));
+    let http_listener = tokio::net::TcpListener::from_std(http)?;
+    let http_server =
+        axum::serve(http_listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
+
+    let grpc_task = tokio::spawn(grpc_server);
+    let http_task = tokio::spawn(async move { http_server.await });
+    while !halt.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), grpc_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    Ok(())
+}
+
+fn tokio_stream_incoming(
+    l: tokio::net::TcpListener,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures_util::stream::unfold(l, |l| async move {
+        let conn = l.accept().await.map(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            s
+        });
+        Some((conn, l))
+    })
+}
+
+#[derive(Clone)]
+struct Svc(Arc<Shared>);
+
+fn refusal_status(r: Refusal) -> tonic::Status {
+    match r {
+        Refusal::Busy => {
+            tonic::Status::unavailable("tapio's capture writer is behind; retry with backoff")
+        }
+        Refusal::Closing => tonic::Status::unavailable("tapio is closing its capture"),
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Svc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let partial = self.0.traces(req.into_inner()).map_err(refusal_status)?;
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: partial.map(|(n, msg)| ExportTracePartialSuccess {
+                rejected_spans: n,
+                error_message: msg,
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Svc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let partial = self.0.logs(req.into_inner()).map_err(refusal_status)?;
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: partial.map(|(n, msg)| ExportLogsPartialSuccess {
+                rejected_log_records: n,
+                error_message: msg,
+            }),
+        }))
+    }
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+fn reply(
+    enc: Encoding,
+    status: StatusCode,
+    body: Vec<u8>,
+    extra: Option<(header::HeaderName, &'static str)>,
+) -> Response {
+    let ct = match enc {
+        Encoding::Protobuf => "application/x-protobuf",
+        Encoding::Json => "application/json",
+    };
+    let mut r = (status, [(header::CONTENT_TYPE, ct)], body).into_response();
+    if let Some((k, v)) = extra {
+        r.headers_mut()
+            .insert(k, header::HeaderValue::from_static(v));
+    }
+    r
+}
+
+fn error(enc: Encoding, status: StatusCode, grpc_code: i32, message: String) -> Response {
+    let body = match enc {
+        Encoding::Protobuf => RpcStatus {
+            code: grpc_code,
+            message,
+        }
+        .encode_to_vec(),
+        Encoding::Json => serde_json::json!({"code": grpc_code, "message": message})
+            .to_string()
+            .into_bytes(),
+    };
+    let retry = (status == StatusCode::SERVICE_UNAVAILABLE).then_some((header::RETRY_AFTER, "1"));
+    reply(enc, status, body, retry)
+}
+
+const INVALID_ARGUMENT: i32 = 3;
+const RESOURCE_EXHAUSTED: i32 = 8;
+const UNAVAILABLE: i32 = 14;
+
+/// Why an OTLP/HTTP request could not be read: the error response to give.
+struct Rejection {
+    enc: Encoding,
+    status: StatusCode,
+    code: i32,
+    message: String,
+}
+
+impl Rejection {
+    fn response(self) -> Response {
+        error(self.enc, self.status, self.code, self.message)
+    }
+}
+
+/// The body of an OTLP/HTTP request, decompressed and decoded.
+fn decode<T: Message + Default + serde::de::DeserializeOwned>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Encoding, T), Rejection> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let enc = if ct.starts_with("application/x-protobuf") || ct.starts_with("application/protobuf")
+    {
+        Encoding::Protobuf
+    } else if ct.starts_with("application/json") {
+        Encoding::Json
+    } else {
+        shared.count.malformed.fetch_add(1, Ordering::Relaxed);
+        return Err(Rejection {
+            enc: Encoding::Json,
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: INVALID_ARGUMENT,
+            message: format!("unsupported content type {ct:?}: OTLP/HTTP takes application/x-protobuf or application/json"),
+        });
+    };
+    let bad = |status, code, message: String| {
+        shared.count.malformed.fetch_add(1, Ordering::Relaxed);
+        Err(Rejection {
+            enc,
+            status,
+            code,
+            message,
+        })
+    };
+    let gz = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let raw: std::borrow::Cow<[u8]> = match gz.as_deref() {
+        None | Some("identity") | Some("") => std::borrow::Cow::Borrowed(&body[..]),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            let limit = shared.max as u64 + 1;
+            match flate2::read::GzDecoder::new(&body[..])
+                .take(limit)
+                .read_to_end(&mut out)
+            {
+                Ok(_) if out.len() > shared.max => {
+                    return bad(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        RESOURCE_EXHAUSTED,
+                        format!(
+                            "the request is larger than {} bytes once decompressed",
+                            shared.max
+                        ),
+                    )
+                }
+                Ok(_) => std::borrow::Cow::Owned(out),
+                Err(e) => {
+                    return bad(
+                        StatusCode::BAD_REQUEST,
+                        INVALID_ARGUMENT,
+                        format!("the gzip body could not be decompressed: {e}"),
+                    )
+                }
+            }
+        }
+        Some(other) => {
+            return bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                INVALID_ARGUMENT,
+                format!("unsupported content encoding {other:?} (gzip or none)"),
+            )
+        }
+    };
+    let decoded = match enc {
+        Encoding::Protobuf => T::decode(&raw[..]).map_err(|e| e.to_string()),
+        Encoding::Json => serde_json::from_slice(&raw).map_err(|e| e.to_string()),
+    };
+    match decoded {
+        Ok(req) => Ok((enc, req)),
+        Err(e) => bad(
+            StatusCode::BAD_REQUEST,
+            INVALID_ARGUMENT,
+            format!(
+                "the request is not a valid OTLP {} message: {e}",
+                if enc == Encoding::Json {
+                    "JSON"
+                } else {
+                    "protobuf"
+                }
+            ),
+        ),
+    }
+}
+
+fn refused(enc: Encoding, r: Refusal) -> Response {
+    let msg = match r {
+        Refusal::Busy => "tapio's capture writer is behind; retry after the delay",
+        Refusal::Closing => "tapio is closing its capture",
+    };
+    error(
+        enc,
+        StatusCode::SERVICE_UNAVAILABLE,
+        UNAVAILABLE,
+        msg.to_string(),
+    )
+}
+
+fn encode<T: Message + serde::Serialize>(enc: Encoding, resp: &T) -> Vec<u8> {
+    match enc {
+        Encoding::Protobuf => resp.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(resp).unwrap_or_else(|_| b"{}".to_vec()),
+    }
+}
+
+async fn http_traces(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (enc, req) = match decode::<ExportTraceServiceRequest>(&shared, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.response(),
+    };
+    match shared.traces(req) {
+        Ok(partial) => {
+            let resp = ExportTraceServiceResponse {
+                partial_success: partial.map(|(n, msg)| ExportTracePartialSuccess {
+                    rejected_spans: n,
+                    error_message: msg,
+                }),
+            };
+            reply(enc, StatusCode::OK, encode(enc, &resp), None)
+        }
+        Err(r) => refused(enc, r),
+    }
+}
+
+async fn http_logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (enc, req) = match decode::<ExportLogsServiceRequest>(&shared, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.response(),
+    };
+    match shared.logs(req) {
+        Ok(partial) => {
+            let resp = ExportLogsServiceResponse {
+                partial_success: partial.map(|(n, msg)| ExportLogsPartialSuccess {
+                    rejected_log_records: n,
+                    error_message: msg,
+                }),
+            };
+            reply(enc, StatusCode::OK, encode(enc, &resp), None)
+        }
+        Err(r) => refused(enc, r),
+    }
+}
