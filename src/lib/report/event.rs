@@ -35,6 +35,14 @@ pub fn event_json(e: &Event) -> Value {
             _ => break,
         }
     }
+    // An application's log reads like any log, with its resource beside the fields.
+    if let (Body::AppLog(_), Value::Object(m)) = (&e.body, &mut data) {
+        if let Some(Value::Object(log)) = m.remove("log") {
+            let rest = std::mem::take(m);
+            m.extend(log);
+            m.extend(rest);
+        }
+    }
     json!({"seq": e.seq, "ts": e.ts, "node": &*e.node, "source": e.source, "kind": e.kind(), "data": data})
 }
 
@@ -54,6 +62,9 @@ fn is_wrapper(m: &serde_json::Map<String, Value>) -> bool {
                 | "oom_kill"
                 | "tcp_state"
                 | "tcp_retransmit"
+                | "task"
+                | "pressure"
+                | "app_log"
                 | "object"
                 | "event"
                 | "drop"

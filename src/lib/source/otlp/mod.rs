@@ -247,6 +247,7 @@ async fn serve(
     let max = shared.max;
     let grpc_listener = tokio::net::TcpListener::from_std(grpc)?;
     let grpc_server = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(otlp_status_codes))
         .add_service(
             TraceServiceServer::new(svc.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -280,6 +281,28 @@ async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
     Ok(())
+}
+
+/// gRPC answers an unparsable message with INTERNAL and an oversized one with OUT_OF_RANGE; OTLP
+/// asks for INVALID_ARGUMENT (the client must not retry) and RESOURCE_EXHAUSTED.
+fn otlp_status_codes(
+    mut r: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let h = r.headers();
+    let message = h
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let code = match h.get("grpc-status").and_then(|v| v.to_str().ok()) {
+        Some("13") if message.contains("decode") => Some("3"),
+        Some("11") if message.contains("too%20large") || message.contains("too large") => Some("8"),
+        _ => None,
+    };
+    if let Some(code) = code {
+        r.headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static(code));
+    }
+    r
 }
 
 fn tokio_stream_incoming(
@@ -559,5 +582,66 @@ async fn http_logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
             reply(enc, StatusCode::OK, encode(enc, &resp), None)
         }
         Err(r) => refused(enc, r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn one_span() -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        start_time_unix_nano: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_writer_that_is_behind_gets_the_client_to_retry_not_a_silent_drop() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        tx.send(Vec::new()).unwrap(); // the writer has not taken the last batch yet
+        let shared = Arc::new(Shared {
+            tx,
+            node: Name::from("node-1"),
+            count: Count::default(),
+            max: 1 << 20,
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-protobuf".parse().unwrap(),
+        );
+        let body = Bytes::from(one_span().encode_to_vec());
+        let resp = rt.block_on(http_traces(
+            State(Arc::clone(&shared)),
+            headers.clone(),
+            body.clone(),
+        ));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        let svc = Svc(Arc::clone(&shared));
+        let grpc = rt.block_on(TraceService::export(&svc, tonic::Request::new(one_span())));
+        assert_eq!(grpc.unwrap_err().code(), tonic::Code::Unavailable);
+        assert_eq!(shared.counters().refused, 2);
+        assert_eq!(shared.counters().spans, 0, "nothing counted as received");
+        // Once the writer catches up, the retry goes through.
+        rx.recv().unwrap();
+        let resp = rt.block_on(http_traces(State(Arc::clone(&shared)), headers, body));
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(rx.recv().unwrap().len(), 1);
     }
 }
