@@ -4,10 +4,12 @@
 //! - [`generate`]: a deterministic synthetic cluster, for benchmarks and demos;
 //! - [`kernel`]: the eBPF probes of `tapio record`;
 //! - [`kube`]: the Kubernetes watchers of `tapio record`;
+//! - [`logs`]: container log files, followed live or imported;
 //! - [`otlp`]: the OTLP receiver of `tapio record`.
 
 pub mod generate;
 pub mod import;
 pub mod kernel;
 pub mod kube;
+pub mod logs;
 pub mod otlp;
