@@ -17,6 +17,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
 use crate::event::{Event, Ts};
+use crate::source::logs::follow;
 use crate::source::{kernel, kube, otlp};
 
 /// How long an event waits for events from other sources (or other CPUs) that happened earlier.
@@ -35,6 +36,8 @@ pub struct Options {
     pub kube: Option<kube::Options>,
     /// Receive OTLP traces and logs with these options.
     pub otlp: Option<otlp::Options>,
+    /// Follow container log files with these options.
+    pub logs: Option<follow::Options>,
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
     /// The command line's choices, kept in the header.
@@ -61,6 +64,7 @@ pub struct Summary {
     pub kernel: Option<kernel::Counters>,
     pub kube: Option<kube::Counters>,
     pub otlp: Option<otlp::Counters>,
+    pub logs: Option<follow::Counters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +112,9 @@ impl Prepared {
         }
         if self.otlp.is_some() {
             s.push("otlp");
+        }
+        if self.opts.logs.is_some() {
+            s.push("pod-logs");
         }
         s
     }
@@ -159,6 +166,7 @@ pub fn run(
         kube,
         otlp,
     } = prepared;
+    let logs = opts.logs.clone();
     let started = Instant::now();
     let mut header = Header::new(opts.node.clone());
     header.kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -191,6 +199,13 @@ pub fn run(
         thread::Builder::new()
             .name("tapio-otlp".into())
             .spawn(move || o.run(&tx, &warn_tx, &halt))
+            .expect("spawning a thread")
+    });
+    let logs_thread = logs.map(|o| {
+        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
+        thread::Builder::new()
+            .name("tapio-logs".into())
+            .spawn(move || logs_loop(follow::Follower::new(o), &tx, &halt))
             .expect("spawning a thread")
     });
     drop(warn_tx);
@@ -248,6 +263,13 @@ pub fn run(
         ),
         None => None,
     };
+    let logs_counters = match logs_thread {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| Error::Source("the log follower panicked".into()))?,
+        ),
+        None => None,
+    };
     let otlp_counters = match otlp_thread {
         Some(t) => Some(
             t.join()
@@ -278,6 +300,7 @@ pub fn run(
         kernel: counters,
         kube: kube_counters,
         otlp: otlp_counters,
+        logs: logs_counters,
     })
 }
 
@@ -303,6 +326,35 @@ fn write_until(
         writer.append(&mut e)?;
     }
     Ok(())
+}
+
+/// The log follower's thread: poll the files four times a second, write drop markers each second.
+fn logs_loop(
+    mut f: follow::Follower,
+    tx: &Sender<Vec<Event>>,
+    halt: &AtomicBool,
+) -> follow::Counters {
+    let mut last_tick = Instant::now();
+    loop {
+        let halting = halt.load(Ordering::Relaxed);
+        let mut batch = Vec::new();
+        f.poll(&mut batch);
+        if halting {
+            f.finish(&mut batch);
+        }
+        if halting || last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            f.tick(Ts::from_datetime(&chrono::Utc::now()), &mut batch);
+        }
+        if !batch.is_empty() && tx.send(batch).is_err() {
+            break;
+        }
+        if halting {
+            break;
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    f.counters()
 }
 
 /// How often the kernel thread reads the ring buffer when it is not backed up. Reading on a timer,

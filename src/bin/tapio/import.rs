@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Force the format of every input: kube-json, kube-yaml, watch-json, watch-yaml, otlp-json,
-    /// zipkin-json, dmesg, syslog, journal-json, tapio-json.
+    /// zipkin-json, dmesg, syslog, journal-json, container-log, tapio-json.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// The year of syslog times that have none (default: from the other inputs).
@@ -37,9 +37,28 @@ pub struct Args {
     /// The node to record for events whose input does not name one.
     #[arg(long)]
     node: Option<String>,
+    /// Whose container logs plain-text inputs are (`kubectl logs` output): NAMESPACE/POD. Kubelet
+    /// log files say it in their path; `--prefix` lines in the text.
+    #[arg(long, value_name = "NS/POD", value_parser = parse_pod)]
+    pod: Option<(String, String)>,
+    /// The container of --pod's logs.
+    #[arg(long, requires = "pod")]
+    container: Option<String>,
+    /// The logs are from the container's previous run (`kubectl logs --previous`).
+    #[arg(long, requires = "pod")]
+    previous: bool,
     /// No progress bar, and no per-file summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_pod(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, pod)) if !ns.is_empty() && !pod.is_empty() => {
+            Ok((ns.to_string(), pod.to_string()))
+        }
+        _ => Err(format!("{s:?}: expected NAMESPACE/POD")),
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -68,6 +87,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             date: args.date,
         },
         node: args.node.clone(),
+        owner: args
+            .pod
+            .clone()
+            .map(|(namespace, pod)| import::container_log::Owner {
+                namespace,
+                pod,
+                container: args.container.clone(),
+                previous: args.previous,
+            }),
     };
     let bar = common::progress(common::total_size(&args.files), args.quiet, "importing");
     let imported = import::run(&inputs, &opts, |path: &Path, _| {

@@ -51,6 +51,9 @@ Exit status: 0 recorded (drops, if any, are in the capture and reported), 2 erro
   tapio import -o incident.tapio pods.json events.yaml dmesg.txt kubelet.log trace.json
   tapio import -o incident.tapio --boot-time 2024-05-01T08:00:00Z dmesg.txt
   tapio import -o incident.tapio --year 2024 --tz Europe/Berlin /var/log/syslog
+  tapio import -o incident.tapio pods.json /var/log/pods/shop_cart-7d8f9-x2x4k_*/cart/*.log*
+  kubectl logs -n shop cart-7d8f9-x2x4k --previous > cart.log
+  tapio import -o incident.tapio pods.json --pod shop/cart-7d8f9-x2x4k --previous cart.log
 
 Exit status: 0 all imported, 1 some records or files rejected (the rest is in the capture), 2 error.")]
     Import(import::Args),

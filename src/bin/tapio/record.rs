@@ -63,6 +63,23 @@ pub struct Args {
     /// The OTLP/HTTP port.
     #[arg(long, value_name = "PORT", default_value_t = 4318)]
     otlp_http_port: u16,
+    /// Follow the containers' log files in /var/log/pods (default: on when it exists and can be
+    /// read).
+    #[arg(long, overrides_with = "no_logs")]
+    logs: bool,
+    /// Do not follow container logs.
+    #[arg(long)]
+    no_logs: bool,
+    /// Where the kubelet writes pod logs.
+    #[arg(long, value_name = "DIR", default_value = "/var/log/pods")]
+    logs_dir: PathBuf,
+    /// At most this many log lines a second per container; the excess is counted in the capture
+    /// as dropped.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    logs_rate: u32,
+    /// Log messages are cut at this many bytes (the cut is counted).
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    logs_max_line: usize,
     /// The kernel ring buffer's size (K, M suffixes; a power of two). A bigger buffer absorbs
     /// longer bursts before the kernel has to drop.
     #[arg(long, default_value = "8M", value_parser = parse_size)]
@@ -156,13 +173,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         node: Name::from(node.as_str()),
         ..Default::default()
     });
-    if kernel.is_some() && args.kind.is_empty() && kube.is_none() && otlp.is_some() {
+    let logs_readable = std::fs::read_dir(&args.logs_dir).is_ok();
+    let logs_asked = args.logs || args.logs_dir != std::path::Path::new("/var/log/pods");
+    if logs_asked && !logs_readable {
+        anyhow::bail!(
+            "cannot read {}: the container logs are not there or not readable (run on a node, as root, or pass --logs-dir)",
+            args.logs_dir.display()
+        );
+    }
+    let logs = (!args.no_logs && (logs_asked || logs_readable)).then(|| {
+        tapio::source::logs::follow::Options {
+            root: args.logs_dir.clone(),
+            rate: args.logs_rate,
+            max_line: args.logs_max_line,
+            node: Name::from(node.as_str()),
+            ..Default::default()
+        }
+    });
+    if kernel.is_some()
+        && args.kind.is_empty()
+        && kube.is_none()
+        && (otlp.is_some() || logs.is_some())
+    {
         if let Err(e) = kernel::preflight() {
             say!("tapio: warning: not recording the kernel: {e}");
             kernel = None;
         }
     }
-    if kernel.is_none() && kube.is_none() && otlp.is_none() {
+    if kernel.is_none() && kube.is_none() && otlp.is_none() && logs.is_none() {
         anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
     }
     let opts = record::Options {
@@ -171,6 +209,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         kernel,
         kube,
         otlp,
+        logs,
         duration: args.duration,
         header_options,
     };
@@ -210,6 +249,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         if let Some(server) = prepared.kube_server() {
             what.push(format!("Kubernetes at {server}"));
+        }
+        if prepared.sources().contains(&"pod-logs") {
+            what.push(format!("container logs in {}", args.logs_dir.display()));
         }
         if let Some((grpc, http)) = prepared.otlp_addrs() {
             what.push(format!("OTLP on {grpc} (gRPC) and http://{http} (HTTP)"));
@@ -281,6 +323,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             o.rejected,
             o.refused,
             o.malformed
+        );
+    }
+    if let (Some(l), false) = (summary.logs, args.quiet) {
+        say!(
+            "tapio: container logs: {} lines from {} files, {} over --logs-rate (counted as dropped), {} cut at --logs-max-line, {} not in a log format",
+            l.lines,
+            l.files,
+            l.limited,
+            l.cut_lines,
+            l.unparsed
         );
     }
     if stats.dropped > 0 {

@@ -241,9 +241,30 @@ impl Detector {
                 )
             }
         };
-        self.upsert(kind, entity.clone(), &key, at, e, || {
+        // What its log said last, before the end: the crash's own words.
+        let quote: Vec<(String, super::Evidence)> = self
+            .log_tail
+            .get(&format!("{}/{}/{}", pod.ns, pod.name, c.name))
+            .map(|tail| {
+                tail.iter()
+                    .filter(|(ts, _, _)| ts.0 <= at.0 + 1_000_000_000)
+                    .map(|(_, text, ev)| (text.clone(), ev.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = self.upsert(kind, entity.clone(), &key, at, e, || {
+            let summary = match quote.last() {
+                Some((text, _)) => format!("{summary}; its last log line: \"{text}\""),
+                None => summary,
+            };
             (summary, base.clone())
         });
+        for (_, ev) in quote {
+            if f.evidence.len() < super::MAX_EVIDENCE && !f.evidence.iter().any(|x| x.seq == ev.seq)
+            {
+                f.evidence.push(ev);
+            }
+        }
         // What the container said on its way out (`terminationMessagePolicy`) may name the cause.
         if let Some(cause) = text::classify(&t.message) {
             self.cause_from_text(e, &entity, at, cause, &t.message, base);

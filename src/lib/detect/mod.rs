@@ -247,7 +247,14 @@ pub struct Detector {
     pub(crate) pids: HashMap<u32, crate::event::Name>,
     /// Insertion order of `pids`, to forget the oldest when a capture misses exits.
     pub(crate) pid_order: std::collections::VecDeque<u32>,
+    /// The last meaningful log lines of each container (`ns/pod/container`), to quote when it
+    /// crashes: (time, text, evidence).
+    pub(crate) log_tail: HashMap<String, std::collections::VecDeque<(Ts, String, Evidence)>>,
 }
+
+/// Log lines kept per container for quoting, and containers remembered.
+pub(crate) const LOG_TAIL: usize = 3;
+pub(crate) const MAX_LOG_CONTAINERS: usize = 4096;
 
 /// Processes remembered for pid → cgroup attribution (a node runs far fewer at once).
 const MAX_PIDS: usize = 1 << 16;
@@ -292,6 +299,7 @@ impl Detector {
             last_ts: Ts(0),
             pids: HashMap::new(),
             pid_order: std::collections::VecDeque::new(),
+            log_tail: HashMap::new(),
         }
     }
 

@@ -138,9 +138,33 @@ impl Detector {
         }
     }
 
-    /// An application's log record names a cause: attributed to its pod, else its service.
+    /// An application's log record: kept for quoting when its container crashes, and a cause
+    /// when it names one, attributed to its pod, else its service.
     pub(crate) fn app_log(&mut self, e: &Event, a: &AppLog) {
-        let Some(cause) = text::classify(&a.log.body) else {
+        let container = a
+            .resource_attr("k8s.container.name")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let cause = text::classify(&a.log.body);
+        let notable = cause.is_some()
+            || a.log.severity <= crate::event::Severity::Warning
+            || text::notable(&a.log.body);
+        if let (Some((ns, pod)), Some(c), true) = (a.pod(), &container, notable) {
+            if self.log_tail.len() >= super::MAX_LOG_CONTAINERS {
+                self.log_tail.clear();
+            }
+            let tail = self.log_tail.entry(format!("{ns}/{pod}/{c}")).or_default();
+            if tail.len() == super::LOG_TAIL {
+                tail.pop_front();
+            }
+            let evidence = super::Evidence {
+                seq: e.seq,
+                ts: e.ts,
+                line: crate::report::event_line(e),
+            };
+            tail.push_back((e.ts, text::first_line(&a.log.body).to_string(), evidence));
+        }
+        let Some(cause) = cause else {
             return;
         };
         let entity = match a.pod() {
@@ -157,7 +181,11 @@ impl Detector {
                 what: "app".to_string(),
             },
         };
-        self.cause_from_text(e, &entity, e.ts, cause, &a.log.body, Facts::default());
+        let base = Facts {
+            container,
+            ..Facts::default()
+        };
+        self.cause_from_text(e, &entity, e.ts, cause, &a.log.body, base);
     }
 
     /// Counts, for each error finding, the spans of its service in its minutes.

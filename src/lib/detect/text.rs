@@ -44,7 +44,7 @@ const UNREACHABLE: [&str; 13] = [
     "cannot be established",
 ];
 
-const CONFIG: [&str; 9] = [
+const CONFIG: [&str; 14] = [
     "is not set",
     "not found in configmap",
     "couldn't find key",
@@ -54,6 +54,11 @@ const CONFIG: [&str; 9] = [
     "missing required",
     "invalid configuration",
     "no such file or directory",
+    "permission denied",
+    "access denied",
+    "eacces",
+    "is forbidden",
+    "not found in secret",
 ];
 
 static HOST: LazyLock<Regex> = LazyLock::new(|| {
@@ -99,6 +104,27 @@ pub fn classify(message: &str) -> Option<Cause> {
         return Some(Cause::Config);
     }
     None
+}
+
+/// Whether a line is worth quoting although it names no cause: a panic, an uncaught exception or
+/// a stack trace's head, a runtime out of memory, a fatal error.
+pub fn notable(message: &str) -> bool {
+    const WORDS: [&str; 12] = [
+        "panic:",
+        "panicked at",
+        "exception",
+        "traceback (most recent call last)",
+        "outofmemoryerror",
+        "runtime: out of memory",
+        "fatal error",
+        "fatal:",
+        "segmentation fault",
+        "unhandled",
+        "uncaught",
+        "caused by:",
+    ];
+    let lower = message.to_lowercase();
+    WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// The line of a (possibly multi-line) message that says the most, cut to 200 characters.

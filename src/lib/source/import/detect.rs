@@ -25,6 +25,9 @@ pub enum Format {
     Syslog,
     /// `journalctl -o json`: one JSON object per line.
     JournalJson,
+    /// Container logs: the kubelet's CRI log files, docker's `json-file` logs, or `kubectl logs`
+    /// output (with `--pod` to say whose).
+    ContainerLog,
     /// tapio's own events as JSON lines (the event model's JSON form): kernel events written by
     /// hand or by another tool, for fixtures and tests.
     TapioJson,
@@ -41,6 +44,7 @@ named!(Format, "format" {
     Syslog => "syslog",
     JournalJson => "journal-json",
     TapioJson => "tapio-json",
+    ContainerLog => "container-log",
 });
 
 impl FromStr for Format {
@@ -81,6 +85,9 @@ pub fn detect(text: &str) -> Option<Format> {
         return None;
     }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if crate::source::logs::looks_like(trimmed) {
+        return Some(Format::ContainerLog);
+    }
     if dmesg_line(trimmed) {
         return Some(Format::KernelLog);
     }

@@ -7,6 +7,7 @@
 //! timeline. Bad records are rejected with their file and line; the rest of the input goes on.
 
 pub mod clock;
+pub mod container_log;
 pub mod detect;
 pub mod kernel_log;
 pub mod kube;
@@ -118,6 +119,8 @@ pub struct Options {
     pub clock: ClockOptions,
     /// The node to record on events that do not name one.
     pub node: Option<String>,
+    /// Whose container logs plain `kubectl logs` texts are (`--pod`, `--container`, `--previous`).
+    pub owner: Option<container_log::Owner>,
 }
 
 /// The outcome for one input file.
@@ -160,7 +163,9 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
         });
         files.push(report);
     }
-    let (events, placements) = clock::place(parsed, &opts.clock);
+    let mut placed_logs = place_container_logs(&mut parsed);
+    let (events, mut placements) = clock::place(parsed, &opts.clock);
+    placements.append(&mut placed_logs);
     Import {
         events,
         files,
@@ -188,7 +193,13 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
         report.error = Some("the file is empty".to_string());
         return (report, Parsed::default());
     }
-    let format = match input.format.or_else(|| detect::detect(&text)) {
+    let detected = input.format.or_else(|| detect::detect(&text));
+    // With --pod, plain text is `kubectl logs` output, not a kernel log.
+    let detected = match (detected, &opts.owner, input.format) {
+        (Some(Format::KernelLog | Format::Syslog), Some(_), None) => Some(Format::ContainerLog),
+        (d, _, _) => d,
+    };
+    let format = match detected {
         Some(f) => f,
         None => {
             report.error = Some(
@@ -211,11 +222,37 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
         Format::KernelLog | Format::Syslog | Format::JournalJson => {
             kernel_log::parse(&text, format, node)
         }
+        Format::ContainerLog => container_log::parse(&text, &input.path, opts.owner.as_ref(), node),
     };
     report.events = parsed.events.len();
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
     (report, parsed)
+}
+
+/// Container log lines without times, placed by their container's run in the Pods of the import.
+fn place_container_logs(parsed: &mut [Placement]) -> Vec<String> {
+    let pods: Vec<Event> = parsed
+        .iter()
+        .flat_map(|p| p.parsed.events.iter())
+        .filter(|p| {
+            matches!(&p.event.body, crate::event::Body::Kube(crate::event::Kube::Object(o)) if o.kind == crate::event::ObjectKind::Pod)
+        })
+        .map(|p| p.event.clone())
+        .collect();
+    let pod_refs: Vec<&Event> = pods.iter().collect();
+    let mut untimed: Vec<&mut Pending> = parsed
+        .iter_mut()
+        .flat_map(|p| p.parsed.events.iter_mut())
+        .filter(|p| {
+            matches!(p.time, LineTime::Unknown)
+                && matches!(&p.event.body, crate::event::Body::AppLog(_))
+        })
+        .collect();
+    if untimed.is_empty() {
+        return Vec::new();
+    }
+    container_log::place_untimed(&mut untimed, &pod_refs)
 }
 
 /// The event model's own JSON lines, as written by hand for fixtures (`tapio-json`).

@@ -1,0 +1,218 @@
+//! Container logs for post-mortems: the kubelet's CRI files and docker's `json-file` files
+//! (attributed from their path when it follows the kubelet's layout), and `kubectl logs` output —
+//! plain, `--timestamps`, `--previous`, `--all-containers --prefix` — attributed by `--pod
+//! NS/NAME [--container C]` when the text does not say whose it is.
+//!
+//! Lines without a time are left for [`place_untimed`], which puts them just before the end of
+//! their container's run (or after its start, while it runs) as the Pod object of the same import
+//! states it, and marks them approximate.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{LineTime, Location, Parsed, Pending};
+use crate::event::{AppLog, AttrValue, Body, Event, Kube, ObjectKind, Source, Ts};
+use crate::source::logs::{app_log, parse_line, Joiner, LogPath};
+
+/// Whose logs a `kubectl logs` text holds, when the text does not say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub namespace: String,
+    pub pod: String,
+    pub container: Option<String>,
+    /// The lines are from the previous run of the container (`kubectl logs --previous`).
+    pub previous: bool,
+}
+
+const MAX_LINE: usize = 64 << 10;
+
+pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let from_path = LogPath::parse(&path.to_string_lossy());
+    let base = match (&from_path, owner) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(o)) => Some(LogPath {
+            namespace: o.namespace.clone(),
+            pod: o.pod.clone(),
+            container: o.container.clone().unwrap_or_default(),
+            ..LogPath::default()
+        }),
+        (None, None) => None,
+    };
+    if base.is_none() {
+        out.warnings.push(
+            "whose log this is cannot be told from the path or the text: pass --pod NS/NAME [--container C]".to_string(),
+        );
+    }
+    let previous = from_path.is_none() && owner.is_some_and(|o| o.previous);
+    let mut joiners: HashMap<String, Joiner> = HashMap::new();
+    let mut untimed = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = Location::Line(i + 1);
+        if raw.trim().is_empty() {
+            continue;
+        }
+        // `--prefix`: `[pod/NAME/CONTAINER] text`.
+        let (who, rest) = match raw.strip_prefix("[pod/").and_then(|r| r.split_once("] ")) {
+            Some((who, rest)) => (Some(who), rest),
+            None => (None, raw),
+        };
+        let mut attribution = base.clone().unwrap_or_default();
+        if let Some(who) = who {
+            if let Some((pod, container)) = who.split_once('/') {
+                attribution.pod = pod.to_string();
+                attribution.container = container.to_string();
+            }
+        }
+        let resource = attribution.resource();
+        let key = format!("{}/{}", attribution.pod, attribution.container);
+        if let Some(line) = parse_line(rest) {
+            let stream = line.stream;
+            let j = joiners.entry(key).or_insert_with(|| Joiner::new(MAX_LINE));
+            if let Some(m) = j.push(line) {
+                let l = app_log(m.text, Some(stream), &resource, false);
+                out.push(LineTime::Absolute(m.ts), event(node, l));
+            }
+            continue;
+        }
+        // `kubectl logs --timestamps`: an RFC 3339 time, a space, the line.
+        let timed = rest
+            .split_once(' ')
+            .and_then(|(t, text)| Some((Ts::parse_rfc3339(t)?, text)));
+        match timed {
+            Some((ts, text)) => {
+                let l = app_log(text.to_string(), None, &resource, false);
+                out.push(LineTime::Absolute(ts), event(node, l));
+            }
+            None if base.is_none() && who.is_none() => {
+                out.reject(line_no, "a log line of unknown origin and without a time");
+            }
+            None => {
+                untimed += 1;
+                let mut l = app_log(rest.to_string(), None, &resource, true);
+                if previous {
+                    l.attributes.push(crate::event::Attribute::new(
+                        "tapio.log.previous",
+                        AttrValue::Bool(true),
+                    ));
+                }
+                out.push(LineTime::Unknown, event(node, l));
+            }
+        }
+    }
+    for j in joiners.values_mut() {
+        for m in j.flush() {
+            let l = app_log(
+                m.text,
+                Some(m.stream),
+                &base.clone().unwrap_or_default().resource(),
+                false,
+            );
+            out.push(LineTime::Absolute(m.ts), event(node, l));
+        }
+    }
+    if untimed > 0 {
+        out.warnings.push(format!(
+            "{untimed} lines have no time (kubectl logs without --timestamps): they are placed by their container's {} in the Pod of this import, and marked approximate",
+            if previous { "previous run" } else { "run" }
+        ));
+    }
+    out
+}
+
+fn event(node: &str, l: AppLog) -> Event {
+    Event::new(Ts(0), node, Source::Import, l)
+}
+
+/// Places untimed container log lines by their container's run, from the Pods among `all`
+/// (every input of the import). Returns what was assumed, one sentence per container.
+pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut groups: HashMap<(String, String, String, bool), Vec<usize>> = HashMap::new();
+    for (i, p) in untimed.iter().enumerate() {
+        if let Body::AppLog(a) = &p.event.body {
+            let attr = |k| {
+                a.resource_attr(k)
+                    .and_then(AttrValue::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let previous = a
+                .attributes
+                .iter()
+                .any(|x| x.key.as_str() == "tapio.log.previous");
+            groups
+                .entry((
+                    attr("k8s.namespace.name"),
+                    attr("k8s.pod.name"),
+                    attr("k8s.container.name"),
+                    previous,
+                ))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((ns, pod, container, previous), idx) in groups {
+        let status = all_pods.iter().find_map(|e| match &e.body {
+            Body::Kube(Kube::Object(o))
+                if o.kind == ObjectKind::Pod && o.namespace == ns && o.name == pod =>
+            {
+                o.json.parse().ok()
+            }
+            _ => None,
+        });
+        let Some(status) = status else {
+            said.push(format!(
+                "no Pod {ns}/{pod} in this import: its {} lines without times stay where the file's time puts them",
+                idx.len()
+            ));
+            continue;
+        };
+        let statuses = status["status"]["containerStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let cs = statuses
+            .iter()
+            .find(|c| container.is_empty() || c["name"].as_str() == Some(container.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        let t = |v: &serde_json::Value| v.as_str().and_then(Ts::parse_rfc3339);
+        let (state, run) = if previous {
+            (&cs["lastState"], "previous run")
+        } else {
+            (&cs["state"], "run")
+        };
+        let n = idx.len() as u64;
+        let (times, how): (Vec<Ts>, String) = if let Some(end) =
+            t(&state["terminated"]["finishedAt"])
+        {
+            (
+                (0..n)
+                    .map(|k| Ts(end.0.saturating_sub((n - k) * 1_000)))
+                    .collect(),
+                format!("just before its {run} ended at {end}"),
+            )
+        } else if let Some(start) =
+            t(&state["running"]["startedAt"]).or_else(|| t(&state["terminated"]["startedAt"]))
+        {
+            (
+                (0..n).map(|k| Ts(start.0 + (k + 1) * 1_000)).collect(),
+                format!("just after its {run} started at {start}"),
+            )
+        } else {
+            said.push(format!(
+                "Pod {ns}/{pod} states no times for container {container}: its {n} lines without times stay where the file's time puts them"
+            ));
+            continue;
+        };
+        for (k, &i) in idx.iter().enumerate() {
+            untimed[i].time = LineTime::Absolute(times[k]);
+        }
+        said.push(format!(
+            "{n} log lines of {ns}/{pod} {container} without times placed {how} (approximate)"
+        ));
+    }
+    said.sort();
+    said
+}
