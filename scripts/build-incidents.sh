@@ -17,6 +17,12 @@ for dir in fixtures/incidents/*/; do
   for f in pods.json cluster.json events.json traces.json dmesg.txt kernel-events.jsonl; do
     [ -f "$dir/$f" ] && inputs+=("$dir/$f")
   done
+  if [ -d "$dir/logs" ]; then              # container logs in the kubelet's layout
+    while IFS= read -r f; do inputs+=("$f"); done < <(find "$dir/logs" -type f | sort)
+  fi
+  for f in "$dir"/kubectl-logs*.txt; do     # `kubectl logs` output, attributed by import.args
+    [ -f "$f" ] && inputs+=("$f")
+  done
   if [ -f "$dir/sources" ]; then          # controls built from ../shared/data
     while read -r src; do inputs+=("$src"); done < "$dir/sources"
   fi

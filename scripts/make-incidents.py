@@ -52,6 +52,8 @@ class Cluster:
         self.kernel = []
         self.dmesg = []
         self.boot = None
+        self.files = {}          # extra inputs: relative path -> text (container logs)
+        self.extra_args = []     # extra import arguments
 
     def node(self, name, ready=True, conditions=None, heartbeat=0):
         conds = {"MemoryPressure": ("False", "KubeletHasSufficientMemory"), "DiskPressure": ("False", "KubeletHasNoDiskPressure"),
@@ -265,13 +267,18 @@ class Cluster:
             with open(os.path.join(d, "kernel-events.jsonl"), "w") as f:
                 for k in sorted(self.kernel, key=lambda k: k["ts"]):
                     f.write(json.dumps(k) + "\n")
+        for rel, text in self.files.items():
+            path = os.path.join(d, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
         with open(os.path.join(d, "import.args"), "w") as f:
             f.write(" ".join(self.import_args()) + "\n")
         with open(os.path.join(d, "README.md"), "w") as f:
             f.write(readme.strip() + "\n")
 
     def import_args(self):
-        args = []
+        args = list(self.extra_args)
         if self.dmesg and self.boot:
             args += ["--boot-time", self.boot]
         return args
@@ -612,8 +619,81 @@ secret was not created in this namespace); the deployment has 1 of 2 replicas av
 """)
 
 
+def cri(at, stream, text, ms=0):
+    """One line of a kubelet CRI log file."""
+    return f"{tn(at, ms)} {stream} F {text}\n"
+
+
+def kubelet_log_path(p, restart):
+    m = p["metadata"]
+    return f"logs/{m['namespace']}_{m['name']}_{m['uid']}/{m['labels']['app']}/{restart}.log"
+
+
+def log_dependency():
+    c = Cluster("log-dependency-unreachable")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    pay = c.deployment("shop", "payments", 1, spread(["node-1"]), limit="512Mi")[0]
+    checkout = c.deployment("shop", "checkout", 1, spread(["node-2"]), limit="512Mi")[0]
+    c.endpoints("shop", "checkout")
+    # No termination message: the cause is only in the container's own log.
+    terminate(pay, "Error", 1, 31, restarts=2)
+    c.event(40, "BackOff", f"Back-off restarting failed container payments in pod {pay['metadata']['name']}_shop({pay['metadata']['uid']})", pay,
+            count=3, first=13, host="node-1", field="spec.containers{payments}")
+    c.endpoints("shop", "payments", not_ready=[pay["metadata"]["name"]], changed=12)
+    c.requests(who(checkout), who(pay), 14, 12, 2500, fail_from_ms=0, error="503 Service Unavailable: no healthy upstream", path="/api/charge")
+    for restart, at in [(1, 5), (2, 25)]:
+        c.files[kubelet_log_path(pay, restart)] = "".join([
+            cri(at, "stdout", '{"level":"info","msg":"payments 3.2.0 starting","pid":1}'),
+            cri(at, "stdout", '{"level":"info","msg":"loaded 14 merchant profiles"}', 40),
+            cri(at + 4, "stderr", '{"level":"warn","msg":"ledger connection attempt 1 failed, retrying in 2s"}'),
+            cri(at + 5, "stderr", '{"level":"error","msg":"could not connect to prod-db:3333: dial tcp 10.20.0.40:3333: connect: connection refused"}'),
+            cri(at + 5, "stderr", '{"level":"fatal","msg":"giving up: ledger database unavailable"}', 2),
+        ])
+    c.write("""
+# log-dependency-unreachable — dependency_unreachable (from the container's log)
+
+`payments` exits 1 and loops in `CrashLoopBackOff`; its termination message is empty. Only its own
+log (kubelet CRI files `logs/<ns>_<pod>_<uid>/payments/{1,2}.log`) says why: "could not connect to
+prod-db:3333: … connection refused" — a database outside the cluster. `checkout`'s calls fail with
+503. Without the log the verdict could only be "the app crashes".
+""")
+
+
+def log_missing_variable():
+    c = Cluster("log-missing-variable")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    notifier = c.deployment("shop", "notifier", 1, spread(["node-3"]), limit="256Mi")[0]
+    terminate(notifier, "Error", 1, 44, restarts=5)
+    c.event(50, "BackOff", f"Back-off restarting failed container notifier in pod {notifier['metadata']['name']}_shop({notifier['metadata']['uid']})", notifier,
+            count=5, first=5, host="node-3", field="spec.containers{notifier}")
+    c.endpoints("shop", "notifier", not_ready=[notifier["metadata"]["name"]], changed=5)
+    # `kubectl logs --previous` as someone saved it: no times, no prefix.
+    c.files["kubectl-logs-previous.txt"] = "\n".join([
+        "notifier 2.4.1 (go1.22.1) starting",
+        "reading configuration from the environment",
+        "SMTP_HOST=smtp.internal.example.com SMTP_PORT=587",
+        "FATAL: environment variable DEPLOY_ENV is not set",
+        "exit status 1",
+    ]) + "\n"
+    c.extra_args = ["--pod", f"shop/{notifier['metadata']['name']}", "--container", "notifier", "--previous"]
+    c.write("""
+# log-missing-variable — config_error (from `kubectl logs --previous`)
+
+`notifier` exits 1 at start, five times; the Pod says only "Error". The output of
+`kubectl logs --previous` (saved without `--timestamps`, imported with `--pod … --container notifier
+--previous`) says "FATAL: environment variable DEPLOY_ENV is not set": a missing variable, a
+configuration error. Its lines have no times; tapio places them just before the run ended, as the
+Pod's `lastState` states it, and marks them approximate.
+""")
+
+
 def main():
-    for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config]:
+    for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
+              log_dependency, log_missing_variable]:
         f()
 
 

@@ -456,6 +456,12 @@ impl Topology {
         })
     }
 
+    /// Whether a Service of this name is known in this namespace.
+    pub fn has_service(&self, ns: &str, name: &str) -> bool {
+        self.services
+            .contains_key(&(ns.to_string(), name.to_string()))
+    }
+
     pub fn workload(&self, kind: &str, ns: &str, name: &str) -> Option<&Workload> {
         self.workloads
             .get(&(kind.to_string(), ns.to_string(), name.to_string()))

@@ -289,9 +289,11 @@ impl Detector {
             Cause::Config => (FindingKind::ConfigError, "is missing configuration"),
         };
         let peer = match &cause {
-            Cause::Unreachable { host } => {
-                host.as_deref().and_then(|h| self.resolve_host(h, entity))
-            }
+            // The host the text names, else the one the caller knows (a client span's peer).
+            Cause::Unreachable { host } => host
+                .as_deref()
+                .and_then(|h| self.resolve_host(h, entity))
+                .or_else(|| base.peer.clone()),
             _ => None,
         };
         let line = text::first_line(message);
@@ -326,10 +328,13 @@ impl Detector {
             Entity::Pod { ns, .. } | Entity::Service { ns, .. } if !ns.is_empty() => ns.as_str(),
             _ => "default",
         };
+        // `cart`, `cart.shop`, `cart.shop.svc.cluster.local`: a Service when the name says so
+        // (`.svc`) or when one of that name is known; any other name is outside the cluster.
         let mut parts = host.split('.');
         let name = parts.next()?;
         let ns = parts.next().unwrap_or(ns_default);
-        Some(Entity::service(ns, name))
+        (host.contains(".svc") || self.topo.has_service(ns, name))
+            .then(|| Entity::service(ns, name))
     }
 
     pub(crate) fn kube_event(&mut self, e: &Event, k: &KubeEvent) {

@@ -61,14 +61,12 @@ impl Detector {
                 s.name
             );
             let peer = peer_of(s).and_then(|host| self.resolve_host(&host, &entity));
+            let base = Facts {
+                peer: peer.clone(),
+                ..Facts::default()
+            };
             let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
-                (
-                    summary,
-                    Facts {
-                        peer,
-                        ..Facts::default()
-                    },
-                )
+                (summary, base.clone())
             });
             let id = f.id;
             if f.facts.trace_ids.len() < 3 {
@@ -98,7 +96,7 @@ impl Detector {
             said.sort_by_key(|(c, _)| !matches!(c, text::Cause::Unreachable { host: Some(_) }));
             let said = said.into_iter().next();
             if let Some((cause, message)) = said {
-                self.cause_from_text(e, &entity, at, cause, &message, Facts::default());
+                self.cause_from_text(e, &entity, at, cause, &message, base);
             }
         }
         if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
@@ -162,7 +160,8 @@ impl Detector {
                 ts: e.ts,
                 line: crate::report::event_line(e),
             };
-            tail.push_back((e.ts, text::first_line(&a.log.body).to_string(), evidence));
+            let said = text::readable(&a.log.body);
+            tail.push_back((e.ts, text::first_line(&said).to_string(), evidence));
         }
         let Some(cause) = cause else {
             return;
@@ -185,7 +184,8 @@ impl Detector {
             container,
             ..Facts::default()
         };
-        self.cause_from_text(e, &entity, e.ts, cause, &a.log.body, base);
+        let said = text::readable(&a.log.body);
+        self.cause_from_text(e, &entity, e.ts, cause, &said, base);
     }
 
     /// Counts, for each error finding, the spans of its service in its minutes.

@@ -28,7 +28,7 @@ const DNS: [&str; 9] = [
     "name resolution",
 ];
 
-const UNREACHABLE: [&str; 13] = [
+const UNREACHABLE: [&str; 15] = [
     "connection refused",
     "econnrefused",
     "connect timeout",
@@ -42,6 +42,8 @@ const UNREACHABLE: [&str; 13] = [
     "no available connection",
     "i/o timeout",
     "cannot be established",
+    "no healthy upstream",
+    "upstream connect error",
 ];
 
 const CONFIG: [&str; 14] = [
@@ -125,6 +127,27 @@ pub fn notable(message: &str) -> bool {
     ];
     let lower = message.to_lowercase();
     WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// A structured (JSON) log line as a person reads it: its message (`msg`, `message`, `error`,
+/// `err`), else the line as it is.
+pub fn readable(line: &str) -> std::borrow::Cow<'_, str> {
+    let t = line.trim();
+    if !t.starts_with('{') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t) else {
+        return std::borrow::Cow::Borrowed(line);
+    };
+    let parts: Vec<&str> = ["msg", "message", "error", "err"]
+        .iter()
+        .filter_map(|k| m.get(*k).and_then(|v| v.as_str()))
+        .collect();
+    if parts.is_empty() {
+        std::borrow::Cow::Borrowed(line)
+    } else {
+        std::borrow::Cow::Owned(parts.join(": "))
+    }
 }
 
 /// The line of a (possibly multi-line) message that says the most, cut to 200 characters.

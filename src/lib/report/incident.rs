@@ -424,10 +424,33 @@ fn actions(
         .iter()
         .find_map(|m| m.facts.container.clone())
         .unwrap_or_else(|| "<container>".into());
-    let peer = members
-        .iter()
-        .find_map(|m| m.facts.peer.clone())
-        .map_or_else(|| "the dependency".into(), |p| p.to_string());
+    // The dependency the root could not reach: its own peer, else the host its message names
+    // (outside the cluster), else one a member names.
+    let named_host = |m: &Finding| match m
+        .facts
+        .message
+        .as_deref()
+        .and_then(crate::detect::text::classify)
+    {
+        Some(crate::detect::text::Cause::Unreachable { host: Some(h) }) => Some(h),
+        _ => None,
+    };
+    let peer = (root.kind == K::DependencyError)
+        .then(|| {
+            root.facts
+                .peer
+                .as_ref()
+                .map(|p| p.to_string())
+                .or_else(|| named_host(root))
+        })
+        .flatten()
+        .or_else(|| {
+            members
+                .iter()
+                .find_map(|m| m.facts.peer.clone())
+                .map(|p| p.to_string())
+        })
+        .unwrap_or_else(|| "the dependency".into());
     let mut out: Vec<(&'static str, String)> = match kind {
         RootKind::OomContainerLimit => {
             let facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(&root.facts);
@@ -464,7 +487,11 @@ fn actions(
             ("NEXT", format!("roll back {workload} if a recent change started the crashes")),
         ],
         RootKind::DependencyUnreachable => vec![
-            ("IMMEDIATE", format!("restore {peer}: check that it has ready endpoints and that its pods are running")),
+            ("IMMEDIATE", if peer.starts_with("service/") || peer == "the dependency" {
+                format!("restore {peer}: check that it has ready endpoints and that its pods are running")
+            } else {
+                format!("restore {peer}, outside the cluster: check that it is up and reachable from the pod's node (address, port, firewall)")
+            }),
             ("NEXT", {
                 let client = members.iter().find(|m| m.kind == K::DependencyError).map_or(pod.clone(), |m| m.entity.short());
                 format!("make {client} retry with backoff instead of failing when {peer} is away")
