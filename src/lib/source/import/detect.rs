@@ -85,7 +85,11 @@ pub fn detect(text: &str) -> Option<Format> {
         return None;
     }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if crate::source::logs::looks_like(trimmed) {
+    // Kubelet log files, and `kubectl logs --prefix` (`[pod/NAME/CONTAINER] …`).
+    if crate::source::logs::looks_like(trimmed)
+        || (trimmed.starts_with("[pod/")
+            && trimmed.lines().next().is_some_and(|l| l.contains("] ")))
+    {
         return Some(Format::ContainerLog);
     }
     if dmesg_line(trimmed) {
