@@ -152,13 +152,7 @@ fn the_frozen_v1_capture_still_reads_event_for_event() {
     assert_eq!((header.format_version, header.node.as_str()), (1, "node-2"));
     assert_eq!(r.trailer().unwrap().stats.events, got.len() as u64);
 
-    let mut text = String::new();
-    let gz = std::fs::File::open(fixture("v1-oom-demo.events.jsonl.gz")).unwrap();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut text).unwrap();
-    let expected: Vec<Event> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let expected = expected_events("v1-oom-demo.events.jsonl.gz");
     assert_eq!(got.len(), expected.len());
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g, e, "event {}", e.seq);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod support;
-use support::recorder::{record, tapio};
+use support::recorder::{events_of, record, tapio};
 
 const UID: &str = "5e0c4a1e-7d3b-4f8e-9a65-00000000abcd";
 
@@ -127,17 +127,7 @@ fn import(dir: &Path, args: &[&str]) -> (Vec<Value>, String) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
-    let cat = tapio()
-        .args(["cat", "-o", "json"])
-        .arg(&capture)
-        .output()
-        .unwrap();
-    let events = String::from_utf8(cat.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (events, stderr)
+    (events_of(&capture), stderr)
 }
 
 #[test]

@@ -66,11 +66,7 @@ fn send(transport: &str, port: u16, spans: usize, gzip: bool) -> (Vec<Value>, u6
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = support::recorder::json_lines(&out.stdout);
     let (last, sent) = lines.split_last().unwrap();
     assert_eq!(last["done"], true);
     (sent.to_vec(), last["logs"].as_u64().unwrap())

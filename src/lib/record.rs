@@ -98,9 +98,7 @@ impl Prepared {
             .map(|k| k.warnings().to_vec())
             .unwrap_or_default()
     }
-}
 
-impl Prepared {
     /// The sources that will feed the capture (`ebpf`, `kube`).
     pub fn sources(&self) -> Vec<&'static str> {
         let mut s = Vec::new();
@@ -179,37 +177,25 @@ pub fn run(
 
     let (tx, rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
     let halt = Arc::new(AtomicBool::new(false));
-    let kernel_thread = kernel.map(|k| {
-        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
-        thread::Builder::new()
-            .name("tapio-kernel".into())
-            .spawn(move || kernel_loop(k, &tx, &halt))
-            .expect("spawning a thread")
-    });
     let (warn_tx, warn_rx) = unbounded::<String>();
-    let kube_thread = kube.map(|k| {
-        let (tx, warn_tx, halt) = (tx.clone(), warn_tx.clone(), Arc::clone(&halt));
-        thread::Builder::new()
-            .name("tapio-kube".into())
-            .spawn(move || k.run(&tx, &warn_tx, &halt))
-            .expect("spawning a thread")
-    });
-    let otlp_thread = otlp.map(|o| {
-        let (tx, warn_tx, halt) = (tx.clone(), warn_tx.clone(), Arc::clone(&halt));
-        thread::Builder::new()
-            .name("tapio-otlp".into())
-            .spawn(move || o.run(&tx, &warn_tx, &halt))
-            .expect("spawning a thread")
-    });
+    let channels = Channels {
+        tx,
+        warn: warn_tx,
+        halt: Arc::clone(&halt),
+    };
+    let kernel_thread =
+        kernel.map(|k| channels.spawn("tapio-kernel", move |c| kernel_loop(k, &c.tx, &c.halt)));
+    let kube_thread =
+        kube.map(|k| channels.spawn("tapio-kube", move |c| k.run(&c.tx, &c.warn, &c.halt)));
+    let otlp_thread =
+        otlp.map(|o| channels.spawn("tapio-otlp", move |c| o.run(&c.tx, &c.warn, &c.halt)));
     let logs_thread = logs.map(|o| {
-        let (tx, halt) = (tx.clone(), Arc::clone(&halt));
-        thread::Builder::new()
-            .name("tapio-logs".into())
-            .spawn(move || logs_loop(follow::Follower::new(o), &tx, &halt))
-            .expect("spawning a thread")
+        channels.spawn("tapio-logs", move |c| {
+            logs_loop(follow::Follower::new(o), &c.tx, &c.halt)
+        })
     });
-    drop(warn_tx);
-    drop(tx);
+    // The writer stops when every source has dropped its sender.
+    drop(channels);
 
     let mut pending: Vec<Event> = Vec::new();
     let mut last_write = Instant::now();
@@ -240,53 +226,17 @@ pub fn run(
             if writer.block_due() {
                 writer.flush()?;
             }
-            progress(&Progress {
-                events: writer.stats().events,
-                dropped: writer.stats().dropped,
-                bytes: writer.bytes_written(),
-                elapsed: started.elapsed(),
-                warnings: drain(&warn_rx),
-            });
+            progress(&snapshot(&writer, started, drain(&warn_rx)));
         }
     }
-    let counters = match kernel_thread {
-        Some(t) => Some(
-            t.join()
-                .map_err(|_| Error::Source("the kernel reader panicked".into()))?,
-        ),
-        None => None,
-    };
-    let kube_counters = match kube_thread {
-        Some(t) => Some(
-            t.join()
-                .map_err(|_| Error::Source("the Kubernetes watchers panicked".into()))?,
-        ),
-        None => None,
-    };
-    let logs_counters = match logs_thread {
-        Some(t) => Some(
-            t.join()
-                .map_err(|_| Error::Source("the log follower panicked".into()))?,
-        ),
-        None => None,
-    };
-    let otlp_counters = match otlp_thread {
-        Some(t) => Some(
-            t.join()
-                .map_err(|_| Error::Source("the OTLP receiver panicked".into()))?,
-        ),
-        None => None,
-    };
+    let counters = join(kernel_thread, "the kernel reader")?;
+    let kube_counters = join(kube_thread, "the Kubernetes watchers")?;
+    let logs_counters = join(logs_thread, "the log follower")?;
+    let otlp_counters = join(otlp_thread, "the OTLP receiver")?;
     write_until(&mut writer, &mut pending, None)?;
     let late = drain(&warn_rx);
     if !late.is_empty() {
-        progress(&Progress {
-            events: writer.stats().events,
-            dropped: writer.stats().dropped,
-            bytes: writer.bytes_written(),
-            elapsed: started.elapsed(),
-            warnings: late,
-        });
+        progress(&snapshot(&writer, started, late));
     }
     let bytes_before_trailer = writer.bytes_written();
     let trailer = writer.finish()?;
@@ -304,8 +254,49 @@ pub fn run(
     })
 }
 
+/// What every source thread gets: the batch channel, the warnings channel, the stop flag.
+#[derive(Clone)]
+struct Channels {
+    tx: Sender<Vec<Event>>,
+    warn: Sender<String>,
+    halt: Arc<AtomicBool>,
+}
+
+impl Channels {
+    fn spawn<T: Send + 'static>(
+        &self,
+        name: &str,
+        run: impl FnOnce(Channels) -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        let c = self.clone();
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(c))
+            .expect("spawning a thread")
+    }
+}
+
+/// Waits for a source's thread; a panic in it is an error of the recording.
+fn join<T>(t: Option<thread::JoinHandle<T>>, what: &str) -> Result<Option<T>, Error> {
+    t.map(|t| {
+        t.join()
+            .map_err(|_| Error::Source(format!("{what} panicked")))
+    })
+    .transpose()
+}
+
 fn drain(rx: &Receiver<String>) -> Vec<String> {
     rx.try_iter().collect()
+}
+
+fn snapshot(writer: &Writer, started: Instant, warnings: Vec<String>) -> Progress {
+    Progress {
+        events: writer.stats().events,
+        dropped: writer.stats().dropped,
+        bytes: writer.bytes_written(),
+        elapsed: started.elapsed(),
+        warnings,
+    }
 }
 
 /// Appends, in time order, the pending events up to `watermark` (all of them for `None`).

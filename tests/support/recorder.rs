@@ -27,6 +27,29 @@ pub fn can_record(test: &str) -> bool {
     true
 }
 
+/// The events of a capture, as `tapio cat -o json` prints them.
+pub fn events_of(capture: &Path) -> Vec<Value> {
+    let out = tapio()
+        .args(["cat", "-o", "json"])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout)
+}
+
+/// One JSON value per line.
+pub fn json_lines(text: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub struct Recording {
     child: Child,
     path: PathBuf,
@@ -89,21 +112,7 @@ impl Recording {
         };
         let stderr = self.stderr.join().unwrap();
         assert!(status.success(), "tapio record failed: {status}\n{stderr}");
-        let out = tapio()
-            .args(["cat", "-o", "json"])
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let events = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let events = events_of(&self.path);
         let info = tapio()
             .args(["info", "-o", "json"])
             .arg(&self.path)

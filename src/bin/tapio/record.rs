@@ -148,20 +148,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = &args.node {
         header_options.insert("node".to_string(), n.clone());
     }
-    // The kernel when it can be recorded; when it cannot and it was not asked for by name, the
-    // other sources still record.
     let mut kernel = (!args.no_kernel).then(|| kernel::Options {
         probes,
         ring_bytes: args.ring_buffer,
         pressure_every: args.pressure_interval,
         node: Name::from(node.as_str()),
     });
-    if kernel.is_some() && args.kind.is_empty() && kube.is_some() {
-        if let Err(e) = kernel::preflight() {
-            say!("tapio: warning: not recording the kernel: {e}");
-            kernel = None;
-        }
-    }
     let otlp_asked = args.otlp
         || args.otlp_listen != std::net::IpAddr::from([127, 0, 0, 1])
         || args.otlp_grpc_port != 4317
@@ -190,11 +182,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ..Default::default()
         }
     });
-    if kernel.is_some()
-        && args.kind.is_empty()
-        && kube.is_none()
-        && (otlp.is_some() || logs.is_some())
-    {
+    // The kernel when it can be recorded: when it cannot and was not asked for by name, the other
+    // sources still record.
+    let others = kube.is_some() || otlp.is_some() || logs.is_some();
+    if kernel.is_some() && args.kind.is_empty() && others {
         if let Err(e) = kernel::preflight() {
             say!("tapio: warning: not recording the kernel: {e}");
             kernel = None;

@@ -143,10 +143,12 @@ impl Detector {
             .resource_attr("k8s.container.name")
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        let cause = text::classify(&a.log.body);
+        // A structured line is read by its message, once.
+        let said = text::readable(&a.log.body);
+        let cause = text::classify(&said);
         let notable = cause.is_some()
             || a.log.severity <= crate::event::Severity::Warning
-            || text::notable(&a.log.body);
+            || text::notable(&said);
         if let (Some((ns, pod)), Some(c), true) = (a.pod(), &container, notable) {
             if self.log_tail.len() >= super::MAX_LOG_CONTAINERS {
                 self.log_tail.clear();
@@ -160,7 +162,6 @@ impl Detector {
                 ts: e.ts,
                 line: crate::report::event_line(e),
             };
-            let said = text::readable(&a.log.body);
             tail.push_back((e.ts, text::first_line(&said).to_string(), evidence));
         }
         let Some(cause) = cause else {
@@ -184,7 +185,6 @@ impl Detector {
             container,
             ..Facts::default()
         };
-        let said = text::readable(&a.log.body);
         self.cause_from_text(e, &entity, e.ts, cause, &said, base);
     }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::span::find;
+use super::span::{find, pod_in};
 use super::{AttrValue, Attribute, Name, SpanId, TraceId};
 
 /// Severity, on the syslog scale (the kernel's `KERN_*` levels are the same numbers).
@@ -153,12 +153,7 @@ impl AppLog {
 
     /// `(namespace, pod)` from the resource.
     pub fn pod(&self) -> Option<(&str, &str)> {
-        let name = self.resource_attr("k8s.pod.name")?.as_str()?;
-        let ns = self
-            .resource_attr("k8s.namespace.name")
-            .and_then(AttrValue::as_str)
-            .unwrap_or("");
-        Some((ns, name))
+        pod_in(&self.resource)
     }
 }
 

@@ -220,6 +220,15 @@ pub struct Span {
 }
 
 /// Finds an attribute by key.
+/// `(namespace, pod)` from OpenTelemetry resource attributes (`k8s.namespace.name`, `k8s.pod.name`).
+pub fn pod_in(resource: &[Attribute]) -> Option<(&str, &str)> {
+    let name = find(resource, "k8s.pod.name")?.as_str()?;
+    let ns = find(resource, "k8s.namespace.name")
+        .and_then(AttrValue::as_str)
+        .unwrap_or("");
+    Some((ns, name))
+}
+
 pub fn find<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a AttrValue> {
     attrs.iter().find(|a| *a.key == *key).map(|a| &a.value)
 }
@@ -251,12 +260,7 @@ impl Span {
 
     /// The pod the span's resource names, as `namespace/name`.
     pub fn pod(&self) -> Option<(&str, &str)> {
-        let name = self.resource_attr("k8s.pod.name")?.as_str()?;
-        let ns = self
-            .resource_attr("k8s.namespace.name")
-            .and_then(AttrValue::as_str)
-            .unwrap_or("");
-        Some((ns, name))
+        pod_in(&self.resource)
     }
 
     /// The exception events of the span.

@@ -275,7 +275,11 @@ impl Follower {
         if rate == 0 {
             return true;
         }
-        let b = self.buckets.entry(container.to_string()).or_default();
+        if !self.buckets.contains_key(container) {
+            self.buckets
+                .insert(container.to_string(), Bucket::default());
+        }
+        let b = self.buckets.get_mut(container).expect("inserted");
         let now = Instant::now();
         let refill = b.last.map_or(rate as f64, |l| {
             now.duration_since(l).as_secs_f64() * rate as f64

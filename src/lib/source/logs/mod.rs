@@ -299,6 +299,7 @@ pub fn app_log(
 /// Lines on stderr that read as errors without saying a level (`panic:`, `Exception in thread`, `FATAL`).
 fn text_says_error(text: &str) -> bool {
     let t = text.trim_start();
+    let head = t.get(..16).unwrap_or(t).to_ascii_lowercase();
     [
         "panic:",
         "fatal",
@@ -308,7 +309,7 @@ fn text_says_error(text: &str) -> bool {
         "caused by",
     ]
     .iter()
-    .any(|w| t.to_ascii_lowercase().starts_with(w))
+    .any(|w| head.starts_with(w))
 }
 
 #[cfg(test)]

@@ -133,21 +133,22 @@ impl Shared {
 
     /// Converts and hands over a traces request; the partial success to answer with.
     fn traces(&self, req: ExportTraceServiceRequest) -> Result<Option<(i64, String)>, Refusal> {
-        let c = convert::traces(req, &self.node);
-        let n = c.events.len() as u64;
-        self.accept(c.events)?;
-        self.count.spans.fetch_add(n, Ordering::Relaxed);
-        self.count
-            .rejected
-            .fetch_add(c.rejected as u64, Ordering::Relaxed);
-        Ok((c.rejected > 0).then_some((c.rejected, c.first_error)))
+        self.hand_over(convert::traces(req, &self.node), &self.count.spans)
     }
 
     fn logs(&self, req: ExportLogsServiceRequest) -> Result<Option<(i64, String)>, Refusal> {
-        let c = convert::logs(req, &self.node);
+        self.hand_over(convert::logs(req, &self.node), &self.count.logs)
+    }
+
+    /// Gives a converted request to the writer and counts it; the partial success to answer with.
+    fn hand_over(
+        &self,
+        c: convert::Converted,
+        received: &AtomicU64,
+    ) -> Result<Option<(i64, String)>, Refusal> {
         let n = c.events.len() as u64;
         self.accept(c.events)?;
-        self.count.logs.fetch_add(n, Ordering::Relaxed);
+        received.fetch_add(n, Ordering::Relaxed);
         self.count
             .rejected
             .fetch_add(c.rejected as u64, Ordering::Relaxed);
