@@ -123,7 +123,11 @@ impl Filter {
     /// Whether the filter needs to know pod uids (a `--pod` filter, with kernel events possible).
     pub fn wants_pod_uids(&self) -> bool {
         self.pod.is_some()
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.layer() == "KERNEL"))
+            && (self.kinds.is_empty()
+                || self
+                    .kinds
+                    .iter()
+                    .any(|k| k.layer() == crate::knowledge::Layer::Kernel))
     }
 
     /// Remembers the uid of a Pod object that `--pod` names.

@@ -10,7 +10,13 @@
 //!   already have, `source::generate` for synthetic captures);
 //! - [`record`]: live sources (the kernel's eBPF probes, the Kubernetes watchers) into a capture;
 //! - [`filter`]: the event filters of `cat` and the commands after it;
-//! - [`report`]: how events read for people (one line each) and for machines (JSON).
+//! - [`topology`], [`detect`], [`link`]: attribute events to pods and services, turn them into
+//!   findings, link findings into incidents with their roots and chains;
+//! - [`knowledge`]: every finding and root-cause kind with its properties, in one table each;
+//! - [`analysis`]: the decisions about an incident (kind, severity, confidence, impact, actions);
+//! - [`pipeline`]: the one core that replay, record and the tests feed;
+//! - [`report`]: how events and incidents read for people (one line each, summaries) and for
+//!   machines (JSON); it only renders.
 
 /// For a fieldless enum whose variants each have one name on the command line and in JSON:
 /// `ALL`, `as_str`, `Display`, and `parse_name` with an error that lists the names.
@@ -35,16 +41,18 @@ macro_rules! named {
 
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
     };
 }
 
+pub mod analysis;
 pub mod capture;
 pub mod detect;
 pub mod event;
 pub mod filter;
+pub mod knowledge;
 pub mod link;
 pub mod pipeline;
 pub mod record;

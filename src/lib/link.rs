@@ -97,110 +97,18 @@ pub struct Link {
     pub why: &'static str,
 }
 
-/// The root-cause kinds (the JSON names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RootKind {
-    OomContainerLimit,
-    OomNode,
-    EvictionNodePressure,
-    LivenessProbeKill,
-    CrashLoopAppError,
-    DependencyUnreachable,
-    ImagePullFailure,
-    SchedulingFailure,
-    NodeNotReady,
-    DnsFailure,
-    NetworkUnreachable,
-    ConfigError,
-    Unknown,
+fn cause_rank_of(k: FindingKind) -> u8 {
+    k.props().cause_rank
 }
 
-named!(RootKind, "root cause kind" {
-    OomContainerLimit => "oom_container_limit",
-    OomNode => "oom_node",
-    EvictionNodePressure => "eviction_node_pressure",
-    LivenessProbeKill => "liveness_probe_kill",
-    CrashLoopAppError => "crash_loop_app_error",
-    DependencyUnreachable => "dependency_unreachable",
-    ImagePullFailure => "image_pull_failure",
-    SchedulingFailure => "scheduling_failure",
-    NodeNotReady => "node_not_ready",
-    DnsFailure => "dns_failure",
-    NetworkUnreachable => "network_unreachable",
-    ConfigError => "config_error",
-    Unknown => "unknown",
-});
-
-impl RootKind {
-    /// How much a root cause of this kind is believed on its own evidence (see docs/correlation.md).
-    pub fn prior(self) -> f64 {
-        use RootKind::*;
-        match self {
-            OomContainerLimit | OomNode | ImagePullFailure | SchedulingFailure | ConfigError => {
-                0.85
-            }
-            NodeNotReady | EvictionNodePressure => 0.8,
-            LivenessProbeKill | DnsFailure | DependencyUnreachable => 0.75,
-            CrashLoopAppError | NetworkUnreachable => 0.6,
-            Unknown => 0.3,
-        }
-    }
-
-    /// What people call it, for the summary's first line.
-    pub fn title(self) -> &'static str {
-        use RootKind::*;
-        match self {
-            OomContainerLimit => "container memory limit",
-            OomNode => "node out of memory",
-            EvictionNodePressure => "eviction under node pressure",
-            LivenessProbeKill => "liveness probe kill",
-            CrashLoopAppError => "application crash",
-            DependencyUnreachable => "dependency unreachable",
-            ImagePullFailure => "image pull failure",
-            SchedulingFailure => "scheduling failure",
-            NodeNotReady => "node not ready",
-            DnsFailure => "DNS failure",
-            NetworkUnreachable => "network unreachable",
-            ConfigError => "configuration error",
-            Unknown => "unknown",
-        }
-    }
-}
-
-/// How strongly a finding kind suggests itself as a root cause, to order the candidates.
-fn cause_rank(k: FindingKind) -> u8 {
-    match k {
-        K::NodeNotReady | K::OomKillNode => 10,
-        K::NodePressure | K::OomKillMemcg => 9,
-        K::ImagePullFailure | K::FailedScheduling | K::ConfigError | K::NetworkSetupFailure => 8,
-        K::DnsFailure | K::DependencyError | K::ContainerOomKilled | K::Eviction => 7,
-        K::LivenessFailed | K::LivenessKill => 6,
-        K::ContainerError | K::RetransmitSpike => 5,
-        K::CrashLoop | K::ConnTimeout => 4,
-        K::ConnRefused | K::ConnReset | K::ServiceNoEndpoints => 3,
-        K::RolloutStuck => 2,
-        K::ErrorSpans | K::SlowSpans => 1,
-    }
-}
-
-/// How user-facing a symptom is, to pick the end of the chain.
-fn symptom_rank(k: FindingKind) -> u8 {
-    match k {
-        K::ErrorSpans => 6,
-        K::SlowSpans => 5,
-        K::ConnRefused | K::ConnTimeout | K::ConnReset => 4,
-        K::ServiceNoEndpoints => 3,
-        K::RolloutStuck => 2,
-        _ => 1,
-    }
+fn symptom_rank_of(k: FindingKind) -> u8 {
+    k.props().symptom_rank
 }
 
 /// A connected part of the graph, with its root and chain.
 #[derive(Clone, Debug)]
 pub struct Group {
     pub root: usize,
-    pub root_kind: RootKind,
     /// Finding ids from root to symptom.
     pub chain: Vec<usize>,
     /// Every finding of the group, in time order.
@@ -359,12 +267,12 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         candidates = members.clone();
     }
     // Highest rank first, then earliest, then id: deterministic.
-    candidates.sort_by_key(|&i| (std::cmp::Reverse(cause_rank(f[i].kind)), f[i].start, i));
+    candidates.sort_by_key(|&i| (std::cmp::Reverse(cause_rank_of(f[i].kind)), f[i].start, i));
     let root = candidates[0];
     let alternatives = candidates[1..]
         .iter()
         .map(|&i| {
-            let why = if cause_rank(f[i].kind) < cause_rank(f[root].kind) {
+            let why = if cause_rank_of(f[i].kind) < cause_rank_of(f[root].kind) {
                 format!(
                     "{} explains less than {} (weaker cause)",
                     f[i].kind, f[root].kind
@@ -376,7 +284,6 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         })
         .collect();
     let chain = chain(f, root, &members, &links);
-    let root_kind = root_kind(f, root, &members);
     let (start, end) = members.iter().fold((Ts(u64::MAX), Ts(0)), |(a, b), &i| {
         (a.min(f[i].start), b.max(f[i].end))
     });
@@ -390,7 +297,6 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         .collect();
     Group {
         root,
-        root_kind,
         chain,
         members,
         links,
@@ -437,7 +343,7 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
         .filter(|i| depth.contains_key(i))
         .max_by_key(|&i| {
             (
-                symptom_rank(f[i].kind),
+                symptom_rank_of(f[i].kind),
                 depth[&i],
                 f[i].start,
                 std::cmp::Reverse(i),
@@ -452,43 +358,6 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
     path
 }
 
-/// The root-cause kind, from the root finding and what else its group shows.
-fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
-    let r = &f[root];
-    let on_root = |k: FindingKind| {
-        members
-            .iter()
-            .any(|&i| f[i].kind == k && f[i].entity == r.entity)
-    };
-    let any = |k: FindingKind| members.iter().any(|&i| f[i].kind == k);
-    match r.kind {
-        K::OomKillMemcg => RootKind::OomContainerLimit,
-        K::ContainerOomKilled if any(K::OomKillNode) => RootKind::OomNode,
-        K::ContainerOomKilled => RootKind::OomContainerLimit,
-        K::OomKillNode => RootKind::OomNode,
-        K::NodePressure | K::Eviction => RootKind::EvictionNodePressure,
-        K::LivenessFailed | K::LivenessKill => RootKind::LivenessProbeKill,
-        K::ContainerError | K::CrashLoop if on_root(K::DnsFailure) => RootKind::DnsFailure,
-        K::ContainerError | K::CrashLoop if on_root(K::DependencyError) => {
-            RootKind::DependencyUnreachable
-        }
-        K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
-        K::ContainerError | K::CrashLoop => RootKind::CrashLoopAppError,
-        K::DependencyError | K::ConnRefused | K::ServiceNoEndpoints => {
-            RootKind::DependencyUnreachable
-        }
-        K::ConnTimeout | K::ConnReset | K::RetransmitSpike | K::NetworkSetupFailure => {
-            RootKind::NetworkUnreachable
-        }
-        K::ImagePullFailure => RootKind::ImagePullFailure,
-        K::FailedScheduling => RootKind::SchedulingFailure,
-        K::NodeNotReady => RootKind::NodeNotReady,
-        K::DnsFailure => RootKind::DnsFailure,
-        K::ConfigError => RootKind::ConfigError,
-        K::ErrorSpans | K::SlowSpans | K::RolloutStuck => RootKind::Unknown,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The distinctions SREs get wrong at 3 a.m., on small hand-made streams.
@@ -500,7 +369,7 @@ mod tests {
         Event, EventApi, Kernel, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef,
         OomConstraint, OomKill, RawJson, Source, Ts,
     };
-    use crate::link::RootKind;
+    use crate::knowledge::RootKind;
     use crate::pipeline::run_events;
 
     const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";

@@ -13,11 +13,11 @@ use std::thread;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::analysis::{self as report, Incident, Verdict};
 use crate::capture::{corrupt_block, Decoder, Error, RawBlock, ReadOptions, Reader, Warning};
 use crate::detect::{self, Blind, Detected, Detector};
 use crate::event::{Event, Ts};
 use crate::link::{self, Group};
-use crate::report::{self, Incident, Verdict};
 
 /// How the pipeline runs. None of this changes its output.
 #[derive(Clone, Debug)]

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use tapio::analysis::{Incident, Verdict};
 use tapio::capture::{Merge, ReadOptions};
 use tapio::event::{Body, TraceId};
 use tapio::filter::TimeSpec;
 use tapio::pipeline::{self, Options};
-use tapio::report::{Incident, Verdict};
 use tapio::topology::Entity;
 
 use crate::common::{self, Output};

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
+use tapio::analysis::{Incident, Severity, Verdict};
 use tapio::capture::{ReadOptions, Warning};
 use tapio::event::Ts;
 use tapio::pipeline::{self, Options, Outcome};
-use tapio::report::{self, Expected, Incident, Severity, Verdict};
+use tapio::report::{self, Expected};
 
 use crate::common::{self, Output};
 

@@ -16,119 +16,10 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Ts};
+pub use crate::knowledge::FindingKind;
+use crate::knowledge::Layer;
 use crate::report;
 use crate::topology::{Entity, Topology};
-
-/// What a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// The kernel killed a process at its memory cgroup's limit.
-    OomKillMemcg,
-    /// The kernel killed a process because the node ran out of memory.
-    OomKillNode,
-    /// Kubernetes reports a container terminated `OOMKilled`.
-    ContainerOomKilled,
-    /// A container exited with an error on its own.
-    ContainerError,
-    /// A container is in `CrashLoopBackOff`.
-    CrashLoop,
-    /// Liveness probes failed.
-    LivenessFailed,
-    /// The kubelet killed a container for failing its liveness probe.
-    LivenessKill,
-    /// The kubelet evicted a pod.
-    Eviction,
-    /// A node reports memory, disk or PID pressure.
-    NodePressure,
-    /// A node is not ready.
-    NodeNotReady,
-    /// The scheduler could not place a pod.
-    FailedScheduling,
-    /// An image could not be pulled.
-    ImagePullFailure,
-    /// A pod's configuration is wrong (missing secret, configmap, key, file, executable).
-    ConfigError,
-    /// A workload has fewer available replicas than desired.
-    RolloutStuck,
-    /// A service has no ready endpoints.
-    ServiceNoEndpoints,
-    /// Connections refused (`SYN_SENT → CLOSE` on a reset), a burst of them.
-    ConnRefused,
-    /// Connections that timed out, a burst of them.
-    ConnTimeout,
-    /// Established connections reset by the peer, a burst of them.
-    ConnReset,
-    /// Many retransmitted segments towards one peer.
-    RetransmitSpike,
-    /// Name resolution failed.
-    DnsFailure,
-    /// An application says it cannot reach something it needs.
-    DependencyError,
-    /// A pod's network could not be set up (CNI).
-    NetworkSetupFailure,
-    /// Spans with status error or HTTP ≥ 500.
-    ErrorSpans,
-    /// Requests that took far longer than usual.
-    SlowSpans,
-}
-
-named!(FindingKind, "finding kind" {
-    OomKillMemcg => "oom_kill_memcg",
-    OomKillNode => "oom_kill_node",
-    ContainerOomKilled => "container_oom_killed",
-    ContainerError => "container_error",
-    CrashLoop => "crash_loop",
-    LivenessFailed => "liveness_failed",
-    LivenessKill => "liveness_kill",
-    Eviction => "eviction",
-    NodePressure => "node_pressure",
-    NodeNotReady => "node_not_ready",
-    FailedScheduling => "failed_scheduling",
-    ImagePullFailure => "image_pull_failure",
-    ConfigError => "config_error",
-    RolloutStuck => "rollout_stuck",
-    ServiceNoEndpoints => "service_no_endpoints",
-    ConnRefused => "conn_refused",
-    ConnTimeout => "conn_timeout",
-    ConnReset => "conn_reset",
-    RetransmitSpike => "retransmit_spike",
-    DnsFailure => "dns_failure",
-    DependencyError => "dependency_error",
-    NetworkSetupFailure => "network_setup_failure",
-    ErrorSpans => "error_spans",
-    SlowSpans => "slow_spans",
-});
-
-impl FindingKind {
-    /// Findings that are states: they last from when they were seen until they recover.
-    pub fn is_state(self) -> bool {
-        use FindingKind::*;
-        matches!(
-            self,
-            ServiceNoEndpoints
-                | NodeNotReady
-                | NodePressure
-                | CrashLoop
-                | ImagePullFailure
-                | ConfigError
-                | RolloutStuck
-                | FailedScheduling
-        )
-    }
-
-    /// The layer that saw it, as the timeline prints it.
-    pub fn layer(self) -> &'static str {
-        use FindingKind::*;
-        match self {
-            OomKillMemcg | OomKillNode => "KERNEL",
-            ConnRefused | ConnTimeout | ConnReset | RetransmitSpike => "NET",
-            ErrorSpans | SlowSpans => "TRACE",
-            DnsFailure | DependencyError => "LOG",
-            _ => "K8S",
-        }
-    }
-}
 
 /// One event that shows a finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -173,7 +64,7 @@ pub struct Finding {
     pub kind: FindingKind,
     /// The layer that saw it: the kind's, except for causes read from text, which take the layer
     /// of what said it (a Pod's termination message is Kubernetes, a span's exception is a trace).
-    pub layer: &'static str,
+    pub layer: Layer,
     pub entity: Entity,
     pub start: Ts,
     pub end: Ts,

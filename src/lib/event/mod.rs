@@ -21,6 +21,8 @@ mod time;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
+use crate::knowledge::Layer;
+
 pub use self::kernel::{
     cgroup_container_id, runtime_container_id, Exec, Exit, Kernel, MemoryPressure, OomConstraint,
     OomKill, SignalSent, Task, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
@@ -214,16 +216,16 @@ named!(Kind, "kind" {
 
 impl Kind {
     /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
-    pub fn layer(self) -> &'static str {
+    pub fn layer(self) -> Layer {
         match self {
             Kind::Exec | Kind::Exit | Kind::Signal | Kind::Oom | Kind::Task | Kind::Pressure => {
-                "KERNEL"
+                Layer::Kernel
             }
-            Kind::Tcp | Kind::Retransmit => "NET",
-            Kind::K8sObject | Kind::K8sEvent => "K8S",
-            Kind::Span => "TRACE",
-            Kind::Log => "LOG",
-            Kind::Drop | Kind::Gap | Kind::Annotation => "TAPIO",
+            Kind::Tcp | Kind::Retransmit => Layer::Net,
+            Kind::K8sObject | Kind::K8sEvent => Layer::K8s,
+            Kind::Span => Layer::Trace,
+            Kind::Log => Layer::Log,
+            Kind::Drop | Kind::Gap | Kind::Annotation => Layer::Tapio,
         }
     }
 }

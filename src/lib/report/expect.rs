@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::incident::{Severity, Verdict};
+use crate::analysis::{Severity, Verdict};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {

@@ -5,12 +5,8 @@
 
 mod event;
 mod expect;
-mod incident;
 mod summary;
 
 pub use self::event::{bytes, event_json, event_line, kib, signal_name, summary};
 pub use self::expect::{Expected, ExpectedIncident};
-pub use self::incident::{
-    build, incidents, verdict, ChainStep, Impact, Incident, RootCause, Severity, Verdict,
-};
 pub use self::summary::{explain, incident_text};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::incident::Incident;
+use crate::analysis::Incident;
 
 /// The summary of one incident.
 pub fn incident_text(inc: &Incident) -> String {

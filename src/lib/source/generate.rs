@@ -637,7 +637,12 @@ mod tests {
         assert!(a.windows(2).all(|w| w[0].ts <= w[1].ts), "time order");
         let kernel = a
             .iter()
-            .filter(|e| e.kind().layer() == "KERNEL" || e.kind().layer() == "NET")
+            .filter(|e| {
+                matches!(
+                    e.kind().layer(),
+                    crate::knowledge::Layer::Kernel | crate::knowledge::Layer::Net
+                )
+            })
             .count();
         assert!(
             kernel * 10 > a.len() * 9,

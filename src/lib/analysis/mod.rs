@@ -1,15 +1,20 @@
-//! Incidents: the verdict for each group of linked findings — root cause, chain, impact,
-//! severity, confidence and actions. This is the stable JSON schema of `replay`/`correlate -o json`
-//! (`docs/correlation.md`).
+//! Analysis: the decisions about each group of linked findings — root-cause kind, severity,
+//! confidence, impact, actions — from the properties of [`crate::knowledge`]. What it builds,
+//! [`Incident`], is the stable JSON schema of `replay`/`correlate -o json` (`docs/correlation.md`);
+//! [`crate::report`] only renders it.
+
+pub mod actions;
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::event::kib;
 use crate::detect::{Evidence, Finding, FindingKind as K, View};
 use crate::event::Ts;
-use crate::link::{Group, RootKind};
+pub use crate::knowledge::RootKind;
+use crate::knowledge::{Harm, Layer, Nature, Scope};
+use crate::link::Group;
+use crate::report::kib;
 use crate::topology::{Entity, Topology};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -42,7 +47,7 @@ pub struct RootCause {
 #[derive(Clone, Debug, Serialize)]
 pub struct ChainStep {
     pub ts: Ts,
-    pub layer: &'static str,
+    pub layer: Layer,
     pub kind: K,
     pub entity: Entity,
     pub summary: String,
@@ -153,10 +158,7 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
         .iter()
         .map(|&i| ChainStep {
             ts: {
-                let aggregate = matches!(
-                    f[i].kind,
-                    K::ErrorSpans | K::SlowSpans | K::DependencyError | K::DnsFailure
-                );
+                let aggregate = f[i].kind.props().nature == Nature::Aggregate;
                 prev = if aggregate {
                     f[i].start.max(prev)
                 } else {
@@ -171,11 +173,12 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
             evidence: f[i].evidence.clone(),
         })
         .collect();
-    let layers: BTreeSet<&str> = members.iter().map(|m| m.layer).collect();
+    let layers: BTreeSet<Layer> = members.iter().map(|m| m.layer).collect();
     let complete = g.blind.is_empty();
-    let confidence = confidence(g.root_kind, layers.len(), complete);
-    let severity = severity(g.root_kind, &members, &impact);
-    let entity = root_entity(g.root_kind, root, &members, d.topology);
+    let root_kind = root_kind(f, g.root, &g.members);
+    let confidence = confidence(root_kind, layers.len(), complete);
+    let severity = severity(root_kind, &members, &impact);
+    let entity = root_entity(root_kind, root, &members, d.topology);
     Incident {
         id: 0,
         severity,
@@ -183,12 +186,12 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
         start,
         end,
         root_cause: RootCause {
-            kind: g.root_kind,
-            summary: root_summary(g.root_kind, root, &members),
+            kind: root_kind,
+            summary: root_summary(root_kind, root, &members),
             entity,
         },
         chain,
-        actions: actions(g.root_kind, root, &members, &impact, d.topology),
+        actions: actions(root_kind, root, &members, &impact, d.topology),
         impact,
         evidence_complete: complete,
         evidence_gaps: g
@@ -251,7 +254,7 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
                 imp.recovered_requests += m.facts.recovered_requests;
             }
             K::ServiceNoEndpoints => imp.endpoints_lost += m.count,
-            K::ContainerOomKilled | K::ContainerError => imp.restarts += 1,
+            _ if m.kind.props().harm == Harm::Restart => imp.restarts += 1,
             _ => {}
         }
     }
@@ -272,29 +275,14 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
 /// restarting, unschedulable or unpullable, or a few failed requests. Low: everything else —
 /// errors that were retried and recovered, a lone network blip.
 fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
-    let node_level = matches!(
-        kind,
-        RootKind::NodeNotReady | RootKind::OomNode | RootKind::EvictionNodePressure
-    );
-    let pod_trouble = members.iter().any(|m| {
-        matches!(
-            m.kind,
-            K::OomKillMemcg
-                | K::ContainerOomKilled
-                | K::ContainerError
-                | K::CrashLoop
-                | K::LivenessKill
-                | K::Eviction
-                | K::FailedScheduling
-                | K::ImagePullFailure
-                | K::ConfigError
-                | K::RolloutStuck
-        )
-    });
+    let node_level = kind.props().scope == Scope::Node;
+    let pod_trouble = members
+        .iter()
+        .any(|m| matches!(m.kind.props().harm, Harm::Pod | Harm::Restart));
     // Errors alone, at a low rate among the service's requests, are background noise.
     let only_errors = members
         .iter()
-        .all(|m| matches!(m.kind, K::ErrorSpans | K::SlowSpans));
+        .all(|m| m.kind.props().harm == Harm::Requests);
     let errors: u64 = members.iter().map(|m| m.count).sum();
     let requests: u64 = members.iter().map(|m| m.facts.requests).sum();
     if only_errors && (imp.failed_requests < 5 || errors * 20 < requests) {
@@ -401,121 +389,8 @@ fn actions(
     imp: &Impact,
     topo: &Topology,
 ) -> Vec<Action> {
-    let pod = root.entity.short();
-    let workload = match &root.entity {
-        Entity::Pod { ns, name } => topo
-            .pod_by_name(ns, name)
-            .and_then(|p| topo.workload_of(p))
-            .map(|w| w.to_string()),
-        _ => None,
-    }
-    .unwrap_or_else(|| root.entity.to_string());
-    let node = match &root.entity {
-        Entity::Node(n) if !n.is_empty() => Some(n.clone()),
-        _ => root.facts.node.clone(),
-    }
-    .or_else(|| imp.nodes.first().map(Entity::short))
-    .unwrap_or_else(|| "the node".into());
-    let message = members
-        .iter()
-        .find_map(|m| m.facts.message.clone())
-        .unwrap_or_default();
-    let container = members
-        .iter()
-        .find_map(|m| m.facts.container.clone())
-        .unwrap_or_else(|| "<container>".into());
-    // The dependency the root could not reach: its own peer, else the host its message names
-    // (outside the cluster), else one a member names.
-    let named_host = |m: &Finding| match m
-        .facts
-        .message
-        .as_deref()
-        .and_then(crate::detect::text::classify)
-    {
-        Some(crate::detect::text::Cause::Unreachable { host: Some(h) }) => Some(h),
-        _ => None,
-    };
-    let peer = (root.kind == K::DependencyError)
-        .then(|| {
-            root.facts
-                .peer
-                .as_ref()
-                .map(|p| p.to_string())
-                .or_else(|| named_host(root))
-        })
-        .flatten()
-        .or_else(|| {
-            members
-                .iter()
-                .find_map(|m| m.facts.peer.clone())
-                .map(|p| p.to_string())
-        })
-        .unwrap_or_else(|| "the dependency".into());
-    let mut out: Vec<(&'static str, String)> = match kind {
-        RootKind::OomContainerLimit => {
-            let facts = members.iter().find(|m| m.kind == K::OomKillMemcg).map(|m| &m.facts).unwrap_or(&root.facts);
-            let peak = facts.peak_bytes.map(|b| kib(b / 1024)).unwrap_or_else(|| "observed".into());
-            let limit = members.iter().find_map(|m| m.facts.limit_bytes).map(|b| kib(b / 1024)).unwrap_or_else(|| "current".into());
-            vec![
-                ("IMMEDIATE", format!("raise the memory limit of {workload} above its {peak} peak (limit {limit}), or find the leak")),
-                ("NEXT", format!("compare the memory growth of {pod} before the kill with its traffic; a steady climb is a leak")),
-                ("LATER", "set memory requests equal to limits for critical workloads (Guaranteed QoS)".into()),
-            ]
-        }
-        RootKind::OomNode => vec![
-            ("IMMEDIATE", format!("node {node} ran out of memory: cordon it and move load off (kubectl cordon {node})")),
-            ("NEXT", format!("find the largest consumers on {node} and give every pod a memory limit")),
-            ("LATER", "reserve memory for the system (kubelet --system-reserved, eviction thresholds)".into()),
-        ],
-        RootKind::EvictionNodePressure => vec![
-            ("IMMEDIATE", format!("relieve pressure on {node}: {message}")),
-            ("NEXT", {
-                let evicted = members.iter().find(|m| m.kind == K::Eviction).and_then(|m| match &m.entity {
-                    Entity::Pod { ns, name } => topo.pod_by_name(ns, name).and_then(|p| topo.workload_of(p)),
-                    _ => None,
-                });
-                let who = evicted.map_or_else(|| "the evicted pods".to_string(), |w| w.to_string());
-                format!("raise the memory requests of {who} to what it really uses, so the scheduler accounts for it")
-            }),
-        ],
-        RootKind::LivenessProbeKill => vec![
-            ("IMMEDIATE", format!("see why the liveness endpoint of {pod} stops answering: {message}")),
-            ("NEXT", format!("raise timeoutSeconds/failureThreshold of the liveness probe of {workload}, or move slow checks to a readiness probe")),
-        ],
-        RootKind::CrashLoopAppError => vec![
-            ("IMMEDIATE", format!("read why it exited: kubectl logs -n {} {} -c {container} --previous", ns_of(&root.entity), pod)),
-            ("NEXT", format!("roll back {workload} if a recent change started the crashes")),
-        ],
-        RootKind::DependencyUnreachable => vec![
-            ("IMMEDIATE", if peer.starts_with("service/") || peer == "the dependency" {
-                format!("restore {peer}: check that it has ready endpoints and that its pods are running")
-            } else {
-                format!("restore {peer}, outside the cluster: check that it is up and reachable from the pod's node (address, port, firewall)")
-            }),
-            ("NEXT", {
-                let client = members.iter().find(|m| m.kind == K::DependencyError).map_or(pod.clone(), |m| m.entity.short());
-                format!("make {client} retry with backoff instead of failing when {peer} is away")
-            }),
-        ],
-        RootKind::ImagePullFailure => vec![("IMMEDIATE", format!("fix the image reference or the registry credentials of {workload}: {message}"))],
-        RootKind::SchedulingFailure => vec![
-            ("IMMEDIATE", message.clone()),
-            ("NEXT", format!("add capacity, or lower the requests or relax the constraints of {workload}")),
-        ],
-        RootKind::NodeNotReady => vec![
-            ("IMMEDIATE", format!("check node {node} and its kubelet (journalctl -u kubelet); pods move after the 300 s toleration")),
-            ("NEXT", "spread replicas across nodes (topologySpreadConstraints, PodDisruptionBudgets)".into()),
-        ],
-        RootKind::DnsFailure => vec![
-            ("IMMEDIATE", "check cluster DNS: kubectl -n kube-system get pods -l k8s-app=kube-dns".into()),
-            ("NEXT", format!("check the name {pod} resolves and NetworkPolicies allowing egress to DNS: {message}")),
-        ],
-        RootKind::NetworkUnreachable => vec![
-            ("IMMEDIATE", format!("check the network path to {peer}: NetworkPolicies, the CNI on {node}")),
-        ],
-        RootKind::ConfigError => vec![("IMMEDIATE", format!("create what is missing or fix the reference in {workload}: {message}"))],
-        RootKind::Unknown => vec![("NEXT", format!("read the evidence: tapio cat CAPTURE --since {} --pod …", root.start))],
-    };
+    let ctx = actions::Context::new(root, members, imp, topo);
+    let mut out = (kind.props().actions)(&ctx);
     if imp.failed_requests > 0 {
         out.push((
             "LATER",
@@ -530,9 +405,23 @@ fn actions(
         .collect()
 }
 
-fn ns_of(e: &Entity) -> &str {
-    match e {
-        Entity::Pod { ns, .. } | Entity::Service { ns, .. } | Entity::Workload { ns, .. } => ns,
-        _ => "default",
+/// The root-cause kind: the root finding's own (`knowledge`), refined by what else its group shows
+/// — an `OOMKilled` beside a node OOM is the node's, a crash whose container said why is that why.
+pub fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
+    let r = &f[root];
+    let on_root = |k: K| {
+        members
+            .iter()
+            .any(|&i| f[i].kind == k && f[i].entity == r.entity)
+    };
+    let any = |k: K| members.iter().any(|&i| f[i].kind == k);
+    match r.kind {
+        K::ContainerOomKilled if any(K::OomKillNode) => RootKind::OomNode,
+        K::ContainerError | K::CrashLoop if on_root(K::DnsFailure) => RootKind::DnsFailure,
+        K::ContainerError | K::CrashLoop if on_root(K::DependencyError) => {
+            RootKind::DependencyUnreachable
+        }
+        K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
+        k => k.props().root,
     }
 }

@@ -1,0 +1,283 @@
+//! What to do about each root-cause kind: one function per kind, named in the kind's row of
+//! [`crate::knowledge::RootKind::props`], over the facts of its incident gathered once.
+
+use super::Impact;
+use crate::detect::text::{self, Cause};
+use crate::detect::{Finding, FindingKind as K};
+use crate::report::kib;
+use crate::topology::{Entity, Topology};
+
+/// The facts of an incident that actions name.
+pub struct Context<'a> {
+    pub root: &'a Finding,
+    pub members: &'a [&'a Finding],
+    pub impact: &'a Impact,
+    pub topology: &'a Topology,
+    /// The root's entity, short (`shop/cart-7d8f9`).
+    pub pod: String,
+    /// The root pod's workload (`deployment/shop/cart`), else the root entity.
+    pub workload: String,
+    pub node: String,
+    /// The first message any finding carries (an Event's, a termination's).
+    pub message: String,
+    pub container: String,
+    /// The dependency the root could not reach.
+    pub peer: String,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        root: &'a Finding,
+        members: &'a [&'a Finding],
+        impact: &'a Impact,
+        topology: &'a Topology,
+    ) -> Context<'a> {
+        let workload = match &root.entity {
+            Entity::Pod { ns, name } => topology
+                .pod_by_name(ns, name)
+                .and_then(|p| topology.workload_of(p))
+                .map(|w| w.to_string()),
+            _ => None,
+        }
+        .unwrap_or_else(|| root.entity.to_string());
+        let node = match &root.entity {
+            Entity::Node(n) if !n.is_empty() => Some(n.clone()),
+            _ => root.facts.node.clone(),
+        }
+        .or_else(|| impact.nodes.first().map(Entity::short))
+        .unwrap_or_else(|| "the node".into());
+        let message = members
+            .iter()
+            .find_map(|m| m.facts.message.clone())
+            .unwrap_or_default();
+        let container = members
+            .iter()
+            .find_map(|m| m.facts.container.clone())
+            .unwrap_or_else(|| "<container>".into());
+        // The dependency the root could not reach: its own peer, else the host its message names
+        // (outside the cluster), else one a member names.
+        let named_host = |m: &Finding| match m.facts.message.as_deref().and_then(text::classify) {
+            Some(Cause::Unreachable { host: Some(h) }) => Some(h),
+            _ => None,
+        };
+        let peer = (root.kind == K::DependencyError)
+            .then(|| {
+                root.facts
+                    .peer
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .or_else(|| named_host(root))
+            })
+            .flatten()
+            .or_else(|| {
+                members
+                    .iter()
+                    .find_map(|m| m.facts.peer.clone())
+                    .map(|p| p.to_string())
+            })
+            .unwrap_or_else(|| "the dependency".into());
+        Context {
+            root,
+            members,
+            impact,
+            topology,
+            pod: root.entity.short(),
+            workload,
+            node,
+            message,
+            container,
+            peer,
+        }
+    }
+
+    fn oom_facts(&self) -> &crate::detect::Facts {
+        self.members
+            .iter()
+            .find(|m| m.kind == K::OomKillMemcg)
+            .map(|m| &m.facts)
+            .unwrap_or(&self.root.facts)
+    }
+}
+
+type Actions = Vec<(&'static str, String)>;
+
+pub fn oom_container_limit(c: &Context) -> Actions {
+    let peak = c
+        .oom_facts()
+        .peak_bytes
+        .map(|b| kib(b / 1024))
+        .unwrap_or_else(|| "observed".into());
+    let limit = c
+        .members
+        .iter()
+        .find_map(|m| m.facts.limit_bytes)
+        .map(|b| kib(b / 1024))
+        .unwrap_or_else(|| "current".into());
+    vec![
+        ("IMMEDIATE", format!("raise the memory limit of {} above its {peak} peak (limit {limit}), or find the leak", c.workload)),
+        ("NEXT", format!("compare the memory growth of {} before the kill with its traffic; a steady climb is a leak", c.pod)),
+        ("LATER", "set memory requests equal to limits for critical workloads (Guaranteed QoS)".into()),
+    ]
+}
+
+pub fn oom_node(c: &Context) -> Actions {
+    let node = &c.node;
+    vec![
+        ("IMMEDIATE", format!("node {node} ran out of memory: cordon it and move load off (kubectl cordon {node})")),
+        ("NEXT", format!("find the largest consumers on {node} and give every pod a memory limit")),
+        ("LATER", "reserve memory for the system (kubelet --system-reserved, eviction thresholds)".into()),
+    ]
+}
+
+pub fn eviction_node_pressure(c: &Context) -> Actions {
+    let evicted = c
+        .members
+        .iter()
+        .find(|m| m.kind == K::Eviction)
+        .and_then(|m| match &m.entity {
+            Entity::Pod { ns, name } => c
+                .topology
+                .pod_by_name(ns, name)
+                .and_then(|p| c.topology.workload_of(p)),
+            _ => None,
+        });
+    let who = evicted.map_or_else(|| "the evicted pods".to_string(), |w| w.to_string());
+    vec![
+        ("IMMEDIATE", format!("relieve pressure on {}: {}", c.node, c.message)),
+        ("NEXT", format!("raise the memory requests of {who} to what it really uses, so the scheduler accounts for it")),
+    ]
+}
+
+pub fn liveness_probe_kill(c: &Context) -> Actions {
+    vec![
+        ("IMMEDIATE", format!("see why the liveness endpoint of {} stops answering: {}", c.pod, c.message)),
+        ("NEXT", format!("raise timeoutSeconds/failureThreshold of the liveness probe of {}, or move slow checks to a readiness probe", c.workload)),
+    ]
+}
+
+pub fn crash_loop_app_error(c: &Context) -> Actions {
+    vec![
+        (
+            "IMMEDIATE",
+            format!(
+                "read why it exited: kubectl logs -n {} {} -c {} --previous",
+                ns_of(&c.root.entity),
+                c.pod,
+                c.container
+            ),
+        ),
+        (
+            "NEXT",
+            format!(
+                "roll back {} if a recent change started the crashes",
+                c.workload
+            ),
+        ),
+    ]
+}
+
+pub fn dependency_unreachable(c: &Context) -> Actions {
+    let peer = &c.peer;
+    let client = c
+        .members
+        .iter()
+        .find(|m| m.kind == K::DependencyError)
+        .map_or(c.pod.clone(), |m| m.entity.short());
+    vec![
+        (
+            "IMMEDIATE",
+            if peer.starts_with("service/") || peer == "the dependency" {
+                format!("restore {peer}: check that it has ready endpoints and that its pods are running")
+            } else {
+                format!("restore {peer}, outside the cluster: check that it is up and reachable from the pod's node (address, port, firewall)")
+            },
+        ),
+        (
+            "NEXT",
+            format!("make {client} retry with backoff instead of failing when {peer} is away"),
+        ),
+    ]
+}
+
+pub fn image_pull_failure(c: &Context) -> Actions {
+    vec![(
+        "IMMEDIATE",
+        format!(
+            "fix the image reference or the registry credentials of {}: {}",
+            c.workload, c.message
+        ),
+    )]
+}
+
+pub fn scheduling_failure(c: &Context) -> Actions {
+    vec![
+        ("IMMEDIATE", c.message.clone()),
+        (
+            "NEXT",
+            format!(
+                "add capacity, or lower the requests or relax the constraints of {}",
+                c.workload
+            ),
+        ),
+    ]
+}
+
+pub fn node_not_ready(c: &Context) -> Actions {
+    vec![
+        ("IMMEDIATE", format!("check node {} and its kubelet (journalctl -u kubelet); pods move after the 300 s toleration", c.node)),
+        ("NEXT", "spread replicas across nodes (topologySpreadConstraints, PodDisruptionBudgets)".into()),
+    ]
+}
+
+pub fn dns_failure(c: &Context) -> Actions {
+    vec![
+        (
+            "IMMEDIATE",
+            "check cluster DNS: kubectl -n kube-system get pods -l k8s-app=kube-dns".into(),
+        ),
+        (
+            "NEXT",
+            format!(
+                "check the name {} resolves and NetworkPolicies allowing egress to DNS: {}",
+                c.pod, c.message
+            ),
+        ),
+    ]
+}
+
+pub fn network_unreachable(c: &Context) -> Actions {
+    vec![(
+        "IMMEDIATE",
+        format!(
+            "check the network path to {}: NetworkPolicies, the CNI on {}",
+            c.peer, c.node
+        ),
+    )]
+}
+
+pub fn config_error(c: &Context) -> Actions {
+    vec![(
+        "IMMEDIATE",
+        format!(
+            "create what is missing or fix the reference in {}: {}",
+            c.workload, c.message
+        ),
+    )]
+}
+
+pub fn unknown(c: &Context) -> Actions {
+    vec![(
+        "NEXT",
+        format!(
+            "read the evidence: tapio cat CAPTURE --since {} --pod …",
+            c.root.start
+        ),
+    )]
+}
+
+fn ns_of(e: &Entity) -> &str {
+    match e {
+        Entity::Pod { ns, .. } | Entity::Service { ns, .. } | Entity::Workload { ns, .. } => ns,
+        _ => "default",
+    }
+}
