@@ -59,6 +59,8 @@ pub enum Harm {
     None,
     /// Requests failed or were slow: alone, at a low rate, it may be background.
     Requests,
+    /// A service's requests got measurably worse than its own baseline.
+    Degraded,
     /// A pod cannot run or serve (crash-looping, unschedulable, evicted …).
     Pod,
     /// A container restarted.
@@ -110,6 +112,9 @@ pub enum FindingKind {
     NetworkSetupFailure,
     ErrorSpans,
     SlowSpans,
+    ServiceErrors,
+    ServiceLatency,
+    NetworkLatency,
 }
 
 named!(FindingKind, "finding kind" {
@@ -137,6 +142,9 @@ named!(FindingKind, "finding kind" {
     NetworkSetupFailure => "network_setup_failure",
     ErrorSpans => "error_spans",
     SlowSpans => "slow_spans",
+    ServiceErrors => "service_errors",
+    ServiceLatency => "service_latency",
+    NetworkLatency => "network_latency",
 });
 
 impl FindingKind {
@@ -177,6 +185,9 @@ impl FindingKind {
             F::NetworkSetupFailure => p(L::K8s,    N::Event,     8, 1, H::None,     R::NetworkUnreachable,   "a pod's network could not be set up (CNI)"),
             F::ErrorSpans          => p(L::Trace,  N::Aggregate, 1, 6, H::Requests, R::Unknown,              "spans with status error or HTTP >= 500, per service"),
             F::SlowSpans           => p(L::Trace,  N::Aggregate, 1, 5, H::Requests, R::Unknown,              "requests that took far longer than usual"),
+            F::ServiceErrors       => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "errors that originate in a service's own spans rose above its baseline"),
+            F::ServiceLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceLatency,       "a service's self time (its spans minus its calls) rose above its baseline"),
+            F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
         }
     }
 
@@ -229,6 +240,9 @@ pub enum RootKind {
     DnsFailure,
     NetworkUnreachable,
     ConfigError,
+    ServiceErrors,
+    ServiceLatency,
+    NetworkLatency,
     Unknown,
 }
 
@@ -245,6 +259,9 @@ named!(RootKind, "root cause kind" {
     DnsFailure => "dns_failure",
     NetworkUnreachable => "network_unreachable",
     ConfigError => "config_error",
+    ServiceErrors => "service_errors",
+    ServiceLatency => "service_latency",
+    NetworkLatency => "network_latency",
     Unknown => "unknown",
 });
 
@@ -270,6 +287,9 @@ impl RootKind {
             R::DnsFailure            => p("DNS failure",                  0.75, S::Network, actions::dns_failure),
             R::NetworkUnreachable    => p("network unreachable",          0.6,  S::Network, actions::network_unreachable),
             R::ConfigError           => p("configuration error",          0.85, S::Pod,     actions::config_error),
+            R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
+            R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
+            R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
             R::Unknown               => p("unknown",                      0.3,  S::Unknown, actions::unknown),
         }
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::detect::{Blind, Finding, FindingKind, View};
 use crate::event::Ts;
+use crate::knowledge::Harm;
 use crate::topology::{Entity, Topology};
 
 /// How two findings' entities must relate for a rule to apply.
@@ -60,6 +61,26 @@ const POD_DOWN: &[FindingKind] = &[
 ];
 const CONN: &[FindingKind] = &[K::ConnRefused, K::ConnTimeout, K::ConnReset];
 const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOomKilled];
+/// A service's requests got worse than its own baseline.
+const SERVICE_CHANGE: &[FindingKind] = &[K::ServiceErrors, K::ServiceLatency, K::NetworkLatency];
+/// What the callers of a degraded service show.
+const CALLER_SYMPTOMS: &[FindingKind] = &[
+    K::ErrorSpans,
+    K::SlowSpans,
+    K::ServiceErrors,
+    K::DependencyError,
+];
+/// A pod that is down or failing its probes, under a service.
+const POD_TROUBLE: &[FindingKind] = &[
+    K::OomKillMemcg,
+    K::OomKillNode,
+    K::ContainerOomKilled,
+    K::ContainerError,
+    K::CrashLoop,
+    K::LivenessFailed,
+    K::LivenessKill,
+    K::Eviction,
+];
 
 /// The causal rules, documented in `docs/correlation.md`.
 #[rustfmt::skip]
@@ -87,6 +108,11 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::NetworkSetupFailure], effects: &[K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 600, why: "the pod has no network" },
     Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
     Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
+    Rule { causes: POD_TROUBLE, effects: SERVICE_CHANGE, relation: Relation::PodBacksService, window_s: 300, why: "the service's pod was failing" },
+    Rule { causes: &[K::NodePressure, K::NodeNotReady], effects: SERVICE_CHANGE, relation: Relation::ServiceOnNode, window_s: 600, why: "a node the service runs on was in trouble" },
+    Rule { causes: &[K::ServiceErrors, K::ServiceLatency], effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::Same, window_s: 300, why: "its own requests failed or slowed" },
+    Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
+    Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
 ];
 
 /// A causal edge, with the rule that made it.
@@ -99,6 +125,11 @@ pub struct Link {
 
 fn cause_rank_of(k: FindingKind) -> u8 {
     k.props().cause_rank
+}
+
+/// A finding's score, for ordering: a service-level change's significance, else 0.
+fn score_of(f: &Finding) -> i64 {
+    (f.facts.score * 100.0) as i64
 }
 
 fn symptom_rank_of(k: FindingKind) -> u8 {
@@ -267,7 +298,16 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         candidates = members.clone();
     }
     // Highest rank first, then earliest, then id: deterministic.
-    candidates.sort_by_key(|&i| (std::cmp::Reverse(cause_rank_of(f[i].kind)), f[i].start, i));
+    // Highest rank first; among equals, the most significant change (service-level findings carry
+    // a score), then the earliest, then id: deterministic.
+    candidates.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(cause_rank_of(f[i].kind)),
+            std::cmp::Reverse(score_of(&f[i])),
+            f[i].start,
+            i,
+        )
+    });
     let root = candidates[0];
     let alternatives = candidates[1..]
         .iter()
@@ -276,6 +316,16 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
                 format!(
                     "{} explains less than {} (weaker cause)",
                     f[i].kind, f[root].kind
+                )
+            } else if score_of(&f[i]) < score_of(&f[root]) {
+                format!(
+                    "{} of {} is a smaller change ({}) than {} of {} ({})",
+                    f[i].kind,
+                    f[i].entity.short(),
+                    f[i].facts.message.as_deref().unwrap_or("?"),
+                    f[root].kind,
+                    f[root].entity.short(),
+                    f[root].facts.message.as_deref().unwrap_or("?"),
                 )
             } else {
                 format!("{} began later than {}", f[i].kind, f[root].kind)
@@ -328,7 +378,8 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
             .filter(|l| l.cause == x)
             .map(|l| l.effect)
             .collect();
-        next.sort_by_key(|&i| (f[i].start, i));
+        // Concrete steps before the service-level changes derived from them, when both lead on.
+        next.sort_by_key(|&i| (f[i].kind.props().harm == Harm::Degraded, f[i].start, i));
         for y in next {
             if !depth.contains_key(&y) {
                 depth.insert(y, depth[&x] + 1);

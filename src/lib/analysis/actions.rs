@@ -265,6 +265,43 @@ pub fn config_error(c: &Context) -> Actions {
     )]
 }
 
+pub fn service_errors(c: &Context) -> Actions {
+    let svc = c.root.entity.short();
+    vec![
+        ("IMMEDIATE", format!("read what {svc} logged when its errors began: tapio cat CAPTURE --kind log,span --since {} | grep {}", c.root.start, service_name(&c.root.entity))),
+        ("NEXT", format!("roll back {svc} if it changed just before (kubectl rollout history deployment/{svc}); else check what it depends on that spans do not show (a database, a queue, a feature flag)")),
+    ]
+}
+
+pub fn service_latency(c: &Context) -> Actions {
+    let svc = c.root.entity.short();
+    vec![
+        ("IMMEDIATE", format!("check CPU throttling and saturation of {svc}'s pods (cpu.stat nr_throttled, kubectl top pod), garbage collection and locks: its own processing got slower while its calls did not")),
+        ("NEXT", format!("raise the CPU limit or scale out {svc} if it is throttled; profile the slow endpoint otherwise")),
+    ]
+}
+
+pub fn network_latency(c: &Context) -> Actions {
+    let svc = c.root.entity.short();
+    let callers: Vec<String> = c.root.facts.clients.iter().map(Entity::short).collect();
+    let callers = if callers.is_empty() {
+        "its callers".to_string()
+    } else {
+        callers.join(", ")
+    };
+    vec![
+        ("IMMEDIATE", format!("calls from {callers} into {svc} wait before {svc} sees them: check the proxy or sidecar in front of it, its accept queue (ss -lnt: Recv-Q), the network between the nodes")),
+        ("NEXT", format!("compare with {svc}'s own processing time, which did not change: the delay is on the way, not in the service")),
+    ]
+}
+
+fn service_name(e: &Entity) -> String {
+    match e {
+        Entity::Service { name, .. } => name.clone(),
+        other => other.short(),
+    }
+}
+
 pub fn unknown(c: &Context) -> Actions {
     vec![(
         "NEXT",

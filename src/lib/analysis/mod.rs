@@ -64,6 +64,8 @@ pub struct Impact {
     pub failed_requests: u64,
     /// Requests with errors that were retried and succeeded.
     pub recovered_requests: u64,
+    /// Requests measurably slower than their service's baseline (service-level latency findings).
+    pub slow_requests: u64,
     /// Endpoints lost by the services that lost all of theirs.
     pub endpoints_lost: u64,
     pub restarts: u64,
@@ -254,6 +256,7 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
                 imp.recovered_requests += m.facts.recovered_requests;
             }
             K::ServiceNoEndpoints => imp.endpoints_lost += m.count,
+            K::ServiceLatency | K::NetworkLatency => imp.slow_requests += m.count,
             _ if m.kind.props().harm == Harm::Restart => imp.restarts += 1,
             _ => {}
         }
@@ -283,6 +286,10 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
     let only_errors = members
         .iter()
         .all(|m| m.kind.props().harm == Harm::Requests);
+    // A service measurably worse than its own baseline is a real change, not background.
+    let degraded = members
+        .iter()
+        .any(|m| m.kind.props().harm == Harm::Degraded);
     let errors: u64 = members.iter().map(|m| m.count).sum();
     let requests: u64 = members.iter().map(|m| m.facts.requests).sum();
     if only_errors && (imp.failed_requests < 5 || errors * 20 < requests) {
@@ -292,7 +299,7 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
         Severity::Critical
     } else if imp.endpoints_lost > 0 || imp.failed_requests >= 10 || node_level {
         Severity::High
-    } else if pod_trouble || imp.failed_requests > 0 {
+    } else if pod_trouble || degraded || imp.failed_requests > 0 {
         Severity::Medium
     } else {
         Severity::Low

@@ -8,6 +8,7 @@
 
 mod kube;
 mod net;
+pub mod service;
 mod spans;
 pub mod text;
 
@@ -55,6 +56,8 @@ pub struct Facts {
     /// For error spans: all spans of the service in the finding's minutes, to judge the error rate.
     pub requests: u64,
     pub trace_ids: Vec<String>,
+    /// For service-level changes: how significant the change is (a z-score), to rank candidates.
+    pub score: f64,
 }
 
 /// A symptom with its evidence.
@@ -131,6 +134,7 @@ pub struct Detector {
     pub(crate) open: HashMap<(FindingKind, Entity, String), usize>,
     pub(crate) net: net::Bursts,
     pub(crate) spans: spans::Traces,
+    pub(crate) services: service::Services,
     pub blind: Vec<Blind>,
     pub last_ts: Ts,
     /// The cgroup of each live process, learned from exec events: for kernel events that name a
@@ -186,6 +190,7 @@ impl Detector {
             open: HashMap::new(),
             net: net::Bursts::default(),
             spans: spans::Traces::default(),
+            services: service::Services::default(),
             blind: Vec::new(),
             last_ts: Ts(0),
             pids: HashMap::new(),
@@ -262,6 +267,7 @@ impl Detector {
     /// Looks at one event (events must come in time order for bursts to be right).
     pub fn observe(&mut self, e: &Event) {
         self.last_ts = self.last_ts.max(e.ts);
+        self.service_tick(e.ts);
         match &e.body {
             Body::Kernel(Kernel::OomKill(o)) => self.oom_kill(e, o),
             Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
@@ -309,6 +315,7 @@ impl Detector {
 
     /// Ends the stream: closes open bursts and span aggregates.
     pub fn finish(mut self) -> Detected {
+        self.finish_services();
         // States that never recovered last to the end of the evidence.
         for (&(kind, _, _), &i) in &self.open {
             if kind.is_state() {

@@ -38,6 +38,7 @@ impl Detector {
             self.remember_root(s);
         }
         let entity = span_entity(s);
+        self.service_span(e, s, &entity);
         *self
             .spans
             .per_minute
@@ -216,7 +217,7 @@ pub fn span_entity(s: &Span) -> Entity {
 }
 
 /// The host a client span called: an address or a name (`cart`, `cart.shop.svc.cluster.local`).
-fn peer_of(s: &Span) -> Option<String> {
+pub(crate) fn peer_of(s: &Span) -> Option<String> {
     if !matches!(
         s.kind,
         crate::event::SpanKind::Client | crate::event::SpanKind::Producer

@@ -1,0 +1,902 @@
+//! Service-level detectors: where errors and latency originate, from traces alone.
+//!
+//! Most incidents of a microservice system show nowhere but in its traces: one service starts
+//! failing or gets slow, and every caller suffers. Counting error spans per service blames every
+//! service on the path, and whichever erred first; this stage instead assembles each trace and
+//! asks, per span, whether the trouble is its own:
+//!
+//! - **errors that originate** in a service: an error span none of whose children failed (a
+//!   client span that failed without reaching its server counts against the callee it named);
+//! - **self time**: a server span's duration minus the time its outbound calls took (their union,
+//!   so parallel calls count once) — what the service itself spent;
+//! - **network gap**: a client span's duration minus its server child's — time between the two
+//!   services (the network, a proxy, a full accept queue).
+//!
+//! Each signal is kept per service in fixed 10-second buckets (counts, and log-scale latency
+//! histograms: a few hundred bytes a bucket, 60 buckets a service), and each bucket, once its
+//! traces are complete, is tested against a baseline learnt from the same stream: the buckets
+//! before it that were not themselves anomalous. The tests and their thresholds are in
+//! `docs/correlation.md`; in short, an error rate must rise significantly (binomial z ≥ 4) and
+//! substantially (at least twice the baseline and 5 points above it), a latency must have a
+//! quarter of its samples above the baseline's 95th percentile (z ≥ 4) and a p90 at least 5 ms and
+//! 50 % above it. Errors at the rate they always had are background, not a change. A capture that
+//! starts mid-incident has no baseline: a high rate of originating errors from the start is still a
+//! finding, and its summary says there was no baseline.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use super::{Detector, Evidence, Facts, FindingKind};
+use crate::event::{Event, Span, SpanId, SpanKind, TraceId, Ts};
+use crate::topology::Entity;
+
+/// Width of a bucket.
+pub(crate) const BUCKET_NS: u64 = 10 * Ts::NANOS_PER_SEC;
+/// A trace is complete this long after the latest end of its spans seen so far.
+const TRACE_SETTLE_NS: u64 = 10 * Ts::NANOS_PER_SEC;
+/// Buckets kept per service: the baseline's reach.
+const HISTORY: usize = 60;
+/// Buckets tested together (the window): 20 s.
+const WINDOW: usize = 2;
+/// Traces held open at once; beyond, the oldest are settled early (memory stays bounded).
+const MAX_OPEN_TRACES: usize = 50_000;
+/// Spans held per trace; a runaway trace keeps its first ones.
+const MAX_TRACE_SPANS: usize = 512;
+/// Evaluations without the anomaly after which a finding closes.
+const RECOVERED_AFTER: u32 = 3;
+
+/// Thresholds of the change tests (docs/correlation.md explains each).
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Baseline requests needed before a rise can be judged against it.
+    pub min_baseline: u64,
+    /// Originating errors needed in the window.
+    pub min_errors: u64,
+    /// Significance (binomial z-score) of a rise.
+    pub z: f64,
+    /// The window's error rate must reach this many times the baseline's …
+    pub error_ratio: f64,
+    /// … and exceed it by this much.
+    pub error_margin: f64,
+    /// Without a baseline (a capture that starts mid-incident): the rate and count that still count.
+    pub no_baseline_rate: f64,
+    pub no_baseline_errors: u64,
+    /// Latency samples needed in the window.
+    pub min_samples: u64,
+    /// Share of the window's samples above the baseline's 95th percentile.
+    pub exceed_share: f64,
+    /// The window's p90 must exceed the baseline's by this factor and this much.
+    pub latency_ratio: f64,
+    pub latency_min_ns: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            min_baseline: 50,
+            min_errors: 5,
+            z: 4.0,
+            error_ratio: 2.0,
+            error_margin: 0.05,
+            no_baseline_rate: 0.2,
+            no_baseline_errors: 10,
+            min_samples: 10,
+            exceed_share: 0.25,
+            latency_ratio: 1.5,
+            latency_min_ns: 5_000_000,
+        }
+    }
+}
+
+/// A latency histogram: bucket i holds durations in [2^(i/2) µs, 2^((i+1)/2) µs).
+#[derive(Clone, Default)]
+struct Hist {
+    counts: Vec<u32>,
+    n: u64,
+}
+
+const HIST_BUCKETS: usize = 64;
+
+impl Hist {
+    fn index(ns: u64) -> usize {
+        let us = (ns / 1000).max(1) as f64;
+        ((2.0 * us.log2()).floor() as usize).min(HIST_BUCKETS - 1)
+    }
+
+    /// The upper bound of a bucket, in ns.
+    fn upper(i: usize) -> u64 {
+        (2f64.powf((i + 1) as f64 / 2.0) * 1000.0) as u64
+    }
+
+    fn add(&mut self, ns: u64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_BUCKETS];
+        }
+        self.counts[Hist::index(ns)] += 1;
+        self.n += 1;
+    }
+
+    fn merge(&mut self, o: &Hist) {
+        if o.n == 0 {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_BUCKETS];
+        }
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+        self.n += o.n;
+    }
+
+    /// The bucket holding the q-quantile.
+    fn quantile_bucket(&self, q: f64) -> usize {
+        let want = ((self.n as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c as u64;
+            if seen >= want {
+                return i;
+            }
+        }
+        HIST_BUCKETS - 1
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        Hist::upper(self.quantile_bucket(q))
+    }
+
+    fn above(&self, bucket: usize) -> u64 {
+        self.counts.iter().skip(bucket + 1).map(|&c| c as u64).sum()
+    }
+}
+
+/// One service's signals over one bucket.
+#[derive(Clone, Default)]
+struct Bucket {
+    start: u64,
+    requests: u64,
+    errors: u64,
+    /// Errors that originated in the service.
+    origin: u64,
+    /// Of those, calls that failed before reaching it (refused, unresolved, timed out connecting).
+    unreached: u64,
+    self_time: Hist,
+    /// Gaps of calls into the service.
+    gap: Hist,
+    /// Set once an evaluation found this bucket anomalous: it stays out of the baseline.
+    anomalous: [bool; 3],
+}
+
+/// The three service-level signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Signal {
+    Errors,
+    SelfTime,
+    Gap,
+}
+
+impl Signal {
+    const ALL: [Signal; 3] = [Signal::Errors, Signal::SelfTime, Signal::Gap];
+
+    fn kind(self) -> FindingKind {
+        match self {
+            Signal::Errors => FindingKind::ServiceErrors,
+            Signal::SelfTime => FindingKind::ServiceLatency,
+            Signal::Gap => FindingKind::NetworkLatency,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Examples kept per service, for evidence.
+#[derive(Clone)]
+struct Example {
+    ts: Ts,
+    seq: u64,
+    line: String,
+    value: u64,
+}
+
+#[derive(Default)]
+struct Series {
+    buckets: VecDeque<Bucket>,
+    /// Callers seen (service entities), for linking their symptoms to this service.
+    callers: BTreeSet<Entity>,
+    /// The callee most often named by errors that originated here in a client span.
+    callee_errors: HashMap<Entity, u64>,
+    /// Recent examples: originating errors, slowest self times, largest gaps.
+    examples: [VecDeque<Example>; 3],
+    /// Open findings per signal, and evaluations since they were last anomalous.
+    quiet: [u32; 3],
+}
+
+/// A span as the trace assembler keeps it.
+#[derive(Clone)]
+struct Lite {
+    id: SpanId,
+    parent: Option<SpanId>,
+    service: Entity,
+    kind: SpanKind,
+    start: Ts,
+    end: Ts,
+    error: bool,
+    /// The callee a client span named, resolved to a service when known.
+    peer: Option<Entity>,
+    seq: u64,
+    name: String,
+    node: String,
+}
+
+#[derive(Default)]
+struct OpenTrace {
+    spans: Vec<Lite>,
+    due: Ts,
+}
+
+#[derive(Default)]
+pub(crate) struct Services {
+    open: HashMap<TraceId, OpenTrace>,
+    /// (due, trace) of open traces; a trace's older entries are stale when its due moved.
+    due: BTreeSet<(Ts, TraceId)>,
+    series: HashMap<Entity, Series>,
+    /// The start of the next bucket to evaluate.
+    next_eval: Option<u64>,
+    pub(crate) thresholds: Thresholds,
+}
+
+impl Detector {
+    /// Takes a span into its trace; settles traces and evaluates buckets as time goes on.
+    pub(crate) fn service_span(&mut self, e: &Event, s: &Span, entity: &Entity) {
+        let peer = if matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
+            super::spans::peer_of(s).and_then(|h| self.resolve_host(&h, entity))
+        } else {
+            None
+        };
+        let lite = Lite {
+            id: s.span_id,
+            parent: s.parent_span_id,
+            service: entity.clone(),
+            kind: s.kind,
+            start: s.start,
+            end: s.end,
+            error: s.is_error(),
+            peer,
+            seq: e.seq,
+            name: s.name.clone(),
+            node: e.node.to_string(),
+        };
+        let sv = &mut self.services;
+        let t = sv.open.entry(s.trace_id).or_default();
+        if t.spans.len() < MAX_TRACE_SPANS {
+            t.spans.push(lite);
+        }
+        let due = Ts(s.end.max(s.start).0.saturating_add(TRACE_SETTLE_NS));
+        if due > t.due {
+            sv.due.remove(&(t.due, s.trace_id));
+            t.due = due;
+            sv.due.insert((due, s.trace_id));
+        }
+        self.service_tick(e.ts);
+    }
+
+    /// Settles the traces that are due and evaluates the buckets that are complete.
+    pub(crate) fn service_tick(&mut self, now: Ts) {
+        loop {
+            let sv = &mut self.services;
+            let first = match sv.due.first() {
+                Some(&(due, id)) if due <= now || sv.open.len() > MAX_OPEN_TRACES => (due, id),
+                _ => break,
+            };
+            sv.due.remove(&first);
+            if let Some(t) = sv.open.remove(&first.1) {
+                self.settle(t.spans);
+            }
+        }
+        // A bucket is complete once every trace that began in it has settled: its end plus the
+        // settling time (traces longer than that are rare and land in their own bucket anyway).
+        let Some(first) = self.services.next_eval.or_else(|| {
+            self.services
+                .series
+                .values()
+                .filter_map(|s| s.buckets.front().map(|b| b.start))
+                .min()
+        }) else {
+            return;
+        };
+        let mut b = first;
+        while b + BUCKET_NS + TRACE_SETTLE_NS <= now.0 {
+            self.evaluate(b);
+            b += BUCKET_NS;
+        }
+        self.services.next_eval = Some(b);
+    }
+
+    /// Ends the stream: settles every trace and evaluates every bucket.
+    pub(crate) fn finish_services(&mut self) {
+        let mut traces: Vec<OpenTrace> = self.services.open.drain().map(|(_, t)| t).collect();
+        self.services.due.clear();
+        traces.sort_by_key(|t| t.spans.first().map(|s| (s.start, s.seq)));
+        for t in traces {
+            self.settle(t.spans);
+        }
+        let starts = || {
+            self.services
+                .series
+                .values()
+                .flat_map(|s| s.buckets.front().zip(s.buckets.back()))
+        };
+        let first = starts().map(|(a, _)| a.start).min();
+        let last = starts().map(|(_, b)| b.start).max();
+        let (Some(first), Some(last)) = (self.services.next_eval.or(first), last) else {
+            return;
+        };
+        let mut b = first;
+        while b <= last {
+            self.evaluate(b);
+            b += BUCKET_NS;
+        }
+        self.services.next_eval = Some(b);
+    }
+
+    /// Turns one complete trace into observations of its services.
+    fn settle(&mut self, mut spans: Vec<Lite>) {
+        spans.sort_by_key(|s| (s.start, s.seq));
+        let by_id: HashMap<SpanId, usize> =
+            spans.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+        for (i, s) in spans.iter().enumerate() {
+            if let Some(&p) = s.parent.as_ref().and_then(|p| by_id.get(p)) {
+                if p != i {
+                    children[p].push(i);
+                }
+            }
+        }
+        let mut origins: BTreeSet<Entity> = BTreeSet::new();
+        for (i, s) in spans.iter().enumerate() {
+            let entry = matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
+                || s.parent.is_none_or(|p| !by_id.contains_key(&p));
+            if entry {
+                let own_calls = calls_of(&spans, &children, i);
+                let busy = union_ns(&own_calls, s.start, s.end);
+                let self_ns = s.end.saturating_sub(s.start).saturating_sub(busy);
+                let b = self.bucket(&s.service, s.start);
+                b.requests += 1;
+                b.errors += s.error as u64;
+                b.self_time.add(self_ns);
+                self.example(&s.service, Signal::SelfTime, s, self_ns, "self time");
+            }
+            // A call into another service: the gap between the client's and the server's view.
+            if s.kind == SpanKind::Client {
+                if let Some(&c) = children[i]
+                    .iter()
+                    .find(|&&c| spans[c].kind == SpanKind::Server)
+                {
+                    let server = &spans[c];
+                    let gap = s
+                        .end
+                        .saturating_sub(s.start)
+                        .saturating_sub(server.end.saturating_sub(server.start));
+                    let callee = server.service.clone();
+                    if callee != s.service {
+                        self.bucket(&callee, s.start).gap.add(gap);
+                        let caller = s.service.clone();
+                        let series = self.services.series.entry(callee.clone()).or_default();
+                        series.callers.insert(caller);
+                        self.example(&callee, Signal::Gap, s, gap, "network gap");
+                    }
+                }
+            }
+            if s.error && !children[i].iter().any(|&c| spans[c].error) {
+                // A client call that failed without reaching its server: the callee it named,
+                // when known, is where it failed; else the caller itself.
+                let reached = children[i]
+                    .iter()
+                    .any(|&c| spans[c].kind == SpanKind::Server);
+                let at = match (&s.peer, s.kind, reached) {
+                    (Some(p), SpanKind::Client, false) => p.clone(),
+                    _ => s.service.clone(),
+                };
+                if origins.insert(at.clone()) {
+                    let b = self.bucket(&at, s.start);
+                    b.origin += 1;
+                    // A call that never reached its callee is a request of the callee that failed.
+                    if at != s.service {
+                        b.requests += 1;
+                        b.unreached += 1;
+                    }
+                    self.example(&at, Signal::Errors, s, 1, "error");
+                }
+                // A caller's own error on a call that reached its callee (a timeout, a bad
+                // answer): remember the callee, for linking it to the callee's slowdown.
+                if reached || s.kind == SpanKind::Client {
+                    if let Some(callee) = children[i]
+                        .iter()
+                        .map(|&c| spans[c].service.clone())
+                        .find(|c| *c != s.service)
+                        .or_else(|| s.peer.clone().filter(|p| *p != at))
+                    {
+                        let series = self.services.series.entry(at.clone()).or_default();
+                        *series.callee_errors.entry(callee).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn bucket(&mut self, service: &Entity, at: Ts) -> &mut Bucket {
+        let start = at.0 / BUCKET_NS * BUCKET_NS;
+        let series = self.services.series.entry(service.clone()).or_default();
+        let pos = series.buckets.iter().rposition(|b| b.start <= start);
+        match pos {
+            Some(p) if series.buckets[p].start == start => &mut series.buckets[p],
+            Some(p) => {
+                series.buckets.insert(
+                    p + 1,
+                    Bucket {
+                        start,
+                        ..Bucket::default()
+                    },
+                );
+                trim(&mut series.buckets);
+                let p = series
+                    .buckets
+                    .iter()
+                    .position(|b| b.start == start)
+                    .unwrap_or(0);
+                &mut series.buckets[p]
+            }
+            None => {
+                series.buckets.push_front(Bucket {
+                    start,
+                    ..Bucket::default()
+                });
+                trim(&mut series.buckets);
+                let p = series
+                    .buckets
+                    .iter()
+                    .position(|b| b.start == start)
+                    .unwrap_or(0);
+                &mut series.buckets[p]
+            }
+        }
+    }
+
+    fn example(&mut self, service: &Entity, signal: Signal, s: &Lite, value: u64, what: &str) {
+        let series = self.services.series.entry(service.clone()).or_default();
+        let ex = &mut series.examples[signal.index()];
+        // Keep the most recent errors, and the largest recent values of a latency.
+        let line = format!(
+            "{}  TRACE  span  {:<12} {} {} {} ({what} {:.1} ms){}",
+            s.start,
+            if s.node.is_empty() { "-" } else { &s.node },
+            s.service.short(),
+            s.kind.as_str(),
+            s.name,
+            value as f64 / 1e6,
+            if s.error { " ERROR" } else { "" }
+        );
+        let item = Example {
+            ts: s.start,
+            seq: s.seq,
+            line,
+            value,
+        };
+        if signal == Signal::Errors {
+            ex.push_back(item);
+            if ex.len() > super::MAX_EVIDENCE {
+                ex.pop_front();
+            }
+            return;
+        }
+        // Latency: the largest of the last bucket or so.
+        ex.retain(|x| s.start.saturating_sub(x.ts) <= BUCKET_NS * WINDOW as u64);
+        if ex.len() < 4 {
+            ex.push_back(item);
+        } else if let Some(min) = ex.iter().enumerate().min_by_key(|(_, x)| x.value) {
+            if min.1.value < value {
+                let i = min.0;
+                ex[i] = item;
+            }
+        }
+    }
+
+    /// Tests the window that ends with bucket `b` for every service and signal.
+    fn evaluate(&mut self, b: u64) {
+        let mut services: Vec<Entity> = self.services.series.keys().cloned().collect();
+        services.sort();
+        for service in services {
+            for signal in Signal::ALL {
+                let outcome = self.test(&service, signal, b);
+                self.apply(&service, signal, b, outcome);
+            }
+        }
+    }
+
+    fn test(&mut self, service: &Entity, signal: Signal, b: u64) -> Option<Change> {
+        let th = self.services.thresholds.clone();
+        let series = self.services.series.get_mut(service)?;
+        let win_start = b.saturating_sub(BUCKET_NS * (WINDOW as u64 - 1));
+        let (window, baseline): (Vec<&Bucket>, Vec<&Bucket>) = series
+            .buckets
+            .iter()
+            .filter(|x| x.start <= b)
+            .partition(|x| x.start >= win_start);
+        let baseline: Vec<&Bucket> = baseline
+            .into_iter()
+            .filter(|x| !x.anomalous[signal.index()])
+            .collect();
+        let change = match signal {
+            Signal::Errors => {
+                let n: u64 = window.iter().map(|x| x.requests).sum();
+                let k: u64 = window.iter().map(|x| x.origin).sum();
+                let n0: u64 = baseline.iter().map(|x| x.requests).sum();
+                let k0: u64 = baseline.iter().map(|x| x.origin).sum();
+                let unreached: u64 = window.iter().map(|x| x.unreached).sum();
+                errors_changed(&th, k, n, k0, n0).map(|mut c| {
+                    c.unreached = unreached * 2 > k;
+                    c
+                })
+            }
+            Signal::SelfTime | Signal::Gap => {
+                let pick = |x: &Bucket| {
+                    if signal == Signal::SelfTime {
+                        x.self_time.clone()
+                    } else {
+                        x.gap.clone()
+                    }
+                };
+                let mut w = Hist::default();
+                window.iter().for_each(|x| w.merge(&pick(x)));
+                let mut h = Hist::default();
+                baseline.iter().for_each(|x| h.merge(&pick(x)));
+                latency_changed(&th, &w, &h)
+            }
+        };
+        if change.is_some() {
+            // The window's buckets stay out of the baseline of what comes next.
+            for x in series.buckets.iter_mut() {
+                if x.start >= win_start && x.start <= b {
+                    x.anomalous[signal.index()] = true;
+                }
+            }
+        }
+        change.map(|mut c| {
+            c.from = Ts(win_start);
+            c.to = Ts(b + BUCKET_NS);
+            c
+        })
+    }
+
+    fn apply(&mut self, service: &Entity, signal: Signal, b: u64, change: Option<Change>) {
+        let kind = signal.kind();
+        let key = "";
+        let open = self
+            .open
+            .contains_key(&(kind, service.clone(), key.to_string()));
+        let Some(c) = change else {
+            if open {
+                let series = self.services.series.entry(service.clone()).or_default();
+                series.quiet[signal.index()] += 1;
+                if series.quiet[signal.index()] >= RECOVERED_AFTER {
+                    series.quiet[signal.index()] = 0;
+                    self.close(kind, service, key, Ts(b));
+                }
+            }
+            return;
+        };
+        let series = self.services.series.entry(service.clone()).or_default();
+        series.quiet[signal.index()] = 0;
+        let clients: Vec<Entity> = series.callers.iter().cloned().collect();
+        let peer = series
+            .callee_errors
+            .iter()
+            .max_by_key(|(e, n)| (**n, std::cmp::Reverse((*e).clone())))
+            .map(|(e, _)| e.clone());
+        let examples: Vec<Example> = series.examples[signal.index()].iter().cloned().collect();
+        let summary = c.summary(service, signal);
+        let score = c.score;
+        let i = match self.open.get(&(kind, service.clone(), key.to_string())) {
+            Some(&i) => {
+                let f = &mut self.findings[i];
+                f.end = f.end.max(c.to);
+                f.count += c.count;
+                // The strongest window describes the change.
+                if score > f.facts.score {
+                    f.summary = summary;
+                    f.facts.score = score;
+                    f.facts.message = Some(c.detail.clone());
+                }
+                i
+            }
+            None => {
+                let facts = Facts {
+                    clients: clients.clone(),
+                    peer: peer.clone().filter(|_| signal == Signal::Errors),
+                    message: Some(c.detail.clone()),
+                    score,
+                    ..Facts::default()
+                };
+                self.findings.push(super::Finding {
+                    id: self.findings.len(),
+                    kind,
+                    layer: kind.layer(),
+                    entity: service.clone(),
+                    start: c.from,
+                    end: c.to,
+                    count: c.count,
+                    summary,
+                    facts,
+                    evidence: Vec::new(),
+                });
+                let i = self.findings.len() - 1;
+                self.open
+                    .insert((kind, service.clone(), key.to_string()), i);
+                i
+            }
+        };
+        let f = &mut self.findings[i];
+        f.facts.clients = clients;
+        if signal == Signal::Errors && peer.is_some() {
+            f.facts.peer = peer;
+        }
+        for x in examples {
+            if f.evidence.len() < super::MAX_EVIDENCE && !f.evidence.iter().any(|e| e.seq == x.seq)
+            {
+                f.evidence.push(Evidence {
+                    seq: x.seq,
+                    ts: x.ts,
+                    line: x.line,
+                });
+            }
+        }
+    }
+
+    /// For tests and tuning: the thresholds in force.
+    pub fn service_thresholds(&mut self) -> &mut Thresholds {
+        &mut self.services.thresholds
+    }
+}
+
+fn trim(buckets: &mut VecDeque<Bucket>) {
+    while buckets.len() > HISTORY {
+        buckets.pop_front();
+    }
+}
+
+/// The calls a span's service made while serving it: its client children, and those of its
+/// internal children in the same service, recursively.
+fn calls_of(spans: &[Lite], children: &[Vec<usize>], i: usize) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut stack: Vec<usize> = children[i].clone();
+    let mut seen = 0;
+    while let Some(c) = stack.pop() {
+        seen += 1;
+        if seen > MAX_TRACE_SPANS {
+            break;
+        }
+        let s = &spans[c];
+        match s.kind {
+            SpanKind::Client | SpanKind::Producer => out.push((s.start.0, s.end.0)),
+            _ if s.service == spans[i].service
+                && !matches!(s.kind, SpanKind::Server | SpanKind::Consumer) =>
+            {
+                stack.extend(children[c].iter().copied())
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The time covered by intervals, clipped to [from, to].
+fn union_ns(intervals: &[(u64, u64)], from: Ts, to: Ts) -> u64 {
+    let mut v: Vec<(u64, u64)> = intervals
+        .iter()
+        .map(|&(a, b)| (a.max(from.0), b.min(to.0)))
+        .filter(|(a, b)| b > a)
+        .collect();
+    v.sort_unstable();
+    let mut total = 0;
+    let mut cur: Option<(u64, u64)> = None;
+    for (a, b) in v {
+        match cur {
+            Some((ca, cb)) if a <= cb => cur = Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                cur = Some((a, b));
+            }
+            None => cur = Some((a, b)),
+        }
+    }
+    if let Some((a, b)) = cur {
+        total += b - a;
+    }
+    total
+}
+
+/// A change found by a test.
+#[derive(Clone, Debug)]
+struct Change {
+    from: Ts,
+    to: Ts,
+    /// How many requests were hit in the window.
+    count: u64,
+    /// The size of the change, for ranking candidates (a z-score).
+    score: f64,
+    before: f64,
+    after: f64,
+    /// The baseline was missing (a capture that starts mid-incident).
+    no_baseline: bool,
+    /// Most errors were calls that never reached the service.
+    unreached: bool,
+    detail: String,
+}
+
+impl Change {
+    fn summary(&self, service: &Entity, signal: Signal) -> String {
+        let s = service.short();
+        let since = if self.no_baseline {
+            " (no baseline: the capture starts mid-incident)".to_string()
+        } else {
+            String::new()
+        };
+        match signal {
+            Signal::Errors if self.unreached => format!(
+                "calls into {s} fail before reaching it: {:.1} % of its requests, was {:.1} %{since}",
+                self.after * 100.0,
+                self.before * 100.0
+            ),
+            Signal::Errors => format!(
+                "errors originate in {s}: {:.1} % of its requests fail in its own code, was {:.1} %{since}",
+                self.after * 100.0,
+                self.before * 100.0
+            ),
+            Signal::SelfTime => format!(
+                "{s} got slower in its own processing: self time p90 {} ms, was {} ms",
+                ms(self.after),
+                ms(self.before)
+            ),
+            Signal::Gap => format!(
+                "calls into {s} are delayed between caller and server: network gap p90 {} ms, was {} ms",
+                ms(self.after),
+                ms(self.before)
+            ),
+        }
+    }
+}
+
+fn ms(ns: f64) -> String {
+    let m = ns / 1e6;
+    if m >= 10.0 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.1}")
+    }
+}
+
+/// A rise of originating errors: significant (binomial z) and substantial (ratio and margin).
+fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<Change> {
+    if n == 0 || k < th.min_errors {
+        return None;
+    }
+    let rate = k as f64 / n as f64;
+    if n0 < th.min_baseline {
+        // No baseline: only a high rate from the start counts.
+        return (k >= th.no_baseline_errors && rate >= th.no_baseline_rate).then(|| Change {
+            from: Ts(0),
+            to: Ts(0),
+            count: k,
+            score: (k as f64).sqrt(),
+            before: 0.0,
+            after: rate,
+            no_baseline: true,
+            unreached: false,
+            detail: format!(
+                "{k} of {n} requests failed where they were served; no baseline before"
+            ),
+        });
+    }
+    let p0 = (k0 as f64 + 0.5) / (n0 as f64 + 1.0);
+    let z = (k as f64 - n as f64 * p0) / (n as f64 * p0 * (1.0 - p0)).sqrt();
+    let substantial = rate >= th.error_ratio * p0 && rate >= p0 + th.error_margin;
+    (z >= th.z && substantial).then(|| Change {
+        from: Ts(0),
+        to: Ts(0),
+        count: k,
+        score: z,
+        before: k0 as f64 / n0 as f64,
+        after: rate,
+        no_baseline: false,
+        unreached: false,
+        detail: format!(
+            "{k} of {n} requests failed where they were served (baseline {k0} of {n0}); z = {z:.1}"
+        ),
+    })
+}
+
+/// A latency shift: many samples above the baseline's p95 (binomial z against 5 %), and a p90
+/// that rose by a ratio and an absolute amount.
+fn latency_changed(th: &Thresholds, w: &Hist, base: &Hist) -> Option<Change> {
+    if w.n < th.min_samples || base.n < th.min_baseline {
+        return None;
+    }
+    let p95 = base.quantile_bucket(0.95);
+    let k = w.above(p95);
+    let share = k as f64 / w.n as f64;
+    let p = 0.05;
+    let z = (k as f64 - w.n as f64 * p) / (w.n as f64 * p * (1.0 - p)).sqrt();
+    let (before, after) = (base.quantile(0.9) as f64, w.quantile(0.9) as f64);
+    let shifted = after >= th.latency_ratio * before && after - before >= th.latency_min_ns as f64;
+    (share >= th.exceed_share && z >= th.z && shifted).then(|| Change {
+        from: Ts(0),
+        to: Ts(0),
+        count: k,
+        score: z,
+        before,
+        after,
+        no_baseline: false,
+        unreached: false,
+        detail: format!(
+            "{k} of {} samples above the baseline's p95 ({} ms); p90 {} ms, was {} ms; z = {z:.1}",
+            w.n,
+            ms(Hist::upper(p95) as f64),
+            ms(after),
+            ms(before)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_errors_at_the_same_rate_are_no_change() {
+        let th = Thresholds::default();
+        // 3 % before, 3 % now: nothing, however many requests.
+        assert!(errors_changed(&th, 30, 1000, 300, 10_000).is_none());
+        // 3 % before, 40 % now: a change.
+        let c = errors_changed(&th, 400, 1000, 300, 10_000).expect("a rise");
+        assert!(c.score > 10.0, "{c:?}");
+        // A handful of errors is not enough, however rare they were.
+        assert!(errors_changed(&th, 3, 100, 0, 10_000).is_none());
+    }
+
+    #[test]
+    fn a_capture_that_starts_mid_incident_needs_a_high_rate() {
+        let th = Thresholds::default();
+        let c = errors_changed(&th, 50, 100, 0, 0).expect("no baseline, but half fail");
+        assert!(c.no_baseline);
+        assert!(errors_changed(&th, 5, 100, 0, 0).is_none());
+    }
+
+    #[test]
+    fn a_latency_shift_needs_many_samples_above_the_old_tail_and_a_real_rise() {
+        let th = Thresholds::default();
+        let mut base = Hist::default();
+        for i in 0..1000 {
+            base.add(10_000_000 + (i % 50) * 100_000); // 10–15 ms
+        }
+        let mut same = Hist::default();
+        for i in 0..100 {
+            same.add(10_000_000 + (i % 50) * 100_000);
+        }
+        assert!(latency_changed(&th, &same, &base).is_none());
+        let mut slow = Hist::default();
+        for i in 0..100 {
+            slow.add(60_000_000 + (i % 50) * 100_000); // 60–65 ms
+        }
+        let c = latency_changed(&th, &slow, &base).expect("a shift");
+        assert!(c.after > 2.0 * c.before, "{c:?}");
+    }
+
+    #[test]
+    fn union_counts_parallel_calls_once() {
+        let u = union_ns(&[(10, 50), (20, 40), (60, 70)], Ts(0), Ts(100));
+        assert_eq!(u, 50);
+        assert_eq!(union_ns(&[(0, 200)], Ts(10), Ts(100)), 90);
+    }
+}
