@@ -160,6 +160,8 @@ struct Bucket {
     origin: u64,
     /// Of those, calls that failed before reaching it (refused, unresolved, timed out connecting).
     unreached: u64,
+    /// When the first and the last of them began.
+    origin_span: Option<(Ts, Ts)>,
     self_time: Hist,
     /// Gaps of calls into the service.
     gap: Hist,
@@ -402,6 +404,10 @@ impl Detector {
                 if origins.insert(at.clone()) {
                     let b = self.bucket(&at, s.start);
                     b.origin += 1;
+                    b.origin_span = Some(match b.origin_span {
+                        Some((a, z)) => (a.min(s.start), z.max(s.start)),
+                        None => (s.start, s.start),
+                    });
                     // A call that never reached its callee is a request of the callee that failed.
                     if at != s.service {
                         b.requests += 1;
@@ -535,8 +541,20 @@ impl Detector {
                 let n0: u64 = baseline.iter().map(|x| x.requests).sum();
                 let k0: u64 = baseline.iter().map(|x| x.origin).sum();
                 let unreached: u64 = window.iter().map(|x| x.unreached).sum();
+                let first = window
+                    .iter()
+                    .filter_map(|x| x.origin_span)
+                    .map(|x| x.0)
+                    .min();
+                let last = window
+                    .iter()
+                    .filter_map(|x| x.origin_span)
+                    .map(|x| x.1)
+                    .max();
                 errors_changed(&th, k, n, k0, n0).map(|mut c| {
                     c.unreached = unreached * 2 > k;
+                    c.from = first.unwrap_or(Ts(win_start));
+                    c.to = last.unwrap_or(Ts(b + BUCKET_NS));
                     c
                 })
             }
@@ -555,6 +573,29 @@ impl Detector {
                 latency_changed(&th, &w, &h)
             }
         };
+        // What the newest bucket adds, so that a finding extended window after window counts each
+        // request once.
+        let newest = series.buckets.iter().find(|x| x.start == b);
+        let added = match (&change, newest, signal) {
+            (Some(_), Some(x), Signal::Errors) => x.origin,
+            (Some(c), Some(x), _) => {
+                let h = if signal == Signal::SelfTime {
+                    &x.self_time
+                } else {
+                    &x.gap
+                };
+                if h.n == 0 {
+                    0
+                } else {
+                    h.above(c.threshold_bucket)
+                }
+            }
+            _ => 0,
+        };
+        let change = change.map(|mut c| {
+            c.added = added;
+            c
+        });
         if change.is_some() {
             // The window's buckets stay out of the baseline of what comes next.
             for x in series.buckets.iter_mut() {
@@ -563,9 +604,12 @@ impl Detector {
                 }
             }
         }
+        // Errors are placed by their own times; a latency shift by its window.
         change.map(|mut c| {
-            c.from = Ts(win_start);
-            c.to = Ts(b + BUCKET_NS);
+            if c.from == Ts(0) {
+                c.from = Ts(win_start);
+                c.to = Ts(b + BUCKET_NS);
+            }
             c
         })
     }
@@ -602,7 +646,7 @@ impl Detector {
             Some(&i) => {
                 let f = &mut self.findings[i];
                 f.end = f.end.max(c.to);
-                f.count += c.count;
+                f.count += c.added;
                 // The strongest window describes the change.
                 if score > f.facts.score {
                     f.summary = summary;
@@ -724,6 +768,10 @@ struct Change {
     to: Ts,
     /// How many requests were hit in the window.
     count: u64,
+    /// Of those, in the newest bucket.
+    added: u64,
+    /// For latency: the baseline's p95 bucket, above which a sample counts as hit.
+    threshold_bucket: usize,
     /// The size of the change, for ranking candidates (a z-score).
     score: f64,
     before: f64,
@@ -789,6 +837,8 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
             from: Ts(0),
             to: Ts(0),
             count: k,
+            added: 0,
+            threshold_bucket: 0,
             score: (k as f64).sqrt(),
             before: 0.0,
             after: rate,
@@ -806,6 +856,8 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
         from: Ts(0),
         to: Ts(0),
         count: k,
+        added: 0,
+        threshold_bucket: 0,
         score: z,
         before: k0 as f64 / n0 as f64,
         after: rate,
@@ -834,6 +886,8 @@ fn latency_changed(th: &Thresholds, w: &Hist, base: &Hist) -> Option<Change> {
         from: Ts(0),
         to: Ts(0),
         count: k,
+        added: 0,
+        threshold_bucket: p95,
         score: z,
         before,
         after,
