@@ -395,6 +395,8 @@ fn chain(f: &[Finding], root: usize, members: &[usize], links: &[Link]) -> Vec<u
         .max_by_key(|&i| {
             (
                 symptom_rank_of(f[i].kind),
+                // Of the failing services, the entry point: the one whose own root spans failed.
+                f[i].facts.entry_failures,
                 depth[&i],
                 f[i].start,
                 std::cmp::Reverse(i),

@@ -228,6 +228,7 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
     let mut pods = BTreeSet::new();
     let mut nodes = BTreeSet::new();
     let mut imp = Impact::default();
+    let (mut entry, mut most) = (0, 0);
     for m in members {
         match &m.entity {
             Entity::Pod { ns, name } => {
@@ -252,7 +253,10 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
         }
         match m.kind {
             K::ErrorSpans => {
-                imp.failed_requests += m.facts.failed_requests;
+                // The same failed request shows in every service on its path: count it at its
+                // entry point (its root span), else once for the service that saw the most.
+                entry += m.facts.entry_failures;
+                most = most.max(m.facts.failed_requests);
                 imp.recovered_requests += m.facts.recovered_requests;
             }
             K::ServiceNoEndpoints => imp.endpoints_lost += m.count,
@@ -261,6 +265,7 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
             _ => {}
         }
     }
+    imp.failed_requests = entry.max(most);
     let start = members.iter().map(|m| m.start).min().unwrap_or_default();
     let end = members.iter().map(|m| m.end).max().unwrap_or_default();
     imp.duration_s = (end.saturating_sub(start) as f64 / 1e8).round() / 10.0;

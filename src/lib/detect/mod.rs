@@ -53,6 +53,9 @@ pub struct Facts {
     /// error was retried and recovered.
     pub failed_requests: u64,
     pub recovered_requests: u64,
+    /// For error spans: failed requests whose root span is the service's own (it is the entry
+    /// point users called).
+    pub entry_failures: u64,
     /// For error spans: all spans of the service in the finding's minutes, to judge the error rate.
     pub requests: u64,
     pub trace_ids: Vec<String>,

@@ -225,6 +225,8 @@ struct Lite {
     start: Ts,
     end: Ts,
     error: bool,
+    /// A client span that got an answer (an HTTP status): it reached its server.
+    answered: bool,
     /// The callee a client span named, resolved to a service when known.
     peer: Option<Entity>,
     seq: u64,
@@ -265,6 +267,7 @@ impl Detector {
             start: s.start,
             end: s.end,
             error: s.is_error(),
+            answered: s.http_status().is_some(),
             peer,
             seq: e.seq,
             name: s.name.clone(),
@@ -392,12 +395,14 @@ impl Detector {
                 }
             }
             if s.error && !children[i].iter().any(|&c| spans[c].error) {
-                // A client call that failed without reaching its server: the callee it named,
-                // when known, is where it failed; else the caller itself.
-                let reached = children[i]
+                // A client call that failed with no server span under it: the callee it named, when
+                // known, is where it failed — it answered with an error without tracing it, or the
+                // call never reached it (refused, unresolved); else the caller itself.
+                let traced = children[i]
                     .iter()
                     .any(|&c| spans[c].kind == SpanKind::Server);
-                let at = match (&s.peer, s.kind, reached) {
+                let reached = traced || s.answered;
+                let at = match (&s.peer, s.kind, traced) {
                     (Some(p), SpanKind::Client, false) => p.clone(),
                     _ => s.service.clone(),
                 };
@@ -411,7 +416,7 @@ impl Detector {
                     // A call that never reached its callee is a request of the callee that failed.
                     if at != s.service {
                         b.requests += 1;
-                        b.unreached += 1;
+                        b.unreached += !reached as u64;
                     }
                     self.example(&at, Signal::Errors, s, 1, "error");
                 }

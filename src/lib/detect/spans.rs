@@ -81,6 +81,7 @@ impl Detector {
                 let f = &mut self.findings[id];
                 if failed {
                     f.facts.failed_requests += 1;
+                    f.facts.entry_failures += s.parent_span_id.is_none() as u64;
                 } else {
                     f.facts.recovered_requests += 1;
                 }
