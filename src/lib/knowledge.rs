@@ -115,6 +115,7 @@ pub enum FindingKind {
     ServiceErrors,
     ServiceLatency,
     NetworkLatency,
+    ErrorLogs,
 }
 
 named!(FindingKind, "finding kind" {
@@ -145,6 +146,7 @@ named!(FindingKind, "finding kind" {
     ServiceErrors => "service_errors",
     ServiceLatency => "service_latency",
     NetworkLatency => "network_latency",
+    ErrorLogs => "error_logs",
 });
 
 impl FindingKind {
@@ -188,6 +190,7 @@ impl FindingKind {
             F::ServiceErrors       => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "errors that originate in a service's own spans rose above its baseline"),
             F::ServiceLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceLatency,       "a service's self time (its spans minus its calls) rose above its baseline"),
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
+            F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
         }
     }
 

@@ -33,6 +33,8 @@ pub enum Relation {
     CauseIsPeer,
     /// The effect's pod (or its service) is a client of the cause's failed connections.
     EffectIsClient,
+    /// The cause's service is a client (caller) of the effect's.
+    CauseIsClient,
 }
 
 pub struct Rule {
@@ -62,12 +64,18 @@ const POD_DOWN: &[FindingKind] = &[
 const CONN: &[FindingKind] = &[K::ConnRefused, K::ConnTimeout, K::ConnReset];
 const CRASH: &[FindingKind] = &[K::ContainerError, K::CrashLoop, K::ContainerOomKilled];
 /// A service's requests got worse than its own baseline.
-const SERVICE_CHANGE: &[FindingKind] = &[K::ServiceErrors, K::ServiceLatency, K::NetworkLatency];
+const SERVICE_CHANGE: &[FindingKind] = &[
+    K::ServiceErrors,
+    K::ServiceLatency,
+    K::NetworkLatency,
+    K::ErrorLogs,
+];
 /// What the callers of a degraded service show.
 const CALLER_SYMPTOMS: &[FindingKind] = &[
     K::ErrorSpans,
     K::SlowSpans,
     K::ServiceErrors,
+    K::ErrorLogs,
     K::DependencyError,
 ];
 /// A pod that is down or failing its probes, under a service.
@@ -110,7 +118,9 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
     Rule { causes: POD_TROUBLE, effects: SERVICE_CHANGE, relation: Relation::PodBacksService, window_s: 300, why: "the service's pod was failing" },
     Rule { causes: &[K::NodePressure, K::NodeNotReady], effects: SERVICE_CHANGE, relation: Relation::ServiceOnNode, window_s: 600, why: "a node the service runs on was in trouble" },
-    Rule { causes: &[K::ServiceErrors, K::ServiceLatency], effects: &[K::ErrorSpans, K::SlowSpans], relation: Relation::Same, window_s: 300, why: "its own requests failed or slowed" },
+    Rule { causes: &[K::ServiceErrors, K::ServiceLatency], effects: &[K::ErrorSpans, K::SlowSpans, K::ErrorLogs], relation: Relation::Same, window_s: 300, why: "its own requests failed or slowed" },
+    Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::Same, window_s: 300, why: "a service short of CPU accepts its calls late" },
+    Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::CauseIsClient, window_s: 300, why: "a slow caller is slow to send its calls and to read their answers" },
     Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
     Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
 ];
@@ -219,6 +229,7 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
                 || backs(topo, &cause.entity, target)
                 || matches!(&cause.entity, Entity::Node(n) if pod_of(target).is_some_and(|p| &p.node == n))
         }
+        Relation::CauseIsClient => effect.facts.clients.contains(&cause.entity),
         Relation::EffectIsClient => cause
             .facts
             .clients

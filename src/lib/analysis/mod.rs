@@ -434,6 +434,8 @@ pub fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
             RootKind::DependencyUnreachable
         }
         K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
+        // Calls into a service that fail before reaching it: it is down or unreachable.
+        K::ServiceErrors if r.facts.unreached => RootKind::DependencyUnreachable,
         k => k.props().root,
     }
 }

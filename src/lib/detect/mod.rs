@@ -61,6 +61,8 @@ pub struct Facts {
     pub trace_ids: Vec<String>,
     /// For service-level changes: how significant the change is (a z-score), to rank candidates.
     pub score: f64,
+    /// For originating errors: most were calls that never reached the service (it is down).
+    pub unreached: bool,
 }
 
 /// A symptom with its evidence.

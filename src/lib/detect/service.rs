@@ -41,6 +41,10 @@ const WINDOW: usize = 2;
 const MAX_OPEN_TRACES: usize = 50_000;
 /// Spans held per trace; a runaway trace keeps its first ones.
 const MAX_TRACE_SPANS: usize = 512;
+/// Templates counted per bucket; more are counted as error lines but not by template.
+const MAX_TEMPLATES: usize = 64;
+/// Buckets of baseline a log rate needs before a rise can be judged.
+const MIN_LOG_BASELINE: usize = 3;
 /// Evaluations without the anomaly after which a finding closes.
 const RECOVERED_AFTER: u32 = 3;
 
@@ -82,7 +86,7 @@ impl Default for Thresholds {
             min_samples: 10,
             exceed_share: 0.25,
             latency_ratio: 1.5,
-            latency_min_ns: 5_000_000,
+            latency_min_ns: 20_000_000,
         }
     }
 }
@@ -165,26 +169,31 @@ struct Bucket {
     self_time: Hist,
     /// Gaps of calls into the service.
     gap: Hist,
+    /// Error-level log lines of the service, and how many of each template (bounded).
+    log_errors: u64,
+    templates: HashMap<String, u64>,
     /// Set once an evaluation found this bucket anomalous: it stays out of the baseline.
-    anomalous: [bool; 3],
+    anomalous: [bool; 4],
 }
 
-/// The three service-level signals.
+/// The service-level signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Signal {
     Errors,
     SelfTime,
     Gap,
+    Logs,
 }
 
 impl Signal {
-    const ALL: [Signal; 3] = [Signal::Errors, Signal::SelfTime, Signal::Gap];
+    const ALL: [Signal; 4] = [Signal::Errors, Signal::SelfTime, Signal::Gap, Signal::Logs];
 
     fn kind(self) -> FindingKind {
         match self {
             Signal::Errors => FindingKind::ServiceErrors,
             Signal::SelfTime => FindingKind::ServiceLatency,
             Signal::Gap => FindingKind::NetworkLatency,
+            Signal::Logs => FindingKind::ErrorLogs,
         }
     }
 
@@ -210,9 +219,9 @@ struct Series {
     /// The callee most often named by errors that originated here in a client span.
     callee_errors: HashMap<Entity, u64>,
     /// Recent examples: originating errors, slowest self times, largest gaps.
-    examples: [VecDeque<Example>; 3],
+    examples: [VecDeque<Example>; 4],
     /// Open findings per signal, and evaluations since they were last anomalous.
-    quiet: [u32; 3],
+    quiet: [u32; 4],
 }
 
 /// A span as the trace assembler keeps it.
@@ -251,6 +260,25 @@ pub(crate) struct Services {
     pub(crate) thresholds: Thresholds,
 }
 
+impl Services {
+    /// The services with samples of a latency signal in bucket `b`.
+    fn active(&self, b: u64, signal: Signal) -> usize {
+        self.series
+            .values()
+            .filter(|s| {
+                s.buckets.iter().any(|x| {
+                    x.start == b
+                        && match signal {
+                            Signal::SelfTime => x.self_time.n > 0,
+                            Signal::Gap => x.gap.n > 0,
+                            _ => x.requests > 0,
+                        }
+                })
+            })
+            .count()
+    }
+}
+
 impl Detector {
     /// Takes a span into its trace; settles traces and evaluates buckets as time goes on.
     pub(crate) fn service_span(&mut self, e: &Event, s: &Span, entity: &Entity) {
@@ -285,6 +313,28 @@ impl Detector {
             sv.due.insert((due, s.trace_id));
         }
         self.service_tick(e.ts);
+    }
+
+    /// Counts an application's error-level log line against its service, by template.
+    pub(crate) fn service_log(&mut self, e: &Event, service: &Entity, text: &str) {
+        let template = template(text);
+        let line = crate::report::event_line(e);
+        let b = self.bucket(service, e.ts);
+        b.log_errors += 1;
+        if b.templates.len() < MAX_TEMPLATES || b.templates.contains_key(&template) {
+            *b.templates.entry(template).or_default() += 1;
+        }
+        let series = self.services.series.entry(service.clone()).or_default();
+        let ex = &mut series.examples[Signal::Logs.index()];
+        ex.push_back(Example {
+            ts: e.ts,
+            seq: e.seq,
+            line,
+            value: 1,
+        });
+        if ex.len() > super::MAX_EVIDENCE {
+            ex.pop_front();
+        }
     }
 
     /// Settles the traces that are due and evaluates the buckets that are complete.
@@ -518,10 +568,21 @@ impl Detector {
     fn evaluate(&mut self, b: u64) {
         let mut services: Vec<Entity> = self.services.series.keys().cloned().collect();
         services.sort();
-        for service in services {
-            for signal in Signal::ALL {
-                let outcome = self.test(&service, signal, b);
-                self.apply(&service, signal, b, outcome);
+        for signal in Signal::ALL {
+            let outcomes: Vec<Option<Change>> = services
+                .iter()
+                .map(|service| self.test(service, signal, b))
+                .collect();
+            // A latency that shifts in most services at once is the node's (CPU contention of the
+            // whole machine, a clock step), not one service's: no single service is blamed.
+            let shifted = outcomes.iter().filter(|c| c.is_some()).count();
+            let active = self.services.active(b, signal);
+            let shared = signal != Signal::Errors
+                && signal != Signal::Logs
+                && shifted >= 3
+                && shifted * 5 >= active * 3;
+            for (service, outcome) in services.iter().zip(outcomes) {
+                self.apply(service, signal, b, outcome.filter(|_| !shared));
             }
         }
     }
@@ -563,6 +624,26 @@ impl Detector {
                     c
                 })
             }
+            Signal::Logs => {
+                let k: u64 = window.iter().map(|x| x.log_errors).sum();
+                let k0: u64 = baseline.iter().map(|x| x.log_errors).sum();
+                let known: BTreeSet<&String> =
+                    baseline.iter().flat_map(|x| x.templates.keys()).collect();
+                let mut new: HashMap<&String, u64> = HashMap::new();
+                for x in &window {
+                    for (t, n) in &x.templates {
+                        if !known.contains(t) {
+                            *new.entry(t).or_default() += n;
+                        }
+                    }
+                }
+                let top = new
+                    .iter()
+                    .max_by_key(|(t, n)| (**n, std::cmp::Reverse(**t)))
+                    .map(|(t, n)| ((*t).clone(), *n));
+                let fresh: u64 = new.values().sum();
+                logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top)
+            }
             Signal::SelfTime | Signal::Gap => {
                 let pick = |x: &Bucket| {
                     if signal == Signal::SelfTime {
@@ -583,6 +664,7 @@ impl Detector {
         let newest = series.buckets.iter().find(|x| x.start == b);
         let added = match (&change, newest, signal) {
             (Some(_), Some(x), Signal::Errors) => x.origin,
+            (Some(_), Some(x), Signal::Logs) => x.log_errors,
             (Some(c), Some(x), _) => {
                 let h = if signal == Signal::SelfTime {
                     &x.self_time
@@ -688,6 +770,7 @@ impl Detector {
         };
         let f = &mut self.findings[i];
         f.facts.clients = clients;
+        f.facts.unreached |= c.unreached;
         if signal == Signal::Errors && peer.is_some() {
             f.facts.peer = peer;
         }
@@ -785,6 +868,8 @@ struct Change {
     no_baseline: bool,
     /// Most errors were calls that never reached the service.
     unreached: bool,
+    /// For logs: the new error template that says the most.
+    template: Option<String>,
     detail: String,
 }
 
@@ -816,6 +901,15 @@ impl Change {
                 "calls into {s} are delayed between caller and server: network gap p90 {} ms, was {} ms",
                 ms(self.after),
                 ms(self.before)
+            ),
+            Signal::Logs => format!(
+                "{s} logs errors: {:.0} a minute, was {:.1}{}",
+                self.after,
+                self.before,
+                self.template
+                    .as_ref()
+                    .map(|t| format!("; new: \"{}\"", crate::detect::text::first_line(t)))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -849,6 +943,7 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
             after: rate,
             no_baseline: true,
             unreached: false,
+            template: None,
             detail: format!(
                 "{k} of {n} requests failed where they were served; no baseline before"
             ),
@@ -868,10 +963,69 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
         after: rate,
         no_baseline: false,
         unreached: false,
+        template: None,
         detail: format!(
             "{k} of {n} requests failed where they were served (baseline {k0} of {n0}); z = {z:.1}"
         ),
     })
+}
+
+/// A rise of error-level log lines: significant against the baseline's rate per bucket (Poisson
+/// z), and either mostly lines of templates the baseline never had, or four times the usual rate.
+fn logs_changed(
+    th: &Thresholds,
+    k: u64,
+    window: usize,
+    k0: u64,
+    baseline: usize,
+    fresh: u64,
+    top: Option<(String, u64)>,
+) -> Option<Change> {
+    if k < th.min_errors || baseline < MIN_LOG_BASELINE || window == 0 {
+        return None;
+    }
+    let per_bucket = (k0 as f64 + 1.0) / baseline as f64;
+    let expected = per_bucket * window as f64;
+    let z = (k as f64 - expected) / expected.sqrt();
+    let new_lines = fresh * 2 >= k;
+    let risen = k as f64 >= th.error_ratio * expected && (new_lines || k as f64 >= 4.0 * expected);
+    let per_minute = |n: f64, buckets: f64| n / buckets * (60e9 / BUCKET_NS as f64);
+    (z >= th.z && risen).then(|| Change {
+        from: Ts(0),
+        to: Ts(0),
+        count: k,
+        added: 0,
+        threshold_bucket: 0,
+        score: z,
+        before: per_minute(k0 as f64, baseline as f64),
+        after: per_minute(k as f64, window as f64),
+        no_baseline: false,
+        unreached: false,
+        template: top.as_ref().filter(|_| new_lines).map(|(t, _)| t.clone()),
+        detail: format!(
+            "{k} error lines in {} s (baseline {k0} in {} s); {fresh} of a template never seen before{}; z = {z:.1}",
+            window as u64 * BUCKET_NS / Ts::NANOS_PER_SEC,
+            baseline as u64 * BUCKET_NS / Ts::NANOS_PER_SEC,
+            top.map(|(t, n)| format!(" (\"{t}\" ×{n})")).unwrap_or_default()
+        ),
+    })
+}
+
+/// A log message with its variable parts masked: words with digits, quoted strings and long hex
+/// become `<*>`, so that one statement's lines share one template.
+pub(crate) fn template(text: &str) -> String {
+    let line = crate::detect::text::first_line(text);
+    let mut out = String::with_capacity(line.len().min(200));
+    for (i, word) in line.split_whitespace().take(24).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let variable = word.chars().any(|c| c.is_ascii_digit())
+            || word.starts_with(['\'', '"'])
+            || (word.len() >= 8 && word.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+        out.push_str(if variable { "<*>" } else { word });
+    }
+    out
 }
 
 /// A latency shift: many samples above the baseline's p95 (binomial z against 5 %), and a p90
@@ -898,6 +1052,7 @@ fn latency_changed(th: &Thresholds, w: &Hist, base: &Hist) -> Option<Change> {
         after,
         no_baseline: false,
         unreached: false,
+        template: None,
         detail: format!(
             "{k} of {} samples above the baseline's p95 ({} ms); p90 {} ms, was {} ms; z = {z:.1}",
             w.n,

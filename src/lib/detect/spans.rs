@@ -166,6 +166,13 @@ impl Detector {
             };
             tail.push_back((e.ts, text::first_line(&said).to_string(), evidence));
         }
+        if a.log.severity <= crate::event::Severity::Error && !a.service.is_empty() {
+            let ns = a
+                .resource_attr("k8s.namespace.name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            self.service_log(e, &Entity::service(ns, &a.service), &said);
+        }
         let Some(cause) = cause else {
             return;
         };
