@@ -13,6 +13,8 @@ export SOURCE_DATE_EPOCH=1773482400
 
 for dir in fixtures/incidents/*/; do
   dir="${dir%/}"
+  # Fault-lab recordings (scripts/fault-lab/) are frozen as they were recorded.
+  [ -f "$dir/label.json" ] && continue
   inputs=()
   for f in pods.json cluster.json events.json traces.json dmesg.txt kernel-events.jsonl; do
     [ -f "$dir/$f" ] && inputs+=("$dir/$f")

@@ -138,7 +138,7 @@ def main():
         d = f"{a.out}/{i:03d}-{r['fault']}-{r['target']}"
         cmd = [sys.executable, f"{HERE}/lab.py", "--fault", r["fault"], "--target", r["target"],
                "--seed", str(r["seed"]), "--baseline", str(r["baseline"]), "--duration", str(a.duration),
-               "--out", d, "--tapio", a.tapio]
+               "--out", d, "--tapio", a.tapio] + (["--kernel"] if r["fault"] == "leak" else [])
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         res = score(d, a.tapio)
         results.append(res)

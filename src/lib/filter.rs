@@ -22,6 +22,8 @@ pub struct Filter {
     /// `namespace/name` or just `name`.
     pub pod: Option<String>,
     pub trace_id: Option<TraceId>,
+    /// Only spans and application logs of this service (`service.name`).
+    pub service: Option<String>,
     pub since: Option<TimeSpec>,
     pub until: Option<TimeSpec>,
     /// The uids of the pods that `pod` names, for kernel events (see [`Filter::learn_pod`]).
@@ -170,6 +172,16 @@ impl Filter {
         }
         if let Some(want) = &self.trace_id {
             if trace_of(e) != Some(*want) {
+                return false;
+            }
+        }
+        if let Some(want) = &self.service {
+            let service = match &e.body {
+                Body::Span(s) => Some(&s.service),
+                Body::AppLog(a) => Some(&a.service),
+                _ => None,
+            };
+            if service.is_none_or(|s| **s != **want) {
                 return false;
             }
         }

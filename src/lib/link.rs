@@ -70,6 +70,8 @@ const SERVICE_CHANGE: &[FindingKind] = &[
     K::NetworkLatency,
     K::ErrorLogs,
 ];
+/// The changes the traces show: what a service's callers feel (its error logs alone they do not).
+const SPAN_CHANGE: &[FindingKind] = &[K::ServiceErrors, K::ServiceLatency, K::NetworkLatency];
 /// What the callers of a degraded service show.
 const CALLER_SYMPTOMS: &[FindingKind] = &[
     K::ErrorSpans,
@@ -121,8 +123,8 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::ServiceErrors, K::ServiceLatency], effects: &[K::ErrorSpans, K::SlowSpans, K::ErrorLogs], relation: Relation::Same, window_s: 300, why: "its own requests failed or slowed" },
     Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::Same, window_s: 300, why: "a service short of CPU accepts its calls late" },
     Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::CauseIsClient, window_s: 300, why: "a slow caller is slow to send its calls and to read their answers" },
-    Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
-    Rule { causes: SERVICE_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
+    Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
+    Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
 ];
 
 /// A causal edge, with the rule that made it.
@@ -191,6 +193,15 @@ fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool
     // time while a state lasted (a service without endpoints for an hour) — or be an aggregate
     // that was still going on then (a service's error spans may have begun from other causes).
     if effect.start.saturating_sub(cause.end.max(cause.start)) > r.window_s * Ts::NANOS_PER_SEC {
+        return false;
+    }
+    // A slowdown explains its callers' errors (timeouts) only when they began with it, or when
+    // they name it: a caller's background errors (calls to something else) were there before.
+    if matches!(cause.kind, K::ServiceLatency | K::NetworkLatency)
+        && effect.kind.props().nature == crate::knowledge::Nature::Aggregate
+        && effect.start.0.saturating_add(10 * Ts::NANOS_PER_SEC) < cause.start.0
+        && effect.facts.peer.as_ref() != Some(&cause.entity)
+    {
         return false;
     }
     related(r.relation, cause, effect, topo)

@@ -37,6 +37,9 @@ pub struct Args {
     /// Only spans and logs of this trace (32 hex digits).
     #[arg(long, value_parser = parse_trace)]
     trace_id: Option<TraceId>,
+    /// Only spans and application logs of this service (its `service.name`).
+    #[arg(long)]
+    service: Option<String>,
     /// From this time: RFC 3339, "2024-05-01 10:02", a UTC time of day (10:02:11), or an offset
     /// from the capture start (+5m).
     #[arg(long, value_parser = TimeSpec::parse)]
@@ -81,6 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         namespace: args.namespace,
         pod: args.pod,
         trace_id: args.trace_id,
+        service: args.service,
         since: args.since,
         until: args.until,
         pod_uids: HashSet::new(),

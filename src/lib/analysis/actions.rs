@@ -268,7 +268,7 @@ pub fn config_error(c: &Context) -> Actions {
 pub fn service_errors(c: &Context) -> Actions {
     let svc = c.root.entity.short();
     vec![
-        ("IMMEDIATE", format!("read what {svc} logged when its errors began: tapio cat CAPTURE --kind log,span --since {} | grep {}", c.root.start, service_name(&c.root.entity))),
+        ("IMMEDIATE", format!("read what {svc} logged and traced when its errors began: tapio cat CAPTURE --service {} --since {}", service_name(&c.root.entity), c.root.start.rfc3339())),
         ("NEXT", format!("roll back {svc} if it changed just before (kubectl rollout history deployment/{svc}); else check what it depends on that spans do not show (a database, a queue, a feature flag)")),
     ]
 }
@@ -307,7 +307,7 @@ pub fn unknown(c: &Context) -> Actions {
         "NEXT",
         format!(
             "read the evidence: tapio cat CAPTURE --since {} --pod …",
-            c.root.start
+            c.root.start.rfc3339()
         ),
     )]
 }

@@ -313,7 +313,7 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
 
 /// The entity the root cause is about: the dependency when one is named and known.
 fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topology) -> Entity {
-    if kind == RootKind::DependencyUnreachable {
+    if kind == RootKind::DependencyUnreachable && root.kind != K::ServiceErrors {
         let peer = members.iter().find_map(|m| {
             m.facts
                 .peer
@@ -368,6 +368,8 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
                 ),
             }
         }
+        // A service-level finding says it best itself: what changed, by how much.
+        _ if root.kind.props().harm == crate::knowledge::Harm::Degraded => root.summary.clone(),
         RootKind::DependencyUnreachable | RootKind::DnsFailure | RootKind::ConfigError => {
             let said = members.iter().find_map(|m| {
                 matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError)

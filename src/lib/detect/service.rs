@@ -171,6 +171,8 @@ struct Bucket {
     gap: Hist,
     /// Error-level log lines of the service, and how many of each template (bounded).
     log_errors: u64,
+    /// When the first and the last of them were written.
+    log_span: Option<(Ts, Ts)>,
     templates: HashMap<String, u64>,
     /// Set once an evaluation found this bucket anomalous: it stays out of the baseline.
     anomalous: [bool; 4],
@@ -321,6 +323,10 @@ impl Detector {
         let line = crate::report::event_line(e);
         let b = self.bucket(service, e.ts);
         b.log_errors += 1;
+        b.log_span = Some(match b.log_span {
+            Some((a, z)) => (a.min(e.ts), z.max(e.ts)),
+            None => (e.ts, e.ts),
+        });
         if b.templates.len() < MAX_TEMPLATES || b.templates.contains_key(&template) {
             *b.templates.entry(template).or_default() += 1;
         }
@@ -642,7 +648,13 @@ impl Detector {
                     .max_by_key(|(t, n)| (**n, std::cmp::Reverse(**t)))
                     .map(|(t, n)| ((*t).clone(), *n));
                 let fresh: u64 = new.values().sum();
-                logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top)
+                let first = window.iter().filter_map(|x| x.log_span).map(|x| x.0).min();
+                let last = window.iter().filter_map(|x| x.log_span).map(|x| x.1).max();
+                logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top).map(|mut c| {
+                    c.from = first.unwrap_or(Ts(win_start));
+                    c.to = last.unwrap_or(Ts(b + BUCKET_NS));
+                    c
+                })
             }
             Signal::SelfTime | Signal::Gap => {
                 let pick = |x: &Bucket| {
