@@ -70,6 +70,11 @@ impl Detector {
                 (summary, base.clone())
             });
             let id = f.id;
+            // A service's first error is often its own server span: the callee that failed
+            // comes with its client spans after.
+            if f.facts.peer.is_none() {
+                f.facts.peer = peer;
+            }
             if f.facts.trace_ids.len() < 3 {
                 f.facts.trace_ids.push(s.trace_id.to_string());
             }
