@@ -294,7 +294,11 @@ fn correlate_explains_a_pod_and_a_failing_request() {
         "--explain",
     ]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("Request\n"), "{out}");
+    assert!(
+        out.starts_with(&format!("Request {trace} — FAILED")),
+        "{out}"
+    );
+    assert!(out.contains("← the failure originates here"), "{out}");
     assert!(
         out.contains("← explained by") && out.contains("kernel OOM-killed pid 4711 (java)"),
         "{out}"
@@ -307,6 +311,44 @@ fn correlate_explains_a_pod_and_a_failing_request() {
         "node-9",
     ]);
     assert_eq!(out.trim(), "no incident");
+}
+
+#[test]
+fn a_request_is_read_as_a_tree_and_a_healthy_one_is_blamed_on_nothing() {
+    let dir = "fixtures/incidents/lab-service-errors";
+    let (capture, pods) = (format!("{dir}/capture.tapio"), format!("{dir}/pods.tapio"));
+    let (json, _, _) = run(&["cat", &capture, "--kind", "span", "-o", "json"]);
+    let spans: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trace_where = |service: &str, status: &str| {
+        spans
+            .iter()
+            .find(|v| v["data"]["service"] == service && v["data"]["status"] == status)
+            .map(|v| v["data"]["trace_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    // A request that failed in catalog: the tree marks catalog's own span, the incident follows.
+    let bad = trace_where("catalog", "error");
+    let (out, _, code) = run(&["correlate", &capture, &pods, "--trace-id", &bad]);
+    assert_eq!(code, 0);
+    let origin = out
+        .lines()
+        .find(|l| l.contains("← the failure originates here"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(origin.contains("shop/catalog server"), "{out}");
+    assert!(
+        out.contains("root cause: errors originating in a service"),
+        "{out}"
+    );
+    // A request that succeeded, at the same service, before the fault: nothing to blame.
+    let good = trace_where("catalog", "unset");
+    let (out, _, code) = run(&["correlate", &capture, &pods, "--trace-id", &good]);
+    assert_eq!(code, 0);
+    assert!(out.contains("— succeeded (HTTP 200)"), "{out}");
+    assert!(out.contains("no incident touched it"), "{out}");
+    assert!(!out.contains("INCIDENT"), "{out}");
 }
 
 #[test]

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use tapio::analysis::request::{self, Request};
 use tapio::analysis::{Incident, Verdict};
 use tapio::capture::{Merge, ReadOptions};
-use tapio::event::{Body, TraceId};
+use tapio::detect::{span_entity, FindingKind};
+use tapio::event::{Body, Span, TraceId};
 use tapio::filter::TimeSpec;
 use tapio::pipeline::{self, Options};
+use tapio::report;
 use tapio::topology::Entity;
 
 use crate::common::{self, Output};
@@ -69,14 +72,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = &args.node {
         wanted.push(Entity::Node(n.clone()));
     }
-    let mut trace_path = Vec::new();
+    let mut request = None;
     if let Some(t) = args.trace_id {
-        let (entities, lines) = trace_entities(&args.files, t)?;
-        if entities.is_empty() {
+        let (entities, req) = trace_entities(&args.files, t)?;
+        let Some(req) = req else {
             bail!("trace {t} has no span in {}", args.files[0].display());
-        }
+        };
         wanted.extend(entities);
-        trace_path = lines;
+        request = Some(req);
     }
     if wanted.is_empty() {
         bail!("say what to explain: --trace-id, --pod, --service or --node");
@@ -105,26 +108,49 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .into_iter()
         .filter(|i| involves(i, &wanted))
         .filter(|i| since.is_none_or(|t| i.end >= t) && until.is_none_or(|t| i.start <= t))
+        // A request that succeeded is blamed on nothing but a slowdown it went through.
+        .filter(|i| request.as_ref().is_none_or(|r| r.failed || slowed(i, r)))
         .collect();
-    if args.output == Output::Text && !trace_path.is_empty() {
-        let mut s = String::from("Request\n");
-        for l in &trace_path {
-            s.push_str(&format!("    {l}\n"));
-        }
-        if let Some(i) = incidents.first() {
-            s.push_str("  ← explained by\n");
-            for step in i.chain.iter().rev() {
-                s.push_str(&format!(
-                    "    {}  [{}] {}\n",
-                    step.ts, step.layer, step.summary
-                ));
+    if let Some(r) = &request {
+        if args.output == Output::Text {
+            let mut s = report::request_text(r);
+            match incidents.first() {
+                Some(i) => {
+                    s.push_str("  ← explained by\n");
+                    for step in i.chain.iter().rev() {
+                        s.push_str(&format!(
+                            "    {}  [{}] {}\n",
+                            step.ts, step.layer, step.summary
+                        ));
+                    }
+                }
+                None if !r.failed => {
+                    s.push_str("  it succeeded, and no incident touched it\n");
+                }
+                None => {}
+            }
+            s.push('\n');
+            common::print(&s)?;
+            if incidents.is_empty() && !r.failed {
+                return Ok(common::exit(problem));
             }
         }
-        s.push('\n');
-        common::print(&s)?;
     }
     replay::Printer::new(args.output, args.explain, true).finish(&Verdict { incidents })?;
     Ok(common::exit(problem))
+}
+
+/// Whether a slowdown of the incident covers one of the request's services while it ran.
+fn slowed(i: &Incident, r: &Request) -> bool {
+    let at = r.steps.first().map(|s| s.start).unwrap_or_default();
+    i.findings.iter().any(|f| {
+        matches!(
+            f.kind,
+            FindingKind::ServiceLatency | FindingKind::NetworkLatency | FindingKind::SlowSpans
+        ) && f.start <= at
+            && at <= f.end
+            && r.steps.iter().any(|s| s.service == f.entity)
+    })
 }
 
 /// Whether an incident's findings touch one of the entities (as subject, peer or client).
@@ -141,40 +167,32 @@ fn involves(i: &Incident, wanted: &[Entity]) -> bool {
         })
 }
 
-/// The services and pods of a trace's failing spans (all its spans when none failed), and one line
-/// per failing span, deepest first.
-fn trace_entities(files: &[PathBuf], trace: TraceId) -> Result<(Vec<Entity>, Vec<String>)> {
+/// The services and pods of a trace's failing spans (all its spans when none failed), and the
+/// request as a tree.
+fn trace_entities(files: &[PathBuf], trace: TraceId) -> Result<(Vec<Entity>, Option<Request>)> {
     let mut merge = Merge::new(common::open_all(files, &ReadOptions::default())?);
     let mut spans = Vec::new();
     while let Some(e) = merge.next_event()? {
         if let Body::Span(s) = &e.body {
             if s.trace_id == trace {
-                spans.push((e.clone(), s.clone()));
+                spans.push((**s).clone());
             }
         }
     }
-    let failing: Vec<_> = spans.iter().filter(|(_, s)| s.is_error()).collect();
-    let chosen: Vec<_> = if failing.is_empty() {
+    let failing: Vec<&Span> = spans.iter().filter(|s| s.is_error()).collect();
+    let chosen: Vec<&Span> = if failing.is_empty() {
         spans.iter().collect()
     } else {
         failing
     };
     let mut entities = Vec::new();
-    let mut lines = Vec::new();
-    let mut ordered = chosen.clone();
-    ordered.sort_by_key(|(_, s)| std::cmp::Reverse((s.start, s.span_id)));
-    for (e, s) in ordered {
-        let ns = s
-            .resource_attr("k8s.namespace.name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        entities.push(Entity::service(ns, &s.service));
+    for s in chosen {
+        entities.push(span_entity(s));
         if let Some((pns, pod)) = s.pod() {
             entities.push(Entity::pod(pns, pod));
         }
-        lines.push(tapio::report::event_line(e));
     }
     entities.sort();
     entities.dedup();
-    Ok((entities, lines))
+    Ok((entities, request::explain(spans)))
 }

@@ -4,6 +4,7 @@
 //! [`crate::report`] only renders it.
 
 pub mod actions;
+pub mod request;
 
 use std::collections::BTreeSet;
 

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+pub use self::spans::span_entity;
 use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Ts};
 pub use crate::knowledge::FindingKind;
 use crate::knowledge::Layer;

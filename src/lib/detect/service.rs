@@ -836,7 +836,7 @@ fn calls_of(spans: &[Lite], children: &[Vec<usize>], i: usize) -> Vec<(u64, u64)
 }
 
 /// The time covered by intervals, clipped to [from, to].
-fn union_ns(intervals: &[(u64, u64)], from: Ts, to: Ts) -> u64 {
+pub(crate) fn union_ns(intervals: &[(u64, u64)], from: Ts, to: Ts) -> u64 {
     let mut v: Vec<(u64, u64)> = intervals
         .iter()
         .map(|&(a, b)| (a.max(from.0), b.min(to.0)))
@@ -1152,6 +1152,7 @@ mod scenarios {
         c_down: bool,
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn span(
         trace: u128,
         id: u64,
@@ -1205,7 +1206,7 @@ mod scenarios {
     /// One trace: a serves, calls b; b serves, calls c; c serves.
     fn trace(n: u128, at: u64, r: Req) -> Vec<Event> {
         let id = |k: u64| (n as u64) * 10 + k;
-        let c_start = at + 2 * MS + r.gap_b_ms * MS + 1 * MS + r.b_self_ms * MS / 2;
+        let c_start = at + 2 * MS + r.gap_b_ms * MS + MS + r.b_self_ms * MS / 2;
         let c_end = c_start + 3 * MS;
         let b_start = at + 2 * MS + r.gap_b_ms * MS;
         let b_end = c_end + r.b_self_ms * MS / 2 + MS;
