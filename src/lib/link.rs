@@ -648,6 +648,34 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_loop_reported_by_its_state_and_by_an_event_without_a_container_is_one_incident() {
+        let waiting = |s: u64| {
+            // A snapshot that shows the back-off but not the termination before it.
+            let mut p = pod(s, json!({}));
+            if let crate::event::Body::Kube(Kube::Object(o)) = &mut p.body {
+                let mut v = o.json.parse().unwrap();
+                v["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=cart"}});
+                v["status"]["containerStatuses"][0]["ready"] = json!(false);
+                o.json = RawJson::from_value(&v);
+            }
+            p
+        };
+        let mut backoff = kube_event(
+            45,
+            "BackOff",
+            "Back-off restarting failed container cart in pod cart-7d8f9_shop(0a1b2c3d)",
+        );
+        if let crate::event::Body::Kube(Kube::Event(k)) = &mut backoff.body {
+            k.involved.field_path.clear();
+        }
+        let v = verdict(vec![pod(0, json!({})), waiting(40), backoff]);
+        assert_eq!(
+            v,
+            [(RootKind::CrashLoopAppError, "pod/shop/cart-7d8f9".into())]
+        );
+    }
+
+    #[test]
     fn a_clean_exit_or_a_graceful_stop_is_no_finding() {
         let v = verdict(vec![
             pod(0, json!({})),

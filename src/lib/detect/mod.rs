@@ -397,7 +397,23 @@ impl Detector {
         e: &Event,
         make: impl FnOnce() -> (String, Facts),
     ) -> &mut Finding {
-        let k = (kind, entity.clone(), key.to_string());
+        // What says it without naming the container (an Event with no field path) is the same
+        // finding as what names it: one crash loop, however many ways Kubernetes reports it.
+        let key = if key.is_empty() {
+            self.open
+                .keys()
+                .filter(|(k, e, _)| *k == kind && *e == entity)
+                .map(|(_, _, c)| c.as_str())
+                .min()
+                .unwrap_or("")
+                .to_string()
+        } else {
+            if let Some(i) = self.open.remove(&(kind, entity.clone(), String::new())) {
+                self.open.insert((kind, entity.clone(), key.to_string()), i);
+            }
+            key.to_string()
+        };
+        let k = (kind, entity.clone(), key);
         let i = match self.open.get(&k) {
             Some(&i) => {
                 let f = &mut self.findings[i];
