@@ -314,6 +314,49 @@ fn correlate_explains_a_pod_and_a_failing_request() {
 }
 
 #[test]
+fn two_independent_faults_in_one_incident_are_both_named() {
+    // The OOM-killed cart and the lost node-2 hit the same checkout: neither explains the other.
+    let (out, _, code) = run(&[
+        "replay",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "fixtures/incidents/node-not-ready/capture.tapio",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let roots: Vec<String> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            std::iter::once(i["root_cause"]["kind"].as_str().unwrap().to_string()).chain(
+                i["other_root_causes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["kind"].as_str().unwrap().to_string()),
+            )
+        })
+        .collect();
+    assert!(roots.contains(&"node_not_ready".to_string()), "{roots:?}");
+    assert!(
+        roots.contains(&"oom_container_limit".to_string()),
+        "{roots:?}"
+    );
+    let (text, _, _) = run(&[
+        "replay",
+        "fixtures/incidents/oom-cascade/capture.tapio",
+        "fixtures/incidents/node-not-ready/capture.tapio",
+    ]);
+    assert!(
+        text.contains("  Also        container memory limit: "),
+        "{text}"
+    );
+    assert!(text.contains("Chain of the other root"), "{text}");
+}
+
+#[test]
 fn a_request_is_read_as_a_tree_and_a_healthy_one_is_blamed_on_nothing() {
     let dir = "fixtures/incidents/lab-service-errors";
     let (capture, pods) = (format!("{dir}/capture.tapio"), format!("{dir}/pods.tapio"));

@@ -157,6 +157,11 @@ pub struct Group {
     /// Every finding of the group, in time order.
     pub members: Vec<usize>,
     pub links: Vec<Link>,
+    /// Other roots: causes nothing else explains that explain symptoms the root does not reach,
+    /// each with its own chain.
+    pub others: Vec<(usize, Vec<usize>)>,
+    /// For findings that more than one root reaches: those roots.
+    pub shared: BTreeMap<usize, Vec<usize>>,
     /// Other candidate roots, and why they lost.
     pub alternatives: Vec<(usize, String)>,
     /// Drops and gaps inside the group's window.
@@ -319,7 +324,6 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
     if candidates.is_empty() {
         candidates = members.clone();
     }
-    // Highest rank first, then earliest, then id: deterministic.
     // Highest rank first; among equals, the most significant change (service-level findings carry
     // a score), then the earliest, then id: deterministic.
     candidates.sort_by_key(|&i| {
@@ -331,8 +335,38 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
         )
     });
     let root = candidates[0];
+    // Every other cause that nothing explains and that explains symptoms the roots before it do
+    // not reach is a root too: two independent faults that hit the same service are both named.
+    let mut reached = reach(root, &links);
+    let mut roots = vec![(root, reached.clone())];
+    for &c in &candidates[1..] {
+        if cause_rank_of(f[c].kind) < MIN_OTHER_ROOT_RANK {
+            continue;
+        }
+        let r = reach(c, &links);
+        if r.iter().any(|x| *x != c && !reached.contains(x)) {
+            reached.extend(r.iter().copied());
+            roots.push((c, r));
+        }
+    }
+    let mut shared: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for m in &members {
+        let by: Vec<usize> = roots
+            .iter()
+            .filter(|(_, r)| r.contains(m))
+            .map(|(x, _)| *x)
+            .collect();
+        if by.len() > 1 {
+            shared.insert(*m, by);
+        }
+    }
+    let others: Vec<(usize, Vec<usize>)> = roots[1..]
+        .iter()
+        .map(|&(r, _)| (r, chain(f, r, &members, &links)))
+        .collect();
     let alternatives = candidates[1..]
         .iter()
+        .filter(|i| !others.iter().any(|(r, _)| r == *i))
         .map(|&i| {
             let why = if cause_rank_of(f[i].kind) < cause_rank_of(f[root].kind) {
                 format!(
@@ -370,11 +404,30 @@ fn group(f: &[Finding], members: Vec<usize>, links: Vec<Link>, blind: &[Blind]) 
     Group {
         root,
         chain,
+        others,
+        shared,
         members,
         links,
         alternatives,
         blind,
     }
+}
+
+/// Causes weaker than this (a user-facing symptom, a stuck rollout) are never another root.
+const MIN_OTHER_ROOT_RANK: u8 = 3;
+
+/// Every finding reachable from `root` along the links, itself included.
+fn reach(root: usize, links: &[Link]) -> BTreeSet<usize> {
+    let mut seen = BTreeSet::from([root]);
+    let mut queue = VecDeque::from([root]);
+    while let Some(x) = queue.pop_front() {
+        for l in links.iter().filter(|l| l.cause == x) {
+            if seen.insert(l.effect) {
+                queue.push_back(l.effect);
+            }
+        }
+    }
+    seen
 }
 
 /// The path from the root to the most user-facing symptom it reaches: breadth first, so each

@@ -53,6 +53,18 @@ pub struct ChainStep {
     pub entity: Entity,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// When several roots of the incident lead here: all of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<Entity>,
+}
+
+/// Another root of the same incident: a cause nothing else explains, with its own chain.
+#[derive(Clone, Debug, Serialize)]
+pub struct OtherRoot {
+    pub kind: RootKind,
+    pub entity: Entity,
+    pub summary: String,
+    pub chain: Vec<ChainStep>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -94,6 +106,8 @@ pub struct Incident {
     pub end: Ts,
     pub root_cause: RootCause,
     pub chain: Vec<ChainStep>,
+    /// The other roots, when independent causes hit the same services (empty: one root).
+    pub other_root_causes: Vec<OtherRoot>,
     pub impact: Impact,
     pub actions: Vec<Action>,
     pub evidence_complete: bool,
@@ -144,21 +158,17 @@ pub fn verdict(mut incidents: Vec<Incident>) -> Verdict {
     Verdict { incidents }
 }
 
-fn incident(d: View<'_>, g: &Group) -> Incident {
-    let f = d.findings;
-    let root = &f[g.root];
-    let members: Vec<&Finding> = g.members.iter().map(|&i| &f[i]).collect();
-    let impact = impact(&members, d.topology);
-    let (start, end) = (
-        members.iter().map(|m| m.start).min().unwrap_or(root.start),
-        members.iter().map(|m| m.end).max().unwrap_or(root.end),
-    );
-    // Real times, except for aggregates (a service's error spans, what its requests said): they
-    // may have begun before, from background errors, and are shown from the step that caused them.
-    let mut prev = f[g.root].start;
-    let chain: Vec<ChainStep> = g
-        .chain
-        .iter()
+/// The steps of a chain: real times, except for aggregates (a service's error spans, what its
+/// requests said), which may have begun before, from background errors, and are shown from the
+/// step that caused them.
+fn chain_steps(
+    f: &[Finding],
+    root: usize,
+    ids: &[usize],
+    shared: &std::collections::BTreeMap<usize, Vec<usize>>,
+) -> Vec<ChainStep> {
+    let mut prev = f[root].start;
+    ids.iter()
         .map(|&i| ChainStep {
             ts: {
                 let aggregate = f[i].kind.props().nature == Nature::Aggregate;
@@ -174,8 +184,24 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
             entity: f[i].entity.clone(),
             summary: f[i].summary.clone(),
             evidence: f[i].evidence.clone(),
+            caused_by: shared
+                .get(&i)
+                .map(|roots| roots.iter().map(|&r| f[r].entity.clone()).collect())
+                .unwrap_or_default(),
         })
-        .collect();
+        .collect()
+}
+
+fn incident(d: View<'_>, g: &Group) -> Incident {
+    let f = d.findings;
+    let root = &f[g.root];
+    let members: Vec<&Finding> = g.members.iter().map(|&i| &f[i]).collect();
+    let impact = impact(&members, d.topology);
+    let (start, end) = (
+        members.iter().map(|m| m.start).min().unwrap_or(root.start),
+        members.iter().map(|m| m.end).max().unwrap_or(root.end),
+    );
+    let chain = chain_steps(f, g.root, &g.chain, &g.shared);
     let layers: BTreeSet<Layer> = members.iter().map(|m| m.layer).collect();
     let complete = g.blind.is_empty();
     let root_kind = root_kind(f, g.root, &g.members);
@@ -194,7 +220,31 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
             entity,
         },
         chain,
-        actions: actions(root_kind, root, &members, &impact, d.topology),
+        other_root_causes: g
+            .others
+            .iter()
+            .map(|(r, ids)| {
+                let kind = self::root_kind(f, *r, &g.members);
+                OtherRoot {
+                    kind,
+                    entity: root_entity(kind, &f[*r], &members, d.topology),
+                    summary: root_summary(kind, &f[*r], &members),
+                    chain: chain_steps(f, *r, ids, &g.shared),
+                }
+            })
+            .collect(),
+        actions: {
+            let mut a = actions(root_kind, root, &members, &impact, d.topology);
+            // Each other root's most urgent action, after the primary's.
+            for (r, _) in &g.others {
+                let kind = self::root_kind(f, *r, &g.members);
+                let ctx = actions::Context::new(&f[*r], &members, &impact, d.topology);
+                if let Some((urgency, text)) = (kind.props().actions)(&ctx).into_iter().next() {
+                    a.insert(a.len().min(1), Action { urgency, text });
+                }
+            }
+            a
+        },
         impact,
         evidence_complete: complete,
         evidence_gaps: g

@@ -397,9 +397,17 @@ impl Detector {
         e: &Event,
         make: impl FnOnce() -> (String, Facts),
     ) -> &mut Finding {
-        // What says it without naming the container (an Event with no field path) is the same
-        // finding as what names it: one crash loop, however many ways Kubernetes reports it.
-        let key = if key.is_empty() {
+        // What says a container's state without naming the container (an Event with no field
+        // path) is the same finding as what names it: one crash loop, however many ways
+        // Kubernetes reports it.
+        let per_container = entity.is_pod()
+            && matches!(
+                kind,
+                FindingKind::CrashLoop | FindingKind::ImagePullFailure | FindingKind::ConfigError
+            );
+        let key = if !per_container {
+            key.to_string()
+        } else if key.is_empty() {
             self.open
                 .keys()
                 .filter(|(k, e, _)| *k == kind && *e == entity)

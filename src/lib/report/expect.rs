@@ -19,6 +19,9 @@ pub struct ExpectedIncident {
     #[serde(default)]
     pub severity: String,
     pub root_cause: ExpectedRoot,
+    /// The other roots of the incident, when independent causes hit the same services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_root_causes: Vec<ExpectedRoot>,
     pub chain: Vec<ExpectedStep>,
     pub impacted_services: Vec<String>,
 }
@@ -51,6 +54,14 @@ impl Expected {
                     kind: i.root_cause.kind.to_string(),
                     entity: i.root_cause.entity.to_string(),
                 },
+                other_root_causes: i
+                    .other_root_causes
+                    .iter()
+                    .map(|r| ExpectedRoot {
+                        kind: r.kind.to_string(),
+                        entity: r.entity.to_string(),
+                    })
+                    .collect(),
                 chain: i
                     .chain
                     .iter()
@@ -79,10 +90,17 @@ impl Expected {
         for i in 0..n {
             let (e, g) = (self.incidents.get(i), got.incidents.get(i));
             let show = |x: Option<&ExpectedIncident>, f: Field| x.map_or("(none)".to_string(), f);
-            let fields: [(&str, Field); 4] = [
+            let fields: [(&str, Field); 5] = [
                 ("severity", |x| x.severity.clone()),
                 ("root_cause", |x| {
                     format!("{} {}", x.root_cause.kind, x.root_cause.entity)
+                }),
+                ("other_root_causes", |x| {
+                    x.other_root_causes
+                        .iter()
+                        .map(|r| format!("{} {}", r.kind, r.entity))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }),
                 ("chain", |x| {
                     x.chain

@@ -15,6 +15,9 @@ pub fn incident_text(inc: &Incident) -> String {
         inc.confidence
     );
     let _ = writeln!(s, "  Root cause  {}", inc.root_cause.summary);
+    for o in &inc.other_root_causes {
+        let _ = writeln!(s, "  Also        {}: {}", o.kind.title(), o.summary);
+    }
     let _ = writeln!(
         s,
         "  Impact      {} — {}",
@@ -29,7 +32,20 @@ pub fn incident_text(inc: &Incident) -> String {
         );
     }
     let _ = writeln!(s, "  Chain");
-    for step in &inc.chain {
+    chain_lines(&mut s, &inc.chain);
+    for o in &inc.other_root_causes {
+        let _ = writeln!(s, "  Chain of the other root ({})", o.kind.title());
+        chain_lines(&mut s, &o.chain);
+    }
+    let _ = writeln!(s, "  Actions");
+    for (i, a) in inc.actions.iter().enumerate() {
+        let _ = writeln!(s, "    {}. {:<9} {}", i + 1, a.urgency, a.text);
+    }
+    s
+}
+
+fn chain_lines(s: &mut String, chain: &[crate::analysis::ChainStep]) {
+    for step in chain {
         let seq = step
             .evidence
             .first()
@@ -43,11 +59,6 @@ pub fn incident_text(inc: &Incident) -> String {
             step.summary
         );
     }
-    let _ = writeln!(s, "  Actions");
-    for (i, a) in inc.actions.iter().enumerate() {
-        let _ = writeln!(s, "    {}. {:<9} {}", i + 1, a.urgency, a.text);
-    }
-    s
 }
 
 fn impact_line(inc: &Incident) -> String {
