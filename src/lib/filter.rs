@@ -246,6 +246,7 @@ fn place_of(e: &Event) -> Place<'_> {
         Body::Kernel(Kernel::Exit(x)) => Place::Cgroup(&x.cgroup),
         Body::Kernel(Kernel::Task(t)) => Place::Cgroup(&t.cgroup),
         Body::Kernel(Kernel::Pressure(p)) => Place::Cgroup(&p.cgroup),
+        Body::Kernel(Kernel::CpuThrottle(t)) => Place::Cgroup(&t.cgroup),
         _ => Place::Nowhere,
     }
 }

@@ -116,6 +116,7 @@ pub enum FindingKind {
     ServiceLatency,
     NetworkLatency,
     ErrorLogs,
+    CpuThrottled,
 }
 
 named!(FindingKind, "finding kind" {
@@ -147,6 +148,7 @@ named!(FindingKind, "finding kind" {
     ServiceLatency => "service_latency",
     NetworkLatency => "network_latency",
     ErrorLogs => "error_logs",
+    CpuThrottled => "cpu_throttled",
 });
 
 impl FindingKind {
@@ -190,6 +192,7 @@ impl FindingKind {
             F::ServiceErrors       => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "errors that originate in a service's own spans rose above its baseline"),
             F::ServiceLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::ServiceLatency,       "a service's self time (its spans minus its calls) rose above its baseline"),
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
+            F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
         }
     }
@@ -246,6 +249,7 @@ pub enum RootKind {
     ServiceErrors,
     ServiceLatency,
     NetworkLatency,
+    CpuThrottling,
     Unknown,
 }
 
@@ -265,6 +269,7 @@ named!(RootKind, "root cause kind" {
     ServiceErrors => "service_errors",
     ServiceLatency => "service_latency",
     NetworkLatency => "network_latency",
+    CpuThrottling => "cpu_throttling",
     Unknown => "unknown",
 });
 
@@ -293,6 +298,7 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::CpuThrottling         => p("CPU limit (throttled)",        0.8,  S::Pod,     actions::cpu_throttling),
             R::Unknown               => p("unknown",                      0.3,  S::Unknown, actions::unknown),
         }
     }

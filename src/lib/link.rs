@@ -119,6 +119,8 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
     Rule { causes: &[K::DependencyError, K::DnsFailure], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },
     Rule { causes: POD_TROUBLE, effects: SERVICE_CHANGE, relation: Relation::PodBacksService, window_s: 300, why: "the service's pod was failing" },
+    Rule { causes: &[K::CpuThrottled], effects: &[K::ServiceLatency, K::NetworkLatency, K::SlowSpans, K::ErrorSpans, K::ServiceErrors], relation: Relation::PodBacksService, window_s: 300, why: "its pod was short of CPU: throttled at its limit" },
+    Rule { causes: &[K::CpuThrottled], effects: &[K::LivenessFailed, K::LivenessKill], relation: Relation::Same, window_s: 300, why: "a throttled container answers its probes late" },
     Rule { causes: &[K::NodePressure, K::NodeNotReady], effects: SERVICE_CHANGE, relation: Relation::ServiceOnNode, window_s: 600, why: "a node the service runs on was in trouble" },
     Rule { causes: &[K::ServiceErrors, K::ServiceLatency], effects: &[K::ErrorSpans, K::SlowSpans, K::ErrorLogs], relation: Relation::Same, window_s: 300, why: "its own requests failed or slowed" },
     Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::Same, window_s: 300, why: "a service short of CPU accepts its calls late" },

@@ -84,7 +84,7 @@ pub struct Args {
     /// longer bursts before the kernel has to drop.
     #[arg(long, default_value = "8M", value_parser = parse_size)]
     ring_buffer: u32,
-    /// How often memory pressure (PSI) is sampled.
+    /// How often memory pressure (PSI) and the pods' CPU throttling (cpu.stat) are sampled.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pressure_interval: Duration,
     /// No status line.

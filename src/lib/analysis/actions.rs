@@ -281,6 +281,13 @@ pub fn service_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn cpu_throttling(c: &Context) -> Actions {
+    vec![
+        ("IMMEDIATE", format!("raise the CPU limit of {} (or remove it and keep the request): its quota runs out and its requests wait", c.workload)),
+        ("NEXT", format!("see what uses the CPU in {} (a hot loop, garbage collection, a neighbour process in the container) before scaling out", c.pod)),
+    ]
+}
+
 pub fn network_latency(c: &Context) -> Actions {
     let svc = c.root.entity.short();
     let callers: Vec<String> = c.root.facts.clients.iter().map(Entity::short).collect();

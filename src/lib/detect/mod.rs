@@ -157,6 +157,11 @@ pub struct Detector {
 pub(crate) const LOG_TAIL: usize = 3;
 pub(crate) const MAX_LOG_CONTAINERS: usize = 4096;
 
+/// A cgroup counts as CPU-throttled when its quota ran out in this share of the periods of a
+/// sample (percent) and its tasks waited at least this long (µs).
+const THROTTLED_SHARE_PCT: u64 = 10;
+const THROTTLED_MIN_US: u64 = 100_000;
+
 /// Processes remembered for pid → cgroup attribution (a node runs far fewer at once).
 const MAX_PIDS: usize = 1 << 16;
 
@@ -284,6 +289,7 @@ impl Detector {
             Body::Kernel(Kernel::Task(t)) if !t.cgroup.is_empty() => {
                 self.pid_cgroup(t.pid, &t.cgroup)
             }
+            Body::Kernel(Kernel::CpuThrottle(t)) => self.cpu_throttle(e, t),
             Body::Kernel(Kernel::Exit(x)) => {
                 self.pids.remove(&x.pid);
             }
@@ -462,6 +468,54 @@ impl Detector {
                 let f = &mut self.findings[i];
                 f.end = f.end.max(at);
             }
+        }
+    }
+
+    /// A pod at its CPU limit: the quota ran out in a good share of the periods.
+    fn cpu_throttle(&mut self, e: &Event, t: &crate::event::CpuThrottle) {
+        if t.periods == 0
+            || t.throttled_periods * 100 < t.periods * THROTTLED_SHARE_PCT
+            || t.throttled_us < THROTTLED_MIN_US
+        {
+            return;
+        }
+        let pod = self
+            .topo
+            .pod_of_cgroup(&t.cgroup)
+            .map(|p| (p.entity(), p.node.clone()));
+        let node = e.node.to_string();
+        let (entity, node) = match pod {
+            Some((p, n)) => (p, if node.is_empty() { n } else { node }),
+            None => (
+                Entity::Host {
+                    node: node.clone(),
+                    what: t.cgroup.to_string(),
+                },
+                node,
+            ),
+        };
+        let pct = t.throttled_periods * 100 / t.periods;
+        let summary = format!(
+            "{} CPU-throttled: its quota ran out in {pct} % of periods, it waited {:.1} s in {:.0} s",
+            entity.short(),
+            t.throttled_us as f64 / 1e6,
+            t.interval_ms as f64 / 1e3
+        );
+        let cgroup = Some(t.cgroup.to_string());
+        let f = self.upsert(FindingKind::CpuThrottled, entity, "", e.ts, e, || {
+            (
+                summary.clone(),
+                Facts {
+                    node: Some(node).filter(|n| !n.is_empty()),
+                    cgroup,
+                    ..Facts::default()
+                },
+            )
+        });
+        // The worst sample describes it.
+        if t.throttled_us as f64 > f.facts.score {
+            f.facts.score = t.throttled_us as f64;
+            f.summary = summary;
         }
     }
 

@@ -22,6 +22,21 @@ pub enum Kernel {
     // New variants go last: a capture stores the variant's index.
     Task(Task),
     Pressure(MemoryPressure),
+    CpuThrottle(CpuThrottle),
+}
+
+/// CPU throttling of a cgroup (its `cpu.stat`) since the previous sample: the CFS quota ran out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuThrottle {
+    /// The cgroup path, relative to the cpu controller's root.
+    pub cgroup: Name,
+    /// Enforcement periods that elapsed, and those in which the quota ran out.
+    pub periods: u64,
+    pub throttled_periods: u64,
+    /// Time its tasks waited for the next period, in microseconds.
+    pub throttled_us: u64,
+    /// The time since the previous sample, in milliseconds.
+    pub interval_ms: u32,
 }
 
 /// A process the recorder met before (or without) seeing its exec: its name and cgroup, written

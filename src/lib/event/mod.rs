@@ -24,8 +24,8 @@ use std::str::FromStr;
 use crate::knowledge::Layer;
 
 pub use self::kernel::{
-    cgroup_container_id, runtime_container_id, Exec, Exit, Kernel, MemoryPressure, OomConstraint,
-    OomKill, SignalSent, Task, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
+    cgroup_container_id, runtime_container_id, CpuThrottle, Exec, Exit, Kernel, MemoryPressure,
+    OomConstraint, OomKill, SignalSent, Task, TcpMeaning, TcpRetransmit, TcpState, TcpStateChange,
 };
 pub use self::kube::{
     EventApi, Kube, KubeEvent, Object, ObjectAction, ObjectKind, ObjectRef, RawJson,
@@ -164,6 +164,7 @@ impl Body {
                 Kernel::TcpRetransmit(_) => Kind::Retransmit,
                 Kernel::Task(_) => Kind::Task,
                 Kernel::Pressure(_) => Kind::Pressure,
+                Kernel::CpuThrottle(_) => Kind::Throttle,
             },
             Body::Kube(Kube::Object(_)) => Kind::K8sObject,
             Body::Kube(Kube::Event(_)) => Kind::K8sEvent,
@@ -187,6 +188,7 @@ pub enum Kind {
     Retransmit,
     Task,
     Pressure,
+    Throttle,
     K8sObject,
     K8sEvent,
     Span,
@@ -205,6 +207,7 @@ named!(Kind, "kind" {
     Retransmit => "retransmit",
     Task => "task",
     Pressure => "pressure",
+    Throttle => "throttle",
     K8sObject => "k8s.object",
     K8sEvent => "k8s.event",
     Span => "span",
@@ -218,9 +221,13 @@ impl Kind {
     /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
     pub fn layer(self) -> Layer {
         match self {
-            Kind::Exec | Kind::Exit | Kind::Signal | Kind::Oom | Kind::Task | Kind::Pressure => {
-                Layer::Kernel
-            }
+            Kind::Exec
+            | Kind::Exit
+            | Kind::Signal
+            | Kind::Oom
+            | Kind::Task
+            | Kind::Pressure
+            | Kind::Throttle => Layer::Kernel,
             Kind::Tcp | Kind::Retransmit => Layer::Net,
             Kind::K8sObject | Kind::K8sEvent => Layer::K8s,
             Kind::Span => Layer::Trace,

@@ -233,6 +233,14 @@ fn kernel(k: &Kernel) -> String {
             r.state
         ),
         Kernel::Task(t) => format!("pid {} ({}){}", t.pid, t.comm, cgroup(&t.cgroup)),
+        Kernel::CpuThrottle(t) => format!(
+            "cpu throttled {} in {} of {} periods, waited {} ms in {} ms",
+            t.cgroup,
+            t.throttled_periods,
+            t.periods,
+            t.throttled_us / 1000,
+            t.interval_ms
+        ),
         Kernel::Pressure(p) => format!(
             "memory pressure {} some {}.{:02}% full {}.{:02}% (avg10), stalled {} ms in {} ms",
             if p.cgroup.is_empty() {

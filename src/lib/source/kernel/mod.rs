@@ -11,6 +11,7 @@
 //! No tokio here: the recorder's thread reads the ring buffer on a short timer ([`Recorder::drain`]).
 
 pub mod cgroup;
+pub mod cpu;
 pub mod pressure;
 pub mod wire;
 
@@ -248,6 +249,8 @@ pub struct Recorder {
     retransmits: Option<BpfHashMap<MapData, wire::RetransKey, wire::RetransVal>>,
     decoder: Decoder,
     pressure: Option<(pressure::Sampler, Instant, Duration)>,
+    /// CPU throttling of the pods, sampled with the pressure.
+    throttle: Option<(cpu::Sampler, Instant, Duration)>,
     dropped_seen: u64,
     last_tick: Ts,
     counters: Counters,
@@ -312,6 +315,11 @@ impl Recorder {
         } else {
             None
         };
+        let throttle = probes
+            .contains(&Probe::Pressure)
+            .then(|| cpu::cpu_root(&mountinfo))
+            .flatten()
+            .map(|root| (cpu::Sampler::new(root), Instant::now(), opts.pressure_every));
         let decoder = Decoder::new(opts.node.clone(), cgroup::Resolver::new(hierarchy));
         let last_tick = decoder.clock.wall(Clock::mono_now());
         Ok(Recorder {
@@ -321,6 +329,7 @@ impl Recorder {
             retransmits,
             decoder,
             pressure,
+            throttle,
             dropped_seen: 0,
             last_tick,
             counters: Counters::default(),
@@ -392,6 +401,19 @@ impl Recorder {
                 if let Ok(v) = map.get(&k, 0) {
                     let _ = map.remove(&k);
                     self.decoder.retransmit(&k, &v, out);
+                }
+            }
+        }
+        if let Some((sampler, last, every)) = &mut self.throttle {
+            if last.elapsed() >= *every {
+                *last = Instant::now();
+                for t in sampler.sample() {
+                    out.push(Event::new(
+                        now,
+                        self.decoder.node.clone(),
+                        Source::Ebpf,
+                        Kernel::CpuThrottle(t),
+                    ));
                 }
             }
         }
