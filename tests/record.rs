@@ -420,3 +420,74 @@ fn without_privileges_the_error_says_what_is_needed_and_no_file_is_made() {
     );
     assert!(!out_file.exists());
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
+    if !can_record("a_throttled_pod_is_recorded_from_its_cpu_stat") {
+        return;
+    }
+    let cpu = Path::new("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.cfs_quota_us").exists() {
+        eprintln!("skipped a_throttled_pod_is_recorded_from_its_cpu_stat: no cgroup v1 cpu controller here");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let uid = format!("7c0c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
+    let cid = "9f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let rel = format!("kubepods/burstable/pod{uid}/{cid}");
+    let mut made = Vec::new();
+    let mut dir = cpu.to_path_buf();
+    for part in rel.split('/') {
+        dir = dir.join(part);
+        if !dir.exists() {
+            std::fs::create_dir(&dir).unwrap();
+            made.push(dir.clone());
+        }
+    }
+    // A tenth of a CPU for a process that wants a whole one: real throttling.
+    std::fs::write(dir.join("cpu.cfs_period_us"), "100000").unwrap();
+    std::fs::write(dir.join("cpu.cfs_quota_us"), "10000").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let rec = record(
+        out.path(),
+        &[
+            "--kind",
+            "pressure",
+            "--pressure-interval",
+            "1s",
+            "--node",
+            "node-7",
+        ],
+    );
+    let script = format!(
+        "echo $$ > {} && exec python3 -c 'while True: pass'",
+        dir.join("cgroup.procs").display()
+    );
+    let mut hog = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let _ = hog.kill();
+    let _ = hog.wait();
+    let (events, _, _) = rec.stop();
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    let throttled: Vec<&Value> = of_kind(&events, "throttle")
+        .into_iter()
+        .filter(|e| e["data"]["cgroup"] == format!("/{rel}"))
+        .collect();
+    assert!(
+        !throttled.is_empty(),
+        "no throttling of /{rel} recorded: {:?}",
+        of_kind(&events, "throttle")
+            .iter()
+            .map(|e| e["data"]["cgroup"].to_string())
+            .collect::<Vec<_>>()
+    );
+    let d = &throttled[0]["data"];
+    assert!(
+        d["throttled_periods"].as_u64().unwrap() > 0
+            && d["throttled_us"].as_u64().unwrap() > 100_000,
+        "{d}"
+    );
+}

@@ -64,6 +64,7 @@ fn is_wrapper(m: &serde_json::Map<String, Value>) -> bool {
                 | "tcp_retransmit"
                 | "task"
                 | "pressure"
+                | "cpu_throttle"
                 | "app_log"
                 | "object"
                 | "event"
