@@ -1120,6 +1120,22 @@ mod tests {
     }
 
     #[test]
+    fn log_templates_mask_what_varies() {
+        assert_eq!(
+            template("exception while pricing cart: KeyError 'sku-20233'"),
+            "exception while pricing cart: KeyError <*>"
+        );
+        assert_eq!(
+            template("request 7f3a9c0e12 failed after 3 retries\n  at foo()"),
+            "request <*> failed after <*> retries"
+        );
+        assert_eq!(
+            template("upstream quota check failed: limit exceeded for tenant 4711"),
+            template("upstream quota check failed: limit exceeded for tenant 12")
+        );
+    }
+
+    #[test]
     fn union_counts_parallel_calls_once() {
         let u = union_ns(&[(10, 50), (20, 40), (60, 70)], Ts(0), Ts(100));
         assert_eq!(u, 50);
