@@ -169,6 +169,8 @@ struct Bucket {
     self_time: Hist,
     /// Gaps of calls into the service.
     gap: Hist,
+    /// Requests it answered as a success inside which it logged an error.
+    silent: u64,
     /// Error-level log lines of the service, and how many of each template (bounded).
     log_errors: u64,
     /// When the first and the last of them were written.
@@ -248,6 +250,8 @@ struct Lite {
 #[derive(Default)]
 struct OpenTrace {
     spans: Vec<Lite>,
+    /// Spans inside which an error line was logged.
+    error_logs: Vec<SpanId>,
     due: Ts,
 }
 
@@ -318,7 +322,25 @@ impl Detector {
     }
 
     /// Counts an application's error-level log line against its service, by template.
-    pub(crate) fn service_log(&mut self, e: &Event, service: &Entity, text: &str) {
+    pub(crate) fn service_log(
+        &mut self,
+        e: &Event,
+        service: &Entity,
+        text: &str,
+        at: Option<(TraceId, SpanId)>,
+    ) {
+        // An error line written inside a span: if that span says it succeeded, the request was
+        // answered as a success while the service knew it failed.
+        if let Some((trace, span)) = at {
+            let t = self.services.open.entry(trace).or_default();
+            if t.error_logs.len() < MAX_TRACE_SPANS {
+                t.error_logs.push(span);
+            }
+            if t.due == Ts(0) {
+                t.due = Ts(e.ts.0.saturating_add(TRACE_SETTLE_NS));
+                self.services.due.insert((t.due, trace));
+            }
+        }
         let template = template(text);
         let line = crate::report::event_line(e);
         let b = self.bucket(service, e.ts);
@@ -353,7 +375,7 @@ impl Detector {
             };
             sv.due.remove(&first);
             if let Some(t) = sv.open.remove(&first.1) {
-                self.settle(t.spans);
+                self.settle(t.spans, &t.error_logs);
             }
         }
         // A bucket is complete once every trace that began in it has settled: its end plus the
@@ -381,7 +403,7 @@ impl Detector {
         self.services.due.clear();
         traces.sort_by_key(|t| t.spans.first().map(|s| (s.start, s.seq)));
         for t in traces {
-            self.settle(t.spans);
+            self.settle(t.spans, &t.error_logs);
         }
         let starts = || {
             self.services
@@ -403,7 +425,7 @@ impl Detector {
     }
 
     /// Turns one complete trace into observations of its services.
-    fn settle(&mut self, mut spans: Vec<Lite>) {
+    fn settle(&mut self, mut spans: Vec<Lite>, error_logs: &[SpanId]) {
         spans.sort_by_key(|s| (s.start, s.seq));
         let by_id: HashMap<SpanId, usize> =
             spans.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
@@ -420,12 +442,14 @@ impl Detector {
             let entry = matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
                 || s.parent.is_none_or(|p| !by_id.contains_key(&p));
             if entry {
+                let silent = !s.error && error_logs.contains(&s.id);
                 let own_calls = calls_of(&spans, &children, i);
                 let busy = union_ns(&own_calls, s.start, s.end);
                 let self_ns = s.end.saturating_sub(s.start).saturating_sub(busy);
                 let b = self.bucket(&s.service, s.start);
                 b.requests += 1;
                 b.errors += s.error as u64;
+                b.silent += silent as u64;
                 b.self_time.add(self_ns);
                 self.example(&s.service, Signal::SelfTime, s, self_ns, "self time");
             }
@@ -648,9 +672,11 @@ impl Detector {
                     .max_by_key(|(t, n)| (**n, std::cmp::Reverse(**t)))
                     .map(|(t, n)| ((*t).clone(), *n));
                 let fresh: u64 = new.values().sum();
+                let silent: u64 = window.iter().map(|x| x.silent).sum();
                 let first = window.iter().filter_map(|x| x.log_span).map(|x| x.0).min();
                 let last = window.iter().filter_map(|x| x.log_span).map(|x| x.1).max();
                 logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top).map(|mut c| {
+                    c.silent = silent;
                     c.from = first.unwrap_or(Ts(win_start));
                     c.to = last.unwrap_or(Ts(b + BUCKET_NS));
                     c
@@ -882,6 +908,8 @@ struct Change {
     unreached: bool,
     /// For logs: the new error template that says the most.
     template: Option<String>,
+    /// For logs: requests answered as a success inside which the error was logged.
+    silent: u64,
     detail: String,
 }
 
@@ -915,9 +943,18 @@ impl Change {
                 ms(self.before)
             ),
             Signal::Logs => format!(
-                "{s} logs errors: {:.0} a minute, was {:.1}{}",
+                "{s} logs errors: {:.0} a minute, was {:.1}{}{}",
                 self.after,
                 self.before,
+                if self.silent > 0 {
+                    format!(
+                        "; {} request{} answered as a success",
+                        self.silent,
+                        if self.silent == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                },
                 self.template
                     .as_ref()
                     .map(|t| format!("; new: \"{}\"", crate::detect::text::first_line(t)))
@@ -956,6 +993,7 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
             no_baseline: true,
             unreached: false,
             template: None,
+            silent: 0,
             detail: format!(
                 "{k} of {n} requests failed where they were served; no baseline before"
             ),
@@ -976,6 +1014,7 @@ fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<C
         no_baseline: false,
         unreached: false,
         template: None,
+        silent: 0,
         detail: format!(
             "{k} of {n} requests failed where they were served (baseline {k0} of {n0}); z = {z:.1}"
         ),
@@ -1014,6 +1053,7 @@ fn logs_changed(
         no_baseline: false,
         unreached: false,
         template: top.as_ref().filter(|_| new_lines).map(|(t, _)| t.clone()),
+        silent: 0,
         detail: format!(
             "{k} error lines in {} s (baseline {k0} in {} s); {fresh} of a template never seen before{}; z = {z:.1}",
             window as u64 * BUCKET_NS / Ts::NANOS_PER_SEC,
@@ -1065,6 +1105,7 @@ fn latency_changed(th: &Thresholds, w: &Hist, base: &Hist) -> Option<Change> {
         no_baseline: false,
         unreached: false,
         template: None,
+        silent: 0,
         detail: format!(
             "{k} of {} samples above the baseline's p95 ({} ms); p90 {} ms, was {} ms; z = {z:.1}",
             w.n,

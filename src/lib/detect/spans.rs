@@ -176,7 +176,8 @@ impl Detector {
                 .resource_attr("k8s.namespace.name")
                 .and_then(|v| v.as_str())
                 .unwrap_or("");
-            self.service_log(e, &Entity::service(ns, &a.service), &said);
+            let at = a.log.trace_id.zip(a.log.span_id);
+            self.service_log(e, &Entity::service(ns, &a.service), &said, at);
         }
         let Some(cause) = cause else {
             return;
