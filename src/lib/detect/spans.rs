@@ -171,13 +171,14 @@ impl Detector {
             };
             tail.push_back((e.ts, text::first_line(&said).to_string(), evidence));
         }
-        if a.log.severity <= crate::event::Severity::Error && !a.service.is_empty() {
+        if !a.service.is_empty() {
             let ns = a
                 .resource_attr("k8s.namespace.name")
                 .and_then(|v| v.as_str())
                 .unwrap_or("");
             let at = a.log.trace_id.zip(a.log.span_id);
-            self.service_log(e, &Entity::service(ns, &a.service), &said, at);
+            let error = a.log.severity <= crate::event::Severity::Error;
+            self.service_log(e, &Entity::service(ns, &a.service), &said, error, at);
         }
         let Some(cause) = cause else {
             return;

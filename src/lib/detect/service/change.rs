@@ -134,6 +134,8 @@ pub(super) struct Change {
     pub(super) template: Option<String>,
     /// For logs: requests answered as a success inside which the error was logged.
     pub(super) silent: u64,
+    /// For logs: a line it always wrote stopped (`template`).
+    pub(super) vanished: bool,
     pub(super) detail: String,
 }
 
@@ -165,6 +167,11 @@ impl Change {
                 "calls into {s} are delayed between caller and server: network gap p90 {} ms, was {} ms",
                 ms(self.after),
                 ms(self.before)
+            ),
+            Signal::Logs if self.vanished => format!(
+                "{s} stopped logging \"{}\": it wrote {:.0} a minute",
+                self.template.as_deref().unwrap_or("?"),
+                self.before
             ),
             Signal::Logs => format!(
                 "{s} logs errors: {:.0} a minute, was {:.1}{}{}",
@@ -218,6 +225,7 @@ pub(super) fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) 
             unreached: false,
             template: None,
             silent: 0,
+            vanished: false,
             detail: format!(
                 "{k} of {n} requests failed where they were served; no baseline before"
             ),
@@ -239,6 +247,7 @@ pub(super) fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) 
         unreached: false,
         template: None,
         silent: 0,
+        vanished: false,
         detail: format!(
             "{k} of {n} requests failed where they were served (baseline {k0} of {n0}); z = {z:.1}"
         ),
@@ -278,6 +287,7 @@ pub(super) fn logs_changed(
         unreached: false,
         template: top.as_ref().filter(|_| new_lines).map(|(t, _)| t.clone()),
         silent: 0,
+        vanished: false,
         detail: format!(
             "{k} error lines in {} s (baseline {k0} in {} s); {fresh} of a template never seen before{}; z = {z:.1}",
             window as u64 * BUCKET_NS / Ts::NANOS_PER_SEC,
@@ -330,6 +340,7 @@ pub(super) fn latency_changed(th: &Thresholds, w: &Hist, base: &Hist) -> Option<
         unreached: false,
         template: None,
         silent: 0,
+        vanished: false,
         detail: format!(
             "{k} of {} samples above the baseline's p95 ({} ms); p90 {} ms, was {} ms; z = {z:.1}",
             w.n,

@@ -50,6 +50,10 @@ const MAX_OPEN_TRACES: usize = 50_000;
 const MAX_TRACE_SPANS: usize = 512;
 /// Templates counted per bucket; more are counted as error lines but not by template.
 const MAX_TEMPLATES: usize = 64;
+/// Buckets of baseline, and lines expected in the window, before a line can be said to have
+/// stopped.
+const MIN_VANISH_BASELINE: usize = 6;
+const MIN_VANISH_EXPECTED: f64 = 10.0;
 /// Buckets of baseline a log rate needs before a rise can be judged.
 const MIN_LOG_BASELINE: usize = 3;
 /// Evaluations without the anomaly after which a finding closes.
@@ -72,6 +76,9 @@ struct Bucket {
     gap: Hist,
     /// Requests it answered as a success inside which it logged an error.
     silent: u64,
+    /// Log lines of the service, and how many of each template (bounded).
+    lines: u64,
+    line_templates: HashMap<String, u64>,
     /// Error-level log lines of the service, and how many of each template (bounded).
     log_errors: u64,
     /// When the first and the last of them were written.
@@ -222,14 +229,25 @@ impl Detector {
         self.service_tick(e.ts);
     }
 
-    /// Counts an application's error-level log line against its service, by template.
+    /// Counts an application's log line against its service, by template; error-level lines
+    /// apart.
     pub(crate) fn service_log(
         &mut self,
         e: &Event,
         service: &Entity,
         text: &str,
+        error: bool,
         at: Option<(TraceId, SpanId)>,
     ) {
+        let template = template(text);
+        let b = self.bucket(service, e.ts);
+        b.lines += 1;
+        if b.line_templates.len() < MAX_TEMPLATES || b.line_templates.contains_key(&template) {
+            *b.line_templates.entry(template.clone()).or_default() += 1;
+        }
+        if !error {
+            return;
+        }
         // An error line written inside a span: if that span says it succeeded, the request was
         // answered as a success while the service knew it failed.
         if let Some((trace, span)) = at {
@@ -242,7 +260,6 @@ impl Detector {
                 self.services.due.insert((t.due, trace));
             }
         }
-        let template = template(text);
         let line = crate::report::event_line(e);
         let b = self.bucket(service, e.ts);
         b.log_errors += 1;
@@ -576,12 +593,15 @@ impl Detector {
                 let silent: u64 = window.iter().map(|x| x.silent).sum();
                 let first = window.iter().filter_map(|x| x.log_span).map(|x| x.0).min();
                 let last = window.iter().filter_map(|x| x.log_span).map(|x| x.1).max();
-                logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top).map(|mut c| {
-                    c.silent = silent;
-                    c.from = first.unwrap_or(Ts(win_start));
-                    c.to = last.unwrap_or(Ts(b + BUCKET_NS));
-                    c
-                })
+                let rose = logs_changed(&th, k, window.len(), k0, baseline.len(), fresh, top).map(
+                    |mut c| {
+                        c.silent = silent;
+                        c.from = first.unwrap_or(Ts(win_start));
+                        c.to = last.unwrap_or(Ts(b + BUCKET_NS));
+                        c
+                    },
+                );
+                rose.or_else(|| vanished(&window, &baseline))
             }
             Signal::SelfTime | Signal::Gap => {
                 let pick = |x: &Bucket| {
@@ -731,6 +751,58 @@ impl Detector {
     }
 }
 
+/// A line the service wrote steadily (in at least 80 % of the baseline's buckets, 10 or more
+/// expected in the window) that it stopped writing while it went on writing others: a code path no
+/// longer taken, often a swallowed exception that logs nothing.
+fn vanished(window: &[&Bucket], baseline: &[&Bucket]) -> Option<Change> {
+    let active: u64 = window.iter().map(|x| x.lines).sum();
+    if baseline.len() < MIN_VANISH_BASELINE || active == 0 {
+        return None;
+    }
+    let mut seen: HashMap<&String, (usize, u64)> = HashMap::new();
+    for x in baseline {
+        for (t, n) in &x.line_templates {
+            let e = seen.entry(t).or_default();
+            e.0 += 1;
+            e.1 += n;
+        }
+    }
+    let (template, expected) = seen
+        .into_iter()
+        .filter(|(_, (buckets, _))| buckets * 5 >= baseline.len() * 4)
+        .map(|(t, (_, n))| (t, n as f64 / baseline.len() as f64 * window.len() as f64))
+        .filter(|(t, expected)| {
+            *expected >= MIN_VANISH_EXPECTED
+                && window.iter().all(|x| !x.line_templates.contains_key(*t))
+                && window
+                    .iter()
+                    .all(|x| x.line_templates.len() < MAX_TEMPLATES)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))?;
+    let per_minute = expected / window.len() as f64 * (60e9 / BUCKET_NS as f64);
+    let start = window.first().map_or(0, |x| x.start);
+    Some(Change {
+        from: Ts(start),
+        to: Ts(start + BUCKET_NS * window.len() as u64),
+        count: expected.round() as u64,
+        added: 0,
+        threshold_bucket: 0,
+        // P(none | Poisson(expected)) = e^-expected: as significant as a z of sqrt(2 expected).
+        score: (2.0 * expected).sqrt(),
+        before: per_minute,
+        after: 0.0,
+        no_baseline: false,
+        unreached: false,
+        template: Some(template.clone()),
+        silent: 0,
+        vanished: true,
+        detail: format!(
+            "\"{template}\" written {expected:.0} times per {} s before, none now, while it logs {active} other lines",
+            window.len() as u64 * BUCKET_NS / Ts::NANOS_PER_SEC
+        ),
+    })
+}
+
 fn trim(buckets: &mut VecDeque<Bucket>) {
     while buckets.len() > HISTORY {
         buckets.pop_front();
@@ -786,4 +858,53 @@ pub(crate) fn union_ns(intervals: &[(u64, u64)], from: Ts, to: Ts) -> u64 {
         total += b - a;
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(i: u64, lines: &[(&str, u64)]) -> Bucket {
+        Bucket {
+            start: i * BUCKET_NS,
+            lines: lines.iter().map(|(_, n)| n).sum(),
+            line_templates: lines.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+            ..Bucket::default()
+        }
+    }
+
+    #[test]
+    fn a_line_always_written_that_stops_is_a_change_and_a_rare_one_is_not() {
+        let steady = [("order <*> priced", 8), ("GET /list", 20)];
+        let base: Vec<Bucket> = (0..10).map(|i| bucket(i, &steady)).collect();
+        let base: Vec<&Bucket> = base.iter().collect();
+        let stopped = [
+            bucket(10, &[("GET /list", 20)]),
+            bucket(11, &[("GET /list", 19)]),
+        ];
+        let w: Vec<&Bucket> = stopped.iter().collect();
+        let c = vanished(&w, &base).expect("the priced line stopped");
+        assert_eq!(c.template.as_deref(), Some("order <*> priced"));
+        assert!(c
+            .summary(&Entity::service("shop", "catalog"), Signal::Logs)
+            .contains("stopped logging"));
+        // Still written, if less: no change of this kind.
+        let fewer = [
+            bucket(10, &[("order <*> priced", 2), ("GET /list", 20)]),
+            bucket(11, &steady),
+        ];
+        let w: Vec<&Bucket> = fewer.iter().collect();
+        assert!(vanished(&w, &base).is_none());
+        // A line written now and then (in half the buckets) is not missed when absent.
+        let sometimes: Vec<Bucket> = (0..10)
+            .map(|i| bucket(i, if i % 2 == 0 { &steady } else { &steady[1..] }))
+            .collect();
+        let sometimes: Vec<&Bucket> = sometimes.iter().collect();
+        let w: Vec<&Bucket> = stopped.iter().collect();
+        assert!(vanished(&w, &sometimes).is_none());
+        // A service that went silent altogether is not "a line stopped".
+        let silent = [bucket(10, &[]), bucket(11, &[])];
+        let w: Vec<&Bucket> = silent.iter().collect();
+        assert!(vanished(&w, &base).is_none());
+    }
 }
