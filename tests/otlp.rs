@@ -342,3 +342,43 @@ fn bad_requests_get_their_codes_and_the_receiver_keeps_serving() {
     assert_eq!(spans, ["GET /cart", "gzip"], "{stderr}");
     assert!(stderr.contains("malformed requests"), "{stderr}");
 }
+
+/// The fault lab end to end: nine real services with the SDK, recorded by `tapio record --otlp`,
+/// one of them failing half its requests in its own code; the verdict names it, not its callers.
+#[test]
+fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate() {
+    let test = "a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate";
+    if !python_sdk(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let lab = Command::new("python3")
+        .args(["scripts/fault-lab/lab.py", "--fault", "error", "--target", "payment"])
+        .args(["--baseline", "25", "--duration", "15", "--rate", "15", "--rate-fault", "0.5"])
+        .args(["--no-cgroups", "--no-kernel", "--seed", "11"])
+        .arg("--out")
+        .arg(&out)
+        .args(["--tapio", env!("CARGO_BIN_EXE_tapio")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        lab.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lab.stderr)
+    );
+    let replay = support::recorder::tapio()
+        .args(["replay", "-o", "json"])
+        .arg(out.join("capture.tapio"))
+        .arg(out.join("pods.tapio"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    let first = &v["incidents"][0];
+    assert_eq!(first["root_cause"]["kind"], "service_errors", "{v:#}");
+    assert_eq!(first["root_cause"]["entity"], "service/shop/payment", "{v:#}");
+    // The callers that failed after it are its impact, not other incidents.
+    let services = first["impact"]["services"].to_string();
+    assert!(services.contains("service/shop/checkout"), "{services}");
+}

@@ -1,27 +1,27 @@
-//! Service-level detectors: where errors and latency originate, from traces alone.
+//! Service-level detectors: where errors and latency originate, from traces and logs alone.
 //!
-//! Most incidents of a microservice system show nowhere but in its traces: one service starts
-//! failing or gets slow, and every caller suffers. Counting error spans per service blames every
-//! service on the path, and whichever erred first; this stage instead assembles each trace and
-//! asks, per span, whether the trouble is its own:
+//! Most incidents of a microservice system show nowhere but in its traces and logs: one service
+//! starts failing or gets slow, and every caller suffers. Counting error spans per service blames
+//! every service on the path, and whichever erred first; this stage instead assembles each trace
+//! and asks, per span, whether the trouble is its own:
 //!
 //! - **errors that originate** in a service: an error span none of whose children failed (a
-//!   client span that failed without reaching its server counts against the callee it named);
+//!   client span that failed with no server span under it counts against the callee it named);
 //! - **self time**: a server span's duration minus the time its outbound calls took (their union,
 //!   so parallel calls count once) — what the service itself spent;
 //! - **network gap**: a client span's duration minus its server child's — time between the two
-//!   services (the network, a proxy, a full accept queue).
+//!   services (the network, a proxy, a full accept queue);
+//! - **log lines** by template: error lines that rise or are new, lines it always wrote that stop,
+//!   error lines inside spans that answered as a success.
 //!
 //! Each signal is kept per service in fixed 10-second buckets (counts, and log-scale latency
-//! histograms: a few hundred bytes a bucket, 60 buckets a service), and each bucket, once its
-//! traces are complete, is tested against a baseline learnt from the same stream: the buckets
-//! before it that were not themselves anomalous. The tests and their thresholds are in
-//! `docs/correlation.md`; in short, an error rate must rise significantly (binomial z ≥ 4) and
-//! substantially (at least twice the baseline and 5 points above it), a latency must have a
-//! quarter of its samples above the baseline's 95th percentile (z ≥ 4) and a p90 at least 5 ms and
-//! 50 % above it. Errors at the rate they always had are background, not a change. A capture that
-//! starts mid-incident has no baseline: a high rate of originating errors from the start is still a
-//! finding, and its summary says there was no baseline.
+//! histograms: a few kilobytes a bucket at most, 60 buckets a service), and each bucket, once its
+//! traces are complete, is tested with the one before it against a baseline learnt from the same
+//! stream: the buckets before them that were not themselves anomalous. The tests (`change.rs`) and
+//! their thresholds are explained in `docs/correlation.md`. Errors at the rate they always had are
+//! background, not a change. A capture that starts mid-incident has no baseline: a high rate of
+//! originating errors from the start is still a finding, and its summary says there was no
+//! baseline.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
