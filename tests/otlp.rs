@@ -354,8 +354,23 @@ fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate(
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let lab = Command::new("python3")
-        .args(["scripts/fault-lab/lab.py", "--fault", "error", "--target", "payment"])
-        .args(["--baseline", "25", "--duration", "15", "--rate", "15", "--rate-fault", "0.5"])
+        .args([
+            "scripts/fault-lab/lab.py",
+            "--fault",
+            "error",
+            "--target",
+            "payment",
+        ])
+        .args([
+            "--baseline",
+            "25",
+            "--duration",
+            "15",
+            "--rate",
+            "15",
+            "--rate-fault",
+            "0.5",
+        ])
         .args(["--no-cgroups", "--no-kernel", "--seed", "11"])
         .arg("--out")
         .arg(&out)
@@ -377,7 +392,10 @@ fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate(
     let v: Value = serde_json::from_slice(&replay.stdout).unwrap();
     let first = &v["incidents"][0];
     assert_eq!(first["root_cause"]["kind"], "service_errors", "{v:#}");
-    assert_eq!(first["root_cause"]["entity"], "service/shop/payment", "{v:#}");
+    assert_eq!(
+        first["root_cause"]["entity"], "service/shop/payment",
+        "{v:#}"
+    );
     // The callers that failed after it are its impact, not other incidents.
     let services = first["impact"]["services"].to_string();
     assert!(services.contains("service/shop/checkout"), "{services}");

@@ -4,7 +4,9 @@
     sudo scripts/fault-lab/bench.py --runs 40 --out /tmp/fault-bench [--seed 7] [--faults error,cpu,...]
     scripts/fault-lab/bench.py --score-only /tmp/fault-bench     # score runs already made
 
-Each run draws a fault type, a target service and a baseline length, runs `lab.py`, then replays
+Each run draws a fault type, a target service, a baseline length and how hard the fault hits
+(the share of requests an error or exception fault fails: 20, 50 or 100 %; a delay of 60, 150 or
+300 ms), runs `lab.py`, then replays
 the capture with `tapio replay -o json --all`. The ranking of candidate services is read from the
 verdict: incidents of medium severity or more in the order tapio prints them, each root cause
 first, then its alternatives. Top-1: the first candidate is the target; top-3: among the first
@@ -26,7 +28,7 @@ from lab import FAULTS, SERVICES  # noqa: E402
 EXPECTED_KIND = {
     "error": {"service_errors"},
     "exception": {"service_errors"},
-    "cpu": {"service_latency"},
+    "cpu": {"service_latency", "cpu_throttling"},
     "delay": {"network_latency"},
     "down": {"dependency_unreachable", "service_errors"},
     "leak": {"oom_container_limit"},
@@ -83,7 +85,9 @@ def plan(n, seed, faults):
         fault = faults[i % len(faults)]
         targets = [s for s in SERVICES if s != "frontend"]
         runs.append({"fault": fault, "target": rng.choice(targets), "seed": rng.randrange(1 << 30),
-                     "baseline": rng.choice([25, 30, 35, 40])})
+                     "baseline": rng.choice([25, 30, 35, 40]),
+                     # How hard the fault hits: a share of requests failing, a delay.
+                     "rate_fault": rng.choice([0.2, 0.5, 1.0]), "delay_ms": rng.choice([60, 150, 300])})
     rng.shuffle(runs)
     return runs
 
@@ -138,7 +142,8 @@ def main():
         d = f"{a.out}/{i:03d}-{r['fault']}-{r['target']}"
         cmd = [sys.executable, f"{HERE}/lab.py", "--fault", r["fault"], "--target", r["target"],
                "--seed", str(r["seed"]), "--baseline", str(r["baseline"]), "--duration", str(a.duration),
-               "--out", d, "--tapio", a.tapio] + (["--kernel"] if r["fault"] == "leak" else [])
+               "--rate-fault", str(r["rate_fault"]), "--delay-ms", str(r["delay_ms"]),
+               "--out", d, "--tapio", a.tapio]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         res = score(d, a.tapio)
         results.append(res)

@@ -19,7 +19,8 @@ an endpoint that is always slow). After a baseline, one fault is injected into o
   leak       it allocates on every request until its memory cgroup OOM-kills it (root)
   none       nothing: a fault-free run
 
-The run directory gets `capture.tapio` (what tapio recorded), `pods.json` (the topology), and
+As root every service runs in its cgroups and the kernel is recorded too (`--no-kernel`,
+`--no-cgroups` to leave them out). The run directory gets `capture.tapio` (what tapio recorded), `pods.json` (the topology), and
 `label.json` (fault, target, when). `bench.py` runs many and scores tapio's verdicts.
 """
 import argparse
@@ -211,15 +212,17 @@ def run(a):
     os.makedirs(a.out, exist_ok=True)
     tapio = a.tapio
     run_id = f"{a.seed:x}"
-    cg = Cgroups(a.fault in ("cpu", "leak") or a.cgroups, run_id)
+    cg = Cgroups(not a.no_cgroups, run_id)
     if a.fault in ("cpu", "leak") and not cg.enabled:
         sys.exit(f"lab: fault {a.fault} needs root and cgroup v1 (cpu, memory) to make a real one")
 
+    # As root the kernel is recorded too: OOM kills, exits, CPU throttling of the services' cgroups.
+    kernel = cg.enabled and not a.no_kernel
     otlp_http, otlp_grpc = free_port(), free_port()
     rec = subprocess.Popen(
         [tapio, "record", "-q", "-o", f"{a.out}/capture.tapio", "--otlp", "--otlp-http-port", str(otlp_http),
          "--otlp-grpc-port", str(otlp_grpc), "--no-kube", "--no-logs", "--node", NODE]
-        + ([] if a.kernel else ["--no-kernel"]),
+        + (["--pressure-interval", "2s"] if kernel else ["--no-kernel"]),
         stdout=subprocess.DEVNULL, stderr=open(f"{a.out}/record.log", "w"))
 
     ports = {n: free_port() for n in SERVICES}
@@ -327,7 +330,8 @@ def run(a):
     label = {"fault": a.fault, "target": target if a.fault != "none" else None, "seed": a.seed,
              "fault_start_ns": fault_start, "fault_end_ns": fault_end,
              "baseline_s": a.baseline, "duration_s": a.duration, "rate": a.rate,
-             "requests_ok": sent["ok"], "requests_failed": sent["failed"], "kernel": a.kernel}
+             "rate_fault": a.rate_fault, "delay_ms": a.delay_ms,
+             "requests_ok": sent["ok"], "requests_failed": sent["failed"], "kernel": kernel}
     with open(f"{a.out}/label.json", "w") as f:
         json.dump(label, f, indent=1)
     subprocess.run([tapio, "import", "-q", "-o", f"{a.out}/pods.tapio", f"{a.out}/pods.json"], check=True)
@@ -351,8 +355,8 @@ def main():
     p.add_argument("--rate", type=float, default=12, help="requests per second into the frontend")
     p.add_argument("--rate-fault", type=float, default=0.5, help="share of requests an error fault hits")
     p.add_argument("--delay-ms", type=float, default=150)
-    p.add_argument("--kernel", action="store_true", help="record the kernel too (root)")
-    p.add_argument("--cgroups", action="store_true", help="put every service in its cgroups (root)")
+    p.add_argument("--no-kernel", action="store_true", help="do not record the kernel (recorded by default as root)")
+    p.add_argument("--no-cgroups", action="store_true", help="do not put the services in cgroups (they are, as root)")
     p.add_argument("--tapio", default=os.environ.get("TAPIO") or shutil.which("tapio") or "tapio")
     a = p.parse_args()
     print(json.dumps(run(a)))

@@ -204,7 +204,8 @@ pub(super) fn ms(ns: f64) -> String {
     }
 }
 
-/// A rise of originating errors: significant (binomial z) and substantial (ratio and margin).
+/// A rise of originating errors: significant (a pooled two-proportion z against the baseline) and
+/// substantial (ratio and margin).
 pub(super) fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) -> Option<Change> {
     if n == 0 || k < th.min_errors {
         return None;
@@ -231,8 +232,16 @@ pub(super) fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) 
             ),
         });
     }
+    // Two proportions, pooled: a small baseline is uncertain too (1 error in 90 requests may be a
+    // 4 % service that was lucky), and the test must not take it for exact.
     let p0 = (k0 as f64 + 0.5) / (n0 as f64 + 1.0);
-    let z = (k as f64 - n as f64 * p0) / (n as f64 * p0 * (1.0 - p0)).sqrt();
+    let pooled = (k + k0) as f64 / (n + n0) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / n as f64 + 1.0 / n0 as f64)).sqrt();
+    let z = if se > 0.0 {
+        (rate - k0 as f64 / n0 as f64) / se
+    } else {
+        0.0
+    };
     let substantial = rate >= th.error_ratio * p0 && rate >= p0 + th.error_margin;
     (z >= th.z && substantial).then(|| Change {
         from: Ts(0),
@@ -254,8 +263,8 @@ pub(super) fn errors_changed(th: &Thresholds, k: u64, n: u64, k0: u64, n0: u64) 
     })
 }
 
-/// A rise of error-level log lines: significant against the baseline's rate per bucket (Poisson
-/// z), and either mostly lines of templates the baseline never had, or four times the usual rate.
+/// A rise of error-level log lines: significant against the baseline's rate (a conditional test
+/// of two Poisson rates), and either mostly lines of templates the baseline never had, or four times the usual rate.
 pub(super) fn logs_changed(
     th: &Thresholds,
     k: u64,
@@ -270,7 +279,11 @@ pub(super) fn logs_changed(
     }
     let per_bucket = (k0 as f64 + 1.0) / baseline as f64;
     let expected = per_bucket * window as f64;
-    let z = (k as f64 - expected) / expected.sqrt();
+    // Two Poisson rates compared: given all the lines of window and baseline, the window's share
+    // is binomial with p = its share of the time (the baseline's rate is uncertain too).
+    let total = (k + k0) as f64;
+    let p = window as f64 / (window + baseline) as f64;
+    let z = (k as f64 - total * p) / (total * p * (1.0 - p)).sqrt();
     let new_lines = fresh * 2 >= k;
     let risen = k as f64 >= th.error_ratio * expected && (new_lines || k as f64 >= 4.0 * expected);
     let per_minute = |n: f64, buckets: f64| n / buckets * (60e9 / BUCKET_NS as f64);
