@@ -202,12 +202,14 @@ fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool
     if effect.start.saturating_sub(cause.end.max(cause.start)) > r.window_s * Ts::NANOS_PER_SEC {
         return false;
     }
-    // A slowdown explains its callers' errors (timeouts) only when they began with it, or when
-    // they name it: a caller's background errors (calls to something else) were there before.
-    if matches!(cause.kind, K::ServiceLatency | K::NetworkLatency)
-        && effect.kind.props().nature == crate::knowledge::Nature::Aggregate
+    // A slowdown explains its callers' errors (timeouts) only when they began with it: errors that
+    // were there before (a caller's background failures, even towards the same callee) are not
+    // its doing.
+    if matches!(
+        cause.kind,
+        K::ServiceLatency | K::NetworkLatency | K::CpuThrottled
+    ) && effect.kind.props().nature == crate::knowledge::Nature::Aggregate
         && effect.start.0.saturating_add(10 * Ts::NANOS_PER_SEC) < cause.start.0
-        && effect.facts.peer.as_ref() != Some(&cause.entity)
     {
         return false;
     }

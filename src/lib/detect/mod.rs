@@ -496,7 +496,7 @@ impl Detector {
         };
         let pct = t.throttled_periods * 100 / t.periods;
         let summary = format!(
-            "{} CPU-throttled: its quota ran out in {pct} % of periods, it waited {:.1} s in {:.0} s",
+            "{} CPU-throttled: its quota ran out in {pct} % of periods, its threads held back {:.1} s in {:.0} s",
             entity.short(),
             t.throttled_us as f64 / 1e6,
             t.interval_ms as f64 / 1e3
