@@ -439,38 +439,24 @@ impl Detector {
         let start = at.0 / BUCKET_NS * BUCKET_NS;
         let series = self.services.series.entry(service.clone()).or_default();
         let pos = series.buckets.iter().rposition(|b| b.start <= start);
-        match pos {
-            Some(p) if series.buckets[p].start == start => &mut series.buckets[p],
-            Some(p) => {
-                series.buckets.insert(
-                    p + 1,
-                    Bucket {
-                        start,
-                        ..Bucket::default()
-                    },
-                );
-                trim(&mut series.buckets);
-                let p = series
-                    .buckets
-                    .iter()
-                    .position(|b| b.start == start)
-                    .unwrap_or(0);
-                &mut series.buckets[p]
-            }
-            None => {
-                series.buckets.push_front(Bucket {
-                    start,
-                    ..Bucket::default()
-                });
-                trim(&mut series.buckets);
-                let p = series
-                    .buckets
-                    .iter()
-                    .position(|b| b.start == start)
-                    .unwrap_or(0);
-                &mut series.buckets[p]
-            }
+        if let Some(p) = pos.filter(|&p| series.buckets[p].start == start) {
+            return &mut series.buckets[p];
         }
+        let at = pos.map_or(0, |p| p + 1);
+        series.buckets.insert(
+            at,
+            Bucket {
+                start,
+                ..Bucket::default()
+            },
+        );
+        trim(&mut series.buckets);
+        let p = series
+            .buckets
+            .iter()
+            .position(|b| b.start == start)
+            .unwrap_or(0);
+        &mut series.buckets[p]
     }
 
     fn example(&mut self, service: &Entity, signal: Signal, s: &Lite, value: u64, what: &str) {
