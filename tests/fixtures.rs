@@ -202,7 +202,7 @@ fn expected_events(name: &str) -> Vec<Event> {
 #[test]
 fn the_frozen_captures_hold_every_kind() {
     let mut kinds = std::collections::BTreeSet::new();
-    for name in ["v1-oom-demo.tapio", "v1-record.tapio"] {
+    for name in ["v1-oom-demo.tapio", "v1-record.tapio", "v1-throttle.tapio"] {
         let mut r = Reader::open(&fixture(name), ReadOptions::default()).unwrap();
         kinds.extend(r.read_all().unwrap().iter().map(Event::kind));
     }
