@@ -363,13 +363,29 @@ impl Topology {
         if let Some(uid) = self.cgroups.get(path) {
             return uid.as_ref().and_then(|u| self.pods.get(u));
         }
-        let uid = pod_uid_in_cgroup(path)
+        let uid = self.cgroup_owner(path);
+        self.cgroups.insert(path.clone(), uid.clone());
+        uid.and_then(|u| self.pods.get(&u))
+    }
+
+    /// [`Topology::pod_of_cgroup`] without remembering the answer (for a look that changes nothing).
+    pub fn peek_pod_of_cgroup(&self, path: &Name) -> Option<&Pod> {
+        if path.is_empty() {
+            return None;
+        }
+        let uid = match self.cgroups.get(path) {
+            Some(uid) => uid.clone(),
+            None => self.cgroup_owner(path),
+        };
+        uid.and_then(|u| self.pods.get(&u))
+    }
+
+    fn cgroup_owner(&self, path: &Name) -> Option<String> {
+        pod_uid_in_cgroup(path)
             .filter(|u| self.pods.contains_key(u))
             .or_else(|| {
                 cgroup_container_id(path).and_then(|id| self.pod_by_container.get(id).cloned())
-            });
-        self.cgroups.insert(path.clone(), uid.clone());
-        uid.and_then(|u| self.pods.get(&u))
+            })
     }
 
     /// The pod or service that owns an IP address.

@@ -92,7 +92,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let opts = ReadOptions {
         skip_corrupt: args.skip_corrupt,
         follow: args.follow,
-        poll: None,
+        ..Default::default()
     };
     if filter.wants_pod_uids() && !args.follow {
         learn_pods(&args.files, &opts, &mut filter)?;

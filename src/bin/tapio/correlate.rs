@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use tapio::analysis::request::{self, Request};
 use tapio::analysis::{Incident, Verdict};
-use tapio::capture::{Merge, ReadOptions};
+use tapio::capture::ReadOptions;
 use tapio::detect::{span_entity, FindingKind};
-use tapio::event::{Body, Span, TraceId};
+use tapio::event::{Span, TraceId};
 use tapio::filter::TimeSpec;
 use tapio::pipeline::{self, Options};
 use tapio::report;
@@ -72,24 +72,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = &args.node {
         wanted.push(Entity::Node(n.clone()));
     }
+    if wanted.is_empty() && args.trace_id.is_none() {
+        bail!("say what to explain: --trace-id, --pod, --service or --node");
+    }
+    let opts = Options {
+        threads: args.threads,
+        read: ReadOptions::default(),
+        trace: args.trace_id,
+        ..Options::default()
+    };
+    let outcome = pipeline::run(&args.files, &opts, &mut |_| {})?;
     let mut request = None;
     if let Some(t) = args.trace_id {
-        let (entities, req) = trace_entities(&args.files, t)?;
+        let (entities, req) = trace_entities(outcome.trace_spans.clone());
         let Some(req) = req else {
             bail!("trace {t} has no span in {}", args.files[0].display());
         };
         wanted.extend(entities);
         request = Some(req);
     }
-    if wanted.is_empty() {
-        bail!("say what to explain: --trace-id, --pod, --service or --node");
-    }
-    let opts = Options {
-        threads: args.threads,
-        read: ReadOptions::default(),
-        ..Options::default()
-    };
-    let outcome = pipeline::run(&args.files, &opts, &|_| {})?;
     let problem = replay::warn(&outcome);
     let start = outcome
         .detected
@@ -169,16 +170,7 @@ fn involves(i: &Incident, wanted: &[Entity]) -> bool {
 
 /// The services and pods of a trace's failing spans (all its spans when none failed), and the
 /// request as a tree.
-fn trace_entities(files: &[PathBuf], trace: TraceId) -> Result<(Vec<Entity>, Option<Request>)> {
-    let mut merge = Merge::new(common::open_all(files, &ReadOptions::default())?);
-    let mut spans = Vec::new();
-    while let Some(e) = merge.next_event()? {
-        if let Body::Span(s) = &e.body {
-            if s.trace_id == trace {
-                spans.push((**s).clone());
-            }
-        }
-    }
+fn trace_entities(spans: Vec<Span>) -> (Vec<Entity>, Option<Request>) {
     let failing: Vec<&Span> = spans.iter().filter(|s| s.is_error()).collect();
     let chosen: Vec<&Span> = if failing.is_empty() {
         spans.iter().collect()
@@ -194,5 +186,5 @@ fn trace_entities(files: &[PathBuf], trace: TraceId) -> Result<(Vec<Entity>, Opt
     }
     entities.sort();
     entities.dedup();
-    Ok((entities, request::explain(spans)))
+    (entities, request::explain(spans))
 }

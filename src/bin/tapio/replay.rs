@@ -4,13 +4,14 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use tapio::analysis::{Incident, Severity, Verdict};
 use tapio::capture::{ReadOptions, Warning};
 use tapio::event::Ts;
-use tapio::pipeline::{self, Options, Outcome};
+use tapio::pipeline::{self, Change, Options, Outcome, State};
 use tapio::report::{self, Expected};
 
 use crate::common::{self, Output};
@@ -49,6 +50,14 @@ pub struct Args {
     /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.
     #[arg(long)]
     skip_corrupt: bool,
+    /// Follow a capture that is being written (a recorder's file, or its directory of rotated
+    /// files) until Ctrl-C: incidents are printed as they open, change and close.
+    #[arg(long, conflicts_with_all = ["expect", "update_expect", "speed"])]
+    follow: bool,
+    /// Print incidents as they open, change and close, as a live run would have (with --speed 1:
+    /// at the pace it happened). With -o json: one JSON line per change.
+    #[arg(long, conflicts_with_all = ["expect", "update_expect"])]
+    live_output: bool,
 }
 
 /// `--speed`: a factor of the recorded pace, or none (`max`).
@@ -86,11 +95,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .iter()
         .flat_map(|p| pipeline::captures_in(p))
         .collect();
-    if captures.is_empty() {
+    if captures.is_empty() && !args.follow {
         bail!("no capture (*.tapio) in {}", args.paths[0].display());
     }
-    let printer = Printer::new(args.output, args.explain, args.all);
-    let outcome = pipeline::run(&captures, &opts, &|inc| printer.on_close(inc))?;
+    let live = args.follow || args.live_output;
+    let printer = Printer::new(args.output, args.explain, args.all).live(live);
+    let opts = Options { live, ..opts };
+    let outcome = if args.follow {
+        if args.paths.len() != 1 {
+            bail!(
+                "--follow reads one capture or one directory of rotated captures; got {}",
+                args.paths.len()
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second Ctrl-C ends at once; the first closes what is open and prints it.
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+                .context("installing the signal handler")?;
+            signal_hook::flag::register(sig, Arc::clone(&stop))
+                .context("installing the signal handler")?;
+        }
+        pipeline::follow(&args.paths[0], &opts, &stop, &mut |c| printer.on_change(&c))?
+    } else {
+        pipeline::run(&captures, &opts, &mut |c| printer.on_change(&c))?
+    };
     let problem = warn(&outcome);
     printer.finish(&outcome.verdict)?;
     Ok(common::exit(problem))
@@ -108,11 +137,13 @@ pub fn warn(outcome: &Outcome) -> bool {
 }
 
 /// Prints incidents: in text, each as soon as it closes, then the rest at the end, numbered in
-/// the order printed; in JSON, the whole verdict at the end.
+/// the order printed; in JSON, the whole verdict at the end. Live, each change as it comes: text
+/// blocks, or one JSON line per change.
 pub struct Printer {
     output: Output,
     explain: bool,
     all: bool,
+    live: bool,
     state: Mutex<Printed>,
 }
 
@@ -129,16 +160,51 @@ impl Printer {
             output,
             explain,
             all,
+            live: false,
             state: Mutex::new(Printed::default()),
         }
     }
 
-    /// For the pipeline: an incident has closed.
-    pub fn on_close(&self, inc: &Incident) {
-        if self.output == Output::Text {
-            // A closed pipe is noticed again, and reported, when the verdict is printed.
-            let _ = self.print_one(inc);
+    /// Prints changes as they come (open, update, close) instead of the verdict.
+    pub fn live(mut self, live: bool) -> Printer {
+        self.live = live;
+        self
+    }
+
+    /// For the pipeline: an incident opened, changed or closed.
+    pub fn on_change(&self, c: &Change<'_>) {
+        // A closed pipe is noticed again, and reported, when the verdict is printed.
+        let _ = if self.live {
+            self.print_change(c)
+        } else if self.output == Output::Text && c.state == State::Closed {
+            self.print_one(c.incident)
+        } else {
+            Ok(())
+        };
+    }
+
+    fn print_change(&self, c: &Change<'_>) -> Result<()> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
+        if self.output == Output::Json {
+            st.shown += 1;
+            common::print(&format!("{}\n", report::change_json(c)))?;
+            return Ok(());
         }
+        if c.state == State::Closed && !self.all && c.incident.severity < Severity::Medium {
+            st.hidden += 1;
+            return Ok(());
+        }
+        st.shown += 1;
+        let mut out = report::change_text(c);
+        if self.explain && c.state == State::Closed {
+            out.push_str(&report::explain(c.incident));
+        }
+        out.push('\n');
+        common::print(&out)?;
+        Ok(())
     }
 
     fn print_one(&self, inc: &Incident) -> Result<()> {
@@ -171,6 +237,20 @@ impl Printer {
 
     /// The end of the run: what is left to print.
     pub fn finish(&self, v: &Verdict) -> Result<()> {
+        if self.live {
+            let st = self
+                .state
+                .lock()
+                .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
+            if self.output == Output::Text && st.hidden > 0 {
+                common::print(&format!(
+                    "({} low-severity incident{} not shown: --all shows them)\n",
+                    st.hidden,
+                    if st.hidden == 1 { "" } else { "s" }
+                ))?;
+            }
+            return Ok(());
+        }
         if self.output == Output::Json {
             common::print(&format!("{}\n", serde_json::to_string_pretty(v)?))?;
             return Ok(());
@@ -235,7 +315,7 @@ fn check_fixtures(args: &Args, opts: &Options) -> Result<ExitCode> {
     let (mut failed, mut passed) = (0, 0);
     for dir in &dirs {
         let captures = pipeline::captures_in(dir);
-        let outcome = pipeline::run(&captures, opts, &|_| {})
+        let outcome = pipeline::run(&captures, opts, &mut |_| {})
             .with_context(|| format!("replaying {}", dir.display()))?;
         warn(&outcome);
         let got = Expected::of(&outcome.verdict);

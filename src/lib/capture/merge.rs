@@ -1,76 +1,126 @@
-//! Reading several captures as one timeline (several nodes of one incident).
+//! One ordered merge of several event streams by time — several nodes' captures, the rotated files
+//! of one recorder, the blocks that the pipeline's threads decode. Every reader of more than one
+//! input goes through it, so there is one tie rule.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 
 use super::{Error, Reader, Warning};
 use crate::event::Event;
 
-/// Merges the events of several readers by time; ties go to the earlier reader, and each reader's
-/// own order is kept. Events are read a block at a time, so memory stays at one block per input.
-pub struct Merge {
-    inputs: Vec<Input>,
+/// An input of the merge: blocks of events in the input's own time order.
+pub trait Blocks {
+    /// Appends the next block's events to `out`; `false` at the end of the input.
+    fn next_block(&mut self, out: &mut Vec<Event>) -> Result<bool, Error>;
+    /// Where the input comes from, for warnings.
+    fn path(&self) -> &Path;
+    /// Warnings gathered since the last call.
+    fn take_warnings(&mut self) -> Vec<Warning>;
+    /// Bytes consumed so far (for progress bars).
+    fn position(&self) -> u64 {
+        0
+    }
 }
 
-struct Input {
-    reader: Reader,
+impl Blocks for Reader {
+    fn next_block(&mut self, out: &mut Vec<Event>) -> Result<bool, Error> {
+        Reader::next_block(self, out)
+    }
+    fn path(&self) -> &Path {
+        Reader::path(self)
+    }
+    fn take_warnings(&mut self) -> Vec<Warning> {
+        Reader::take_warnings(self)
+    }
+    fn position(&self) -> u64 {
+        Reader::position(self)
+    }
+}
+
+/// Merges the events of several inputs by time. The tie rule: at equal times the earlier input
+/// goes first, and each input's own order is kept. Events are read a block at a time, so memory
+/// stays at one block per input.
+pub struct Merge<I: Blocks = Reader> {
+    inputs: Vec<Input<I>>,
+    warnings: Vec<(PathBuf, Warning)>,
+}
+
+struct Input<I> {
+    blocks: I,
     buf: VecDeque<Event>,
     scratch: Vec<Event>,
     done: bool,
 }
 
-impl Merge {
-    pub fn new(readers: Vec<Reader>) -> Merge {
-        let inputs = readers
+impl<I: Blocks> Merge<I> {
+    pub fn new(inputs: Vec<I>) -> Merge<I> {
+        let inputs = inputs
             .into_iter()
-            .map(|reader| Input {
-                reader,
+            .map(|blocks| Input {
+                blocks,
                 buf: VecDeque::new(),
                 scratch: Vec::new(),
                 done: false,
             })
             .collect();
-        Merge { inputs }
+        Merge {
+            inputs,
+            warnings: Vec::new(),
+        }
     }
 
-    /// The next event in time order, or `None` when every input is exhausted. An error of one
-    /// input (corruption without `skip_corrupt`) ends the merge with that error.
-    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
-        for input in &mut self.inputs {
+    /// The input the next event comes from, filling the inputs' buffers as needed; `None` when
+    /// every input is exhausted. An error of one input ends the merge with that error.
+    fn next_input(&mut self) -> Result<Option<usize>, Error> {
+        let mut best: Option<(crate::event::Ts, usize)> = None;
+        for (i, input) in self.inputs.iter_mut().enumerate() {
             while input.buf.is_empty() && !input.done {
                 input.scratch.clear();
-                if input.reader.next_block(&mut input.scratch)? {
+                let more = input.blocks.next_block(&mut input.scratch);
+                let path = input.blocks.path().to_path_buf();
+                self.warnings.extend(
+                    input
+                        .blocks
+                        .take_warnings()
+                        .into_iter()
+                        .map(|w| (path.clone(), w)),
+                );
+                if more? {
                     input.buf.extend(input.scratch.drain(..));
                 } else {
                     input.done = true;
                 }
             }
+            if let Some(e) = input.buf.front() {
+                if best.is_none_or(|(t, _)| e.ts < t) {
+                    best = Some((e.ts, i));
+                }
+            }
         }
-        let best = self
-            .inputs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, inp)| inp.buf.front().map(|e| (e.ts, i)))
-            .min();
-        Ok(best.and_then(|(_, i)| self.inputs[i].buf.pop_front()))
+        Ok(best.map(|(_, i)| i))
+    }
+
+    /// The time of the next event, without taking it.
+    pub fn peek_ts(&mut self) -> Result<Option<crate::event::Ts>, Error> {
+        Ok(self
+            .next_input()?
+            .and_then(|i| self.inputs[i].buf.front().map(|e| e.ts)))
+    }
+
+    /// The next event in time order, or `None` when every input is exhausted.
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(self
+            .next_input()?
+            .and_then(|i| self.inputs[i].buf.pop_front()))
     }
 
     /// Warnings gathered so far from every input, with the input's path.
-    pub fn take_warnings(&mut self) -> Vec<(std::path::PathBuf, Warning)> {
-        let mut out = Vec::new();
-        for inp in &mut self.inputs {
-            let path = inp.reader.path().to_path_buf();
-            out.extend(
-                inp.reader
-                    .take_warnings()
-                    .into_iter()
-                    .map(|w| (path.clone(), w)),
-            );
-        }
-        out
+    pub fn take_warnings(&mut self) -> Vec<(PathBuf, Warning)> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Bytes consumed so far across the inputs (for progress bars).
     pub fn position(&self) -> u64 {
-        self.inputs.iter().map(|i| i.reader.position()).sum()
+        self.inputs.iter().map(|i| i.blocks.position()).sum()
     }
 }

@@ -16,6 +16,7 @@
 //! specification; `fixtures/captures/` holds frozen files that every later version must read.
 
 mod codec;
+mod follow;
 mod merge;
 mod reader;
 mod stats;
@@ -28,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Ts;
 
-pub use self::merge::Merge;
-pub use self::reader::{corrupt_block, Decoder, RawBlock, ReadOptions, Reader, Warning};
+pub use self::follow::{rotated_set, Follower};
+pub use self::merge::{Blocks, Merge};
+pub use self::reader::{corrupt_block, Decoder, RawBlock, ReadOptions, Reader, StopWhen, Warning};
 pub use self::stats::Stats;
 pub use self::writer::{WriteOptions, Writer};
 

@@ -28,6 +28,19 @@ pub struct ReadOptions {
     pub follow: bool,
     /// How often to look for new data when following (default 200 ms).
     pub poll: Option<Duration>,
+    /// When following: stop waiting once this says so (Ctrl-C, or a newer file of a rotated set
+    /// appeared); what was read is kept.
+    pub stop: Option<StopWhen>,
+}
+
+/// A condition checked while a following reader waits for more data.
+#[derive(Clone)]
+pub struct StopWhen(pub std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl fmt::Debug for StopWhen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StopWhen(..)")
+    }
 }
 
 /// Problems that lose some events but let the read go on. The caller prints them.
@@ -99,7 +112,7 @@ impl Reader {
         loop {
             match r.read_header()? {
                 Some(()) => break,
-                None if r.opts.follow => r.wait(),
+                None if r.opts.follow && !r.stopped() => r.wait(),
                 None => {
                     r.warnings.push(Warning::Truncated {
                         offset: r.file_len()?,
@@ -162,7 +175,7 @@ impl Reader {
             match self.step()? {
                 Step::Block(b) => return Ok(Some(b)),
                 Step::End => self.done = true,
-                Step::Torn(_) if self.opts.follow => self.wait(),
+                Step::Torn(_) if self.opts.follow && !self.stopped() => self.wait(),
                 Step::Torn(inside) => {
                     self.warnings
                         .push(Warning::Truncated { offset: at, inside });
@@ -191,6 +204,10 @@ impl Reader {
         let mut out = Vec::new();
         while self.next_block(&mut out)? {}
         Ok(out)
+    }
+
+    fn stopped(&self) -> bool {
+        self.opts.stop.as_ref().is_some_and(|s| (s.0)())
     }
 
     fn wait(&self) {

@@ -223,6 +223,17 @@ impl Detector {
         }
     }
 
+    /// The findings so far with those still forming (bursts that go on), numbered, for a live
+    /// look at the incidents while the stream goes on. The detector is not changed.
+    pub fn live_findings(&self) -> Vec<Finding> {
+        let mut all = self.findings.clone();
+        all.extend(self.open_bursts());
+        for (i, f) in all.iter_mut().enumerate() {
+            f.id = i;
+        }
+        all
+    }
+
     /// The findings that may still change (a state not recovered, a repeat still counted).
     pub fn open_findings(&self) -> HashSet<usize> {
         self.open.values().copied().collect()

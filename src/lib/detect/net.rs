@@ -122,8 +122,29 @@ impl Detector {
         }
     }
 
-    fn emit_burst(&mut self, (kind, daddr, dport): (FindingKind, IpAddr, u16), b: Option<Burst>) {
+    fn emit_burst(&mut self, key: (FindingKind, IpAddr, u16), b: Option<Burst>) {
         let Some(b) = b else { return };
+        if let Some(mut f) = self.burst_finding(key, &b) {
+            f.id = self.findings.len();
+            self.findings.push(f);
+        }
+    }
+
+    /// The bursts still open that already count as findings (for live views: a storm of refused
+    /// connections that goes on is shown before it stops).
+    pub(crate) fn open_bursts(&self) -> Vec<Finding> {
+        let mut keys: Vec<_> = self.net.open.keys().copied().collect();
+        keys.sort();
+        keys.into_iter()
+            .filter_map(|k| self.burst_finding(k, &self.net.open[&k]))
+            .collect()
+    }
+
+    fn burst_finding(
+        &self,
+        (kind, daddr, dport): (FindingKind, IpAddr, u16),
+        b: &Burst,
+    ) -> Option<Finding> {
         let min = if kind == FindingKind::RetransmitSpike {
             self.cfg.retransmit_min
         } else {
@@ -133,7 +154,7 @@ impl Detector {
         let window = self.cfg.burst_window_ns as u128;
         let span = u128::from(b.last.saturating_sub(b.first)).max(window);
         if b.count < min || u128::from(b.count) * window < u128::from(min) * span {
-            return;
+            return None;
         }
         let dest = self.topo.owner_of_ip(daddr);
         let entity = dest.clone().unwrap_or_else(|| Entity::Host {
@@ -148,7 +169,7 @@ impl Detector {
                 .collect();
             for pid in &b.pids {
                 if let Some(cg) = self.pids.get(pid).cloned() {
-                    if let Some(p) = self.topo.pod_of_cgroup(&cg) {
+                    if let Some(p) = self.topo.peek_pod_of_cgroup(&cg) {
                         c.push(p.entity());
                     }
                 }
@@ -173,8 +194,8 @@ impl Detector {
             entity.short(),
             b.count
         );
-        self.findings.push(Finding {
-            id: self.findings.len(),
+        Some(Finding {
+            id: 0,
             kind,
             layer: kind.layer(),
             entity,
@@ -185,10 +206,10 @@ impl Detector {
             facts: Facts {
                 peer: dest,
                 clients,
-                node: Some(b.node).filter(|n| !n.is_empty()),
+                node: Some(b.node.clone()).filter(|n| !n.is_empty()),
                 ..Facts::default()
             },
-            evidence: b.evidence,
-        });
+            evidence: b.evidence.clone(),
+        })
     }
 }

@@ -5,10 +5,12 @@
 
 mod event;
 mod expect;
+mod live;
 mod request;
 mod summary;
 
 pub use self::event::{bytes, event_json, event_line, kib, signal_name, summary};
 pub use self::expect::{Expected, ExpectedIncident};
+pub use self::live::{change_json, change_text};
 pub use self::request::request_text;
 pub use self::summary::{explain, incident_text};

@@ -61,7 +61,7 @@ fn chain_lines(s: &mut String, chain: &[crate::analysis::ChainStep]) {
     }
 }
 
-fn impact_line(inc: &Incident) -> String {
+pub(super) fn impact_line(inc: &Incident) -> String {
     let i = &inc.impact;
     let mut parts = Vec::new();
     if !i.services.is_empty() {

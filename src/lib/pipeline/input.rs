@@ -1,0 +1,151 @@
+//! One capture read by threads: a reader of checked blocks and workers that decompress and decode
+//! them; [`Input`] hands the blocks back in the capture's order, as an input of the merge.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::internal;
+use crate::capture::{corrupt_block, Blocks, Decoder, Error, RawBlock, Reader, Warning};
+use crate::event::Event;
+
+enum Item {
+    Block(u64, RawBlock),
+    Failed(Error),
+    End(u64, Vec<Warning>),
+}
+
+enum Decoded {
+    Block(u64, Result<Vec<Event>, (RawBlock, String)>),
+    Failed(Error),
+    End(u64, Vec<Warning>),
+}
+
+/// One capture's decoded blocks, in order.
+pub(super) struct Input {
+    path: PathBuf,
+    rx: Receiver<Decoded>,
+    pending: BTreeMap<u64, Result<Vec<Event>, (RawBlock, String)>>,
+    next: u64,
+    end_at: Option<u64>,
+    done: bool,
+    skip_corrupt: bool,
+    warnings: Vec<Warning>,
+}
+
+impl Input {
+    pub(super) fn spawn<'s>(
+        scope: &'s thread::Scope<'s, '_>,
+        mut reader: Reader,
+        threads: usize,
+    ) -> Input {
+        let path = reader.path().to_path_buf();
+        let skip_corrupt = reader.options().skip_corrupt;
+        let (raw_tx, raw_rx) = bounded::<Item>(threads * 2);
+        let (dec_tx, dec_rx) = bounded::<Decoded>(threads * 2);
+        scope.spawn(move || read_stage(&mut reader, raw_tx));
+        for _ in 0..threads {
+            let (rx, tx) = (raw_rx.clone(), dec_tx.clone());
+            scope.spawn(move || decode_stage(rx, tx));
+        }
+        Input {
+            path,
+            rx: dec_rx,
+            pending: BTreeMap::new(),
+            next: 0,
+            end_at: None,
+            done: false,
+            skip_corrupt,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Blocks for Input {
+    fn next_block(&mut self, out: &mut Vec<Event>) -> Result<bool, Error> {
+        loop {
+            if self.done {
+                return Ok(false);
+            }
+            if let Some(block) = self.pending.remove(&self.next) {
+                self.next += 1;
+                match block {
+                    Ok(events) => {
+                        out.extend(events);
+                        return Ok(true);
+                    }
+                    Err((raw, what)) => {
+                        let w = corrupt_block(&self.path, &raw, what, self.skip_corrupt)?;
+                        self.warnings.push(w);
+                    }
+                }
+                continue;
+            }
+            // Workers may deliver the end before the last blocks: it counts once they are in.
+            if self.end_at == Some(self.next) {
+                self.done = true;
+                continue;
+            }
+            match self.rx.recv() {
+                Ok(Decoded::Block(i, b)) => {
+                    self.pending.insert(i, b);
+                }
+                Ok(Decoded::Failed(e)) => return Err(e),
+                Ok(Decoded::End(i, w)) => {
+                    self.warnings.extend(w);
+                    self.end_at = Some(i);
+                }
+                Err(_) => return Err(internal("a decode stage stopped")),
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn take_warnings(&mut self) -> Vec<Warning> {
+        std::mem::take(&mut self.warnings)
+    }
+}
+
+fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
+    let mut i = 0;
+    loop {
+        let item = match reader.next_raw() {
+            Ok(Some(b)) => Item::Block(i, b),
+            Ok(None) => Item::End(i, reader.take_warnings()),
+            Err(e) => Item::Failed(e),
+        };
+        i += 1;
+        let last = !matches!(item, Item::Block(..));
+        if tx.send(item).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>) {
+    let Ok(mut decoder) = Decoder::new() else {
+        let _ = tx.send(Decoded::Failed(internal("cannot start a zstd decoder")));
+        return;
+    };
+    for item in rx {
+        let out = match item {
+            Item::Block(i, raw) => {
+                let mut events = Vec::new();
+                match decoder.decode(&raw, &mut events) {
+                    Ok(()) => Decoded::Block(i, Ok(events)),
+                    Err(what) => Decoded::Block(i, Err((raw, what))),
+                }
+            }
+            Item::Failed(e) => Decoded::Failed(e),
+            Item::End(i, w) => Decoded::End(i, w),
+        };
+        if tx.send(out).is_err() {
+            return;
+        }
+    }
+}

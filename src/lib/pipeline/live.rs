@@ -1,0 +1,234 @@
+//! Live incidents: opened as soon as they are worth waking someone for, updated when what they say
+//! changes, closed when they settle.
+//!
+//! The core looks at the incidents as they stand (with the findings still forming) whenever its
+//! findings changed. An incident **opens** when it reaches medium severity with a known root cause;
+//! it is **updated** when its root cause, its severity or its impact (the services, pods and nodes
+//! hit, restarts, failed requests doubling) changes; it **closes** when the core closes it — after
+//! the quiet period, or at the end of the stream — with the same content replay gives. An incident
+//! keeps its id from open to close: it is recognised by the findings it shares with what was said
+//! before.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use serde::Serialize;
+
+use crate::analysis::{Incident, RootKind, Severity};
+use crate::detect::{Finding, FindingKind};
+use crate::event::Ts;
+use crate::topology::Entity;
+
+/// What happened to an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Open,
+    Update,
+    Closed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "OPEN",
+            State::Update => "UPDATE",
+            State::Closed => "CLOSED",
+        }
+    }
+}
+
+/// An incident opened, changed or closed.
+#[derive(Clone, Debug)]
+pub struct Change<'a> {
+    pub state: State,
+    /// The incident's id in this run, the same from open to close (0 when the run is not live:
+    /// replay numbers incidents in its verdict).
+    pub id: u64,
+    pub incident: &'a Incident,
+    /// For an update: what changed, one phrase each.
+    pub changed: Vec<String>,
+}
+
+impl<'a> Change<'a> {
+    pub fn closed(incident: &'a Incident) -> Change<'a> {
+        Change {
+            state: State::Closed,
+            id: 0,
+            incident,
+            changed: Vec::new(),
+        }
+    }
+}
+
+type Key = (FindingKind, Entity, Ts);
+
+fn keys(inc: &Incident) -> HashSet<Key> {
+    inc.findings
+        .iter()
+        .map(|f| (f.kind, f.entity.clone(), f.start))
+        .collect()
+}
+
+/// What was last said of an incident.
+#[derive(Clone, Debug, PartialEq)]
+struct Said {
+    kind: RootKind,
+    entity: Entity,
+    severity: Severity,
+    services: Vec<Entity>,
+    pods: Vec<Entity>,
+    nodes: Vec<Entity>,
+    restarts: u64,
+    failed: u64,
+}
+
+impl Said {
+    fn of(inc: &Incident) -> Said {
+        Said {
+            kind: inc.root_cause.kind,
+            entity: inc.root_cause.entity.clone(),
+            severity: inc.severity,
+            services: inc.impact.services.clone(),
+            pods: inc.impact.pods.clone(),
+            nodes: inc.impact.nodes.clone(),
+            restarts: inc.impact.restarts,
+            failed: inc.impact.failed_requests,
+        }
+    }
+
+    /// What changed from `self` to `now`, in words; empty when nothing that matters did.
+    fn diff(&self, now: &Said) -> Vec<String> {
+        let mut out = Vec::new();
+        if (self.kind, &self.entity) != (now.kind, &now.entity) {
+            out.push(format!("root cause now {} {}", now.kind, now.entity));
+        }
+        if self.severity != now.severity {
+            out.push(format!(
+                "severity {} → {}",
+                self.severity.as_str(),
+                now.severity.as_str()
+            ));
+        }
+        let grew = |what: &str, before: &[Entity], after: &[Entity], out: &mut Vec<String>| {
+            let new: Vec<String> = after
+                .iter()
+                .filter(|e| !before.contains(e))
+                .map(|e| e.short())
+                .collect();
+            if !new.is_empty() {
+                out.push(format!("{what} hit: {}", new.join(", ")));
+            }
+        };
+        grew("services", &self.services, &now.services, &mut out);
+        grew("pods", &self.pods, &now.pods, &mut out);
+        grew("nodes", &self.nodes, &now.nodes, &mut out);
+        if now.restarts > self.restarts {
+            out.push(format!("{} restarts", now.restarts));
+        }
+        if now.failed > 0 && now.failed >= 2 * self.failed.max(5) {
+            out.push(format!("{} failed requests", now.failed));
+        }
+        out
+    }
+}
+
+struct Tracked {
+    id: u64,
+    keys: HashSet<Key>,
+    said: Said,
+}
+
+/// The incidents said to be open, and what was said of them.
+#[derive(Default)]
+pub struct Live {
+    next_id: u64,
+    open: Vec<Tracked>,
+    fingerprint: Option<u64>,
+}
+
+impl Live {
+    /// Whether the findings changed since the last look (a cheap fingerprint: linking is not).
+    pub fn changed(&mut self, findings: &[Finding]) -> bool {
+        let mut h = DefaultHasher::new();
+        findings.len().hash(&mut h);
+        for f in findings {
+            (f.kind, &f.entity, f.start, f.end, f.count, f.evidence.len()).hash(&mut h);
+        }
+        let fp = h.finish();
+        let changed = self.fingerprint != Some(fp);
+        self.fingerprint = Some(fp);
+        changed
+    }
+
+    fn find(&self, keys: &HashSet<Key>) -> Option<usize> {
+        self.open.iter().position(|t| !t.keys.is_disjoint(keys))
+    }
+
+    /// The incidents as they stand now: opens those worth it, updates those that changed.
+    pub fn look(&mut self, mut incidents: Vec<Incident>, sink: &mut super::Sink<'_>) {
+        incidents
+            .sort_by(|a, b| (a.start, &a.root_cause.entity).cmp(&(b.start, &b.root_cause.entity)));
+        for inc in &incidents {
+            let ks = keys(inc);
+            let now = Said::of(inc);
+            match self.find(&ks) {
+                Some(i) => {
+                    let t = &mut self.open[i];
+                    t.keys.extend(ks);
+                    let changed = t.said.diff(&now);
+                    if !changed.is_empty() {
+                        t.said = now;
+                        sink(Change {
+                            state: State::Update,
+                            id: t.id,
+                            incident: inc,
+                            changed,
+                        });
+                    }
+                }
+                None if inc.severity >= Severity::Medium
+                    && inc.root_cause.kind != RootKind::Unknown =>
+                {
+                    self.next_id += 1;
+                    self.open.push(Tracked {
+                        id: self.next_id,
+                        keys: ks,
+                        said: now,
+                    });
+                    sink(Change {
+                        state: State::Open,
+                        id: self.next_id,
+                        incident: inc,
+                        changed: Vec::new(),
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// An incident closed: it keeps the id it opened with (a new one if it never opened).
+    pub fn close(&mut self, inc: &Incident, sink: &mut super::Sink<'_>) {
+        let ks = keys(inc);
+        let mut id = None;
+        self.open.retain(|t| {
+            if t.keys.is_disjoint(&ks) {
+                return true;
+            }
+            id = Some(id.unwrap_or(t.id));
+            false
+        });
+        let id = id.unwrap_or_else(|| {
+            self.next_id += 1;
+            self.next_id
+        });
+        sink(Change {
+            state: State::Closed,
+            id,
+            incident: inc,
+            changed: Vec::new(),
+        });
+    }
+}

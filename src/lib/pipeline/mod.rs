@@ -1,0 +1,267 @@
+//! The pipeline: captures → order/merge → attribute and detect → link → verdict.
+//!
+//! Every way in feeds one [`Core`]: replay (this module's [`run`]), a capture being written
+//! ([`follow`]), the recorder's live path (`crate::record`), tests ([`run_events`]). Reading a
+//! capture is threads joined by bounded crossbeam channels: per capture, one thread reads checked
+//! blocks and `threads` workers decompress and decode them; [`capture::Merge`] puts them back in
+//! order and merges the captures by time into batches; one thread runs the core (sequential on
+//! purpose: bursts and state changes depend on order, and the output must be byte-identical
+//! whatever the thread count or batch size). A full channel is backpressure: the reader waits,
+//! nothing is dropped.
+
+mod core;
+mod input;
+pub mod live;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+
+pub use self::core::{Core, Finished, Sink, QUIET_NS};
+use self::input::Input;
+pub use self::live::{Change, State};
+use crate::analysis::Verdict;
+use crate::capture::{self, Blocks, Error, ReadOptions, Reader, Warning};
+use crate::detect::{self, Detected};
+use crate::event::{Event, Span, TraceId, Ts};
+
+/// How the pipeline runs. Only `live` changes what is handed out (incidents also as they open and
+/// change); none of it changes the verdict.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Decoding threads per capture.
+    pub threads: usize,
+    /// Events per batch handed to the core.
+    pub batch: usize,
+    pub read: ReadOptions,
+    pub detect: detect::Config,
+    /// Replay at this many times the recorded pace (1: as it happened); `None`: as fast as it goes.
+    /// Pacing changes when incidents appear, never what they say.
+    pub speed: Option<f64>,
+    /// Hand out incidents as they open and change, not only as they close.
+    pub live: bool,
+    /// Keep the spans of this trace (`correlate --trace-id`).
+    pub trace: Option<TraceId>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: 2,
+            batch: 4096,
+            read: ReadOptions::default(),
+            detect: detect::Config::default(),
+            speed: None,
+            live: false,
+            trace: None,
+        }
+    }
+}
+
+impl Options {
+    fn core(&self) -> Core {
+        let core = Core::new(self.detect.clone()).collect_trace(self.trace);
+        if self.live {
+            core.live()
+        } else {
+            core
+        }
+    }
+}
+
+/// What a run produced.
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub detected: Detected,
+    pub events: u64,
+    pub warnings: Vec<(PathBuf, Warning)>,
+    /// The spans of [`Options::trace`].
+    pub trace_spans: Vec<Span>,
+}
+
+impl Outcome {
+    fn new(f: Finished, warnings: Vec<(PathBuf, Warning)>) -> Outcome {
+        Outcome {
+            verdict: f.verdict,
+            detected: f.detected,
+            events: f.events,
+            warnings,
+            trace_spans: f.trace_spans,
+        }
+    }
+}
+
+/// With `--speed`, the longest wait between two events; longer idle stretches are shortened.
+const MAX_IDLE: Duration = Duration::from_secs(2);
+
+/// Runs the whole pipeline over captures (several are merged by time: several nodes, or the
+/// rotated files of one recorder). `sink` sees each incident as soon as it closes (quiet long
+/// enough that nothing to come can change it) — and, with [`Options::live`], as it opens and
+/// changes — before the run ends; the outcome has every incident, numbered.
+pub fn run(paths: &[PathBuf], opts: &Options, sink: &mut Sink<'_>) -> Result<Outcome, Error> {
+    let readers = paths
+        .iter()
+        .map(|p| Reader::open(p, opts.read.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    thread::scope(|scope| {
+        let inputs: Vec<Input> = readers
+            .into_iter()
+            .map(|r| Input::spawn(scope, r, opts.threads.max(1)))
+            .collect();
+        let (batch_tx, batch_rx) = bounded::<Vec<Event>>(4);
+        let mut core = opts.core();
+        let detect = scope.spawn(move || {
+            for batch in batch_rx {
+                core.feed(&batch, sink);
+            }
+            (core, sink)
+        });
+        let merged = merge_stage(capture::Merge::new(inputs), opts, batch_tx);
+        let (core, sink) = detect
+            .join()
+            .map_err(|_| internal("the detect stage panicked"))?;
+        let warnings = merged?;
+        Ok(Outcome::new(core.finish(&warnings, sink), warnings))
+    })
+}
+
+/// The same pipeline over events already in memory (tests, imports).
+pub fn run_events(
+    batches: impl IntoIterator<Item = Vec<Event>>,
+    cfg: detect::Config,
+) -> (Verdict, Detected) {
+    let mut core = Core::new(cfg);
+    let sink: &mut Sink<'_> = &mut |_| {};
+    for batch in batches {
+        core.feed(&batch, sink);
+    }
+    let f = core.finish(&[], sink);
+    (f.verdict, f.detected)
+}
+
+/// Follows a capture being written — a recorder's output file, or its directory of rotated files,
+/// moving to the next file as each is closed — until `stop` is set and what was written is read:
+/// incidents are handed out as they open, change and close. When nothing new arrives, time is
+/// taken to go on at the wall clock's pace from the last event, so that incidents still close when
+/// a node goes quiet.
+pub fn follow(
+    path: &Path,
+    opts: &Options,
+    stop: &Arc<AtomicBool>,
+    sink: &mut Sink<'_>,
+) -> Result<Outcome, Error> {
+    let poll = opts.read.poll.unwrap_or(Duration::from_millis(200));
+    thread::scope(|scope| {
+        let (tx, rx) = bounded::<Vec<Event>>(4);
+        let reader = scope.spawn(move || -> Result<Vec<(PathBuf, Warning)>, Error> {
+            let mut input = capture::Follower::new(path, opts.read.clone(), stop);
+            let mut warnings = Vec::new();
+            loop {
+                let mut batch = Vec::new();
+                let more = input.next_block(&mut batch);
+                let at = input.path().to_path_buf();
+                warnings.extend(input.take_warnings().into_iter().map(|w| (at.clone(), w)));
+                let more = more?;
+                if !batch.is_empty() && tx.send(batch).is_err() {
+                    return Err(internal("the detect stage stopped"));
+                }
+                if !more {
+                    return Ok(warnings);
+                }
+            }
+        });
+        let mut core = opts.core();
+        let mut last_batch = Instant::now();
+        loop {
+            match rx.recv_timeout(poll.max(Duration::from_millis(100))) {
+                Ok(batch) => {
+                    core.feed(&batch, sink);
+                    last_batch = Instant::now();
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if core.events() > 0 {
+                        let idle = last_batch.elapsed().as_nanos() as u64;
+                        core.advance(Ts(core.last_ts().0.saturating_add(idle)), sink);
+                    }
+                    if stop.load(Ordering::Relaxed) && reader.is_finished() {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let warnings = reader
+            .join()
+            .map_err(|_| internal("the capture reader panicked"))??;
+        Ok(Outcome::new(core.finish(&warnings, sink), warnings))
+    })
+}
+
+fn internal(what: &str) -> Error {
+    Error::Io {
+        path: PathBuf::from("pipeline"),
+        error: std::io::Error::other(what.to_string()),
+    }
+}
+
+/// Takes the merged events in batches to the core, at the recorded pace with `--speed`.
+fn merge_stage(
+    mut merge: capture::Merge<Input>,
+    opts: &Options,
+    tx: Sender<Vec<Event>>,
+) -> Result<Vec<(PathBuf, Warning)>, Error> {
+    let mut batch = Vec::with_capacity(opts.batch);
+    let mut pace: Option<(Ts, Instant)> = None;
+    while let Some(ts) = merge.peek_ts()? {
+        if let Some(speed) = opts.speed.filter(|s| *s > 0.0) {
+            // Hand the batch over before waiting, so what happened so far is seen on time.
+            let (first, wall) = pace.get_or_insert((ts, Instant::now()));
+            let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
+            if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
+                if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).is_err() {
+                    return Err(internal("the detect stage stopped"));
+                }
+                // Long idle stretches (a snapshot taken days before the incident) are cut short.
+                if wait > MAX_IDLE {
+                    let skipped = (wait - MAX_IDLE).as_secs_f64() * speed * 1e9;
+                    *first = Ts(first.0.saturating_add(skipped as u64));
+                    wait = MAX_IDLE;
+                }
+                thread::sleep(wait);
+            }
+        }
+        if let Some(e) = merge.next_event()? {
+            batch.push(e);
+        }
+        if batch.len() >= opts.batch.max(1) {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(opts.batch));
+            if tx.send(full).is_err() {
+                return Err(internal("the detect stage stopped"));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(merge.take_warnings())
+}
+
+/// The paths of a fixture directory's captures, or the path itself.
+pub fn captures_in(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "tapio"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
