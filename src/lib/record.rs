@@ -1,10 +1,12 @@
-//! `tapio record`: live sources → one capture file, in time order.
+//! `tapio record`: live sources → one capture file, in time order, and the live verdicts.
 //!
-//! Each source runs on its own thread and sends batches of events into one bounded channel; this
-//! thread orders them (events wait [`REORDER`] for later arrivals with earlier times) and appends
-//! them to the capture, which is flushed block by block so that a crash loses at most the last
-//! second. A full channel blocks the source: for the kernel that means a full ring buffer, whose
-//! losses the kernel counts and the capture records as drop markers.
+//! Each source ([`crate::source::Source`]) runs on its own thread and sends batches of events into
+//! one bounded channel; this thread orders them (events wait [`REORDER`] for later arrivals with
+//! earlier times) and appends them to the capture, which is flushed block by block so that a crash
+//! loses at most the last second. The ordered events also go to the pipeline's core on a thread of
+//! its own, which hands out incidents as they open, change and close. A full channel blocks the
+//! source: for the kernel that means a full ring buffer, whose losses the kernel counts and the
+//! capture records as drop markers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,16 +15,19 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 
+use crate::analysis::Verdict;
 use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
+use crate::detect;
 use crate::event::{Event, Ts};
+use crate::pipeline::{Core, Sink};
 use crate::source::logs::follow;
-use crate::source::{kernel, kube, otlp};
+use crate::source::{kernel, kube, otlp, Counters, Outlet, Source};
 
 /// How long an event waits for events from other sources (or other CPUs) that happened earlier.
 pub const REORDER: Duration = Duration::from_millis(500);
-/// Batches in flight between the sources and the writer.
+/// Batches in flight between the sources and the writer, and between the writer and the core.
 const CHANNEL_BATCHES: usize = 64;
 
 #[derive(Clone, Debug)]
@@ -42,6 +47,9 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// The command line's choices, kept in the header.
     pub header_options: BTreeMap<String, String>,
+    /// Run the pipeline on what is recorded, with these detectors: incidents as they open,
+    /// change and close. `None`: record only.
+    pub verdicts: Option<detect::Config>,
 }
 
 /// What the status line shows.
@@ -61,10 +69,10 @@ pub struct Summary {
     pub trailer: Trailer,
     pub bytes: u64,
     pub elapsed: Duration,
-    pub kernel: Option<kernel::Counters>,
-    pub kube: Option<kube::Counters>,
-    pub otlp: Option<otlp::Counters>,
-    pub logs: Option<follow::Counters>,
+    /// What each source counted, in the order they were started.
+    pub sources: Vec<Counters>,
+    /// Every incident of the recording (with verdicts on).
+    pub verdict: Option<Verdict>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,204 +93,168 @@ pub enum Error {
 /// machine that cannot record gets an error and no empty capture.
 pub struct Prepared {
     opts: Options,
-    kernel: Option<kernel::Recorder>,
-    kube: Option<kube::Watchers>,
-    otlp: Option<otlp::Receiver>,
+    sources: Vec<Box<dyn Source>>,
 }
 
 impl Prepared {
-    /// What the user should know before the recording starts.
-    pub fn warnings(&self) -> Vec<String> {
-        self.kernel
-            .as_ref()
-            .map(|k| k.warnings().to_vec())
-            .unwrap_or_default()
-    }
-
-    /// The sources that will feed the capture (`ebpf`, `kube`).
-    pub fn sources(&self) -> Vec<&'static str> {
-        let mut s = Vec::new();
-        if self.kernel.is_some() {
-            s.push("ebpf");
-        }
-        if self.kube.is_some() {
-            s.push("kube");
-        }
-        if self.otlp.is_some() {
-            s.push("otlp");
-        }
-        if self.opts.logs.is_some() {
-            s.push("pod-logs");
-        }
-        s
-    }
-
-    /// The OTLP receiver's gRPC and HTTP addresses, if it runs.
-    pub fn otlp_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
-        self.otlp.as_ref().map(|o| o.addrs())
-    }
-
-    /// The Kubernetes API server watched, if any.
-    pub fn kube_server(&self) -> Option<&str> {
-        self.kube.as_ref().map(|k| k.server())
+    /// The running sources, in the order they were started.
+    pub fn sources(&self) -> impl Iterator<Item = &dyn Source> {
+        self.sources.iter().map(|s| s.as_ref())
     }
 }
 
 /// Starts the sources of `opts` (loads and attaches the probes, loads the Kubernetes
-/// configuration).
+/// configuration, binds the OTLP ports).
 pub fn prepare(opts: Options) -> Result<Prepared, Error> {
-    let kernel = match &opts.kernel {
-        Some(k) => Some(kernel::Recorder::start(k)?),
-        None => None,
-    };
-    let kube = match &opts.kube {
-        Some(k) => Some(kube::connect(k.clone())?),
-        None => None,
-    };
-    let otlp = match &opts.otlp {
-        Some(o) => Some(otlp::bind(o.clone())?),
-        None => None,
-    };
-    Ok(Prepared {
-        opts,
-        kernel,
-        kube,
-        otlp,
-    })
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+    if let Some(k) = &opts.kernel {
+        sources.push(Box::new(kernel::Recorder::start(k)?));
+    }
+    if let Some(k) = &opts.kube {
+        sources.push(Box::new(kube::connect(k.clone())?));
+    }
+    if let Some(o) = &opts.otlp {
+        sources.push(Box::new(otlp::bind(o.clone())?));
+    }
+    if let Some(l) = &opts.logs {
+        sources.push(Box::new(follow::Follower::new(l.clone())));
+    }
+    Ok(Prepared { opts, sources })
 }
 
-/// Records until `stop` is set or the duration is over; calls `progress` a few times a second.
+/// Records until `stop` is set or the duration is over; calls `progress` a few times a second;
+/// with verdicts on, hands incidents to `sink` as they open, change and close.
 pub fn run(
     prepared: Prepared,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress),
+    sink: &mut Sink<'_>,
 ) -> Result<Summary, Error> {
-    let sources = prepared.sources();
-    let Prepared {
-        opts,
-        kernel,
-        kube,
-        otlp,
-    } = prepared;
-    let logs = opts.logs.clone();
+    let Prepared { opts, sources } = prepared;
     let started = Instant::now();
     let mut header = Header::new(opts.node.clone());
     header.kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     header.boot_time = Some(kernel::boot_time());
-    header.sources = sources.iter().map(|s| s.to_string()).collect();
+    header.sources = sources.iter().map(|s| s.name().to_string()).collect();
     header.options = opts.header_options.clone();
     let mut writer = Writer::create(&opts.output, &header, WriteOptions::default())?;
 
     let (tx, rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
-    let halt = Arc::new(AtomicBool::new(false));
     let (warn_tx, warn_rx) = unbounded::<String>();
-    let channels = Channels {
-        tx,
-        warn: warn_tx,
-        halt: Arc::clone(&halt),
+    let outlet = Outlet {
+        events: tx,
+        warnings: warn_tx,
+        halt: Arc::new(AtomicBool::new(false)),
     };
-    let kernel_thread =
-        kernel.map(|k| channels.spawn("tapio-kernel", move |c| kernel_loop(k, &c.tx, &c.halt)));
-    let kube_thread =
-        kube.map(|k| channels.spawn("tapio-kube", move |c| k.run(&c.tx, &c.warn, &c.halt)));
-    let otlp_thread =
-        otlp.map(|o| channels.spawn("tapio-otlp", move |c| o.run(&c.tx, &c.warn, &c.halt)));
-    let logs_thread = logs.map(|o| {
-        channels.spawn("tapio-logs", move |c| {
-            logs_loop(follow::Follower::new(o), &c.tx, &c.halt)
+    let halt = Arc::clone(&outlet.halt);
+    let threads: Vec<(&'static str, thread::JoinHandle<Counters>)> = sources
+        .into_iter()
+        .map(|s| {
+            let name = s.name();
+            let out = outlet.clone();
+            let t = thread::Builder::new()
+                .name(format!("tapio-{name}"))
+                .spawn(move || s.run(&out))
+                .expect("spawning a thread");
+            (name, t)
         })
-    });
+        .collect();
     // The writer stops when every source has dropped its sender.
-    drop(channels);
+    drop(outlet);
 
-    let mut pending: Vec<Event> = Vec::new();
-    let mut last_write = Instant::now();
-    let mut halted = false;
-    loop {
-        let over =
-            stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d);
-        if over && !halted {
-            halt.store(true, Ordering::Relaxed);
-            halted = true;
-        }
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(batch) => {
-                pending.extend(batch);
-                // Whatever else is waiting, without waiting again.
-                for batch in rx.try_iter().take(CHANNEL_BATCHES) {
+    thread::scope(|scope| {
+        let (core_tx, core_rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
+        let core = opts.verdicts.clone().map(|cfg| {
+            let sink = &mut *sink;
+            scope.spawn(move || core_stage(Core::new(cfg).live(), core_rx, sink))
+        });
+        let core_tx = core.is_some().then_some(core_tx);
+        let mut pending: Vec<Event> = Vec::new();
+        let mut last_write = Instant::now();
+        let mut halted = false;
+        loop {
+            let over = stop.load(Ordering::Relaxed)
+                || opts.duration.is_some_and(|d| started.elapsed() >= d);
+            if over && !halted {
+                halt.store(true, Ordering::Relaxed);
+                halted = true;
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(batch) => {
                     pending.extend(batch);
+                    // Whatever else is waiting, without waiting again.
+                    for batch in rx.try_iter().take(CHANNEL_BATCHES) {
+                        pending.extend(batch);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_write.elapsed() >= Duration::from_millis(250) {
+                last_write = Instant::now();
+                let now = Ts::from_datetime(&chrono::Utc::now());
+                let watermark = Ts(now.0.saturating_sub(REORDER.as_nanos() as u64));
+                write_until(&mut writer, &mut pending, Some(watermark), core_tx.as_ref())?;
+                if writer.block_due() {
+                    writer.flush()?;
+                }
+                progress(&snapshot(&writer, started, drain(&warn_rx)));
+            }
+        }
+        let mut counters = Vec::new();
+        for (name, t) in threads {
+            counters.push(
+                t.join()
+                    .map_err(|_| Error::Source(format!("the {name} source panicked")))?,
+            );
+        }
+        write_until(&mut writer, &mut pending, None, core_tx.as_ref())?;
+        drop(core_tx);
+        let verdict = match core {
+            Some(c) => Some(
+                c.join()
+                    .map_err(|_| Error::Source("the verdict stage panicked".into()))?,
+            ),
+            None => None,
+        };
+        let late = drain(&warn_rx);
+        if !late.is_empty() {
+            progress(&snapshot(&writer, started, late));
+        }
+        let bytes_before_trailer = writer.bytes_written();
+        let trailer = writer.finish()?;
+        let bytes = std::fs::metadata(&opts.output)
+            .map(|m| m.len())
+            .unwrap_or(bytes_before_trailer);
+        Ok(Summary {
+            trailer,
+            bytes,
+            elapsed: started.elapsed(),
+            sources: counters,
+            verdict,
+        })
+    })
+}
+
+/// The core's thread: what was written, in order; when the node is quiet, time still goes on (at
+/// the writer's watermark), so that incidents close.
+fn core_stage(mut core: Core, rx: Receiver<Vec<Event>>, sink: &mut Sink<'_>) -> Verdict {
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(batch) => core.feed(&batch, sink),
+            Err(RecvTimeoutError::Timeout) => {
+                let now = Ts::from_datetime(&chrono::Utc::now());
+                let watermark = Ts(now.0.saturating_sub(2 * REORDER.as_nanos() as u64));
+                if core.events() > 0 && watermark > core.last_ts() {
+                    core.advance(watermark, sink);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if last_write.elapsed() >= Duration::from_millis(250) {
-            last_write = Instant::now();
-            let now = Ts::from_datetime(&chrono::Utc::now());
-            let watermark = Ts(now.0.saturating_sub(REORDER.as_nanos() as u64));
-            write_until(&mut writer, &mut pending, Some(watermark))?;
-            if writer.block_due() {
-                writer.flush()?;
-            }
-            progress(&snapshot(&writer, started, drain(&warn_rx)));
-        }
     }
-    let counters = join(kernel_thread, "the kernel reader")?;
-    let kube_counters = join(kube_thread, "the Kubernetes watchers")?;
-    let logs_counters = join(logs_thread, "the log follower")?;
-    let otlp_counters = join(otlp_thread, "the OTLP receiver")?;
-    write_until(&mut writer, &mut pending, None)?;
-    let late = drain(&warn_rx);
-    if !late.is_empty() {
-        progress(&snapshot(&writer, started, late));
-    }
-    let bytes_before_trailer = writer.bytes_written();
-    let trailer = writer.finish()?;
-    let bytes = std::fs::metadata(&opts.output)
-        .map(|m| m.len())
-        .unwrap_or(bytes_before_trailer);
-    Ok(Summary {
-        trailer,
-        bytes,
-        elapsed: started.elapsed(),
-        kernel: counters,
-        kube: kube_counters,
-        otlp: otlp_counters,
-        logs: logs_counters,
-    })
-}
-
-/// What every source thread gets: the batch channel, the warnings channel, the stop flag.
-#[derive(Clone)]
-struct Channels {
-    tx: Sender<Vec<Event>>,
-    warn: Sender<String>,
-    halt: Arc<AtomicBool>,
-}
-
-impl Channels {
-    fn spawn<T: Send + 'static>(
-        &self,
-        name: &str,
-        run: impl FnOnce(Channels) -> T + Send + 'static,
-    ) -> thread::JoinHandle<T> {
-        let c = self.clone();
-        thread::Builder::new()
-            .name(name.into())
-            .spawn(move || run(c))
-            .expect("spawning a thread")
-    }
-}
-
-/// Waits for a source's thread; a panic in it is an error of the recording.
-fn join<T>(t: Option<thread::JoinHandle<T>>, what: &str) -> Result<Option<T>, Error> {
-    t.map(|t| {
-        t.join()
-            .map_err(|_| Error::Source(format!("{what} panicked")))
-    })
-    .transpose()
+    core.finish(&[], sink).verdict
 }
 
 fn drain(rx: &Receiver<String>) -> Vec<String> {
@@ -299,11 +271,13 @@ fn snapshot(writer: &Writer, started: Instant, warnings: Vec<String>) -> Progres
     }
 }
 
-/// Appends, in time order, the pending events up to `watermark` (all of them for `None`).
+/// Appends, in time order, the pending events up to `watermark` (all of them for `None`), and
+/// hands them, numbered, to the core.
 fn write_until(
     writer: &mut Writer,
     pending: &mut Vec<Event>,
     watermark: Option<Ts>,
+    core: Option<&crossbeam_channel::Sender<Vec<Event>>>,
 ) -> Result<(), capture::Error> {
     if pending.is_empty() {
         return Ok(());
@@ -313,90 +287,16 @@ fn write_until(
         Some(w) => pending.partition_point(|e| e.ts <= w),
         None => pending.len(),
     };
+    let mut written = Vec::with_capacity(if core.is_some() { cut } else { 0 });
     for mut e in pending.drain(..cut) {
         writer.append(&mut e)?;
+        if core.is_some() {
+            written.push(e);
+        }
+    }
+    if let Some(tx) = core.filter(|_| !written.is_empty()) {
+        // The core gone (it panicked) is reported when it is joined.
+        let _ = tx.send(written);
     }
     Ok(())
-}
-
-/// The log follower's thread: poll the files four times a second, write drop markers each second.
-fn logs_loop(
-    mut f: follow::Follower,
-    tx: &Sender<Vec<Event>>,
-    halt: &AtomicBool,
-) -> follow::Counters {
-    let mut last_tick = Instant::now();
-    loop {
-        let halting = halt.load(Ordering::Relaxed);
-        let mut batch = Vec::new();
-        f.poll(&mut batch);
-        if halting {
-            f.finish(&mut batch);
-        }
-        if halting || last_tick.elapsed() >= Duration::from_secs(1) {
-            last_tick = Instant::now();
-            f.tick(Ts::from_datetime(&chrono::Utc::now()), &mut batch);
-        }
-        if !batch.is_empty() && tx.send(batch).is_err() {
-            break;
-        }
-        if halting {
-            break;
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
-    f.counters()
-}
-
-/// How often the kernel thread reads the ring buffer when it is not backed up. Reading on a timer,
-/// not on every record's wakeup, keeps a quiet node's recorder near zero CPU; the ring buffer
-/// holds far more than one interval's records at hundreds of thousands of events a second.
-const KERNEL_READ_EVERY: Duration = Duration::from_millis(10);
-/// Records read in one go; more than this means the ring buffer is backed up: read again at once.
-const KERNEL_READ_MAX: usize = 16384;
-/// A batch goes to the writer when it is this big or this old.
-const BATCH_EVENTS: usize = 16384;
-const BATCH_AGE: Duration = Duration::from_millis(100);
-
-/// The kernel source's thread: read the ring buffer, sweep counters once a second, send batches.
-fn kernel_loop(
-    mut k: kernel::Recorder,
-    tx: &Sender<Vec<Event>>,
-    halt: &AtomicBool,
-) -> kernel::Counters {
-    let mut batch = Vec::with_capacity(BATCH_EVENTS);
-    let mut last_tick = Instant::now();
-    let mut last_send = Instant::now();
-    loop {
-        let halting = halt.load(Ordering::Relaxed);
-        let before = k.counters().records;
-        if halting {
-            // What the probes wrote before the stop still goes in.
-            k.drain(usize::MAX, &mut batch);
-            k.tick(&mut batch);
-        } else {
-            k.drain(KERNEL_READ_MAX, &mut batch);
-            if last_tick.elapsed() >= Duration::from_secs(1) {
-                last_tick = Instant::now();
-                k.tick(&mut batch);
-            }
-        }
-        let backed_up = k.counters().records - before >= KERNEL_READ_MAX as u64;
-        if halting || batch.len() >= BATCH_EVENTS || last_send.elapsed() >= BATCH_AGE {
-            last_send = Instant::now();
-            if !batch.is_empty() {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
-                if tx.send(full).is_err() {
-                    break;
-                }
-            }
-        }
-        if halting {
-            break;
-        }
-        if !backed_up {
-            thread::sleep(KERNEL_READ_EVERY);
-        }
-    }
-    k.counters()
 }

@@ -12,6 +12,10 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tapio::event::Name;
 use tapio::record::{self, Progress};
+use tapio::source::Counters;
+
+use crate::common::Output;
+use crate::replay::Printer;
 use tapio::report::bytes;
 use tapio::source::kernel::{self, Probe};
 
@@ -87,9 +91,24 @@ pub struct Args {
     /// How often memory pressure (PSI) and the pods' CPU throttling (cpu.stat) are sampled.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pressure_interval: Duration,
+    /// Incidents as they open, change and close, on stdout: text, json (one JSON line per
+    /// change) or none (record only).
+    #[arg(long, value_enum, default_value_t = Verdicts::Text)]
+    verdicts: Verdicts,
+    /// Also print low-severity incidents as they close.
+    #[arg(long)]
+    all: bool,
     /// No status line.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// `--verdicts`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Verdicts {
+    Text,
+    Json,
+    None,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -120,6 +139,51 @@ fn host_name() -> String {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let opts = options(&args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C ends at once; the first closes the capture cleanly.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let prepared = record::prepare(opts)?;
+    for w in prepared.sources().flat_map(|s| s.warnings()) {
+        say!("tapio: warning: {w}");
+    }
+    if !args.quiet {
+        banner(&args, &prepared);
+    }
+    let bar = status_bar(&args);
+    let mut status = Status::default();
+    let printer = Printer::new(
+        match args.verdicts {
+            Verdicts::Json => Output::Json,
+            _ => Output::Text,
+        },
+        false,
+        args.all,
+    )
+    .live(true);
+    let summary = record::run(
+        prepared,
+        &stop,
+        &mut |p| status.show(&bar, p),
+        &mut |c| bar.suspend(|| printer.on_change(&c)),
+    )?;
+    bar.finish_and_clear();
+    if args.verdicts != Verdicts::None {
+        if let Some(v) = &summary.verdict {
+            printer.finish(v)?;
+        }
+    }
+    closing(&args, &summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The recording's options from the command line.
+fn options(args: &Args) -> Result<record::Options> {
     let node = args.node.clone().unwrap_or_else(host_name);
     let kube_asked = args.kube || args.kubeconfig.is_some() || args.context.is_some();
     let kube_on = !args.no_kube && (kube_asked || tapio::source::kube::config_available());
@@ -194,81 +258,65 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if kernel.is_none() && kube.is_none() && otlp.is_none() && logs.is_none() {
         anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
     }
-    let opts = record::Options {
+    Ok(record::Options {
         output: args.output.clone(),
-        node: node.clone(),
+        node,
         kernel,
         kube,
         otlp,
         logs,
         duration: args.duration,
         header_options,
-    };
+        verdicts: (args.verdicts != Verdicts::None).then(Default::default),
+    })
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C ends at once; the first closes the capture cleanly.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+/// What is recorded, where, for how long.
+fn banner(args: &Args, prepared: &record::Prepared) {
+    let what: Vec<String> = prepared.sources().map(|s| s.describe()).collect();
+    say!(
+        "tapio: recording {} to {} ({}; Ctrl-C to stop)",
+        what.join(" and "),
+        args.output.display(),
+        match args.duration {
+            Some(d) => format!("for {}", humantime(d)),
+            None => "until stopped".to_string(),
+        }
+    );
+}
 
-    let prepared = record::prepare(opts)?;
-    for w in prepared.warnings() {
-        say!("tapio: warning: {w}");
+fn status_bar(args: &Args) -> ProgressBar {
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
     }
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} recording to {prefix} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_prefix(args.output.display().to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    };
-    if !args.quiet {
-        let mut what = Vec::new();
-        if prepared.sources().contains(&"ebpf") {
-            what.push(format!(
-                "the kernel of {}",
-                if node.is_empty() { "this node" } else { &node }
-            ));
-        }
-        if let Some(server) = prepared.kube_server() {
-            what.push(format!("Kubernetes at {server}"));
-        }
-        if prepared.sources().contains(&"pod-logs") {
-            what.push(format!("container logs in {}", args.logs_dir.display()));
-        }
-        if let Some((grpc, http)) = prepared.otlp_addrs() {
-            what.push(format!("OTLP on {grpc} (gRPC) and http://{http} (HTTP)"));
-        }
-        say!(
-            "tapio: recording {} to {} ({}; Ctrl-C to stop)",
-            what.join(" and "),
-            args.output.display(),
-            match args.duration {
-                Some(d) => format!("for {}", humantime(d)),
-                None => "until stopped".to_string(),
-            }
-        );
-    }
-    let mut last = Progress::default();
-    let summary = record::run(prepared, &stop, &mut |p| {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} recording to {prefix} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(args.output.display().to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// The status line on stderr: events, rate, drops, size, time; the sources' warnings above it.
+#[derive(Default)]
+struct Status {
+    last: Progress,
+}
+
+impl Status {
+    fn show(&mut self, bar: &ProgressBar, p: &Progress) {
         for w in &p.warnings {
             bar.suspend(|| say!("tapio: warning: {w}"));
         }
-        let dt = p.elapsed.saturating_sub(last.elapsed).as_secs_f64();
+        let dt = p.elapsed.saturating_sub(self.last.elapsed).as_secs_f64();
         let rate = if dt > 0.0 {
-            (p.events - last.events) as f64 / dt
+            (p.events - self.last.events) as f64 / dt
         } else {
             0.0
         };
-        if dt >= 1.0 || last.elapsed.is_zero() {
+        if dt >= 1.0 || self.last.elapsed.is_zero() {
             bar.set_message(format!(
                 "· {} events · {:.0}/s · {} dropped · {} · {}",
                 p.events,
@@ -277,17 +325,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bytes(p.bytes),
                 humantime(p.elapsed)
             ));
-            last = p.clone();
+            self.last = p.clone();
         }
-    })?;
-    bar.finish_and_clear();
+    }
+}
+
+/// What was recorded, and what each source counted.
+fn closing(args: &Args, summary: &record::Summary) {
     let stats = &summary.trailer.stats;
-    let per_event = if stats.events > 0 {
-        summary.bytes as f64 / stats.events as f64
-    } else {
-        0.0
-    };
     if !args.quiet {
+        let per_event = if stats.events > 0 {
+            summary.bytes as f64 / stats.events as f64
+        } else {
+            0.0
+        };
         say!(
             "tapio: recorded {} events in {} to {} ({}, {:.1} bytes/event)",
             stats.events,
@@ -296,35 +347,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bytes(summary.bytes),
             per_event
         );
-    }
-    if let (Some(k), false) = (summary.kube, args.quiet) {
-        say!(
-            "tapio: Kubernetes: {} objects and Events written, {} repeats skipped, {} malformed, {} gaps",
-            k.written,
-            k.repeats,
-            k.malformed,
-            k.gaps
-        );
-    }
-    if let (Some(o), false) = (summary.otlp, args.quiet) {
-        say!(
-            "tapio: OTLP: {} spans and {} log records received, {} records rejected (told to the client), {} requests refused while the writer was behind (retried by the client), {} malformed requests",
-            o.spans,
-            o.logs,
-            o.rejected,
-            o.refused,
-            o.malformed
-        );
-    }
-    if let (Some(l), false) = (summary.logs, args.quiet) {
-        say!(
-            "tapio: container logs: {} lines from {} files, {} over --logs-rate (counted as dropped), {} cut at --logs-max-line, {} not in a log format",
-            l.lines,
-            l.files,
-            l.limited,
-            l.cut_lines,
-            l.unparsed
-        );
+        for c in &summary.sources {
+            match c {
+                Counters::Kernel(_) => {}
+                Counters::Kube(k) => say!(
+                    "tapio: Kubernetes: {} objects and Events written, {} repeats skipped, {} malformed, {} gaps",
+                    k.written, k.repeats, k.malformed, k.gaps
+                ),
+                Counters::Otlp(o) => say!(
+                    "tapio: OTLP: {} spans and {} log records received, {} records rejected (told to the client), {} requests refused while the writer was behind (retried by the client), {} malformed requests",
+                    o.spans, o.logs, o.rejected, o.refused, o.malformed
+                ),
+                Counters::Logs(l) => say!(
+                    "tapio: container logs: {} lines from {} files, {} over --logs-rate (counted as dropped), {} cut at --logs-max-line, {} not in a log format",
+                    l.lines, l.files, l.limited, l.cut_lines, l.unparsed
+                ),
+            }
+        }
     }
     if stats.dropped > 0 {
         say!(
@@ -333,7 +372,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.output.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn humantime(d: Duration) -> String {

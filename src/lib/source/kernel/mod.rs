@@ -13,6 +13,7 @@
 pub mod cgroup;
 pub mod cpu;
 pub mod pressure;
+mod run;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -255,6 +256,7 @@ pub struct Recorder {
     last_tick: Ts,
     counters: Counters,
     warnings: Vec<String>,
+    node: Name,
 }
 
 impl Recorder {
@@ -334,6 +336,7 @@ impl Recorder {
             last_tick,
             counters: Counters::default(),
             warnings,
+            node: opts.node.clone(),
         })
     }
 

@@ -202,6 +202,20 @@ pub fn connect(opts: Options) -> Result<Watchers, Error> {
     })
 }
 
+impl super::Source for Watchers {
+    fn name(&self) -> &'static str {
+        "kube"
+    }
+
+    fn describe(&self) -> String {
+        format!("Kubernetes at {}", self.server)
+    }
+
+    fn run(self: Box<Self>, out: &super::Outlet) -> super::Counters {
+        super::Counters::Kube((*self).run(&out.events, &out.warnings, &out.halt))
+    }
+}
+
 impl Watchers {
     /// The API server's address, for messages.
     pub fn server(&self) -> &str {

@@ -385,6 +385,43 @@ fn start_of_backlog(path: &Path, len: u64, backlog: u64) -> u64 {
     }
 }
 
+impl crate::source::Source for Follower {
+    fn name(&self) -> &'static str {
+        "pod-logs"
+    }
+
+    fn describe(&self) -> String {
+        format!("container logs in {}", self.opts.root.display())
+    }
+
+    /// Polls the files four times a second and writes drop markers each second.
+    fn run(mut self: Box<Self>, out: &crate::source::Outlet) -> crate::source::Counters {
+        use std::sync::atomic::Ordering;
+        let f = &mut *self;
+        let mut last_tick = Instant::now();
+        loop {
+            let halting = out.halt.load(Ordering::Relaxed);
+            let mut batch = Vec::new();
+            f.poll(&mut batch);
+            if halting {
+                f.finish(&mut batch);
+            }
+            if halting || last_tick.elapsed() >= std::time::Duration::from_secs(1) {
+                last_tick = Instant::now();
+                f.tick(Ts::from_datetime(&chrono::Utc::now()), &mut batch);
+            }
+            if !batch.is_empty() && out.events.send(batch).is_err() {
+                break;
+            }
+            if halting {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        crate::source::Counters::Logs(f.counters())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,21 @@ pub fn bind(opts: Options) -> Result<Receiver, Error> {
     })
 }
 
+impl super::Source for Receiver {
+    fn name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn describe(&self) -> String {
+        let (grpc, http) = self.addrs();
+        format!("OTLP on {grpc} (gRPC) and http://{http} (HTTP)")
+    }
+
+    fn run(self: Box<Self>, out: &super::Outlet) -> super::Counters {
+        super::Counters::Otlp((*self).run(&out.events, &out.warnings, &out.halt))
+    }
+}
+
 impl Receiver {
     /// The gRPC and HTTP addresses (with the ports the system chose for port 0).
     pub fn addrs(&self) -> (SocketAddr, SocketAddr) {
