@@ -491,3 +491,110 @@ fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
         "{d}"
     );
 }
+
+/// Live: an OOM kill in a pod's memory cgroup (laid out as the kubelet does, the Pod watched from
+/// an API server) opens an incident on stdout within seconds, and what closes when the recorder
+/// stops is what `tapio replay` says of the capture it wrote.
+#[test]
+#[ignore = "needs root"]
+fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
+    use support::apiserver::ApiServer;
+    if !can_record("a_live_oom_opens_an_incident_and_closes_as_replay_says") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let uid = format!("9a1c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
+    let cid = "4e2d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
+    let server = ApiServer::start();
+    let t = (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    server.apply(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart-7d8f9-x2x4k", "namespace": "shop", "uid": uid,
+            "creationTimestamp": t, "labels": {"app": "cart"}},
+        "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
+            "resources": {"limits": {"memory": "32Mi"}}}]},
+        "status": {"phase": "Running", "startTime": t, "qosClass": "Burstable",
+            "containerStatuses": [{"name": "cart", "ready": true, "restartCount": 0,
+                "containerID": format!("containerd://{cid}"),
+                "state": {"running": {"startedAt": t}}}]}
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let rec = record(
+        dir.path(),
+        &[
+            "--kind",
+            "oom,exit,signal",
+            "--node",
+            "node-7",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--verdicts",
+            "json",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // the initial lists
+    memcg.run_hog();
+    let killed = std::time::Instant::now();
+    let opened = rec.wait_line(Duration::from_secs(10), |l| l.contains(r#""state":"open""#));
+    let (at, line) = opened.expect("an incident opened within 10 s of the kill");
+    eprintln!("open {:?} after the kill", at.duration_since(killed));
+    let open: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        open["incident"]["root_cause"]["kind"],
+        "oom_container_limit"
+    );
+    assert_eq!(
+        open["incident"]["root_cause"]["entity"],
+        "pod/shop/cart-7d8f9-x2x4k"
+    );
+    let out = rec.stdout_handle();
+    let path = rec.path().to_path_buf();
+    rec.stop();
+    let lines: Vec<Value> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .collect();
+    let id = &open["id"];
+    let closed: Vec<Value> = lines
+        .iter()
+        .filter(|l| l["state"] == "closed")
+        .map(|l| l["incident"].clone())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["state"] == "closed" && &l["id"] == id),
+        "the incident that opened closes with its id: {lines:#?}"
+    );
+    let replay = tapio()
+        .args(["replay", "-o", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(
+        without_ids(closed),
+        without_ids(v["incidents"].as_array().unwrap().clone()),
+        "closed live = replayed"
+    );
+}
+
+/// Incidents as JSON without their ids (live ids count in the order incidents opened; replay
+/// numbers its verdict), sorted.
+fn without_ids(mut v: Vec<Value>) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .iter_mut()
+        .map(|i| {
+            i.as_object_mut().unwrap().remove("id");
+            i.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -461,3 +461,147 @@ fn pacing_changes_when_incidents_appear_never_what_they_say() {
     assert_eq!(code, 2);
     assert!(err.contains("use 1 (as it happened)"), "{err}");
 }
+
+/// Incidents as JSON without their ids (live ids count in the order incidents opened; replay
+/// numbers its verdict), sorted.
+fn without_ids(v: impl IntoIterator<Item = serde_json::Value>) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .into_iter()
+        .map(|mut i| {
+            i.as_object_mut().unwrap().remove("id");
+            i.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The closed incidents of live JSON lines; checks that every incident that opened (or changed)
+/// closes under the same id, and that lines of one id go open → update… → closed.
+fn closed_of_live(lines: &str) -> Vec<serde_json::Value> {
+    let lines: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut state: std::collections::HashMap<u64, String> = Default::default();
+    for l in &lines {
+        let id = l["id"].as_u64().unwrap();
+        let s = l["state"].as_str().unwrap().to_string();
+        let before = state.get(&id).map(String::as_str);
+        match (before, s.as_str()) {
+            (None, "open") | (None, "closed") => {}
+            (Some("open") | Some("update"), "update" | "closed") => {}
+            other => panic!("incident {id}: {other:?} out of order"),
+        }
+        assert_eq!(l["incident"]["id"], l["id"]);
+        state.insert(id, s);
+    }
+    assert!(
+        state.values().all(|s| s == "closed"),
+        "every incident closed: {state:?}"
+    );
+    lines
+        .into_iter()
+        .filter(|l| l["state"] == "closed")
+        .map(|l| l["incident"].clone())
+        .collect()
+}
+
+#[test]
+fn live_output_closes_every_fixture_as_replay_does() {
+    let mut opened = 0;
+    for d in std::fs::read_dir(root().join("fixtures/incidents")).unwrap() {
+        let dir = d.unwrap().path();
+        let dir = dir.to_str().unwrap();
+        let (replayed, err, code) = run(&["replay", "-o", "json", dir]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&replayed).unwrap();
+        let (live, err, code) = run(&["replay", "--live-output", "-o", "json", dir]);
+        assert_eq!(code, 0, "{err}");
+        opened += live.matches(r#""state":"open""#).count();
+        assert_eq!(
+            without_ids(closed_of_live(&live)),
+            without_ids(v["incidents"].as_array().unwrap().clone()),
+            "{dir}: closed live = replayed"
+        );
+    }
+    assert!(opened >= 20, "incidents open before they close: {opened}");
+}
+
+/// Writes the events of `from` into `to` as a recorder would: block by block, with pauses, or
+/// into `files` rotated captures.
+fn write_slowly(from: &Path, to: &Path, files: usize) {
+    let events = Reader::open(from, ReadOptions::default())
+        .unwrap()
+        .read_all()
+        .unwrap();
+    let per_file = events.len().div_ceil(files.max(1));
+    let mut seq = 0;
+    for (n, chunk) in events.chunks(per_file).enumerate() {
+        let path = if files > 1 {
+            to.join(format!("rec-{n}.tapio"))
+        } else {
+            to.to_path_buf()
+        };
+        // The numbers go on from file to file, as the recorder's rotation does.
+        let mut w = Writer::create(&path, &Header::new("node-1"), WriteOptions::default())
+            .unwrap()
+            .starting_at(seq);
+        for (i, e) in chunk.iter().enumerate() {
+            let mut e = e.clone();
+            w.append(&mut e).unwrap();
+            if i % 2000 == 1999 {
+                w.flush().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+        }
+        seq = w.next_seq();
+        w.finish().unwrap();
+    }
+}
+
+#[test]
+fn following_a_capture_as_it_is_written_closes_what_replay_does() {
+    let fixture = root().join("fixtures/incidents/lab-memory-leak-oom/capture.tapio");
+    let (replayed, _, _) = run(&["replay", "-o", "json", fixture.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&replayed).unwrap();
+    let expected = without_ids(v["incidents"].as_array().unwrap().clone());
+
+    // One file: the follower ends when the writer closes it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("live.tapio");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+        .args(["replay", "--follow", "-o", "json"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    write_slowly(&fixture, &file, 1);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let live = String::from_utf8(out.stdout).unwrap();
+    assert!(live.contains(r#""state":"open""#), "{live}");
+    assert_eq!(without_ids(closed_of_live(&live)), expected, "one file");
+
+    // A directory of rotated files: the follower moves from file to file until Ctrl-C.
+    let rotated = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+        .args(["replay", "--follow", "-o", "json"])
+        .arg(rotated.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    write_slowly(&fixture, rotated.path(), 3);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let live = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        without_ids(closed_of_live(&live)),
+        expected,
+        "rotated files"
+    );
+}

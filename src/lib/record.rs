@@ -9,7 +9,6 @@
 //! capture records as drop markers.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -17,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 
-use crate::analysis::Verdict;
-use crate::capture::{self, Header, Trailer, WriteOptions, Writer};
+use crate::analysis::{RootKind, Severity, Verdict};
+use crate::capture::{self, Header, Kept, Layout, Output, Trailer, WriteOptions};
 use crate::detect;
 use crate::event::{Event, Ts};
-use crate::pipeline::{Core, Sink};
+use crate::pipeline::{Change, Core, Sink, State};
 use crate::source::logs::follow;
 use crate::source::{kernel, kube, otlp, Counters, Outlet, Source};
 
@@ -32,7 +31,8 @@ const CHANNEL_BATCHES: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub output: PathBuf,
+    /// One capture, a rotated set, or the flight recorder's ring.
+    pub output: Layout,
     /// The node name written into the header and every event.
     pub node: String,
     /// Record the kernel with these options.
@@ -50,6 +50,25 @@ pub struct Options {
     /// Run the pipeline on what is recorded, with these detectors: incidents as they open,
     /// change and close. `None`: record only.
     pub verdicts: Option<detect::Config>,
+    /// The flight recorder keeps a capture when an incident opens that this accepts.
+    pub trigger: Option<TriggerOn>,
+    /// Set from outside (SIGUSR1): keep a capture now.
+    pub trigger_now: Option<Arc<AtomicBool>>,
+}
+
+/// Which incidents make the flight recorder keep a capture.
+#[derive(Clone, Debug)]
+pub struct TriggerOn {
+    /// At least this severity…
+    pub severity: Severity,
+    /// …or one of these root causes, whatever its severity.
+    pub kinds: Vec<RootKind>,
+}
+
+impl TriggerOn {
+    fn accepts(&self, inc: &crate::analysis::Incident) -> bool {
+        inc.severity >= self.severity || self.kinds.contains(&inc.root_cause.kind)
+    }
 }
 
 /// What the status line shows.
@@ -61,6 +80,8 @@ pub struct Progress {
     pub elapsed: Duration,
     /// What the sources had to say since the previous call (a lost API server, a skipped object).
     pub warnings: Vec<String>,
+    /// Captures the flight recorder kept since the previous call.
+    pub kept: Vec<Kept>,
 }
 
 /// How a recording ended.
@@ -73,6 +94,8 @@ pub struct Summary {
     pub sources: Vec<Counters>,
     /// Every incident of the recording (with verdicts on).
     pub verdict: Option<Verdict>,
+    /// The captures the flight recorder kept.
+    pub kept: Vec<Kept>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +162,7 @@ pub fn run(
     header.boot_time = Some(kernel::boot_time());
     header.sources = sources.iter().map(|s| s.name().to_string()).collect();
     header.options = opts.header_options.clone();
-    let mut writer = Writer::create(&opts.output, &header, WriteOptions::default())?;
+    let mut writer = Output::create(opts.output.clone(), &header, WriteOptions::default())?;
 
     let (tx, rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
     let (warn_tx, warn_rx) = unbounded::<String>();
@@ -164,11 +187,26 @@ pub fn run(
     // The writer stops when every source has dropped its sender.
     drop(outlet);
 
+    // Incidents that trigger the flight recorder, from the core's thread to this one.
+    let (trig_tx, trig_rx) = unbounded::<(Ts, String)>();
     thread::scope(|scope| {
         let (core_tx, core_rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
+        let trigger = opts.trigger.clone();
         let core = opts.verdicts.clone().map(|cfg| {
             let sink = &mut *sink;
-            scope.spawn(move || core_stage(Core::new(cfg).live(), core_rx, sink))
+            scope.spawn(move || {
+                let mut sink = |c: Change<'_>| {
+                    let inc = c.incident;
+                    if c.state != State::Closed && trigger.as_ref().is_some_and(|t| t.accepts(inc))
+                    {
+                        let what =
+                            format!("{}-{}", inc.root_cause.kind, inc.root_cause.entity.short());
+                        let _ = trig_tx.send((inc.start, what));
+                    }
+                    sink(c)
+                };
+                core_stage(Core::new(cfg).live(), core_rx, &mut sink)
+            })
         });
         let core_tx = core.is_some().then_some(core_tx);
         let mut pending: Vec<Event> = Vec::new();
@@ -197,10 +235,22 @@ pub fn run(
                 let now = Ts::from_datetime(&chrono::Utc::now());
                 let watermark = Ts(now.0.saturating_sub(REORDER.as_nanos() as u64));
                 write_until(&mut writer, &mut pending, Some(watermark), core_tx.as_ref())?;
-                if writer.block_due() {
-                    writer.flush()?;
+                for (at, what) in trig_rx.try_iter() {
+                    writer.trigger(at, &what);
                 }
-                progress(&snapshot(&writer, started, drain(&warn_rx)));
+                if opts
+                    .trigger_now
+                    .as_ref()
+                    .is_some_and(|f| f.swap(false, Ordering::Relaxed))
+                {
+                    writer.trigger(now, "signal");
+                }
+                writer.tick()?;
+                let mut warnings = drain(&warn_rx);
+                warnings.extend(writer.take_warnings());
+                let mut p = snapshot(&writer, started, warnings);
+                p.kept = writer.take_kept();
+                progress(&p);
             }
         }
         let mut counters = Vec::new();
@@ -219,21 +269,34 @@ pub fn run(
             ),
             None => None,
         };
-        let late = drain(&warn_rx);
-        if !late.is_empty() {
-            progress(&snapshot(&writer, started, late));
+        for (at, what) in trig_rx.try_iter() {
+            writer.trigger(at, &what);
         }
+        let mut late = drain(&warn_rx);
+        let mut kept = writer.take_kept();
         let bytes_before_trailer = writer.bytes_written();
-        let trailer = writer.finish()?;
-        let bytes = std::fs::metadata(&opts.output)
-            .map(|m| m.len())
-            .unwrap_or(bytes_before_trailer);
+        let (trailer, more, warnings) = writer.finish()?;
+        late.extend(warnings);
+        kept.extend(more);
+        if !late.is_empty() {
+            progress(&Progress {
+                warnings: late,
+                ..Progress::default()
+            });
+        }
+        let bytes = match &opts.output {
+            Layout::Single(p) => std::fs::metadata(p)
+                .map(|m| m.len())
+                .unwrap_or(bytes_before_trailer),
+            _ => bytes_before_trailer,
+        };
         Ok(Summary {
             trailer,
             bytes,
             elapsed: started.elapsed(),
             sources: counters,
             verdict,
+            kept,
         })
     })
 }
@@ -261,20 +324,21 @@ fn drain(rx: &Receiver<String>) -> Vec<String> {
     rx.try_iter().collect()
 }
 
-fn snapshot(writer: &Writer, started: Instant, warnings: Vec<String>) -> Progress {
+fn snapshot(writer: &Output, started: Instant, warnings: Vec<String>) -> Progress {
     Progress {
         events: writer.stats().events,
         dropped: writer.stats().dropped,
         bytes: writer.bytes_written(),
         elapsed: started.elapsed(),
         warnings,
+        kept: Vec::new(),
     }
 }
 
 /// Appends, in time order, the pending events up to `watermark` (all of them for `None`), and
 /// hands them, numbered, to the core.
 fn write_until(
-    writer: &mut Writer,
+    writer: &mut Output,
     pending: &mut Vec<Event>,
     watermark: Option<Ts>,
     core: Option<&crossbeam_channel::Sender<Vec<Event>>>,

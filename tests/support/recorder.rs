@@ -54,6 +54,9 @@ pub struct Recording {
     child: Child,
     path: PathBuf,
     stderr: std::thread::JoinHandle<String>,
+    /// Stdout's lines as they come, with when they came.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+    stdout_thread: std::thread::JoinHandle<()>,
 }
 
 /// Starts `tapio record` into `dir` and returns once the probes are attached.
@@ -64,9 +67,18 @@ pub fn record(dir: &Path, args: &[&str]) -> Recording {
         .arg("-o")
         .arg(&path)
         .args(args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out_lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let sink = std::sync::Arc::clone(&stdout);
+    let stdout_thread = std::thread::spawn(move || {
+        for l in out_lines.map_while(Result::ok) {
+            sink.lock().unwrap().push((Instant::now(), l));
+        }
+    });
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
     loop {
@@ -89,6 +101,8 @@ pub fn record(dir: &Path, args: &[&str]) -> Recording {
         child,
         path,
         stderr,
+        stdout,
+        stdout_thread,
     }
 }
 
@@ -111,6 +125,7 @@ impl Recording {
             std::thread::sleep(Duration::from_millis(50));
         };
         let stderr = self.stderr.join().unwrap();
+        self.stdout_thread.join().unwrap();
         assert!(status.success(), "tapio record failed: {status}\n{stderr}");
         let events = events_of(&self.path);
         let info = tapio()
@@ -124,5 +139,31 @@ impl Recording {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Stdout's lines, to read after [`Recording::stop`].
+    pub fn stdout_handle(&self) -> std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>> {
+        std::sync::Arc::clone(&self.stdout)
+    }
+
+    /// Stdout's lines so far, with when each came.
+    pub fn stdout_lines(&self) -> Vec<(Instant, String)> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits up to `within` for a stdout line that `want` accepts; when it came, and the line.
+    pub fn wait_line(
+        &self,
+        within: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> Option<(Instant, String)> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(l) = self.stdout_lines().into_iter().find(|(_, l)| want(l)) {
+                return Some(l);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }

@@ -73,7 +73,10 @@ fn parse_trace(s: &str) -> Result<TraceId, String> {
     TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    if !args.follow {
+        args.files = common::expand(&args.files);
+    }
     if args.follow && args.files.len() > 1 {
         bail!("--follow reads one capture; got {}", args.files.len());
     }

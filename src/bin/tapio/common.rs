@@ -49,6 +49,20 @@ pub fn warn(path: &Path, what: impl std::fmt::Display) {
     say!("tapio: warning: {}: {what}", path.display());
 }
 
+/// The captures named: files as they are, directories as the rotated set they hold, in order.
+pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .flat_map(|p| {
+            if p.is_dir() {
+                capture::rotated_set(p)
+            } else {
+                vec![p.clone()]
+            }
+        })
+        .collect()
+}
+
 /// Opens every capture; the first that cannot be opened is the error.
 pub fn open_all(paths: &[PathBuf], opts: &ReadOptions) -> Result<Vec<Reader>, capture::Error> {
     paths

@@ -53,7 +53,8 @@ fn parse_trace(s: &str) -> Result<TraceId, String> {
     TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    args.files = common::expand(&args.files);
     let mut wanted: Vec<Entity> = Vec::new();
     let split = |s: &str, what: &str| -> Result<(String, String)> {
         match s.split_once('/') {

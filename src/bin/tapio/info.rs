@@ -14,8 +14,9 @@ use crate::common::{self, Output};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The capture file.
-    file: PathBuf,
+    /// Capture files, or directories of rotated captures (each file is described in turn).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -34,12 +35,27 @@ struct Row {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let files = common::expand(&args.files);
+    if files.is_empty() {
+        anyhow::bail!("no capture (*.tapio) in {}", args.files[0].display());
+    }
+    let mut problem = false;
+    for (i, file) in files.iter().enumerate() {
+        if i > 0 && args.output == Output::Text {
+            common::print("\n")?;
+        }
+        problem |= one(&args, file)? != ExitCode::SUCCESS;
+    }
+    Ok(common::exit(problem))
+}
+
+fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
     let opts = ReadOptions {
         skip_corrupt: args.skip_corrupt,
         ..Default::default()
     };
-    let mut reader = Reader::open(&args.file, opts)?;
-    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let mut reader = Reader::open(&file, opts)?;
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let bar = common::progress(size, args.quiet, "reading");
     let mut stats = Stats::default();
     let mut blocks = 0u64;
@@ -53,7 +69,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.finish_and_clear();
     let warnings = reader.take_warnings();
     for w in &warnings {
-        common::warn(&args.file, w);
+        common::warn(&file, w);
     }
     let corrupt = warnings
         .iter()
@@ -68,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     if args.output == Output::Json {
         let v = json!({
-            "path": args.file,
+            "path": file,
             "format_version": header.format_version,
             "header": header,
             "closed_cleanly": closed,
@@ -91,7 +107,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let mut out = String::new();
     let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("{k:<10}{v}\n"));
-    line(&mut out, "capture", args.file.display().to_string());
+    line(&mut out, "capture", file.display().to_string());
     let node = if header.node.is_empty() {
         "-".to_string()
     } else {

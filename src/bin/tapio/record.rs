@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use tapio::analysis::{RootKind, Severity};
+use tapio::capture::Layout;
 use tapio::event::Name;
 use tapio::record::{self, Progress};
 use tapio::source::Counters;
@@ -21,9 +23,40 @@ use tapio::source::kernel::{self, Probe};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where to write the capture (created or truncated).
+    /// Where to write the capture (created or truncated); with -C or -G the first of a rotated set
+    /// (NAME-0.tapio, NAME-1.tapio …, or a strftime pattern with -G); with --ring a directory.
     #[arg(short = 'o', long)]
     output: PathBuf,
+    /// Start a new file once this one holds SIZE (K, M, G suffixes), as tcpdump -C does.
+    #[arg(short = 'C', long = "file-size", value_name = "SIZE", value_parser = parse_bytes)]
+    file_size: Option<u64>,
+    /// Start a new file every DURATION (30s, 10m, 1h); -o may hold strftime patterns (UTC).
+    #[arg(short = 'G', long = "rotate-every", value_name = "DURATION", value_parser = parse_duration)]
+    rotate_every: Option<Duration>,
+    /// Keep at most COUNT files of a rotated set; the oldest is removed.
+    #[arg(short = 'W', long = "file-count", value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    file_count: Option<u64>,
+    /// Flight recorder: keep only the last DURATION on disk; when an incident opens (see
+    /// --trigger-severity, --trigger-on) or on SIGUSR1, keep the lead-up and --after into
+    /// OUTPUT/<time>-<root cause>-<entity>.tapio.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["file_size", "rotate_every", "file_count"])]
+    ring: Option<Duration>,
+    /// The flight recorder's ring holds at most SIZE on disk.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_bytes, requires = "ring")]
+    ring_size: u64,
+    /// How long the flight recorder records on after a trigger.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "ring")]
+    after: Duration,
+    /// Incidents of at least this severity trigger the flight recorder.
+    #[arg(long, value_enum, default_value_t = TriggerSeverity::High, requires = "ring")]
+    trigger_severity: TriggerSeverity,
+    /// These root causes trigger the flight recorder whatever their severity (comma-separated:
+    /// oom_container_limit, crash_loop …).
+    #[arg(long, value_delimiter = ',', value_parser = RootKind::parse_name, requires = "ring")]
+    trigger_on: Vec<RootKind>,
+    /// The flight recorder keeps at most N captures; the oldest is removed.
+    #[arg(long, value_name = "N", requires = "ring")]
+    keep: Option<usize>,
     /// Stop after this long (30s, 5m, 1h); without it, record until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -103,6 +136,14 @@ pub struct Args {
     quiet: bool,
 }
 
+/// `--trigger-severity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TriggerSeverity {
+    Medium,
+    High,
+    Critical,
+}
+
 /// `--verdicts`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Verdicts {
@@ -113,6 +154,25 @@ enum Verdicts {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     tapio::filter::parse_duration(s).map(Duration::from_nanos)
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches('B');
+    let (num, mult) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (like 100M or 2G)"))?;
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("{s:?}: a size must be positive"));
+    }
+    Ok((n * mult as f64) as u64)
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -148,6 +208,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
+    let mut opts = opts;
+    if opts.trigger.is_some() {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&flag))
+            .context("installing the signal handler")?;
+        opts.trigger_now = Some(flag);
+    }
     let prepared = record::prepare(opts)?;
     for w in prepared.sources().flat_map(|s| s.warnings()) {
         say!("tapio: warning: {w}");
@@ -166,12 +233,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.all,
     )
     .live(true);
-    let summary = record::run(
-        prepared,
-        &stop,
-        &mut |p| status.show(&bar, p),
-        &mut |c| bar.suspend(|| printer.on_change(&c)),
-    )?;
+    let summary = record::run(prepared, &stop, &mut |p| status.show(&bar, p), &mut |c| {
+        if args.verdicts != Verdicts::None {
+            bar.suspend(|| printer.on_change(&c))
+        }
+    })?;
     bar.finish_and_clear();
     if args.verdicts != Verdicts::None {
         if let Some(v) = &summary.verdict {
@@ -258,8 +324,44 @@ fn options(args: &Args) -> Result<record::Options> {
     if kernel.is_none() && kube.is_none() && otlp.is_none() && logs.is_none() {
         anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
     }
+    let output = if let Some(span) = args.ring {
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("cannot create {}", args.output.display()))?;
+        Layout::Ring {
+            dir: args.output.clone(),
+            span,
+            max_bytes: args.ring_size,
+            after: args.after,
+            keep: args.keep,
+        }
+    } else if args.file_size.is_some() || args.rotate_every.is_some() || args.file_count.is_some() {
+        if args.file_size.is_none() && args.rotate_every.is_none() {
+            anyhow::bail!("-W keeps a number of rotated files: give -C SIZE or -G DURATION too");
+        }
+        Layout::Rotate {
+            base: args.output.clone(),
+            max_bytes: args.file_size,
+            every: args.rotate_every,
+            keep: args.file_count.map(|n| n as usize),
+        }
+    } else {
+        Layout::Single(args.output.clone())
+    };
+    if args.ring.is_some() && args.verdicts == Verdicts::None && args.trigger_on.is_empty() {
+        say!("tapio: warning: with --verdicts none only SIGUSR1 triggers the flight recorder");
+    }
+    let severity = match args.trigger_severity {
+        TriggerSeverity::Medium => Severity::Medium,
+        TriggerSeverity::High => Severity::High,
+        TriggerSeverity::Critical => Severity::Critical,
+    };
     Ok(record::Options {
-        output: args.output.clone(),
+        output,
+        trigger: args.ring.map(|_| record::TriggerOn {
+            severity,
+            kinds: args.trigger_on.clone(),
+        }),
+        trigger_now: None,
         node,
         kernel,
         kube,
@@ -267,17 +369,26 @@ fn options(args: &Args) -> Result<record::Options> {
         logs,
         duration: args.duration,
         header_options,
-        verdicts: (args.verdicts != Verdicts::None).then(Default::default),
+        verdicts: (args.verdicts != Verdicts::None || args.ring.is_some()).then(Default::default),
     })
 }
 
 /// What is recorded, where, for how long.
 fn banner(args: &Args, prepared: &record::Prepared) {
     let what: Vec<String> = prepared.sources().map(|s| s.describe()).collect();
+    let to = match (args.ring, args.file_size, args.rotate_every) {
+        (Some(span), _, _) => format!(
+            "the last {} in {} (flight recorder: incidents are kept as captures there)",
+            humantime(span),
+            args.output.display()
+        ),
+        (None, None, None) => args.output.display().to_string(),
+        _ => format!("rotated files from {}", args.output.display()),
+    };
     say!(
         "tapio: recording {} to {} ({}; Ctrl-C to stop)",
         what.join(" and "),
-        args.output.display(),
+        to,
         match args.duration {
             Some(d) => format!("for {}", humantime(d)),
             None => "until stopped".to_string(),
@@ -310,6 +421,9 @@ impl Status {
         for w in &p.warnings {
             bar.suspend(|| say!("tapio: warning: {w}"));
         }
+        for k in &p.kept {
+            bar.suspend(|| say!("{}", kept_line(k)));
+        }
         let dt = p.elapsed.saturating_sub(self.last.elapsed).as_secs_f64();
         let rate = if dt > 0.0 {
             (p.events - self.last.events) as f64 / dt
@@ -330,6 +444,16 @@ impl Status {
     }
 }
 
+fn kept_line(k: &tapio::capture::Kept) -> String {
+    format!(
+        "tapio: flight recorder kept {} ({} events, {} → {})",
+        k.path.display(),
+        k.events,
+        k.from,
+        k.to
+    )
+}
+
 /// What was recorded, and what each source counted.
 fn closing(args: &Args, summary: &record::Summary) {
     let stats = &summary.trailer.stats;
@@ -347,6 +471,9 @@ fn closing(args: &Args, summary: &record::Summary) {
             bytes(summary.bytes),
             per_event
         );
+        for k in &summary.kept {
+            say!("{}", kept_line(k));
+        }
         for c in &summary.sources {
             match c {
                 Counters::Kernel(_) => {}

@@ -87,7 +87,8 @@ impl Follower {
     /// The next file of the set not read yet, if it exists already.
     fn next_file(&self) -> Option<PathBuf> {
         match &self.dir {
-            None => (self.read.is_empty()).then(|| self.path.clone()),
+            // A file not there yet is waited for, as `tail -F` does.
+            None => (self.read.is_empty() && self.path.exists()).then(|| self.path.clone()),
             Some(dir) => rotated_set(dir)
                 .into_iter()
                 .find(|p| !self.read.contains(p)),
@@ -119,7 +120,7 @@ impl Follower {
                     r => return r.map(Some),
                 }
             }
-            if self.stopped() || self.dir.is_none() {
+            if self.stopped() || (self.dir.is_none() && !self.read.is_empty()) {
                 return Ok(None);
             }
             std::thread::sleep(self.poll);

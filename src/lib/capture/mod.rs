@@ -18,6 +18,7 @@
 mod codec;
 mod follow;
 mod merge;
+mod output;
 mod reader;
 mod stats;
 mod writer;
@@ -31,6 +32,7 @@ use crate::event::Ts;
 
 pub use self::follow::{rotated_set, Follower};
 pub use self::merge::{Blocks, Merge};
+pub use self::output::{Kept, Layout, Output};
 pub use self::reader::{corrupt_block, Decoder, RawBlock, ReadOptions, Reader, StopWhen, Warning};
 pub use self::stats::Stats;
 pub use self::writer::{WriteOptions, Writer};

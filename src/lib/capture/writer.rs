@@ -91,11 +91,29 @@ impl<W: Write> Writer<W> {
         })
     }
 
+    /// Numbers events from `seq` on (the next file of a rotated recording goes on where the
+    /// previous one stopped).
+    pub fn starting_at(mut self, seq: u64) -> Self {
+        self.next_seq = seq;
+        self
+    }
+
+    /// The sequence number the next event gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Appends one event, giving it the next sequence number, and closes the block when it is full
     /// or old enough.
     pub fn append(&mut self, e: &mut Event) -> Result<(), Error> {
         e.seq = self.next_seq;
-        self.next_seq += 1;
+        self.append_numbered(e)
+    }
+
+    /// Appends an event that keeps its sequence number (copying from captures already written);
+    /// numbers must grow.
+    pub fn append_numbered(&mut self, e: &Event) -> Result<(), Error> {
+        self.next_seq = e.seq + 1;
         self.block.push(e).map_err(|err| self.encode_error(err))?;
         self.stats.add(e);
         let started = *self.block_started.get_or_insert_with(Instant::now);

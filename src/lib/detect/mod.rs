@@ -228,6 +228,7 @@ impl Detector {
     pub fn live_findings(&self) -> Vec<Finding> {
         let mut all = self.findings.clone();
         all.extend(self.open_bursts());
+        reattribute(&mut all, &self.topo);
         for (i, f) in all.iter_mut().enumerate() {
             f.id = i;
         }
@@ -370,38 +371,7 @@ impl Detector {
     /// Pod at the latest time its status states, often after the kernel saw its container die):
     /// attribute them now, with everything known.
     fn reattribute(&mut self) {
-        for f in &mut self.findings {
-            let pod = f
-                .facts
-                .cgroup
-                .as_ref()
-                .and_then(|c| self.topo.pod_of_cgroup(&c.as_str().into()))
-                .cloned();
-            if let Some(p) = pod {
-                if f.facts.node.is_none() && !p.node.is_empty() {
-                    f.facts.node = Some(p.node.clone());
-                }
-                match &f.entity {
-                    Entity::Host { .. } => f.entity = p.entity(),
-                    Entity::Node(n) if n.is_empty() && !p.node.is_empty() => {
-                        f.entity = Entity::Node(p.node.clone())
-                    }
-                    _ => {}
-                }
-                if f.kind == FindingKind::OomKillNode && !f.facts.clients.contains(&p.entity()) {
-                    f.facts.clients.push(p.entity());
-                }
-            }
-            if let Entity::Host { what, .. } = &f.entity {
-                let ip = what
-                    .rsplit_once(':')
-                    .and_then(|(ip, _)| ip.trim_matches(['[', ']']).parse().ok());
-                if let Some(owner) = ip.and_then(|ip| self.topo.owner_of_ip(ip)) {
-                    f.facts.peer = Some(owner.clone());
-                    f.entity = owner;
-                }
-            }
-        }
+        reattribute(&mut self.findings, &self.topo);
     }
 
     /// Starts a finding, or extends the open one with the same kind, entity and key.
@@ -590,5 +560,41 @@ impl Detector {
                 },
             )
         });
+    }
+}
+
+/// Findings made before the objects that explain them arrived, attributed with what is known now.
+fn reattribute(findings: &mut [Finding], topo: &Topology) {
+    for f in findings.iter_mut() {
+        let pod = f
+            .facts
+            .cgroup
+            .as_ref()
+            .and_then(|c| topo.peek_pod_of_cgroup(&c.as_str().into()))
+            .cloned();
+        if let Some(p) = pod {
+            if f.facts.node.is_none() && !p.node.is_empty() {
+                f.facts.node = Some(p.node.clone());
+            }
+            match &f.entity {
+                Entity::Host { .. } => f.entity = p.entity(),
+                Entity::Node(n) if n.is_empty() && !p.node.is_empty() => {
+                    f.entity = Entity::Node(p.node.clone())
+                }
+                _ => {}
+            }
+            if f.kind == FindingKind::OomKillNode && !f.facts.clients.contains(&p.entity()) {
+                f.facts.clients.push(p.entity());
+            }
+        }
+        if let Entity::Host { what, .. } = &f.entity {
+            let ip = what
+                .rsplit_once(':')
+                .and_then(|(ip, _)| ip.trim_matches(['[', ']']).parse().ok());
+            if let Some(owner) = ip.and_then(|ip| topo.owner_of_ip(ip)) {
+                f.facts.peer = Some(owner.clone());
+                f.entity = owner;
+            }
+        }
     }
 }

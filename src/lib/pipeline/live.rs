@@ -62,12 +62,14 @@ impl<'a> Change<'a> {
     }
 }
 
-type Key = (FindingKind, Entity, Ts);
+/// A finding recognised across looks: its kind, start and first evidence — not its entity, which
+/// changes when the objects that explain it arrive later.
+type Key = (FindingKind, Ts, u64);
 
 fn keys(inc: &Incident) -> HashSet<Key> {
     inc.findings
         .iter()
-        .map(|f| (f.kind, f.entity.clone(), f.start))
+        .map(|f| (f.kind, f.start, f.evidence.first().map_or(0, |e| e.seq)))
         .collect()
 }
 

@@ -250,18 +250,12 @@ fn merge_stage(
     Ok(merge.take_warnings())
 }
 
-/// The paths of a fixture directory's captures, or the path itself.
+/// The paths of a directory's captures (a fixture, a rotated set), in the order they were
+/// written, or the path itself.
 pub fn captures_in(path: &Path) -> Vec<PathBuf> {
-    if !path.is_dir() {
-        return vec![path.to_path_buf()];
+    if path.is_dir() {
+        capture::rotated_set(path)
+    } else {
+        vec![path.to_path_buf()]
     }
-    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "tapio"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }

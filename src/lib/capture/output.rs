@@ -1,0 +1,473 @@
+//! Where a recording goes: one capture; a rotated set (`-C SIZE`, `-G DURATION`, `-W COUNT`, as
+//! tcpdump and sysdig users know them); or a flight recorder that keeps only the last minutes in
+//! segments and, when something triggers it, writes the lead-up and what follows into a capture
+//! of its own. Every file written is a complete capture that `replay` reads alone, and the event
+//! numbers go on from file to file, so a set reads as one stream.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Error, Header, ReadOptions, Reader, Stats, Trailer, WriteOptions, Writer};
+use crate::event::{Event, Ts};
+
+/// How a recording is laid out on disk.
+#[derive(Clone, Debug)]
+pub enum Layout {
+    /// One capture.
+    Single(PathBuf),
+    /// A new file past `max_bytes` or every `every`; at most `keep` files, the oldest removed.
+    /// Files are `NAME-<n>.tapio` beside `base` (`NAME.tapio`), or, with `every` and a `base`
+    /// holding `%` patterns, the strftime expansion of `base` at the file's start (UTC).
+    Rotate {
+        base: PathBuf,
+        max_bytes: Option<u64>,
+        every: Option<Duration>,
+        keep: Option<usize>,
+    },
+    /// The flight recorder: the last `span` (and at most `max_bytes`) in segments under
+    /// `dir/.ring/`; a trigger keeps the lead-up and records on for `after`, then writes
+    /// `dir/<time>-<what>.tapio`. At most `keep` such captures are kept.
+    Ring {
+        dir: PathBuf,
+        span: Duration,
+        max_bytes: u64,
+        after: Duration,
+        keep: Option<usize>,
+    },
+}
+
+impl Layout {
+    /// The path to show: the file, the first file of a set, or the directory.
+    pub fn shown(&self) -> &Path {
+        match self {
+            Layout::Single(p) => p,
+            Layout::Rotate { base, .. } => base,
+            Layout::Ring { dir, .. } => dir,
+        }
+    }
+}
+
+/// A capture that the flight recorder wrote.
+#[derive(Clone, Debug)]
+pub struct Kept {
+    pub path: PathBuf,
+    pub events: u64,
+    pub from: Ts,
+    pub to: Ts,
+}
+
+struct Segment {
+    path: PathBuf,
+    bytes: u64,
+    /// The newest event's time.
+    last: Ts,
+}
+
+struct Trigger {
+    /// The earliest event the capture keeps.
+    from: Ts,
+    until: Instant,
+    name: String,
+}
+
+/// A capture being written in the background, and whether it is done.
+type Copy = (Arc<AtomicBool>, std::thread::JoinHandle<Result<Kept, Error>>);
+
+/// A recording's output: appends events, rotates and drops files as the layout says.
+pub struct Output {
+    layout: Layout,
+    header: Header,
+    opts: WriteOptions,
+    writer: Option<Writer>,
+    current: PathBuf,
+    opened: Instant,
+    n: u64,
+    /// Files closed, oldest first (rotated files, or ring segments).
+    done: VecDeque<Segment>,
+    current_last: Ts,
+    /// What every file of the recording held, together.
+    stats: Stats,
+    bytes: u64,
+    blocks: u64,
+    trigger: Option<Trigger>,
+    /// Captures being assembled in the background, and whether each is finished.
+    assembling: Vec<Copy>,
+    kept: Vec<Kept>,
+    kept_paths: VecDeque<PathBuf>,
+    warnings: Vec<String>,
+}
+
+impl Output {
+    pub fn create(layout: Layout, header: &Header, opts: WriteOptions) -> Result<Output, Error> {
+        if let Layout::Ring { dir, .. } = &layout {
+            let ring = dir.join(".ring");
+            std::fs::create_dir_all(&ring).map_err(|e| Error::io(&ring, e))?;
+            // Segments of an earlier run are its ring, not ours.
+            if let Ok(d) = std::fs::read_dir(&ring) {
+                for e in d.flatten() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let mut out = Output {
+            layout,
+            header: header.clone(),
+            opts,
+            writer: None,
+            current: PathBuf::new(),
+            opened: Instant::now(),
+            n: 0,
+            done: VecDeque::new(),
+            current_last: Ts(0),
+            stats: Stats::default(),
+            bytes: 0,
+            blocks: 0,
+            trigger: None,
+            assembling: Vec::new(),
+            kept: Vec::new(),
+            kept_paths: VecDeque::new(),
+            warnings: Vec::new(),
+        };
+        out.open_next(0)?;
+        Ok(out)
+    }
+
+    fn path_of(&self, n: u64) -> PathBuf {
+        match &self.layout {
+            Layout::Single(p) => p.clone(),
+            Layout::Rotate { base, every, .. } => {
+                let name = base.to_string_lossy();
+                if every.is_some() && name.contains('%') {
+                    let now = chrono::Utc::now();
+                    PathBuf::from(now.format(&name).to_string())
+                } else {
+                    let stem = base
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().to_string())
+                        .unwrap_or_else(|| "capture".into());
+                    base.with_file_name(format!("{stem}-{n}.tapio"))
+                }
+            }
+            Layout::Ring { dir, .. } => dir.join(".ring").join(format!("segment-{n}.tapio")),
+        }
+    }
+
+    fn segment_every(&self) -> Option<Duration> {
+        match &self.layout {
+            Layout::Single(_) => None,
+            Layout::Rotate { every, .. } => *every,
+            // Fifteen segments to a ring, each 5 s to 1 min: dropping one loses little.
+            Layout::Ring { span, .. } => {
+                Some((*span / 15).clamp(Duration::from_secs(5), Duration::from_secs(60)))
+            }
+        }
+    }
+
+    fn open_next(&mut self, seq: u64) -> Result<(), Error> {
+        let path = self.path_of(self.n);
+        self.n += 1;
+        let mut header = self.header.clone();
+        if !matches!(self.layout, Layout::Single(_)) {
+            header
+                .options
+                .insert("part".into(), (self.n - 1).to_string());
+        }
+        self.writer = Some(Writer::create(&path, &header, self.opts.clone())?.starting_at(seq));
+        self.current = path;
+        self.opened = Instant::now();
+        self.current_last = Ts(0);
+        Ok(())
+    }
+
+    fn writer(&mut self) -> &mut Writer {
+        self.writer
+            .as_mut()
+            .expect("an output always has an open file")
+    }
+
+    pub fn append(&mut self, e: &mut Event) -> Result<(), Error> {
+        self.writer().append(e)?;
+        self.stats.add(e);
+        self.current_last = self.current_last.max(e.ts);
+        Ok(())
+    }
+
+    /// Pushes the open block out if it is old enough, rotates files that are full or old, drops
+    /// what the layout no longer keeps, and finishes triggered captures. Call it a few times a
+    /// second.
+    pub fn tick(&mut self) -> Result<(), Error> {
+        if self.writer().block_due() {
+            self.writer().flush()?;
+        }
+        let written = self.writer().bytes_written();
+        let full = match &self.layout {
+            Layout::Rotate {
+                max_bytes: Some(m), ..
+            } => written >= *m,
+            _ => false,
+        };
+        let old = self
+            .segment_every()
+            .is_some_and(|d| self.opened.elapsed() >= d);
+        if (full || old) && self.writer().stats().events > 0 {
+            self.rotate()?;
+        }
+        self.drop_old();
+        self.finish_trigger(false)?;
+        self.reap();
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<(), Error> {
+        let w = self
+            .writer
+            .take()
+            .expect("an output always has an open file");
+        let seq = w.next_seq();
+        let written = w.bytes_written();
+        let t = w.finish()?;
+        self.blocks += t.blocks;
+        self.bytes += written;
+        self.done.push_back(Segment {
+            path: self.current.clone(),
+            bytes: std::fs::metadata(&self.current).map_or(written, |m| m.len()),
+            last: self.current_last,
+        });
+        self.open_next(seq)
+    }
+
+    /// Drops the oldest files beyond what the layout keeps (never what a trigger holds).
+    fn drop_old(&mut self) {
+        let now = super::now();
+        loop {
+            let drop = match &self.layout {
+                Layout::Single(_) => false,
+                Layout::Rotate { keep, .. } => {
+                    // The open file counts as one of `keep`.
+                    keep.is_some_and(|k| self.done.len() + 1 > k.max(1))
+                }
+                Layout::Ring {
+                    span, max_bytes, ..
+                } => {
+                    let total: u64 = self.done.iter().map(|s| s.bytes).sum();
+                    self.done.front().is_some_and(|s| {
+                        s.last.0 + span.as_nanos() as u64 <= now.0 || total > *max_bytes
+                    })
+                }
+            };
+            // A segment the pending trigger or a copy in progress needs stays.
+            let needed = self
+                .done
+                .front()
+                .is_some_and(|s| self.trigger.as_ref().is_some_and(|t| s.last >= t.from))
+                || self
+                    .assembling
+                    .iter()
+                    .any(|(done, _)| !done.load(Ordering::Relaxed));
+            if !drop || (needed && matches!(self.layout, Layout::Ring { .. })) {
+                return;
+            }
+            if let Some(s) = self.done.pop_front() {
+                let _ = std::fs::remove_file(&s.path);
+            }
+        }
+    }
+
+    /// The flight recorder: keep the lead-up of `at` and what follows. A trigger while one is
+    /// active extends it. Ignored by other layouts.
+    pub fn trigger(&mut self, at: Ts, what: &str) {
+        let Layout::Ring { span, after, .. } = &self.layout else {
+            return;
+        };
+        let until = Instant::now() + *after;
+        match &mut self.trigger {
+            Some(t) => t.until = t.until.max(until),
+            None => {
+                let from = Ts(at.0.saturating_sub(span.as_nanos() as u64));
+                let time = at.to_datetime().format("%Y%m%dT%H%M%SZ");
+                let what: String = what
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                self.trigger = Some(Trigger {
+                    from,
+                    until,
+                    name: format!("{time}-{}", what.trim_matches('-')),
+                });
+            }
+        }
+    }
+
+    /// Writes the triggered capture once its time is up (or now, at the end of the recording).
+    fn finish_trigger(&mut self, now: bool) -> Result<(), Error> {
+        let due = self
+            .trigger
+            .as_ref()
+            .is_some_and(|t| now || Instant::now() >= t.until);
+        if !due {
+            return Ok(());
+        }
+        if self.writer().stats().events > 0 {
+            self.rotate()?;
+        }
+        let Some(t) = self.trigger.take() else {
+            return Ok(());
+        };
+        let Layout::Ring { dir, keep, .. } = &self.layout else {
+            return Ok(());
+        };
+        let parts: Vec<PathBuf> = self
+            .done
+            .iter()
+            .filter(|s| s.last >= t.from)
+            .map(|s| s.path.clone())
+            .collect();
+        let path = dir.join(format!("{}.tapio", t.name));
+        self.kept_paths.push_back(path.clone());
+        if let Some(k) = keep {
+            while self.kept_paths.len() > (*k).max(1) {
+                if let Some(old) = self.kept_paths.pop_front() {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+        }
+        let mut header = self.header.clone();
+        header.options.insert("trigger".into(), t.name.clone());
+        let opts = self.opts.clone();
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let from = t.from;
+        let job = std::thread::Builder::new()
+            .name("tapio-keep".into())
+            .spawn(move || {
+                let r = assemble(&parts, from, &path, &header, opts);
+                flag.store(true, Ordering::Relaxed);
+                r
+            })
+            .map_err(|e| Error::io(dir, e))?;
+        self.assembling.push((done, job));
+        Ok(())
+    }
+
+    fn reap(&mut self) {
+        let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.assembling)
+            .into_iter()
+            .partition(|(done, _)| done.load(Ordering::Relaxed));
+        self.assembling = running;
+        for (_, job) in finished {
+            match job.join() {
+                Ok(Ok(k)) => self.kept.push(k),
+                Ok(Err(e)) => self
+                    .warnings
+                    .push(format!("the flight recorder could not keep a capture: {e}")),
+                Err(_) => self
+                    .warnings
+                    .push("the flight recorder's copy panicked".into()),
+            }
+        }
+    }
+
+    /// Captures the flight recorder wrote since the last call.
+    pub fn take_kept(&mut self) -> Vec<Kept> {
+        std::mem::take(&mut self.kept)
+    }
+
+    /// Problems since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// What the recording held so far, over every file.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes + self.writer.as_ref().map_or(0, |w| w.bytes_written())
+    }
+
+    /// Closes the open file (and writes a triggered capture still pending); the trailer of the
+    /// whole recording.
+    pub fn finish(mut self) -> Result<(Trailer, Vec<Kept>, Vec<String>), Error> {
+        self.finish_trigger(true)?;
+        let w = self
+            .writer
+            .take()
+            .expect("an output always has an open file");
+        let written = w.bytes_written();
+        let t = w.finish()?;
+        self.blocks += t.blocks;
+        self.bytes += written;
+        if matches!(self.layout, Layout::Ring { .. }) {
+            let _ = std::fs::remove_file(&self.current);
+        }
+        for (done, job) in std::mem::take(&mut self.assembling) {
+            let _ = done;
+            match job.join() {
+                Ok(Ok(k)) => self.kept.push(k),
+                Ok(Err(e)) => self
+                    .warnings
+                    .push(format!("the flight recorder could not keep a capture: {e}")),
+                Err(_) => self
+                    .warnings
+                    .push("the flight recorder's copy panicked".into()),
+            }
+        }
+        if let Layout::Ring { dir, .. } = &self.layout {
+            for s in &self.done {
+                let _ = std::fs::remove_file(&s.path);
+            }
+            let _ = std::fs::remove_dir(dir.join(".ring"));
+        }
+        let trailer = Trailer {
+            blocks: self.blocks,
+            stats: self.stats.clone(),
+            closed: t.closed,
+        };
+        Ok((trailer, self.kept, self.warnings))
+    }
+}
+
+/// Copies the events from `from` on out of the segments into one capture, keeping their numbers;
+/// written beside and renamed, so a reader never sees half of it.
+fn assemble(
+    parts: &[PathBuf],
+    from: Ts,
+    path: &Path,
+    header: &Header,
+    opts: WriteOptions,
+) -> Result<Kept, Error> {
+    let tmp = path.with_extension("tapio.part");
+    let mut w = Writer::create(&tmp, header, opts)?;
+    let (mut first, mut last) = (None, Ts(0));
+    let mut buf = Vec::new();
+    for p in parts {
+        let mut r = Reader::open(p, ReadOptions::default())?;
+        buf.clear();
+        while r.next_block(&mut buf)? {
+            for e in buf.drain(..).filter(|e| e.ts >= from) {
+                first.get_or_insert(e.ts);
+                last = last.max(e.ts);
+                w.append_numbered(&e)?;
+            }
+        }
+    }
+    let events = w.stats().events;
+    w.finish()?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(Kept {
+        path: path.to_path_buf(),
+        events,
+        from: first.unwrap_or(from),
+        to: last,
+    })
+}
