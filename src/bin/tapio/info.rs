@@ -54,8 +54,8 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
         skip_corrupt: args.skip_corrupt,
         ..Default::default()
     };
-    let mut reader = Reader::open(&file, opts)?;
-    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let mut reader = Reader::open(file, opts)?;
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     let bar = common::progress(size, args.quiet, "reading");
     let mut stats = Stats::default();
     let mut blocks = 0u64;
@@ -69,7 +69,7 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
     bar.finish_and_clear();
     let warnings = reader.take_warnings();
     for w in &warnings {
-        common::warn(&file, w);
+        common::warn(file, w);
     }
     let corrupt = warnings
         .iter()
