@@ -605,3 +605,84 @@ fn following_a_capture_as_it_is_written_closes_what_replay_does() {
         "rotated files"
     );
 }
+
+/// A webhook receiver: answers the first POST with 503 and the rest with 200; hands out the bodies.
+fn webhook_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let status = if n == 0 {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            if n > 0 {
+                let _ = tx.send(String::from_utf8(body).unwrap());
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn incidents_are_posted_to_a_webhook_and_given_to_a_command_as_they_change() {
+    let (port, bodies) = webhook_server();
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("hook.jsonl");
+    let (out, err, code) = run(&[
+        "replay",
+        "fixtures/incidents/oom-cascade",
+        "--webhook",
+        &format!("http://127.0.0.1:{port}/tapio"),
+        "--on-incident",
+        &format!("cat >> {}", got.display()),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("2 incident changes sent, 0 failed, 1 retried, 0 dropped"),
+        "{err}"
+    );
+    let posted: Vec<serde_json::Value> = bodies
+        .try_iter()
+        .map(|b| serde_json::from_str(&b).unwrap())
+        .collect();
+    let states: Vec<&str> = posted
+        .iter()
+        .map(|v| v["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["open", "closed"]);
+    assert_eq!(
+        posted[1]["incident"]["root_cause"]["kind"],
+        "oom_container_limit"
+    );
+    let lines = std::fs::read_to_string(&got).unwrap();
+    assert_eq!(
+        lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>(),
+        posted,
+        "the command gets what the webhook gets"
+    );
+}

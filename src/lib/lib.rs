@@ -54,6 +54,7 @@ pub mod event;
 pub mod filter;
 pub mod knowledge;
 pub mod link;
+pub mod notify;
 pub mod pipeline;
 pub mod record;
 pub mod report;

@@ -132,3 +132,67 @@ impl Stdout {
         }
     }
 }
+
+/// `--on-incident` and `--webhook`: where incident changes are sent as they happen.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Hooks {
+    /// Run CMD (through sh -c) for each incident that opens, changes or closes, with the change
+    /// as JSON on its stdin (the JSON line of --verdicts json). A slow or failing command never
+    /// holds up the recording; failures are counted.
+    #[arg(long, value_name = "CMD")]
+    pub on_incident: Option<String>,
+    /// POST the same JSON to URL (retried with backoff, each try bounded by --hook-timeout).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// How long one run of --on-incident, or one POST of --webhook, may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub hook_timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    tapio::filter::parse_duration(s).map(Duration::from_nanos)
+}
+
+impl Hooks {
+    /// The notifier, when a hook is set.
+    pub fn start(&self) -> anyhow::Result<Option<tapio::notify::Notifier>> {
+        if self.on_incident.is_none() && self.webhook.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(tapio::notify::Notifier::start(
+            tapio::notify::Options {
+                command: self.on_incident.clone(),
+                webhook: self.webhook.clone(),
+                timeout: self.hook_timeout,
+                ..Default::default()
+            },
+        )?))
+    }
+}
+
+/// Sends a change to the hooks and says what failed so far.
+pub fn notify(n: Option<&tapio::notify::Notifier>, c: &tapio::pipeline::Change<'_>) {
+    if let Some(n) = n {
+        n.send(tapio::report::change_json(c).to_string());
+        for w in n.take_warnings() {
+            say!("tapio: warning: {w}");
+        }
+    }
+}
+
+/// Waits for the hooks to send what is queued and says how it went.
+pub fn finish_hooks(n: Option<tapio::notify::Notifier>) {
+    let Some(n) = n else { return };
+    let late = n.take_warnings();
+    let c = n.finish();
+    for w in late {
+        say!("tapio: warning: {w}");
+    }
+    say!(
+        "tapio: hooks: {} incident changes sent, {} failed, {} retried, {} dropped (queue full)",
+        c.sent,
+        c.failed,
+        c.retried,
+        c.dropped
+    );
+}

@@ -16,7 +16,7 @@ use tapio::event::Name;
 use tapio::record::{self, Progress};
 use tapio::source::Counters;
 
-use crate::common::Output;
+use crate::common::{self, Output};
 use crate::replay::Printer;
 use tapio::report::bytes;
 use tapio::source::kernel::{self, Probe};
@@ -131,6 +131,8 @@ pub struct Args {
     /// Also print low-severity incidents as they close.
     #[arg(long)]
     all: bool,
+    #[command(flatten)]
+    hooks: common::Hooks,
     /// No status line.
     #[arg(short, long)]
     quiet: bool,
@@ -215,6 +217,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .context("installing the signal handler")?;
         opts.trigger_now = Some(flag);
     }
+    let hooks = args.hooks.start()?;
     let prepared = record::prepare(opts)?;
     for w in prepared.sources().flat_map(|s| s.warnings()) {
         say!("tapio: warning: {w}");
@@ -245,6 +248,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     closing(&args, &summary);
+    common::finish_hooks(hooks);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -369,7 +373,11 @@ fn options(args: &Args) -> Result<record::Options> {
         logs,
         duration: args.duration,
         header_options,
-        verdicts: (args.verdicts != Verdicts::None || args.ring.is_some()).then(Default::default),
+        verdicts: (args.verdicts != Verdicts::None
+            || args.ring.is_some()
+            || args.hooks.on_incident.is_some()
+            || args.hooks.webhook.is_some())
+        .then(Default::default),
     })
 }
 

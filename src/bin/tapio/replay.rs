@@ -58,6 +58,8 @@ pub struct Args {
     /// at the pace it happened). With -o json: one JSON line per change.
     #[arg(long, conflicts_with_all = ["expect", "update_expect"])]
     live_output: bool,
+    #[command(flatten)]
+    hooks: common::Hooks,
 }
 
 /// `--speed`: a factor of the recorded pace, or none (`max`).
@@ -98,8 +100,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if captures.is_empty() && !args.follow {
         bail!("no capture (*.tapio) in {}", args.paths[0].display());
     }
-    let live = args.follow || args.live_output;
-    let printer = Printer::new(args.output, args.explain, args.all).live(live);
+    let hooks = args.hooks.start()?;
+    let live = args.follow || args.live_output || hooks.is_some();
+    let printer =
+        Printer::new(args.output, args.explain, args.all).live(args.follow || args.live_output);
+    let mut on_change = |c: Change<'_>| {
+        printer.on_change(&c);
+        common::notify(hooks.as_ref(), &c);
+    };
     let opts = Options { live, ..opts };
     let outcome = if args.follow {
         if args.paths.len() != 1 {
@@ -116,12 +124,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             signal_hook::flag::register(sig, Arc::clone(&stop))
                 .context("installing the signal handler")?;
         }
-        pipeline::follow(&args.paths[0], &opts, &stop, &mut |c| printer.on_change(&c))?
+        pipeline::follow(&args.paths[0], &opts, &stop, &mut on_change)?
     } else {
-        pipeline::run(&captures, &opts, &mut |c| printer.on_change(&c))?
+        pipeline::run(&captures, &opts, &mut on_change)?
     };
     let problem = warn(&outcome);
     printer.finish(&outcome.verdict)?;
+    common::finish_hooks(hooks);
     Ok(common::exit(problem))
 }
 

@@ -74,7 +74,10 @@ struct Trigger {
 }
 
 /// A capture being written in the background, and whether it is done.
-type Copy = (Arc<AtomicBool>, std::thread::JoinHandle<Result<Kept, Error>>);
+type Copy = (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Result<Kept, Error>>,
+);
 
 /// A recording's output: appends events, rotates and drops files as the layout says.
 pub struct Output {
