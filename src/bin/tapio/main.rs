@@ -44,7 +44,7 @@ enum Command {
 Requirements: Linux ≥ 5.8 with BTF (/sys/kernel/btf/vmlinux), tracefs (mounted if missing),
 root or CAP_BPF + CAP_PERFMON. OOM kills from eBPF need Linux ≥ 6.8.
 Exit status: 0 recorded (drops, if any, are in the capture and reported), 2 error.")]
-    Record(record::Args),
+    Record(Box<record::Args>),
     /// Convert the dumps you already have (kubectl JSON/YAML, watch streams, OTLP or Zipkin
     /// traces, dmesg, syslog, journalctl) into one capture, ordered by time.
     #[command(after_help = "Examples:
@@ -97,7 +97,7 @@ Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data wa
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Record(a) => record::run(a),
+        Command::Record(a) => record::run(*a),
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),
