@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tapio record under load (root): the highest event rate recorded with zero drops, the recorder's
-# CPU use at a steady rate, and bytes per event of a mixed real recording. Medians of RUNS runs.
+# tapio record under load (root): the highest event rate recorded with zero drops (verdicts on, the
+# default), the recorder's CPU use at a steady rate with verdicts on and off, and bytes per event of
+# a mixed real recording. Medians of RUNS runs.
 #   sudo scripts/bench-record.sh
 #   RATES="100000 200000 300000" SECONDS_PER_RUN=5 RUNS=3 sudo scripts/bench-record.sh
 # The load is scripts/sigload.c: SIGTERM to a process that ignores it, one signal_generate event
@@ -26,9 +27,10 @@ cpu_rate, cpu_secs = int(cpu_rate), float(cpu_secs)
 tick = os.sysconf("SC_CLK_TCK")
 cap = f"{tmp}/rec.tapio"
 
-def start(kinds):
+def start(kinds, verdicts="text"):
     err = open(f"{tmp}/rec.err", "w+")
-    p = subprocess.Popen([bin, "record", "-o", cap, "--kind", kinds], stderr=err)
+    p = subprocess.Popen([bin, "record", "-o", cap, "--kind", kinds, "--verdicts", verdicts],
+                         stderr=err, stdout=subprocess.DEVNULL)
     while "recording the kernel" not in open(f"{tmp}/rec.err").read():
         if p.poll() is not None:
             sys.exit("tapio record failed:\n" + open(f"{tmp}/rec.err").read())
@@ -69,15 +71,16 @@ for rate in rates:
         best = max(best, min(achieved))
 print(f"highest rate recorded with zero drops in every run: {best:.0f} events/s (the load generator's achieved rate)")
 
-cpus = []
-for _ in range(runs):
-    p = start("oom,exec,exit,signal,tcp,retransmit,pressure")
-    c0 = cpu(p)
-    s, took = load(cpu_rate, cpu_secs)
-    c1 = cpu(p)
-    stop(p)
-    cpus.append(100 * (c1 - c0) / took)
-print(f"recorder CPU at {cpu_rate} events/s, all probes: {statistics.median(cpus):.2f}% of one core (median of {runs}; runs: {', '.join(f'{c:.2f}' for c in cpus)})")
+for verdicts in ["none", "text"]:
+    cpus = []
+    for _ in range(runs):
+        p = start("oom,exec,exit,signal,tcp,retransmit,pressure", verdicts)
+        c0 = cpu(p)
+        s, took = load(cpu_rate, cpu_secs)
+        c1 = cpu(p)
+        stop(p)
+        cpus.append(100 * (c1 - c0) / took)
+    print(f"recorder CPU at {cpu_rate} events/s, all probes, --verdicts {verdicts}: {statistics.median(cpus):.2f}% of one core (median of {runs}; runs: {', '.join(f'{c:.2f}' for c in cpus)})")
 
 # A mixed recording: processes starting and ending, HTTP on loopback, refused connections.
 p = start("oom,exec,exit,signal,tcp,retransmit,pressure")

@@ -4,29 +4,46 @@
 #   scripts/bench-replay.sh                  # 10,000,000 events, 3 runs
 #   EVENTS=2000000 RUNS=5 scripts/bench-replay.sh
 #   EVENTS=30000000 RATE=2000 scripts/bench-replay.sh   # 4 hours of event time: memory stays flat
+#   LIVE=1 EVENTS=144000000 RUNS=1 scripts/bench-replay.sh  # the live path (incidents as they open,
+#                                   # change, close) over 2 hours at 20k events/s: RSS sampled as it goes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
 EVENTS="${EVENTS:-10000000}"
 RUNS="${RUNS:-3}"
 RATE="${RATE:-20000}"   # mean events/s of the generated capture: lower spans more event time
+LIVE="${LIVE:-0}"
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/tapio"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$bin" generate -o "$tmp/bench.tapio" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
-python3 - "$bin" "$tmp/bench.tapio" "$EVENTS" "$RUNS" <<'PY'
+python3 - "$bin" "$tmp/bench.tapio" "$EVENTS" "$RUNS" "$LIVE" <<'PY'
 import resource, statistics, subprocess, sys, time
-bin, capture, events, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rates, rss = [], []
+bin, capture, events, runs, live = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+args = [bin, "replay", capture, "-o", "json"] + (["--live-output"] if live else [])
+rates, rss, samples = [], [], []
 for _ in range(runs):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.monotonic()
-    out = subprocess.run([bin, "replay", capture, "-o", "json"], capture_output=True, check=True)
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while p.poll() is None:
+        try:
+            for line in open(f"/proc/{p.pid}/status"):
+                if line.startswith("VmRSS:"):
+                    samples.append((time.monotonic() - t0, int(line.split()[1])))
+        except OSError:
+            pass
+        time.sleep(0.5)
+    if p.returncode != 0:
+        sys.exit(f"replay failed ({p.returncode})")
     dt = time.monotonic() - t0
     rates.append(events / dt)
     rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, the max over children so far
-print(f"events            {events}")
+print(f"events            {events}{' (live output: incidents as they open, change and close)' if live else ''}")
 print(f"replay events/s   {statistics.median(rates) / 1e6:.2f} M (median of {runs}; runs: {', '.join(f'{r / 1e6:.2f}' for r in rates)})")
 print(f"peak RSS          {max(rss) / 1024:.0f} MiB")
+if samples:
+    last = samples[-1][0]
+    quarters = [max((k for t, k in samples if q * last / 4 <= t <= (q + 1) * last / 4), default=0) for q in range(4)]
+    print(f"RSS by quarter    {', '.join(f'{k / 1024:.0f}' for k in quarters)} MiB (the last run: flat means no growth)")
 PY

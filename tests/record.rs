@@ -598,3 +598,142 @@ fn without_ids(mut v: Vec<Value>) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The flight recorder: three minutes of background activity, then a real OOM kill, with a
+/// one-minute ring: one capture is kept, holding the minute before the kill (and the Pod, listed
+/// long before, as it stood then) and nothing older, and it replays to the live verdict.
+#[test]
+#[ignore = "needs root"]
+fn the_flight_recorder_keeps_the_minute_before_an_oom() {
+    use support::apiserver::ApiServer;
+    if !can_record("the_flight_recorder_keeps_the_minute_before_an_oom") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let uid = format!("7b2c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
+    let cid = "5f3e9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
+    let server = ApiServer::start();
+    let t = (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    server.apply(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart-7d8f9-r1ng", "namespace": "shop", "uid": uid,
+            "creationTimestamp": t, "labels": {"app": "cart"}},
+        "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
+            "resources": {"limits": {"memory": "32Mi"}}}]},
+        "status": {"phase": "Running", "startTime": t, "qosClass": "Burstable",
+            "containerStatuses": [{"name": "cart", "ready": true, "restartCount": 0,
+                "containerID": format!("containerd://{cid}"),
+                "state": {"running": {"startedAt": t}}}]}
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let ring = dir.path().join("ring");
+    let rec = support::recorder::record_to(
+        &ring,
+        &[
+            "--ring",
+            "1m",
+            "--after",
+            "5s",
+            "--trigger-on",
+            "oom_container_limit",
+            "--kind",
+            "oom,exec,exit,signal",
+            "--node",
+            "node-7",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--verdicts",
+            "json",
+        ],
+    );
+    // Three minutes of processes starting and ending.
+    let until = std::time::Instant::now() + Duration::from_secs(180);
+    while std::time::Instant::now() < until {
+        Command::new("true").status().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    memcg.run_hog();
+    let killed = chrono::Utc::now();
+    // The capture is written once --after has passed.
+    let kept = (0..300).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_dir(&ring)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "tapio"))
+    });
+    let out = rec.stdout_handle();
+    rec.stop_only();
+    let kept = kept.expect("the flight recorder kept a capture within 30 s of the kill");
+    let name = kept.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.contains("-oom_container_limit-pod-shop-cart-7d8f9-r1ng.tapio"),
+        "{name}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&ring)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files, [name.clone()], "one capture, and the ring is gone");
+
+    let events = support::recorder::events_of(&kept);
+    let ts = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let first = events.iter().map(ts).min().unwrap();
+    let before = (killed - first).num_milliseconds();
+    assert!(
+        (55_000..=62_000).contains(&before),
+        "the capture begins a minute before the kill, not earlier: {before} ms"
+    );
+    assert!(
+        events.iter().any(|e| e["kind"] == "oom"),
+        "the kill is in it"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["source"] == "kube" && e["data"]["name"] == "cart-7d8f9-r1ng"),
+        "the Pod, listed three minutes earlier, is in it"
+    );
+
+    // It replays to what the recorder said live.
+    let replay = tapio()
+        .args(["replay", "-o", "json"])
+        .arg(&kept)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    let live: Vec<Value> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["state"] == "closed")
+        .map(|l| l["incident"].clone())
+        .collect();
+    let oom = |v: &Value| {
+        v["root_cause"]["kind"] == "oom_container_limit"
+            && v["root_cause"]["entity"] == "pod/shop/cart-7d8f9-r1ng"
+    };
+    let replayed: Vec<&Value> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| oom(i))
+        .collect();
+    let live: Vec<&Value> = live.iter().filter(|i| oom(i)).collect();
+    assert_eq!(replayed.len(), 1, "{v:#}");
+    assert_eq!(live.len(), 1);
+    for k in ["root_cause", "chain", "severity", "actions"] {
+        assert_eq!(replayed[0][k], live[0][k], "{k}");
+    }
+}

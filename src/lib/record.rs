@@ -199,8 +199,7 @@ pub fn run(
                     let inc = c.incident;
                     if c.state != State::Closed && trigger.as_ref().is_some_and(|t| t.accepts(inc))
                     {
-                        let what =
-                            format!("{}-{}", inc.root_cause.kind, inc.root_cause.entity.short());
+                        let what = format!("{}-{}", inc.root_cause.kind, inc.root_cause.entity);
                         let _ = trig_tx.send((inc.start, what));
                     }
                     sink(c)

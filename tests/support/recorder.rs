@@ -61,7 +61,12 @@ pub struct Recording {
 
 /// Starts `tapio record` into `dir` and returns once the probes are attached.
 pub fn record(dir: &Path, args: &[&str]) -> Recording {
-    let path = dir.join("rec.tapio");
+    record_to(&dir.join("rec.tapio"), args)
+}
+
+/// Starts `tapio record -o OUTPUT` (a file, or a directory with --ring).
+pub fn record_to(output: &Path, args: &[&str]) -> Recording {
+    let path = output.to_path_buf();
     let mut child = tapio()
         .arg("record")
         .arg("-o")
@@ -108,7 +113,21 @@ pub fn record(dir: &Path, args: &[&str]) -> Recording {
 
 impl Recording {
     /// SIGTERM, then the events of the capture as JSON. Fails when the recorder hangs.
-    pub fn stop(mut self) -> (Vec<Value>, Value, String) {
+    pub fn stop(self) -> (Vec<Value>, Value, String) {
+        let path = self.path.clone();
+        let stderr = self.stop_only();
+        let events = events_of(&path);
+        let info = tapio()
+            .args(["info", "-o", "json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let info = serde_json::from_slice(&info.stdout).unwrap();
+        (events, info, stderr)
+    }
+
+    /// SIGTERM; what it said on stderr. Fails when the recorder hangs or fails.
+    pub fn stop_only(mut self) -> String {
         // Let the last records reach the ring buffer and the reorder window pass.
         std::thread::sleep(Duration::from_millis(700));
         // SAFETY: signalling our own child.
@@ -127,14 +146,7 @@ impl Recording {
         let stderr = self.stderr.join().unwrap();
         self.stdout_thread.join().unwrap();
         assert!(status.success(), "tapio record failed: {status}\n{stderr}");
-        let events = events_of(&self.path);
-        let info = tapio()
-            .args(["info", "-o", "json"])
-            .arg(&self.path)
-            .output()
-            .unwrap();
-        let info = serde_json::from_slice(&info.stdout).unwrap();
-        (events, info, stderr)
+        stderr
     }
 
     pub fn path(&self) -> &Path {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Error, Header, ReadOptions, Reader, Stats, Trailer, WriteOptions, Writer};
-use crate::event::{Event, Ts};
+use crate::event::{Body, Event, Kube, ObjectAction, Ts};
 
 /// How a recording is laid out on disk.
 #[derive(Clone, Debug)]
@@ -64,6 +64,28 @@ struct Segment {
     bytes: u64,
     /// The newest event's time.
     last: Ts,
+    /// The Kubernetes objects as they stood when the segment began.
+    state: Snapshot,
+}
+
+/// Kubernetes objects as they stood at some time: what makes a kept capture self-contained
+/// when the objects were listed long before the ring's window.
+type Snapshot = Arc<Vec<Arc<Event>>>;
+
+type ObjectKey = (String, String, String);
+
+fn object_key(e: &Event) -> Option<(ObjectKey, bool)> {
+    match &e.body {
+        Body::Kube(Kube::Object(o)) => Some((
+            (
+                o.kind.as_str().to_string(),
+                o.namespace.clone(),
+                o.name.clone(),
+            ),
+            o.action == ObjectAction::Deleted,
+        )),
+        _ => None,
+    }
 }
 
 struct Trigger {
@@ -91,6 +113,9 @@ pub struct Output {
     /// Files closed, oldest first (rotated files, or ring segments).
     done: VecDeque<Segment>,
     current_last: Ts,
+    /// The ring: the Kubernetes objects now, and as they stood when the open segment began.
+    objects: std::collections::BTreeMap<ObjectKey, Arc<Event>>,
+    current_state: Snapshot,
     /// What every file of the recording held, together.
     stats: Stats,
     bytes: u64,
@@ -125,6 +150,8 @@ impl Output {
             n: 0,
             done: VecDeque::new(),
             current_last: Ts(0),
+            objects: Default::default(),
+            current_state: Snapshot::default(),
             stats: Stats::default(),
             bytes: 0,
             blocks: 0,
@@ -182,6 +209,9 @@ impl Output {
         self.current = path;
         self.opened = Instant::now();
         self.current_last = Ts(0);
+        if matches!(self.layout, Layout::Ring { .. }) {
+            self.current_state = Arc::new(self.objects.values().cloned().collect());
+        }
         Ok(())
     }
 
@@ -195,6 +225,15 @@ impl Output {
         self.writer().append(e)?;
         self.stats.add(e);
         self.current_last = self.current_last.max(e.ts);
+        if matches!(self.layout, Layout::Ring { .. }) {
+            if let Some((key, deleted)) = object_key(e) {
+                if deleted {
+                    self.objects.remove(&key);
+                } else {
+                    self.objects.insert(key, Arc::new(e.clone()));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -238,6 +277,7 @@ impl Output {
             path: self.current.clone(),
             bytes: std::fs::metadata(&self.current).map_or(written, |m| m.len()),
             last: self.current_last,
+            state: Arc::clone(&self.current_state),
         });
         self.open_next(seq)
     }
@@ -328,12 +368,12 @@ impl Output {
         let Layout::Ring { dir, keep, .. } = &self.layout else {
             return Ok(());
         };
-        let parts: Vec<PathBuf> = self
-            .done
-            .iter()
-            .filter(|s| s.last >= t.from)
-            .map(|s| s.path.clone())
-            .collect();
+        let kept: Vec<&Segment> = self.done.iter().filter(|s| s.last >= t.from).collect();
+        let state = kept
+            .first()
+            .map(|s| Arc::clone(&s.state))
+            .unwrap_or_default();
+        let parts: Vec<PathBuf> = kept.iter().map(|s| s.path.clone()).collect();
         let path = dir.join(format!("{}.tapio", t.name));
         self.kept_paths.push_back(path.clone());
         if let Some(k) = keep {
@@ -352,7 +392,7 @@ impl Output {
         let job = std::thread::Builder::new()
             .name("tapio-keep".into())
             .spawn(move || {
-                let r = assemble(&parts, from, &path, &header, opts);
+                let r = assemble(&parts, &state, from, &path, &header, opts);
                 flag.store(true, Ordering::Relaxed);
                 r
             })
@@ -440,10 +480,12 @@ impl Output {
     }
 }
 
-/// Copies the events from `from` on out of the segments into one capture, keeping their numbers;
-/// written beside and renamed, so a reader never sees half of it.
+/// Copies the events from `from` on out of the segments into one capture, keeping their numbers,
+/// after the Kubernetes objects as they stood at `from` (dated `from`): the capture explains
+/// itself. Written beside and renamed, so a reader never sees half of it.
 fn assemble(
     parts: &[PathBuf],
+    state: &Snapshot,
     from: Ts,
     path: &Path,
     header: &Header,
@@ -451,14 +493,38 @@ fn assemble(
 ) -> Result<Kept, Error> {
     let tmp = path.with_extension("tapio.part");
     let mut w = Writer::create(&tmp, header, opts)?;
+    let mut objects: std::collections::BTreeMap<ObjectKey, Event> = state
+        .iter()
+        .filter_map(|e| object_key(e).map(|(k, _)| (k, (**e).clone())))
+        .collect();
     let (mut first, mut last) = (None, Ts(0));
     let mut buf = Vec::new();
     for p in parts {
         let mut r = Reader::open(p, ReadOptions::default())?;
         buf.clear();
         while r.next_block(&mut buf)? {
-            for e in buf.drain(..).filter(|e| e.ts >= from) {
-                first.get_or_insert(e.ts);
+            for e in buf.drain(..) {
+                if e.ts < from {
+                    // Before the window: only what it did to the objects counts.
+                    if let Some((key, deleted)) = object_key(&e) {
+                        if deleted {
+                            objects.remove(&key);
+                        } else {
+                            objects.insert(key, e);
+                        }
+                    }
+                    continue;
+                }
+                if first.is_none() {
+                    first = Some(from);
+                    let mut snapshot: Vec<Event> =
+                        std::mem::take(&mut objects).into_values().collect();
+                    snapshot.sort_by_key(|o| o.seq);
+                    for mut o in snapshot {
+                        o.ts = from;
+                        w.append_numbered(&o)?;
+                    }
+                }
                 last = last.max(e.ts);
                 w.append_numbered(&e)?;
             }
