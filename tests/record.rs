@@ -680,7 +680,11 @@ fn the_flight_recorder_keeps_the_minute_before_an_oom() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
-    assert_eq!(files, [name.clone()], "one capture, and the ring is gone");
+    assert_eq!(
+        files,
+        std::slice::from_ref(&name),
+        "one capture, and the ring is gone"
+    );
 
     let events = support::recorder::events_of(&kept);
     let ts = |e: &Value| {

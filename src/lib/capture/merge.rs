@@ -86,7 +86,10 @@ impl<I: Blocks> Merge<I> {
                         .map(|w| (path.clone(), w)),
                 );
                 if more? {
-                    input.buf.extend(input.scratch.drain(..));
+                    // The block's vector becomes the buffer: no copy of the events.
+                    let block = std::mem::take(&mut input.scratch);
+                    let spare = std::mem::replace(&mut input.buf, VecDeque::from(block));
+                    input.scratch = Vec::from(spare);
                 } else {
                     input.done = true;
                 }

@@ -540,3 +540,129 @@ fn assemble(
         to: last,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::generate::{generate, Config};
+
+    fn events(n: u64) -> Vec<Event> {
+        let mut v = Vec::new();
+        let cfg = Config {
+            events: n,
+            ..Config::default()
+        };
+        generate(&cfg, |e| {
+            v.push(e);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        v
+    }
+
+    fn read(path: &Path) -> Vec<Event> {
+        Reader::open(path, ReadOptions::default())
+            .unwrap()
+            .read_all()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_rotated_set_keeps_count_files_and_numbers_on_across_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::Rotate {
+            base: dir.path().join("rec.tapio"),
+            max_bytes: Some(20_000),
+            every: None,
+            keep: Some(3),
+        };
+        let small = WriteOptions {
+            block_bytes: 16 << 10,
+            ..WriteOptions::default()
+        };
+        let mut out = Output::create(layout, &Header::new("n"), small).unwrap();
+        let all = events(50_000);
+        for e in &all {
+            out.append(&mut e.clone()).unwrap();
+            out.tick().unwrap();
+        }
+        let (trailer, _, _) = out.finish().unwrap();
+        assert_eq!(trailer.stats.events, 50_000);
+        let files = crate::capture::rotated_set(dir.path());
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert!(files[0].ends_with("rec-") || files[0].to_string_lossy().contains("rec-"));
+        let kept: Vec<Event> = files.iter().flat_map(|f| read(f)).collect();
+        // The newest files, whole, with the numbers they had in the whole recording.
+        let last = kept.last().unwrap();
+        assert_eq!(last.seq, 49_999);
+        assert!(kept.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        assert_eq!(kept.first().unwrap().seq, 50_000 - kept.len() as u64);
+    }
+
+    #[test]
+    fn a_triggered_ring_keeps_the_window_after_the_objects_as_they_stood() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::Ring {
+            dir: dir.path().to_path_buf(),
+            span: Duration::from_secs(2),
+            max_bytes: 1 << 30,
+            after: Duration::from_secs(60),
+            keep: None,
+        };
+        let mut out = Output::create(layout, &Header::new("n"), WriteOptions::default()).unwrap();
+        let all = events(100_000);
+        let start = all[0].ts;
+        let at = Ts(start.0 + 4 * Ts::NANOS_PER_SEC);
+        let from = Ts(at.0 - 2 * Ts::NANOS_PER_SEC);
+        let mut before = std::collections::BTreeSet::new();
+        for e in all.iter().filter(|e| e.ts < from) {
+            match object_key(e) {
+                Some((k, false)) => {
+                    before.insert(k);
+                }
+                Some((k, true)) => {
+                    before.remove(&k);
+                }
+                None => {}
+            }
+        }
+        let objects = before.len();
+        assert!(objects > 10);
+        for e in &all {
+            out.append(&mut e.clone()).unwrap();
+        }
+        out.trigger(at, "oom_container_limit-pod/shop/cart");
+        let (_, kept, warnings) = out.finish().unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(kept.len(), 1);
+        let name = kept[0]
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            name.ends_with("-oom_container_limit-pod-shop-cart.tapio"),
+            "{name}"
+        );
+        let got = read(&kept[0].path);
+        assert!(
+            got.iter().all(|e| e.ts >= from),
+            "nothing older than the ring"
+        );
+        assert_eq!(got[0].ts, from);
+        let snapshot = got
+            .iter()
+            .take_while(|e| object_key(e).is_some() && e.ts == from);
+        assert_eq!(
+            snapshot.count(),
+            objects,
+            "the objects, listed at the start, as they stood"
+        );
+        let window = all.iter().filter(|e| e.ts >= from).count();
+        assert_eq!(got.len(), objects + window);
+        assert!(got.windows(2).all(|w| w[0].seq < w[1].seq), "numbers kept");
+        // The ring itself is gone at the end.
+        assert!(!dir.path().join(".ring").exists());
+    }
+}

@@ -205,3 +205,86 @@ fn close(live: &mut Option<Live>, inc: &Incident, sink: &mut Sink<'_>) {
 fn next_minute(ts: Ts) -> Ts {
     Ts((ts.0 / CHECK_NS + 1) * CHECK_NS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::RootKind;
+    use crate::pipeline::State;
+    use crate::source::generate::{generate, Config};
+
+    #[test]
+    fn live_incidents_open_before_the_end_keep_their_id_and_close_as_replay_does() {
+        let mut events = Vec::new();
+        let cfg = Config {
+            events: 200_000,
+            incident: true,
+            ..Config::default()
+        };
+        generate(&cfg, |mut e| {
+            e.seq = events.len() as u64;
+            events.push(e);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let mut changes: Vec<(State, u64, RootKind, String)> = Vec::new();
+        let mut core = Core::new(detect::Config::default()).live();
+        for batch in events.chunks(4096) {
+            core.feed(batch, &mut |c| {
+                changes.push((
+                    c.state,
+                    c.id,
+                    c.incident.root_cause.kind,
+                    serde_json::to_string(c.incident).unwrap(),
+                ))
+            });
+        }
+        let during = changes.len();
+        let live = core.finish(&[], &mut |c| {
+            changes.push((
+                c.state,
+                c.id,
+                c.incident.root_cause.kind,
+                serde_json::to_string(c.incident).unwrap(),
+            ))
+        });
+        assert!(
+            changes[..during]
+                .iter()
+                .any(|(s, _, k, _)| *s == State::Open && *k == RootKind::OomContainerLimit),
+            "the OOM opened before the stream ended: {:?}",
+            changes.iter().map(|c| (c.0, c.1, c.2)).collect::<Vec<_>>()
+        );
+        for (s, id, _, _) in changes.iter().filter(|c| c.0 == State::Open) {
+            let closed = changes
+                .iter()
+                .filter(|c| c.0 == State::Closed && c.1 == *id)
+                .count();
+            assert_eq!(closed, 1, "incident {id} ({s:?}) closes once");
+        }
+        // What closed is what a run without live output says, incident for incident.
+        let mut closed: Vec<String> = changes
+            .iter()
+            .filter(|c| c.0 == State::Closed)
+            .map(|c| {
+                let mut v: serde_json::Value = serde_json::from_str(&c.3).unwrap();
+                v.as_object_mut().unwrap().remove("id");
+                v.to_string()
+            })
+            .collect();
+        closed.sort();
+        let (replayed, _) = crate::pipeline::run_events([events], detect::Config::default());
+        let mut want: Vec<String> = replayed
+            .incidents
+            .iter()
+            .map(|i| {
+                let mut v = serde_json::to_value(i).unwrap();
+                v.as_object_mut().unwrap().remove("id");
+                v.to_string()
+            })
+            .collect();
+        want.sort();
+        assert_eq!(closed, want);
+        assert_eq!(live.verdict.incidents.len(), want.len());
+    }
+}

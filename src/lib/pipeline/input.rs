@@ -72,8 +72,12 @@ impl Blocks for Input {
             if let Some(block) = self.pending.remove(&self.next) {
                 self.next += 1;
                 match block {
-                    Ok(events) => {
-                        out.extend(events);
+                    Ok(mut events) => {
+                        if out.is_empty() {
+                            std::mem::swap(out, &mut events);
+                        } else {
+                            out.extend(events);
+                        }
                         return Ok(true);
                     }
                     Err((raw, what)) => {

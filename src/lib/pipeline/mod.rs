@@ -216,8 +216,10 @@ fn merge_stage(
 ) -> Result<Vec<(PathBuf, Warning)>, Error> {
     let mut batch = Vec::with_capacity(opts.batch);
     let mut pace: Option<(Ts, Instant)> = None;
-    while let Some(ts) = merge.peek_ts()? {
-        if let Some(speed) = opts.speed.filter(|s| *s > 0.0) {
+    loop {
+        let speed = opts.speed.filter(|s| *s > 0.0);
+        if let Some(speed) = speed {
+            let Some(ts) = merge.peek_ts()? else { break };
             // Hand the batch over before waiting, so what happened so far is seen on time.
             let (first, wall) = pace.get_or_insert((ts, Instant::now()));
             let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
@@ -234,8 +236,9 @@ fn merge_stage(
                 thread::sleep(wait);
             }
         }
-        if let Some(e) = merge.next_event()? {
-            batch.push(e);
+        match merge.next_event()? {
+            Some(e) => batch.push(e),
+            None => break,
         }
         if batch.len() >= opts.batch.max(1) {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(opts.batch));
