@@ -686,3 +686,14 @@ fn incidents_are_posted_to_a_webhook_and_given_to_a_command_as_they_change() {
         "the command gets what the webhook gets"
     );
 }
+
+#[test]
+fn live_output_reads_as_it_should() {
+    let (out, err, code) = run(&[
+        "replay",
+        "--live-output",
+        "fixtures/incidents/lab-memory-leak-oom",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out);
+}
