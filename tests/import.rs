@@ -9,6 +9,10 @@ use assert_cmd::Command;
 use tapio::capture::{ReadOptions, Reader};
 use tapio::event::{Body, Event, Kernel, Kind, Kube, OomConstraint, OomKill, StatusCode};
 
+#[path = "support/shared.rs"]
+mod shared;
+use shared::shared_data;
+
 fn data(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data")
@@ -69,6 +73,9 @@ fn ooms(events: &[Event]) -> Vec<&OomKill> {
 
 #[test]
 fn hotrod_trace_gives_40_spans_6_services_3_errors() {
+    if !shared_data("hotrod_trace_gives_40_spans_6_services_3_errors") {
+        return;
+    }
     let (events, stderr, code) = import(&[data("jaeger-ui-hotrod/getTrace-response.json")], &[]);
     assert_eq!(code, 0, "{stderr}");
     let s = spans(&events);
@@ -100,6 +107,9 @@ fn hotrod_trace_gives_40_spans_6_services_3_errors() {
 
 #[test]
 fn zipkin_traces_import_with_their_counts() {
+    if !shared_data("zipkin_traces_import_with_their_counts") {
+        return;
+    }
     let (events, _, code) = import(
         &[data(
             "zipkin-lens-testdata/smartthings-oauth-authorization.json",
@@ -143,6 +153,9 @@ fn zipkin_traces_import_with_their_counts() {
 
 #[test]
 fn each_kernel_oom_report_gives_one_oom_kill() {
+    if !shared_data("each_kernel_oom_report_gives_one_oom_kill") {
+        return;
+    }
     let (events, stderr, code) = import(
         &[data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt")],
         &[],
@@ -213,6 +226,9 @@ fn each_kernel_oom_report_gives_one_oom_kill() {
 
 #[test]
 fn kubernetes_dumps_import_and_a_journal_takes_its_year_from_them() {
+    if !shared_data("kubernetes_dumps_import_and_a_journal_takes_its_year_from_them") {
+        return;
+    }
     let files = [
         data("kspan/deployment-2-pods.yaml"),
         data("insights-operator-archive-sample/config__pod__di-288312__vsystem-867f4b77cc-pqcns.json"),
@@ -244,6 +260,9 @@ fn kubernetes_dumps_import_and_a_journal_takes_its_year_from_them() {
 
 #[test]
 fn bad_input_names_the_file_and_line_and_the_rest_still_imports() {
+    if !shared_data("bad_input_names_the_file_and_line_and_the_rest_still_imports") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("watch.jsonl");
     std::fs::write(

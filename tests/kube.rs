@@ -111,6 +111,11 @@ fn start(
 
 #[test]
 fn the_kspan_stream_is_listed_then_watched_without_loss_or_repeats() {
+    if !support::shared::shared_data(
+        "the_kspan_stream_is_listed_then_watched_without_loss_or_repeats",
+    ) {
+        return;
+    }
     let docs = kspan();
     assert_eq!(docs.len(), 26);
     let server = ApiServer::start();

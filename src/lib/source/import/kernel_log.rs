@@ -599,6 +599,9 @@ mod tests {
 
     #[test]
     fn kernel_log_cadvisor_blocks_give_six_oom_kills() {
+        if !crate::shared_data("kernel_log_cadvisor_blocks_give_six_oom_kills") {
+            return;
+        }
         let text = data("kernel-oom-logs/cadvisor_oomparser_kmsg_blocks.txt");
         let p = parse(&text, Format::KernelLog, "n1");
         assert!(p.rejected.is_empty() && p.warnings.is_empty());
@@ -632,6 +635,9 @@ mod tests {
 
     #[test]
     fn kernel_log_npd_oom_kill() {
+        if !crate::shared_data("kernel_log_npd_oom_kill") {
+            return;
+        }
         let text = data("kernel-oom-logs/npd_kernel_log_generator_oom_kill.txt");
         let p = parse(&text, Format::KernelLog, "");
         let rss = 306328 + 11132 + 12345;
@@ -641,6 +647,9 @@ mod tests {
 
     #[test]
     fn kernel_log_bcc_oomkill_lines() {
+        if !crate::shared_data("kernel_log_bcc_oomkill_lines") {
+            return;
+        }
         let text = data("kernel-oom-logs/bcc_oomkill_example.txt");
         let p = parse(&text, Format::KernelLog, "");
         let want = [ // at 21:03:39 and 21:03:48
@@ -653,6 +662,9 @@ mod tests {
 
     #[test]
     fn kernel_log_insights_kubelet_journal() {
+        if !crate::shared_data("kernel_log_insights_kubelet_journal") {
+            return;
+        }
         let path = "insights-operator-archive-sample/config__node__logs__ip-10-0-135-228.us-east-2.compute.internal.log";
         let p = parse(&data(path), Format::Syslog, "");
         let l = logs(&p);

@@ -480,6 +480,9 @@ mod tests {
 
     #[test]
     fn kspan_stream_gives_objects_and_events_at_their_recorded_times() {
+        if !crate::shared_data("kspan_stream_gives_objects_and_events_at_their_recorded_times") {
+            return;
+        }
         let p = parse(&data("kspan/deployment-2-pods.yaml"), Format::WatchYaml, "");
         assert!(p.rejected.is_empty(), "{:?}", p.rejected);
         assert_eq!(p.events.len(), 26);
@@ -506,6 +509,9 @@ mod tests {
 
     #[test]
     fn insights_pod_node_and_trimmed_events_import() {
+        if !crate::shared_data("insights_pod_node_and_trimmed_events_import") {
+            return;
+        }
         let p = parse(&data("insights-operator-archive-sample/config__pod__di-288312__vsystem-867f4b77cc-pqcns.json"), Format::KubeJson, "");
         let Kube::Object(o) = kube(&p)[0] else {
             panic!()
