@@ -691,9 +691,93 @@ Pod's `lastState` states it, and marks them approximate.
 """)
 
 
+def template(image, env, args=None):
+    """A ReplicaSet's pod template, as the Deployment controller copies it."""
+    c = {"name": "cart", "image": image, "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+         "env": [{"name": n, "value": v} for n, v in env],
+         "resources": {"limits": {"memory": "512Mi", "cpu": "1"}, "requests": {"memory": "512Mi", "cpu": "250m"}},
+         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}}
+    if args:
+        c["args"] = args
+    return {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [c]}}
+
+
+def bad_rollout(good=False):
+    c = Cluster("control-good-rollout" if good else "bad-rollout")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    old = c.deployment("shop", "cart", 3, spread(NODES3), limit="512Mi")
+    dep = next(w for w in c.workloads if w["kind"] == "Deployment" and w["metadata"]["name"] == "cart")
+    rs1 = next(w for w in c.workloads if w["kind"] == "ReplicaSet" and w["metadata"]["name"].startswith("cart-"))
+    env = [("DB_HOST", "cart-db.shop.svc"), ("CACHE_URL", "redis://cart-cache:6379")]
+    rs1["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1", "deployment.kubernetes.io/desired-replicas": "3",
+                                      "deployment.kubernetes.io/max-replicas": "4"}
+    rs1["spec"]["template"] = template("registry.example.com/shop/cart:1.9.3", env)
+    # Revision 2: a new image and a flag the new binary does not know.
+    rs2_name = f"cart-{h(c.name, 'cart', 'rev2', n=10)}"
+    rs2_uid = uid(c.name, "rs", "cart", "rev2")
+    image2 = "registry.example.com/shop/cart:1.10.0"
+    c.workloads.append({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": rs2_name, "namespace": "shop", "uid": rs2_uid, "resourceVersion": "9188", "creationTimestamp": t(0),
+                     "labels": {"app": "cart", "pod-template-hash": rs2_name.rsplit("-", 1)[1]},
+                     "annotations": {"deployment.kubernetes.io/revision": "2", "deployment.kubernetes.io/desired-replicas": "3",
+                                     "deployment.kubernetes.io/max-replicas": "4"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart", "uid": dep["metadata"]["uid"],
+                                          "controller": True, "blockOwnerDeletion": True}]},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cart", "pod-template-hash": rs2_name.rsplit("-", 1)[1]}},
+                 "template": template(image2, env + [("RECS_ENABLED", "true")], args=["--cache-size=512Mi"])},
+        "status": {"replicas": 1, "fullyLabeledReplicas": 1, "observedGeneration": 1},
+    })
+    dep["metadata"]["generation"] = 4
+    dep["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
+    dep["status"].update({"replicas": 4, "updatedReplicas": 1, "readyReplicas": 3, "availableReplicas": 3, "unavailableReplicas": 1,
+                          "observedGeneration": 4})
+    dep["status"]["conditions"][1].update({"reason": "ReplicaSetUpdated", "message": f"ReplicaSet \"{rs2_name}\" is progressing.",
+                                           "lastUpdateTime": t(0)})
+    new = c.pod("shop", f"{rs2_name}-{h(c.name, 'cart', 'rev2', 0, n=5)}", "cart", rs2_name, rs2_uid, "node-3", 8080, image2, "512Mi")
+    new["metadata"]["creationTimestamp"] = t(0)
+    new["status"]["startTime"] = t(1)
+    new["spec"]["containers"][0]["args"] = ["--cache-size=512Mi"]
+    if good:
+        # The same change, and the new pod starts and serves: a rollout is no incident.
+        new["status"]["containerStatuses"][0]["state"] = {"running": {"startedAt": t(4)}}
+        new["status"]["conditions"][0] = {"type": "Ready", "status": "True", "lastTransitionTime": t(9)}
+        c.event(0, "ScalingReplicaSet", f"Scaled up replica set {rs2_name} from 0 to 1", dep, kind="Deployment", type_="Normal",
+                component="deployment-controller")
+        c.event(2, "Pulled", f"Successfully pulled image \"{image2}\" in 1.904s (1.904s including waiting). Image size: 48213954 bytes.", new,
+                type_="Normal", host="node-3", field="spec.containers{cart}")
+        c.endpoints("shop", "cart", changed=9)
+        c.write("""
+# control-good-rollout — no incident
+
+Deployment `shop/cart` rolls out revision 2 (the same change as `bad-rollout`) and the new pod
+starts, becomes ready and serves beside the three of revision 1: a change with no failure after it
+is no incident.
+""")
+        return
+    terminate(new, "Error", 1, 48, restarts=3, message="Error: unknown flag: --cache-size\nUsage:\n  cart [flags]\n")
+    c.event(0, "ScalingReplicaSet", f"Scaled up replica set {rs2_name} from 0 to 1", dep, kind="Deployment", type_="Normal",
+            component="deployment-controller")
+    c.event(2, "Pulled", f"Successfully pulled image \"{image2}\" in 1.904s (1.904s including waiting). Image size: 48213954 bytes.", new,
+            type_="Normal", host="node-3", field="spec.containers{cart}")
+    c.event(50, "BackOff", f"Back-off restarting failed container cart in pod {new['metadata']['name']}_shop({new['metadata']['uid']})", new,
+            count=5, first=8, host="node-3", field="spec.containers{cart}")
+    c.endpoints("shop", "cart", not_ready=[new["metadata"]["name"]], changed=3)
+    c.write("""
+# bad-rollout — bad_rollout
+
+Deployment `shop/cart` rolls out revision 2 (image `cart:1.10.0`, a new `--cache-size` flag and
+`RECS_ENABLED`): the new ReplicaSet's pod exits 1 on start (`Error: unknown flag: --cache-size`) and
+loops in `CrashLoopBackOff`, while the three pods of revision 1 keep serving. The way out is to roll
+back to revision 1.
+""")
+
+
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
-              log_dependency, log_missing_variable]:
+              log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True)]:
         f()
 
 

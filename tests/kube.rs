@@ -281,7 +281,16 @@ fn a_restarting_server_leaves_a_gap_marker_and_no_duplicates() {
     });
     std::thread::sleep(Duration::from_secs(3));
     server.apply(pod("cart-3", "uid-3", "node-1"));
-    std::thread::sleep(Duration::from_millis(800));
+    // The watchers come back with a backoff that a loaded machine stretches: wait (up to 30 s)
+    // until the last pod is in the capture, rather than a fixed time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline
+        && !support::recorder::events_of(rec.path())
+            .iter()
+            .any(|e| e["data"]["uid"] == "uid-3")
+    {
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let (events, info, stderr) = rec.stop();
     let got = kube_events(&events);
     no_repeats(&got);

@@ -50,6 +50,9 @@ pub enum Nature {
     /// A count over a window that may have begun before its cause from background (error spans,
     /// what requests said): shown in a chain from the step that caused it.
     Aggregate,
+    /// A change made to the cluster (a rollout): a cause of what fails after it, never an incident
+    /// by itself.
+    Change,
 }
 
 /// What a finding costs on its own, for severity and impact.
@@ -117,6 +120,7 @@ pub enum FindingKind {
     NetworkLatency,
     ErrorLogs,
     CpuThrottled,
+    Rollout,
 }
 
 named!(FindingKind, "finding kind" {
@@ -149,6 +153,7 @@ named!(FindingKind, "finding kind" {
     NetworkLatency => "network_latency",
     ErrorLogs => "error_logs",
     CpuThrottled => "cpu_throttled",
+    Rollout => "rollout",
 });
 
 impl FindingKind {
@@ -194,6 +199,7 @@ impl FindingKind {
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
             F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
+            F::Rollout             => p(L::K8s,    N::Change,    8, 0, H::None,     R::BadRollout,           "a Deployment rolled out a new revision (a new ReplicaSet), with what changed in its pod template"),
         }
     }
 
@@ -250,6 +256,7 @@ pub enum RootKind {
     ServiceLatency,
     NetworkLatency,
     CpuThrottling,
+    BadRollout,
     Unknown,
 }
 
@@ -270,6 +277,7 @@ named!(RootKind, "root cause kind" {
     ServiceLatency => "service_latency",
     NetworkLatency => "network_latency",
     CpuThrottling => "cpu_throttling",
+    BadRollout => "bad_rollout",
     Unknown => "unknown",
 });
 
@@ -298,6 +306,7 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::BadRollout            => p("bad rollout",                  0.8,  S::Pod,     actions::bad_rollout),
             R::CpuThrottling         => p("CPU limit (throttled)",        0.8,  S::Pod,     actions::cpu_throttling),
             R::Unknown               => p("unknown",                      0.3,  S::Unknown, actions::unknown),
         }

@@ -35,6 +35,8 @@ pub enum Relation {
     EffectIsClient,
     /// The cause's service is a client (caller) of the effect's.
     CauseIsClient,
+    /// The effect's pod belongs to the ReplicaSet that the cause (a rollout) created.
+    NewRevision,
 }
 
 pub struct Rule {
@@ -127,6 +129,22 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::CauseIsClient, window_s: 300, why: "a slow caller is slow to send its calls and to read their answers" },
     Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
     Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
+    Rule { causes: &[K::Rollout], effects: NEW_POD_FAILURES, relation: Relation::NewRevision, window_s: 1800, why: "the pods of the new revision failed" },
+];
+
+/// What a rollout's new pods do when the revision is bad.
+const NEW_POD_FAILURES: &[FindingKind] = &[
+    K::ContainerError,
+    K::CrashLoop,
+    K::ContainerOomKilled,
+    K::OomKillMemcg,
+    K::ImagePullFailure,
+    K::ConfigError,
+    K::LivenessFailed,
+    K::LivenessKill,
+    K::DependencyError,
+    K::DnsFailure,
+    K::FailedScheduling,
 ];
 
 /// A causal edge, with the rule that made it.
@@ -250,6 +268,13 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
                 || matches!(&cause.entity, Entity::Node(n) if pod_of(target).is_some_and(|p| &p.node == n))
         }
         Relation::CauseIsClient => effect.facts.clients.contains(&cause.entity),
+        Relation::NewRevision => cause.facts.rollout.as_ref().is_some_and(|r| {
+            pod_of(&effect.entity).is_some_and(|p| {
+                p.owner
+                    .as_ref()
+                    .is_some_and(|(k, n)| k == "ReplicaSet" && *n == r.replica_set)
+            })
+        }),
         Relation::EffectIsClient => cause
             .facts
             .clients

@@ -161,6 +161,148 @@ pub struct Workload {
     pub desired: i64,
     pub available: i64,
     pub owner: Option<(String, String)>,
+    /// A ReplicaSet's revision of its Deployment (`deployment.kubernetes.io/revision`).
+    pub revision: Option<u64>,
+    pub created: Option<Ts>,
+    /// The pod template's containers, as far as a rollout's diff needs them.
+    pub template: Vec<TemplateContainer>,
+}
+
+/// A container of a pod template: what a rollout changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateContainer {
+    pub name: String,
+    pub image: String,
+    /// `command` and `args`, joined.
+    pub command: String,
+    /// The names of its environment variables and of the ConfigMaps/Secrets it takes them from;
+    /// never their values.
+    pub env: Vec<String>,
+    /// Limits and requests, compact.
+    pub resources: String,
+    /// Liveness, readiness and startup probes, compact.
+    pub probes: Vec<(String, String)>,
+}
+
+impl TemplateContainer {
+    fn of(c: &Value) -> TemplateContainer {
+        let words = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        let mut command = words(&c["command"]);
+        command.extend(words(&c["args"]));
+        let mut env: Vec<String> = c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect();
+        for from in c["envFrom"].as_array().into_iter().flatten() {
+            for (k, what) in [("configMapRef", "configmap"), ("secretRef", "secret")] {
+                if let Some(n) = from[k]["name"].as_str() {
+                    env.push(format!("{what}/{n}"));
+                }
+            }
+        }
+        env.sort();
+        let compact = |v: &Value| {
+            if v.is_null() {
+                String::new()
+            } else {
+                v.to_string()
+            }
+        };
+        TemplateContainer {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            image: c["image"].as_str().unwrap_or_default().to_string(),
+            command: command.join(" "),
+            env,
+            resources: compact(&c["resources"]),
+            probes: ["livenessProbe", "readinessProbe", "startupProbe"]
+                .iter()
+                .filter(|k| !c[**k].is_null())
+                .map(|k| (k.trim_end_matches("Probe").to_string(), compact(&c[*k])))
+                .collect(),
+        }
+    }
+}
+
+/// What changed from one pod template to the next, one phrase each.
+pub fn template_diff(old: &[TemplateContainer], new: &[TemplateContainer]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in new {
+        let Some(o) = old.iter().find(|o| o.name == n.name) else {
+            out.push(format!("container {} added ({})", n.name, n.image));
+            continue;
+        };
+        if o.image != n.image {
+            // The same repository: the tags say it.
+            let split = |i: &str| {
+                i.rsplit_once(':')
+                    .filter(|(_, t)| !t.contains('/'))
+                    .map(|(r, t)| (r.to_string(), t.to_string()))
+            };
+            match (split(&o.image), split(&n.image)) {
+                (Some((r1, t1)), Some((r2, t2))) if r1 == r2 => {
+                    out.push(format!("image of {}: {r1} {t1} → {t2}", n.name))
+                }
+                _ => out.push(format!("image of {}: {} → {}", n.name, o.image, n.image)),
+            }
+        }
+        if o.command != n.command {
+            out.push(format!(
+                "command of {}: `{}` → `{}`",
+                n.name,
+                if o.command.is_empty() {
+                    "(image default)"
+                } else {
+                    &o.command
+                },
+                if n.command.is_empty() {
+                    "(image default)"
+                } else {
+                    &n.command
+                }
+            ));
+        }
+        let added: Vec<&String> = n.env.iter().filter(|e| !o.env.contains(e)).collect();
+        let removed: Vec<&String> = o.env.iter().filter(|e| !n.env.contains(e)).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let mut parts: Vec<String> = added.iter().map(|e| format!("+{e}")).collect();
+            parts.extend(removed.iter().map(|e| format!("-{e}")));
+            out.push(format!("environment of {}: {}", n.name, parts.join(" ")));
+        }
+        if o.resources != n.resources {
+            out.push(format!(
+                "resources of {}: {} → {}",
+                n.name, o.resources, n.resources
+            ));
+        }
+        for (k, v) in &n.probes {
+            match o.probes.iter().find(|(ok, _)| ok == k) {
+                None => out.push(format!("{k} probe of {} added", n.name)),
+                Some((_, ov)) if ov != v => {
+                    out.push(format!("{k} probe of {}: {ov} → {v}", n.name))
+                }
+                _ => {}
+            }
+        }
+        for (k, _) in o
+            .probes
+            .iter()
+            .filter(|(k, _)| !n.probes.iter().any(|(nk, _)| nk == k))
+        {
+            out.push(format!("{k} probe of {} removed", n.name));
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
+        out.push(format!("container {} removed", o.name));
+    }
+    out
 }
 
 /// Ready and total endpoints of one Service, summed over its EndpointSlices.
@@ -204,7 +346,8 @@ pub enum Change {
         old: Option<Box<Node>>,
         new: Box<Node>,
     },
-    Workload(Workload),
+    /// A workload, and whether it was seen for the first time.
+    Workload(Workload, bool),
     Endpoints {
         service: Entity,
         old: Endpoints,
@@ -320,10 +463,22 @@ impl Topology {
                     desired,
                     available,
                     owner: controller(&v),
+                    revision: v["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                        .as_str()
+                        .and_then(|r| r.parse().ok()),
+                    created: v["metadata"]["creationTimestamp"]
+                        .as_str()
+                        .and_then(Ts::parse_rfc3339),
+                    template: v["spec"]["template"]["spec"]["containers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(TemplateContainer::of)
+                        .collect(),
                 };
                 let key = (kind, o.namespace.clone(), o.name.clone());
-                self.workloads.insert(key, w.clone());
-                Change::Workload(w)
+                let new = self.workloads.insert(key, w.clone()).is_none();
+                Change::Workload(w, new)
             }
             _ => Change::Other,
         }
@@ -470,6 +625,20 @@ impl Topology {
             ns: pod.ns.clone(),
             name,
         })
+    }
+
+    /// The ReplicaSets of a Deployment.
+    pub fn replica_sets_of(&self, ns: &str, deployment: &str) -> Vec<&Workload> {
+        self.workloads
+            .values()
+            .filter(|w| {
+                w.kind == "ReplicaSet"
+                    && w.ns == ns
+                    && w.owner
+                        .as_ref()
+                        .is_some_and(|(k, n)| k == "Deployment" && n == deployment)
+            })
+            .collect()
     }
 
     /// Whether a Service of this name is known in this namespace.
@@ -647,6 +816,42 @@ fn parse_node(o: &Object, v: &Value) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_diff_names_what_changed_and_never_values() {
+        let c = |image: &str, env: &[&str], args: &str| TemplateContainer {
+            name: "cart".into(),
+            image: image.into(),
+            command: args.into(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+            resources: r#"{"limits":{"memory":"512Mi"}}"#.into(),
+            probes: vec![("readiness".into(), r#"{"periodSeconds":5}"#.into())],
+        };
+        let old = [c("reg.io/shop/cart:1.9.3", &["DB_HOST"], "")];
+        let new = [c(
+            "reg.io/shop/cart:1.10.0",
+            &["DB_HOST", "RECS"],
+            "--cache-size=1",
+        )];
+        assert_eq!(
+            template_diff(&old, &new),
+            [
+                "image of cart: reg.io/shop/cart 1.9.3 → 1.10.0",
+                "command of cart: `(image default)` → `--cache-size=1`",
+                "environment of cart: +RECS",
+            ]
+        );
+        assert!(template_diff(&old, &old).is_empty());
+        let mut other = new.clone();
+        other[0].probes.clear();
+        other[0].image = "other.io/cart:2".into();
+        let d = template_diff(&new, &other);
+        assert_eq!(
+            d[0],
+            "image of cart: reg.io/shop/cart:1.10.0 → other.io/cart:2"
+        );
+        assert_eq!(d[1], "readiness probe of cart removed");
+    }
 
     #[test]
     fn pod_uids_and_quantities_parse() {

@@ -302,6 +302,38 @@ pub fn network_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn bad_rollout(c: &Context) -> Actions {
+    let (Entity::Workload { ns, name, .. }, Some(r)) = (&c.root.entity, &c.root.facts.rollout)
+    else {
+        return unknown(c);
+    };
+    let mut a = Vec::new();
+    match r.previous {
+        Some(prev) => a.push(("IMMEDIATE", format!(
+            "roll back: kubectl rollout undo deployment/{name} -n {ns} --to-revision={prev} (revision {} broke its pods; {prev} ran)",
+            r.revision
+        ))),
+        None => a.push(("IMMEDIATE", format!(
+            "roll back: kubectl rollout undo deployment/{name} -n {ns} (revision {} broke its pods)",
+            r.revision
+        ))),
+    }
+    if !r.diff.is_empty() {
+        a.push((
+            "NEXT",
+            format!(
+                "what changed in revision {}: {}",
+                r.revision,
+                r.diff.join("; ")
+            ),
+        ));
+    }
+    a.push(("LATER", format!(
+        "let deployment/{ns}/{name} stop a bad revision early: readiness probes, maxUnavailable 0, progressDeadlineSeconds, a canary"
+    )));
+    a
+}
+
 fn service_name(e: &Entity) -> String {
     match e {
         Entity::Service { name, .. } => name.clone(),

@@ -130,9 +130,18 @@ pub fn build(d: View<'_>, groups: &[Group]) -> Verdict {
     verdict(incidents(d, groups))
 }
 
-/// The incidents of some linked groups, not yet numbered.
+/// The incidents of some linked groups, not yet numbered. A group of changes alone (a rollout
+/// that nothing failed after) is no incident.
 pub fn incidents(d: View<'_>, groups: &[Group]) -> Vec<Incident> {
-    groups.iter().map(|g| incident(d, g)).collect()
+    groups
+        .iter()
+        .filter(|g| {
+            g.members
+                .iter()
+                .any(|&i| d.findings[i].kind.props().nature != Nature::Change)
+        })
+        .map(|g| incident(d, g))
+        .collect()
 }
 
 /// Orders incidents — most severe first, then by time, then by root entity and summary, a total
@@ -421,6 +430,30 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
         }
         // A service-level finding says it best itself: what changed, by how much.
         _ if root.kind.props().harm == crate::knowledge::Harm::Degraded => root.summary.clone(),
+        RootKind::BadRollout => {
+            // The rollout, and what its new pods did.
+            let failed = members
+                .iter()
+                .filter(|m| m.kind != K::Rollout && matches!(m.entity, Entity::Pod { .. }))
+                .min_by_key(|m| (std::cmp::Reverse(m.kind.props().cause_rank), m.start));
+            let revision = f.rollout.as_ref().map_or(0, |r| r.revision);
+            // What the new pods said when they failed (a back-off is not a reason).
+            let said = members
+                .iter()
+                .filter(|m| m.kind != K::CrashLoop)
+                .find_map(|m| m.facts.message.as_deref())
+                .and_then(|msg| msg.lines().map(str::trim).find(|l| !l.is_empty()))
+                .map(|l| format!(": \"{l}\""))
+                .unwrap_or_default();
+            match failed {
+                Some(m) => format!(
+                    "{} revision {revision} broke its new pods: {}{said}",
+                    root.entity.short(),
+                    m.summary
+                ),
+                None => root.summary.clone(),
+            }
+        }
         RootKind::DependencyUnreachable | RootKind::DnsFailure | RootKind::ConfigError => {
             let said = members.iter().find_map(|m| {
                 matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError)

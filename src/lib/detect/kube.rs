@@ -1,9 +1,9 @@
 //! Detectors over Kubernetes: Pod, Node, workload and EndpointSlice changes, and Events.
 
 use super::text::{self, Cause};
-use super::{Detector, Facts, FindingKind};
+use super::{Detector, Facts, FindingKind, Rollout};
 use crate::event::{Event, KubeEvent, Ts};
-use crate::topology::{Change, Container, Entity, Pod, Termination};
+use crate::topology::{template_diff, Change, Container, Entity, Pod, Termination, Workload};
 
 impl Detector {
     pub(crate) fn object_change(&mut self, e: &Event, change: Change) {
@@ -57,7 +57,10 @@ impl Detector {
                     });
                 }
             }
-            Change::Workload(w) => {
+            Change::Workload(w, new) => {
+                if w.kind == "ReplicaSet" && new {
+                    self.rollout(e, &w);
+                }
                 // ReplicaSets are their Deployment's business; Jobs finish, they are not rolled out.
                 if w.kind == "ReplicaSet" || w.kind == "Job" {
                     return;
@@ -104,6 +107,71 @@ impl Detector {
             }
             Change::Other => {}
         }
+    }
+
+    /// A Deployment's new ReplicaSet: a rollout, with what changed since the revision before. A
+    /// change, not a failure: it becomes part of an incident only when what fails after it is
+    /// its new pods.
+    fn rollout(&mut self, e: &Event, rs: &Workload) {
+        let (Some(("Deployment", dep)), Some(revision)) = (
+            rs.owner.as_ref().map(|(k, n)| (k.as_str(), n.clone())),
+            rs.revision,
+        ) else {
+            return;
+        };
+        if revision < 2 {
+            return; // the Deployment's creation, not a change
+        }
+        let previous = self
+            .topo
+            .replica_sets_of(&rs.ns, &dep)
+            .into_iter()
+            .filter(|o| o.name != rs.name && o.revision.is_some_and(|r| r < revision))
+            .max_by_key(|o| o.revision)
+            .cloned();
+        let diff = previous
+            .as_ref()
+            .map(|p| template_diff(&p.template, &rs.template))
+            .unwrap_or_default();
+        let at = rs.created.unwrap_or(e.ts);
+        let entity = Entity::Workload {
+            kind: "Deployment".into(),
+            ns: rs.ns.clone(),
+            name: dep.clone(),
+        };
+        let what = match diff.len() {
+            0 => String::new(),
+            1 => format!(": {}", diff[0]),
+            n => format!(
+                ": {}, and {} more change{}",
+                diff[0],
+                n - 1,
+                if n == 2 { "" } else { "s" }
+            ),
+        };
+        let summary = format!(
+            "deployment {}/{dep} rolled out revision {revision} (ReplicaSet {}){what}",
+            rs.ns, rs.name
+        );
+        let facts = Facts {
+            rollout: Some(Rollout {
+                replica_set: rs.name.clone(),
+                revision,
+                previous: previous.as_ref().and_then(|p| p.revision),
+                previous_replica_set: previous.map(|p| p.name),
+                diff,
+            }),
+            ..Facts::default()
+        };
+        self.upsert(
+            FindingKind::Rollout,
+            entity.clone(),
+            &rs.name,
+            at,
+            e,
+            || (summary, facts),
+        );
+        self.close(FindingKind::Rollout, &entity, &rs.name, at);
     }
 
     fn pod_change(&mut self, e: &Event, old: Option<&Pod>, pod: &Pod) {

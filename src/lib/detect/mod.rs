@@ -64,6 +64,19 @@ pub struct Facts {
     pub score: f64,
     /// For originating errors: most were calls that never reached the service (it is down).
     pub unreached: bool,
+    /// For a rollout: the new ReplicaSet, its revision, the one before, and what changed.
+    pub rollout: Option<Rollout>,
+}
+
+/// A Deployment's new revision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rollout {
+    pub replica_set: String,
+    pub revision: u64,
+    pub previous: Option<u64>,
+    pub previous_replica_set: Option<String>,
+    /// What changed in the pod template, one phrase each (`image cart:1.9.3 → 1.9.4`).
+    pub diff: Vec<String>,
 }
 
 /// A symptom with its evidence.
