@@ -555,6 +555,61 @@ mod tests {
         Event::new(at(s), "node-7", Source::Kube, Kube::from(o))
     }
 
+    fn deployment(s: u64, available: i64, progressing: (&str, &str, u64)) -> Event {
+        let v = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "cart", "namespace": "shop", "uid": "dep-uid"},
+            "spec": {"replicas": 3, "progressDeadlineSeconds": 600},
+            "status": {"replicas": 3, "availableReplicas": available, "conditions": [
+                {"type": "Progressing", "status": progressing.0, "reason": progressing.1,
+                 "lastUpdateTime": at(progressing.2).rfc3339()}]}});
+        let o = Object {
+            action: ObjectAction::Changed,
+            kind: ObjectKind::Deployment,
+            namespace: "shop".into(),
+            name: "cart".into(),
+            uid: "dep-uid".into(),
+            resource_version: s.to_string(),
+            node: String::new(),
+            json: RawJson::from_value(&v),
+        };
+        Event::new(at(s), "", Source::Kube, Kube::from(o))
+    }
+
+    fn stuck(events: Vec<Event>) -> Vec<(Ts, String)> {
+        let (_, d) = run_events([events], crate::detect::Config::default());
+        d.findings
+            .iter()
+            .filter(|f| f.kind == crate::detect::FindingKind::RolloutStuck)
+            .map(|f| (f.start, f.summary.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_rollout_is_stuck_when_kubernetes_says_so_or_past_its_deadline_not_while_it_starts() {
+        // Starting: 2 of 3 for a minute, then all 3.
+        let starting = vec![
+            deployment(0, 2, ("True", "ReplicaSetUpdated", 0)),
+            deployment(60, 3, ("True", "NewReplicaSetAvailable", 60)),
+        ];
+        assert!(stuck(starting).is_empty());
+        // Kubernetes gave up on it.
+        let said = stuck(vec![
+            deployment(0, 2, ("True", "ReplicaSetUpdated", 0)),
+            deployment(601, 2, ("False", "ProgressDeadlineExceeded", 601)),
+        ]);
+        assert_eq!(said.len(), 1);
+        assert!(said[0].1.contains("ProgressDeadlineExceeded"), "{said:?}");
+        assert_eq!(said[0].0, at(601));
+        // Short for longer than its deadline, whatever the condition says (an old snapshot, a
+        // StatefulSet): stuck from when the deadline passed.
+        let late = stuck(vec![
+            deployment(0, 2, ("True", "ReplicaSetUpdated", 0)),
+            deployment(900, 2, ("True", "ReplicaSetUpdated", 0)),
+        ]);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].0, at(600));
+    }
+
     fn terminated(reason: &str, code: i64, s: u64, message: &str) -> serde_json::Value {
         json!({"terminated": {"reason": reason, "exitCode": code, "finishedAt": at(s).rfc3339(), "message": message}})
     }

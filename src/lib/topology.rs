@@ -166,6 +166,11 @@ pub struct Workload {
     pub created: Option<Ts>,
     /// The pod template's containers, as far as a rollout's diff needs them.
     pub template: Vec<TemplateContainer>,
+    /// A Deployment's `Progressing` condition: status, reason, and since when (lastUpdateTime).
+    pub progressing: Option<(String, String, Option<Ts>)>,
+    /// How long a rollout may take before it is stuck (`progressDeadlineSeconds`; 600 s, the
+    /// Deployment default, for the others).
+    pub deadline_s: u64,
 }
 
 /// A container of a pod template: what a rollout changes.
@@ -475,6 +480,20 @@ impl Topology {
                         .flatten()
                         .map(TemplateContainer::of)
                         .collect(),
+                    progressing: v["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c["type"] == "Progressing")
+                        .map(|c| {
+                            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                            let since = c["lastUpdateTime"]
+                                .as_str()
+                                .or(c["lastTransitionTime"].as_str())
+                                .and_then(Ts::parse_rfc3339);
+                            (s("status"), s("reason"), since)
+                        }),
+                    deadline_s: v["spec"]["progressDeadlineSeconds"].as_u64().unwrap_or(600),
                 };
                 let key = (kind, o.namespace.clone(), o.name.clone());
                 let new = self.workloads.insert(key, w.clone()).is_none();

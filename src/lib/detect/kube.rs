@@ -71,6 +71,7 @@ impl Detector {
                     name: w.name.clone(),
                 };
                 if w.available >= w.desired {
+                    self.short.remove(&entity);
                     self.close(FindingKind::RolloutStuck, &entity, "", e.ts);
                     return;
                 }
@@ -78,9 +79,33 @@ impl Detector {
                     "{} {}/{}: {} of {} replicas available",
                     w.kind, w.ns, w.name, w.available, w.desired
                 );
-                self.upsert(FindingKind::RolloutStuck, entity, "", e.ts, e, || {
-                    (summary, Facts::default())
-                });
+                // Stuck when Kubernetes says so, or when it has been short for longer than its
+                // progress deadline: a rollout that is still starting is healthy.
+                if let Some((status, reason, _)) = &w.progressing {
+                    if status == "False" {
+                        let summary = format!("{summary} ({reason})");
+                        self.short.remove(&entity);
+                        self.upsert(FindingKind::RolloutStuck, entity, "", e.ts, e, || {
+                            (summary, Facts::default())
+                        });
+                        return;
+                    }
+                }
+                if self.open.contains_key(&(
+                    FindingKind::RolloutStuck,
+                    entity.clone(),
+                    String::new(),
+                )) {
+                    self.upsert(FindingKind::RolloutStuck, entity, "", e.ts, e, || {
+                        (summary, Facts::default())
+                    });
+                    return;
+                }
+                let since = w.progressing.as_ref().and_then(|p| p.2).unwrap_or(e.ts);
+                let since = self.short.get(&entity).map_or(since, |s| s.0.min(since));
+                self.short
+                    .insert(entity, (since, w.deadline_s, summary, e.clone()));
+                self.rollouts_due(e.ts);
             }
             Change::Endpoints { service, old, new } => {
                 // The controller drops the endpoints of deleted and evicted pods: a service can
@@ -106,6 +131,29 @@ impl Detector {
                 }
             }
             Change::Other => {}
+        }
+    }
+
+    /// Workloads short of replicas for longer than their progress deadline: stuck, dated when the
+    /// deadline passed.
+    pub(crate) fn rollouts_due(&mut self, now: Ts) {
+        let due: Vec<Entity> = self
+            .short
+            .iter()
+            .filter(|(_, (since, deadline, _, _))| {
+                now.0 >= since.0.saturating_add(deadline * Ts::NANOS_PER_SEC)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for entity in due {
+            if let Some((since, deadline, summary, ev)) = self.short.remove(&entity) {
+                let at = Ts(since.0.saturating_add(deadline * Ts::NANOS_PER_SEC));
+                let summary =
+                    format!("{summary} for more than {deadline} s (its progress deadline)");
+                self.upsert(FindingKind::RolloutStuck, entity, "", at, &ev, || {
+                    (summary, Facts::default())
+                });
+            }
         }
     }
 

@@ -164,6 +164,9 @@ pub struct Detector {
     /// The last meaningful log lines of each container (`ns/pod/container`), to quote when it
     /// crashes: (time, text, evidence).
     pub(crate) log_tail: HashMap<String, std::collections::VecDeque<(Ts, String, Evidence)>>,
+    /// Workloads with fewer available replicas than desired, not stuck yet: since when, how long
+    /// they may take, their summary and the event that showed them.
+    pub(crate) short: HashMap<Entity, (Ts, u64, String, Event)>,
 }
 
 /// Log lines kept per container for quoting, and containers remembered.
@@ -220,6 +223,7 @@ impl Detector {
             pids: HashMap::new(),
             pid_order: std::collections::VecDeque::new(),
             log_tail: HashMap::new(),
+            short: HashMap::new(),
         }
     }
 
@@ -304,6 +308,10 @@ impl Detector {
     pub fn observe(&mut self, e: &Event) {
         self.last_ts = self.last_ts.max(e.ts);
         self.service_tick(e.ts);
+        // A workload's own change decides for itself (it may say why it is stuck).
+        if !self.short.is_empty() && !matches!(e.body, Body::Kube(Kube::Object(_))) {
+            self.rollouts_due(e.ts);
+        }
         match &e.body {
             Body::Kernel(Kernel::OomKill(o)) => self.oom_kill(e, o),
             Body::Kernel(Kernel::TcpState(t)) => self.tcp_state(e, t),
