@@ -691,6 +691,31 @@ Pod's `lastState` states it, and marks them approximate.
 """)
 
 
+def quoted_errors():
+    c = Cluster("control-quoted-errors")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    ledger = c.deployment("shop", "ledger", 1, spread(["node-1"]), limit="512Mi")[0]
+    c.endpoints("shop", "ledger")
+    # Running, ready, never restarted; its log quotes errors it recovered from or only reports.
+    c.files[kubelet_log_path(ledger, 0)] = "".join([
+        cri(0, "stdout", '{"level":"info","msg":"ledger 5.1.2 starting","pid":1}'),
+        cri(2, "stderr", '{"level":"warn","msg":"could not connect to ledger-db:5432: dial tcp 10.20.0.41:5432: connect: connection refused; retrying in 1s"}'),
+        cri(3, "stdout", '{"level":"info","msg":"connected to ledger-db:5432"}'),
+        cri(20, "stderr", '{"level":"warn","msg":"environment variable TRACING_ENDPOINT is not set: tracing disabled"}'),
+        cri(21, "stdout", '{"level":"info","msg":"self-test passed (12 checks)"}'),
+        cri(40, "stdout", '{"level":"info","msg":"serving on :8080"}'),
+    ])
+    c.write("""
+# control-quoted-errors — no incident
+
+`ledger` runs, ready, with no restart and no failed request; its log quotes a refused connection
+it retried at start (and then connected) and an optional variable that is not set. A cause a
+log line names is not an incident until something fails with it: at most low severity.
+""")
+
+
 def template(image, env, args=None):
     """A ReplicaSet's pod template, as the Deployment controller copies it."""
     c = {"name": "cart", "image": image, "ports": [{"containerPort": 8080, "protocol": "TCP"}],
@@ -777,7 +802,7 @@ back to revision 1.
 
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
-              log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True)]:
+              log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors]:
         f()
 
 

@@ -344,9 +344,14 @@ fn impact(members: &[&Finding], topo: &Topology) -> Impact {
 /// errors that were retried and recovered, a lone network blip.
 fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
     let node_level = kind.props().scope == Scope::Node;
-    let pod_trouble = members
-        .iter()
-        .any(|m| matches!(m.kind.props().harm, Harm::Pod | Harm::Restart));
+    // A cause a log line names is not itself a failure: a container that keeps running, ready and
+    // restart-free may quote an error (a retried call, a prompt, a test). It counts once something
+    // fails with it.
+    let pod_trouble = members.iter().any(|m| {
+        matches!(m.kind.props().harm, Harm::Pod | Harm::Restart)
+            && !(m.layer == Layer::Log
+                && matches!(m.kind, K::ConfigError | K::DependencyError | K::DnsFailure))
+    });
     // Errors alone, at a low rate among the service's requests, are background noise.
     let only_errors = members
         .iter()
