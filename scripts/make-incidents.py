@@ -716,6 +716,87 @@ log line names is not an incident until something fails with it: at most low sev
 """)
 
 
+def job(failing=True):
+    name = "job-failed" if failing else "control-job-complete"
+    c = Cluster(name)
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    job = "nightly-report-29561400"
+    job_uid = uid(c.name, "job", job)
+    image = "registry.example.com/shop/reports:3.2.0"
+    trace = ("Traceback (most recent call last):\n  File \"/app/report.py\", line 88, in <module>\n    main()\n"
+             "  File \"/app/report.py\", line 41, in main\n    day = datetime.strptime(os.environ[\"REPORT_DAY\"], \"%Y-%m-%d\")\n"
+             "ValueError: time data '14/03/2026' does not match format '%Y-%m-%d'")
+    runs = [(0, 6), (16, 21), (42, 47)] if failing else [(0, 38)]
+    pods = []
+    for i, (start, end) in enumerate(runs):
+        pname = f"{job}-{h(c.name, 'jobpod', i, n=5)}"
+        node = NODES3[i % 3]
+        n = len(c.pods)
+        cs = {"name": "report", "image": image, "imageID": image.split(":")[0] + "@sha256:" + h(image, n=64),
+              "containerID": "containerd://" + cid(c.name, pname), "ready": False, "started": False, "restartCount": 0,
+              "state": {"terminated": {"exitCode": 1 if failing else 0, "reason": "Error" if failing else "Completed",
+                                       "startedAt": t(start + 1), "finishedAt": t(end), "containerID": "containerd://" + cid(c.name, pname),
+                                       **({"message": trace} if failing else {})}},
+              "lastState": {}}
+        p = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": pname, "namespace": "shop", "uid": uid(c.name, "pod", pname), "resourceVersion": str(10200 + n),
+                          "creationTimestamp": t(start), "labels": {"batch.kubernetes.io/job-name": job, "job-name": job,
+                                                                    "batch.kubernetes.io/controller-uid": job_uid, "controller-uid": job_uid},
+                          "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": job_uid, "controller": True,
+                                               "blockOwnerDeletion": True}]},
+             "spec": {"nodeName": node, "restartPolicy": "Never",
+                      "containers": [{"name": "report", "image": image, "env": [{"name": "REPORT_DAY", "value": "14/03/2026"}],
+                                      "resources": {"limits": {"memory": "1Gi"}, "requests": {"memory": "1Gi", "cpu": "500m"}}}]},
+             "status": {"phase": "Failed" if failing else "Succeeded", "podIP": "10.244.%d.%d" % (1 + n // 200, 10 + n % 200),
+                        "hostIP": "192.168.10.%d" % (11 + int(node.rsplit("-", 1)[1])), "startTime": t(start), "qosClass": "Burstable",
+                        "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": t(end)}],
+                        "containerStatuses": [cs]}}
+        c.pods.append(p)
+        pods.append(p)
+        c.event(start, "SuccessfulCreate", f"Created pod: {pname}", {"metadata": {"name": job, "namespace": "shop", "uid": job_uid}},
+                kind="Job", type_="Normal", component="job-controller")
+    done = runs[-1][1] + 1
+    conditions = ([{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit", "lastProbeTime": t(done), "lastTransitionTime": t(done)},
+                   {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit", "lastProbeTime": t(done), "lastTransitionTime": t(done)}]
+                  if failing else
+                  [{"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods",
+                    "lastProbeTime": t(done), "lastTransitionTime": t(done)},
+                   {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods",
+                    "lastProbeTime": t(done), "lastTransitionTime": t(done)}])
+    c.workloads.append({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": job, "namespace": "shop", "uid": job_uid, "resourceVersion": "9301", "creationTimestamp": t(0),
+                     "labels": {"batch.kubernetes.io/job-name": job},
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly-report", "uid": uid(c.name, "cronjob"),
+                                          "controller": True, "blockOwnerDeletion": True}]},
+        "spec": {"parallelism": 1, "completions": 1, "backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never"}}},
+        "status": {"startTime": t(0), **({"failed": 3} if failing else {"succeeded": 1, "completionTime": t(done)}), "ready": 0,
+                   "terminating": 0, "uncountedTerminatedPods": {}, "conditions": conditions},
+    })
+    if failing:
+        c.event(done, "BackoffLimitExceeded", "Job has reached the specified backoff limit", {"metadata": {"name": job, "namespace": "shop", "uid": job_uid}},
+                kind="Job", component="job-controller")
+        c.write("""
+# job-failed — job_failed
+
+The CronJob `shop/nightly-report`'s Job runs three pods (`backoffLimit: 2`); each exits 1 with a
+Python `ValueError` (`REPORT_DAY` in the wrong date format) and the Job fails with
+`BackoffLimitExceeded`. Nothing else is broken, but the report was not made: at least medium.
+""")
+    else:
+        c.event(done, "Completed", "Job completed", {"metadata": {"name": job, "namespace": "shop", "uid": job_uid}},
+                kind="Job", type_="Normal", component="job-controller")
+        c.write("""
+# control-job-complete — no incident
+
+The same Job runs one pod that exits 0; the Job completes. No incident.
+""")
+
+
 def template(image, env, args=None):
     """A ReplicaSet's pod template, as the Deployment controller copies it."""
     c = {"name": "cart", "image": image, "ports": [{"containerPort": 8080, "protocol": "TCP"}],
@@ -802,7 +883,8 @@ back to revision 1.
 
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
-              log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors]:
+              log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
+              job, lambda: job(failing=False)]:
         f()
 
 

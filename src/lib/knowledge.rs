@@ -121,6 +121,7 @@ pub enum FindingKind {
     ErrorLogs,
     CpuThrottled,
     Rollout,
+    JobFailed,
 }
 
 named!(FindingKind, "finding kind" {
@@ -154,6 +155,7 @@ named!(FindingKind, "finding kind" {
     ErrorLogs => "error_logs",
     CpuThrottled => "cpu_throttled",
     Rollout => "rollout",
+    JobFailed => "job_failed",
 });
 
 impl FindingKind {
@@ -199,6 +201,7 @@ impl FindingKind {
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
             F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
+            F::JobFailed           => p(L::K8s,    N::Event,     2, 2, H::Pod,      R::JobFailed,            "a Job failed all its retries or ran past its deadline (BackoffLimitExceeded, DeadlineExceeded)"),
             F::Rollout             => p(L::K8s,    N::Change,    8, 0, H::None,     R::BadRollout,           "a Deployment rolled out a new revision (a new ReplicaSet), with what changed in its pod template"),
         }
     }
@@ -257,6 +260,7 @@ pub enum RootKind {
     NetworkLatency,
     CpuThrottling,
     BadRollout,
+    JobFailed,
     Unknown,
 }
 
@@ -278,6 +282,7 @@ named!(RootKind, "root cause kind" {
     NetworkLatency => "network_latency",
     CpuThrottling => "cpu_throttling",
     BadRollout => "bad_rollout",
+    JobFailed => "job_failed",
     Unknown => "unknown",
 });
 
@@ -306,6 +311,7 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::JobFailed             => p("job failed",                   0.8,  S::Pod,     actions::job_failed),
             R::BadRollout            => p("bad rollout",                  0.8,  S::Pod,     actions::bad_rollout),
             R::CpuThrottling         => p("CPU limit (throttled)",        0.8,  S::Pod,     actions::cpu_throttling),
             R::Unknown               => p("unknown",                      0.3,  S::Unknown, actions::unknown),

@@ -129,6 +129,7 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::ServiceLatency], effects: &[K::NetworkLatency], relation: Relation::CauseIsClient, window_s: 300, why: "a slow caller is slow to send its calls and to read their answers" },
     Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::EffectIsClient, window_s: 300, why: "its callers' requests failed or slowed" },
     Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
+    Rule { causes: NEW_POD_FAILURES, effects: &[K::JobFailed], relation: Relation::PodOfWorkload, window_s: 3600, why: "its pods failed every retry" },
     Rule { causes: &[K::Rollout], effects: NEW_POD_FAILURES, relation: Relation::NewRevision, window_s: 1800, why: "the pods of the new revision failed" },
 ];
 
@@ -258,9 +259,13 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
             }
             _ => false,
         },
-        Relation::PodOfWorkload => pod_of(&cause.entity)
-            .and_then(|p| topo.workload_of(p))
-            .is_some_and(|w| w == effect.entity),
+        // The workload at the top of the pod's owner chain, or its direct owner (a CronJob's
+        // Job, a Deployment's ReplicaSet).
+        Relation::PodOfWorkload => pod_of(&cause.entity).is_some_and(|p| {
+            topo.workload_of(p).is_some_and(|w| w == effect.entity)
+                || matches!((&p.owner, &effect.entity), (Some((k, n)), Entity::Workload { kind, ns, name })
+                    if k == kind && n == name && *ns == p.ns)
+        }),
         Relation::CauseIsPeer => {
             let target = effect.facts.peer.as_ref().unwrap_or(&effect.entity);
             *target == cause.entity

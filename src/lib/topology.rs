@@ -171,6 +171,8 @@ pub struct Workload {
     /// How long a rollout may take before it is stuck (`progressDeadlineSeconds`; 600 s, the
     /// Deployment default, for the others).
     pub deadline_s: u64,
+    /// A Job's `Failed` condition: reason, message, since when.
+    pub failed: Option<(String, String, Option<Ts>)>,
 }
 
 /// A container of a pod template: what a rollout changes.
@@ -352,7 +354,7 @@ pub enum Change {
         new: Box<Node>,
     },
     /// A workload, and whether it was seen for the first time.
-    Workload(Workload, bool),
+    Workload(Box<Workload>, bool),
     Endpoints {
         service: Entity,
         old: Endpoints,
@@ -494,10 +496,21 @@ impl Topology {
                             (s("status"), s("reason"), since)
                         }),
                     deadline_s: v["spec"]["progressDeadlineSeconds"].as_u64().unwrap_or(600),
+                    failed: v["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c["type"] == "Failed" && c["status"] == "True")
+                        .map(|c| {
+                            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                            let since =
+                                c["lastTransitionTime"].as_str().and_then(Ts::parse_rfc3339);
+                            (s("reason"), s("message"), since)
+                        }),
                 };
                 let key = (kind, o.namespace.clone(), o.name.clone());
                 let new = self.workloads.insert(key, w.clone()).is_none();
-                Change::Workload(w, new)
+                Change::Workload(Box::new(w), new)
             }
             _ => Change::Other,
         }

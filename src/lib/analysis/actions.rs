@@ -302,6 +302,48 @@ pub fn network_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn job_failed(c: &Context) -> Actions {
+    let job = c
+        .members
+        .iter()
+        .find(|m| m.kind == crate::detect::FindingKind::JobFailed)
+        .map(|m| m.entity.clone())
+        .unwrap_or_else(|| c.root.entity.clone());
+    let (ns, name) = match &job {
+        Entity::Workload { ns, name, .. } => (ns.clone(), name.clone()),
+        other => (String::new(), other.short()),
+    };
+    // What its pods said, and the CronJob it came from.
+    let said = c
+        .members
+        .iter()
+        .filter(|m| matches!(m.entity, Entity::Pod { .. }))
+        .find_map(|m| m.facts.message.as_deref())
+        .map(crate::detect::text::first_line)
+        .map(|l| format!(" (its pods said: {l})"))
+        .unwrap_or_default();
+    let cronjob = c.members.iter().find_map(|m| match &m.entity {
+        Entity::Pod { ns, name } => c
+            .topology
+            .pod_by_name(ns, name)
+            .and_then(|p| c.topology.workload_of(p))
+            .and_then(|w| match w {
+                Entity::Workload { kind, name, .. } if kind == "CronJob" => Some(name),
+                _ => None,
+            }),
+        _ => None,
+    });
+    let rerun = match cronjob {
+        Some(cj) => format!("kubectl create job {cj}-manual -n {ns} --from=cronjob/{cj}"),
+        None => format!("re-create job/{name} in {ns}"),
+    };
+    vec![
+        ("IMMEDIATE", format!("see why its pods failed: kubectl logs job/{name} -n {ns}, kubectl describe job/{name} -n {ns}{said}")),
+        ("NEXT", format!("once fixed, run it again ({rerun}); check that a half-done run is safe to repeat")),
+        ("LATER", "alert on failed Jobs (kube_job_status_failed), not only on missing results".to_string()),
+    ]
+}
+
 pub fn bad_rollout(c: &Context) -> Actions {
     let (Entity::Workload { ns, name, .. }, Some(r)) = (&c.root.entity, &c.root.facts.rollout)
     else {

@@ -435,6 +435,33 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
         }
         // A service-level finding says it best itself: what changed, by how much.
         _ if root.kind.props().harm == crate::knowledge::Harm::Degraded => root.summary.clone(),
+        RootKind::JobFailed => {
+            let job = members.iter().find(|m| m.kind == K::JobFailed);
+            let runs = members
+                .iter()
+                .filter(|m| m.kind == K::ContainerError)
+                .count();
+            let said = members
+                .iter()
+                .filter(|m| matches!(m.entity, Entity::Pod { .. }))
+                .find_map(|m| m.facts.message.as_deref())
+                .map(crate::detect::text::first_line)
+                .filter(|l| !l.is_empty())
+                .map(|l| format!(": \"{l}\""))
+                .unwrap_or_default();
+            match job {
+                Some(j) => format!(
+                    "{}{}{said}",
+                    first_line_of(&j.summary),
+                    match runs {
+                        0 => String::new(),
+                        1 => ", its pod failed".to_string(),
+                        n => format!(", all {n} of its pods failed"),
+                    }
+                ),
+                None => first_line_of(&root.summary).to_string(),
+            }
+        }
         RootKind::BadRollout => {
             // The rollout, and what its new pods did.
             let failed = members
@@ -447,7 +474,8 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
                 .iter()
                 .filter(|m| m.kind != K::CrashLoop)
                 .find_map(|m| m.facts.message.as_deref())
-                .and_then(|msg| msg.lines().map(str::trim).find(|l| !l.is_empty()))
+                .map(crate::detect::text::first_line)
+                .filter(|l| !l.is_empty())
                 .map(|l| format!(": \"{l}\""))
                 .unwrap_or_default();
             match failed {
@@ -468,7 +496,11 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
         }
         // What the cluster said, when the summary does not already say it.
         _ => match &f.message {
-            Some(m) if !root.summary.contains(crate::detect::text::first_line(m)) => {
+            Some(m)
+                if !root
+                    .summary
+                    .contains(crate::detect::text::first_line(m).trim_end_matches('…')) =>
+            {
                 format!(
                     "{}: {}",
                     first_line_of(&root.summary),
@@ -525,6 +557,8 @@ pub fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
             RootKind::DependencyUnreachable
         }
         K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
+        // A Job's pods that fail with no more precise cause: the Job failed.
+        K::ContainerError | K::CrashLoop if any(K::JobFailed) => RootKind::JobFailed,
         // Calls into a service that fail before reaching it: it is down or unreachable.
         K::ServiceErrors if r.facts.unreached => RootKind::DependencyUnreachable,
         k => k.props().root,

@@ -61,6 +61,9 @@ impl Detector {
                 if w.kind == "ReplicaSet" && new {
                     self.rollout(e, &w);
                 }
+                if let (true, Some((reason, message, since))) = (w.kind == "Job", &w.failed) {
+                    self.job_failed(e, &w.ns, &w.name, reason, message, since.unwrap_or(e.ts));
+                }
                 // ReplicaSets are their Deployment's business; Jobs finish, they are not rolled out.
                 if w.kind == "ReplicaSet" || w.kind == "Job" {
                     return;
@@ -132,6 +135,27 @@ impl Detector {
             }
             Change::Other => {}
         }
+    }
+
+    /// A Job that gave up: what its Failed condition or its Event says.
+    fn job_failed(&mut self, e: &Event, ns: &str, name: &str, reason: &str, message: &str, at: Ts) {
+        let entity = Entity::Workload {
+            kind: "Job".into(),
+            ns: ns.to_string(),
+            name: name.to_string(),
+        };
+        let summary = format!("job {ns}/{name} failed: {reason} ({message})");
+        let message = (!message.is_empty()).then(|| message.to_string());
+        self.upsert(FindingKind::JobFailed, entity.clone(), "", at, e, || {
+            (
+                summary,
+                Facts {
+                    message,
+                    ..Facts::default()
+                },
+            )
+        });
+        self.close(FindingKind::JobFailed, &entity, "", at);
     }
 
     /// Workloads short of replicas for longer than their progress deadline: stuck, dated when the
@@ -550,6 +574,10 @@ impl Detector {
                     Entity::Node(k.involved.name.clone()),
                     format!("node {}: {msg}", k.involved.name),
                 )
+            }
+            "BackoffLimitExceeded" | "DeadlineExceeded" if k.involved.kind == "Job" => {
+                let (ns, name) = (k.involved.namespace.clone(), k.involved.name.clone());
+                return self.job_failed(e, &ns, &name, &k.reason, msg, at);
             }
             "FailedCreatePodSandBox" if on_pod && msg.contains("network") => (
                 FindingKind::NetworkSetupFailure,

@@ -151,20 +151,75 @@ pub fn readable(line: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The line of a (possibly multi-line) message that says the most, cut to 200 characters.
-pub fn first_line(message: &str) -> &str {
+pub fn first_line(message: &str) -> std::borrow::Cow<'_, str> {
     let lines = || message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let traceback = lines()
+        .next()
+        .is_some_and(|l| l.starts_with("Traceback (most recent call last)"));
     let best = lines()
         .find(|l| classify(l).is_some())
+        // A Python traceback ends with what was raised; a Go panic, a Java or .NET exception,
+        // an `Error:` says it on its own line.
+        .or_else(|| traceback.then(|| lines().next_back()).flatten())
+        .or_else(|| lines().find(|l| decisive(l)))
         .or_else(|| lines().next())
         .unwrap_or("");
-    match best.char_indices().nth(200) {
-        Some((i, _)) => &best[..i],
-        None => best,
+    shorten(best, 200)
+}
+
+/// Whether a line is the one that says why a program died.
+fn decisive(l: &str) -> bool {
+    l.starts_with("panic:")
+        || l.starts_with("fatal error:")
+        || l.starts_with("Error:")
+        || l.starts_with("FATAL")
+        || l.starts_with("Exception in thread")
+        || l.starts_with("Unhandled exception")
+        || l.split_once(':').is_some_and(|(head, _)| {
+            !head.contains(' ')
+                && (head.ends_with("Error") || head.ends_with("Exception"))
+                && head.chars().next().is_some_and(char::is_alphabetic)
+        })
+}
+
+/// At most `max` characters, cut at a word boundary with "…".
+pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => {
+            let cut = s[..i].rfind(' ').filter(|&j| j > i / 2).unwrap_or(i);
+            std::borrow::Cow::Owned(format!("{}…", s[..cut].trim_end()))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_decisive_line_is_quoted_shortened_at_a_word() {
+        let py = "Traceback (most recent call last):\n  File \"/app/r.py\", line 4, in <module>\n    main()\nValueError: time data 'x' does not match format '%Y'";
+        assert_eq!(
+            first_line(py),
+            "ValueError: time data 'x' does not match format '%Y'"
+        );
+        let go = "goroutine 1 [running]:\npanic: runtime error: index out of range [3] with length 3\n\nmain.main()";
+        assert_eq!(
+            first_line(go),
+            "panic: runtime error: index out of range [3] with length 3"
+        );
+        let java = "at com.shop.Cart.load(Cart.java:42)\njava.lang.IllegalStateException: cart store not initialised";
+        assert_eq!(
+            first_line(java),
+            "java.lang.IllegalStateException: cart store not initialised"
+        );
+        let long = "word ".repeat(60);
+        let cut = first_line(&long);
+        assert!(
+            cut.ends_with("word…") && cut.chars().count() <= 201,
+            "{cut}"
+        );
+    }
+
     use super::*;
 
     #[test]
