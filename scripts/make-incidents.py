@@ -716,6 +716,33 @@ log line names is not an incident until something fails with it: at most low sev
 """)
 
 
+def readiness():
+    c = Cluster("readiness-failure")
+    for n in NODES3:
+        c.node(n)
+    fe, _ = background(c)
+    pods = c.deployment("shop", "search", 2, spread(["node-2", "node-3"]), limit="1Gi")
+    for p in pods:
+        ctr = p["spec"]["containers"][0]
+        ctr["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5, "timeoutSeconds": 1, "failureThreshold": 3}
+        cs = p["status"]["containerStatuses"][0]
+        cs["ready"] = False
+        p["status"]["conditions"][0] = {"type": "Ready", "status": "False", "lastTransitionTime": t(6)}
+        p["status"]["conditions"].append({"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady",
+                                           "message": "containers with unready status: [search]", "lastTransitionTime": t(6)})
+        c.event(60, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", p, count=12, first=5,
+                host=p["spec"]["nodeName"], field="spec.containers{search}")
+    c.endpoints("shop", "search", not_ready=[p["metadata"]["name"] for p in pods], changed=6)
+    c.requests(who(fe[0]), who(pods[0]), 8, 16, 3000, fail_from_ms=0, error="503 Service Unavailable: no healthy upstream", path="/api/search")
+    c.write("""
+# readiness-failure — readiness_failure
+
+Both `search` pods keep running (no restart) but answer their readiness probe with 503, so the
+endpoints controller takes them out of the `search` Service: no ready endpoint, and the frontend's
+searches fail with 503. Not a liveness kill: nothing is restarted.
+""")
+
+
 def job(failing=True):
     name = "job-failed" if failing else "control-job-complete"
     c = Cluster(name)
@@ -884,7 +911,7 @@ back to revision 1.
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
-              job, lambda: job(failing=False)]:
+              job, lambda: job(failing=False), readiness]:
         f()
 
 

@@ -122,6 +122,7 @@ pub enum FindingKind {
     CpuThrottled,
     Rollout,
     JobFailed,
+    ReadinessFailed,
 }
 
 named!(FindingKind, "finding kind" {
@@ -156,6 +157,7 @@ named!(FindingKind, "finding kind" {
     CpuThrottled => "cpu_throttled",
     Rollout => "rollout",
     JobFailed => "job_failed",
+    ReadinessFailed => "readiness_failed",
 });
 
 impl FindingKind {
@@ -201,6 +203,7 @@ impl FindingKind {
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
             F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
+            F::ReadinessFailed     => p(L::K8s,    N::Event,     5, 1, H::Pod,      R::ReadinessFailure,     "readiness probes failed: the pod runs but its endpoint is taken out of its services"),
             F::JobFailed           => p(L::K8s,    N::Event,     2, 2, H::Pod,      R::JobFailed,            "a Job failed all its retries or ran past its deadline (BackoffLimitExceeded, DeadlineExceeded)"),
             F::Rollout             => p(L::K8s,    N::Change,    8, 0, H::None,     R::BadRollout,           "a Deployment rolled out a new revision (a new ReplicaSet), with what changed in its pod template"),
         }
@@ -261,6 +264,7 @@ pub enum RootKind {
     CpuThrottling,
     BadRollout,
     JobFailed,
+    ReadinessFailure,
     Unknown,
 }
 
@@ -283,6 +287,7 @@ named!(RootKind, "root cause kind" {
     CpuThrottling => "cpu_throttling",
     BadRollout => "bad_rollout",
     JobFailed => "job_failed",
+    ReadinessFailure => "readiness_failure",
     Unknown => "unknown",
 });
 
@@ -311,6 +316,7 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::ReadinessFailure      => p("readiness probe failing",      0.7,  S::Pod,     actions::readiness_failure),
             R::JobFailed             => p("job failed",                   0.8,  S::Pod,     actions::job_failed),
             R::BadRollout            => p("bad rollout",                  0.8,  S::Pod,     actions::bad_rollout),
             R::CpuThrottling         => p("CPU limit (throttled)",        0.8,  S::Pod,     actions::cpu_throttling),

@@ -52,6 +52,7 @@ pub struct Rule {
 use FindingKind as K;
 
 const POD_DOWN: &[FindingKind] = &[
+    K::ReadinessFailed,
     K::OomKillMemcg,
     K::OomKillNode,
     K::ContainerOomKilled,
@@ -84,6 +85,7 @@ const CALLER_SYMPTOMS: &[FindingKind] = &[
 ];
 /// A pod that is down or failing its probes, under a service.
 const POD_TROUBLE: &[FindingKind] = &[
+    K::ReadinessFailed,
     K::OomKillMemcg,
     K::OomKillNode,
     K::ContainerOomKilled,
@@ -101,7 +103,8 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::ContainerError, K::CrashLoop], relation: Relation::EffectIsClient, window_s: 120, why: "the node's OOM killer picked this container" },
     Rule { causes: &[K::OomKillNode], effects: &[K::ContainerOomKilled, K::Eviction], relation: Relation::PodOnNode, window_s: 300, why: "the node ran out of memory" },
     Rule { causes: &[K::ContainerOomKilled, K::ContainerError, K::LivenessKill, K::ConfigError, K::DependencyError, K::DnsFailure], effects: &[K::CrashLoop], relation: Relation::Same, window_s: 900, why: "repeated exits put the container in back-off" },
-    Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
+    Rule { causes: &[K::DependencyError, K::DnsFailure, K::ConfigError], effects: &[K::ContainerError, K::LivenessFailed, K::ReadinessFailed], relation: Relation::Same, window_s: 300, why: "the container said why it failed" },
+    Rule { causes: &[K::CpuThrottled], effects: &[K::ReadinessFailed], relation: Relation::Same, window_s: 300, why: "a throttled container answers its probes late" },
     Rule { causes: &[K::LivenessFailed], effects: &[K::LivenessKill, K::ContainerError], relation: Relation::Same, window_s: 300, why: "the kubelet restarts a container whose liveness probe keeps failing" },
     Rule { causes: POD_DOWN, effects: &[K::ServiceNoEndpoints], relation: Relation::PodBacksService, window_s: 300, why: "the pod's endpoint left the service" },
     Rule { causes: POD_DOWN, effects: CONN, relation: Relation::CauseIsPeer, window_s: 300, why: "nothing listened where the pod had been" },

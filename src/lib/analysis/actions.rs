@@ -302,6 +302,14 @@ pub fn network_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn readiness_failure(c: &Context) -> Actions {
+    vec![
+        ("IMMEDIATE", format!("see why {} answers its readiness probe with a failure ({}): it runs, but gets no traffic until it passes; kubectl describe pod {}", c.pod, c.message, c.pod)),
+        ("NEXT", format!("check what the readiness check of {} depends on (a database, a cache, a warm-up) and whether that is down", c.workload)),
+        ("LATER", format!("keep the readiness probe of {} about the pod itself, so that one slow dependency does not take every replica out", c.workload)),
+    ]
+}
+
 pub fn job_failed(c: &Context) -> Actions {
     let job = c
         .members

@@ -500,6 +500,15 @@ impl Detector {
                 pod_entity(),
                 format!("liveness probe of {} failed: {msg}", k.involved.name),
             ),
+            "Unhealthy" if msg.starts_with("Readiness probe failed") && on_pod => (
+                FindingKind::ReadinessFailed,
+                pod_entity(),
+                format!(
+                    "{} runs but fails its readiness probe: {}",
+                    k.involved.name,
+                    msg.trim_start_matches("Readiness probe failed:").trim()
+                ),
+            ),
             "Killing" if msg.contains("failed liveness probe") && on_pod => (
                 FindingKind::LivenessKill,
                 pod_entity(),
