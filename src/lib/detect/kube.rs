@@ -503,11 +503,7 @@ impl Detector {
             "Unhealthy" if msg.starts_with("Readiness probe failed") && on_pod => (
                 FindingKind::ReadinessFailed,
                 pod_entity(),
-                format!(
-                    "{} runs but fails its readiness probe: {}",
-                    k.involved.name,
-                    msg.trim_start_matches("Readiness probe failed:").trim()
-                ),
+                format!("{} runs but is not ready: {msg}", k.involved.name),
             ),
             "Killing" if msg.contains("failed liveness probe") && on_pod => (
                 FindingKind::LivenessKill,
