@@ -716,6 +716,28 @@ log line names is not an incident until something fails with it: at most low sev
 """)
 
 
+def certificate():
+    c = Cluster("certificate-expired")
+    for n in NODES3:
+        c.node(n)
+    fe, _ = background(c)
+    pay = c.deployment("shop", "payments", 2, spread(["node-1", "node-3"]), limit="512Mi")
+    c.endpoints("shop", "payments")
+    # The payments service's serving certificate expired at midnight; frontend's calls over TLS fail
+    # at the handshake from then on.
+    err = ('Post "https://payments.shop.svc:8443/api/charge": tls: failed to verify certificate: x509: certificate has expired '
+           "or is not yet valid: current time 2026-03-14T10:00:12Z is after 2026-03-14T00:00:00Z")
+    c.requests(who(fe[0]), who(pay[0]), 0, 30, 2000, fail_from_ms=12000, error=err, path="/api/charge",
+               exception=("*tls.CertificateVerificationError", err))
+    c.write("""
+# certificate-expired — certificate_expired
+
+The `payments` Service's serving certificate expired; from 10:00:12 every call of `frontend` fails
+at the TLS handshake with Go's `x509: certificate has expired or is not yet valid`. The pods run,
+ready; only the requests say what is wrong. Renew the certificate.
+""")
+
+
 def readiness():
     c = Cluster("readiness-failure")
     for n in NODES3:
@@ -911,7 +933,7 @@ back to revision 1.
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
-              job, lambda: job(failing=False), readiness]:
+              job, lambda: job(failing=False), readiness, certificate]:
         f()
 
 

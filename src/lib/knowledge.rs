@@ -123,6 +123,7 @@ pub enum FindingKind {
     Rollout,
     JobFailed,
     ReadinessFailed,
+    CertificateError,
 }
 
 named!(FindingKind, "finding kind" {
@@ -158,6 +159,7 @@ named!(FindingKind, "finding kind" {
     Rollout => "rollout",
     JobFailed => "job_failed",
     ReadinessFailed => "readiness_failed",
+    CertificateError => "certificate_error",
 });
 
 impl FindingKind {
@@ -203,6 +205,7 @@ impl FindingKind {
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
             F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
+            F::CertificateError    => p(L::Log,    N::Aggregate, 7, 1, H::None,     R::CertificateExpired,   "an application says a TLS certificate on its way has expired (x509, SSL, PKIX)"),
             F::ReadinessFailed     => p(L::K8s,    N::Event,     5, 1, H::Pod,      R::ReadinessFailure,     "readiness probes failed: the pod runs but its endpoint is taken out of its services"),
             F::JobFailed           => p(L::K8s,    N::Event,     2, 2, H::Pod,      R::JobFailed,            "a Job failed all its retries or ran past its deadline (BackoffLimitExceeded, DeadlineExceeded)"),
             F::Rollout             => p(L::K8s,    N::Change,    8, 0, H::None,     R::BadRollout,           "a Deployment rolled out a new revision (a new ReplicaSet), with what changed in its pod template"),
@@ -265,6 +268,7 @@ pub enum RootKind {
     BadRollout,
     JobFailed,
     ReadinessFailure,
+    CertificateExpired,
     Unknown,
 }
 
@@ -288,6 +292,7 @@ named!(RootKind, "root cause kind" {
     BadRollout => "bad_rollout",
     JobFailed => "job_failed",
     ReadinessFailure => "readiness_failure",
+    CertificateExpired => "certificate_expired",
     Unknown => "unknown",
 });
 
@@ -316,6 +321,7 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::CertificateExpired    => p("expired certificate",          0.85, S::Service, actions::certificate_expired),
             R::ReadinessFailure      => p("readiness probe failing",      0.7,  S::Pod,     actions::readiness_failure),
             R::JobFailed             => p("job failed",                   0.8,  S::Pod,     actions::job_failed),
             R::BadRollout            => p("bad rollout",                  0.8,  S::Pod,     actions::bad_rollout),

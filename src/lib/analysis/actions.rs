@@ -302,6 +302,19 @@ pub fn network_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn certificate_expired(c: &Context) -> Actions {
+    let whose = if c.peer.is_empty() {
+        "the server it calls (or its own client certificate)".to_string()
+    } else {
+        c.peer.clone()
+    };
+    vec![
+        ("IMMEDIATE", format!("renew the TLS certificate of {whose} and reload what serves it: {}", c.message)),
+        ("NEXT", "if cert-manager issues it: kubectl get certificates,certificaterequests -A and kubectl describe the one that did not renew (its issuer, its ACME challenge)".to_string()),
+        ("LATER", "alert on days until notAfter for every certificate in use, well before it expires".to_string()),
+    ]
+}
+
 pub fn readiness_failure(c: &Context) -> Actions {
     vec![
         ("IMMEDIATE", format!("see why {} answers its readiness probe with a failure ({}): it runs, but gets no traffic until it passes; kubectl describe pod {}", c.pod, c.message, c.pod)),

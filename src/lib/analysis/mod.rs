@@ -350,7 +350,10 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
     let pod_trouble = members.iter().any(|m| {
         matches!(m.kind.props().harm, Harm::Pod | Harm::Restart)
             && !(m.layer == Layer::Log
-                && matches!(m.kind, K::ConfigError | K::DependencyError | K::DnsFailure))
+                && matches!(
+                    m.kind,
+                    K::ConfigError | K::DependencyError | K::DnsFailure | K::CertificateError
+                ))
     });
     // Errors alone, at a low rate among the service's requests, are background noise.
     let only_errors = members
@@ -378,6 +381,16 @@ fn severity(kind: RootKind, members: &[&Finding], imp: &Impact) -> Severity {
 
 /// The entity the root cause is about: the dependency when one is named and known.
 fn root_entity(kind: RootKind, root: &Finding, members: &[&Finding], topo: &Topology) -> Entity {
+    // An expired certificate is the server's that presents it, when the text names a known one.
+    if kind == RootKind::CertificateExpired {
+        if let Some(p) = members
+            .iter()
+            .find(|m| m.kind == K::CertificateError)
+            .and_then(|m| m.facts.peer.clone())
+        {
+            return p;
+        }
+    }
     if kind == RootKind::DependencyUnreachable && root.kind != K::ServiceErrors {
         let peer = members.iter().find_map(|m| {
             m.facts
@@ -487,10 +500,16 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
                 None => root.summary.clone(),
             }
         }
-        RootKind::DependencyUnreachable | RootKind::DnsFailure | RootKind::ConfigError => {
+        RootKind::DependencyUnreachable
+        | RootKind::DnsFailure
+        | RootKind::ConfigError
+        | RootKind::CertificateExpired => {
             let said = members.iter().find_map(|m| {
-                matches!(m.kind, K::DependencyError | K::DnsFailure | K::ConfigError)
-                    .then(|| m.summary.clone())
+                matches!(
+                    m.kind,
+                    K::DependencyError | K::DnsFailure | K::ConfigError | K::CertificateError
+                )
+                .then(|| m.summary.clone())
             });
             said.unwrap_or_else(|| root.summary.clone())
         }
@@ -557,6 +576,9 @@ pub fn root_kind(f: &[Finding], root: usize, members: &[usize]) -> RootKind {
             RootKind::DependencyUnreachable
         }
         K::ContainerError | K::CrashLoop if on_root(K::ConfigError) => RootKind::ConfigError,
+        K::ContainerError | K::CrashLoop if on_root(K::CertificateError) => {
+            RootKind::CertificateExpired
+        }
         // A Job's pods that fail with no more precise cause: the Job failed.
         K::ContainerError | K::CrashLoop if any(K::JobFailed) => RootKind::JobFailed,
         // Calls into a service that fail before reaching it: it is down or unreachable.

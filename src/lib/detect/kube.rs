@@ -427,10 +427,14 @@ impl Detector {
                 (FindingKind::DependencyError, "cannot reach a dependency")
             }
             Cause::Config => (FindingKind::ConfigError, "is missing configuration"),
+            Cause::Certificate { .. } => (
+                FindingKind::CertificateError,
+                "cannot connect: a certificate has expired",
+            ),
         };
         let peer = match &cause {
             // The host the text names, else the one the caller knows (a client span's peer).
-            Cause::Unreachable { host } => host
+            Cause::Unreachable { host } | Cause::Certificate { host } => host
                 .as_deref()
                 .and_then(|h| self.resolve_host(h, entity))
                 .or_else(|| base.peer.clone()),

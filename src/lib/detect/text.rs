@@ -14,7 +14,25 @@ pub enum Cause {
     Unreachable { host: Option<String> },
     /// Configuration is missing or wrong.
     Config,
+    /// A TLS certificate on the way has expired (or is not valid yet); the host when named.
+    Certificate { host: Option<String> },
 }
+
+const CERTIFICATE: [&str; 9] = [
+    "certificate has expired",
+    "certificate is not yet valid",
+    "cert_has_expired",
+    "certificateexpiredexception",
+    "certificatenotyetvalidexception",
+    "nottimevalid",
+    "validity check failed",
+    "certificate expired",
+    "expired certificate",
+];
+
+static URL_HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)https?://([A-Za-z0-9][A-Za-z0-9._-]*)"#).expect("static regex")
+});
 
 const DNS: [&str; 9] = [
     "no such host",
@@ -78,6 +96,14 @@ pub fn classify(message: &str) -> Option<Cause> {
     }
     let lower = message.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    // Before the network words: a TLS error is often wrapped in a failed connect.
+    if has(&CERTIFICATE) {
+        let host = URL_HOST
+            .captures(message)
+            .map(|c| c[1].to_string())
+            .or_else(|| HOST.captures(message).map(|c| c[1].to_string()));
+        return Some(Cause::Certificate { host });
+    }
     if has(&DNS) || (lower.contains("lookup ") && lower.contains(":53")) {
         return Some(Cause::Dns);
     }
@@ -195,6 +221,35 @@ pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn expired_certificates_as_each_runtime_says_it() {
+        let said = [
+            // Go (crypto/tls, 1.20+), Python ssl / requests, Node, Java (PKIX), .NET, curl, OpenSSL.
+            r#"Get "https://api.example.com/v1": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-03-14T10:00:12Z is after 2026-03-14T00:00:00Z"#,
+            "requests.exceptions.SSLError: HTTPSConnectionPool(host='api.example.com', port=443): Max retries exceeded with url: / (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)')))",
+            "Error: certificate has expired\n    at TLSSocket.onConnectSecure (node:_tls_wrap:1674:34) { code: 'CERT_HAS_EXPIRED' }",
+            "javax.net.ssl.SSLHandshakeException: PKIX path validation failed: java.security.cert.CertPathValidatorException: validity check failed",
+            "System.Security.Authentication.AuthenticationException: The remote certificate is invalid because of errors in the certificate chain: NotTimeValid",
+            "curl: (60) SSL certificate problem: certificate has expired",
+        ];
+        for s in said {
+            assert!(
+                matches!(classify(s), Some(Cause::Certificate { .. })),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            classify(said[0]),
+            Some(Cause::Certificate {
+                host: Some("api.example.com".into())
+            })
+        );
+        assert!(matches!(
+            classify("dial tcp 10.96.0.12:8080: connect: connection refused"),
+            Some(Cause::Unreachable { .. })
+        ));
+    }
+
     #[test]
     fn the_decisive_line_is_quoted_shortened_at_a_word() {
         let py = "Traceback (most recent call last):\n  File \"/app/r.py\", line 4, in <module>\n    main()\nValueError: time data 'x' does not match format '%Y'";
