@@ -716,6 +716,60 @@ log line names is not an incident until something fails with it: at most low sev
 """)
 
 
+def volume():
+    c = Cluster("volume-failure")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    db = c.deployment("shop", "orders-db", 1, spread(["node-2"]), limit="2Gi")[0]
+    # The pod was rescheduled from node-1 to node-2; its ReadWriteOnce disk is still attached to
+    # node-1, so it waits in ContainerCreating.
+    cs = db["status"]["containerStatuses"][0]
+    cs.update({"ready": False, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}, "containerID": ""})
+    db["status"]["phase"] = "Pending"
+    db["status"].pop("podIP", None)
+    db["status"]["conditions"][0] = {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": t(0)}
+    db["metadata"]["creationTimestamp"] = t(0)
+    db["status"]["startTime"] = t(0)
+    db["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "orders-db-data"}}]
+    pv = "pvc-6f1c3b2a-9d4e-4c1b-8a7f-2e5d9c0b1a44"
+    c.event(2, "FailedAttachVolume", f"Multi-Attach error for volume \"{pv}\" Volume is already exclusively attached to one node and can't be attached to another",
+            db, count=1, first=2, component="attachdetach-controller")
+    c.event(122, "FailedMount", "Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[data kube-api-access-8xk2p]: "
+            "timed out waiting for the condition", db, count=1, first=122, host="node-2")
+    c.endpoints("shop", "orders-db")
+    c.write("""
+# volume-failure — volume_failure
+
+`orders-db` was rescheduled to node-2, but its ReadWriteOnce disk is still attached to node-1: the
+attach/detach controller reports `Multi-Attach error`, the kubelet times out mounting it, and the
+pod waits in `ContainerCreating` with no endpoint.
+""")
+
+
+def admission():
+    c = Cluster("admission-denied")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    c.deployment("shop", "cart", 3, spread(NODES3), limit="512Mi", available=2, changed=0)
+    rs = next(w for w in c.workloads if w["kind"] == "ReplicaSet" and w["metadata"]["name"].startswith("cart-"))
+    rs_name = rs["metadata"]["name"]
+    # Scaled from 2 to 3: the third pod would take the namespace over its memory quota.
+    c.pods[:] = [p for p in c.pods if not (p["metadata"]["labels"].get("app") == "cart" and p["metadata"]["name"].endswith(h(c.name, "cart", 2, n=5)))]
+    c.endpoints("shop", "cart")
+    msg = (f"Error creating: pods \"{rs_name}-x7k2p\" is forbidden: exceeded quota: shop-compute, requested: limits.memory=512Mi, "
+           "used: limits.memory=7680Mi, limited: limits.memory=8Gi")
+    c.event(30, "FailedCreate", msg, rs, kind="ReplicaSet", count=9, first=1, component="replicaset-controller")
+    c.write("""
+# admission-denied — admission_denied
+
+`shop/cart` is scaled to 3 replicas, but its ReplicaSet cannot create the third pod: the
+namespace's ResourceQuota `shop-compute` has no memory left (`FailedCreate … exceeded quota`).
+Two pods serve; the third never exists, so no pod-level symptom shows it.
+""")
+
+
 def certificate():
     c = Cluster("certificate-expired")
     for n in NODES3:
@@ -933,7 +987,7 @@ back to revision 1.
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
-              job, lambda: job(failing=False), readiness, certificate]:
+              job, lambda: job(failing=False), readiness, certificate, volume, admission]:
         f()
 
 

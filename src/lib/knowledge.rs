@@ -124,6 +124,8 @@ pub enum FindingKind {
     JobFailed,
     ReadinessFailed,
     CertificateError,
+    VolumeFailure,
+    AdmissionDenied,
 }
 
 named!(FindingKind, "finding kind" {
@@ -160,6 +162,8 @@ named!(FindingKind, "finding kind" {
     JobFailed => "job_failed",
     ReadinessFailed => "readiness_failed",
     CertificateError => "certificate_error",
+    VolumeFailure => "volume_failure",
+    AdmissionDenied => "admission_denied",
 });
 
 impl FindingKind {
@@ -205,6 +209,8 @@ impl FindingKind {
             F::NetworkLatency      => p(L::Trace,  N::Aggregate, 3, 1, H::Degraded, R::NetworkLatency,       "the gap between callers' client spans and a service's server spans rose"),
             F::CpuThrottled        => p(L::Kernel, N::Aggregate, 6, 1, H::None,     R::CpuThrottling,        "a pod's CPU quota ran out in many periods (cpu.stat): it was throttled"),
             F::ErrorLogs           => p(L::Log,    N::Aggregate, 3, 1, H::Degraded, R::ServiceErrors,        "a service's error-level log lines rose above its baseline, mostly of a new template"),
+            F::VolumeFailure       => p(L::K8s,    N::Event,     7, 1, H::Pod,      R::VolumeFailure,        "a pod's volume cannot be attached or mounted, or its claim cannot be provisioned"),
+            F::AdmissionDenied     => p(L::K8s,    N::Event,     7, 1, H::Pod,      R::AdmissionDenied,      "a controller cannot create pods: a quota, a webhook or PodSecurity denied them"),
             F::CertificateError    => p(L::Log,    N::Aggregate, 7, 1, H::None,     R::CertificateExpired,   "an application says a TLS certificate on its way has expired (x509, SSL, PKIX)"),
             F::ReadinessFailed     => p(L::K8s,    N::Event,     5, 1, H::Pod,      R::ReadinessFailure,     "readiness probes failed: the pod runs but its endpoint is taken out of its services"),
             F::JobFailed           => p(L::K8s,    N::Event,     2, 2, H::Pod,      R::JobFailed,            "a Job failed all its retries or ran past its deadline (BackoffLimitExceeded, DeadlineExceeded)"),
@@ -269,6 +275,8 @@ pub enum RootKind {
     JobFailed,
     ReadinessFailure,
     CertificateExpired,
+    VolumeFailure,
+    AdmissionDenied,
     Unknown,
 }
 
@@ -293,6 +301,8 @@ named!(RootKind, "root cause kind" {
     JobFailed => "job_failed",
     ReadinessFailure => "readiness_failure",
     CertificateExpired => "certificate_expired",
+    VolumeFailure => "volume_failure",
+    AdmissionDenied => "admission_denied",
     Unknown => "unknown",
 });
 
@@ -321,6 +331,8 @@ impl RootKind {
             R::ServiceErrors         => p("errors originating in a service", 0.7, S::Service, actions::service_errors),
             R::ServiceLatency        => p("service slowdown",             0.65, S::Service, actions::service_latency),
             R::NetworkLatency        => p("network latency",              0.6,  S::Network, actions::network_latency),
+            R::VolumeFailure         => p("volume failure",               0.85, S::Pod,     actions::volume_failure),
+            R::AdmissionDenied       => p("pods denied at admission",     0.85, S::Pod,     actions::admission_denied),
             R::CertificateExpired    => p("expired certificate",          0.85, S::Service, actions::certificate_expired),
             R::ReadinessFailure      => p("readiness probe failing",      0.7,  S::Pod,     actions::readiness_failure),
             R::JobFailed             => p("job failed",                   0.8,  S::Pod,     actions::job_failed),

@@ -53,6 +53,7 @@ use FindingKind as K;
 
 const POD_DOWN: &[FindingKind] = &[
     K::ReadinessFailed,
+    K::VolumeFailure,
     K::OomKillMemcg,
     K::OomKillNode,
     K::ContainerOomKilled,
@@ -119,7 +120,8 @@ pub const RULES: &[Rule] = &[
     Rule { causes: &[K::NodeNotReady], effects: &[K::Eviction], relation: Relation::PodOnNode, window_s: 900, why: "pods on a node that stopped reporting are evicted" },
     Rule { causes: &[K::NodeNotReady], effects: &[K::ServiceNoEndpoints], relation: Relation::ServiceOnNode, window_s: 600, why: "endpoints on a not-ready node become not ready at once" },
     Rule { causes: &[K::NodeNotReady], effects: CONN, relation: Relation::CauseIsPeer, window_s: 600, why: "connections to pods on the lost node fail" },
-    Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
+    Rule { causes: &[K::AdmissionDenied], effects: &[K::RolloutStuck], relation: Relation::Same, window_s: 1800, why: "the workload cannot create its pods" },
+    Rule { causes: &[K::ImagePullFailure, K::FailedScheduling, K::ConfigError, K::CrashLoop, K::NetworkSetupFailure, K::VolumeFailure], effects: &[K::RolloutStuck], relation: Relation::PodOfWorkload, window_s: 1800, why: "the workload cannot get its replicas available" },
     Rule { causes: &[K::NetworkSetupFailure], effects: &[K::ContainerError, K::CrashLoop], relation: Relation::Same, window_s: 600, why: "the pod has no network" },
     Rule { causes: &[K::RetransmitSpike], effects: &[K::ConnTimeout], relation: Relation::Same, window_s: 120, why: "segments were lost on the way" },
     Rule { causes: &[K::DependencyError, K::DnsFailure, K::CertificateError], effects: &[K::ErrorSpans], relation: Relation::Same, window_s: 300, why: "the requests failed for that reason" },

@@ -659,6 +659,24 @@ impl Topology {
         })
     }
 
+    /// The controller above a workload (a ReplicaSet's Deployment), if known.
+    pub fn owner_of(&self, kind: &str, ns: &str, name: &str) -> Option<(String, String)> {
+        self.workloads
+            .get(&(kind.to_string(), ns.to_string(), name.to_string()))
+            .and_then(|w| w.owner.clone())
+            .or_else(|| {
+                // A ReplicaSet named `<deployment>-<hash>` whose Deployment is known.
+                let (dep, _) = name.rsplit_once('-')?;
+                (kind == "ReplicaSet"
+                    && self.workloads.contains_key(&(
+                        "Deployment".into(),
+                        ns.to_string(),
+                        dep.to_string(),
+                    )))
+                .then(|| ("Deployment".to_string(), dep.to_string()))
+            })
+    }
+
     /// The ReplicaSets of a Deployment.
     pub fn replica_sets_of(&self, ns: &str, deployment: &str) -> Vec<&Workload> {
         self.workloads

@@ -302,6 +302,48 @@ pub fn network_latency(c: &Context) -> Actions {
     ]
 }
 
+pub fn volume_failure(c: &Context) -> Actions {
+    let m = c.message.to_lowercase();
+    let mut a = vec![(
+        "IMMEDIATE",
+        format!("see what its volume says: kubectl describe pod {} and kubectl get pvc,pv,volumeattachments (then the CSI driver's logs): {}", c.pod, c.message),
+    )];
+    if m.contains("multi-attach") {
+        a.push(("NEXT", "a ReadWriteOnce volume is still attached to another node: delete the old pod (or wait for its node to release it) before the new one can mount it".to_string()));
+    } else if m.contains("storageclass") || m.contains("provision") {
+        a.push(("NEXT", "the claim cannot be provisioned: check its storageClassName exists (kubectl get storageclass) and the provisioner runs".to_string()));
+    } else {
+        a.push(("NEXT", "check the volume's backend (the disk, the NFS server, the CSI driver) from the pod's node".to_string()));
+    }
+    a
+}
+
+pub fn admission_denied(c: &Context) -> Actions {
+    let m = c.message.to_lowercase();
+    let ns = match &c.root.entity {
+        Entity::Workload { ns, .. } | Entity::Pod { ns, .. } => ns.clone(),
+        _ => String::new(),
+    };
+    let fix = if m.contains("exceeded quota") {
+        format!("raise the quota or lower the pods' requests and limits: kubectl describe resourcequota -n {ns}")
+    } else if m.contains("podsecurity") {
+        format!("make the pod template meet the namespace's Pod Security level (securityContext: runAsNonRoot, no privilege escalation, dropped capabilities, seccomp), or change the pod-security labels of namespace {ns}")
+    } else if m.contains("webhook") {
+        "read the policy the admission webhook applies (kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations; the policy engine's report) and fix the template or the policy".to_string()
+    } else {
+        "read why the API server refused the pods and fix the template or the policy".to_string()
+    };
+    vec![
+        ("IMMEDIATE", fix),
+        (
+            "NEXT",
+            format!(
+                "every refusal: kubectl get events -n {ns} --field-selector reason=FailedCreate"
+            ),
+        ),
+    ]
+}
+
 pub fn certificate_expired(c: &Context) -> Actions {
     let whose = if c.peer.is_empty() {
         "the server it calls (or its own client certificate)".to_string()

@@ -540,6 +540,49 @@ impl Detector {
                     format!("{}: {msg}", k.involved.name),
                 )
             }
+            "FailedMount" | "FailedAttachVolume" if on_pod => (
+                FindingKind::VolumeFailure,
+                pod_entity(),
+                format!("{}: {msg}", k.involved.name),
+            ),
+            "ProvisioningFailed" if k.involved.kind == "PersistentVolumeClaim" => (
+                FindingKind::VolumeFailure,
+                Entity::Workload {
+                    kind: "PersistentVolumeClaim".into(),
+                    ns: k.involved.namespace.clone(),
+                    name: k.involved.name.clone(),
+                },
+                format!(
+                    "claim {}/{} cannot be provisioned: {msg}",
+                    k.involved.namespace, k.involved.name
+                ),
+            ),
+            "FailedCreate"
+                if !on_pod
+                    && [
+                        "exceeded quota",
+                        "denied the request",
+                        "violates podsecurity",
+                        "is forbidden",
+                    ]
+                    .iter()
+                    .any(|w| msg.to_lowercase().contains(w)) =>
+            {
+                // Said of a ReplicaSet: the Deployment above it is what people know.
+                let (kind, name) = self
+                    .topo
+                    .owner_of(&k.involved.kind, &k.involved.namespace, &k.involved.name)
+                    .unwrap_or_else(|| (k.involved.kind.clone(), k.involved.name.clone()));
+                (
+                    FindingKind::AdmissionDenied,
+                    Entity::Workload {
+                        kind,
+                        ns: k.involved.namespace.clone(),
+                        name: name.clone(),
+                    },
+                    format!("{}/{name} cannot create pods: {msg}", k.involved.namespace),
+                )
+            }
             "FailedScheduling" if on_pod => (
                 FindingKind::FailedScheduling,
                 pod_entity(),
