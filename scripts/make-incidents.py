@@ -770,6 +770,41 @@ Two pods serve; the third never exists, so no pod-level symptom shows it.
 """)
 
 
+def init_container():
+    c = Cluster("init-container-failure")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    api = c.deployment("shop", "accounts", 1, spread(["node-1"]), limit="512Mi")[0]
+    # Its init container runs the schema migration, which fails; the app container never starts.
+    api["spec"]["initContainers"] = [{"name": "migrate", "image": "registry.example.com/shop/accounts-migrate:4.2.0",
+                                      "command": ["/app/migrate", "up"]}]
+    cs = api["status"]["containerStatuses"][0]
+    cs.update({"ready": False, "started": False, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}, "containerID": ""})
+    api["status"]["phase"] = "Pending"
+    api["status"]["conditions"][0] = {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": t(0)}
+    api["status"]["conditions"].append({"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized",
+                                        "message": "containers with incomplete status: [migrate]", "lastTransitionTime": t(0)})
+    mid = "containerd://" + cid(c.name, "migrate")
+    api["status"]["initContainerStatuses"] = [{
+        "name": "migrate", "image": "registry.example.com/shop/accounts-migrate:4.2.0", "imageID": "", "containerID": mid,
+        "ready": False, "started": False, "restartCount": 4,
+        "state": {"waiting": {"reason": "CrashLoopBackOff",
+                              "message": f"back-off 1m20s restarting failed container=migrate pod={api['metadata']['name']}_shop({api['metadata']['uid']})"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": t(38), "finishedAt": t(40), "containerID": mid,
+                                     "message": "error: migration 0042_add_invoice_index failed: ERROR: relation \"invoices\" does not exist (SQLSTATE 42P01)"}}}]
+    c.event(55, "BackOff", f"Back-off restarting failed container migrate in pod {api['metadata']['name']}_shop({api['metadata']['uid']})", api,
+            count=4, first=6, host="node-1", field="spec.initContainers{migrate}")
+    c.endpoints("shop", "accounts", not_ready=[api["metadata"]["name"]], changed=0)
+    c.write("""
+# init-container-failure — crash_loop_app_error (in an init container)
+
+`accounts` cannot start: its init container `migrate` fails the schema migration (exit 1, `relation
+"invoices" does not exist`) and loops in back-off (`Init:CrashLoopBackOff`); the app container never
+runs and the Service has no endpoint.
+""")
+
+
 def certificate():
     c = Cluster("certificate-expired")
     for n in NODES3:
@@ -987,7 +1022,7 @@ back to revision 1.
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
-              job, lambda: job(failing=False), readiness, certificate, volume, admission]:
+              job, lambda: job(failing=False), readiness, certificate, volume, admission, init_container]:
         f()
 
 

@@ -116,6 +116,17 @@ pub struct Container {
     pub memory_limit: Option<u64>,
 }
 
+impl Container {
+    /// "init container" or "container", for what people read.
+    pub fn what(&self) -> &'static str {
+        if self.init {
+            "init container"
+        } else {
+            "container"
+        }
+    }
+}
+
 /// What the store knows of a Pod.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pod {

@@ -273,8 +273,10 @@ impl Detector {
                     };
                     if let Some(kind) = kind {
                         let summary = format!(
-                            "container {} of pod {} is waiting: {reason}",
-                            c.name, pod.name
+                            "{} {} of pod {} is waiting: {reason}",
+                            c.what(),
+                            c.name,
+                            pod.name
                         );
                         let facts = Facts {
                             container: Some(c.name.clone()),
@@ -352,8 +354,12 @@ impl Detector {
             ("OOMKilled", _) => (
                 FindingKind::ContainerOomKilled,
                 format!(
-                    "container {} of pod {} terminated OOMKilled ({}), restart {}",
-                    c.name, pod.name, t.exit_code, c.restarts
+                    "{} {} of pod {} terminated OOMKilled ({}), restart {}",
+                    c.what(),
+                    c.name,
+                    pod.name,
+                    t.exit_code,
+                    c.restarts
                 ),
             ),
             ("Completed", 0) | (_, 0) => return,
@@ -363,7 +369,8 @@ impl Detector {
             ("StartError" | "ContainerCannotRun", _) => (
                 FindingKind::ConfigError,
                 format!(
-                    "container {} of pod {} could not start: {}",
+                    "{} {} of pod {} could not start: {}",
+                    c.what(),
                     c.name,
                     pod.name,
                     t.message.trim()
@@ -375,8 +382,11 @@ impl Detector {
                 (
                     FindingKind::ContainerError,
                     format!(
-                        "container {} of pod {} exited {reason} ({code}), restart {}",
-                        c.name, pod.name, c.restarts
+                        "{} {} of pod {} exited {reason} ({code}), restart {}",
+                        c.what(),
+                        c.name,
+                        pod.name,
+                        c.restarts
                     ),
                 )
             }
