@@ -500,9 +500,10 @@ fn closed_of_live(lines: &str) -> Vec<serde_json::Value> {
         state.values().all(|s| s == "closed"),
         "every incident closed: {state:?}"
     );
+    // An incident closed as part of another goes on under that one.
     lines
         .into_iter()
-        .filter(|l| l["state"] == "closed")
+        .filter(|l| l["state"] == "closed" && l.get("merged_into").is_none())
         .map(|l| l["incident"].clone())
         .collect()
 }

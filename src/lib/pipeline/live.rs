@@ -49,6 +49,9 @@ pub struct Change<'a> {
     pub incident: &'a Incident,
     /// For an update: what changed, one phrase each.
     pub changed: Vec<String>,
+    /// Closed because it turned out to be part of another incident (this id): what it said goes
+    /// on under that one.
+    pub merged_into: Option<u64>,
 }
 
 impl<'a> Change<'a> {
@@ -58,6 +61,7 @@ impl<'a> Change<'a> {
             id: 0,
             incident,
             changed: Vec::new(),
+            merged_into: None,
         }
     }
 }
@@ -164,8 +168,35 @@ impl Live {
         changed
     }
 
-    fn find(&self, keys: &HashSet<Key>) -> Option<usize> {
-        self.open.iter().position(|t| !t.keys.is_disjoint(keys))
+    /// The tracked incidents that share findings with these, oldest first.
+    fn overlapping(&self, keys: &HashSet<Key>) -> Vec<usize> {
+        (0..self.open.len())
+            .filter(|&i| !self.open[i].keys.is_disjoint(keys))
+            .collect()
+    }
+
+    /// Incidents said apart that turn out to be one: the first keeps its id, the others close as
+    /// merged into it.
+    fn merge(
+        &mut self,
+        found: &[usize],
+        inc: &Incident,
+        sink: &mut super::Sink<'_>,
+    ) -> Option<usize> {
+        let (&first, rest) = found.split_first()?;
+        let into = self.open[first].id;
+        for &i in rest.iter().rev() {
+            let t = self.open.remove(i);
+            self.open[first].keys.extend(t.keys);
+            sink(Change {
+                state: State::Closed,
+                id: t.id,
+                incident: inc,
+                changed: vec![format!("merged into incident {into}")],
+                merged_into: Some(into),
+            });
+        }
+        Some(first)
     }
 
     /// The incidents as they stand now: opens those worth it, updates those that changed.
@@ -175,7 +206,8 @@ impl Live {
         for inc in &incidents {
             let ks = keys(inc);
             let now = Said::of(inc);
-            match self.find(&ks) {
+            let found = self.overlapping(&ks);
+            match self.merge(&found, inc, sink) {
                 Some(i) => {
                     let t = &mut self.open[i];
                     t.keys.extend(ks);
@@ -187,6 +219,7 @@ impl Live {
                             id: t.id,
                             incident: inc,
                             changed,
+                            merged_into: None,
                         });
                     }
                 }
@@ -204,6 +237,7 @@ impl Live {
                         id: self.next_id,
                         incident: inc,
                         changed: Vec::new(),
+                        merged_into: None,
                     });
                 }
                 None => {}
@@ -211,26 +245,24 @@ impl Live {
         }
     }
 
-    /// An incident closed: it keeps the id it opened with (a new one if it never opened).
+    /// An incident closed: it keeps the id it opened with (a new one if it never opened); others
+    /// it turned out to include close as merged into it.
     pub fn close(&mut self, inc: &Incident, sink: &mut super::Sink<'_>) {
         let ks = keys(inc);
-        let mut id = None;
-        self.open.retain(|t| {
-            if t.keys.is_disjoint(&ks) {
-                return true;
+        let found = self.overlapping(&ks);
+        let id = match self.merge(&found, inc, sink) {
+            Some(i) => self.open.remove(i).id,
+            None => {
+                self.next_id += 1;
+                self.next_id
             }
-            id = Some(id.unwrap_or(t.id));
-            false
-        });
-        let id = id.unwrap_or_else(|| {
-            self.next_id += 1;
-            self.next_id
-        });
+        };
         sink(Change {
             state: State::Closed,
             id,
             incident: inc,
             changed: Vec::new(),
+            merged_into: None,
         });
     }
 }

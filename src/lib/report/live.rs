@@ -42,6 +42,14 @@ pub fn change_text(c: &Change<'_>) -> String {
                 hms(inc.end)
             );
         }
+        State::Closed if c.merged_into.is_some() => {
+            let _ = writeln!(
+                s,
+                "CLOSED  incident {} — part of incident {}: what it said goes on there",
+                c.id,
+                c.merged_into.unwrap_or_default()
+            );
+        }
         State::Closed => {
             let _ = writeln!(
                 s,
@@ -59,7 +67,8 @@ pub fn change_text(c: &Change<'_>) -> String {
 }
 
 /// A change as a JSON line: `state`, the incident's `id` in this run, what `changed` (updates),
-/// and the incident object of the replay schema.
+/// `merged_into` (an incident closed as part of another), and the incident object of the replay
+/// schema.
 pub fn change_json(c: &Change<'_>) -> Value {
     let mut inc = serde_json::to_value(c.incident).unwrap_or(Value::Null);
     if let Some(o) = inc.as_object_mut() {
@@ -68,6 +77,9 @@ pub fn change_json(c: &Change<'_>) -> Value {
     let mut v = json!({ "state": c.state, "id": c.id });
     if !c.changed.is_empty() {
         v["changed"] = json!(c.changed);
+    }
+    if let Some(into) = c.merged_into {
+        v["merged_into"] = json!(into);
     }
     v["incident"] = inc;
     v
