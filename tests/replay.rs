@@ -36,7 +36,10 @@ fn every_incident_fixture_gives_its_expected_verdict() {
         out.contains(&format!("{fixtures} passed, 0 failed")),
         "{out}"
     );
-    assert!(fixtures >= 33, "an incident of each root-cause kind, and the controls");
+    assert!(
+        fixtures >= 33,
+        "an incident of each root-cause kind, and the controls"
+    );
 }
 
 #[test]

@@ -160,7 +160,10 @@ pub fn notable(message: &str) -> bool {
 pub fn readable(line: &str) -> std::borrow::Cow<'_, str> {
     let t = line.trim();
     if !t.starts_with('{') {
-        return std::borrow::Cow::Borrowed(line);
+        return match logfmt_message(t) {
+            Some(m) => std::borrow::Cow::Owned(m),
+            None => std::borrow::Cow::Borrowed(line),
+        };
     }
     let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t) else {
         return std::borrow::Cow::Borrowed(line);
@@ -174,6 +177,55 @@ pub fn readable(line: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Owned(parts.join(": "))
     }
+}
+
+/// A logfmt line's (`level=error msg="…" err="…"`, as Go's slog, logrus and Prometheus write
+/// them) message and error fields, joined; `None` when the line is not logfmt or has neither.
+fn logfmt_message(line: &str) -> Option<String> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let eq = rest.find('=')?;
+        let key = &rest[..eq];
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return None;
+        }
+        rest = &rest[eq + 1..];
+        let value = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut out = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            out.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    c => out.push(c),
+                }
+            }
+            rest = &quoted[end? + 1..];
+            out
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let v = rest[..end].to_string();
+            rest = &rest[end..];
+            v
+        };
+        fields.push((key.to_string(), value));
+    }
+    let parts: Vec<&str> = ["msg", "message", "error", "err"]
+        .iter()
+        .filter_map(|k| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str()))
+        .filter(|v| !v.is_empty())
+        .collect();
+    (fields.len() >= 2 && !parts.is_empty()).then(|| parts.join(": "))
 }
 
 /// The line of a (possibly multi-line) message that says the most, cut to 200 characters.
@@ -221,6 +273,29 @@ pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logfmt_lines_read_by_their_message_and_error() {
+        let l = r#"time=2026-03-14T10:00:05Z level=error msg="could not reach the ledger" err="dial tcp 10.20.0.40:3333: connect: connection refused" attempt=3"#;
+        assert_eq!(
+            readable(l),
+            "could not reach the ledger: dial tcp 10.20.0.40:3333: connect: connection refused"
+        );
+        assert!(matches!(
+            classify(&readable(l)),
+            Some(Cause::Unreachable { .. })
+        ));
+        let escaped = r#"level=warn msg="config \"app.yaml\" not loaded""#;
+        assert_eq!(readable(escaped), r#"config "app.yaml" not loaded"#);
+        // Not logfmt: left as it is.
+        for plain in [
+            "ERROR: relation \"x\" does not exist",
+            "a=b is what it says",
+            "2026-03-14 10:00:05 error happened",
+        ] {
+            assert_eq!(readable(plain), plain);
+        }
+    }
+
     #[test]
     fn expired_certificates_as_each_runtime_says_it() {
         let said = [
