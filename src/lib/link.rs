@@ -795,6 +795,49 @@ mod tests {
     }
 
     #[test]
+    fn an_oom_at_the_pods_common_limit_is_the_nodes_not_the_pods_own_limit() {
+        // `oom_memcg=/kubepods`: every pod of the node together hit their allocatable; the victim
+        // is one pod's process. A global OOM that kills a pod's process names the pod too.
+        for (constraint, oom_memcg) in [
+            (OomConstraint::Memcg, "/kubepods"),
+            (OomConstraint::Global, "/"),
+        ] {
+            let mut kill = oom(20, constraint);
+            if let crate::event::Body::Kernel(Kernel::OomKill(o)) = &mut kill.body {
+                o.oom_memcg = oom_memcg.into();
+            }
+            let (v, d) = run_events([vec![pod(0, json!({})), kill]], Config::default());
+            let f = d
+                .findings
+                .iter()
+                .find(|f| f.kind == crate::detect::FindingKind::OomKillNode)
+                .expect("a node-level kill");
+            assert_eq!(f.entity.to_string(), "node/node-7");
+            assert!(
+                f.facts
+                    .clients
+                    .iter()
+                    .any(|c| c.to_string() == "pod/shop/cart-7d8f9"),
+                "{f:?}"
+            );
+            if constraint == OomConstraint::Memcg {
+                assert!(
+                    f.summary
+                        .contains("pods together hit their memory limit (/kubepods)"),
+                    "{}",
+                    f.summary
+                );
+            }
+            assert!(
+                v.incidents
+                    .iter()
+                    .all(|i| i.root_cause.kind != RootKind::OomContainerLimit),
+                "not the pod's own limit"
+            );
+        }
+    }
+
+    #[test]
     fn a_crash_loop_reported_by_its_state_and_by_an_event_without_a_container_is_one_incident() {
         let waiting = |s: u64| {
             // A snapshot that shows the back-off but not the termination before it.

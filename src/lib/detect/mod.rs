@@ -538,8 +538,22 @@ impl Detector {
         } else {
             e.node.to_string()
         };
+        // The cgroup that hit its limit may be an ancestor of the pod's: all pods of the node
+        // together at their allocatable (`oom_memcg=/kubepods.slice`), not the pod's own limit.
+        let oom_memcg = o.oom_memcg.as_str();
+        let above_pods = o.constraint == OomConstraint::Memcg
+            && !oom_memcg.is_empty()
+            && oom_memcg != cgroup_path.as_str()
+            && cgroup_path.as_str().starts_with(oom_memcg)
+            && oom_memcg.contains("kubepods")
+            // No pod's own level (`pod<uid>`, `kubepods-burstable-pod<uid>.slice`).
+            && !oom_memcg
+                .split('/')
+                .any(|seg| seg.starts_with("pod") || seg.contains("-pod"));
+        let victim_pod = pod.as_ref().map(|p| p.0.clone());
         let (kind, entity) = match (o.constraint, pod) {
             (OomConstraint::Global, _) => (FindingKind::OomKillNode, Entity::Node(node.clone())),
+            _ if above_pods => (FindingKind::OomKillNode, Entity::Node(node.clone())),
             (_, Some((p, _))) => (FindingKind::OomKillMemcg, p),
             (_, None) => (
                 FindingKind::OomKillMemcg,
@@ -554,19 +568,28 @@ impl Detector {
             ),
         };
         let key = format!("{}@{}", o.victim_pid, e.ts.0);
-        let limit = o.memcg_limit_kib.map(|k| k * 1024);
+        // Kilobytes from a kernel log can be anything: saturate, never overflow.
+        let limit = o.memcg_limit_kib.map(|k| k.saturating_mul(1024));
         let peak = o
             .memcg_usage_kib
-            .map(|k| k * 1024)
-            .or((o.rss_kib > 0).then_some(o.rss_kib * 1024));
+            .map(|k| k.saturating_mul(1024))
+            .or((o.rss_kib > 0).then_some(o.rss_kib.saturating_mul(1024)));
         let what = match kind {
-            FindingKind::OomKillNode => "the node ran out of memory",
-            _ => "its memory cgroup hit its limit",
+            FindingKind::OomKillNode if above_pods => format!(
+                "the node's pods together hit their memory limit ({oom_memcg}), not the pod's own"
+            ),
+            FindingKind::OomKillNode => "the node ran out of memory".to_string(),
+            _ => "its memory cgroup hit its limit".to_string(),
         };
         let summary = format!(
             "kernel OOM-killed pid {} ({}): {what}",
             o.victim_pid, o.victim_comm
         );
+        // A node-level kill names the pod it hit, for the impact and the chain.
+        let clients: Vec<Entity> = match (kind, victim_pod) {
+            (FindingKind::OomKillNode, Some(p)) => vec![p],
+            _ => Vec::new(),
+        };
         let node_c = node.clone();
         let cgroup = Some(cgroup_path.to_string()).filter(|c| !c.is_empty());
         self.upsert(kind, entity, &key, e.ts, e, || {
@@ -577,6 +600,7 @@ impl Detector {
                     peak_bytes: peak,
                     node: Some(node_c).filter(|n| !n.is_empty()),
                     cgroup,
+                    clients,
                     ..Facts::default()
                 },
             )
