@@ -563,7 +563,9 @@ fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
     let id = &open["id"];
     let closed: Vec<Value> = lines
         .iter()
-        .filter(|l| l["state"] == "closed" && l.get("merged_into").is_none())
+        .filter(|l| {
+            l["state"] == "closed" && l.get("merged_into").is_none() && l.get("withdrawn").is_none()
+        })
         .map(|l| l["incident"].clone())
         .collect();
     assert!(
@@ -721,7 +723,9 @@ fn the_flight_recorder_keeps_the_minute_before_an_oom() {
         .unwrap()
         .iter()
         .map(|(_, l)| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["state"] == "closed" && l.get("merged_into").is_none())
+        .filter(|l| {
+            l["state"] == "closed" && l.get("merged_into").is_none() && l.get("withdrawn").is_none()
+        })
         .map(|l| l["incident"].clone())
         .collect();
     let oom = |v: &Value| {

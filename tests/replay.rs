@@ -506,7 +506,9 @@ fn closed_of_live(lines: &str) -> Vec<serde_json::Value> {
     // An incident closed as part of another goes on under that one.
     lines
         .into_iter()
-        .filter(|l| l["state"] == "closed" && l.get("merged_into").is_none())
+        .filter(|l| {
+            l["state"] == "closed" && l.get("merged_into").is_none() && l.get("withdrawn").is_none()
+        })
         .map(|l| l["incident"].clone())
         .collect()
 }

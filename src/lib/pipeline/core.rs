@@ -235,7 +235,7 @@ mod tests {
                     c.state,
                     c.id,
                     c.incident.root_cause.kind,
-                    if c.merged_into.is_some() {
+                    if c.merged_into.is_some() || c.withdrawn {
                         String::new()
                     } else {
                         serde_json::to_string(c.incident).unwrap()
@@ -249,7 +249,7 @@ mod tests {
                 c.state,
                 c.id,
                 c.incident.root_cause.kind,
-                if c.merged_into.is_some() {
+                if c.merged_into.is_some() || c.withdrawn {
                     String::new()
                 } else {
                     serde_json::to_string(c.incident).unwrap()

@@ -52,6 +52,9 @@ pub struct Change<'a> {
     /// Closed because it turned out to be part of another incident (this id): what it said goes
     /// on under that one.
     pub merged_into: Option<u64>,
+    /// Closed because what it was made of did not hold (a burst that ended under its threshold):
+    /// there is no incident to report; a pager should resolve it.
+    pub withdrawn: bool,
 }
 
 impl<'a> Change<'a> {
@@ -62,6 +65,7 @@ impl<'a> Change<'a> {
             incident,
             changed: Vec::new(),
             merged_into: None,
+            withdrawn: false,
         }
     }
 }
@@ -144,6 +148,8 @@ struct Tracked {
     id: u64,
     keys: HashSet<Key>,
     said: Said,
+    /// What was last said of it, to close it with if it is withdrawn.
+    last: Incident,
 }
 
 /// The incidents said to be open, and what was said of them.
@@ -194,6 +200,7 @@ impl Live {
                 incident: inc,
                 changed: vec![format!("merged into incident {into}")],
                 merged_into: Some(into),
+                withdrawn: false,
             });
         }
         Some(first)
@@ -211,6 +218,7 @@ impl Live {
                 Some(i) => {
                     let t = &mut self.open[i];
                     t.keys.extend(ks);
+                    t.last = inc.clone();
                     let changed = t.said.diff(&now);
                     if !changed.is_empty() {
                         t.said = now;
@@ -220,6 +228,7 @@ impl Live {
                             incident: inc,
                             changed,
                             merged_into: None,
+                            withdrawn: false,
                         });
                     }
                 }
@@ -231,6 +240,7 @@ impl Live {
                         id: self.next_id,
                         keys: ks,
                         said: now,
+                        last: inc.clone(),
                     });
                     sink(Change {
                         state: State::Open,
@@ -238,9 +248,28 @@ impl Live {
                         incident: inc,
                         changed: Vec::new(),
                         merged_into: None,
+                        withdrawn: false,
                     });
                 }
                 None => {}
+            }
+        }
+        // Said to be open, but nothing of it is left in any incident now: withdrawn.
+        let all: HashSet<Key> = incidents.iter().flat_map(keys).collect();
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].keys.is_disjoint(&all) {
+                let t = self.open.remove(i);
+                sink(Change {
+                    state: State::Closed,
+                    id: t.id,
+                    incident: &t.last,
+                    changed: vec!["withdrawn: what it was made of did not hold".to_string()],
+                    merged_into: None,
+                    withdrawn: true,
+                });
+            } else {
+                i += 1;
             }
         }
     }
@@ -263,6 +292,82 @@ impl Live {
             incident: inc,
             changed: Vec::new(),
             merged_into: None,
+            withdrawn: false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Impact, RootCause};
+    use crate::detect::{Facts, Finding};
+
+    fn incident(start: u64, severity: Severity) -> Incident {
+        let entity = Entity::pod("shop", "cart-7d8f9");
+        let finding = Finding {
+            id: 0,
+            kind: FindingKind::OomKillMemcg,
+            layer: FindingKind::OomKillMemcg.layer(),
+            entity: entity.clone(),
+            start: Ts(start),
+            end: Ts(start),
+            count: 1,
+            summary: "kernel OOM-killed pid 1 (java)".into(),
+            facts: Facts::default(),
+            evidence: Vec::new(),
+        };
+        Incident {
+            id: 0,
+            severity,
+            confidence: 0.9,
+            start: Ts(start),
+            end: Ts(start),
+            root_cause: RootCause {
+                kind: RootKind::OomContainerLimit,
+                entity,
+                summary: "cart OOM-killed".into(),
+            },
+            chain: Vec::new(),
+            other_root_causes: Vec::new(),
+            impact: Impact::default(),
+            actions: Vec::new(),
+            evidence_complete: true,
+            evidence_gaps: Vec::new(),
+            alternatives: Vec::new(),
+            findings: vec![finding],
+        }
+    }
+
+    fn states(live: &mut Live, incidents: Vec<Incident>) -> Vec<(State, u64, bool)> {
+        let mut out = Vec::new();
+        live.look(incidents, &mut |c| out.push((c.state, c.id, c.withdrawn)));
+        out
+    }
+
+    #[test]
+    fn an_incident_opens_at_medium_updates_on_severity_and_is_withdrawn_when_its_findings_go() {
+        let mut live = Live::default();
+        assert!(
+            states(&mut live, vec![incident(1, Severity::Low)]).is_empty(),
+            "low: not yet"
+        );
+        assert_eq!(
+            states(&mut live, vec![incident(1, Severity::Medium)]),
+            [(State::Open, 1, false)]
+        );
+        assert!(
+            states(&mut live, vec![incident(1, Severity::Medium)]).is_empty(),
+            "no change"
+        );
+        assert_eq!(
+            states(&mut live, vec![incident(1, Severity::High)]),
+            [(State::Update, 1, false)]
+        );
+        // Another incident opens; the first one's findings are gone.
+        assert_eq!(
+            states(&mut live, vec![incident(2, Severity::High)]),
+            [(State::Open, 2, false), (State::Closed, 1, true)]
+        );
     }
 }

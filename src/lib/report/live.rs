@@ -42,6 +42,13 @@ pub fn change_text(c: &Change<'_>) -> String {
                 hms(inc.end)
             );
         }
+        State::Closed if c.withdrawn => {
+            let _ = writeln!(
+                s,
+                "CLOSED  incident {} — withdrawn: what it was made of did not hold",
+                c.id
+            );
+        }
         State::Closed if c.merged_into.is_some() => {
             let _ = writeln!(
                 s,
@@ -80,6 +87,9 @@ pub fn change_json(c: &Change<'_>) -> Value {
     }
     if let Some(into) = c.merged_into {
         v["merged_into"] = json!(into);
+    }
+    if c.withdrawn {
+        v["withdrawn"] = json!(true);
     }
     v["incident"] = inc;
     v
