@@ -228,7 +228,7 @@ fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let uid = format!("5e0c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
-    let cid = "3f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let cid = "3f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a";
     let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
     let dir = tempfile::tempdir().unwrap();
     let rec = record(
@@ -434,7 +434,7 @@ fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let uid = format!("7c0c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
-    let cid = "9f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+    let cid = "9f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a";
     let rel = format!("kubepods/burstable/pod{uid}/{cid}");
     let mut made = Vec::new();
     let mut dir = cpu.to_path_buf();
@@ -492,27 +492,22 @@ fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
     );
 }
 
-/// Live: an OOM kill in a pod's memory cgroup (laid out as the kubelet does, the Pod watched from
-/// an API server) opens an incident on stdout within seconds, and what closes when the recorder
-/// stops is what `tapio replay` says of the capture it wrote.
-#[test]
-#[ignore = "needs root"]
-fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
-    use support::apiserver::ApiServer;
-    if !can_record("a_live_oom_opens_an_incident_and_closes_as_replay_says") {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let uid = format!("9a1c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
-    let cid = "4e2d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
+/// A memory cgroup laid out as the kubelet does (32 MiB), and an API server that lists its Pod
+/// (`shop/NAME` on node-7, started a minute ago).
+fn watched_pod(name: &str, uid_prefix: &str) -> (Memcg, support::apiserver::ApiServer) {
+    let uid = format!("{uid_prefix}-7d3b-4f8e-9a65-{:012x}", std::process::id());
+    let cid = format!(
+        "{uid_prefix}{}",
+        "9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
+    );
     let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
-    let server = ApiServer::start();
+    let server = support::apiserver::ApiServer::start();
     let t = (chrono::Utc::now() - chrono::Duration::seconds(60))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     server.apply(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "cart-7d8f9-x2x4k", "namespace": "shop", "uid": uid,
+        "metadata": {"name": name, "namespace": "shop", "uid": uid,
             "creationTimestamp": t, "labels": {"app": "cart"}},
         "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
             "resources": {"limits": {"memory": "32Mi"}}}]},
@@ -521,6 +516,20 @@ fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
                 "containerID": format!("containerd://{cid}"),
                 "state": {"running": {"startedAt": t}}}]}
     }));
+    (memcg, server)
+}
+
+/// Live: an OOM kill in a pod's memory cgroup (laid out as the kubelet does, the Pod watched from
+/// an API server) opens an incident on stdout within seconds, and what closes when the recorder
+/// stops is what `tapio replay` says of the capture it wrote.
+#[test]
+#[ignore = "needs root"]
+fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
+    if !can_record("a_live_oom_opens_an_incident_and_closes_as_replay_says") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (memcg, server) = watched_pod("cart-7d8f9-x2x4k", "9a1c4a1e");
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.kubeconfig(dir.path());
     let rec = record(
@@ -607,29 +616,11 @@ fn without_ids(mut v: Vec<Value>) -> Vec<String> {
 #[test]
 #[ignore = "needs root"]
 fn the_flight_recorder_keeps_the_minute_before_an_oom() {
-    use support::apiserver::ApiServer;
     if !can_record("the_flight_recorder_keeps_the_minute_before_an_oom") {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let uid = format!("7b2c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
-    let cid = "5f3e9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e";
-    let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
-    let server = ApiServer::start();
-    let t = (chrono::Utc::now() - chrono::Duration::seconds(60))
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    server.apply(serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "cart-7d8f9-r1ng", "namespace": "shop", "uid": uid,
-            "creationTimestamp": t, "labels": {"app": "cart"}},
-        "spec": {"nodeName": "node-7", "containers": [{"name": "cart", "image": "shop/cart:1.9.3",
-            "resources": {"limits": {"memory": "32Mi"}}}]},
-        "status": {"phase": "Running", "startTime": t, "qosClass": "Burstable",
-            "containerStatuses": [{"name": "cart", "ready": true, "restartCount": 0,
-                "containerID": format!("containerd://{cid}"),
-                "state": {"running": {"startedAt": t}}}]}
-    }));
+    let (memcg, server) = watched_pod("cart-7d8f9-r1ng", "7b2c4a1e");
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.kubeconfig(dir.path());
     let ring = dir.path().join("ring");

@@ -196,3 +196,16 @@ pub fn finish_hooks(n: Option<tapio::notify::Notifier>) {
         c.dropped
     );
 }
+
+/// A flag set by SIGINT or SIGTERM; a second one ends the process at once (exit 130).
+pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use anyhow::Context as _;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&stop))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    Ok(stop)
+}

@@ -202,14 +202,8 @@ fn host_name() -> String {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let opts = options(&args)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C ends at once; the first closes the capture cleanly.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+    // The first Ctrl-C closes the capture cleanly.
+    let stop = common::stop_on_signals()?;
     let mut opts = opts;
     if opts.trigger.is_some() {
         let flag = Arc::new(AtomicBool::new(false));

@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tapio::analysis::{Incident, Severity, Verdict};
@@ -116,14 +115,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 args.paths.len()
             );
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            // A second Ctrl-C ends at once; the first closes what is open and prints it.
-            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-                .context("installing the signal handler")?;
-            signal_hook::flag::register(sig, Arc::clone(&stop))
-                .context("installing the signal handler")?;
-        }
+        // The first Ctrl-C closes what is open and prints it.
+        let stop = common::stop_on_signals()?;
         pipeline::follow(&args.paths[0], &opts, &stop, &mut on_change)?
     } else {
         pipeline::run(&captures, &opts, &mut on_change)?

@@ -407,15 +407,20 @@ impl Output {
             .partition(|(done, _)| done.load(Ordering::Relaxed));
         self.assembling = running;
         for (_, job) in finished {
-            match job.join() {
-                Ok(Ok(k)) => self.kept.push(k),
-                Ok(Err(e)) => self
-                    .warnings
-                    .push(format!("the flight recorder could not keep a capture: {e}")),
-                Err(_) => self
-                    .warnings
-                    .push("the flight recorder's copy panicked".into()),
-            }
+            self.collect(job);
+        }
+    }
+
+    /// Waits for a copy: the capture it kept, or why it did not.
+    fn collect(&mut self, job: std::thread::JoinHandle<Result<Kept, Error>>) {
+        match job.join() {
+            Ok(Ok(k)) => self.kept.push(k),
+            Ok(Err(e)) => self
+                .warnings
+                .push(format!("the flight recorder could not keep a capture: {e}")),
+            Err(_) => self
+                .warnings
+                .push("the flight recorder's copy panicked".into()),
         }
     }
 
@@ -453,17 +458,8 @@ impl Output {
         if matches!(self.layout, Layout::Ring { .. }) {
             let _ = std::fs::remove_file(&self.current);
         }
-        for (done, job) in std::mem::take(&mut self.assembling) {
-            let _ = done;
-            match job.join() {
-                Ok(Ok(k)) => self.kept.push(k),
-                Ok(Err(e)) => self
-                    .warnings
-                    .push(format!("the flight recorder could not keep a capture: {e}")),
-                Err(_) => self
-                    .warnings
-                    .push("the flight recorder's copy panicked".into()),
-            }
+        for (_, job) in std::mem::take(&mut self.assembling) {
+            self.collect(job);
         }
         if let Layout::Ring { dir, .. } = &self.layout {
             for s in &self.done {

@@ -227,25 +227,9 @@ mod tests {
             Ok::<_, ()>(())
         })
         .unwrap();
-        let mut changes: Vec<(State, u64, RootKind, String)> = Vec::new();
-        let mut core = Core::new(detect::Config::default()).live();
-        for batch in events.chunks(4096) {
-            core.feed(batch, &mut |c| {
-                changes.push((
-                    c.state,
-                    c.id,
-                    c.incident.root_cause.kind,
-                    if c.merged_into.is_some() || c.withdrawn {
-                        String::new()
-                    } else {
-                        serde_json::to_string(c.incident).unwrap()
-                    },
-                ))
-            });
-        }
-        let during = changes.len();
-        let live = core.finish(&[], &mut |c| {
-            changes.push((
+        // (state, id, root kind, the incident's JSON — empty for one merged or withdrawn)
+        let row = |c: Change<'_>| {
+            (
                 c.state,
                 c.id,
                 c.incident.root_cause.kind,
@@ -254,8 +238,15 @@ mod tests {
                 } else {
                     serde_json::to_string(c.incident).unwrap()
                 },
-            ))
-        });
+            )
+        };
+        let mut changes: Vec<(State, u64, RootKind, String)> = Vec::new();
+        let mut core = Core::new(detect::Config::default()).live();
+        for batch in events.chunks(4096) {
+            core.feed(batch, &mut |c| changes.push(row(c)));
+        }
+        let during = changes.len();
+        let live = core.finish(&[], &mut |c| changes.push(row(c)));
         assert!(
             changes[..during]
                 .iter()
