@@ -1019,10 +1019,179 @@ back to revision 1.
 """)
 
 
+def managed(at, manager="kubectl-edit", op="Update"):
+    """`metadata.managedFields` as `kubectl get -o json` shows it: who wrote the object, and when."""
+    return [{"manager": manager, "operation": op, "apiVersion": "v1", "time": t(at), "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:data": {}}}]
+
+
+def config_map(c, ns, name, data, at, rv, created=-86400, manager="kubectl-edit"):
+    c.workloads.append({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "uid": uid(c.name, "cm", ns, name), "resourceVersion": str(rv),
+                     "creationTimestamp": t(created), "managedFields": managed(at, manager)},
+        "data": data,
+    })
+
+
+def reads_config(pods, name):
+    """The pods mount a ConfigMap and take their environment from it."""
+    for p in pods:
+        p["spec"]["volumes"] = [{"name": "config", "configMap": {"name": name, "defaultMode": 420}}]
+        ctr = p["spec"]["containers"][0]
+        ctr["envFrom"] = [{"configMapRef": {"name": name}}]
+        ctr["volumeMounts"] = [{"name": "config", "mountPath": "/etc/app", "readOnly": True}]
+
+
+def config_change(quiet=False):
+    c = Cluster("config-change")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    old = c.deployment("shop", "cart", 3, spread(NODES3), limit="512Mi")
+    reads_config(old, "cart-config")
+    dep = next(w for w in c.workloads if w["kind"] == "Deployment" and w["metadata"]["name"] == "cart")
+    rs1 = next(w for w in c.workloads if w["kind"] == "ReplicaSet" and w["metadata"]["name"].startswith("cart-"))
+    env = [("DB_HOST", "cart-db.shop.svc")]
+    tmpl = template("registry.example.com/shop/cart:1.9.3", env)
+    tmpl["spec"]["volumes"] = old[0]["spec"]["volumes"]
+    tmpl["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "cart-config"}}]
+    rs1["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+    rs1["spec"]["template"] = tmpl
+    base = {"FEATURE_FLAGS": "recs=off,wishlist=on", "app.yaml": "server:\n  port: 8080\nlog:\n  level: info\n"}
+    config_map(c, "shop", "cart-config", {**base, "DB_POOL_SIZE": "20"}, -86400, 7001)
+    # At 0 someone edits the pool size; at 20 `kubectl rollout restart` makes the pods read it.
+    config_map(c, "shop", "cart-config", {**base, "DB_POOL_SIZE": "0"}, 0, 7188)
+    rs2_name = f"cart-{h(c.name, 'cart', 'rev2', n=10)}"
+    rs2_uid = uid(c.name, "rs", "cart", "rev2")
+    tmpl2 = json.loads(json.dumps(tmpl))
+    tmpl2["metadata"]["annotations"] = {"kubectl.kubernetes.io/restartedAt": t(20)}
+    image = "registry.example.com/shop/cart:1.9.3"
+    c.workloads.append({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": rs2_name, "namespace": "shop", "uid": rs2_uid, "resourceVersion": "9188", "creationTimestamp": t(20),
+                     "labels": {"app": "cart", "pod-template-hash": rs2_name.rsplit("-", 1)[1]},
+                     "annotations": {"deployment.kubernetes.io/revision": "2"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart", "uid": dep["metadata"]["uid"],
+                                          "controller": True, "blockOwnerDeletion": True}]},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cart", "pod-template-hash": rs2_name.rsplit("-", 1)[1]}},
+                 "template": tmpl2},
+        "status": {"replicas": 1, "fullyLabeledReplicas": 1, "observedGeneration": 1},
+    })
+    dep["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
+    dep["status"].update({"replicas": 4, "updatedReplicas": 1, "readyReplicas": 3, "availableReplicas": 3, "unavailableReplicas": 1})
+    dep["status"]["conditions"][1].update({"reason": "ReplicaSetUpdated", "message": f"ReplicaSet \"{rs2_name}\" is progressing.",
+                                           "lastUpdateTime": t(20)})
+    new = c.pod("shop", f"{rs2_name}-{h(c.name, 'cart', 'rev2', 0, n=5)}", "cart", rs2_name, rs2_uid, "node-2", 8080, image, "512Mi")
+    reads_config([new], "cart-config")
+    new["metadata"]["creationTimestamp"] = t(20)
+    new["status"]["startTime"] = t(21)
+    terminate(new, "Error", 1, 66, restarts=3,
+              message="invalid configuration: DB_POOL_SIZE must be between 1 and 200, got 0")
+    c.event(20, "ScalingReplicaSet", f"Scaled up replica set {rs2_name} from 0 to 1", dep, kind="Deployment", type_="Normal",
+            component="deployment-controller")
+    c.event(68, "BackOff", f"Back-off restarting failed container cart in pod {new['metadata']['name']}_shop({new['metadata']['uid']})", new,
+            count=4, first=26, host="node-2", field="spec.containers{cart}")
+    c.endpoints("shop", "cart", not_ready=[new["metadata"]["name"]], changed=21)
+    c.write("""
+# config-change — config_change
+
+At 10:00:00 someone edits ConfigMap `shop/cart-config` (`DB_POOL_SIZE` 20 → 0; tapio keeps only
+the keys and a hash of each value); at 10:00:20 `kubectl rollout restart deployment/cart` makes a new
+ReplicaSet whose pod template is unchanged — a restart to pick the configuration up. The new pod
+exits 1 ("invalid configuration: DB_POOL_SIZE must be between 1 and 200, got 0") and loops in
+`CrashLoopBackOff`; the three old pods, started before the change, keep serving. The cause is the
+configuration change, not the rollout: rolling back to revision 1 would restart into the same
+ConfigMap.
+""")
+
+
+def policy(c, ns, name, selector, types, egress=None, ingress=None, created=0):
+    spec = {"podSelector": selector, "policyTypes": types}
+    if egress is not None:
+        spec["egress"] = egress
+    if ingress is not None:
+        spec["ingress"] = ingress
+    c.workloads.append({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns, "uid": uid(c.name, "netpol", ns, name), "resourceVersion": str(8800 + len(c.workloads)),
+                     "generation": 1, "creationTimestamp": t(created)},
+        "spec": spec,
+    })
+
+
+def network_policy():
+    c = Cluster("network-policy")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    checkout = c.deployment("shop", "checkout", 1, spread(["node-2"]), limit="512Mi")[0]
+    pay = c.deployment("shop", "payments", 1, spread(["node-1"]), limit="512Mi")[0]
+    c.endpoints("shop", "checkout")
+    c.endpoints("shop", "payments")
+    # A default-deny of egress for the whole namespace, with one allow rule — and none for DNS.
+    policy(c, "shop", "restrict-egress", {}, ["Egress"],
+           egress=[{"to": [{"podSelector": {"matchLabels": {"app": "payments"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}], created=30)
+    lookup = ("dial tcp: lookup payments.shop.svc.cluster.local on 10.96.0.10:53: "
+              f"read udp {checkout['status']['podIP']}:41873->10.96.0.10:53: i/o timeout")
+    c.requests(who(checkout), who(pay), 0, 60, 1000, fail_from_ms=31_000, error="upstream request failed",
+               exception=("net.OpError", lookup), path="/api/charge")
+    # Its database outside the cluster: the SYNs are dropped now.
+    for k in range(10):
+        c.tcp(33_000 + k * 1500, "node-2", checkout["status"]["podIP"], 51000 + k, "10.20.0.41", 5432, "timeout", 4100)
+    c.files[kubelet_log_path(checkout, 0)] = "".join([
+        cri(0, "stdout", '{"level":"info","msg":"checkout 4.2.0 serving on :8080"}'),
+        cri(33, "stderr", '{"level":"error","msg":"charge failed","error":"' + lookup + '"}'),
+        cri(36, "stderr", '{"level":"error","msg":"orders db: dial tcp 10.20.0.41:5432: connect: connection timed out"}'),
+        cri(41, "stderr", '{"level":"error","msg":"charge failed","error":"' + lookup + '"}'),
+    ])
+    c.write("""
+# network-policy — network_policy
+
+At 10:00:30 NetworkPolicy `shop/restrict-egress` is created: every pod of `shop` may now send only
+to `app=payments` on TCP 8080 — and not to the cluster DNS. From then on `checkout` cannot resolve
+`payments.shop.svc.cluster.local` ("lookup … on 10.96.0.10:53: … i/o timeout"), its requests fail,
+and its connections to the orders database (10.20.0.41:5432, outside the cluster) time out. The
+policy is the cause; the way out is a rule that lets DNS (UDP/TCP 53 to kube-dns) out, or undoing it.
+""")
+
+
+def quiet_changes():
+    c = Cluster("control-quiet-changes")
+    for n in NODES3:
+        c.node(n)
+    fe, cat = background(c)
+    reads_config(fe, "frontend-config")
+    config_map(c, "shop", "frontend-config", {"BANNER_TEXT": "Spring sale", "THEME": "light"}, -86400, 7001)
+    config_map(c, "shop", "frontend-config", {"BANNER_TEXT": "Summer sale", "THEME": "light"}, 10, 7190)
+    reports = c.deployment("shop", "reports", 1, spread(["node-3"]), limit="256Mi")
+    c.endpoints("shop", "reports")
+    # Nothing calls `reports`: a policy that denies all its ingress blocks nothing in use.
+    policy(c, "shop", "deny-ingress-reports", {"matchLabels": {"app": "reports"}}, ["Ingress"], ingress=[], created=5)
+    # node-3 is cordoned for maintenance; nothing needs to be scheduled.
+    n3 = next(n for n in c.nodes if n["metadata"]["name"] == "node-3")
+    cordoned = json.loads(json.dumps(n3))
+    cordoned["metadata"]["resourceVersion"] = "4902"
+    cordoned["spec"]["unschedulable"] = True
+    cordoned["spec"]["taints"] = [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": t(15)}]
+    for cond in cordoned["status"]["conditions"]:
+        cond["lastHeartbeatTime"] = t(15)
+    c.nodes.append(cordoned)
+    c.write("""
+# control-quiet-changes — no incident
+
+Changes with no failure after them: ConfigMap `shop/frontend-config` edited (the frontend pods read
+it and keep serving), NetworkPolicy `shop/deny-ingress-reports` created (it denies all ingress to
+`reports`, which nothing calls), `node-3` cordoned for maintenance with nothing waiting to be
+scheduled. A change is no incident by itself.
+""")
+
+
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
-              job, lambda: job(failing=False), readiness, certificate, volume, admission, init_container]:
+              job, lambda: job(failing=False), readiness, certificate, volume, admission, init_container,
+              config_change, network_policy, quiet_changes]:
         f()
 
 

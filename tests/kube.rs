@@ -351,6 +351,83 @@ fn malformed_objects_are_skipped_and_unknown_fields_kept() {
 }
 
 #[test]
+fn configmaps_are_recorded_by_keys_and_hashes_never_values_and_policies_and_autoscalers_too() {
+    let server = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = start(dir.path(), &server, &[]);
+    let secret = "postgres://cart:hunter2@db.internal:5432/cart";
+    let cm = |rv_value: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cart-config", "namespace": "shop", "uid": "uid-cm",
+                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                             format!("{{\"data\":{{\"DATABASE_URL\":\"{secret}\"}}}}")}},
+            "data": {"DATABASE_URL": secret, "POOL": rv_value}
+        })
+    };
+    server.apply(cm("20"));
+    std::thread::sleep(Duration::from_millis(500));
+    server.apply(cm("0"));
+    server.apply(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny-egress", "namespace": "shop", "uid": "uid-np"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"]}
+    }));
+    server.apply(json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "cart", "namespace": "shop", "uid": "uid-hpa"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart"}, "maxReplicas": 10},
+        "status": {"currentReplicas": 3, "desiredReplicas": 6}
+    }));
+    std::thread::sleep(Duration::from_millis(1000));
+    let (events, _, stderr) = rec.stop();
+    let mut kinds: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["kind"] == "k8s.object")
+        .map(|e| {
+            (
+                e["data"]["kind"].as_str().unwrap(),
+                e["data"]["action"].as_str().unwrap(),
+            )
+        })
+        .filter(|(k, _)| ["ConfigMap", "NetworkPolicy", "HorizontalPodAutoscaler"].contains(k))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("ConfigMap", "changed"),
+            ("ConfigMap", "seen"),
+            ("HorizontalPodAutoscaler", "seen"),
+            ("NetworkPolicy", "seen"),
+        ],
+        "{stderr}"
+    );
+    let cms: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["data"]["kind"] == "ConfigMap")
+        .collect();
+    let by = |action: &str| {
+        &cms.iter().find(|e| e["data"]["action"] == action).unwrap()["data"]["json"]["data"]
+    };
+    let (before, after) = (by("seen"), by("changed"));
+    assert!(before["POOL"].as_str().unwrap().starts_with("sha256:"));
+    assert_ne!(
+        before["POOL"], after["POOL"],
+        "a changed value changes its hash"
+    );
+    assert_eq!(before["DATABASE_URL"], after["DATABASE_URL"]);
+    // Nowhere in what was recorded.
+    for e in &events {
+        let json = e.to_string();
+        assert!(
+            !json.contains("hunter2") && !json.contains("last-applied"),
+            "{json}"
+        );
+    }
+}
+
+#[test]
 fn only_this_nodes_pods_with_node_and_only_a_namespace_with_namespace() {
     let server = ApiServer::start();
     server.apply(pod("cart-1", "uid-1", "node-1"));

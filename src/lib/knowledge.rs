@@ -126,6 +126,10 @@ pub enum FindingKind {
     CertificateError,
     VolumeFailure,
     AdmissionDenied,
+    ConfigChange,
+    NetworkPolicyChange,
+    NodeCordoned,
+    Scaled,
 }
 
 named!(FindingKind, "finding kind" {
@@ -164,6 +168,10 @@ named!(FindingKind, "finding kind" {
     CertificateError => "certificate_error",
     VolumeFailure => "volume_failure",
     AdmissionDenied => "admission_denied",
+    ConfigChange => "config_change",
+    NetworkPolicyChange => "network_policy_change",
+    NodeCordoned => "node_cordoned",
+    Scaled => "scaled",
 });
 
 impl FindingKind {
@@ -215,6 +223,10 @@ impl FindingKind {
             F::ReadinessFailed     => p(L::K8s,    N::Event,     5, 1, H::Pod,      R::ReadinessFailure,     "readiness probes failed: the pod runs but its endpoint is taken out of its services"),
             F::JobFailed           => p(L::K8s,    N::Event,     2, 2, H::Pod,      R::JobFailed,            "a Job failed all its retries or ran past its deadline (BackoffLimitExceeded, DeadlineExceeded)"),
             F::Rollout             => p(L::K8s,    N::Change,    8, 0, H::None,     R::BadRollout,           "a Deployment rolled out a new revision (a new ReplicaSet), with what changed in its pod template"),
+            F::ConfigChange        => p(L::K8s,    N::Change,    9, 0, H::None,     R::ConfigChange,         "a ConfigMap's data changed (which keys; values are never kept) or it was deleted"),
+            F::NetworkPolicyChange => p(L::K8s,    N::Change,    9, 0, H::None,     R::NetworkPolicy,        "a NetworkPolicy was created, changed or deleted: which pods it selects, what it allows"),
+            F::NodeCordoned        => p(L::K8s,    N::Change,    8, 0, H::None,     R::SchedulingFailure,    "a node was cordoned or tainted NoSchedule/NoExecute by hand (not the node controller's own taints)"),
+            F::Scaled              => p(L::K8s,    N::Change,    7, 0, H::None,     R::SchedulingFailure,    "a HorizontalPodAutoscaler changed a workload's desired replicas"),
         }
     }
 
@@ -277,6 +289,8 @@ pub enum RootKind {
     CertificateExpired,
     VolumeFailure,
     AdmissionDenied,
+    ConfigChange,
+    NetworkPolicy,
     Unknown,
 }
 
@@ -303,6 +317,8 @@ named!(RootKind, "root cause kind" {
     CertificateExpired => "certificate_expired",
     VolumeFailure => "volume_failure",
     AdmissionDenied => "admission_denied",
+    ConfigChange => "config_change",
+    NetworkPolicy => "network_policy",
     Unknown => "unknown",
 });
 
@@ -338,6 +354,8 @@ impl RootKind {
             R::JobFailed             => p("job failed",                   0.8,  S::Pod,     actions::job_failed),
             R::BadRollout            => p("bad rollout",                  0.8,  S::Pod,     actions::bad_rollout),
             R::CpuThrottling         => p("CPU limit (throttled)",        0.8,  S::Pod,     actions::cpu_throttling),
+            R::ConfigChange          => p("configuration change",         0.8,  S::Pod,     actions::config_change),
+            R::NetworkPolicy         => p("network policy change",        0.85, S::Network, actions::network_policy),
             R::Unknown               => p("unknown",                      0.3,  S::Unknown, actions::unknown),
         }
     }

@@ -37,6 +37,16 @@ pub enum Relation {
     CauseIsClient,
     /// The effect's pod belongs to the ReplicaSet that the cause (a rollout) created.
     NewRevision,
+    /// The effect's pod reads the ConfigMap the cause changed; or the effect is a rollout that
+    /// changed nothing in the pod template (a restart to pick the change up) of pods that read it.
+    ReadsConfig,
+    /// The effect's traffic is what the cause (a NetworkPolicy change) restricts: outgoing from
+    /// pods it selects (DNS when no rule lets port 53 out), or incoming to pods it selects.
+    PolicyBlocks,
+    /// The effect (a pod that cannot be scheduled) says the cause's node is cordoned or tainted.
+    NodeRefuses,
+    /// The effect's pod belongs to the workload the cause scaled.
+    ScaledWorkload,
 }
 
 pub struct Rule {
@@ -136,6 +146,25 @@ pub const RULES: &[Rule] = &[
     Rule { causes: SPAN_CHANGE, effects: CALLER_SYMPTOMS, relation: Relation::CauseIsPeer, window_s: 300, why: "the failing requests called it" },
     Rule { causes: NEW_POD_FAILURES, effects: &[K::JobFailed], relation: Relation::PodOfWorkload, window_s: 3600, why: "its pods failed every retry" },
     Rule { causes: &[K::Rollout], effects: NEW_POD_FAILURES, relation: Relation::NewRevision, window_s: 1800, why: "the pods of the new revision failed" },
+    Rule { causes: &[K::ConfigChange], effects: CONFIG_FAILURES, relation: Relation::ReadsConfig, window_s: 1800, why: "its pods read the changed configuration" },
+    Rule { causes: &[K::NetworkPolicyChange], effects: &[K::ConnTimeout, K::ConnReset, K::DnsFailure, K::DependencyError], relation: Relation::PolicyBlocks, window_s: 600, why: "the policy stopped that traffic" },
+    Rule { causes: &[K::NodeCordoned], effects: &[K::FailedScheduling], relation: Relation::NodeRefuses, window_s: 3600, why: "the scheduler may not place pods on the cordoned or tainted node" },
+    Rule { causes: &[K::Scaled], effects: &[K::FailedScheduling, K::AdmissionDenied], relation: Relation::ScaledWorkload, window_s: 900, why: "the new replicas could not be placed" },
+];
+
+/// What pods do when their configuration changed for the worse: a restart picks it up.
+const CONFIG_FAILURES: &[FindingKind] = &[
+    K::Rollout,
+    K::ContainerError,
+    K::CrashLoop,
+    K::ContainerOomKilled,
+    K::ConfigError,
+    K::LivenessFailed,
+    K::LivenessKill,
+    K::ReadinessFailed,
+    K::DependencyError,
+    K::DnsFailure,
+    K::CertificateError,
 ];
 
 /// What a rollout's new pods do when the revision is bad.
@@ -290,7 +319,81 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
             .clients
             .iter()
             .any(|c| *c == effect.entity || backs(topo, c, &effect.entity)),
+        Relation::ReadsConfig => {
+            let Entity::Workload { ns, name, .. } = &cause.entity else {
+                return false;
+            };
+            let reads = |p: &crate::topology::Pod| p.ns == *ns && p.config_maps.contains(name);
+            match (&effect.entity, &effect.facts.rollout) {
+                // A restart (`kubectl rollout restart`): the template's containers are the same.
+                (Entity::Workload { ns: wns, name: dep, .. }, Some(r)) => {
+                    r.diff.is_empty()
+                        && wns == ns
+                        && topo.pods().any(|p| {
+                            reads(p)
+                                && topo
+                                    .workload_of(p)
+                                    .is_some_and(|w| matches!(w, Entity::Workload { name, .. } if *name == *dep))
+                        })
+                }
+                _ => pod_of(&effect.entity).is_some_and(reads),
+            }
+        }
+        Relation::PolicyBlocks => policy_blocks(cause, effect, topo),
+        Relation::NodeRefuses => {
+            let Entity::Node(node) = &cause.entity else {
+                return false;
+            };
+            let said = effect.facts.message.as_deref().unwrap_or(&effect.summary);
+            let lower = said.to_lowercase();
+            // `0/3 nodes are available: 1 node(s) were unschedulable, 1 node(s) had untolerated taint …`
+            (lower.contains("unschedulable") || lower.contains("taint"))
+                && (lower.contains("node(s)") || lower.contains(node.as_str()))
+        }
+        Relation::ScaledWorkload => pod_of(&effect.entity)
+            .and_then(|p| topo.workload_of(p))
+            .is_some_and(|w| w == cause.entity)
+            || effect.entity == cause.entity,
     }
+}
+
+/// Whether the traffic of a failure is what a NetworkPolicy change restricts.
+fn policy_blocks(cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
+    let Some(policy) = cause.facts.policy.as_deref() else {
+        return false;
+    };
+    // A policy created, or one that took allowances away; widening one blocks nothing.
+    if !cause.facts.restricts {
+        return false;
+    }
+    let selected = |e: &Entity| match e {
+        Entity::Pod { ns, name } => {
+            *ns == policy.ns
+                && topo
+                    .pod_by_name(ns, name)
+                    .is_some_and(|p| policy.selector.matches(&p.labels))
+        }
+        Entity::Service { ns, name } => {
+            *ns == policy.ns
+                && topo
+                    .pods_of_service(ns, name)
+                    .iter()
+                    .any(|p| policy.selector.matches(&p.labels))
+        }
+        _ => false,
+    };
+    let (from, to): (Vec<&Entity>, Option<&Entity>) = match effect.kind {
+        K::ConnTimeout | K::ConnReset => (
+            effect.facts.clients.iter().collect(),
+            Some(effect.facts.peer.as_ref().unwrap_or(&effect.entity)),
+        ),
+        _ => (vec![&effect.entity], effect.facts.peer.as_ref()),
+    };
+    let out = policy.egress
+        && (effect.kind != K::DnsFailure || !policy.allows_dns)
+        && from.iter().any(|e| selected(e));
+    let inbound = policy.ingress && effect.kind != K::DnsFailure && to.is_some_and(selected);
+    out || inbound
 }
 
 /// Whether a pod entity is behind a service entity: selected by it, or named after it.
@@ -681,6 +784,159 @@ mod tests {
             .iter()
             .map(|i| (i.root_cause.kind, i.root_cause.entity.to_string()))
             .collect()
+    }
+
+    fn object(s: u64, kind: ObjectKind, action: ObjectAction, v: serde_json::Value) -> Event {
+        let o = Object {
+            action,
+            kind,
+            namespace: v["metadata"]["namespace"].as_str().unwrap_or("").into(),
+            name: v["metadata"]["name"].as_str().unwrap_or("").into(),
+            uid: v["metadata"]["uid"].as_str().unwrap_or("").into(),
+            resource_version: s.to_string(),
+            node: String::new(),
+            json: RawJson::from_value(&v),
+        };
+        Event::new(at(s), "", Source::Kube, Kube::from(o))
+    }
+
+    fn egress_policy(s: u64, selector: serde_json::Value, allow_dns: bool) -> Event {
+        let mut egress = vec![
+            json!({"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                                     "ports": [{"protocol": "TCP", "port": 5432}]}),
+        ];
+        if allow_dns {
+            egress.push(json!({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}));
+        }
+        object(
+            s,
+            ObjectKind::NetworkPolicy,
+            ObjectAction::Seen,
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "lock-down", "namespace": "shop", "uid": "np-uid",
+                             "creationTimestamp": at(s).rfc3339()},
+                "spec": {"podSelector": selector, "policyTypes": ["Egress"], "egress": egress}}),
+        )
+    }
+
+    const LOOKUP: &str = "dial tcp: lookup cart-db.shop.svc.cluster.local on 10.96.0.10:53: read udp 10.244.1.7:41873->10.96.0.10:53: i/o timeout";
+
+    #[test]
+    fn a_policy_is_the_cause_only_of_what_it_blocks_for_the_pods_it_selects() {
+        let failing = |policy: Event| {
+            verdict(vec![
+                pod(0, json!({})),
+                policy,
+                pod(40, terminated("Error", 1, 40, LOOKUP)),
+            ])
+        };
+        // Selects the pod, restricts its egress, lets no DNS out: its lookups time out.
+        let v = failing(egress_policy(
+            10,
+            json!({"matchLabels": {"app": "cart"}}),
+            false,
+        ));
+        assert_eq!(
+            v,
+            [(
+                RootKind::NetworkPolicy,
+                "networkpolicy/shop/lock-down".into()
+            )]
+        );
+        // An empty selector is every pod of the namespace.
+        let v = failing(egress_policy(10, json!({}), false));
+        assert_eq!(v[0].0, RootKind::NetworkPolicy);
+        // It lets DNS out: the lookups failed for another reason.
+        let v = failing(egress_policy(
+            10,
+            json!({"matchLabels": {"app": "cart"}}),
+            true,
+        ));
+        assert_eq!(v, [(RootKind::DnsFailure, "pod/shop/cart-7d8f9".into())]);
+        // Another app's pods.
+        let v = failing(egress_policy(
+            10,
+            json!({"matchLabels": {"app": "web"}}),
+            false,
+        ));
+        assert_eq!(v[0].0, RootKind::DnsFailure);
+        let v = failing(egress_policy(
+            10,
+            json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["cart"]}]}),
+            false,
+        ));
+        assert_eq!(v[0].0, RootKind::DnsFailure);
+        // Long before: the failure is not its doing.
+        let v = verdict(vec![
+            pod(0, json!({})),
+            egress_policy(10, json!({}), false),
+            pod(1000, terminated("Error", 1, 1000, LOOKUP)),
+        ]);
+        assert_eq!(v[0].0, RootKind::DnsFailure);
+    }
+
+    fn config_map(s: u64, action: ObjectAction, pool: &str) -> Event {
+        object(
+            s,
+            ObjectKind::ConfigMap,
+            action,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cart-config", "namespace": "shop", "uid": "cm-uid"},
+                "data": {"POOL": crate::source::import::kube::value_hash(pool.as_bytes()), "MODE": "sha256:00"}}),
+        )
+    }
+
+    fn reading_pod(s: u64, config: &str, last: serde_json::Value) -> Event {
+        let mut e = pod(s, last);
+        if let crate::event::Body::Kube(Kube::Object(o)) = &mut e.body {
+            let mut v: serde_json::Value = o.json.parse().unwrap();
+            v["spec"]["volumes"] = json!([{"name": "cfg", "configMap": {"name": config}}]);
+            o.json = RawJson::from_value(&v);
+        }
+        e
+    }
+
+    #[test]
+    fn a_config_change_is_the_cause_of_what_fails_next_in_the_pods_that_read_it() {
+        let crash = terminated(
+            "Error",
+            1,
+            60,
+            "invalid configuration: POOL must be at least 1",
+        );
+        let v = verdict(vec![
+            reading_pod(0, "cart-config", json!({})),
+            config_map(1, ObjectAction::Seen, "20"),
+            config_map(30, ObjectAction::Changed, "0"),
+            reading_pod(60, "cart-config", crash.clone()),
+        ]);
+        assert_eq!(
+            v,
+            [(RootKind::ConfigChange, "configmap/shop/cart-config".into())]
+        );
+        // A pod that reads another ConfigMap.
+        let v = verdict(vec![
+            reading_pod(0, "web-config", json!({})),
+            config_map(1, ObjectAction::Seen, "20"),
+            config_map(30, ObjectAction::Changed, "0"),
+            reading_pod(60, "web-config", crash.clone()),
+        ]);
+        assert_eq!(v[0].0, RootKind::ConfigError);
+        // Written again with the same data (a label, an annotation): no change.
+        let v = verdict(vec![
+            reading_pod(0, "cart-config", json!({})),
+            config_map(1, ObjectAction::Seen, "20"),
+            config_map(30, ObjectAction::Changed, "20"),
+            reading_pod(60, "cart-config", crash),
+        ]);
+        assert_eq!(v[0].0, RootKind::ConfigError);
+        // A change and nothing failing: no incident.
+        let v = verdict(vec![
+            reading_pod(0, "cart-config", json!({})),
+            config_map(1, ObjectAction::Seen, "20"),
+            config_map(30, ObjectAction::Changed, "0"),
+        ]);
+        assert!(v.is_empty(), "{v:?}");
     }
 
     #[test]

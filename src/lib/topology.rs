@@ -147,6 +147,8 @@ pub struct Pod {
     pub deleted: bool,
     /// `metadata.deletionTimestamp` is set: the pod is being stopped on purpose.
     pub terminating: bool,
+    /// The ConfigMaps it mounts or takes environment from.
+    pub config_maps: Vec<String>,
 }
 
 impl Pod {
@@ -336,6 +338,10 @@ pub struct Node {
     /// Condition type → (status, reason, message).
     pub conditions: BTreeMap<String, (String, String, String)>,
     pub memory_capacity: Option<u64>,
+    /// Cordoned (`spec.unschedulable`).
+    pub unschedulable: bool,
+    /// `key=value:Effect`, as `kubectl describe node` prints them.
+    pub taints: Vec<String>,
 }
 
 #[derive(Default)]
@@ -350,6 +356,9 @@ pub struct Topology {
     /// (namespace, service) → slice name → its endpoints.
     slices: HashMap<(String, String), HashMap<String, Endpoints>>,
     nodes: HashMap<String, Node>,
+    config_maps: HashMap<(String, String), ConfigMap>,
+    policies: HashMap<(String, String), Policy>,
+    autoscalers: HashMap<(String, String), Autoscaler>,
     /// cgroup path → pod uid, remembered per distinct path (there are few, and events are many).
     cgroups: HashMap<Name, Option<String>>,
 }
@@ -366,6 +375,24 @@ pub enum Change {
     },
     /// A workload, and whether it was seen for the first time.
     Workload(Box<Workload>, bool),
+    /// A ConfigMap's data changed or it was deleted: which keys (`+new`, `-gone`, `~changed`).
+    Config {
+        ns: String,
+        name: String,
+        keys: Vec<String>,
+        deleted: bool,
+    },
+    /// A NetworkPolicy created (first seen), changed or deleted; with the version before a change.
+    Policy {
+        old: Option<Box<Policy>>,
+        new: Box<Policy>,
+        deleted: bool,
+    },
+    /// An autoscaler changed its desired replicas.
+    Scale {
+        old: Option<Box<Autoscaler>>,
+        new: Box<Autoscaler>,
+    },
     Endpoints {
         service: Entity,
         old: Endpoints,
@@ -523,6 +550,93 @@ impl Topology {
                 let new = self.workloads.insert(key, w.clone()).is_none();
                 Change::Workload(Box::new(w), new)
             }
+            ObjectKind::ConfigMap => {
+                let key = (o.namespace.clone(), o.name.clone());
+                let mut keys = string_map(&v["data"]);
+                keys.extend(string_map(&v["binaryData"]));
+                let new = ConfigMap { keys };
+                let old = if deleted {
+                    self.config_maps.remove(&key)
+                } else {
+                    self.config_maps.insert(key.clone(), new.clone())
+                };
+                let Some(old) = old else {
+                    return Change::Other; // first seen: nothing to compare with
+                };
+                let mut diff: Vec<String> = Vec::new();
+                if !deleted {
+                    for (k, h) in &new.keys {
+                        match old.keys.get(k) {
+                            None => diff.push(format!("+{k}")),
+                            Some(oh) if oh != h => diff.push(format!("~{k}")),
+                            _ => {}
+                        }
+                    }
+                    diff.extend(
+                        old.keys
+                            .keys()
+                            .filter(|k| !new.keys.contains_key(*k))
+                            .map(|k| format!("-{k}")),
+                    );
+                    if diff.is_empty() {
+                        return Change::Other; // labels, annotations: not the data
+                    }
+                }
+                Change::Config {
+                    ns: key.0,
+                    name: key.1,
+                    keys: diff,
+                    deleted,
+                }
+            }
+            ObjectKind::NetworkPolicy => {
+                let key = (o.namespace.clone(), o.name.clone());
+                let p = Policy::of(o, &v);
+                let old = if deleted {
+                    self.policies.remove(&key)
+                } else {
+                    self.policies.insert(key, p.clone())
+                };
+                if !deleted && old.as_ref() == Some(&p) {
+                    return Change::Other;
+                }
+                Change::Policy {
+                    old: old.map(Box::new),
+                    new: Box::new(p),
+                    deleted,
+                }
+            }
+            ObjectKind::HorizontalPodAutoscaler => {
+                let a = Autoscaler {
+                    ns: o.namespace.clone(),
+                    name: o.name.clone(),
+                    target: (
+                        v["spec"]["scaleTargetRef"]["kind"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        v["spec"]["scaleTargetRef"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                    current: v["status"]["currentReplicas"].as_i64().unwrap_or(0),
+                    desired: v["status"]["desiredReplicas"].as_i64().unwrap_or(0),
+                };
+                let key = (a.ns.clone(), a.name.clone());
+                if deleted {
+                    self.autoscalers.remove(&key);
+                    return Change::Other;
+                }
+                let old = self.autoscalers.insert(key, a.clone());
+                if old.as_ref().is_some_and(|o| o.desired == a.desired) {
+                    return Change::Other;
+                }
+                Change::Scale {
+                    old: old.map(Box::new),
+                    new: Box::new(a),
+                }
+            }
             _ => Change::Other,
         }
     }
@@ -551,6 +665,15 @@ impl Topology {
 
     pub fn pods(&self) -> impl Iterator<Item = &Pod> {
         self.pods.values()
+    }
+
+    /// A NetworkPolicy as last seen (a deleted one is forgotten).
+    pub fn policy(&self, ns: &str, name: &str) -> Option<&Policy> {
+        self.policies.get(&(ns.to_string(), name.to_string()))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name)
     }
 
     /// The pod a cgroup path belongs to: by the `pod<uid>` in the path, else by its container id.
@@ -846,7 +969,266 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
         terminating: v["metadata"]
             .get("deletionTimestamp")
             .is_some_and(|t| !t.is_null()),
+        config_maps: config_maps_of(&v["spec"]),
     }
+}
+
+/// The ConfigMaps a pod spec reads: volumes (projected too), `envFrom`, `env[].valueFrom`.
+fn config_maps_of(spec: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |n: Option<&str>| {
+        if let Some(n) = n.filter(|n| !n.is_empty()) {
+            if !out.iter().any(|o| o == n) {
+                out.push(n.to_string());
+            }
+        }
+    };
+    for vol in spec["volumes"].as_array().into_iter().flatten() {
+        add(vol["configMap"]["name"].as_str());
+        for src in vol["projected"]["sources"].as_array().into_iter().flatten() {
+            add(src["configMap"]["name"].as_str());
+        }
+    }
+    for c in spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["initContainers"].as_array().into_iter().flatten())
+    {
+        for from in c["envFrom"].as_array().into_iter().flatten() {
+            add(from["configMapRef"]["name"].as_str());
+        }
+        for e in c["env"].as_array().into_iter().flatten() {
+            add(e["valueFrom"]["configMapKeyRef"]["name"].as_str());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A label selector (`matchLabels` and `matchExpressions`); an empty one selects everything.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selector {
+    pub labels: BTreeMap<String, String>,
+    /// (key, operator, values).
+    pub expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Selector {
+    pub fn of(v: &Value) -> Selector {
+        Selector {
+            labels: string_map(&v["matchLabels"]),
+            expressions: v["matchExpressions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e["key"].as_str().unwrap_or_default().to_string(),
+                        e["operator"].as_str().unwrap_or_default().to_string(),
+                        e["values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.expressions.iter().all(|(k, op, vals)| {
+                let have = labels.get(k);
+                match op.as_str() {
+                    "In" => have.is_some_and(|h| vals.contains(h)),
+                    "NotIn" => have.is_none_or(|h| !vals.contains(h)),
+                    "Exists" => have.is_some(),
+                    "DoesNotExist" => have.is_none(),
+                    _ => false,
+                }
+            })
+    }
+
+    /// `app=cart,tier in (web)`, or `(all pods)`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for (k, op, vals) in &self.expressions {
+            parts.push(match op.as_str() {
+                "Exists" => k.clone(),
+                "DoesNotExist" => format!("!{k}"),
+                _ => format!("{k} {} ({})", op.to_lowercase(), vals.join(",")),
+            });
+        }
+        if parts.is_empty() {
+            "(all pods)".into()
+        } else {
+            parts.join(",")
+        }
+    }
+}
+
+/// A NetworkPolicy: which pods of its namespace it selects and what it lets through.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    pub ns: String,
+    pub name: String,
+    pub selector: Selector,
+    /// Whether it restricts the selected pods' incoming and outgoing traffic.
+    pub ingress: bool,
+    pub egress: bool,
+    /// What it allows, one phrase per rule (`from app=web on TCP 8080`); empty with the direction
+    /// restricted means everything is denied that way.
+    pub allows_in: Vec<String>,
+    pub allows_out: Vec<String>,
+    /// Whether an egress rule lets DNS through (port 53, or a rule without ports).
+    pub allows_dns: bool,
+    pub created: Option<Ts>,
+}
+
+impl Policy {
+    fn of(o: &Object, v: &Value) -> Policy {
+        let spec = &v["spec"];
+        let types: Vec<&str> = spec["policyTypes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .collect();
+        // Without policyTypes, Ingress always, Egress when there are egress rules.
+        let ingress = types.contains(&"Ingress") || types.is_empty();
+        let egress = types.contains(&"Egress") || (types.is_empty() && !spec["egress"].is_null());
+        let peers = |rule: &Value, key: &str| -> String {
+            let list: Vec<String> = rule[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let mut what = Vec::new();
+                    if !p["namespaceSelector"].is_null() {
+                        what.push(format!(
+                            "namespaces {}",
+                            Selector::of(&p["namespaceSelector"]).describe()
+                        ));
+                    }
+                    if !p["podSelector"].is_null() {
+                        what.push(format!(
+                            "pods {}",
+                            Selector::of(&p["podSelector"]).describe()
+                        ));
+                    }
+                    if let Some(cidr) = p["ipBlock"]["cidr"].as_str() {
+                        what.push(cidr.to_string());
+                    }
+                    what.join(" ")
+                })
+                .collect();
+            if list.is_empty() {
+                "anywhere".into()
+            } else {
+                list.join(" or ")
+            }
+        };
+        let ports = |rule: &Value| -> Vec<String> {
+            rule["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let proto = p["protocol"].as_str().unwrap_or("TCP");
+                    match &p["port"] {
+                        Value::Null => proto.to_string(),
+                        Value::String(s) => format!("{proto} {s}"),
+                        n => format!("{proto} {n}"),
+                    }
+                })
+                .collect()
+        };
+        let rules = |key: &str, dir: &str| -> Vec<String> {
+            spec[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let p = ports(r);
+                    let on = if p.is_empty() {
+                        "any port".to_string()
+                    } else {
+                        p.join(", ")
+                    };
+                    format!("{} on {on}", peers(r, dir))
+                })
+                .collect()
+        };
+        let allows_dns = spec["egress"].as_array().into_iter().flatten().any(|r| {
+            let p = ports(r);
+            p.is_empty() || p.iter().any(|x| x.ends_with(" 53") || x.ends_with(" dns"))
+        });
+        Policy {
+            ns: o.namespace.clone(),
+            name: o.name.clone(),
+            selector: Selector::of(&spec["podSelector"]),
+            ingress,
+            egress,
+            allows_in: rules("ingress", "from"),
+            allows_out: rules("egress", "to"),
+            allows_dns,
+            created: v["metadata"]["creationTimestamp"]
+                .as_str()
+                .and_then(Ts::parse_rfc3339),
+        }
+    }
+
+    /// What it does, in a phrase: `lets pods app=cart send only to pods app=db on TCP 5432`.
+    pub fn describe(&self) -> String {
+        let pods = match self.selector.describe().as_str() {
+            "(all pods)" => format!("every pod of {}", self.ns),
+            sel => format!("pods {sel}"),
+        };
+        let mut parts = Vec::new();
+        for (on, verb, noun, allows) in [
+            (
+                self.ingress,
+                "receive only from",
+                "ingress",
+                &self.allows_in,
+            ),
+            (self.egress, "send only to", "egress", &self.allows_out),
+        ] {
+            if !on {
+                continue;
+            }
+            if allows.is_empty() {
+                parts.push(format!("denies all {noun} of {pods}"));
+            } else {
+                parts.push(format!("lets {pods} {verb} {}", allows.join("; ")));
+            }
+        }
+        parts.join(", and ")
+    }
+}
+
+/// A ConfigMap as tapio keeps it: key → hash of its value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfigMap {
+    pub keys: BTreeMap<String, String>,
+}
+
+/// An autoscaler's target and replica counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Autoscaler {
+    pub ns: String,
+    pub name: String,
+    /// (kind, name) of what it scales.
+    pub target: (String, String),
+    pub current: i64,
+    pub desired: i64,
 }
 
 fn parse_node(o: &Object, v: &Value) -> Node {
@@ -871,6 +1253,20 @@ fn parse_node(o: &Object, v: &Value) -> Node {
         memory_capacity: v["status"]["capacity"]["memory"]
             .as_str()
             .and_then(quantity_bytes),
+        unschedulable: v["spec"]["unschedulable"].as_bool().unwrap_or(false),
+        taints: v["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let key = t["key"].as_str().unwrap_or_default();
+                let effect = t["effect"].as_str().unwrap_or_default();
+                match t["value"].as_str().filter(|v| !v.is_empty()) {
+                    Some(val) => format!("{key}={val}:{effect}"),
+                    None => format!("{key}:{effect}"),
+                }
+            })
+            .collect(),
     }
 }
 

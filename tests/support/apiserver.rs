@@ -105,6 +105,7 @@ pub fn key_of(object: &Value) -> String {
     let kind = object["kind"].as_str().unwrap_or("");
     let plural = match kind {
         "Endpoints" => "endpoints".to_string(),
+        k if k.ends_with('y') => format!("{}ies", k[..k.len() - 1].to_lowercase()),
         k => format!("{}s", k.to_lowercase()),
     };
     format!("{group}/{plural}")

@@ -46,8 +46,11 @@ impl<'a> Context<'a> {
         }
         .or_else(|| impact.nodes.first().map(Entity::short))
         .unwrap_or_else(|| "the node".into());
+        // What says why, before a back-off that only says it keeps failing.
         let message = members
             .iter()
+            .filter(|m| m.kind != K::CrashLoop)
+            .chain(members.iter().filter(|m| m.kind == K::CrashLoop))
             .find_map(|m| m.facts.message.clone())
             .unwrap_or_default();
         let container = members
@@ -437,6 +440,90 @@ pub fn bad_rollout(c: &Context) -> Actions {
         "let deployment/{ns}/{name} stop a bad revision early: readiness probes, maxUnavailable 0, progressDeadlineSeconds, a canary"
     )));
     a
+}
+
+pub fn config_change(c: &Context) -> Actions {
+    let Entity::Workload { ns, name, .. } = &c.root.entity else {
+        return unknown(c);
+    };
+    let changed = &c.root.facts.changed;
+    let readers: Vec<String> = c
+        .members
+        .iter()
+        .filter_map(|m| match &m.entity {
+            Entity::Pod { ns, name } => c
+                .topology
+                .pod_by_name(ns, name)
+                .and_then(|p| c.topology.workload_of(p))
+                .map(|w| w.to_string()),
+            _ => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let restart = match readers.first() {
+        Some(w) => {
+            let (kind, rest) = w.split_once('/').unwrap_or(("deployment", w));
+            let wname = rest.rsplit('/').next().unwrap_or(rest);
+            format!("kubectl rollout restart {kind}/{wname} -n {ns}")
+        }
+        None => format!("restart the pods that read configmap/{name}"),
+    };
+    let what = if changed.iter().any(|k| k == "deleted") {
+        format!("re-create configmap/{name} in {ns} (it was deleted)")
+    } else {
+        format!(
+            "put back the previous data of configmap/{name} in {ns} (keys changed: {}) from where it is kept (Git, helm rollback, kubectl apply of the previous manifest)",
+            changed.join(", ")
+        )
+    };
+    // What its pods said when they failed (a back-off is not a reason).
+    let said = c
+        .members
+        .iter()
+        .filter(|m| {
+            m.kind != K::CrashLoop && m.kind.props().nature != crate::knowledge::Nature::Change
+        })
+        .find_map(|m| m.facts.message.as_deref())
+        .map(|m| format!(" (its pods said: {})", text::first_line(m)))
+        .unwrap_or_default();
+    vec![
+        ("IMMEDIATE", format!("{what}, then {restart}{said}")),
+        ("NEXT", format!("check the new values against what the application expects: kubectl get configmap/{name} -n {ns} -o yaml; kubectl logs -p on a pod that reads it")),
+        ("LATER", "make a configuration change a rollout of its own: immutable ConfigMaps named by a hash of their content (kustomize configMapGenerator, a Helm checksum annotation), so it is rolled back like an image".to_string()),
+    ]
+}
+
+pub fn network_policy(c: &Context) -> Actions {
+    let (Entity::Workload { ns, name, .. }, Some(p)) =
+        (&c.root.entity, c.root.facts.policy.as_deref())
+    else {
+        return unknown(c);
+    };
+    let dns = c.members.iter().any(|m| m.kind == K::DnsFailure);
+    let summary = &c.root.summary;
+    let immediate = if summary.contains(" deleted ") {
+        format!("re-create networkpolicy/{name} in {ns}: with a default deny in place, what it allowed is blocked now")
+    } else if summary.contains(" changed: ") {
+        format!("restore the previous rules of networkpolicy/{name} in {ns} (kubectl edit networkpolicy/{name} -n {ns}): it now {}", p.describe())
+    } else {
+        format!(
+            "undo it: kubectl delete networkpolicy/{name} -n {ns} (it {}), or add the rule below",
+            p.describe()
+        )
+    };
+    let next = if dns {
+        format!("let DNS out: an egress rule of networkpolicy/{name} to namespace kube-system, pods k8s-app=kube-dns, on UDP 53 and TCP 53")
+    } else if !c.peer.is_empty() {
+        format!("allow what it blocked: an egress rule to {} (or, on the receiving side, an ingress rule from the pods it selects) in networkpolicy/{name}", c.peer)
+    } else {
+        format!("allow what it blocked: see which connections fail (tapio cat CAPTURE --kind tcp --since {}), and add rules for them", c.root.start.rfc3339())
+    };
+    vec![
+        ("IMMEDIATE", immediate),
+        ("NEXT", next),
+        ("LATER", "check a policy against the traffic in use before it applies (a policy audit mode, a staging namespace, a default deny introduced with its allow rules)".to_string()),
+    ]
 }
 
 fn service_name(e: &Entity) -> String {

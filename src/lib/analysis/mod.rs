@@ -448,6 +448,23 @@ fn root_summary(kind: RootKind, root: &Finding, members: &[&Finding]) -> String 
         }
         // A service-level finding says it best itself: what changed, by how much.
         _ if root.kind.props().harm == crate::knowledge::Harm::Degraded => root.summary.clone(),
+        // A change, and the first thing that failed after it, with what that said.
+        RootKind::ConfigChange | RootKind::NetworkPolicy | RootKind::SchedulingFailure
+            if root.kind.props().nature == crate::knowledge::Nature::Change =>
+        {
+            let failed = members
+                .iter()
+                .filter(|m| m.kind.props().nature != crate::knowledge::Nature::Change)
+                .min_by_key(|m| (std::cmp::Reverse(m.kind.props().cause_rank), m.start));
+            match failed {
+                Some(m) => format!(
+                    "{}; then {}",
+                    first_line_of(&root.summary),
+                    first_line_of(&m.summary)
+                ),
+                None => root.summary.clone(),
+            }
+        }
         RootKind::JobFailed => {
             let job = members.iter().find(|m| m.kind == K::JobFailed);
             let runs = members

@@ -11,6 +11,9 @@ impl Detector {
             Change::Pod { old, new } => self.pod_change(e, old.as_deref(), &new),
             Change::Node { old, new } => {
                 let entity = Entity::Node(new.name.clone());
+                if let Some(old) = &old {
+                    self.cordon(e, old, &new);
+                }
                 for (cond, (status, reason, message)) in &new.conditions {
                     let was = old
                         .as_ref()
@@ -133,8 +136,184 @@ impl Detector {
                     self.close(FindingKind::ServiceNoEndpoints, &service, "", e.ts);
                 }
             }
-            Change::Other => {}
+            Change::Config {
+                ns,
+                name,
+                keys,
+                deleted,
+            } => self.config_change(e, &ns, &name, keys, deleted),
+            Change::Policy { old, new, deleted } => {
+                self.policy_change(e, old.as_deref(), *new, deleted)
+            }
+            Change::Scale {
+                old: Some(old),
+                new,
+            } => {
+                let entity = Entity::Workload {
+                    kind: new.target.0.clone(),
+                    ns: new.ns.clone(),
+                    name: new.target.1.clone(),
+                };
+                let summary = format!(
+                    "autoscaler {}/{} scaled {}/{} from {} to {} replicas",
+                    new.ns,
+                    new.name,
+                    new.target.0.to_lowercase(),
+                    new.target.1,
+                    old.desired,
+                    new.desired
+                );
+                let changed = vec![format!("replicas {} → {}", old.desired, new.desired)];
+                self.change(FindingKind::Scaled, entity, e.ts, e, summary, changed);
+            }
+            Change::Scale { old: None, .. } | Change::Other => {}
         }
+    }
+
+    /// A change made to the cluster: a finding that opens and closes at once.
+    fn change(
+        &mut self,
+        kind: FindingKind,
+        entity: Entity,
+        at: Ts,
+        e: &Event,
+        summary: String,
+        changed: Vec<String>,
+    ) -> &mut crate::detect::Finding {
+        let key = at.0.to_string();
+        let i = self
+            .upsert(kind, entity.clone(), &key, at, e, || {
+                (
+                    summary,
+                    Facts {
+                        changed,
+                        ..Facts::default()
+                    },
+                )
+            })
+            .id;
+        self.close(kind, &entity, &key, at);
+        &mut self.findings[i]
+    }
+
+    /// A node cordoned, or tainted by hand so that pods cannot be scheduled or stay: the node
+    /// controller's own taints (`node.kubernetes.io/…`) follow a condition and are not changes.
+    fn cordon(&mut self, e: &Event, old: &crate::topology::Node, new: &crate::topology::Node) {
+        let mut changed = Vec::new();
+        if new.unschedulable && !old.unschedulable {
+            changed.push("cordoned (unschedulable)".to_string());
+        }
+        for t in &new.taints {
+            let by_hand = !t.starts_with("node.kubernetes.io/")
+                && !t.starts_with("node.cloudprovider.kubernetes.io/");
+            if by_hand && !old.taints.contains(t) && !t.ends_with(":PreferNoSchedule") {
+                changed.push(format!("tainted {t}"));
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        let summary = format!("node {} {}", new.name, changed.join(", "));
+        self.change(
+            FindingKind::NodeCordoned,
+            Entity::Node(new.name.clone()),
+            e.ts,
+            e,
+            summary,
+            changed,
+        );
+    }
+
+    /// A ConfigMap's data changed (or it is gone): a cause of what fails next in the pods that
+    /// read it.
+    fn config_change(&mut self, e: &Event, ns: &str, name: &str, keys: Vec<String>, deleted: bool) {
+        let readers: Vec<String> = self
+            .topo
+            .pods()
+            .filter(|p| p.ns == ns && !p.deleted && p.config_maps.iter().any(|c| c == name))
+            .map(|p| p.name.clone())
+            .collect();
+        let read_by = match readers.len() {
+            0 => String::new(),
+            1 => format!(" (read by {})", readers[0]),
+            n => format!(" (read by {n} pods)"),
+        };
+        let summary = if deleted {
+            format!("configmap {ns}/{name} deleted{read_by}")
+        } else {
+            let shown: Vec<&str> = keys.iter().take(4).map(String::as_str).collect();
+            let more = keys.len().saturating_sub(shown.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!(
+                "configmap {ns}/{name} changed: {}{more}{read_by}",
+                shown.join(", ")
+            )
+        };
+        let entity = Entity::Workload {
+            kind: "ConfigMap".into(),
+            ns: ns.to_string(),
+            name: name.to_string(),
+        };
+        let changed = if deleted {
+            vec!["deleted".into()]
+        } else {
+            keys
+        };
+        self.change(FindingKind::ConfigChange, entity, e.ts, e, summary, changed);
+    }
+
+    /// A NetworkPolicy created, changed or deleted. A policy first seen is a change only when it
+    /// was created within the hour before (else it is the listing of what was always there),
+    /// dated at its creation.
+    fn policy_change(
+        &mut self,
+        e: &Event,
+        old: Option<&crate::topology::Policy>,
+        new: crate::topology::Policy,
+        deleted: bool,
+    ) {
+        let (at, what) = match (old, deleted) {
+            (_, true) => (e.ts, format!("deleted (it {})", new.describe())),
+            (Some(o), false) => (
+                e.ts,
+                format!("changed: it {} (before: {})", new.describe(), o.describe()),
+            ),
+            (None, false) => match new.created {
+                Some(c) if c.0 <= e.ts.0 && e.ts.0 - c.0 <= 3600 * Ts::NANOS_PER_SEC => {
+                    (c, format!("created: it {}", new.describe()))
+                }
+                _ => return,
+            },
+        };
+        // What the change took away: everything, for a deletion; a narrower rule set otherwise.
+        let restricts = deleted
+            || old.is_none_or(|o| {
+                o.allows_in.iter().any(|r| !new.allows_in.contains(r))
+                    || o.allows_out.iter().any(|r| !new.allows_out.contains(r))
+                    || (!o.egress && new.egress)
+                    || (!o.ingress && new.ingress)
+            });
+        let summary = format!("networkpolicy {}/{} {what}", new.ns, new.name);
+        let entity = Entity::Workload {
+            kind: "NetworkPolicy".into(),
+            ns: new.ns.clone(),
+            name: new.name.clone(),
+        };
+        let changed = vec![new.describe()];
+        let f = self.change(
+            FindingKind::NetworkPolicyChange,
+            entity,
+            at,
+            e,
+            summary,
+            changed,
+        );
+        f.facts.restricts = restricts;
+        f.facts.policy = Some(Box::new(new));
     }
 
     /// A Job that gave up: what its Failed condition or its Event says.

@@ -66,6 +66,18 @@ pub struct Facts {
     pub unreached: bool,
     /// For a rollout: the new ReplicaSet, its revision, the one before, and what changed.
     pub rollout: Option<Rollout>,
+    /// For a change to configuration, a network policy, a node or a scale: what changed, one
+    /// phrase each (a ConfigMap's keys: `~DATABASE_URL`, `+FEATURE_X`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// For a NetworkPolicy change: the policy as it stands after it (as it was, when deleted),
+    /// to tell which pods and which traffic it restricts.
+    #[serde(skip)]
+    pub policy: Option<Box<crate::topology::Policy>>,
+    /// Whether a NetworkPolicy change can block traffic: a policy created, narrowed, or deleted
+    /// (with a default deny in place, what it allowed is then blocked). Widening one cannot.
+    #[serde(skip)]
+    pub restricts: bool,
 }
 
 /// A Deployment's new revision.

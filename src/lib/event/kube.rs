@@ -65,6 +65,10 @@ pub enum ObjectKind {
     Service,
     EndpointSlice,
     Namespace,
+    /// Recorded with its keys and a hash of each value, never the values.
+    ConfigMap,
+    NetworkPolicy,
+    HorizontalPodAutoscaler,
     Other(String),
 }
 
@@ -81,6 +85,9 @@ impl ObjectKind {
             ObjectKind::Service => "Service",
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::Namespace => "Namespace",
+            ObjectKind::ConfigMap => "ConfigMap",
+            ObjectKind::NetworkPolicy => "NetworkPolicy",
+            ObjectKind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
             ObjectKind::Other(s) => s,
         }
     }
@@ -100,6 +107,9 @@ impl FromStr for ObjectKind {
             "Service" => ObjectKind::Service,
             "EndpointSlice" => ObjectKind::EndpointSlice,
             "Namespace" => ObjectKind::Namespace,
+            "ConfigMap" => ObjectKind::ConfigMap,
+            "NetworkPolicy" => ObjectKind::NetworkPolicy,
+            "HorizontalPodAutoscaler" => ObjectKind::HorizontalPodAutoscaler,
             other => ObjectKind::Other(other.to_string()),
         })
     }

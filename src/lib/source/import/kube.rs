@@ -261,9 +261,10 @@ pub fn body(
     mut map: serde_json::Map<String, Value>,
     action: ObjectAction,
 ) -> Result<Body, &'static str> {
-    if let Some(Value::Object(meta)) = map.get_mut("metadata") {
-        meta.remove("managedFields");
-    }
+    let managed = match map.get_mut("metadata") {
+        Some(Value::Object(meta)) => meta.remove("managedFields"),
+        _ => None,
+    };
     let kind = match str_at(&map, &["kind"]) {
         "" => infer_kind(&map).to_string(),
         k => k.to_string(),
@@ -282,6 +283,9 @@ pub fn body(
         return Err("object has no \"kind\" and is not recognisable as a Pod or a Node");
     }
     let kind: ObjectKind = kind.parse().unwrap_or(ObjectKind::Other(kind));
+    if matches!(kind, ObjectKind::ConfigMap) || kind.as_str() == "Secret" {
+        redact(&mut map);
+    }
     let obj_node = match kind {
         ObjectKind::Pod => str_at(&map, &["spec", "nodeName"]).to_string(),
         ObjectKind::Node => str_at(&map, &["metadata", "name"]).to_string(),
@@ -298,13 +302,57 @@ pub fn body(
         json: RawJson(String::new()),
     };
     let value = Value::Object(map);
-    let time = latest_time(&value);
+    let mut time = latest_time(&value);
+    // Objects without a status state no time but their creation; the last write to them is in
+    // `managedFields` (`kubectl get -o json` keeps it), the time of their last change.
+    if matches!(
+        object.kind,
+        ObjectKind::ConfigMap | ObjectKind::NetworkPolicy | ObjectKind::HorizontalPodAutoscaler
+    ) {
+        let written = managed
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["time"].as_str().and_then(Ts::parse_rfc3339))
+            .max();
+        time = time.max(written);
+    }
     let json = RawJson::from_value(&value);
     Ok(Body {
         kube: Kube::from(Object { json, ..object }),
         node: obj_node,
         time,
     })
+}
+
+/// A ConfigMap or Secret keeps its keys, each with a hash of its value (`sha256:` and 16 hex
+/// digits), so a change shows which keys changed; the values, and the last-applied annotation
+/// that repeats them, are never kept.
+fn redact(map: &mut Map<String, Value>) {
+    for field in ["data", "binaryData", "stringData"] {
+        if let Some(Value::Object(data)) = map.get_mut(field) {
+            for v in data.values_mut() {
+                let text = match &mut *v {
+                    Value::String(s) => std::mem::take(s),
+                    other => other.to_string(),
+                };
+                *v = Value::String(value_hash(text.as_bytes()));
+            }
+        }
+    }
+    if let Some(Value::Object(ann)) = map
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
+        ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// The hash a redacted value is kept as.
+pub fn value_hash(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    format!("sha256:{}", hex::encode(&d.as_ref()[..8]))
 }
 
 /// Archives such as the OpenShift insights-operator's strip `kind`: recognise Pods and Nodes by shape.

@@ -79,6 +79,23 @@ pub const RESOURCES: &[Resource] = &[
         true,
     ),
     res("", "v1", "Namespace", "namespaces", false),
+    // What changed: configuration (keys and value hashes only, see `import::kube::body`), network
+    // policies, autoscaling. Node cordons and taints come with the Nodes.
+    res("", "v1", "ConfigMap", "configmaps", true),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    res(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
 ];
 
 impl Resource {
