@@ -230,3 +230,76 @@ fn kubectl_logs_are_attributed_by_pod_and_placed_by_the_container_run() {
     );
     assert_eq!(events[0]["ts"], "2026-03-14T10:00:41.500000000Z");
 }
+
+#[test]
+fn kubectl_logs_of_a_waiting_container_are_its_last_run_and_lines_that_state_a_time_keep_it() {
+    let root = tempfile::tempdir().unwrap();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "api-1", "namespace": "shop", "uid": UID},
+        "spec": {"nodeName": "node-3", "containers": [{"name": "api"}]},
+        "status": {"containerStatuses": [{"name": "api", "restartCount": 7,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                "startedAt": "2026-03-14T10:20:40Z", "finishedAt": "2026-03-14T10:20:44Z"}}}]}
+    });
+    let pod_json = root.path().join("pod.json");
+    std::fs::write(&pod_json, pod.to_string()).unwrap();
+    // `kubectl logs` (no --previous) of a container in back-off: its last run, not the file's time.
+    let plain = root.path().join("logs.txt");
+    std::fs::write(&plain, "api 3.1 starting\nKeyError: 'DATABASE_URL'\n").unwrap();
+    let (events, stderr) = import(
+        root.path(),
+        &[
+            pod_json.to_str().unwrap(),
+            "--pod",
+            "shop/api-1",
+            plain.to_str().unwrap(),
+        ],
+    );
+    let logs: Vec<&Value> = events.iter().filter(|e| e["kind"] == "log").collect();
+    assert_eq!(logs.len(), 2, "{stderr}");
+    assert_eq!(logs[1]["ts"], "2026-03-14T10:20:43.999999000Z");
+    assert!(stderr.contains("it is waiting to restart"), "{stderr}");
+    // Python's logging, colour codes and all: each line placed by the time it states.
+    let python = root.path().join("python.txt");
+    std::fs::write(
+        &python,
+        "\x1b[32m2026-03-14 10:20:41,250\x1b[0m INFO api starting\n\
+         Traceback (most recent call last):\n\
+         \x1b[31m2026-03-14 10:20:43,900\x1b[0m ERROR KeyError: 'DATABASE_URL'\n",
+    )
+    .unwrap();
+    let (events, stderr) = import(
+        root.path(),
+        &[
+            pod_json.to_str().unwrap(),
+            "--pod",
+            "shop/api-1",
+            python.to_str().unwrap(),
+        ],
+    );
+    let logs: Vec<(String, String, bool)> = events
+        .iter()
+        .filter(|e| e["kind"] == "log")
+        .map(|e| {
+            (
+                e["ts"].as_str().unwrap().to_string(),
+                e["data"]["body"].as_str().unwrap().to_string(),
+                e["data"]["approximate_time"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logs[0].1, "2026-03-14 10:20:41,250 INFO api starting",
+        "{stderr}"
+    );
+    assert_eq!(logs[0].0, "2026-03-14T10:20:41.250000000Z", "{stderr}");
+    assert!(!logs[0].2);
+    let error = logs.iter().find(|l| l.1.contains("ERROR")).unwrap();
+    assert_eq!(error.0, "2026-03-14T10:20:43.900000000Z");
+    assert!(
+        stderr.contains("dated by the time their text states"),
+        "{stderr}"
+    );
+}

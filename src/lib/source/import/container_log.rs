@@ -47,11 +47,13 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
     let previous = from_path.is_none() && owner.is_some_and(|o| o.previous);
     let mut joiners: HashMap<String, Joiner> = HashMap::new();
     let mut untimed = 0usize;
+    let mut dated = 0usize;
     for (i, raw) in text.lines().enumerate() {
         let line_no = Location::Line(i + 1);
         if raw.trim().is_empty() {
             continue;
         }
+        let raw = &*super::text_time::strip_ansi(raw);
         // `--prefix`: `[pod/NAME/CONTAINER] text`.
         let (who, rest) = match raw.strip_prefix("[pod/").and_then(|r| r.split_once("] ")) {
             Some((who, rest)) => (Some(who), rest),
@@ -87,6 +89,13 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             None if base.is_none() && who.is_none() => {
                 out.reject(line_no, "a log line of unknown origin and without a time");
             }
+            // The time the line's own text states (Python, klog, syslog, ISO, epoch, JSON).
+            None if super::text_time::line_time(rest).is_some() => {
+                dated += 1;
+                let lt = super::text_time::line_time(rest).unwrap_or(LineTime::Unknown);
+                let l = app_log(rest.to_string(), None, &resource, false);
+                out.push(lt, event(node, l));
+            }
             None => {
                 untimed += 1;
                 let mut l = app_log(rest.to_string(), None, &resource, true);
@@ -110,6 +119,11 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             );
             out.push(LineTime::Absolute(m.ts), event(node, l));
         }
+    }
+    if dated > 0 && untimed > 0 {
+        out.warnings.push(format!(
+            "{dated} lines without a kubectl timestamp are dated by the time their text states"
+        ));
     }
     if untimed > 0 {
         out.warnings.push(format!(
@@ -178,8 +192,13 @@ pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<S
             .cloned()
             .unwrap_or_default();
         let t = |v: &serde_json::Value| v.as_str().and_then(Ts::parse_rfc3339);
+        // A container waiting to start again (CrashLoopBackOff) has no run of its own yet:
+        // `kubectl logs` shows its last terminated run, as `--previous` does.
+        let waiting = !cs["state"]["waiting"].is_null() && !cs["lastState"]["terminated"].is_null();
         let (state, run) = if previous {
             (&cs["lastState"], "previous run")
+        } else if waiting {
+            (&cs["lastState"], "last run (it is waiting to restart)")
         } else {
             (&cs["state"], "run")
         };

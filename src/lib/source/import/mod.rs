@@ -12,6 +12,7 @@ pub mod detect;
 pub mod kernel_log;
 pub mod kube;
 pub mod otlp;
+pub mod text_time;
 mod traces;
 pub mod zipkin;
 
