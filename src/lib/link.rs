@@ -939,6 +939,60 @@ mod tests {
         assert!(v.is_empty(), "{v:?}");
     }
 
+    fn node(s: u64, unschedulable: bool, taints: serde_json::Value) -> Event {
+        let mut e = object(
+            s,
+            ObjectKind::Node,
+            if s == 0 {
+                ObjectAction::Seen
+            } else {
+                ObjectAction::Changed
+            },
+            json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "node-7", "uid": "node-uid"},
+                "spec": {"unschedulable": unschedulable, "taints": taints},
+                "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}),
+        );
+        if let crate::event::Body::Kube(Kube::Object(o)) = &mut e.body {
+            o.node = "node-7".into();
+        }
+        e
+    }
+
+    fn chain_kinds(events: Vec<Event>) -> Vec<Vec<String>> {
+        let (v, _) = run_events([events], Config::default());
+        v.incidents
+            .iter()
+            .map(|i| i.chain.iter().map(|c| c.kind.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_cordon_heads_the_chain_of_the_pods_it_leaves_unschedulable_and_the_controllers_taints_do_not() {
+        let pending = |s| {
+            kube_event(
+                s,
+                "FailedScheduling",
+                "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+            )
+        };
+        let cordoned = chain_kinds(vec![
+            node(0, false, json!([])),
+            node(10, true, json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}])),
+            pending(40),
+        ]);
+        assert_eq!(cordoned[0][0], "node_cordoned", "{cordoned:?}");
+        // The node controller's own taint follows a condition: not a change anyone made.
+        let controller = chain_kinds(vec![
+            node(0, false, json!([])),
+            node(10, false, json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}])),
+            pending(40),
+        ]);
+        assert!(controller.iter().all(|c| c[0] != "node_cordoned"), "{controller:?}");
+        // A cordon and nothing to place: no incident.
+        assert!(chain_kinds(vec![node(0, false, json!([])), node(10, true, json!([]))]).is_empty());
+    }
+
     #[test]
     fn exit_137_after_failed_liveness_probes_is_a_liveness_kill_not_an_oom() {
         let v = verdict(vec![
