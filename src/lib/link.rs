@@ -968,7 +968,8 @@ mod tests {
     }
 
     #[test]
-    fn a_cordon_heads_the_chain_of_the_pods_it_leaves_unschedulable_and_the_controllers_taints_do_not() {
+    fn a_cordon_heads_the_chain_of_the_pods_it_leaves_unschedulable_and_the_controllers_taints_do_not(
+    ) {
         let pending = |s| {
             kube_event(
                 s,
@@ -978,17 +979,28 @@ mod tests {
         };
         let cordoned = chain_kinds(vec![
             node(0, false, json!([])),
-            node(10, true, json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}])),
+            node(
+                10,
+                true,
+                json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]),
+            ),
             pending(40),
         ]);
         assert_eq!(cordoned[0][0], "node_cordoned", "{cordoned:?}");
         // The node controller's own taint follows a condition: not a change anyone made.
         let controller = chain_kinds(vec![
             node(0, false, json!([])),
-            node(10, false, json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}])),
+            node(
+                10,
+                false,
+                json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]),
+            ),
             pending(40),
         ]);
-        assert!(controller.iter().all(|c| c[0] != "node_cordoned"), "{controller:?}");
+        assert!(
+            controller.iter().all(|c| c[0] != "node_cordoned"),
+            "{controller:?}"
+        );
         // A cordon and nothing to place: no incident.
         assert!(chain_kinds(vec![node(0, false, json!([])), node(10, true, json!([]))]).is_empty());
     }

@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Force the format of every input: kube-json, kube-yaml, watch-json, watch-yaml, otlp-json,
-    /// zipkin-json, dmesg, syslog, journal-json, container-log, tapio-json.
+    /// zipkin-json, dmesg, syslog, journal-json, container-log, kubectl-describe, kubectl-get,
+    /// tapio-json.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// The year of syslog times that have none (default: from the other inputs).
@@ -34,6 +35,10 @@ pub struct Args {
     /// The date (YYYY-MM-DD) of inputs that give only a time of day.
     #[arg(long)]
     date: Option<chrono::NaiveDate>,
+    /// When pasted `kubectl describe`/`get` output was captured (RFC 3339): its ages (AGE, "5m
+    /// ago", Events' Age) count back from it (default: each file's modification time).
+    #[arg(long, value_parser = parse_ts)]
+    now: Option<Ts>,
     /// The node to record for events whose input does not name one.
     #[arg(long)]
     node: Option<String>,
@@ -87,6 +92,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             date: args.date,
         },
         node: args.node.clone(),
+        now: args.now,
         owner: args
             .pod
             .clone()
@@ -134,6 +140,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ("boot_time", args.boot_time.map(|t| t.rfc3339())),
         ("tz", args.tz.map(|t| t.name().to_string())),
         ("date", args.date.map(|d| d.to_string())),
+        ("now", args.now.map(|t| t.rfc3339())),
     ] {
         if let Some(v) = v {
             header.options.insert(k.to_string(), v);

@@ -28,6 +28,10 @@ pub enum Format {
     /// Container logs: the kubelet's CRI log files, docker's `json-file` logs, or `kubectl logs`
     /// output (with `--pod` to say whose).
     ContainerLog,
+    /// `kubectl describe` output (pods, nodes, deployments, replicasets, jobs, claims).
+    KubectlDescribe,
+    /// `kubectl get pods|nodes|events` tables.
+    KubectlTable,
     /// tapio's own events as JSON lines (the event model's JSON form): kernel events written by
     /// hand or by another tool, for fixtures and tests.
     TapioJson,
@@ -45,6 +49,8 @@ named!(Format, "format" {
     JournalJson => "journal-json",
     TapioJson => "tapio-json",
     ContainerLog => "container-log",
+    KubectlDescribe => "kubectl-describe",
+    KubectlTable => "kubectl-get",
 });
 
 impl FromStr for Format {
@@ -110,6 +116,12 @@ pub fn detect(text: &str) -> Option<Format> {
     }
     if yaml_object_start(trimmed) {
         return Some(Format::KubeYaml);
+    }
+    if super::paste::is_describe(trimmed) {
+        return Some(Format::KubectlDescribe);
+    }
+    if super::paste::is_table(trimmed) {
+        return Some(Format::KubectlTable);
     }
     if syslog_line(first) {
         return Some(Format::Syslog);

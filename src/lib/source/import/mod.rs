@@ -12,6 +12,7 @@ pub mod detect;
 pub mod kernel_log;
 pub mod kube;
 pub mod otlp;
+pub mod paste;
 pub mod text_time;
 mod traces;
 pub mod zipkin;
@@ -120,6 +121,9 @@ pub struct Options {
     pub clock: ClockOptions,
     /// The node to record on events that do not name one.
     pub node: Option<String>,
+    /// When pasted `kubectl describe`/`get` output was captured, for its ages; else each file's
+    /// modification time.
+    pub now: Option<Ts>,
     /// Whose container logs plain `kubectl logs` texts are (`--pod`, `--container`, `--previous`).
     pub owner: Option<container_log::Owner>,
 }
@@ -164,7 +168,8 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
         });
         files.push(report);
     }
-    let mut placed_logs = place_container_logs(&mut parsed);
+    let mut placed_logs = paste::adopt_namespaces(&mut parsed);
+    placed_logs.append(&mut place_container_logs(&mut parsed));
     let (events, mut placements) = clock::place(parsed, &opts.clock);
     placements.append(&mut placed_logs);
     Import {
@@ -205,7 +210,8 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
         None => {
             report.error = Some(
                 "format not recognised (expected Kubernetes JSON/YAML, a watch stream, OTLP or \
-                 Zipkin JSON, dmesg, syslog or journalctl output); pass --format to force one"
+                 Zipkin JSON, dmesg, syslog or journalctl output, kubectl describe or get \
+                 output); pass --format to force one"
                     .to_string(),
             );
             return (report, Parsed::default());
@@ -224,6 +230,23 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
             kernel_log::parse(&text, format, node)
         }
         Format::ContainerLog => container_log::parse(&text, &input.path, opts.owner.as_ref(), node),
+        Format::KubectlDescribe | Format::KubectlTable => {
+            let now = match opts.now {
+                Some(ts) => paste::Now { ts, given: true },
+                None => paste::Now {
+                    ts: std::fs::metadata(&input.path)
+                        .and_then(|m| m.modified())
+                        .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)))
+                        .unwrap_or_else(|_| Ts::from_datetime(&chrono::Utc::now())),
+                    given: false,
+                },
+            };
+            if format == Format::KubectlDescribe {
+                paste::parse_describe(&text, now, node)
+            } else {
+                paste::parse_table(&text, now, node)
+            }
+        }
     };
     report.events = parsed.events.len();
     report.rejected = std::mem::take(&mut parsed.rejected);
