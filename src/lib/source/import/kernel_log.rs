@@ -33,8 +33,9 @@ patterns! {
     kmsg: r"^(\d{1,4}),\d{1,20},(\d{1,20}),[^;]*;(.*)$",
     /// `dmesg` / console: `[  123.456789] msg`, optionally after `<6>`.
     dmesg: r"^(?:<(\d{1,4})>)?\[\s*(\d{1,12})\.(\d{1,9})\]\s?(.*)$",
-    /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`.
-    dmesg_t: r"^(?:<(\d{1,4})>)?\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
+    /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`, with the weekday and month names of the
+    /// machine's locale (`[Fr Dez  4 …]`, `[ven. déc.  4 …]`, `[金 12月  4 …]`).
+    dmesg_t: r"^(?:<(\d{1,4})>)?\[[^\s\]]{1,12} ([^\s\]]{1,12}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
     /// Classic syslog: `Nov 10 14:17:41[.900439] host rest`, optionally after `<30>`.
     bsd: r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
     /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
@@ -56,6 +57,8 @@ patterns! {
     kill: r"(Memory cgroup out of memory|Out of memory)[^:]*: Kill(?:ed)? process (\d{1,10}) \((.*?)\)",
     killed: r"Killed process (\d{1,10}) \((.*?)\)(?: total-vm:(\d{1,20})kB, anon-rss:(\d{1,20})kB, file-rss:(\d{1,20})kB(?:, shmem-rss:(\d{1,20})kB)?|[^)]*$)",
     reaped: r"oom_reaper: reaped process \d",
+    /// cgroup v2 `memory.oom.group`: every task of the cgroup is killed after the victim.
+    group: r"Tasks in (\S+) are going to be killed due to memory\.oom\.group set",
 }
 
 const MONTHS: [&str; 12] = [
@@ -101,7 +104,11 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
         };
         let b = r.body.as_str();
         let belongs = report.as_ref().map(|p| match (p.done, p.tail) {
-            (true, _) => P.reaped.is_match(b),
+            // After the victim, a group kill's other tasks (`memory.oom.group`).
+            (true, _) if p.group.is_some() => {
+                P.reaped.is_match(b) || P.killed.is_match(b) || P.kill.is_match(b)
+            }
+            (true, _) => P.reaped.is_match(b) || P.group.is_match(b),
             (_, true) => P.oom_kill.is_match(b) || P.kill.is_match(b) || P.killed.is_match(b),
             _ => !P.invoked.is_match(b),
         });
@@ -113,7 +120,7 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
             continue;
         }
         let p = report.get_or_insert_with(Report::new);
-        let reaped = p.done;
+        let reaped = p.done && p.group.is_none() && P.reaped.is_match(&r.body);
         p.absorb(r);
         if reaped {
             out.close(report.take());
@@ -245,7 +252,7 @@ fn text_line(line: &str, syslog: bool) -> (Item, bool) {
 
 /// `dmesg -T` prints the machine's local time: the clock stage applies `--tz`.
 fn dmesg_t_time(c: &Captures) -> Option<LineTime> {
-    let (year, month, day) = (c[7].parse().ok()?, month(&c[2])?, c[3].parse().ok()?);
+    let (year, month, day) = (c[7].parse().ok()?, any_month(&c[2])?, c[3].parse().ok()?);
     NaiveDate::from_ymd_opt(year, month, day)?;
     let nanos_of_day = time_of_day(&c[4], &c[5], &c[6])?;
     Some(LineTime::Local {
@@ -379,6 +386,10 @@ struct Report {
     killed_time: Option<LineTime>,
     last_time: Option<LineTime>,
     host: Option<String>,
+    /// `memory.oom.group`: the cgroup whose every task is killed, and the tasks killed after the
+    /// victim (each once; the victim's own line again is not a second kill).
+    group: Option<String>,
+    members: Vec<(LineTime, OomKill)>,
 }
 
 impl Report {
@@ -406,12 +417,50 @@ impl Report {
             killed_time,
             last_time,
             host,
+            group: None,
+            members: Vec::new(),
         }
     }
 
+    /// A `Killed process` line after the group line: one more victim of the same report.
+    fn member(&mut self, c: &Captures, time: LineTime) {
+        let num = |i: usize| {
+            c.get(i)
+                .map_or(0, |m| m.as_str().parse::<u64>().unwrap_or(0))
+        };
+        let Ok(pid @ 1..) = u32::try_from(num(1)) else {
+            return;
+        };
+        if pid == self.kill.victim_pid || self.members.iter().any(|(_, m)| m.victim_pid == pid) {
+            return;
+        }
+        let mut m = self.kill.clone();
+        (m.victim_pid, m.victim_comm) = (pid, c[2].into());
+        m.task_memcg = self.group.clone().unwrap_or_default().into();
+        if c.get(3).is_some() {
+            m.total_vm_kib = num(3);
+            m.rss_kib = num(4).saturating_add(num(5)).saturating_add(num(6));
+        } else {
+            (m.total_vm_kib, m.rss_kib) = (0, 0);
+        }
+        self.members.push((time, m));
+    }
+
     fn absorb(&mut self, r: Rec) {
-        let k = &mut self.kill;
         let b = r.body.as_str();
+        if self.done {
+            if let Some(c) = P.group.captures(b) {
+                self.group = Some(c[1].to_string());
+            } else if let (Some(c), true) = (P.killed.captures(b), self.group.is_some()) {
+                self.member(&c, r.time);
+            }
+            if r.time != LineTime::Unknown {
+                self.last_time = Some(r.time);
+            }
+            self.lines.push(r);
+            return;
+        }
+        let k = &mut self.kill;
         if let Some(c) = P.invoked.captures(b) {
             k.killer_comm = c[1].to_string().into();
         } else if let Some(c) = P.cpu.captures(b) {
@@ -521,7 +570,39 @@ impl Out {
         }
         let time = p.killed_time.or(p.last_time).unwrap_or(LineTime::Unknown);
         self.push(time, p.host.as_deref(), Kernel::OomKill(p.kill));
+        for (t, m) in p.members {
+            let t = if t == LineTime::Unknown { time } else { t };
+            self.push(t, p.host.as_deref(), Kernel::OomKill(m));
+        }
     }
+}
+
+/// A month's abbreviated name in the locales `dmesg -T` is run in (glibc's `abmon`: English,
+/// German, French, Spanish, Italian, Portuguese, Dutch, Swedish, Polish, Turkish, Russian,
+/// Ukrainian), or `N月` / `N월` (Japanese, Chinese, Korean).
+pub fn any_month(name: &str) -> Option<u32> {
+    const NAMES: [&[&str]; 12] = [
+        &["jan", "janv", "ene", "gen", "sty", "oca", "янв", "січ"],
+        &["feb", "févr", "fév", "fev", "lut", "şub", "фев", "лют"],
+        &["mar", "mär", "mars", "mrt", "мар", "бер"],
+        &["apr", "avril", "avr", "abr", "kwi", "nis", "апр", "кві"],
+        &["may", "mai", "mag", "mei", "maj", "мая", "май", "тра"],
+        &["jun", "juin", "giu", "cze", "haz", "июн", "чер"],
+        &["jul", "juil", "lug", "lip", "tem", "июл", "лип"],
+        &["aug", "août", "ago", "sie", "ağu", "авг", "сер"],
+        &["sep", "sept", "set", "wrz", "eyl", "сен", "вер"],
+        &["oct", "okt", "ott", "out", "paź", "eki", "окт", "жов"],
+        &["nov", "lis", "kas", "ноя", "лис"],
+        &["dec", "dez", "déc", "dic", "gru", "ara", "дек", "гру"],
+    ];
+    let n = name.trim_end_matches('.').to_lowercase();
+    if let Some(num) = n.strip_suffix('月').or_else(|| n.strip_suffix('월')) {
+        return num.trim().parse().ok().filter(|m| (1..=12).contains(m));
+    }
+    (1..=12)
+        .zip(NAMES)
+        .find(|(_, names)| names.contains(&n.as_str()))
+        .map(|(m, _)| m)
 }
 
 fn month(name: &str) -> Option<u32> {
@@ -711,6 +792,53 @@ mod tests {
     }
 
     #[test]
+    fn kernel_log_oom_group_kills_every_task_of_the_cgroup_once() {
+        let cg = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1f2e.slice";
+        let text = format!(
+            "[ 812.000100] postgres invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=999
+[ 812.000200] memory: usage 1048576kB, limit 1048576kB, failcnt 52
+[ 812.000300] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg={cg},task_memcg={cg}/cri-containerd-aa.scope,task=postgres,pid=4101,uid=999
+[ 812.000400] Memory cgroup out of memory: Killed process 4101 (postgres) total-vm:900000kB, anon-rss:700000kB, file-rss:1000kB, shmem-rss:0kB, UID:999 pgtables:1500kB oom_score_adj:999
+[ 812.000500] Tasks in {cg} are going to be killed due to memory.oom.group set
+[ 812.000600] Memory cgroup out of memory: Killed process 4101 (postgres) total-vm:900000kB, anon-rss:700000kB, file-rss:1000kB, shmem-rss:0kB, UID:999 pgtables:1500kB oom_score_adj:999
+[ 812.000700] Memory cgroup out of memory: Killed process 4160 (postgres) total-vm:300000kB, anon-rss:120000kB, file-rss:500kB, shmem-rss:0kB, UID:999 pgtables:400kB oom_score_adj:999
+[ 812.000750] oom_reaper: reaped process 4101 (postgres), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB
+[ 812.000800] Memory cgroup out of memory: Killed process 4161 (pgbouncer) total-vm:20000kB, anon-rss:4000kB, file-rss:100kB, shmem-rss:0kB, UID:999 pgtables:80kB oom_score_adj:999
+[ 813.500000] eth0: link up
+"
+        );
+        let p = parse(&text, Format::KernelLog, "node-1");
+        let kills: Vec<(u32, String, String)> = p
+            .events
+            .iter()
+            .filter_map(|e| match &e.event.body {
+                Body::Kernel(Kernel::OomKill(k)) => Some((
+                    k.victim_pid,
+                    k.victim_comm.to_string(),
+                    k.task_memcg.to_string(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kills,
+            [
+                (
+                    4101,
+                    "postgres".into(),
+                    format!("{cg}/cri-containerd-aa.scope")
+                ),
+                (4160, "postgres".into(), cg.to_string()),
+                (4161, "pgbouncer".into(), cg.to_string()),
+            ]
+        );
+        assert_eq!(
+            logs(&p),
+            ["SinceBoot(813500000000) node-1 kmsg kernel[0] - eth0: link up"]
+        );
+    }
+
+    #[test]
     fn kernel_log_kmsg_records_and_continuations() {
         let text = "6,1234,5678901,-;usb 1-1: new high-speed USB device number 2\n SUBSYSTEM=usb\n DEVICE=c189:1
 3,1235,5679000,c,caller=T12;Out of memory: Killed process 77 (java) total-vm:100kB, anon-rss:10kB, file-rss:5kB, shmem-rss:1kB
@@ -776,6 +904,39 @@ mod tests {
             "Local { year: 2020, month: 11, day: 3, nanos_of_day: 3723000000000 }  kmsg kernel[0] - b",
         ];
         assert_eq!(logs(&p), want);
+    }
+
+    #[test]
+    fn kernel_log_dmesg_t_in_other_locales_gives_the_same_local_times() {
+        let (t, d) = ((10 * 3600 + 15 * 60 + 2) * NANOS, 4);
+        for line in [
+            "[Fri Dec  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[Fr Dez  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[ven. déc.  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[vie dic  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[Пт дек  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[金 12月  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[五 12月  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[pią gru  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+        ] {
+            assert_eq!(
+                crate::source::import::detect::detect(line),
+                Some(Format::KernelLog),
+                "{line}"
+            );
+            let p = parse(line, Format::KernelLog, "n");
+            let times: Vec<LineTime> = p.events.iter().map(|e| e.time).collect();
+            assert_eq!(
+                times,
+                [LineTime::Local {
+                    year: 2026,
+                    month: 12,
+                    day: d,
+                    nanos_of_day: t
+                }],
+                "{line}"
+            );
+        }
     }
 
     #[test]
