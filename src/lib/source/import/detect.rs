@@ -146,16 +146,8 @@ fn dmesg_line(text: &str) -> bool {
     let uptime = !inside.is_empty()
         && inside.contains('.')
         && inside.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    // `Tue Nov 10 14:17:41 2020`, in any locale's names: two words, a day, a time, a year.
-    let words: Vec<&str> = inside.split_whitespace().collect();
-    let wall = words.len() == 5
-        && super::kernel_log::any_month(words[1]).is_some()
-        && words[2].len() <= 2
-        && words[2].bytes().all(|b| b.is_ascii_digit())
-        && words[3].len() == 8
-        && words[3].as_bytes()[2] == b':'
-        && words[4].len() == 4
-        && words[4].bytes().all(|b| b.is_ascii_digit());
+    // `Tue Nov 10 14:17:41 2020`, in any locale's names and order.
+    let wall = super::kernel_log::wall_time(inside).is_some();
     uptime || wall
 }
 

@@ -35,7 +35,8 @@ patterns! {
     dmesg: r"^(?:<(\d{1,4})>)?\[\s*(\d{1,12})\.(\d{1,9})\]\s?(.*)$",
     /// `dmesg -T`: `[Tue Nov 10 14:17:41 2020] msg`, with the weekday and month names of the
     /// machine's locale (`[Fr Dez  4 …]`, `[ven. déc.  4 …]`, `[金 12月  4 …]`).
-    dmesg_t: r"^(?:<(\d{1,4})>)?\[[^\s\]]{1,12} ([^\s\]]{1,12}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?(.*)$",
+    /// The date may also be in the locale's own order (`[Fr,  4. Dez 2026, 12:44:22]`).
+    dmesg_t: r"^(?:<(\d{1,4})>)?\[([^\]]{12,48})\]\s?(.*)$",
     /// Classic syslog: `Nov 10 14:17:41[.900439] host rest`, optionally after `<30>`.
     bsd: r"^(?:<(\d{1,4})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? +(\S+) ?(.*)$",
     /// An RFC 3339 time first (`journalctl -o short-iso`, rsyslog, `dmesg --time-format iso`).
@@ -209,8 +210,8 @@ fn text_line(line: &str, syslog: bool) -> (Item, bool) {
         return (Item::Rec(Rec::kernel(time, pri(c.get(1)), &c[4])), false);
     }
     if let Some(c) = P.dmesg_t.captures(line) {
-        if let Some(time) = dmesg_t_time(&c) {
-            let r = Rec::kernel(time, pri(c.get(1)), &c[8]);
+        if let Some(time) = wall_time(&c[2]) {
+            let r = Rec::kernel(time, pri(c.get(1)), &c[3]);
             return (Item::Rec(r), false);
         }
     }
@@ -250,11 +251,35 @@ fn text_line(line: &str, syslog: bool) -> (Item, bool) {
     (Item::Rec(r), false)
 }
 
-/// `dmesg -T` prints the machine's local time: the clock stage applies `--tz`.
-fn dmesg_t_time(c: &Captures) -> Option<LineTime> {
-    let (year, month, day) = (c[7].parse().ok()?, any_month(&c[2])?, c[3].parse().ok()?);
+/// What `dmesg -T` prints between its brackets: the machine's local date and time, in its
+/// locale's names and order (`Tue Nov 10 14:17:41 2020`, `Fr Dez  4 10:15:02 2026`,
+/// `Fr,  4. Dez 2026, 12:44:22`, `ven. 11 déc. 05:52:40 2026`, `金 12月  4 10:15:02 2026`): a
+/// time of day, a four-digit year, a month name and a day, in any order, and nothing else but a
+/// weekday name. The clock stage applies `--tz`.
+pub fn wall_time(inside: &str) -> Option<LineTime> {
+    let (mut time, mut year, mut month, mut day, mut other) = (None, None, None, None, 0);
+    for w in inside.split([' ', ',']).filter(|w| !w.is_empty()) {
+        let bare = w.trim_end_matches('.');
+        let b = bare.as_bytes();
+        if time.is_none() && b.len() == 8 && b[2] == b':' && b[5] == b':' {
+            time = time_of_day(&bare[0..2], &bare[3..5], &bare[6..8]);
+        } else if year.is_none() && b.len() == 4 && b.iter().all(u8::is_ascii_digit) {
+            year = bare.parse::<i32>().ok();
+        } else if day.is_none() && (1..=2).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+            day = bare.parse::<u32>().ok();
+        } else if let Some(m) = any_month(bare) {
+            // A weekday may read as a month (Spanish `mar`, Tuesday): the weekday comes first.
+            other += usize::from(month.is_some());
+            month = Some(m);
+        } else {
+            other += 1; // the weekday, and nothing more
+        }
+    }
+    let (year, month, day, nanos_of_day) = (year?, month?, day?, time?);
+    if other > 1 {
+        return None;
+    }
     NaiveDate::from_ymd_opt(year, month, day)?;
-    let nanos_of_day = time_of_day(&c[4], &c[5], &c[6])?;
     Some(LineTime::Local {
         year,
         month,
@@ -918,6 +943,9 @@ mod tests {
             "[金 12月  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
             "[五 12月  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
             "[pią gru  4 10:15:02 2026] Out of memory: Killed process 9 (x)",
+            "[Fr,  4. Dez 2026, 10:15:02] Out of memory: Killed process 9 (x)",
+            "[mar. 04 dic. 2026 10:15:02] Out of memory: Killed process 9 (x)",
+            "[ven. 04 déc. 2026 10:15:02] Out of memory: Killed process 9 (x)",
         ] {
             assert_eq!(
                 crate::source::import::detect::detect(line),
