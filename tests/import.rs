@@ -349,3 +349,105 @@ fn a_raw_dmesg_is_pinned_to_the_timeline_by_the_pod_that_reports_its_oom_kill() 
     );
     assert_eq!(ooms(&events)[0].rss_kib, 2_097_000);
 }
+
+/// Real OOM-killer reports (tests/data/kernel/SOURCES.md says where each comes from and what a
+/// correct reading is): every victim once, memcg or global as the report says.
+#[test]
+fn real_oom_reports_from_many_kernels_give_each_victim_once() {
+    const MEMCG: &str = "memcg";
+    const GLOBAL: &str = "global";
+    let test1: &[u32] = &[
+        1, 9182, 9183, 9184, 9185, 9186, 9187, 9188, 9189, 9190, 9191, 9192,
+    ];
+    let aks: &[u32] = &[7620, 7656, 7657, 7712, 7788];
+    let cases: &[(&str, &[u32], &str)] = &[
+        ("oom-group-test1-5.0-next.txt", test1, MEMCG),
+        (
+            "oom-group-k8s-guaranteed-already-exiting.txt",
+            &[
+                3803554, 3803846, 3804873, 3804874, 3804875, 3804876, 3804879, 3804880, 3804881,
+                3804883,
+            ],
+            MEMCG,
+        ),
+        (
+            "oom-group-4.19-dev-global-A1.txt",
+            &[1217, 1218, 1219, 1220, 1221, 1222],
+            GLOBAL,
+        ),
+        ("syslog-oom.txt", aks, MEMCG),
+        ("oom-k8s-aks-stress-kubepods-slice.txt", &[68061], MEMCG),
+        ("oom-k8s-cgroupfs-pod-limit-4.15.txt", &[32308], MEMCG),
+        ("oom-k8s-cgroupfs-cdi-importer.txt", &[18524], MEMCG),
+        (
+            "oom-k8s-debian61-global-cgroupfs-group.txt",
+            &[10843, 115727],
+            GLOBAL,
+        ),
+        ("oom-k8s-k3s-global-besteffort.txt", &[19227], GLOBAL),
+        (
+            "oom-k8s-rhel8-docker-scope.txt",
+            &[7093, 281482, 321688],
+            MEMCG,
+        ),
+        ("oom-old-centos7-docker-memcg.txt", &[14728], MEMCG),
+        ("oom-old-centos7-docker-memcg-nodump.txt", &[14806], MEMCG),
+        ("oom-old-centos7-sysrq-global.txt", &[1065], GLOBAL),
+        ("oom-old-k8s-runc-3.10-backport.txt", &[12788], MEMCG),
+        (
+            "syslog-oom-rfc3339-paren-comm.txt",
+            &[198991, 3963629],
+            MEMCG,
+        ),
+        ("journal-oom.txt", &[2664087, 2684673], MEMCG),
+        ("dmesg-T-fr.txt", &[3499662], GLOBAL),
+        ("dmesg-T-zh.txt", &[50624], MEMCG),
+        ("dmesg-T-zh-3.10.txt", &[789343], MEMCG),
+        ("dmesg-T-de-real-nonoom.txt", &[], ""),
+        ("dmesg-T-ru-real-nonoom.txt", &[], ""),
+        ("dmesg-T-de.txt", aks, MEMCG),
+        ("dmesg-T-de-untranslated.txt", &[14728], MEMCG),
+        ("dmesg-T-fr-translated.txt", &[18524], MEMCG),
+        ("dmesg-T-es.txt", test1, MEMCG),
+        ("dmesg-T-ru.txt", &[7093], MEMCG),
+        ("dmesg-T-ja.txt", &[10843, 115727], GLOBAL),
+    ];
+    let mut wrong = Vec::new();
+    for (file, want, constraint) in cases {
+        let path = PathBuf::from("tests/data/kernel").join(file);
+        let (events, stderr, code) = import(&[path], &[]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let kills = ooms(&events);
+        let mut pids: Vec<u32> = kills.iter().map(|k| k.victim_pid).collect();
+        pids.sort_unstable();
+        let constraints: std::collections::BTreeSet<&str> =
+            kills.iter().map(|k| k.constraint.as_str()).collect();
+        let want_constraints: std::collections::BTreeSet<&str> = [*constraint]
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect();
+        if pids != *want || constraints != want_constraints {
+            wrong.push(format!(
+                "{file}: victims {pids:?} ({constraints:?}), expected {want:?} ({constraint})"
+            ));
+        }
+        // No report is read as anything but a kernel log.
+        assert!(
+            !stderr.contains("rejected: invalid JSON"),
+            "{file}: {stderr}"
+        );
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A group kill names the group's cgroup for the tasks it kills after the victim.
+    let (events, _, _) = import(
+        &[PathBuf::from(
+            "tests/data/kernel/oom-group-test1-5.0-next.txt",
+        )],
+        &[],
+    );
+    assert!(ooms(&events).iter().all(|k| &*k.task_memcg == "/test1"));
+    // `dmesg -T` in German word order: 12:44:22 local on 4 December 2026, taken as UTC.
+    let (events, _, _) = import(&[PathBuf::from("tests/data/kernel/dmesg-T-de.txt")], &[]);
+    assert_eq!(ooms(&events).len(), 5);
+    assert_eq!(events[0].ts.rfc3339(), "2026-12-04T12:44:22.000000000Z");
+}

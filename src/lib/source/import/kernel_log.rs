@@ -514,6 +514,13 @@ impl Report {
             if pid != 0 {
                 (k.victim_pid, k.victim_comm) = (pid, task.into());
             }
+            // Kernels 5.0 and 5.1 print CONSTRAINT_NONE for a cgroup's OOM too: `oom_memcg=`
+            // (not `global_oom`) says it was the cgroup's limit.
+            if k.constraint != OomConstraint::Memcg
+                && c[1].split(',').any(|kv| kv.starts_with("oom_memcg="))
+            {
+                k.constraint = OomConstraint::Memcg;
+            }
         }
         if let Some(c) = P.kill.captures(b) {
             self.tail = true;
