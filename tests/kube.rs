@@ -522,3 +522,44 @@ fn the_rbac_of_deploy_grants_exactly_what_is_watched() {
         .collect();
     assert_eq!(granted, watched);
 }
+
+#[test]
+fn a_network_policy_created_live_opens_an_incident_naming_it_when_the_pods_it_selects_fail() {
+    let server = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = start(dir.path(), &server, &["--verdicts", "json"]);
+    server.apply(pod("cart-1", "uid-cart-1", "node-1"));
+    std::thread::sleep(Duration::from_millis(300));
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    server.apply(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "lock-down", "namespace": "shop", "uid": "uid-np", "creationTimestamp": now},
+        "spec": {"podSelector": {"matchLabels": {"app": "cart"}}, "policyTypes": ["Egress"],
+                 "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                             "ports": [{"protocol": "TCP", "port": 5432}]}]}
+    }));
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut crashed = pod("cart-1", "uid-cart-1", "node-1");
+    let finished = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    crashed["status"]["containerStatuses"] = json!([{
+        "name": "cart", "restartCount": 1, "ready": false,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"reason": "Error", "exitCode": 1, "finishedAt": finished,
+            "message": "dial tcp: lookup cart-db.shop.svc.cluster.local on 10.96.0.10:53: read udp 10.244.1.7:41873->10.96.0.10:53: i/o timeout"}}
+    }]);
+    server.apply(crashed);
+    let opened = rec.wait_line(Duration::from_secs(15), |l| l.contains(r#""state":"open""#));
+    let out = rec.stdout_handle();
+    let (_, _, stderr) = rec.stop();
+    let (_, line) =
+        opened.unwrap_or_else(|| panic!("no incident opened: {:?}\n{stderr}", out.lock().unwrap()));
+    let open: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        open["incident"]["root_cause"]["kind"], "network_policy",
+        "{line}"
+    );
+    assert_eq!(
+        open["incident"]["root_cause"]["entity"],
+        "networkpolicy/shop/lock-down"
+    );
+}
