@@ -1187,11 +1187,46 @@ scheduled. A change is no incident by itself.
 """)
 
 
+def cordon_scheduling():
+    c = Cluster("cordon-scheduling")
+    for n in NODES3:
+        c.node(n, heartbeat=-30)
+    background(c)
+    ml = c.deployment("shop", "search", 3, spread(NODES3), limit="12Gi", available=2, changed=12)
+    # node-3 is drained for maintenance: cordoned at 0, its `search` pod evicted; the replacement
+    # fits on no other node.
+    n3 = next(n for n in c.nodes if n["metadata"]["name"] == "node-3")
+    cordoned = json.loads(json.dumps(n3))
+    cordoned["metadata"]["resourceVersion"] = "4902"
+    cordoned["spec"]["unschedulable"] = True
+    cordoned["spec"]["taints"] = [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": t(0)}]
+    for cond in cordoned["status"]["conditions"]:
+        cond["lastHeartbeatTime"] = t(0)
+    c.nodes.append(cordoned)
+    p = ml[2]
+    p["spec"].pop("nodeName")
+    p["metadata"]["creationTimestamp"] = t(12)
+    msg = ("0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient memory. "
+           "preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.")
+    p["status"] = {"phase": "Pending", "qosClass": "Guaranteed",
+                   "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg, "lastTransitionTime": t(12)}]}
+    c.event(72, "FailedScheduling", msg, p, count=7, first=12, component="default-scheduler")
+    c.endpoints("shop", "search", changed=12)
+    c.write("""
+# cordon-scheduling — scheduling_failure, the cordon at the head of the chain
+
+`node-3` is cordoned at 10:00:00 to be drained (`spec.unschedulable`); its `search` replica, asking
+for 12 Gi, is evicted and its replacement fits on no other node: `FailedScheduling` "0/3 nodes are
+available: 1 node(s) were unschedulable, 2 Insufficient memory". What changed is the cordon: the
+way out is to uncordon node-3 once its maintenance is done, or to make room elsewhere.
+""")
+
+
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
               job, lambda: job(failing=False), readiness, certificate, volume, admission, init_container,
-              config_change, network_policy, quiet_changes]:
+              config_change, network_policy, quiet_changes, cordon_scheduling]:
         f()
 
 

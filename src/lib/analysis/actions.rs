@@ -213,16 +213,64 @@ pub fn image_pull_failure(c: &Context) -> Actions {
 }
 
 pub fn scheduling_failure(c: &Context) -> Actions {
-    vec![
-        ("IMMEDIATE", c.message.clone()),
-        (
-            "NEXT",
+    // The pods that could not be placed, and whose they are.
+    let pending = c.members.iter().find(|m| m.kind == K::FailedScheduling);
+    let workload = pending
+        .and_then(|m| match &m.entity {
+            Entity::Pod { ns, name } => c
+                .topology
+                .pod_by_name(ns, name)
+                .and_then(|p| c.topology.workload_of(p))
+                .map(|w| w.to_string())
+                .or_else(|| Some(m.entity.to_string())),
+            _ => None,
+        })
+        .unwrap_or_else(|| c.workload.clone());
+    let said = pending
+        .and_then(|m| m.facts.message.as_deref())
+        .unwrap_or(&c.message);
+    let lower = said.to_lowercase();
+    let quoted = text::shorten(said.split(". preemption:").next().unwrap_or(said), 160);
+    let mut a = Vec::new();
+    match (&c.root.kind, &c.root.entity) {
+        (K::NodeCordoned, Entity::Node(n)) => a.push((
+            "IMMEDIATE",
             format!(
-                "add capacity, or lower the requests or relax the constraints of {}",
-                c.workload
+                "uncordon {n} once its maintenance is done (kubectl uncordon {n}): {} cannot be placed without it (the scheduler said: {quoted})",
+                workload
             ),
-        ),
-    ]
+        )),
+        (K::Scaled, _) => a.push((
+            "IMMEDIATE",
+            format!(
+                "{}: the new replicas of {workload} fit nowhere (the scheduler said: {quoted}); add nodes (or let the cluster autoscaler), or cap the autoscaler's maxReplicas",
+                first_line_of(&c.root.summary)
+            ),
+        )),
+        _ => {
+            let what = if lower.contains("insufficient") {
+                format!("make room for {workload}: add nodes or free capacity (kubectl describe nodes: Allocated resources), or lower its requests")
+            } else if lower.contains("taint") {
+                format!("let {workload} tolerate the nodes' taints, or untaint the nodes it should run on")
+            } else if lower.contains("affinity") || lower.contains("selector") {
+                format!("relax the nodeSelector or affinity of {workload}, or label nodes to match it")
+            } else if lower.contains("persistentvolumeclaim") || lower.contains("unbound") {
+                format!("bind the claims of {workload}: kubectl get pvc -n {} (a StorageClass, a matching volume)", ns_of(&c.root.entity))
+            } else {
+                format!("read why {workload} cannot be placed: kubectl describe pod -n {} …", ns_of(&c.root.entity))
+            };
+            a.push(("IMMEDIATE", format!("{what} (the scheduler said: {quoted})")));
+        }
+    }
+    a.push((
+        "NEXT",
+        format!("keep headroom for {workload}: requests that fit a node with room to spare, PodDisruptionBudgets before draining, a cluster autoscaler"),
+    ));
+    a
+}
+
+fn first_line_of(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
 }
 
 pub fn node_not_ready(c: &Context) -> Actions {
