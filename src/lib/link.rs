@@ -227,10 +227,26 @@ pub struct Group {
 pub fn link(d: View<'_>) -> Vec<Group> {
     let f = d.findings;
     let mut links = Vec::new();
+    // When each kind of failure was first seen on each entity: a change does not explain a
+    // failure that was already there before it.
+    let mut first_seen: std::collections::HashMap<(FindingKind, &Entity), Ts> =
+        std::collections::HashMap::new();
+    for x in f {
+        let e = first_seen.entry((x.kind, &x.entity)).or_insert(x.start);
+        *e = (*e).min(x.start);
+    }
     // Findings are in time order: for each effect, look back over earlier findings only.
     for (j, effect) in f.iter().enumerate() {
         for (i, cause) in f.iter().enumerate() {
             if i == j || cause.start.0 > effect.end.0.saturating_add(5 * Ts::NANOS_PER_SEC) {
+                continue;
+            }
+            if cause.kind.props().nature == crate::knowledge::Nature::Change
+                && first_seen[&(effect.kind, &effect.entity)]
+                    .0
+                    .saturating_add(5 * Ts::NANOS_PER_SEC)
+                    < cause.start.0
+            {
                 continue;
             }
             if let Some(rule) = RULES.iter().find(|r| applies(r, cause, effect, d.topology)) {
@@ -253,6 +269,14 @@ fn applies(r: &Rule, cause: &Finding, effect: &Finding, topo: &Topology) -> bool
     // time while a state lasted (a service without endpoints for an hour) — or be an aggregate
     // that was still going on then (a service's error spans may have begun from other causes).
     if effect.start.saturating_sub(cause.end.max(cause.start)) > r.window_s * Ts::NANOS_PER_SEC {
+        return false;
+    }
+    // A change explains only what began after it (a few seconds of clock skew aside): a crash
+    // loop that was there before a ConfigMap edit — perhaps the edit meant to fix it — is not its
+    // doing.
+    if cause.kind.props().nature == crate::knowledge::Nature::Change
+        && effect.start.0.saturating_add(5 * Ts::NANOS_PER_SEC) < cause.start.0
+    {
         return false;
     }
     // A slowdown explains its callers' errors (timeouts) only when they began with it: errors that
@@ -323,7 +347,18 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
             let Entity::Workload { ns, name, .. } = &cause.entity else {
                 return false;
             };
-            let reads = |p: &crate::topology::Pod| p.ns == *ns && p.config_maps.contains(name);
+            // Environment variables and `subPath` files are read when a container starts: a pod
+            // running since before the change still has the old values, unless it was made after
+            // the change, mounts the ConfigMap as a live volume, or keeps failing across restarts.
+            let changed_at = cause.start.0.saturating_sub(5 * Ts::NANOS_PER_SEC);
+            let reads = |p: &crate::topology::Pod| {
+                p.ns == *ns
+                    && p.config_maps.contains(name)
+                    && (p.created.is_some_and(|c| c.0 >= changed_at)
+                        || p.live_config_maps.contains(name)
+                        || effect.kind == K::CrashLoop
+                        || effect.facts.rollout.is_some())
+            };
             match (&effect.entity, &effect.facts.rollout) {
                 // A restart (`kubectl rollout restart`): the template's containers are the same.
                 (Entity::Workload { ns: wns, name: dep, .. }, Some(r)) => {
@@ -340,15 +375,24 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
             }
         }
         Relation::PolicyBlocks => policy_blocks(cause, effect, topo),
+        // `0/3 nodes are available: 1 node(s) were unschedulable, …` for a cordon; a taint by its
+        // key (`had untolerated taint {dedicated: gpu}`).
         Relation::NodeRefuses => {
-            let Entity::Node(node) = &cause.entity else {
-                return false;
-            };
             let said = effect.facts.message.as_deref().unwrap_or(&effect.summary);
             let lower = said.to_lowercase();
-            // `0/3 nodes are available: 1 node(s) were unschedulable, 1 node(s) had untolerated taint …`
-            (lower.contains("unschedulable") || lower.contains("taint"))
-                && (lower.contains("node(s)") || lower.contains(node.as_str()))
+            cause.facts.changed.iter().any(|c| {
+                if c.starts_with("cordoned") {
+                    lower.contains("were unschedulable") || lower.contains("was unschedulable")
+                } else if let Some(t) = c.strip_prefix("tainted ") {
+                    let key = t.split(['=', ':']).next().unwrap_or(t).to_lowercase();
+                    !key.is_empty()
+                        && (lower.contains(&format!("{{{key}:"))
+                            || lower.contains(&format!("{{{key}="))
+                            || lower.contains(&format!("{key}=")))
+                } else {
+                    false
+                }
+            })
         }
         Relation::ScaledWorkload => pod_of(&effect.entity)
             .and_then(|p| topo.workload_of(p))
@@ -886,14 +930,26 @@ mod tests {
         )
     }
 
-    fn reading_pod(s: u64, config: &str, last: serde_json::Value) -> Event {
+    /// A pod that mounts the ConfigMap as a volume (its files follow changes), or, with `env`,
+    /// takes its environment from it (read once, when the container starts).
+    fn reading_pod_by(s: u64, config: &str, last: serde_json::Value, env: bool) -> Event {
         let mut e = pod(s, last);
         if let crate::event::Body::Kube(Kube::Object(o)) = &mut e.body {
             let mut v: serde_json::Value = o.json.parse().unwrap();
-            v["spec"]["volumes"] = json!([{"name": "cfg", "configMap": {"name": config}}]);
+            if env {
+                v["spec"]["containers"][0]["envFrom"] = json!([{"configMapRef": {"name": config}}]);
+            } else {
+                v["spec"]["volumes"] = json!([{"name": "cfg", "configMap": {"name": config}}]);
+                v["spec"]["containers"][0]["volumeMounts"] =
+                    json!([{"name": "cfg", "mountPath": "/etc/cart"}]);
+            }
             o.json = RawJson::from_value(&v);
         }
         e
+    }
+
+    fn reading_pod(s: u64, config: &str, last: serde_json::Value) -> Event {
+        reading_pod_by(s, config, last, false)
     }
 
     #[test]
@@ -927,9 +983,36 @@ mod tests {
             reading_pod(0, "cart-config", json!({})),
             config_map(1, ObjectAction::Seen, "20"),
             config_map(30, ObjectAction::Changed, "20"),
-            reading_pod(60, "cart-config", crash),
+            reading_pod(60, "cart-config", crash.clone()),
         ]);
         assert_eq!(v[0].0, RootKind::ConfigError);
+        // Taken as environment by a container running since before the change: it still has the
+        // old values, so a crash of that run is not the change's doing.
+        let v = verdict(vec![
+            reading_pod_by(0, "cart-config", json!({}), true),
+            config_map(1, ObjectAction::Seen, "20"),
+            config_map(30, ObjectAction::Changed, "0"),
+            reading_pod_by(60, "cart-config", crash.clone(), true),
+        ]);
+        assert_eq!(v[0].0, RootKind::ConfigError);
+        // A crash loop that was there before the change (an edit meant to fix it) is not its doing.
+        let v = verdict(vec![
+            reading_pod(0, "cart-config", json!({})),
+            config_map(1, ObjectAction::Seen, "20"),
+            reading_pod(
+                20,
+                "cart-config",
+                terminated(
+                    "Error",
+                    1,
+                    20,
+                    "invalid configuration: POOL must be at least 1",
+                ),
+            ),
+            config_map(30, ObjectAction::Changed, "0"),
+            reading_pod(60, "cart-config", crash.clone()),
+        ]);
+        assert!(v.iter().all(|(k, _)| *k != RootKind::ConfigChange), "{v:?}");
         // A change and nothing failing: no incident.
         let v = verdict(vec![
             reading_pod(0, "cart-config", json!({})),

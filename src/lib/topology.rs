@@ -149,6 +149,9 @@ pub struct Pod {
     pub terminating: bool,
     /// The ConfigMaps it mounts or takes environment from.
     pub config_maps: Vec<String>,
+    /// Those it mounts as a volume (not by `subPath`): the kubelet updates their files in place.
+    pub live_config_maps: Vec<String>,
+    pub created: Option<Ts>,
 }
 
 impl Pod {
@@ -970,14 +973,65 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
             .get("deletionTimestamp")
             .is_some_and(|t| !t.is_null()),
         config_maps: config_maps_of(&v["spec"]),
+        live_config_maps: live_config_maps_of(&v["spec"]),
+        created: v["metadata"]["creationTimestamp"]
+            .as_str()
+            .and_then(Ts::parse_rfc3339),
     }
+}
+
+/// ConfigMaps that every pod gets (the API server's CA bundle) say nothing about one workload.
+const EVERY_POD: [&str; 2] = ["kube-root-ca.crt", "openshift-service-ca.crt"];
+
+/// The ConfigMaps a pod mounts as volumes without `subPath`: their files follow changes.
+fn live_config_maps_of(spec: &Value) -> Vec<String> {
+    let mut volumes: Vec<(String, Vec<String>)> = Vec::new();
+    for vol in spec["volumes"].as_array().into_iter().flatten() {
+        let mut cms: Vec<String> = vol["configMap"]["name"]
+            .as_str()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for src in vol["projected"]["sources"].as_array().into_iter().flatten() {
+            cms.extend(src["configMap"]["name"].as_str().map(str::to_string));
+        }
+        if let Some(n) = vol["name"].as_str() {
+            volumes.push((n.to_string(), cms));
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for c in spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["initContainers"].as_array().into_iter().flatten())
+    {
+        for m in c["volumeMounts"].as_array().into_iter().flatten() {
+            if m.get("subPath").is_some_and(|s| !s.is_null()) {
+                continue;
+            }
+            let Some(vol) = volumes
+                .iter()
+                .find(|(n, _)| Some(n.as_str()) == m["name"].as_str())
+            else {
+                continue;
+            };
+            for cm in &vol.1 {
+                if !out.contains(cm) && !EVERY_POD.contains(&cm.as_str()) {
+                    out.push(cm.clone());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The ConfigMaps a pod spec reads: volumes (projected too), `envFrom`, `env[].valueFrom`.
 fn config_maps_of(spec: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |n: Option<&str>| {
-        if let Some(n) = n.filter(|n| !n.is_empty()) {
+        if let Some(n) = n.filter(|n| !n.is_empty() && !EVERY_POD.contains(n)) {
             if !out.iter().any(|o| o == n) {
                 out.push(n.to_string());
             }

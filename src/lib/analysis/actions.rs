@@ -233,13 +233,31 @@ pub fn scheduling_failure(c: &Context) -> Actions {
     let quoted = text::shorten(said.split(". preemption:").next().unwrap_or(said), 160);
     let mut a = Vec::new();
     match (&c.root.kind, &c.root.entity) {
-        (K::NodeCordoned, Entity::Node(n)) => a.push((
-            "IMMEDIATE",
-            format!(
-                "uncordon {n} once its maintenance is done (kubectl uncordon {n}): {} cannot be placed without it (the scheduler said: {quoted})",
-                workload
-            ),
-        )),
+        (K::NodeCordoned, Entity::Node(n)) => {
+            let taints: Vec<&str> = c
+                .root
+                .facts
+                .changed
+                .iter()
+                .filter_map(|t| t.strip_prefix("tainted "))
+                .collect();
+            let undo = if c.root.facts.changed.iter().any(|t| t.starts_with("cordoned")) {
+                format!("uncordon {n} once its maintenance is done (kubectl uncordon {n})")
+            } else {
+                let keys: Vec<String> = taints
+                    .iter()
+                    .map(|t| format!("{}-", t.split(['=', ':']).next().unwrap_or(t)))
+                    .collect();
+                format!(
+                    "remove the taint if it was not meant for these pods (kubectl taint nodes {n} {}), or let them tolerate it",
+                    keys.join(" ")
+                )
+            };
+            a.push((
+                "IMMEDIATE",
+                format!("{undo}: {workload} cannot be placed without it (the scheduler said: {quoted})"),
+            ));
+        }
         (K::Scaled, _) => a.push((
             "IMMEDIATE",
             format!(

@@ -145,10 +145,11 @@ impl Detector {
             Change::Policy { old, new, deleted } => {
                 self.policy_change(e, old.as_deref(), *new, deleted)
             }
+            // A scale-up: new replicas that must be placed (a scale-down leaves nothing pending).
             Change::Scale {
                 old: Some(old),
                 new,
-            } => {
+            } if new.desired > old.desired => {
                 let entity = Entity::Workload {
                     kind: new.target.0.clone(),
                     ns: new.ns.clone(),
@@ -166,7 +167,7 @@ impl Detector {
                 let changed = vec![format!("replicas {} → {}", old.desired, new.desired)];
                 self.change(FindingKind::Scaled, entity, e.ts, e, summary, changed);
             }
-            Change::Scale { old: None, .. } | Change::Other => {}
+            Change::Scale { .. } | Change::Other => {}
         }
     }
 
@@ -204,8 +205,16 @@ impl Detector {
             changed.push("cordoned (unschedulable)".to_string());
         }
         for t in &new.taints {
-            let by_hand = !t.starts_with("node.kubernetes.io/")
-                && !t.starts_with("node.cloudprovider.kubernetes.io/");
+            // The node controller's condition taints, and the autoscalers' own.
+            let by_hand = ![
+                "node.kubernetes.io/",
+                "node.cloudprovider.kubernetes.io/",
+                "ToBeDeletedByClusterAutoscaler",
+                "DeletionCandidateOfClusterAutoscaler",
+                "karpenter.sh/",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
             if by_hand && !old.taints.contains(t) && !t.ends_with(":PreferNoSchedule") {
                 changed.push(format!("tainted {t}"));
             }

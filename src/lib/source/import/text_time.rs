@@ -7,7 +7,8 @@
 //!   without one → a local time, resolved like `dmesg -T`'s;
 //! - klog (`E0808 07:07:01.121456       1 server.go:42] …`) and classic syslog
 //!   (`Aug  8 07:07:01 …`) → a date without a year, resolved like syslog's;
-//! - epoch seconds (`1754636821.121 …`, between 2001 and 2100);
+//! - epoch seconds with a fraction (`1754636821.121 …`, between 2001 and 2100: a bare number
+//!   that begins a line is more often a count);
 //! - a JSON line's `time`, `ts`, `timestamp` or `@timestamp` field (RFC 3339, or epoch seconds or
 //!   milliseconds as zap writes them), and logfmt's `time=` / `ts=`.
 
@@ -24,23 +25,23 @@ static ANSI: LazyLock<Regex> =
 
 static ISO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z| ?[+-]\d{2}:?\d{2}| UTC)?",
+        r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]{1,9}))?(Z| ?[+-][0-9]{2}:?[0-9]{2}| UTC)?",
     )
     .expect("static regex")
 });
 
 static KLOG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{1,9})\s+\d+ [^\s\]]+\]")
+    Regex::new(r"^[IWEF]([0-9]{2})([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{1,9})\s+[0-9]+ [^\s\]]+\]")
         .expect("static regex")
 });
 
 static SYSLOG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ \d]\d) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? ")
+    Regex::new(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ [0-9]][0-9]) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))? ")
         .expect("static regex")
 });
 
 static EPOCH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{10})(?:\.(\d{1,9}))?\s").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"^([0-9]{10})\.([0-9]{3,9})\s").expect("static regex"));
 
 static LOGFMT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?:^|\s)(?:time|ts|t)=(?:"([^"]+)"|(\S+))"#).expect("static regex")
@@ -119,7 +120,10 @@ fn iso(s: &str) -> Option<LineTime> {
         "Z" | "UTC" => 0,
         z => {
             let sign = if z.starts_with('-') { -1 } else { 1 };
-            let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+            let digits: String = z.chars().skip(1).filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return None;
+            }
             let (h, m) = digits.split_at(2);
             sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
         }
@@ -135,8 +139,10 @@ fn nanos_of_day(h: u32, m: u32, s: u32, frac: &str) -> Option<u64> {
     if h > 23 || m > 59 || s > 60 {
         return None;
     }
-    let mut f = frac.to_string();
-    f.truncate(9);
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut f: String = frac.chars().take(9).collect();
     while f.len() < 9 {
         f.push('0');
     }
@@ -255,6 +261,7 @@ mod tests {
             "exit status 1",
             "200 OK",
             "1234567 rows processed",
+            "1234567890 rows processed",
             "12:30 is lunch",
             "FATAL: environment variable DEPLOY_ENV is not set",
             "2025 was a good year",
@@ -265,6 +272,20 @@ mod tests {
         ] {
             assert_eq!(line_time(line), None, "{line}");
         }
+    }
+
+    #[test]
+    fn digits_of_other_scripts_are_no_time_and_no_panic() {
+        for line in [
+            "2025-08-08 07:07:01.٠١٢٣٤ boom",
+            "2025-08-08 07:07:01+٠٢:٠٠ x",
+            "ts=1754636821.1234567€ x",
+            "٢٠٢٥-٠٨-٠٨ ٠٧:٠٧:٠١ x",
+            "2025-08-08 07:07:01.1234567890123 long fraction",
+        ] {
+            let _ = line_time(line);
+        }
+        assert_eq!(line_time("٢٠٢٥-٠٨-٠٨ ٠٧:٠٧:٠١ x"), None);
     }
 
     #[test]
