@@ -403,6 +403,7 @@ fn related(rel: Relation, cause: &Finding, effect: &Finding, topo: &Topology) ->
 
 /// Whether the traffic of a failure is what a NetworkPolicy change restricts.
 fn policy_blocks(cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
+    use crate::topology::{dns_endpoint, Endpoint, Pod, Policy};
     let Some(policy) = cause.facts.policy.as_deref() else {
         return false;
     };
@@ -410,34 +411,125 @@ fn policy_blocks(cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
     if !cause.facts.restricts {
         return false;
     }
-    let selected = |e: &Entity| match e {
-        Entity::Pod { ns, name } => {
-            *ns == policy.ns
-                && topo
-                    .pod_by_name(ns, name)
-                    .is_some_and(|p| policy.selector.matches(&p.labels))
+    let deleted = cause.summary.contains(" deleted (");
+    let pods_of = |e: &Entity| -> Vec<&Pod> {
+        match e {
+            Entity::Pod { ns, name } => topo.pod_by_name(ns, name).into_iter().collect(),
+            Entity::Service { ns, name } => topo.pods_of_service(ns, name),
+            _ => Vec::new(),
         }
-        Entity::Service { ns, name } => {
-            *ns == policy.ns
-                && topo
-                    .pods_of_service(ns, name)
+    };
+    // Policies add up: traffic passes when any policy selecting the pod lets it, or when none
+    // restricts that direction. With the changed policy as it stands (a deleted one removed).
+    let passes = |pod: &Pod, egress: bool, other: &Endpoint<'_>, proto: &str, port: Option<u16>| {
+        let mut all: Vec<&Policy> = topo
+            .policies_of(pod)
+            .into_iter()
+            .filter(|p| p.name != policy.name || p.ns != policy.ns)
+            .collect();
+        if !deleted {
+            all.push(policy);
+        }
+        let restricting: Vec<&&Policy> = all
+            .iter()
+            .filter(|p| if egress { p.egress } else { p.ingress })
+            .collect();
+        restricting.is_empty()
+            || restricting
+                .iter()
+                .any(|p| p.may_allow(egress, other, proto, port))
+    };
+    // Whether this policy's change is why it no longer passes.
+    let blocked_by_it =
+        |pod: &Pod, egress: bool, other: &Endpoint<'_>, proto: &str, port: Option<u16>| {
+            let selects = pod.ns == policy.ns && policy.selector.matches(&pod.labels);
+            let restricts = if egress {
+                policy.egress
+            } else {
+                policy.ingress
+            };
+            selects
+                && restricts
+                && !passes(pod, egress, other, proto, port)
+                && (!deleted || policy.may_allow(egress, other, proto, port))
+        };
+    let endpoint_of = |e: Option<&Entity>| -> Endpoint<'_> {
+        match e {
+            Some(Entity::Host { what, .. }) => Endpoint {
+                ip: what
+                    .rsplit_once(':')
+                    .and_then(|(ip, _)| ip.trim_matches(['[', ']']).parse().ok()),
+                ..Endpoint::default()
+            },
+            Some(e) => match pods_of(e).first() {
+                Some(p) => Endpoint {
+                    ns: Some(p.ns.as_str()),
+                    labels: Some(&p.labels),
+                    ip: p.ip,
+                },
+                None => Endpoint::default(),
+            },
+            None => Endpoint::default(),
+        }
+    };
+    // The destination port of failed connections: their summary starts with `ADDR:PORT (`.
+    let port = effect
+        .summary
+        .split_once(" (")
+        .and_then(|(a, _)| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    match effect.kind {
+        K::DnsFailure => pods_of(&effect.entity)
+            .iter()
+            .any(|p| blocked_by_it(p, true, &dns_endpoint(), "UDP", Some(53))),
+        K::ConnTimeout | K::ConnReset => {
+            let server = effect.facts.peer.as_ref().unwrap_or(&effect.entity);
+            let to = endpoint_of(Some(server));
+            let out = effect
+                .facts
+                .clients
+                .iter()
+                .flat_map(|c| pods_of(c))
+                .any(|p| blocked_by_it(p, true, &to, "TCP", port));
+            let inbound = effect.facts.clients.iter().any(|c| {
+                let from = endpoint_of(Some(c));
+                pods_of(server)
                     .iter()
-                    .any(|p| policy.selector.matches(&p.labels))
+                    .any(|p| blocked_by_it(p, false, &from, "TCP", port))
+            });
+            out || inbound
+        }
+        K::DependencyError => {
+            // The dependency the message names: a known pod or service, else its address.
+            let named_ip = effect.facts.message.as_deref().and_then(|m| {
+                match crate::detect::text::classify(m) {
+                    Some(crate::detect::text::Cause::Unreachable { host: Some(h) }) => {
+                        h.parse::<std::net::IpAddr>().ok()
+                    }
+                    _ => None,
+                }
+            });
+            let to = match (&effect.facts.peer, named_ip) {
+                (Some(p), _) => endpoint_of(Some(p)),
+                (None, Some(ip)) => Endpoint {
+                    ip: Some(ip),
+                    ..Endpoint::default()
+                },
+                (None, None) => return false, // nothing to check the rules against
+            };
+            let out = pods_of(&effect.entity)
+                .iter()
+                .any(|p| blocked_by_it(p, true, &to, "TCP", None));
+            let inbound = effect.facts.peer.as_ref().is_some_and(|server| {
+                let from = endpoint_of(Some(&effect.entity));
+                pods_of(server)
+                    .iter()
+                    .any(|p| blocked_by_it(p, false, &from, "TCP", None))
+            });
+            out || inbound
         }
         _ => false,
-    };
-    let (from, to): (Vec<&Entity>, Option<&Entity>) = match effect.kind {
-        K::ConnTimeout | K::ConnReset => (
-            effect.facts.clients.iter().collect(),
-            Some(effect.facts.peer.as_ref().unwrap_or(&effect.entity)),
-        ),
-        _ => (vec![&effect.entity], effect.facts.peer.as_ref()),
-    };
-    let out = policy.egress
-        && (effect.kind != K::DnsFailure || !policy.allows_dns)
-        && from.iter().any(|e| selected(e));
-    let inbound = policy.ingress && effect.kind != K::DnsFailure && to.is_some_and(selected);
-    out || inbound
+    }
 }
 
 /// Whether a pod entity is behind a service entity: selected by it, or named after it.
@@ -910,6 +1002,67 @@ mod tests {
             false,
         ));
         assert_eq!(v[0].0, RootKind::DnsFailure);
+        // Policies add up: another policy already lets the pod's DNS out.
+        let allow_dns = |s: u64, action: ObjectAction| {
+            object(
+                s,
+                ObjectKind::NetworkPolicy,
+                action,
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": "allow-dns", "namespace": "shop", "uid": "np-dns",
+                                 "creationTimestamp": at(0).rfc3339()},
+                    "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                             "egress": [{"ports": [{"protocol": "UDP"}]}]}}),
+            )
+        };
+        let v = verdict(vec![
+            pod(0, json!({})),
+            allow_dns(0, ObjectAction::Seen),
+            egress_policy(10, json!({"matchLabels": {"app": "cart"}}), false),
+            pod(40, terminated("Error", 1, 40, LOOKUP)),
+        ]);
+        assert_eq!(v[0].0, RootKind::DnsFailure, "{v:?}");
+        // Deleting a policy that let DNS out, with a default deny (there for long) still in
+        // place, blocks it…
+        let mut old_deny = egress_policy(0, json!({}), false);
+        if let crate::event::Body::Kube(Kube::Object(o)) = &mut old_deny.body {
+            let mut v: serde_json::Value = o.json.parse().unwrap();
+            v["metadata"]["creationTimestamp"] =
+                Ts(at(0).0 - 86_400 * Ts::NANOS_PER_SEC).rfc3339().into();
+            o.json = RawJson::from_value(&v);
+        }
+        let v = verdict(vec![
+            pod(0, json!({})),
+            old_deny.clone(),
+            allow_dns(1, ObjectAction::Seen),
+            allow_dns(10, ObjectAction::Deleted),
+            pod(40, terminated("Error", 1, 40, LOOKUP)),
+        ]);
+        assert_eq!(
+            v,
+            [(
+                RootKind::NetworkPolicy,
+                "networkpolicy/shop/allow-dns".into()
+            )]
+        );
+        // …deleting the default deny only opens traffic.
+        let v = verdict(vec![
+            pod(0, json!({})),
+            old_deny,
+            object(
+                10,
+                ObjectKind::NetworkPolicy,
+                ObjectAction::Deleted,
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": "lock-down", "namespace": "shop", "uid": "np-uid"},
+                    "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": []}}),
+            ),
+            pod(40, terminated("Error", 1, 40, LOOKUP)),
+        ]);
+        assert!(
+            v.iter().all(|(k, _)| *k != RootKind::NetworkPolicy),
+            "{v:?}"
+        );
         // Long before: the failure is not its doing.
         let v = verdict(vec![
             pod(0, json!({})),

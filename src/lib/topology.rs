@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -675,6 +676,14 @@ impl Topology {
         self.policies.get(&(ns.to_string(), name.to_string()))
     }
 
+    /// The NetworkPolicies that select a pod (a deleted one is forgotten).
+    pub fn policies_of(&self, pod: &Pod) -> Vec<&Policy> {
+        self.policies
+            .values()
+            .filter(|p| p.ns == pod.ns && p.selector.matches(&pod.labels))
+            .collect()
+    }
+
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.get(name)
     }
@@ -1144,6 +1153,185 @@ pub struct Policy {
     /// Whether an egress rule lets DNS through (port 53, or a rule without ports).
     pub allows_dns: bool,
     pub created: Option<Ts>,
+    /// The rules, to evaluate: what may leave the selected pods, and what may reach them.
+    pub out_rules: Vec<PolicyRule>,
+    pub in_rules: Vec<PolicyRule>,
+}
+
+/// One ingress or egress rule: these ports (none: all) to or from these peers (none: anywhere).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolicyRule {
+    /// (protocol, first port, last port); a port of `None` is every port of the protocol, a
+    /// named port (`http`) is `Some(0)`, which may be anything.
+    pub ports: Vec<(String, Option<u16>, Option<u16>)>,
+    pub peers: Vec<PolicyPeer>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyPeer {
+    /// Pods of the policy's namespace (`namespaces: None`) or of the namespaces selected.
+    Pods {
+        namespaces: Option<Selector>,
+        pods: Option<Selector>,
+    },
+    Cidr {
+        cidr: String,
+        except: Vec<String>,
+    },
+}
+
+/// The other end of a connection, as far as it is known.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoint<'a> {
+    pub ns: Option<&'a str>,
+    pub labels: Option<&'a BTreeMap<String, String>>,
+    pub ip: Option<IpAddr>,
+}
+
+impl PolicyRule {
+    fn of(rule: &Value, key: &str) -> PolicyRule {
+        let ports = rule["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let proto = p["protocol"].as_str().unwrap_or("TCP").to_string();
+                let (from, to) = match &p["port"] {
+                    Value::Null => (None, None),
+                    Value::Number(n) => {
+                        let n = n.as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+                        let end = p["endPort"].as_u64().and_then(|e| u16::try_from(e).ok());
+                        (Some(n), Some(end.unwrap_or(n)))
+                    }
+                    // A named port: which number it is depends on the pod.
+                    _ => (Some(0), Some(0)),
+                };
+                (proto, from, to)
+            })
+            .collect();
+        let peers = rule[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p["ipBlock"]["cidr"].as_str() {
+                Some(cidr) => PolicyPeer::Cidr {
+                    cidr: cidr.to_string(),
+                    except: p["ipBlock"]["except"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                },
+                None => PolicyPeer::Pods {
+                    namespaces: (!p["namespaceSelector"].is_null())
+                        .then(|| Selector::of(&p["namespaceSelector"])),
+                    pods: (!p["podSelector"].is_null()).then(|| Selector::of(&p["podSelector"])),
+                },
+            })
+            .collect();
+        PolicyRule { ports, peers }
+    }
+
+    /// Whether the rule may let this traffic through; when it cannot be told (a named port, a
+    /// namespace selector on labels tapio does not know, an address not known), it may.
+    fn may_allow(
+        &self,
+        policy_ns: &str,
+        other: &Endpoint<'_>,
+        proto: &str,
+        port: Option<u16>,
+    ) -> bool {
+        let port_ok = self.ports.is_empty()
+            || self.ports.iter().any(|(p, from, to)| {
+                p.eq_ignore_ascii_case(proto)
+                    && match (from, port) {
+                        (None, _) | (Some(0), _) | (_, None) => true,
+                        (Some(f), Some(x)) => *f <= x && x <= to.unwrap_or(*f),
+                    }
+            });
+        let peer_ok = self.peers.is_empty()
+            || self.peers.iter().any(|peer| match peer {
+                PolicyPeer::Pods { namespaces, pods } => {
+                    let ns_ok = match (namespaces, other.ns) {
+                        (None, Some(ns)) => ns == policy_ns,
+                        (None, None) => other.ip.is_none(),
+                        // Namespaces carry `kubernetes.io/metadata.name`; other labels are unknown.
+                        (Some(sel), Some(ns)) => {
+                            let known = sel
+                                .labels
+                                .keys()
+                                .all(|k| k == "kubernetes.io/metadata.name")
+                                && sel
+                                    .expressions
+                                    .iter()
+                                    .all(|(k, _, _)| k == "kubernetes.io/metadata.name");
+                            !known || {
+                                let labels = BTreeMap::from([(
+                                    "kubernetes.io/metadata.name".to_string(),
+                                    ns.to_string(),
+                                )]);
+                                sel.matches(&labels)
+                            }
+                        }
+                        (Some(_), None) => other.ip.is_none(),
+                    };
+                    let pods_ok = match (pods, other.labels) {
+                        (None, _) => true,
+                        (Some(sel), Some(l)) => sel.matches(l),
+                        (Some(_), None) => other.ip.is_none(),
+                    };
+                    ns_ok && pods_ok
+                }
+                PolicyPeer::Cidr { cidr, except } => match other.ip {
+                    Some(ip) => {
+                        cidr_contains(cidr, ip) && !except.iter().any(|e| cidr_contains(e, ip))
+                    }
+                    None => other.labels.is_none(),
+                },
+            });
+        port_ok && peer_ok
+    }
+}
+
+/// Whether `10.0.0.0/8` holds an address (IPv4 and IPv6; a malformed block holds nothing).
+fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let Ok(net) = net.parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let bits: u32 = bits.parse().unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let bits: u32 = bits.parse().unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The cluster DNS, as egress rules usually name it.
+pub fn dns_endpoint() -> Endpoint<'static> {
+    static LABELS: LazyLock<BTreeMap<String, String>> =
+        LazyLock::new(|| BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]));
+    Endpoint {
+        ns: Some("kube-system"),
+        labels: Some(&LABELS),
+        ip: None,
+    }
 }
 
 impl Policy {
@@ -1220,11 +1408,7 @@ impl Policy {
                 })
                 .collect()
         };
-        let allows_dns = spec["egress"].as_array().into_iter().flatten().any(|r| {
-            let p = ports(r);
-            p.is_empty() || p.iter().any(|x| x.ends_with(" 53") || x.ends_with(" dns"))
-        });
-        Policy {
+        let mut p = Policy {
             ns: o.namespace.clone(),
             name: o.name.clone(),
             selector: Selector::of(&spec["podSelector"]),
@@ -1232,11 +1416,45 @@ impl Policy {
             egress,
             allows_in: rules("ingress", "from"),
             allows_out: rules("egress", "to"),
-            allows_dns,
+            allows_dns: false,
+            out_rules: spec["egress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| PolicyRule::of(r, "to"))
+                .collect(),
+            in_rules: spec["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| PolicyRule::of(r, "from"))
+                .collect(),
             created: v["metadata"]["creationTimestamp"]
                 .as_str()
                 .and_then(Ts::parse_rfc3339),
-        }
+        };
+        p.allows_dns = p.may_allow(true, &dns_endpoint(), "UDP", Some(53));
+        p
+    }
+
+    /// Whether it may let this traffic out of (`egress`) or into the pods it selects; a policy
+    /// that does not restrict that direction lets everything through.
+    pub fn may_allow(
+        &self,
+        egress: bool,
+        other: &Endpoint<'_>,
+        proto: &str,
+        port: Option<u16>,
+    ) -> bool {
+        let (restricts, rules) = if egress {
+            (self.egress, &self.out_rules)
+        } else {
+            (self.ingress, &self.in_rules)
+        };
+        !restricts
+            || rules
+                .iter()
+                .any(|r| r.may_allow(&self.ns, other, proto, port))
     }
 
     /// What it does, in a phrase: `lets pods app=cart send only to pods app=db on TCP 5432`.
