@@ -489,7 +489,7 @@ fn policy_blocks(cause: &Finding, effect: &Finding, topo: &Topology) -> bool {
                 .facts
                 .clients
                 .iter()
-                .flat_map(|c| pods_of(c))
+                .flat_map(&pods_of)
                 .any(|p| blocked_by_it(p, true, &to, "TCP", port));
             let inbound = effect.facts.clients.iter().any(|c| {
                 let from = endpoint_of(Some(c));
