@@ -451,3 +451,77 @@ fn real_oom_reports_from_many_kernels_give_each_victim_once() {
     assert_eq!(ooms(&events).len(), 5);
     assert_eq!(events[0].ts.rfc3339(), "2026-12-04T12:44:22.000000000Z");
 }
+
+/// What people paste into tickets, in kubectl's layouts (tests/data/paste-made: written after
+/// kubectl's describe.go and table printers, not copied): objects and Events with the times the
+/// text states, ages counted back from --now.
+#[test]
+fn pasted_kubectl_describe_and_get_output_becomes_objects_and_events() {
+    let dir = PathBuf::from("tests/data/paste-made");
+    let (events, stderr, code) = import(
+        &[
+            dir.join("describe-pod-crashloop.txt"),
+            dir.join("get-pods-wide.txt"),
+            dir.join("get-events.txt"),
+        ],
+        &["--now", "2026-03-14T10:03:00Z"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let objects: Vec<&tapio::event::Object> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Kube(tapio::event::Kube::Object(o)) => Some(&**o),
+            _ => None,
+        })
+        .collect();
+    // The described pod (the table's row of the same pod says less, and is dropped), and the
+    // other pod of the table, in the namespace the describe names.
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| format!("{}/{}", o.namespace, o.name))
+        .collect();
+    assert_eq!(
+        names,
+        ["shop/cart-7d8f9c6b5-x2x9k", "default/web-5c9f8d7b6-abcde"],
+        "{stderr}"
+    );
+    let pod: serde_json::Value = objects[0].json.parse().unwrap();
+    let c = &pod["status"]["containerStatuses"][0];
+    assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(
+        c["lastState"]["terminated"]["finishedAt"],
+        "2026-03-14T10:01:44.000000000Z"
+    );
+    assert_eq!(c["restartCount"], 5);
+    assert_eq!(
+        pod["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "512Mi"
+    );
+    assert_eq!(
+        pod["metadata"]["ownerReferences"][0]["name"],
+        "cart-7d8f9c6b5"
+    );
+    // Events: `2s (x20 over 4m50s)` → 20 times, the last 2 s before --now.
+    let backoff = events
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::Kube(tapio::event::Kube::Event(k)) if k.reason == "BackOff" => Some((e.ts, k)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(backoff.1.count, 20);
+    assert_eq!(backoff.0.rfc3339(), "2026-03-14T10:02:58.000000000Z");
+    assert!(stderr.contains("counted back from --now"), "{stderr}");
+    // `kubectl get all`: the pods are read, the other tables are said to be skipped.
+    let (events, stderr, code) = import(
+        &[dir.join("get-all.txt")],
+        &["--now", "2026-03-14T10:03:00Z"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(events.len(), 1);
+    assert!(
+        stderr.contains("line 5: rejected: a kubectl get table of a kind tapio does not read"),
+        "{stderr}"
+    );
+}

@@ -45,6 +45,18 @@ pub fn is_table(text: &str) -> bool {
         .is_some_and(|l| table_kind(l).is_some())
 }
 
+/// An all-uppercase line of two or more columns apart by two spaces: a table header.
+fn looks_like_header(line: &str) -> bool {
+    let cols = columns(line);
+    cols.len() >= 2
+        && line.chars().any(|c| c.is_ascii_uppercase())
+        && !line.chars().any(|c| c.is_ascii_lowercase())
+        && cols.iter().all(|(_, n)| {
+            n.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || " -_()/.%".contains(c))
+        })
+}
+
 /// Lines after any leading shell prompt or command (`$ kubectl describe pod x`).
 fn meaningful(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
@@ -200,6 +212,14 @@ fn rfc(ts: Ts) -> String {
 /// Reads `kubectl describe` output: each object, and its Events.
 pub fn parse_describe(text: &str, now: Now, node: &str) -> Parsed {
     let mut out = Parsed::default();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.lines().any(|l| l.starts_with("Name:")) {
+        out.reject(
+            Location::Line(1),
+            "no kubectl describe output here: no object starts with `Name:` in the first column",
+        );
+        return out;
+    }
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     // Objects start at `Name:` in the first column.
     let mut starts: Vec<usize> = lines
@@ -254,7 +274,14 @@ pub fn parse_describe(text: &str, now: Now, node: &str) -> Parsed {
         }
         for (at, ev) in d.events(kind, now) {
             ages = true;
-            let Value::Object(map) = ev else { continue };
+            let map = match ev {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => continue,
+                Err(reason) => {
+                    out.reject(Location::Line(at + 1), reason);
+                    continue;
+                }
+            };
             match super::kube::body(map, ObjectAction::Seen) {
                 Ok(b) => {
                     let t = b.time.map_or(LineTime::Unknown, LineTime::Absolute);
@@ -377,6 +404,15 @@ impl<'a> Describe<'a> {
         }
         let has = |k: &str| self.field(k).is_some() || self.section(k).is_some();
         let field_has = |k: &str| self.fields.iter().any(|(key, _)| *key == k);
+        // Kinds whose describe resembles one read here: a StatefulSet (`Update Strategy`), a
+        // CronJob (`Schedule`, its job template's `Parallelism`), a PersistentVolume (`Reclaim
+        // Policy`, no namespace). Not read.
+        if field_has("Update Strategy")
+            || field_has("Schedule")
+            || (field_has("Reclaim Policy") && !field_has("Namespace"))
+        {
+            return None;
+        }
         if has("Containers") && (field_has("Node") || field_has("Start Time") || field_has("IP")) {
             Some("Pod")
         } else if field_has("Roles") || has("System Info") || field_has("Taints") {
@@ -624,7 +660,7 @@ impl<'a> Describe<'a> {
     }
 
     /// The Events table under `Events:`, as Event objects about this object.
-    fn events(&self, kind: &str, now: Now) -> Vec<(usize, Value)> {
+    fn events(&self, kind: &str, now: Now) -> Vec<(usize, Result<Value, &'static str>)> {
         let Some(lines) = self.section("Events") else {
             return Vec::new();
         };
@@ -648,7 +684,13 @@ impl<'a> Describe<'a> {
             } else {
                 new_event(row, &cols)
             };
-            let Some(e) = e else { continue };
+            let Some(e) = e else {
+                out.push((
+                    self.first_line + k,
+                    Err("an Events row that could not be read (expected Type, Reason, Age, From, Message)"),
+                ));
+                continue;
+            };
             let last = e.last_age.map(|a| ago(now, a));
             let first = e.first_age.map(|a| ago(now, a)).or(last);
             let name = format!("{}.{}", self.name, out.len());
@@ -665,7 +707,7 @@ impl<'a> Describe<'a> {
             if let Some(l) = last {
                 v["lastTimestamp"] = rfc(l).into();
             }
-            out.push((self.first_line + k, v));
+            out.push((self.first_line + k, Ok(v)));
         }
         out
     }
@@ -724,7 +766,7 @@ fn new_event(row: &str, cols: &[(usize, String)]) -> Option<DescribedEvent> {
 /// `1m  1m  1  {kubelet node-1}  spec.containers{cart}  Warning  BackOff  Back-off …`
 fn old_event(row: &str) -> Option<DescribedEvent> {
     static OLD: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(\S+)\s+(\S+)\s+(\d+)\s+(\{[^}]*\}|\S+)\s+(?:(\S+)\s+)?(Normal|Warning)\s+(\S+)\s+(.*)$")
+        Regex::new(r"^(\S+)\s+(\S+)\s+(\d+)\s+(\{[^}]*\}|\S+?,\s\S+|\S+)\s+(?:(\S+)\s+)?(Normal|Warning)\s+(\S+)\s+(.*)$")
             .expect("static regex")
     });
     let c = OLD.captures(row)?;
@@ -894,20 +936,50 @@ pub fn parse_table(text: &str, now: Now, node: &str) -> Parsed {
     let mut current: Option<(Table, Vec<(usize, String)>)> = None;
     let mut hinted_ns: Option<String> = None;
     let mut rows = 0usize;
+    // Rows under a header tapio does not read (`kubectl get all`, `get svc`), or after a command
+    // whose output is not a table it knows: skipped, said once per block.
+    let mut skipping = false;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
         }
         if let Some(words) = command(line) {
-            hinted_ns = words
-                .windows(2)
-                .find(|w| w[0] == "-n" || w[0] == "--namespace")
-                .map(|w| w[1].to_string());
+            hinted_ns = words.windows(2).find_map(|w| {
+                if w[0] == "-n" || w[0] == "--namespace" {
+                    Some(w[1].to_string())
+                } else {
+                    None
+                }
+            });
+            hinted_ns = hinted_ns.or_else(|| {
+                words
+                    .iter()
+                    .find_map(|w| w.strip_prefix("--namespace=").map(str::to_string))
+            });
+            current = None;
+            skipping = false;
+            continue;
+        }
+        if line.starts_with("No resources found") {
             continue;
         }
         if let Some(kind) = table_kind(line) {
             current = Some((kind, columns(line)));
+            skipping = false;
+            continue;
+        }
+        if looks_like_header(line) {
+            current = None;
+            skipping = true;
+            out.reject(
+                Location::Line(i + 1),
+                "a kubectl get table of a kind tapio does not read (it reads pods, nodes and events); its rows are skipped",
+            );
+            continue;
+        }
+        if skipping {
             continue;
         }
         let Some((kind, cols)) = &current else {
@@ -927,6 +999,14 @@ pub fn parse_table(text: &str, now: Now, node: &str) -> Parsed {
         // Without `-A` or `-n` the table does not say its namespace: left empty, it is taken
         // from the other inputs of the import that name the same pod (see `adopt_namespaces`).
         let ns = get("NAMESPACE").or(hinted_ns.clone()).unwrap_or_default();
+        // `pod/cart-…` (`kubectl get all`, `-o name` habits); a NAME with spaces or a colon is a
+        // line of something else.
+        if let Some(name) = get("NAME") {
+            if name.contains(char::is_whitespace) || name.contains(':') {
+                out.reject(Location::Line(i + 1), "not a row of the table above it");
+                continue;
+            }
+        }
         let (object, at) = match kind {
             Table::Pods => pod_row(&get, &ns, now),
             Table::Nodes => node_row(&get, now),
@@ -971,6 +1051,7 @@ type Get<'a> = dyn Fn(&str) -> Option<String> + 'a;
 /// `cart-7d8f9-x  0/1  CrashLoopBackOff  5 (2m ago)  10m  10.244.1.7  node-1  <none>  <none>`
 fn pod_row(get: &Get<'_>, ns: &str, now: Now) -> (Value, Option<Ts>) {
     let name = get("NAME").unwrap_or_default();
+    let name = name.strip_prefix("pod/").unwrap_or(&name).to_string();
     let status = get("STATUS").unwrap_or_default();
     let (ready, total) = get("READY")
         .and_then(|r| {
@@ -1208,6 +1289,7 @@ fn workload_name(pod: &str) -> String {
 /// `node-3  NotReady,SchedulingDisabled  worker  20d  v1.29.4`
 fn node_row(get: &Get<'_>, now: Now) -> (Value, Option<Ts>) {
     let name = get("NAME").unwrap_or_default();
+    let name = name.strip_prefix("node/").unwrap_or(&name).to_string();
     let status = get("STATUS").unwrap_or_default();
     let parts: Vec<&str> = status.split(',').collect();
     let ready = match parts.first().copied() {
@@ -1239,7 +1321,14 @@ fn event_row(get: &Get<'_>, ns: &str, now: Now) -> Option<(Value, Option<Ts>)> {
             let (k, n) = o.split_once('/')?;
             (capitalise(k), n.to_string())
         }
-        None => (get("KIND")?, get("NAME")?.split('.').next()?.to_string()),
+        // The old table's NAME is the Event's: `<object>.<hex>`, and the object may hold dots.
+        None => {
+            let n = get("NAME")?;
+            (
+                get("KIND")?,
+                n.rsplit_once('.').map_or(n.clone(), |(o, _)| o.to_string()),
+            )
+        }
     };
     let last_text = get("LAST SEEN").or(get("LASTSEEN")).unwrap_or_default();
     let last = age(&last_text).map(|a| ago(now, a));
@@ -1255,7 +1344,8 @@ fn event_row(get: &Get<'_>, ns: &str, now: Now) -> Option<(Value, Option<Ts>)> {
         .unwrap_or(1);
     let source = get("SOURCE").unwrap_or_default();
     let (component, host) = source.split_once(", ").unwrap_or((source.as_str(), ""));
-    let ename = format!("{name}.{}", h(&(reason.clone() + &last_text)));
+    let message = get("MESSAGE").unwrap_or_default();
+    let ename = format!("{name}.{}", h(&format!("{reason}|{last_text}|{message}")));
     let mut ev = json!({
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": ename, "namespace": ns, "uid": format!("get:Event/{ns}/{ename}")},
