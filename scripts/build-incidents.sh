@@ -10,6 +10,7 @@ cargo build --quiet
 tapio="$CARGO_TARGET_DIR/debug/tapio"
 # Reproducible captures: the same inputs give the same bytes.
 export SOURCE_DATE_EPOCH=1773482400
+export TAPIO_VALUE_KEY=tapio-fixtures   # ConfigMap value hashes: the same key each build
 
 for dir in fixtures/incidents/*/; do
   dir="${dir%/}"

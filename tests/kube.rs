@@ -411,7 +411,7 @@ fn configmaps_are_recorded_by_keys_and_hashes_never_values_and_policies_and_auto
         &cms.iter().find(|e| e["data"]["action"] == action).unwrap()["data"]["json"]["data"]
     };
     let (before, after) = (by("seen"), by("changed"));
-    assert!(before["POOL"].as_str().unwrap().starts_with("sha256:"));
+    assert!(before["POOL"].as_str().unwrap().starts_with("hmac-sha256:"));
     assert_ne!(
         before["POOL"], after["POOL"],
         "a changed value changes its hash"

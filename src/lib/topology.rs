@@ -569,10 +569,18 @@ impl Topology {
                 };
                 let mut diff: Vec<String> = Vec::new();
                 if !deleted {
+                    // Hashes compare only when made with the same key (`hmac-sha256:<id>:…`).
+                    let key_id = |h: &str| {
+                        h.strip_prefix("hmac-sha256:")
+                            .and_then(|r| r.split(':').next())
+                            .map(str::to_string)
+                    };
                     for (k, h) in &new.keys {
                         match old.keys.get(k) {
                             None => diff.push(format!("+{k}")),
-                            Some(oh) if oh != h => diff.push(format!("~{k}")),
+                            Some(oh) if oh != h && key_id(oh) == key_id(h) => {
+                                diff.push(format!("~{k}"))
+                            }
                             _ => {}
                         }
                     }

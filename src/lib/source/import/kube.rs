@@ -326,14 +326,21 @@ pub fn body(
     })
 }
 
-/// A ConfigMap or Secret keeps its keys, each with a hash of its value (`sha256:` and 16 hex
-/// digits), so a change shows which keys changed; the values, and the last-applied annotation
-/// that repeats them, are never kept.
+/// A ConfigMap keeps its keys, each with a keyed hash of its value (see [`value_hash`]), so a
+/// change shows which keys changed; a Secret keeps its keys only. The values, and the
+/// last-applied annotation that repeats them, are never kept.
 fn redact(map: &mut Map<String, Value>) {
+    let secret = str_at(map, &["kind"]) == "Secret";
     for field in ["data", "binaryData", "stringData"] {
         if let Some(Value::Object(data)) = map.get_mut(field) {
             for v in data.values_mut() {
+                if secret {
+                    *v = Value::String("(redacted)".into());
+                    continue;
+                }
                 let text = match &mut *v {
+                    // Already redacted (a capture's own JSON imported again).
+                    Value::String(s) if s.starts_with("hmac-sha256:") => continue,
                     Value::String(s) => std::mem::take(s),
                     other => other.to_string(),
                 };
@@ -349,10 +356,42 @@ fn redact(map: &mut Map<String, Value>) {
     }
 }
 
-/// The hash a redacted value is kept as.
+/// The key of this process's value hashes, and its id. A random key, never written: a plain hash
+/// of a short value (`changeme`) could be reversed by trying common values; a keyed one cannot.
+/// Hashes made with the same key compare; hashes of two processes (two recorders, two imports)
+/// do not, and are not compared (`hmac-sha256:<key id>:<hash>`).
+/// `$TAPIO_VALUE_KEY` sets the key instead, for captures that must be the same bytes each time
+/// they are built (the fixtures).
+static VALUE_KEY: std::sync::LazyLock<(ring::hmac::Key, String)> = std::sync::LazyLock::new(|| {
+    use ring::rand::SecureRandom;
+    if let Some(k) = std::env::var_os("TAPIO_VALUE_KEY").filter(|k| !k.is_empty()) {
+        let k = k.to_string_lossy();
+        let id = ring::digest::digest(&ring::digest::SHA256, k.as_bytes());
+        return (
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.as_bytes()),
+            hex::encode(&id.as_ref()[..4]),
+        );
+    }
+    let mut bytes = [0u8; 36];
+    // Without randomness the values are dropped rather than hashed with a guessable key.
+    let ok = ring::rand::SystemRandom::new().fill(&mut bytes).is_ok();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes[..32]);
+    let id = if ok {
+        hex::encode(&bytes[32..])
+    } else {
+        String::new()
+    };
+    (key, id)
+});
+
+/// The keyed hash a ConfigMap value is kept as: `hmac-sha256:<key id>:<16 hex digits>`.
 pub fn value_hash(bytes: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    format!("sha256:{}", hex::encode(&d.as_ref()[..8]))
+    let (key, id) = &*VALUE_KEY;
+    if id.is_empty() {
+        return "(redacted)".into();
+    }
+    let tag = ring::hmac::sign(key, bytes);
+    format!("hmac-sha256:{id}:{}", hex::encode(&tag.as_ref()[..8]))
 }
 
 /// Archives such as the OpenShift insights-operator's strip `kind`: recognise Pods and Nodes by shape.
