@@ -298,8 +298,12 @@ fn kubectl_logs_of_a_waiting_container_are_its_last_run_and_lines_that_state_a_t
     assert!(!logs[0].2);
     let error = logs.iter().find(|l| l.1.contains("ERROR")).unwrap();
     assert_eq!(error.0, "2026-03-14T10:20:43.900000000Z");
+    // The traceback's first line states no time: it goes with the line before it.
+    let trace = logs.iter().find(|l| l.1.starts_with("Traceback")).unwrap();
+    assert_eq!(trace.0, "2026-03-14T10:20:41.250000000Z");
+    assert!(trace.2, "approximate");
     assert!(
-        stderr.contains("dated by the time their text states"),
+        stderr.contains("take the time of the line before them"),
         "{stderr}"
     );
 }

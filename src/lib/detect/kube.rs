@@ -242,6 +242,14 @@ impl Detector {
             .filter(|p| p.ns == ns && !p.deleted && p.config_maps.iter().any(|c| c == name))
             .map(|p| p.name.clone())
             .collect();
+        // Status and lock objects that controllers rewrite every few seconds
+        // (`cluster-autoscaler-status`, leader election): not configuration anyone changed.
+        let bookkeeping = ["status", "leader", "lock", "heartbeat"]
+            .iter()
+            .any(|w| name.contains(w));
+        if readers.is_empty() && bookkeeping {
+            return;
+        }
         let read_by = match readers.len() {
             0 => String::new(),
             1 => format!(" (read by {})", readers[0]),

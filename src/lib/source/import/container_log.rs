@@ -48,6 +48,10 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
     let mut joiners: HashMap<String, Joiner> = HashMap::new();
     let mut untimed = 0usize;
     let mut dated = 0usize;
+    // The time of the last line that stated one: the untimed lines after it (a stack trace under
+    // its dated header) belong with it, not at the run's end.
+    let mut last_time: Option<LineTime> = None;
+    let mut carried = 0usize;
     for (i, raw) in text.lines().enumerate() {
         let line_no = Location::Line(i + 1);
         if raw.trim().is_empty() {
@@ -69,6 +73,7 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
         let resource = attribution.resource();
         let key = format!("{}/{}", attribution.pod, attribution.container);
         if let Some(line) = parse_line(rest) {
+            last_time = None;
             let stream = line.stream;
             let j = joiners.entry(key).or_insert_with(|| Joiner::new(MAX_LINE));
             if let Some(m) = j.push(line) {
@@ -83,6 +88,7 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             .and_then(|(t, text)| Some((Ts::parse_rfc3339(t)?, text)));
         match timed {
             Some((ts, text)) => {
+                last_time = Some(LineTime::Absolute(ts));
                 let l = app_log(text.to_string(), None, &resource, false);
                 out.push(LineTime::Absolute(ts), event(node, l));
             }
@@ -93,8 +99,14 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             None if super::text_time::line_time(rest).is_some() => {
                 dated += 1;
                 let lt = super::text_time::line_time(rest).unwrap_or(LineTime::Unknown);
+                last_time = Some(lt);
                 let l = app_log(rest.to_string(), None, &resource, false);
                 out.push(lt, event(node, l));
+            }
+            None if last_time.is_some() => {
+                carried += 1;
+                let l = app_log(rest.to_string(), None, &resource, true);
+                out.push(last_time.unwrap_or(LineTime::Unknown), event(node, l));
             }
             None => {
                 untimed += 1;
@@ -119,6 +131,11 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             );
             out.push(LineTime::Absolute(m.ts), event(node, l));
         }
+    }
+    if carried > 0 {
+        out.warnings.push(format!(
+            "{carried} lines without a time of their own (stack traces, continuations) take the time of the line before them, marked approximate"
+        ));
     }
     if dated > 0 && untimed > 0 {
         out.warnings.push(format!(
