@@ -519,9 +519,95 @@ fn pasted_kubectl_describe_and_get_output_becomes_objects_and_events() {
         &["--now", "2026-03-14T10:03:00Z"],
     );
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(events.len(), 1);
+    // The pod of the table, and the pod the describe at the end names.
+    assert_eq!(events.len(), 2, "{stderr}");
     assert!(
         stderr.contains("line 5: rejected: a kubectl get table of a kind tapio does not read"),
         "{stderr}"
+    );
+    assert!(
+        !stderr.contains("line 11"),
+        "No resources found is no error: {stderr}"
+    );
+}
+
+/// Real `kubectl describe` and `kubectl get` output that people pasted into public issue threads
+/// (tests/data/paste/SOURCES.md): every file reads without an error, and what they show is read
+/// back — the old and new Events tables, indented pastes, prompts, several commands in one file.
+#[test]
+fn real_pasted_kubectl_output_reads_back_what_it_shows() {
+    let dir = PathBuf::from("tests/data/paste");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    let now = ["--now", "2026-01-01T00:00:00Z"];
+    for f in &files {
+        let (_, stderr, code) = import(std::slice::from_ref(f), &now);
+        assert!(
+            code == 0 || code == 1,
+            "{}: exit {code}\n{stderr}",
+            f.display()
+        );
+    }
+    let pod = |file: &str, ns: &str, name: &str| -> serde_json::Value {
+        let (events, stderr, _) = import(&[dir.join(file)], &now);
+        events
+            .iter()
+            .find_map(|e| match &e.body {
+                Body::Kube(tapio::event::Kube::Object(o))
+                    if o.namespace == ns && o.name == name =>
+                {
+                    o.json.parse().ok()
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{file}: no pod {ns}/{name}\n{stderr}"))
+    };
+    let blue = pod("describe-pod-crashloop.txt", "default", "blue");
+    let c = &blue["status"]["containerStatuses"][0];
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(c["restartCount"], 3);
+    let loki = pod(
+        "describe-pod-oomkilled-unhealthy-probes.txt",
+        "logging",
+        "loki-6d6c946fb5-8vvld",
+    );
+    let c = &loki["status"]["containerStatuses"][0];
+    assert_eq!(c["lastState"]["terminated"]["reason"], "OOMKilled");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 137);
+    // An indented paste of a describe from before Kubernetes 1.14 (FirstSeen LastSeen Count …).
+    let (events, stderr, _) = import(
+        &[dir.join("describe-pod-pending-failedscheduling-old.txt")],
+        &now,
+    );
+    let failed = events.iter().find_map(|e| match &e.body {
+        Body::Kube(tapio::event::Kube::Event(k)) if k.reason == "FailedScheduling" => Some(k),
+        _ => None,
+    });
+    assert_eq!(failed.map(|k| k.count), Some(7), "{stderr}");
+    // A quota that refuses the ReplicaSet's pods.
+    let (events, _, _) = import(
+        &[dir.join("describe-replicaset-failedcreate-exceeded-quota.txt")],
+        &now,
+    );
+    assert!(events.iter().any(|e| matches!(&e.body,
+        Body::Kube(tapio::event::Kube::Event(k)) if k.reason == "FailedCreate" && k.message.contains("exceeded quota"))));
+    // `kubectl get pods -A -w`: every row in the namespace its row says.
+    let (events, _, _) = import(&[dir.join("get-pods-all-namespaces-watch.txt")], &now);
+    let namespaces: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Kube(tapio::event::Kube::Object(o)) => Some(o.namespace.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        namespaces.into_iter().collect::<Vec<_>>(),
+        ["haproxy-controller", "kube-system"]
     );
 }

@@ -101,6 +101,13 @@ pub fn detect(text: &str) -> Option<Format> {
     if dmesg_line(trimmed) {
         return Some(Format::KernelLog);
     }
+    // Pasted kubectl output, perhaps after its prompt (`[user@host dir]$ kubectl get pods`).
+    if super::paste::is_describe(trimmed) {
+        return Some(Format::KubectlDescribe);
+    }
+    if super::paste::is_table(trimmed) {
+        return Some(Format::KubectlTable);
+    }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         // JSON that does not parse is still JSON: its parser says where it breaks.
         return Some(detect_json(trimmed).unwrap_or(Format::KubeJson));
@@ -116,12 +123,6 @@ pub fn detect(text: &str) -> Option<Format> {
     }
     if yaml_object_start(trimmed) {
         return Some(Format::KubeYaml);
-    }
-    if super::paste::is_describe(trimmed) {
-        return Some(Format::KubectlDescribe);
-    }
-    if super::paste::is_table(trimmed) {
-        return Some(Format::KubectlTable);
     }
     if syslog_line(first) {
         return Some(Format::Syslog);

@@ -241,11 +241,7 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
                     given: false,
                 },
             };
-            if format == Format::KubectlDescribe {
-                paste::parse_describe(&text, now, node)
-            } else {
-                paste::parse_table(&text, now, node)
-            }
+            paste::parse(&text, now, node)
         }
     };
     report.events = parsed.events.len();

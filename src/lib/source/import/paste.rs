@@ -29,13 +29,19 @@ pub struct Now {
 
 /// Whether a text is `kubectl describe` output.
 pub fn is_describe(text: &str) -> bool {
-    let lines: Vec<&str> = meaningful(text).take(40).collect();
-    lines.first().is_some_and(|l| l.starts_with("Name:"))
+    let lines: Vec<&str> = meaningful(text).take(40).map(str::trim_start).collect();
+    let described = lines.first().is_some_and(|l| l.starts_with("Name:"))
         && lines.iter().any(|l| {
             ["Namespace:", "Labels:", "Annotations:", "Roles:"]
                 .iter()
                 .any(|k| l.starts_with(k))
-        })
+        });
+    // An Events section pasted alone.
+    let events = lines.first().is_some_and(|l| *l == "Events:")
+        && lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("Type") || l.starts_with("FirstSeen"));
+    described || events || (has_command(text) && starts_within(text, |l| l.starts_with("Name:")))
 }
 
 /// Whether a text is a `kubectl get` table.
@@ -43,6 +49,19 @@ pub fn is_table(text: &str) -> bool {
     meaningful(text)
         .next()
         .is_some_and(|l| table_kind(l).is_some())
+        || (has_command(text) && starts_within(text, |l| table_kind(l).is_some()))
+}
+
+/// A kubectl command among the first lines: what follows it is its output.
+fn has_command(text: &str) -> bool {
+    text.lines().take(60).any(|l| command(l).is_some())
+}
+
+/// Whether a line within the first ones begins a describe or a table.
+fn starts_within(text: &str, start: impl Fn(&str) -> bool) -> bool {
+    text.lines()
+        .take(60)
+        .any(|l| start(l.trim_end_matches('\r')))
 }
 
 /// An all-uppercase line of two or more columns apart by two spaces: a table header.
@@ -66,15 +85,29 @@ fn meaningful(text: &str) -> impl Iterator<Item = &str> {
 
 /// `$ kubectl describe pod cart -n shop` → the words after `kubectl`.
 fn command(line: &str) -> Option<Vec<&str>> {
-    let l = line
-        .trim_start()
-        .trim_start_matches(['$', '#', '>', '%'])
-        .trim_start();
-    let words: Vec<&str> = l.split_whitespace().collect();
-    let at = words
-        .iter()
-        .position(|w| *w == "kubectl" || w.ends_with("/kubectl"))?;
-    (at <= 1).then(|| words[at + 1..].to_vec())
+    // Whatever prompt precedes it (`$ `, `[user@host dir]$ `, `D:\dir>`, `❯ `, `sudo `): the
+    // word `kubectl` (or the usual alias `k`) followed by one of its verbs.
+    const VERBS: [&str; 9] = [
+        "get",
+        "describe",
+        "logs",
+        "top",
+        "events",
+        "rollout",
+        "explain",
+        "-n",
+        "--namespace",
+    ];
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().enumerate().position(|(i, w)| {
+        let w = w.rsplit(['>', '/', '\\']).next().unwrap_or(w);
+        let w = w.strip_suffix(".exe").unwrap_or(w);
+        (w == "kubectl" || w == "k" || w == "oc")
+            && words
+                .get(i + 1)
+                .is_some_and(|v| VERBS.contains(v) || v.starts_with("--"))
+    })?;
+    Some(words[at + 1..].to_vec())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,14 +242,126 @@ fn rfc(ts: Ts) -> String {
     ts.rfc3339()
 }
 
+/// Reads what a paste holds, `kubectl get` tables and `kubectl describe` output in any order,
+/// each part by its own reader; the commands between them say what follows.
+pub fn parse(text: &str, now: Now, node: &str) -> Parsed {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A paste indented as a whole (a quote, a list item): dedented.
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    let dedented: Vec<&str> = text
+        .lines()
+        .map(|l| l.get(indent..).unwrap_or_else(|| l.trim_start()))
+        .collect();
+    let lines: Vec<&str> = dedented;
+    // Parts start at a command line, a table header, or a describe's `Name:` after something
+    // that is not a describe.
+    let mut parts: Vec<(usize, bool)> = Vec::new(); // (first line, is a describe)
+    let mut in_describe = false;
+    for (i, l) in lines.iter().enumerate() {
+        let l = l.trim_end_matches('\r');
+        if command(l).is_some() {
+            // `kubectl describe …` then its output: one part, a describe.
+            let next = lines[i + 1..].iter().find(|x| !x.trim().is_empty());
+            let describes = next.is_some_and(|x| x.starts_with("Name:"));
+            parts.push((i, describes));
+            in_describe = describes;
+        } else if l.starts_with("Name:") && !in_describe {
+            parts.push((i, true));
+            in_describe = true;
+        } else if !in_describe && (table_kind(l).is_some() || looks_like_header(l)) {
+            if parts.last().is_none_or(|(at, d)| {
+                *d || lines[*at..i]
+                    .iter()
+                    .any(|x| table_kind(x).is_some() || looks_like_header(x))
+            }) {
+                parts.push((i, false));
+            }
+        } else if in_describe && (table_kind(l).is_some() && !l.starts_with(' ')) {
+            parts.push((i, false));
+            in_describe = false;
+        }
+    }
+    if parts.first().is_none_or(|(at, _)| *at > 0) {
+        parts.insert(0, (0, false));
+    }
+    let mut out = Parsed::default();
+    for (k, &(from, describe)) in parts.iter().enumerate() {
+        let to = parts.get(k + 1).map_or(lines.len(), |p| p.0);
+        let block = lines[from..to].join("\n");
+        if block.trim().is_empty() {
+            continue;
+        }
+        // A command line alone before its output starts the part that follows.
+        let only_command = lines[from..to]
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| command(l).is_some());
+        if only_command {
+            continue;
+        }
+        // The output of a command tapio does not read (`kubectl config current-context`,
+        // `-o jsonpath`, `kubectl top`): said once, skipped.
+        let first_output = lines[from..to]
+            .iter()
+            .position(|l| !l.trim().is_empty() && command(l).is_none())
+            .map(|k| from + k);
+        if let (false, Some(at)) = (describe, first_output) {
+            let l = lines[at].trim_end_matches('\r');
+            if l.starts_with("No resources found") {
+                continue;
+            }
+            if table_kind(l).is_none() && !looks_like_header(l) {
+                let what = lines[from..at]
+                    .iter()
+                    .rev()
+                    .find_map(|c| command(c).map(|w| w.join(" ")))
+                    .map_or(String::new(), |c| format!(" (of `kubectl {c}`)"));
+                out.reject(
+                    Location::Line(at + 1),
+                    format!("output tapio does not read{what}: skipped to the next command"),
+                );
+                continue;
+            }
+        }
+        let mut p = if describe {
+            parse_describe(&block, now, node)
+        } else {
+            parse_table(&block, now, node)
+        };
+        for r in &mut p.rejected {
+            if let Location::Line(n) = &mut r.at {
+                *n += from;
+            }
+        }
+        out.events.append(&mut p.events);
+        out.rejected.append(&mut p.rejected);
+        for w in p.warnings {
+            if !out.warnings.contains(&w) {
+                out.warnings.push(w);
+            }
+        }
+    }
+    out
+}
+
 /// Reads `kubectl describe` output: each object, and its Events.
 pub fn parse_describe(text: &str, now: Now, node: &str) -> Parsed {
     let mut out = Parsed::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !text.lines().any(|l| l.starts_with("Name:")) {
+        let events = text.lines().any(|l| l.trim() == "Events:");
         out.reject(
             Location::Line(1),
-            "no kubectl describe output here: no object starts with `Name:` in the first column",
+            if events {
+                "an Events table without the object it is about (paste the whole kubectl describe, from its Name: line)"
+            } else {
+                "no kubectl describe output here: no object starts with `Name:` in the first column"
+            },
         );
         return out;
     }
