@@ -101,7 +101,10 @@ fn command(line: &str) -> Option<Vec<&str>> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = words.iter().enumerate().position(|(i, w)| {
         let w = w.rsplit(['>', '/', '\\']).next().unwrap_or(w);
-        let w = w.strip_suffix(".exe").unwrap_or(w);
+        let w = w
+            .strip_suffix(".exe")
+            .or(w.strip_suffix(".sh"))
+            .unwrap_or(w);
         (w == "kubectl" || w == "k" || w == "oc")
             && words
                 .get(i + 1)
@@ -127,7 +130,11 @@ fn table_kind(header: &str) -> Option<Table> {
     let has = |n: &str| names.contains(&n);
     if has("READY") && has("STATUS") && has("RESTARTS") {
         Some(Table::Pods)
-    } else if has("STATUS") && has("ROLES") && has("VERSION") {
+    } else if has("STATUS")
+        && (has("ROLES") || has("VERSION") || names == ["NAME", "STATUS", "AGE"])
+        && !has("VOLUME")
+    {
+        // Before 1.8 there was no ROLES column.
         Some(Table::Nodes)
     } else if has("REASON") && (has("OBJECT") || has("KIND") || has("NAME")) && has("MESSAGE") {
         Some(Table::Events)
