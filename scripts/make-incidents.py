@@ -1222,11 +1222,54 @@ way out is to uncordon node-3 once its maintenance is done, or to make room else
 """)
 
 
+def hpa(c, ns, name, target, current, desired, at, rv):
+    c.workloads.append({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": ns, "uid": uid(c.name, "hpa", ns, name), "resourceVersion": str(rv),
+                     "creationTimestamp": "2026-03-01T09:00:00Z",
+                     "managedFields": managed(at, "kube-controller-manager", "Update")},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                 "minReplicas": 2, "maxReplicas": 12,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+        "status": {"currentReplicas": current, "desiredReplicas": desired},
+    })
+
+
+def scale_up_scheduling():
+    c = Cluster("scale-up-scheduling")
+    for n in NODES3:
+        c.node(n)
+    background(c)
+    search = c.deployment("shop", "search", 6, spread(NODES3), limit="2Gi", available=3, changed=2)
+    # The autoscaler doubles `search` at 10:00:00 under a traffic peak; the three new replicas
+    # ask for more CPU than the nodes have left.
+    hpa(c, "shop", "search", "search", 3, 3, -600, 7001)
+    hpa(c, "shop", "search", "search", 3, 6, 0, 7190)
+    msg = ("0/3 nodes are available: 3 Insufficient cpu. "
+           "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")
+    for p in search[3:]:
+        p["spec"].pop("nodeName")
+        p["metadata"]["creationTimestamp"] = t(2)
+        p["status"] = {"phase": "Pending", "qosClass": "Burstable",
+                       "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg,
+                                       "lastTransitionTime": t(2)}]}
+        c.event(62, "FailedScheduling", msg, p, count=5, first=2, component="default-scheduler")
+    c.endpoints("shop", "search", changed=2)
+    c.write("""
+# scale-up-scheduling — scheduling_failure, the autoscaler's scale-up at the head of the chain
+
+At 10:00:00 HorizontalPodAutoscaler `shop/search` raises `search` from 3 to 6 replicas; the three
+new pods fit on no node (`FailedScheduling` "0/3 nodes are available: 3 Insufficient cpu"). What
+changed is the scale-up: the way out is capacity (more nodes, a cluster autoscaler) or a lower
+`maxReplicas`.
+""")
+
+
 def main():
     for f in [oom_cascade, node_oom, eviction, liveness, crash_loop, dependency, image_pull, scheduling, node_not_ready, dns, network, config,
               log_dependency, log_missing_variable, bad_rollout, lambda: bad_rollout(good=True), quoted_errors,
               job, lambda: job(failing=False), readiness, certificate, volume, admission, init_container,
-              config_change, network_policy, quiet_changes, cordon_scheduling]:
+              config_change, network_policy, quiet_changes, cordon_scheduling, scale_up_scheduling]:
         f()
 
 
