@@ -1000,22 +1000,29 @@ fn parse_pod(o: &Object, v: &Value, deleted: bool) -> Pod {
 /// ConfigMaps that every pod gets (the API server's CA bundle) say nothing about one workload.
 const EVERY_POD: [&str; 2] = ["kube-root-ca.crt", "openshift-service-ca.crt"];
 
+/// The ConfigMaps a volume holds: its own, or those of a projected volume's sources.
+fn volume_config_maps(vol: &Value) -> Vec<&str> {
+    vol["configMap"]["name"]
+        .as_str()
+        .into_iter()
+        .chain(
+            vol["projected"]["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|src| src["configMap"]["name"].as_str()),
+        )
+        .collect()
+}
+
 /// The ConfigMaps a pod mounts as volumes without `subPath`: their files follow changes.
 fn live_config_maps_of(spec: &Value) -> Vec<String> {
-    let mut volumes: Vec<(String, Vec<String>)> = Vec::new();
-    for vol in spec["volumes"].as_array().into_iter().flatten() {
-        let mut cms: Vec<String> = vol["configMap"]["name"]
-            .as_str()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        for src in vol["projected"]["sources"].as_array().into_iter().flatten() {
-            cms.extend(src["configMap"]["name"].as_str().map(str::to_string));
-        }
-        if let Some(n) = vol["name"].as_str() {
-            volumes.push((n.to_string(), cms));
-        }
-    }
+    let volumes: Vec<(&str, Vec<&str>)> = spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|vol| Some((vol["name"].as_str()?, volume_config_maps(vol))))
+        .collect();
     let mut out: Vec<String> = Vec::new();
     for c in spec["containers"]
         .as_array()
@@ -1027,15 +1034,12 @@ fn live_config_maps_of(spec: &Value) -> Vec<String> {
             if m.get("subPath").is_some_and(|s| !s.is_null()) {
                 continue;
             }
-            let Some(vol) = volumes
-                .iter()
-                .find(|(n, _)| Some(n.as_str()) == m["name"].as_str())
-            else {
+            let Some(vol) = volumes.iter().find(|(n, _)| Some(*n) == m["name"].as_str()) else {
                 continue;
             };
             for cm in &vol.1 {
-                if !out.contains(cm) && !EVERY_POD.contains(&cm.as_str()) {
-                    out.push(cm.clone());
+                if !out.iter().any(|o| o == cm) && !EVERY_POD.contains(cm) {
+                    out.push(cm.to_string());
                 }
             }
         }
@@ -1055,9 +1059,8 @@ fn config_maps_of(spec: &Value) -> Vec<String> {
         }
     };
     for vol in spec["volumes"].as_array().into_iter().flatten() {
-        add(vol["configMap"]["name"].as_str());
-        for src in vol["projected"]["sources"].as_array().into_iter().flatten() {
-            add(src["configMap"]["name"].as_str());
+        for cm in volume_config_maps(vol) {
+            add(Some(cm));
         }
     }
     for c in spec["containers"]
@@ -1308,27 +1311,15 @@ fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     let Ok(net) = net.parse::<IpAddr>() else {
         return false;
     };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let bits: u32 = bits.parse().unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let bits: u32 = bits.parse().unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
+    // IPv4 as the low 32 bits: one comparison of the network's leading bits for both.
+    let (n, a, width) = match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
+        (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+        _ => return false,
+    };
+    let bits: u32 = bits.parse().unwrap_or(width).min(width);
+    let host = width - bits;
+    n.checked_shr(host).unwrap_or(0) == a.checked_shr(host).unwrap_or(0)
 }
 
 /// The cluster DNS, as egress rules usually name it.
@@ -1553,6 +1544,19 @@ fn parse_node(o: &Object, v: &Value) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_blocks_hold_their_addresses_and_no_others() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("10.20.0.0/16", ip("10.20.0.41")));
+        assert!(!cidr_contains("10.20.0.0/16", ip("10.21.0.41")));
+        assert!(cidr_contains("0.0.0.0/0", ip("192.168.1.1")));
+        assert!(cidr_contains("10.0.0.7", ip("10.0.0.7")));
+        assert!(cidr_contains("fd00::/8", ip("fd12::1")));
+        assert!(cidr_contains("::/0", ip("2001:db8::1")));
+        assert!(!cidr_contains("10.0.0.0/8", ip("fd12::1")));
+        assert!(!cidr_contains("not an ip/8", ip("10.0.0.1")));
+    }
 
     #[test]
     fn a_template_diff_names_what_changed_and_never_values() {

@@ -262,7 +262,7 @@ pub fn scheduling_failure(c: &Context) -> Actions {
             "IMMEDIATE",
             format!(
                 "{}: the new replicas of {workload} fit nowhere (the scheduler said: {quoted}); add nodes (or let the cluster autoscaler), or cap the autoscaler's maxReplicas",
-                first_line_of(&c.root.summary)
+                super::first_line_of(&c.root.summary)
             ),
         )),
         _ => {
@@ -285,10 +285,6 @@ pub fn scheduling_failure(c: &Context) -> Actions {
         format!("keep headroom for {workload}: requests that fit a node with room to spare, PodDisruptionBudgets before draining, a cluster autoscaler"),
     ));
     a
-}
-
-fn first_line_of(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 pub fn node_not_ready(c: &Context) -> Actions {

@@ -86,6 +86,11 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
         let timed = rest
             .split_once(' ')
             .and_then(|(t, text)| Some((Ts::parse_rfc3339(t)?, text)));
+        // Else the time its own text states (Python, klog, syslog, ISO, epoch, JSON).
+        let stated = match timed {
+            None => super::text_time::line_time(rest),
+            Some(_) => None,
+        };
         match timed {
             Some((ts, text)) => {
                 last_time = Some(LineTime::Absolute(ts));
@@ -95,10 +100,9 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             None if base.is_none() && who.is_none() => {
                 out.reject(line_no, "a log line of unknown origin and without a time");
             }
-            // The time the line's own text states (Python, klog, syslog, ISO, epoch, JSON).
-            None if super::text_time::line_time(rest).is_some() => {
+            None if stated.is_some() => {
                 dated += 1;
-                let lt = super::text_time::line_time(rest).unwrap_or(LineTime::Unknown);
+                let lt = stated.unwrap_or(LineTime::Unknown);
                 last_time = Some(lt);
                 let l = app_log(rest.to_string(), None, &resource, false);
                 out.push(lt, event(node, l));

@@ -155,12 +155,12 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
     let mut parsed = Vec::with_capacity(inputs.len());
     let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (report, p) = parse_input(input, opts);
-        progress(&input.path, report.events as u64);
         let modified = std::fs::metadata(&input.path)
             .and_then(|m| m.modified())
             .ok()
             .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)));
+        let (report, p) = parse_input(input, opts, modified);
+        progress(&input.path, report.events as u64);
         parsed.push(Placement {
             name: display_name(&input.path),
             modified,
@@ -179,7 +179,7 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
     }
 }
 
-fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
+fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileReport, Parsed) {
     let mut report = FileReport {
         path: input.path.clone(),
         format: input.format,
@@ -234,10 +234,7 @@ fn parse_input(input: &Input, opts: &Options) -> (FileReport, Parsed) {
             let now = match opts.now {
                 Some(ts) => paste::Now { ts, given: true },
                 None => paste::Now {
-                    ts: std::fs::metadata(&input.path)
-                        .and_then(|m| m.modified())
-                        .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)))
-                        .unwrap_or_else(|_| Ts::from_datetime(&chrono::Utc::now())),
+                    ts: modified.unwrap_or_else(|| Ts::from_datetime(&chrono::Utc::now())),
                     given: false,
                 },
             };

@@ -47,10 +47,6 @@ static LOGFMT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?:^|\s)(?:time|ts|t)=(?:"([^"]+)"|(\S+))"#).expect("static regex")
 });
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// The line without ANSI colour and cursor codes.
 pub fn strip_ansi(line: &str) -> Cow<'_, str> {
     if line.contains('\x1b') {
@@ -75,7 +71,7 @@ pub fn line_time(line: &str) -> Option<LineTime> {
         });
     }
     if let Some(c) = SYSLOG.captures(s) {
-        let month = MONTHS.iter().position(|m| *m == &c[1])? as u32 + 1;
+        let month = super::kernel_log::any_month(&c[1])?;
         let n = |i: usize| c[i].trim().parse::<u32>().ok();
         return Some(LineTime::NoYear {
             month,
