@@ -49,6 +49,7 @@ macro_rules! named {
 
 pub mod analysis;
 pub mod capture;
+pub mod cluster;
 pub mod detect;
 pub mod event;
 pub mod filter;

@@ -54,6 +54,8 @@ pub struct Options {
     pub trigger: Option<TriggerOn>,
     /// Set from outside (SIGUSR1): keep a capture now.
     pub trigger_now: Option<Arc<AtomicBool>>,
+    /// Also publish what is recorded to the cluster's stream.
+    pub publish: Option<crate::cluster::PublishOptions>,
 }
 
 /// Which incidents make the flight recorder keep a capture.
@@ -82,6 +84,8 @@ pub struct Progress {
     pub warnings: Vec<String>,
     /// Captures the flight recorder kept since the previous call.
     pub kept: Vec<Kept>,
+    /// What the publisher did so far (with --publish).
+    pub publish: Option<crate::cluster::PublishStats>,
 }
 
 /// How a recording ended.
@@ -96,6 +100,8 @@ pub struct Summary {
     pub verdict: Option<Verdict>,
     /// The captures the flight recorder kept.
     pub kept: Vec<Kept>,
+    /// What the publisher did (with --publish); what NATS did not take is in the spool.
+    pub publish: Option<crate::cluster::PublishStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +114,8 @@ pub enum Error {
     Otlp(#[from] otlp::Error),
     #[error(transparent)]
     Capture(#[from] capture::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
     #[error("a source stopped unexpectedly: {0}")]
     Source(String),
 }
@@ -163,6 +171,10 @@ pub fn run(
     header.sources = sources.iter().map(|s| s.name().to_string()).collect();
     header.options = opts.header_options.clone();
     let mut writer = Output::create(opts.output.clone(), &header, WriteOptions::default())?;
+    let publisher = match &opts.publish {
+        Some(p) => Some(crate::cluster::Publisher::start(p.clone())?),
+        None => None,
+    };
 
     let (tx, rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
     let (warn_tx, warn_rx) = unbounded::<String>();
@@ -233,7 +245,13 @@ pub fn run(
                 last_write = Instant::now();
                 let now = Ts::from_datetime(&chrono::Utc::now());
                 let watermark = Ts(now.0.saturating_sub(REORDER.as_nanos() as u64));
-                write_until(&mut writer, &mut pending, Some(watermark), core_tx.as_ref())?;
+                write_until(
+                    &mut writer,
+                    &mut pending,
+                    Some(watermark),
+                    core_tx.as_ref(),
+                    publisher.as_ref(),
+                )?;
                 for (at, what) in trig_rx.try_iter() {
                     writer.trigger(at, &what);
                 }
@@ -249,6 +267,7 @@ pub fn run(
                 warnings.extend(writer.take_warnings());
                 let mut p = snapshot(&writer, started, warnings);
                 p.kept = writer.take_kept();
+                p.publish = publisher.as_ref().map(|p| p.stats());
                 progress(&p);
             }
         }
@@ -259,8 +278,19 @@ pub fn run(
                     .map_err(|_| Error::Source(format!("the {name} source panicked")))?,
             );
         }
-        write_until(&mut writer, &mut pending, None, core_tx.as_ref())?;
+        write_until(
+            &mut writer,
+            &mut pending,
+            None,
+            core_tx.as_ref(),
+            publisher.as_ref(),
+        )?;
         drop(core_tx);
+        // What NATS does not take within a few seconds waits in the spool for the next run.
+        let publish = match publisher {
+            Some(p) => Some(p.finish(Duration::from_secs(5))?),
+            None => None,
+        };
         let verdict = match core {
             Some(c) => Some(
                 c.join()
@@ -296,6 +326,7 @@ pub fn run(
             sources: counters,
             verdict,
             kept,
+            publish,
         })
     })
 }
@@ -331,6 +362,7 @@ fn snapshot(writer: &Output, started: Instant, warnings: Vec<String>) -> Progres
         elapsed: started.elapsed(),
         warnings,
         kept: Vec::new(),
+        publish: None,
     }
 }
 
@@ -341,6 +373,7 @@ fn write_until(
     pending: &mut Vec<Event>,
     watermark: Option<Ts>,
     core: Option<&crossbeam_channel::Sender<Vec<Event>>>,
+    publisher: Option<&crate::cluster::Publisher>,
 ) -> Result<(), capture::Error> {
     if pending.is_empty() {
         return Ok(());
@@ -350,11 +383,19 @@ fn write_until(
         Some(w) => pending.partition_point(|e| e.ts <= w),
         None => pending.len(),
     };
-    let mut written = Vec::with_capacity(if core.is_some() { cut } else { 0 });
+    let keep = core.is_some() || publisher.is_some();
+    let mut written = Vec::with_capacity(if keep { cut } else { 0 });
     for mut e in pending.drain(..cut) {
         writer.append(&mut e)?;
-        if core.is_some() {
+        if keep {
             written.push(e);
+        }
+    }
+    if let Some(p) = publisher {
+        if core.is_some() {
+            p.send(written.clone());
+        } else {
+            p.send(std::mem::take(&mut written));
         }
     }
     if let Some(tx) = core.filter(|_| !written.is_empty()) {

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod nats;
 pub mod recorder;
 pub mod shared;

@@ -16,6 +16,9 @@ mod correlate;
 mod generate;
 mod import;
 mod info;
+mod nats;
+mod publish;
+mod pull;
 mod record;
 mod replay;
 
@@ -79,6 +82,7 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
   tapio replay incident.tapio
   tapio replay node-1.tapio node-2.tapio -o json
   tapio replay fixtures/incidents --expect          # CI: exit 1 with a diff when a verdict changed
+  tapio replay --follow nats://nats.tapio:4222 --cluster prod --serve 0.0.0.0:8080   # the cluster, live
   tapio replay fixtures/incidents/oom-cascade --update-expect
 
 Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data was skipped, 2 error.")]
@@ -89,6 +93,24 @@ Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data wa
   tapio correlate incident.tapio --pod shop/cart-7d8f9 --explain
   tapio correlate incident.tapio --node node-7 --since 10:00 --until 10:30 -o json")]
     Correlate(correlate::Args),
+    /// Send captures to the cluster's NATS JetStream stream, as a node's recorder would have (a
+    /// post-mortem upload).
+    #[command(after_help = "Examples:
+  tapio publish node-1.tapio node-2.tapio nats://nats.tapio:4222 --cluster prod
+  NATS_URL=nats://127.0.0.1:4222 tapio publish fixtures/incidents/oom-cascade
+
+Publishing the same captures again stores nothing twice (JetStream drops the repeated message ids).
+Exit status: 0 all sent, 2 error (NATS did not take everything within --timeout).")]
+    Publish(publish::Args),
+    /// A window of the cluster's stream as an ordinary capture (post-mortem from the cluster).
+    #[command(after_help = "Examples:
+  tapio pull nats://nats.tapio:4222 --cluster prod --since 10:00 --until +30m -o incident.tapio
+  tapio pull --since 2024-05-01T10:00:00Z --until 2024-05-01T10:30:00Z --node node-3 -o n3.tapio
+  tapio replay incident.tapio
+
+The Kubernetes objects as they stood at --since come first, so the capture explains itself.
+Exit status: 0 ok, 1 messages that were not tapio batches were skipped, 2 error.")]
+    Pull(pull::Args),
     /// Write a deterministic synthetic capture (benchmarks, demos).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -102,6 +124,8 @@ fn main() -> ExitCode {
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::Pull(a) => pull::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Correlate(a) => correlate::run(a),
     };

@@ -25,8 +25,9 @@ use tapio::source::kernel::{self, Probe};
 pub struct Args {
     /// Where to write the capture (created or truncated); with -C or -G the first of a rotated set
     /// (NAME-0.tapio, NAME-1.tapio …, or a strftime pattern with -G); with --ring a directory.
-    #[arg(short = 'o', long)]
-    output: PathBuf,
+    /// Optional with --publish: then the stream is the only copy.
+    #[arg(short = 'o', long, required_unless_present = "publish")]
+    output: Option<PathBuf>,
     /// Start a new file once this one holds SIZE (K, M, G suffixes), as tcpdump -C does.
     #[arg(short = 'C', long = "file-size", value_name = "SIZE", value_parser = parse_bytes)]
     file_size: Option<u64>,
@@ -133,6 +134,26 @@ pub struct Args {
     all: bool,
     #[command(flatten)]
     hooks: common::Hooks,
+    /// Also publish what is recorded to the cluster's NATS JetStream stream (the URL, or
+    /// $NATS_URL when none is given); the stream is created if missing.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", help_heading = "NATS (the cluster's stream)")]
+    publish: Option<String>,
+    /// Where batches wait while NATS cannot be reached, sent in order once it is back. Default:
+    /// /var/lib/tapio/spool/<cluster>.<node> as root, else under ~/.local/state/tapio.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "publish",
+        help_heading = "NATS (the cluster's stream)"
+    )]
+    spool_dir: Option<PathBuf>,
+    /// The spool holds at most SIZE; past it, batches are dropped and a drop marker says so.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::nats::parse_size, requires = "publish", help_heading = "NATS (the cluster's stream)")]
+    spool_max: u64,
+    #[command(flatten)]
+    nats: crate::nats::NatsArgs,
+    #[command(flatten)]
+    stream: crate::nats::StreamArgs,
     /// No status line.
     #[arg(short, long)]
     quiet: bool,
@@ -322,11 +343,16 @@ fn options(args: &Args) -> Result<record::Options> {
     if kernel.is_none() && kube.is_none() && otlp.is_none() && logs.is_none() {
         anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
     }
+    // Publishing only: events are still numbered and counted, nothing is kept locally.
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/dev/null"));
     let output = if let Some(span) = args.ring {
-        std::fs::create_dir_all(&args.output)
-            .with_context(|| format!("cannot create {}", args.output.display()))?;
+        std::fs::create_dir_all(&out_path)
+            .with_context(|| format!("cannot create {}", out_path.display()))?;
         Layout::Ring {
-            dir: args.output.clone(),
+            dir: out_path.clone(),
             span,
             max_bytes: args.ring_size,
             after: args.after,
@@ -337,13 +363,13 @@ fn options(args: &Args) -> Result<record::Options> {
             anyhow::bail!("-W keeps a number of rotated files: give -C SIZE or -G DURATION too");
         }
         Layout::Rotate {
-            base: args.output.clone(),
+            base: out_path.clone(),
             max_bytes: args.file_size,
             every: args.rotate_every,
             keep: args.file_count.map(|n| n as usize),
         }
     } else {
-        Layout::Single(args.output.clone())
+        Layout::Single(out_path.clone())
     };
     if args.ring.is_some() && args.verdicts == Verdicts::None && args.trigger_on.is_empty() {
         say!("tapio: warning: with --verdicts none only SIGUSR1 triggers the flight recorder");
@@ -360,6 +386,23 @@ fn options(args: &Args) -> Result<record::Options> {
             kinds: args.trigger_on.clone(),
         }),
         trigger_now: None,
+        publish: match &args.publish {
+            Some(url) => Some(tapio::cluster::PublishOptions {
+                nats: args.nats.nats(Some(url))?,
+                cluster: args.nats.cluster.clone(),
+                stream: args.stream.settings(&args.nats.stream),
+                spool_dir: args
+                    .spool_dir
+                    .clone()
+                    .unwrap_or_else(|| crate::nats::default_spool(&args.nats.cluster, &node)),
+                spool_max: args.spool_max,
+                run: tapio::cluster::wire::run_id(None),
+                live_clock: true,
+                clock_offset_ns: 0,
+                client_name: format!("tapio record {node}"),
+            }),
+            None => None,
+        },
         node,
         kernel,
         kube,
@@ -378,15 +421,31 @@ fn options(args: &Args) -> Result<record::Options> {
 /// What is recorded, where, for how long.
 fn banner(args: &Args, prepared: &record::Prepared) {
     let what: Vec<String> = prepared.sources().map(|s| s.describe()).collect();
-    let to = match (args.ring, args.file_size, args.rotate_every) {
+    let out = args.shown();
+    let mut to = match (args.ring, args.file_size, args.rotate_every) {
         (Some(span), _, _) => format!(
-            "the last {} in {} (flight recorder: incidents are kept as captures there)",
+            "the last {} in {out} (flight recorder: incidents are kept as captures there)",
             humantime(span),
-            args.output.display()
         ),
-        (None, None, None) => args.output.display().to_string(),
-        _ => format!("rotated files from {}", args.output.display()),
+        (None, None, None) => out,
+        _ => format!("rotated files from {out}"),
     };
+    if let Some(url) = &args.publish {
+        let url = if url.is_empty() {
+            std::env::var("NATS_URL").unwrap_or_default()
+        } else {
+            url.clone()
+        };
+        let to_stream = format!(
+            "stream {} at {url} (cluster {})",
+            args.nats.stream, args.nats.cluster
+        );
+        to = if args.output.is_some() {
+            format!("{to} and {to_stream}")
+        } else {
+            to_stream
+        };
+    }
     say!(
         "tapio: recording {} to {} ({}; Ctrl-C to stop)",
         what.join(" and "),
@@ -407,7 +466,7 @@ fn status_bar(args: &Args) -> ProgressBar {
         ProgressStyle::with_template("{spinner} recording to {prefix} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar.set_prefix(args.output.display().to_string());
+    bar.set_prefix(args.shown());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -433,8 +492,19 @@ impl Status {
             0.0
         };
         if dt >= 1.0 || self.last.elapsed.is_zero() {
+            let publish = p.publish.as_ref().map_or(String::new(), |s| {
+                format!(
+                    " · published {}{}",
+                    s.events,
+                    if s.spool_bytes > 0 {
+                        format!(" (NATS away: {} spooled)", bytes(s.spool_bytes))
+                    } else {
+                        String::new()
+                    }
+                )
+            });
             bar.set_message(format!(
-                "· {} events · {:.0}/s · {} dropped · {} · {}",
+                "· {} events · {:.0}/s · {} dropped · {} · {}{publish}",
                 p.events,
                 rate,
                 p.dropped,
@@ -465,14 +535,48 @@ fn closing(args: &Args, summary: &record::Summary) {
         } else {
             0.0
         };
-        say!(
-            "tapio: recorded {} events in {} to {} ({}, {:.1} bytes/event)",
-            stats.events,
-            humantime(summary.elapsed),
-            args.output.display(),
-            bytes(summary.bytes),
-            per_event
-        );
+        if args.output.is_some() {
+            say!(
+                "tapio: recorded {} events in {} to {} ({}, {:.1} bytes/event)",
+                stats.events,
+                humantime(summary.elapsed),
+                args.shown(),
+                bytes(summary.bytes),
+                per_event
+            );
+        } else {
+            say!(
+                "tapio: recorded {} events in {}",
+                stats.events,
+                humantime(summary.elapsed)
+            );
+        }
+        if let Some(p) = &summary.publish {
+            say!(
+                "tapio: published {} events in {} batches to stream {} ({} resends JetStream already had){}",
+                p.events,
+                p.batches,
+                args.nats.stream,
+                p.duplicates,
+                if p.spool_bytes > 0 {
+                    format!(
+                        "; {} wait in the spool for the next run{}",
+                        bytes(p.spool_bytes),
+                        p.last_error
+                            .as_ref()
+                            .map_or(String::new(), |e| format!(" (NATS: {e})"))
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            if p.dropped_events > 0 {
+                say!(
+                    "tapio: warning: {} events did not fit in the full spool (--spool-max); drop markers in the stream say when",
+                    p.dropped_events
+                );
+            }
+        }
         for k in &summary.kept {
             say!("{}", kept_line(k));
         }
@@ -498,8 +602,18 @@ fn closing(args: &Args, summary: &record::Summary) {
         say!(
             "tapio: warning: the kernel dropped {} events (ring buffer full); the capture says when (tapio info {}). A larger --ring-buffer or fewer --kind absorb bursts.",
             stats.dropped,
-            args.output.display()
+            args.shown()
         );
+    }
+}
+
+impl Args {
+    /// Where the capture goes, for messages.
+    fn shown(&self) -> String {
+        match &self.output {
+            Some(p) => p.display().to_string(),
+            None => "no local capture".to_string(),
+        }
     }
 }
 

@@ -17,8 +17,9 @@ use crate::common::{self, Output};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Captures (several are merged by time: several nodes), or incident fixture directories
-    /// (`fixtures/incidents/NAME` holding `*.tapio` and `expected.json`, or `fixtures/incidents`).
+    /// Captures (several are merged by time: several nodes), incident fixture directories
+    /// (`fixtures/incidents/NAME` holding `*.tapio` and `expected.json`, or `fixtures/incidents`),
+    /// or the cluster's stream (nats://HOST:4222: as it stands now, or live with --follow).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -50,9 +51,42 @@ pub struct Args {
     #[arg(long)]
     skip_corrupt: bool,
     /// Follow a capture that is being written (a recorder's file, or its directory of rotated
-    /// files) until Ctrl-C: incidents are printed as they open, change and close.
+    /// files), or the whole cluster's stream (nats://HOST:4222), until Ctrl-C: incidents are
+    /// printed as they open, change and close.
     #[arg(long, conflicts_with_all = ["expect", "update_expect", "speed"])]
     follow: bool,
+    /// Following a stream: the durable consumer's name. A consumer restarted with the same name
+    /// goes on where it stopped and prints no incident twice; two names are two independent
+    /// readers.
+    #[arg(
+        long,
+        default_value = "tapio",
+        requires = "follow",
+        help_heading = "Reading the cluster's stream (nats://)"
+    )]
+    consumer: String,
+    /// Reading a stream: how long an event waits for other nodes' earlier events; later ones
+    /// still count, and are counted as late.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::nats::parse_duration, help_heading = "Reading the cluster's stream (nats://)")]
+    max_lateness: std::time::Duration,
+    /// Reading a stream: correct a node's clock when it is off the NATS server's by more than
+    /// this (off: never).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::nats::parse_threshold, help_heading = "Reading the cluster's stream (nats://)")]
+    skew_threshold: crate::nats::Threshold,
+    /// Reading a stream: only this node's events.
+    #[arg(long, help_heading = "Reading the cluster's stream (nats://)")]
+    node: Option<String>,
+    /// Following a stream: serve the incidents and metrics over HTTP on ADDR (GET
+    /// /incidents?state=open, /incidents/ID, /metrics, /healthz).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "follow",
+        help_heading = "Reading the cluster's stream (nats://)"
+    )]
+    serve: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    nats: crate::nats::NatsArgs,
     /// Print incidents as they open, change and close, as a live run would have (with --speed 1:
     /// at the pace it happened). With -o json: one JSON line per change.
     #[arg(long, conflicts_with_all = ["expect", "update_expect"])]
@@ -91,6 +125,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.expect || args.update_expect {
         return check_fixtures(&args, &opts);
     }
+    if let Some(url) = stream_url(&args.paths) {
+        if args.follow {
+            return follow_stream(&args, &url);
+        }
+        return replay_stream(&args, &url);
+    }
     let captures: Vec<PathBuf> = args
         .paths
         .iter()
@@ -123,6 +163,114 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let problem = warn(&outcome);
     printer.finish(&outcome.verdict)?;
+    common::finish_hooks(hooks);
+    Ok(common::exit(problem))
+}
+
+/// The stream's URL when the one path given is one.
+fn stream_url(paths: &[PathBuf]) -> Option<String> {
+    let p = paths.first()?.to_str()?;
+    (paths.len() == 1 && (p.starts_with("nats://") || p.starts_with("tls://")))
+        .then(|| p.to_string())
+}
+
+fn stream_options(args: &Args, url: &str) -> Result<tapio::cluster::FollowOptions> {
+    Ok(tapio::cluster::FollowOptions {
+        nats: args.nats.nats(Some(url))?,
+        cluster: args.nats.cluster.clone(),
+        stream: args.nats.stream.clone(),
+        consumer: args.consumer.clone(),
+        node: args.node.clone(),
+        max_lateness: args.max_lateness,
+        skew_threshold: args.skew_threshold.0,
+        detect: Default::default(),
+    })
+}
+
+/// `replay nats://…`: the stream as it stands now, replayed to its end.
+fn replay_stream(args: &Args, url: &str) -> Result<ExitCode> {
+    let opts = stream_options(args, url)?;
+    let printer = Printer::new(args.output, args.explain, args.all).live(args.live_output);
+    let (finished, summary) =
+        tapio::cluster::replay(&opts, &mut |w| say!("tapio: warning: {w}"), &mut |c| {
+            printer.on_change(&c)
+        })?;
+    for k in summary.skew.iter().filter(|k| k.applied_ns != 0) {
+        say!(
+            "tapio: the clock of node {} is {} off the NATS server's; its events were corrected by {}",
+            k.node,
+            tapio::cluster::skew::seconds(k.estimate_ns),
+            tapio::cluster::skew::seconds(-k.applied_ns)
+        );
+    }
+    if summary.late > 0 || summary.garbage > 0 {
+        say!(
+            "tapio: {} late events (behind the --max-lateness window, still used), {} messages that were not tapio batches skipped",
+            summary.late,
+            summary.garbage
+        );
+    }
+    printer.finish(&finished.verdict)?;
+    Ok(common::exit(summary.garbage > 0))
+}
+
+/// `replay --follow nats://…`: the cluster's incidents, live, until Ctrl-C or SIGTERM.
+fn follow_stream(args: &Args, url: &str) -> Result<ExitCode> {
+    let opts = stream_options(args, url)?;
+    let metrics = std::sync::Arc::new(tapio::cluster::Metrics::default());
+    let _server = match args.serve {
+        Some(addr) => {
+            let s = tapio::cluster::metrics::Server::start(addr, std::sync::Arc::clone(&metrics))?;
+            say!(
+                "tapio: serving incidents and metrics on http://{}",
+                s.addr()
+            );
+            Some(s)
+        }
+        None => None,
+    };
+    let hooks = args.hooks.start()?;
+    let printer = Printer::new(args.output, args.explain, args.all).live(true);
+    let stop = common::stop_on_signals()?;
+    say!(
+        "tapio: following stream {} at {url} (cluster {}, consumer {}); Ctrl-C to stop",
+        args.nats.stream,
+        args.nats.cluster,
+        args.consumer
+    );
+    let summary = tapio::cluster::follow(
+        &opts,
+        &stop,
+        &metrics,
+        &mut |w| say!("tapio: warning: {w}"),
+        &mut |c| {
+            printer.on_change(&c);
+            common::notify(hooks.as_ref(), &c);
+        },
+    )?;
+    let problem = summary.garbage > 0;
+    say!(
+        "tapio: stopped: {} messages ({} events) read{}, {} duplicates and {} messages that were not tapio batches skipped, {} late events; the open incidents go on when consumer {} is started again",
+        summary.messages,
+        summary.events,
+        if summary.rebuilt > 0 {
+            format!(", {} of them again to rebuild the state", summary.rebuilt)
+        } else {
+            String::new()
+        },
+        summary.duplicates,
+        summary.garbage,
+        summary.late,
+        args.consumer
+    );
+    for k in summary.skew.iter().filter(|k| k.applied_ns != 0) {
+        say!(
+            "tapio: the clock of node {} is {} off the NATS server's; its events were corrected by {}",
+            k.node,
+            tapio::cluster::skew::seconds(k.estimate_ns),
+            tapio::cluster::skew::seconds(-k.applied_ns)
+        );
+    }
     common::finish_hooks(hooks);
     Ok(common::exit(problem))
 }

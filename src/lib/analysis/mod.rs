@@ -112,6 +112,10 @@ pub struct Incident {
     pub actions: Vec<Action>,
     pub evidence_complete: bool,
     pub evidence_gaps: Vec<String>,
+    /// What the reader of the evidence should know about it: clock corrections applied to a
+    /// node's events by the cluster consumer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Other candidate causes and why they lost (`--explain`).
     pub alternatives: Vec<Alternative>,
     /// Every finding of the incident (for `--explain` and `correlate`).
@@ -261,6 +265,7 @@ fn incident(d: View<'_>, g: &Group) -> Incident {
             .iter()
             .map(|b| format!("{} → {}: {}", b.from, b.to, b.what))
             .collect(),
+        notes: Vec::new(),
         alternatives: g
             .alternatives
             .iter()

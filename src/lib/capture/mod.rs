@@ -17,6 +17,7 @@
 
 mod codec;
 mod follow;
+mod frame;
 mod merge;
 mod output;
 mod reader;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::Ts;
 
 pub use self::follow::{rotated_set, Follower};
+pub use self::frame::{decode_frame, FrameEncoder};
 pub use self::merge::{Blocks, Merge};
 pub use self::output::{Kept, Layout, Output};
 pub use self::reader::{corrupt_block, Decoder, RawBlock, ReadOptions, Reader, StopWhen, Warning};

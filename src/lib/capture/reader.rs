@@ -14,9 +14,7 @@ use crate::event::Event;
 /// Fixed part of the header before its JSON: magic, version, flags, length.
 const HEADER_FIXED: usize = 16;
 /// Fixed part of a block frame before its payload.
-const BLOCK_FIXED: usize = 48;
-/// No block decompresses to more than this; a larger length is corruption, not data.
-const MAX_RAW_BLOCK: usize = 256 << 20;
+const BLOCK_FIXED: usize = super::frame::FRAME_FIXED;
 /// No header or trailer is larger than this.
 const MAX_HEADER: usize = 16 << 20;
 
@@ -521,34 +519,4 @@ pub fn corrupt_block(
     }
 }
 
-struct BlockFrame {
-    zlen: usize,
-    raw_len: usize,
-    count: u32,
-    payload_crc: u32,
-}
-
-impl BlockFrame {
-    /// Parses and checks a block frame header; says what is wrong with a damaged one.
-    fn parse(b: &[u8; BLOCK_FIXED]) -> Result<BlockFrame, &'static str> {
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        if crc32fast::hash(&b[..44]) != u32_at(44) {
-            return Err("block header (checksum mismatch)");
-        }
-        let frame = BlockFrame {
-            zlen: u32_at(4) as usize,
-            raw_len: u32_at(8) as usize,
-            count: u32_at(12),
-            payload_crc: u32_at(40),
-        };
-        // Every record takes at least four bytes (two deltas, a name, a source, a body tag).
-        let plausible = frame.raw_len <= MAX_RAW_BLOCK
-            && frame.zlen <= MAX_RAW_BLOCK
-            && frame.count as usize <= frame.raw_len / 4;
-        if plausible {
-            Ok(frame)
-        } else {
-            Err("block header (lengths and count do not fit together)")
-        }
-    }
-}
+type BlockFrame = super::frame::FrameHeader;

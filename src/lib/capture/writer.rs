@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::codec::BlockBuilder;
-use super::{Error, Header, Stats, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
+use super::frame::FrameEncoder;
+use super::{Error, Header, Stats, Trailer, FORMAT_VERSION, MAGIC, TRAILER_TAG};
 use crate::event::Event;
 
 /// How blocks are cut.
@@ -35,9 +35,8 @@ pub struct Writer<W: Write = BufWriter<File>> {
     out: W,
     path: PathBuf,
     opts: WriteOptions,
-    block: BlockBuilder,
+    block: FrameEncoder,
     block_started: Option<Instant>,
-    compressor: zstd::bulk::Compressor<'static>,
     next_seq: u64,
     blocks: u64,
     bytes: u64,
@@ -75,15 +74,13 @@ impl<W: Write> Writer<W> {
         out.write_all(&buf)
             .and_then(|_| out.flush())
             .map_err(|e| Error::io(path, e))?;
-        let compressor =
-            zstd::bulk::Compressor::new(opts.zstd_level).map_err(|e| Error::io(path, e))?;
+        let block = FrameEncoder::new(opts.zstd_level).map_err(|e| Error::io(path, e))?;
         Ok(Writer {
             out,
             path: path.to_path_buf(),
             opts,
-            block: BlockBuilder::default(),
+            block,
             block_started: None,
-            compressor,
             next_seq: 0,
             blocks: 0,
             bytes: buf.len() as u64,
@@ -119,7 +116,8 @@ impl<W: Write> Writer<W> {
         let started = *self.block_started.get_or_insert_with(Instant::now);
         let full = self.block.raw_len() >= self.opts.block_bytes;
         // Reading the clock costs more than encoding a small event: look every 256 events.
-        if full || (self.block.count % 256 == 0 && started.elapsed() >= self.opts.block_interval) {
+        if full || (self.block.count() % 256 == 0 && started.elapsed() >= self.opts.block_interval)
+        {
             self.flush()?;
         }
         Ok(())
@@ -128,7 +126,7 @@ impl<W: Write> Writer<W> {
     /// Closes the current block, if any, and pushes it to the file: after this returns, a reader
     /// (and a crash) sees every event appended so far.
     pub fn flush(&mut self) -> Result<(), Error> {
-        if self.block.count > 0 {
+        if self.block.count() > 0 {
             self.write_block()?;
         }
         self.out.flush().map_err(|e| Error::io(&self.path, e))
@@ -142,29 +140,7 @@ impl<W: Write> Writer<W> {
     }
 
     fn write_block(&mut self) -> Result<(), Error> {
-        let (count, first_ts, last_ts, first_seq) = (
-            self.block.count,
-            self.block.first_ts,
-            self.block.last_ts,
-            self.block.first_seq,
-        );
-        let raw = self.block.finish();
-        let z = self
-            .compressor
-            .compress(&raw)
-            .map_err(|e| Error::io(&self.path, e))?;
-        let mut frame = Vec::with_capacity(48 + z.len());
-        frame.extend_from_slice(BLOCK_TAG);
-        frame.extend_from_slice(&(z.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&count.to_le_bytes());
-        frame.extend_from_slice(&first_ts.0.to_le_bytes());
-        frame.extend_from_slice(&last_ts.0.to_le_bytes());
-        frame.extend_from_slice(&first_seq.to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
-        let frame_crc = crc32fast::hash(&frame);
-        frame.extend_from_slice(&frame_crc.to_le_bytes());
-        frame.extend_from_slice(&z);
+        let frame = self.block.finish().map_err(|e| Error::io(&self.path, e))?;
         self.out
             .write_all(&frame)
             .map_err(|e| Error::io(&self.path, e))?;

@@ -106,8 +106,10 @@ impl Core {
     /// Time went on to `now` with no event (a live source that is quiet): the checks due by then
     /// run, as they would have run at the next event.
     pub fn advance(&mut self, now: Ts, sink: &mut Sink<'_>) {
-        if let Some(t) = self.next_check.filter(|t| now >= *t) {
-            self.close_quiet(t, sink);
+        if self.next_check.is_some_and(|t| now >= t) {
+            // The last check due by now: after a long quiet stretch, everything quiet long enough
+            // by then closes at once.
+            self.close_quiet(Ts(now.0 / CHECK_NS * CHECK_NS), sink);
             self.next_check = Some(next_minute(now));
         }
         self.look_live(sink);

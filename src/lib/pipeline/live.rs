@@ -334,6 +334,7 @@ mod tests {
             actions: Vec::new(),
             evidence_complete: true,
             evidence_gaps: Vec::new(),
+            notes: Vec::new(),
             alternatives: Vec::new(),
             findings: vec![finding],
         }

@@ -31,6 +31,9 @@ pub fn incident_text(inc: &Incident) -> String {
             inc.evidence_gaps.join("; ")
         );
     }
+    for n in &inc.notes {
+        let _ = writeln!(s, "  Note        {n}");
+    }
     let _ = writeln!(s, "  Chain");
     chain_lines(&mut s, &inc.chain);
     for o in &inc.other_root_causes {
