@@ -36,14 +36,21 @@ pub struct Server {
     child: Option<Child>,
     pub port: u16,
     store: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Server {
     pub fn start(store: &Path) -> Server {
+        Server::start_with(store, &[])
+    }
+
+    /// With more options (`--auth TOKEN` …).
+    pub fn start_with(store: &Path, extra: &[&str]) -> Server {
         let mut s = Server {
             child: None,
             port: free_port(),
             store: store.to_path_buf(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         s.up();
         s
@@ -60,6 +67,7 @@ impl Server {
             .arg(self.port.to_string())
             .arg("-sd")
             .arg(&self.store)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

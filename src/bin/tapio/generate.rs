@@ -31,6 +31,10 @@ pub struct Args {
     /// Embed an incident: deployment shop/cart hits its memory limit at 60 % of the run.
     #[arg(long)]
     incident: bool,
+    /// Nodes are named PREFIX-1, PREFIX-2 … (several "clusters" of nodes for the cluster
+    /// benchmarks).
+    #[arg(long, default_value = "node")]
+    node_prefix: String,
 }
 
 fn parse_ts(s: &str) -> Result<Ts, String> {
@@ -45,6 +49,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         start: args.start,
         rate: args.rate,
         incident: args.incident,
+        node_prefix: args.node_prefix.clone(),
     };
     let mut header = Header::new("");
     header.created = cfg.start;

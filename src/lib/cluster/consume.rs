@@ -89,22 +89,25 @@ pub fn follow(
     let url = opts.nats.url.clone();
     let rt = super::runtime()?;
     // A consumer started before any recorder waits for the stream.
-    let mut said = false;
+    let mut said = None;
     loop {
         let found = rt.block_on(async {
             let client = super::connect(&opts.nats, "tapio consumer", false).await?;
             let js = jetstream::new(client);
             Ok::<_, Error>(js.get_stream(&opts.stream).await.is_ok())
-        })?;
-        if found {
-            break;
-        }
-        if !said {
-            warn(format!(
+        });
+        let why = match found {
+            Ok(true) => break,
+            Ok(false) => format!(
                 "stream {} does not exist yet at {url}: waiting for the first recorder to create it",
                 opts.stream
-            ));
-            said = true;
+            ),
+            // NATS not up yet (the cluster is starting): waited for too.
+            Err(e) => format!("{e}: waiting for it"),
+        };
+        if said.as_ref() != Some(&why) {
+            warn(why.clone());
+            said = Some(why);
         }
         if stop.load(Ordering::Relaxed) {
             return Ok(Summary::default());
@@ -182,7 +185,7 @@ pub fn follow(
     };
     metrics.with(|m| m.connected = true);
     let mut last_msg = Instant::now();
-    let mut failed: Option<Error> = None;
+    let mut warnings = Vec::new();
     let lateness = opts.max_lateness.max(Duration::from_millis(100));
     let result = loop {
         if stop.load(Ordering::Relaxed) {
@@ -237,7 +240,7 @@ pub fn follow(
                             sink,
                             rt: rt.handle(),
                             url: &url,
-                            failed: &mut failed,
+                            warnings: &mut warnings,
                         };
                         st.core.advance(to, &mut |c| out.hand_out(c));
                     }
@@ -251,10 +254,10 @@ pub fn follow(
             sink,
             rt: rt.handle(),
             url: &url,
-            failed: &mut failed,
+            warnings: &mut warnings,
         });
-        if let Some(e) = failed.take() {
-            break Err(e);
+        for w in warnings.drain(..) {
+            warn(w);
         }
     };
     reader.abort();
@@ -375,19 +378,26 @@ struct Out<'a, 's> {
     sink: &'a mut Sink<'s>,
     rt: &'a tokio::runtime::Handle,
     url: &'a str,
-    failed: &'a mut Option<Error>,
+    warnings: &'a mut Vec<String>,
 }
 
 impl Out<'_, '_> {
     fn hand_out(&mut self, c: Change<'_>) {
-        let id = self.ledger.id(c.id, c.incident);
+        let id = self.ledger.id(c.id, c.incident, c.state);
         let merged_into = c.merged_into.map(|m| self.ledger.known(m).unwrap_or(m));
         if !self.ledger.first_time(id, c.state, &c.changed) {
             return;
         }
-        if let Err(e) = self.rt.block_on(self.ledger.save(self.url)) {
-            self.failed.get_or_insert(e);
-            return;
+        // NATS away: the ledger waits for it (it reconnects within seconds); past half a
+        // minute the change is printed anyway and the ledger saved with the next one.
+        let start = Instant::now();
+        while let Err(e) = self.rt.block_on(self.ledger.save(self.url)) {
+            if start.elapsed() >= Duration::from_secs(30) {
+                self.warnings
+                    .push(format!("{e}: printing without recording it in the ledger"));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
         let mut inc = c.incident.clone();
         for (node, ns, since) in self.notes {

@@ -93,29 +93,51 @@ impl Ledger {
         Ok(l)
     }
 
-    /// The id to show for the pipeline's incident `run_id` (as it stands in `inc`).
-    pub fn id(&mut self, run_id: u64, inc: &Incident) -> u64 {
+    /// The id to show for the pipeline's incident `run_id` (as it stands in `inc`). An incident
+    /// rebuilt after a restart is the one the ledger has open for the same root cause (its start
+    /// may have moved with evidence that arrived meanwhile), or, closed, the one with the same
+    /// content.
+    pub fn id(&mut self, run_id: u64, inc: &Incident, state: State) -> u64 {
+        let root = format!("open|{}|{}", inc.root_cause.kind, inc.root_cause.entity);
         let c = content(inc);
-        let id = match (self.run_ids.get(&run_id), self.ids.get(&c)) {
-            (Some(&id), _) => id,
-            (None, Some(&id)) => id,
-            (None, None) => {
+        let id = match (
+            self.run_ids.get(&run_id),
+            self.ids.get(&root),
+            self.ids.get(&c),
+        ) {
+            (Some(&id), _, _) | (None, Some(&id), _) | (None, None, Some(&id)) => id,
+            (None, None, None) => {
                 self.saved.next_id += 1;
                 self.saved.next_id
             }
         };
         self.run_ids.insert(run_id, id);
-        if !self.ids.contains_key(&c) {
-            self.ids.insert(c.clone(), id);
-            self.saved.ids.push_back((c, id));
-            if self.saved.ids.len() > KEEP {
-                if let Some((old, _)) = self.saved.ids.pop_front() {
-                    self.ids.remove(&old);
-                }
+        self.remember(c, id);
+        if state == State::Closed {
+            if self.ids.get(&root) == Some(&id) {
+                self.ids.remove(&root);
+                self.saved.ids.retain(|(k, _)| *k != root);
+                self.dirty = true;
             }
-            self.dirty = true;
+        } else {
+            self.remember(root, id);
         }
         id
+    }
+
+    fn remember(&mut self, key: String, id: u64) {
+        if self.ids.get(&key) == Some(&id) {
+            return;
+        }
+        self.ids.insert(key.clone(), id);
+        self.saved.ids.retain(|(k, _)| *k != key);
+        self.saved.ids.push_back((key, id));
+        if self.saved.ids.len() > KEEP {
+            if let Some((old, _)) = self.saved.ids.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.dirty = true;
     }
 
     /// The ledger's id of a pipeline id seen before.

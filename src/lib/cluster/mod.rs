@@ -130,17 +130,43 @@ pub fn filter(cluster: &str, node: Option<&str>) -> String {
     }
 }
 
-/// Connects (and, with `retry`, goes on trying in the background when the server is not up yet).
+/// The last thing the NATS client said about its connection (a refused login, a lost server).
+pub(crate) type LastEvent = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// Connects (and, with `retry`, goes on trying in the background when the server is not up yet;
+/// what goes wrong meanwhile lands in `events`).
 pub(crate) async fn connect(
     nats: &Nats,
     name: &str,
     retry: bool,
+) -> Result<async_nats::Client, Error> {
+    connect_watched(nats, name, retry, None).await
+}
+
+pub(crate) async fn connect_watched(
+    nats: &Nats,
+    name: &str,
+    retry: bool,
+    events: Option<LastEvent>,
 ) -> Result<async_nats::Client, Error> {
     let url = &nats.url;
     let mut o = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None::<usize>);
+    if let Some(last) = events {
+        o = o.event_callback(move |ev| {
+            let last = last.clone();
+            async move {
+                if let Ok(mut l) = last.lock() {
+                    *l = match ev {
+                        async_nats::Event::Connected => None,
+                        other => Some(other.to_string()),
+                    };
+                }
+            }
+        });
+    }
     if let Some(c) = &nats.creds {
         o = o
             .credentials_file(c)

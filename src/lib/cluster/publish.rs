@@ -113,6 +113,7 @@ impl Publisher {
                     client: None,
                     stream_ready: false,
                     next_try: Instant::now(),
+                    said: Default::default(),
                 };
                 w.run(&rt, rx)
             })
@@ -170,6 +171,8 @@ struct Worker {
     client: Option<async_nats::Client>,
     stream_ready: bool,
     next_try: Instant,
+    /// What the client last said about its connection.
+    said: super::LastEvent,
 }
 
 impl Worker {
@@ -234,9 +237,16 @@ impl Worker {
     }
 
     fn connected(&self) -> bool {
-        self.client
+        let up = self
+            .client
             .as_ref()
-            .is_some_and(|c| c.connection_state() == Conn::Connected)
+            .is_some_and(|c| c.connection_state() == Conn::Connected);
+        if !up {
+            if let Some(said) = self.said.lock().ok().and_then(|s| s.clone()) {
+                self.note(said);
+            }
+        }
+        up
     }
 
     /// Sends what can be sent now: the spool first, then what is in memory; when NATS is away,

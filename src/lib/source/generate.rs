@@ -31,6 +31,8 @@ pub struct Config {
     pub rate: u64,
     /// Embed an incident: deployment `shop/cart` hits its memory limit at 60 % of the run.
     pub incident: bool,
+    /// Nodes are named `<prefix>-1`, `<prefix>-2` …
+    pub node_prefix: String,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             start: Ts::parse_rfc3339("2026-03-14T10:00:00Z").unwrap_or_default(),
             rate: 20_000,
             incident: false,
+            node_prefix: "node".to_string(),
         }
     }
 }
@@ -153,7 +156,7 @@ impl Generator {
     fn new(cfg: &Config) -> Generator {
         let mut rng = Rng(cfg.seed);
         let nodes: Vec<Arc<str>> = (1..=cfg.nodes.max(1))
-            .map(|i| Arc::from(format!("node-{i}")))
+            .map(|i| Arc::from(format!("{}-{i}", cfg.node_prefix)))
             .collect();
         let mut pods = Vec::new();
         let mut services = Vec::new();
