@@ -41,6 +41,8 @@ def free_port():
     import socket
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
+if os.environ.get("ONLY_LATENCY"):
+    runs = 0
 # 1. One publisher.
 rates, counts = [], []
 for i in range(runs):
@@ -54,7 +56,7 @@ for i in range(runs):
     rates.append(n / dt)
     p = run(["pull", url, "--cluster", cluster, "-o", f"{tmp}/pulled.tapio"])
     counts.append(int(re.search(r"pulled (\d+) events", p.stderr).group(1)))
-print(f"publish: {statistics.median(rates)/1e6:.2f} M events/s (median of {runs}; "
+if runs: print(f"publish: {statistics.median(rates)/1e6:.2f} M events/s (median of {runs}; "
       f"{events} events each, all acknowledged; read back {counts[0]} of {events}: "
       f"{events - counts[0]} lost)")
 
@@ -90,7 +92,7 @@ for i in range(runs):
             pass
     follow_rates.append(seen / (time.monotonic() - t))
     f.send_signal(signal.SIGTERM); f.wait()
-print(f"consume, 3 publishers at once ({3*events} events, published in {pub_dt:.1f} s): "
+if runs: print(f"consume, 3 publishers at once ({3*events} events, published in {pub_dt:.1f} s): "
       f"replay of the stream {statistics.median(rates)/1e6:.2f} M events/s, "
       f"replay --follow {statistics.median(follow_rates)/1e6:.2f} M events/s (medians of {runs})")
 
@@ -102,50 +104,59 @@ v1 = "/sys/fs/cgroup/memory"
 if not os.path.exists(f"{v1}/memory.limit_in_bytes"):
     print("latency: skipped (needs cgroup v1 memory here)")
     sys.exit(0)
-for lateness in ["5s", "1s"]:
-    cluster = f"lat{lateness}"
+def one_oom(lateness, i):
+    """A fresh node recorder and consumer (a cluster of their own, so that OOM kills close
+    together are not one incident), one OOM kill, the seconds until the consumer names it."""
+    cluster = f"lat-{lateness}-{i}"
     err = open(f"{tmp}/rec.err", "w+")
     rec = subprocess.Popen([bin, "record", "--no-kube", "--no-logs", "--kind", "oom,exit,signal", "--verdicts", "none",
-                            "--node", "bench-node", "--publish", url, "--cluster", cluster, "--spool-dir", f"{tmp}/spool"],
+                            "--node", "bench-node", "--publish", url, "--cluster", cluster, "--spool-dir", f"{tmp}/spool-{i}"],
                            stderr=err, stdout=subprocess.DEVNULL)
     while "recording" not in open(f"{tmp}/rec.err").read():
         if rec.poll() is not None:
             sys.exit("tapio record failed:\n" + open(f"{tmp}/rec.err").read())
         time.sleep(0.05)
-    con = subprocess.Popen([bin, "replay", "--follow", url, "--cluster", cluster, "--max-lateness", lateness,
-                            "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    os.set_blocking(con.stdout.fileno(), False)
-    lat = []
-    buf = ""
-    for i in range(ooms):
-        cg = f"{v1}/tapio-bench-{os.getpid()}-{i}"
-        os.mkdir(cg)
-        open(f"{cg}/memory.limit_in_bytes", "w").write(str(32 << 20))
-        subprocess.run(["sh", "-c", f"echo $$ > {cg}/cgroup.procs && exec python3 -c \"x = b'x' * (256 << 20)\""],
-                       stderr=subprocess.DEVNULL)
-        t = time.time()
-        got = None
-        while got is None and time.time() - t < 60:
-            time.sleep(0.01)
-            buf += con.stdout.read() or ""
-            lines = buf.split("\n")
-            buf = lines.pop()
-            for l in lines:
-                c = json.loads(l)
-                if c["state"] == "open" and f"tapio-bench-{os.getpid()}-{i}" in json.dumps(c):
-                    got = time.time()
-                    start = c["incident"]["start"]
-                    break
-        os.rmdir(cg) if not os.listdir(cg) else None
-        if got is None:
-            print(f"latency: OOM {i} never opened an incident", file=sys.stderr)
-            continue
-        from datetime import datetime
-        s = datetime.fromisoformat(start[:26] + "+00:00").timestamp()
-        lat.append(got - s)
-    rec.send_signal(signal.SIGTERM); rec.wait()
-    con.send_signal(signal.SIGTERM); con.wait()
-    lat.sort()
+    con = subprocess.Popen([bin, "replay", "--follow", url, "--cluster", cluster, "--consumer", cluster,
+                            "--max-lateness", lateness, "-o", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    fd = con.stdout.fileno()
+    os.set_blocking(fd, False)
+    time.sleep(1)
+    name = f"tapio-bench-{os.getpid()}-{cluster}"
+    cg = f"{v1}/{name}"
+    os.mkdir(cg)
+    open(f"{cg}/memory.limit_in_bytes", "w").write(str(32 << 20))
+    subprocess.run(["sh", "-c", f"echo $$ > {cg}/cgroup.procs && exec python3 -c \"x = b'x' * (256 << 20)\""],
+                   stderr=subprocess.DEVNULL)
+    t, buf, got, start = time.time(), "", None, None
+    while got is None and time.time() - t < 60:
+        time.sleep(0.01)
+        try:
+            buf += os.read(fd, 1 << 20).decode()
+        except BlockingIOError:
+            pass
+        lines = buf.split("\n")
+        buf = lines.pop()
+        for l in lines:
+            c = json.loads(l)
+            if c["state"] == "open" and name in json.dumps(c):
+                got, start = time.time(), c["incident"]["start"]
+                break
+    for p in (rec, con):
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+    try:
+        os.rmdir(cg)
+    except OSError:
+        pass
+    if got is None:
+        print(f"latency: OOM {cluster} never opened an incident", file=sys.stderr)
+        return None
+    from datetime import datetime
+    return got - datetime.fromisoformat(start[:26] + "+00:00").timestamp()
+
+for lateness in ["5s", "1s"]:
+    lat = sorted(x for x in (one_oom(lateness, i) for i in range(ooms)) if x is not None)
     if lat:
         p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
         print(f"latency, OOM kill on the node to OPEN at the consumer, --max-lateness {lateness}: "

@@ -643,7 +643,10 @@ fn a_server_that_wants_a_token_gets_it_and_one_without_it_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("took 0 of 449 events"), "{err}");
+    assert!(
+        err.contains("took 0 of 449 events") && err.contains("authorization violation"),
+        "{err}"
+    );
     let out = tapio()
         .args(["publish", "fixtures/incidents/oom-cascade", &nats.url()])
         .env("NATS_TOKEN", "s3cret")

@@ -180,22 +180,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_uppercase();
-    let t = t.trim_end_matches('B');
-    let (num, mult) = match t.chars().last() {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (like 100M or 2G)"))?;
-    if !(n > 0.0 && n.is_finite()) {
-        return Err(format!("{s:?}: a size must be positive"));
-    }
-    Ok((n * mult as f64) as u64)
+    crate::nats::parse_size(s)
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -342,6 +327,13 @@ fn options(args: &Args) -> Result<record::Options> {
     }
     if kernel.is_none() && kube.is_none() && otlp.is_none() && logs.is_none() {
         anyhow::bail!("nothing to record: the kernel is off (--no-kernel), no Kubernetes configuration was found (--kube, --kubeconfig) and OTLP is off (--otlp)");
+    }
+    let layout_asked = args.ring.is_some()
+        || args.file_size.is_some()
+        || args.rotate_every.is_some()
+        || args.file_count.is_some();
+    if args.output.is_none() && layout_asked {
+        anyhow::bail!("--ring, -C, -G and -W say how files are kept: give -o too");
     }
     // Publishing only: events are still numbered and counted, nothing is kept locally.
     let out_path = args

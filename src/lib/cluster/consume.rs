@@ -182,6 +182,7 @@ pub fn follow(
         summary: Summary::default(),
         garbage: Said(0),
         out: Vec::new(),
+        last_received: Ts(0),
     };
     metrics.with(|m| m.connected = true);
     let mut last_msg = Instant::now();
@@ -217,6 +218,12 @@ pub fn follow(
             Ok(Some(Net::Failed(e))) => break Err(e),
             Ok(None) => break Err(Error::nats(&url, "the stream reader stopped")),
             Err(_) => {
+                // Between messages the server's clock goes on: what has waited its window goes.
+                let now = Ts(st
+                    .last_received
+                    .0
+                    .saturating_add(last_msg.elapsed().as_nanos() as u64));
+                st.reorder.advance_to(now, &mut st.out);
                 // Quiet for the whole window: nothing more is waited for, and time goes on.
                 if last_msg.elapsed() >= lateness && st.reorder.pending() > 0 {
                     st.reorder.flush(&mut st.out);
@@ -278,6 +285,8 @@ struct Consumer {
     garbage: Said,
     /// Released by the reorder window, to feed.
     out: Vec<crate::event::Event>,
+    /// The stream time of the newest message.
+    last_received: Ts,
 }
 
 impl Consumer {
@@ -291,6 +300,7 @@ impl Consumer {
         warn: &mut dyn FnMut(String),
     ) {
         self.summary.messages += 1;
+        self.last_received = self.last_received.max(received);
         metrics.with(|m| m.messages += 1);
         let mut b = match wire::decode(headers, payload, received, stream_seq, &mut self.zstd) {
             Ok(b) => b,
@@ -431,71 +441,19 @@ async fn read(
     url: String,
     tx: mpsc::Sender<Net>,
 ) {
-    let failed = |what: String| Net::Failed(Error::nats(&url, what));
     if ack_floor > 0 {
         let last = match stream.info().await {
             Ok(i) => i.state.last_sequence,
             Err(e) => {
-                let _ = tx.send(failed(format!("stream info: {e}"))).await;
-                return;
-            }
-        };
-        let upto = ack_floor.min(last);
-        let ordered = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: filter.clone(),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await;
-        let mut msgs = match ordered {
-            Ok(c) => match c.messages().await {
-                Ok(m) => m,
-                Err(e) => {
-                    let _ = tx
-                        .send(failed(format!("reading the stream again: {e}")))
-                        .await;
-                    return;
-                }
-            },
-            Err(e) => {
                 let _ = tx
-                    .send(failed(format!("reading the stream again: {e}")))
+                    .send(Net::Failed(Error::nats(&url, format!("stream info: {e}"))))
                     .await;
                 return;
             }
         };
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(2), msgs.next()).await;
-            let m = match next {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => {
-                    let _ = tx
-                        .send(failed(format!("reading the stream again: {e}")))
-                        .await;
-                    return;
-                }
-                // Nothing more (the messages up to the floor were removed by the stream's limits).
-                Ok(None) | Err(_) => break,
-            };
-            let Ok(info) = m.info() else { continue };
-            let seq = info.stream_sequence;
-            if seq > upto {
-                break;
-            }
-            let msg = Net::Msg {
-                headers: m.headers.clone(),
-                payload: m.payload.clone(),
-                received: ts_of(info.published),
-                stream_seq: seq,
-                rebuild: true,
-            };
-            if tx.send(msg).await.is_err() {
-                return;
-            }
-            if seq >= upto {
-                break;
-            }
+        // What is gone (removed by the stream's limits) is not waited for.
+        if !read_to(&stream, ack_floor.min(last), &filter, &url, &tx, true).await {
+            return;
         }
     }
     let mut last_info = Instant::now();
@@ -584,6 +542,7 @@ pub fn replay(
         summary: Summary::default(),
         garbage: Said(0),
         out: Vec::new(),
+        last_received: Ts(0),
     };
     let filter = super::filter(&opts.cluster, opts.node.as_deref());
     let (tx, mut rx) = mpsc::channel::<Net>(1024);
@@ -597,7 +556,8 @@ pub fn replay(
             .map_err(|e| Error::nats(&url, format!("stream {}: {e}", opts.stream)))?
             .state
             .last_sequence;
-        tokio::spawn(read_to(stream, last, filter, url.clone(), tx));
+        let url = url.clone();
+        tokio::spawn(async move { read_to(&stream, last, &filter, &url, &tx, false).await });
         Ok::<_, Error>(())
     })?;
     while let Some(net) = rt.block_on(rx.recv()) {
@@ -653,21 +613,23 @@ fn skew_note(node: &str, ns: i64) -> String {
     )
 }
 
-/// Reads the stream from its beginning to sequence `last` (an ordered consumer).
+/// Reads the stream from its beginning to sequence `last` (an ordered consumer) into `tx`;
+/// `false` when the receiver is gone or reading failed (said on `tx`).
 async fn read_to(
-    stream: jetstream::stream::Stream,
+    stream: &jetstream::stream::Stream,
     last: u64,
-    filter: String,
-    url: String,
-    tx: mpsc::Sender<Net>,
-) {
+    filter: &str,
+    url: &str,
+    tx: &mpsc::Sender<Net>,
+    rebuild: bool,
+) -> bool {
     if last == 0 {
-        return;
+        return true;
     }
-    let failed = |what: String| Net::Failed(Error::nats(&url, what));
+    let failed = |what: String| Net::Failed(Error::nats(url, what));
     let c = stream
         .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: filter.clone(),
+            filter_subject: filter.to_string(),
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()
         })
@@ -677,12 +639,12 @@ async fn read_to(
             Ok(m) => m,
             Err(e) => {
                 let _ = tx.send(failed(format!("reading {filter}: {e}"))).await;
-                return;
+                return false;
             }
         },
         Err(e) => {
             let _ = tx.send(failed(format!("reading {filter}: {e}"))).await;
-            return;
+            return false;
         }
     };
     loop {
@@ -691,21 +653,28 @@ async fn read_to(
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => {
                 let _ = tx.send(failed(format!("reading {filter}: {e}"))).await;
-                return;
+                return false;
             }
-            Ok(None) | Err(_) => return,
+            // Nothing more of this filter up to the end.
+            Ok(None) | Err(_) => return true,
         };
         let Ok(info) = m.info() else { continue };
         let seq = info.stream_sequence;
+        if seq > last {
+            return true;
+        }
         let msg = Net::Msg {
             headers: m.headers.clone(),
             payload: m.payload.clone(),
             received: ts_of(info.published),
             stream_seq: seq,
-            rebuild: false,
+            rebuild,
         };
-        if tx.send(msg).await.is_err() || seq >= last {
-            return;
+        if tx.send(msg).await.is_err() {
+            return false;
+        }
+        if seq >= last {
+            return true;
         }
     }
 }

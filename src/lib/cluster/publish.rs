@@ -29,6 +29,8 @@ const WINDOW: usize = 64;
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a NATS that is away is tried again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often, while NATS is away, the publisher asks why.
+const PROBE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct PublishOptions {
@@ -114,6 +116,7 @@ impl Publisher {
                     stream_ready: false,
                     next_try: Instant::now(),
                     said: Default::default(),
+                    probed: None,
                 };
                 w.run(&rt, rx)
             })
@@ -173,6 +176,8 @@ struct Worker {
     next_try: Instant,
     /// What the client last said about its connection.
     said: super::LastEvent,
+    /// When a connection was last tried by hand to learn why NATS is away.
+    probed: Option<Instant>,
 }
 
 impl Worker {
@@ -252,6 +257,24 @@ impl Worker {
     /// Sends what can be sent now: the spool first, then what is in memory; when NATS is away,
     /// what is in memory goes to the spool.
     fn pump(&mut self, rt: &tokio::runtime::Runtime, url: &str) -> Result<(), Error> {
+        if !self.connected() && self.probed.is_none_or(|t| t.elapsed() >= PROBE) {
+            // The client retries quietly in the background; one attempt of our own says why it
+            // does not get through (refused, a wrong token, TLS).
+            self.probed = Some(Instant::now());
+            let nats = self.opts.nats.clone();
+            let tried = rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    super::connect(&nats, "tapio probe", false),
+                )
+                .await
+            });
+            match tried {
+                Ok(Err(e)) => self.note(e.to_string()),
+                Ok(Ok(c)) => drop(c),
+                Err(_) => self.note(format!("NATS at {url}: no answer within 2 s")),
+            }
+        }
         let up = self.connected() && Instant::now() >= self.next_try;
         if up && !self.stream_ready {
             let js = self.js.clone().expect("connected");

@@ -125,6 +125,13 @@ impl Reorder {
         }
     }
 
+    /// Stream time went on to `now` with no message (a live consumer between messages: the
+    /// server's clock goes on); what has waited long enough is released.
+    pub fn advance_to(&mut self, now: Ts, out: &mut Vec<Event>) {
+        self.stream_now = self.stream_now.max(now);
+        self.release(out);
+    }
+
     /// Nothing arrived for a while (wall clock): nothing more is waited for.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
         let all = std::mem::take(&mut self.pending);
