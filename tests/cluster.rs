@@ -739,3 +739,79 @@ fn the_cluster_manifests_run_commands_tapio_accepts() {
     ));
     assert!(has("consumer", &["replay --follow nats://", "--serve="]));
 }
+
+#[test]
+fn a_restart_rebuilds_from_its_window_and_the_objects_from_before_it() {
+    let test = "a_restart_rebuilds_from_its_window_and_the_objects_from_before_it";
+    if !available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Server::start(&dir.path().join("store"));
+    let nodes = split_by_node(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/oom-cascade"),
+        &dir.path().join("split"),
+    );
+    // The cluster-wide objects first, the nodes well after.
+    let (cluster, rest) = nodes.split_first().unwrap();
+    assert!(cluster.ends_with("cluster.tapio"));
+    publish(&nats.url(), "w", std::slice::from_ref(cluster), &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    for n in rest {
+        publish(&nats.url(), "w", std::slice::from_ref(n), &[]);
+    }
+    let first = Follower::start(&nats.url(), "w", "windowed", &[]);
+    let before = first.settle(Duration::from_secs(3), Duration::from_secs(60));
+    assert!(!before.is_empty());
+    first.kill9();
+    let second = Follower::start(&nats.url(), "w", "windowed", &["--rebuild-window", "1s"]);
+    let after = second.settle(Duration::from_secs(4), Duration::from_secs(60));
+    let err = second.stop();
+    let rebuilt = |err: &str| -> (u64, u64) {
+        let (_, rest) = err.split_once(" messages (").expect(err);
+        let total: u64 = err
+            .split(" messages (")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let again: u64 = rest
+            .split(", ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect(err);
+        (total, again)
+    };
+    let (_, again) = rebuilt(&err);
+    // The same, with the whole stream rebuilt.
+    let full = Follower::start(&nats.url(), "w", "full", &[]);
+    full.settle(Duration::from_secs(3), Duration::from_secs(60));
+    full.kill9();
+    let full = Follower::start(&nats.url(), "w", "full", &["--rebuild-window", "all"]);
+    full.settle(Duration::from_secs(3), Duration::from_secs(60));
+    let (_, all) = rebuilt(&full.stop());
+    assert!(
+        0 < again && again < all,
+        "the window rebuilt {again} of the {all} messages: {err}"
+    );
+    let objects: u64 = err
+        .split("(with ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        objects > 0,
+        "the objects from before the window come along: {err}"
+    );
+    // Nothing said twice, whatever the window left out.
+    let mut keys: Vec<String> = before.iter().chain(&after).map(|l| change_key(l)).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "{before:?}\n{after:?}");
+}

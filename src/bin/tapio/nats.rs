@@ -116,6 +116,14 @@ pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
     parse_duration(s).map(|d| Threshold(Some(d)))
 }
 
+/// `2h`, or `all`.
+pub fn parse_window(s: &str) -> Result<Threshold, String> {
+    if s == "all" {
+        return Ok(Threshold(None));
+    }
+    parse_duration(s).map(|d| Threshold(Some(d)))
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_uppercase();
     let t = t.trim_end_matches('B');

@@ -73,6 +73,12 @@ pub struct Args {
     /// this (off: never).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::nats::parse_threshold, help_heading = "Reading the cluster's stream (nats://)")]
     skew_threshold: crate::nats::Threshold,
+    /// Following a stream: a restarted consumer rebuilds its state from this much of the stream
+    /// before where it stopped, and the Kubernetes objects as they stood before that (all: the
+    /// stream's whole retention). An incident open longer than this keeps its id; its start is
+    /// then the window's.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = crate::nats::parse_window, requires = "follow", help_heading = "Reading the cluster's stream (nats://)")]
+    rebuild_window: crate::nats::Threshold,
     /// Reading a stream: only this node's events.
     #[arg(long, help_heading = "Reading the cluster's stream (nats://)")]
     node: Option<String>,
@@ -183,6 +189,7 @@ fn stream_options(args: &Args, url: &str) -> Result<tapio::cluster::FollowOption
         node: args.node.clone(),
         max_lateness: args.max_lateness,
         skew_threshold: args.skew_threshold.0,
+        rebuild_window: args.rebuild_window.0,
         detect: Default::default(),
     })
 }
@@ -254,7 +261,10 @@ fn follow_stream(args: &Args, url: &str) -> Result<ExitCode> {
         summary.messages,
         summary.events,
         if summary.rebuilt > 0 {
-            format!(", {} of them again to rebuild the state", summary.rebuilt)
+            format!(
+                ", {} of them again to rebuild the state (with {} Kubernetes objects from before)",
+                summary.rebuilt, summary.snapshot
+            )
         } else {
             String::new()
         },

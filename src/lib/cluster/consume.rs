@@ -38,6 +38,9 @@ pub struct FollowOptions {
     pub max_lateness: Duration,
     /// Correct a node's clock when it is off by more than this; `None`: never.
     pub skew_threshold: Option<Duration>,
+    /// A restart rebuilds from this much of the stream (and the objects from before it);
+    /// `None`: from the stream's beginning.
+    pub rebuild_window: Option<Duration>,
     pub detect: detect::Config,
 }
 
@@ -48,6 +51,8 @@ pub struct Summary {
     pub events: u64,
     /// Messages read again after a restart to rebuild the state.
     pub rebuilt: u64,
+    /// Kubernetes objects from before the rebuild's window.
+    pub snapshot: u64,
     pub duplicates: u64,
     pub garbage: u64,
     pub late: u64,
@@ -62,6 +67,8 @@ enum Net {
         stream_seq: u64,
         rebuild: bool,
     },
+    /// The Kubernetes objects as they stood before the rebuild's window: fed first.
+    Snapshot(Vec<crate::event::Event>),
     Lag(u64),
     Connected(bool),
     Failed(Error),
@@ -167,7 +174,9 @@ pub fn follow(
         stream,
         durable,
         ack_floor,
+        opts.rebuild_window,
         filter,
+        opts.cluster.clone(),
         url.clone(),
         tx,
     ));
@@ -212,6 +221,10 @@ pub fn follow(
                     metrics,
                     warn,
                 );
+            }
+            Ok(Some(Net::Snapshot(objects))) => {
+                st.summary.snapshot = objects.len() as u64;
+                st.out.extend(objects);
             }
             Ok(Some(Net::Lag(n))) => metrics.with(|m| m.lag = Some(n)),
             Ok(Some(Net::Connected(c))) => metrics.with(|m| m.connected = c),
@@ -430,14 +443,20 @@ fn ts_of(t: time::OffsetDateTime) -> Ts {
     Ts(t.unix_timestamp_nanos().max(0) as u64)
 }
 
-/// Reads the stream: first again up to `ack_floor` (the last delivered before) (rebuilding after a restart), then on with the
-/// durable consumer, acknowledging as it goes; reports the lag and the connection.
+/// Reads the stream: first again up to `ack_floor` (the last delivered before; rebuilding after
+/// a restart), then on with the durable consumer, acknowledging as it goes; reports the lag and
+/// the connection. The rebuild reads the last `window` (of stream time) before the floor; what
+/// came earlier gives only the Kubernetes objects as they stood (the snapshot), so that a restart
+/// takes the time of the window, not of the stream's whole retention.
+#[allow(clippy::too_many_arguments)]
 async fn read(
     client: async_nats::Client,
     mut stream: jetstream::stream::Stream,
     durable: consumer::PullConsumer,
     ack_floor: u64,
+    window: Option<Duration>,
     filter: String,
+    cluster: String,
     url: String,
     tx: mpsc::Sender<Net>,
 ) {
@@ -451,8 +470,47 @@ async fn read(
                 return;
             }
         };
+        let upto = ack_floor.min(last);
+        let mut from = consumer::DeliverPolicy::All;
+        if let Some(w) = window {
+            let end = match stream.get_raw_message(upto).await {
+                Ok(m) => ts_of(m.time),
+                // Gone: everything is read.
+                Err(_) => Ts(u64::MAX),
+            };
+            let start = Ts(end.0.saturating_sub(w.as_nanos() as u64));
+            let first_seq = stream
+                .info()
+                .await
+                .map_or(1, |i| i.state.first_sequence.max(1));
+            let first = match stream.get_raw_message(first_seq).await {
+                Ok(m) => ts_of(m.time),
+                Err(_) => Ts(0),
+            };
+            if end.0 != u64::MAX && first < start {
+                match super::pull::objects_received_before(&stream, &cluster, start, upto, &url)
+                    .await
+                {
+                    Ok(objects) => {
+                        if tx.send(Net::Snapshot(objects)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Net::Failed(e)).await;
+                        return;
+                    }
+                }
+                from = consumer::DeliverPolicy::ByStartTime {
+                    start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                        start.0,
+                    ))
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                };
+            }
+        }
         // What is gone (removed by the stream's limits) is not waited for.
-        if !read_to(&stream, ack_floor.min(last), &filter, &url, &tx, true).await {
+        if !read_to(&stream, upto, from, &filter, &url, &tx, true).await {
             return;
         }
     }
@@ -557,7 +615,10 @@ pub fn replay(
             .state
             .last_sequence;
         let url = url.clone();
-        tokio::spawn(async move { read_to(&stream, last, &filter, &url, &tx, false).await });
+        tokio::spawn(async move {
+            let all = consumer::DeliverPolicy::All;
+            read_to(&stream, last, all, &filter, &url, &tx, false).await
+        });
         Ok::<_, Error>(())
     })?;
     while let Some(net) = rt.block_on(rx.recv()) {
@@ -618,6 +679,7 @@ fn skew_note(node: &str, ns: i64) -> String {
 async fn read_to(
     stream: &jetstream::stream::Stream,
     last: u64,
+    from: consumer::DeliverPolicy,
     filter: &str,
     url: &str,
     tx: &mpsc::Sender<Net>,
@@ -630,7 +692,7 @@ async fn read_to(
     let c = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: filter.to_string(),
-            deliver_policy: consumer::DeliverPolicy::All,
+            deliver_policy: from,
             ..Default::default()
         })
         .await;

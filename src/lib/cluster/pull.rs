@@ -122,22 +122,7 @@ async fn read(
                     {
                         return false;
                     }
-                    {
-                        for e in b.events.into_iter().filter(|e| e.ts < since) {
-                            if let Body::Kube(Kube::Object(o)) = &e.body {
-                                let key = (
-                                    o.kind.to_string(),
-                                    o.namespace.to_string(),
-                                    o.name.to_string(),
-                                );
-                                if o.action == crate::event::ObjectAction::Deleted {
-                                    objects.remove(&key);
-                                } else {
-                                    objects.insert(key, e);
-                                }
-                            }
-                        }
-                    }
+                    keep_objects(&mut objects, b.events, Some(since));
                     true
                 },
             )
@@ -257,6 +242,68 @@ async fn each(
         let recv = Ts(info.published.unix_timestamp_nanos().max(0) as u64);
         if !f(m.headers.as_ref(), &m.payload, recv, seq) || seq >= last {
             return Ok(());
+        }
+    }
+}
+
+/// The Kubernetes objects as they stood in the messages the stream received before `start` (its
+/// receive clock), up to sequence `last`: the last state of each, deletions applied, by time.
+pub(super) async fn objects_received_before(
+    stream: &jetstream::stream::Stream,
+    cluster: &str,
+    start: Ts,
+    last: u64,
+    url: &str,
+) -> Result<Vec<Event>, Error> {
+    let mut zstd = zstd::bulk::Decompressor::new()
+        .map_err(|e| Error::Other(format!("cannot start a zstd decoder: {e}")))?;
+    let mut objects: BTreeMap<(String, String, String), Event> = BTreeMap::new();
+    for source in ["kube", "import"] {
+        let subjects = format!("tapio.{}.*.{source}", super::token(cluster));
+        each(
+            stream,
+            &subjects,
+            consumer::DeliverPolicy::All,
+            last,
+            url,
+            |h, p, recv, seq| {
+                if recv >= start {
+                    return false;
+                }
+                if let Ok(b) = wire::decode(h, p, recv, seq, &mut zstd) {
+                    keep_objects(&mut objects, b.events, None);
+                }
+                true
+            },
+        )
+        .await?;
+    }
+    let mut o: Vec<Event> = objects.into_values().collect();
+    o.sort_by_key(|e| e.ts);
+    Ok(o)
+}
+
+/// Keeps the last state of each Kubernetes object among `events` (those before `before`).
+fn keep_objects(
+    objects: &mut BTreeMap<(String, String, String), Event>,
+    events: Vec<Event>,
+    before: Option<Ts>,
+) {
+    for e in events
+        .into_iter()
+        .filter(|e| before.is_none_or(|b| e.ts < b))
+    {
+        if let Body::Kube(Kube::Object(o)) = &e.body {
+            let key = (
+                o.kind.to_string(),
+                o.namespace.to_string(),
+                o.name.to_string(),
+            );
+            if o.action == crate::event::ObjectAction::Deleted {
+                objects.remove(&key);
+            } else {
+                objects.insert(key, e);
+            }
         }
     }
 }
