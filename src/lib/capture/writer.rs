@@ -44,9 +44,23 @@ pub struct Writer<W: Write = BufWriter<File>> {
 }
 
 impl Writer<BufWriter<File>> {
-    /// Creates (or truncates) `path` and writes the header.
+    /// Creates (or truncates) `path` and writes the header. The file is readable by its owner
+    /// only (0600), whatever the umask: a capture holds a cluster's internals.
     pub fn create(path: &Path, header: &Header, opts: WriteOptions) -> Result<Self, Error> {
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        // An existing file keeps its mode on open: set it. (/dev/null and other special files
+        // are left as they are.)
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(path, e))?;
+        }
         Writer::new(BufWriter::with_capacity(1 << 20, file), path, header, opts)
     }
 }
@@ -189,5 +203,34 @@ impl<W: Write> Writer<W> {
             path: self.path.clone(),
             detail: err.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_capture_is_readable_by_its_owner_only_whatever_the_umask_or_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.tapio");
+        // An older file, readable by all.
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = Writer::create(&path, &Header::new("n"), WriteOptions::default()).unwrap();
+        w.finish().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let fresh = dir.path().join("d.tapio");
+        Writer::create(&fresh, &Header::new("n"), WriteOptions::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -55,3 +55,49 @@ pub trait Source: Send {
     /// Runs until halted; what the source saw before the halt still goes out.
     fn run(self: Box<Self>, out: &Outlet) -> Counters;
 }
+
+/// Decompresses gzip as a stream, refusing to go past `cap` bytes (a gzip bomb is an error that
+/// says so, not an allocation failure).
+pub fn gunzip(mut gz: impl std::io::Read, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    (&mut gz)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot decompress gzip: {e}"))?;
+    if out.len() as u64 > cap {
+        return Err(format!(
+            "decompresses to more than {} MiB (a gzip bomb, or a dump to decompress and split first)",
+            cap >> 20
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod gunzip_tests {
+    use std::io::Write;
+
+    #[test]
+    fn a_gzip_past_the_cap_is_an_error_that_says_so_and_one_under_it_reads() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&vec![b'a'; 3 << 20]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 64 << 10, "a small file that grows");
+        let err = super::gunzip(flate2::read::GzDecoder::new(&gz[..]), 1 << 20).unwrap_err();
+        assert!(err.contains("more than 1 MiB"), "{err}");
+        let ok = super::gunzip(flate2::read::GzDecoder::new(&gz[..]), 3 << 20).unwrap();
+        assert_eq!(ok.len(), 3 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dmesg.txt.gz");
+        std::fs::write(&path, &gz).unwrap();
+        let err = super::import::detect::read_text_capped(&path, 1 << 20).unwrap_err();
+        assert!(err.contains("gzip bomb"), "{err}");
+        assert_eq!(
+            super::import::detect::read_text_capped(&path, 4 << 20)
+                .unwrap()
+                .len(),
+            3 << 20
+        );
+    }
+}

@@ -354,10 +354,12 @@ fn read_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// A rotated, compressed log file (the kubelet rotates at 10 MiB by default): at most 1 GiB
+/// once decompressed.
 fn read_gz(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path)?).read_to_end(&mut out)?;
-    Ok(out)
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+    crate::source::gunzip(gz, crate::source::import::detect::MAX_GUNZIPPED)
+        .map_err(std::io::Error::other)
 }
 
 fn gz_starts_with(path: &Path, head: &[u8]) -> bool {
