@@ -267,9 +267,13 @@ fn a_damaged_header_length_or_a_forged_block_count_is_corruption_not_a_crash() {
     let mut b = bytes.clone();
     b[14] ^= 0x10;
     std::fs::write(&path, &b).unwrap();
-    let mut r = Reader::open(&path, ReadOptions::default()).unwrap();
-    assert!(r.read_all().unwrap().is_empty());
-    assert!(matches!(r.warnings(), [Warning::Truncated { .. }]));
+    // Valid blocks after it show it is corruption, not a capture cut inside its header.
+    let err = Reader::open(&path, ReadOptions::default()).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("points past the end of the file, but valid blocks follow"),
+        "{err}"
+    );
     let opts = ReadOptions {
         skip_corrupt: true,
         ..ReadOptions::default()
@@ -298,5 +302,58 @@ fn a_damaged_header_length_or_a_forged_block_count_is_corruption_not_a_crash() {
             "corrupt block header (lengths and count do not fit together) at byte offset {at}"
         )),
         "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_trailer_length_and_a_repeated_block_are_corruption_not_a_torn_end_or_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, events, ends) = small_block_capture(dir.path(), 1000);
+    let path = dir.path().join("damaged.tapio");
+    // The trailer is the last frame: its length field sits 4 bytes into it.
+    let trailer = bytes
+        .windows(4)
+        .rposition(|w| w == b"TEND")
+        .expect("a closed capture has a trailer");
+    // Its length made larger: it points past the end of the file (before, this read as a
+    // capture cut inside its trailer).
+    let mut b = bytes.clone();
+    b[trailer + 5] ^= 0x10;
+    std::fs::write(&path, &b).unwrap();
+    let err = Reader::open(&path, ReadOptions::default())
+        .unwrap()
+        .read_all()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("corrupt trailer (its length"),
+        "{err}"
+    );
+    // Cut inside the trailer: a torn end, as before.
+    std::fs::write(&path, &bytes[..trailer + 10]).unwrap();
+    let mut r = Reader::open(&path, ReadOptions::default()).unwrap();
+    assert_eq!(r.read_all().unwrap(), events);
+    assert!(matches!(r.warnings(), [Warning::Truncated { .. }]));
+
+    // The second block written twice (a copy gone wrong).
+    let (a, b2) = (ends[0] as usize, ends[1] as usize);
+    let mut b = bytes[..b2].to_vec();
+    b.extend_from_slice(&bytes[a..b2]);
+    b.extend_from_slice(&bytes[b2..]);
+    std::fs::write(&path, &b).unwrap();
+    let err = Reader::open(&path, ReadOptions::default())
+        .unwrap()
+        .read_all()
+        .unwrap_err();
+    assert!(err.to_string().contains("block repeated"), "{err}");
+    let opts = ReadOptions {
+        skip_corrupt: true,
+        ..ReadOptions::default()
+    };
+    let mut r = Reader::open(&path, opts).unwrap();
+    assert_eq!(r.read_all().unwrap(), events, "each event once");
+    assert!(
+        matches!(r.warnings(), [Warning::SkippedCorrupt { offset, .. }] if *offset == b2 as u64),
+        "{:?}",
+        r.warnings()
     );
 }

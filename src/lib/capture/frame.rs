@@ -84,6 +84,8 @@ pub struct FrameHeader {
     pub zlen: usize,
     pub raw_len: usize,
     pub count: u32,
+    /// The sequence number of the frame's first event.
+    pub first_seq: u64,
     pub payload_crc: u32,
 }
 
@@ -100,10 +102,13 @@ impl FrameHeader {
         if crc32fast::hash(&b[..44]) != u32_at(44) {
             return Err("block header (checksum mismatch)");
         }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&b[32..40]);
         let frame = FrameHeader {
             zlen: u32_at(4) as usize,
             raw_len: u32_at(8) as usize,
             count: u32_at(12),
+            first_seq: u64::from_le_bytes(seq),
             payload_crc: u32_at(40),
         };
         // Every record takes at least four bytes (two deltas, a name, a source, a body tag).

@@ -72,6 +72,8 @@ impl fmt::Display for Warning {
 
 enum Step {
     Block(RawBlock),
+    /// A whole, valid block that repeats events already read (the position is past it).
+    Repeat(String),
     End,
     Torn(&'static str),
     Corrupt(String),
@@ -88,6 +90,8 @@ pub struct Reader {
     done: bool,
     warnings: Vec<Warning>,
     decoder: Decoder,
+    /// The number the next block's first event must reach at least.
+    next_seq: Option<u64>,
 }
 
 impl Reader {
@@ -106,6 +110,7 @@ impl Reader {
             done: false,
             warnings: Vec::new(),
             decoder,
+            next_seq: None,
         };
         loop {
             match r.read_header()? {
@@ -178,6 +183,22 @@ impl Reader {
                     self.warnings
                         .push(Warning::Truncated { offset: at, inside });
                     self.done = true;
+                }
+                Step::Repeat(what) if self.opts.skip_corrupt => {
+                    let bytes = self.pos - at;
+                    self.warnings.push(Warning::SkippedCorrupt {
+                        offset: at,
+                        bytes,
+                        what,
+                    });
+                }
+                Step::Repeat(what) => {
+                    self.done = true;
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        offset: at,
+                        what,
+                    });
                 }
                 Step::Corrupt(what) if self.opts.skip_corrupt => self.resync(at, what)?,
                 Step::Corrupt(what) => {
@@ -264,9 +285,19 @@ impl Reader {
         if self.read_at(&mut rest, HEADER_FIXED as u64)? < rest.len() {
             // Cut inside the header, or a damaged length that points past the end: only the
             // second leaves valid blocks behind it.
-            if self.opts.skip_corrupt && !self.opts.follow {
+            if !self.opts.follow {
                 if let Some(at) = self.next_valid_frame(HEADER_FIXED as u64)? {
-                    return self.skip_header_to(version, at, format!("header (length {len})"));
+                    let what = format!(
+                        "header (its length, {len}, points past the end of the file, but valid blocks follow at byte offset {at})"
+                    );
+                    if self.opts.skip_corrupt {
+                        return self.skip_header_to(version, at, what);
+                    }
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        offset: 12,
+                        what,
+                    });
                 }
             }
             return Ok(None);
@@ -352,6 +383,19 @@ impl Reader {
                 "block (payload checksum mismatch)".to_string(),
             ));
         }
+        // Numbers grow through a capture: a block that goes back is a repeat (a copy gone wrong),
+        // not new events.
+        if frame.count > 0 {
+            if let Some(next) = self.next_seq.filter(|n| frame.first_seq < *n) {
+                self.pos += (BLOCK_FIXED + frame.zlen) as u64;
+                return Ok(Step::Repeat(format!(
+                    "block repeated: its events start at number {}, and number {} was already read",
+                    frame.first_seq,
+                    next - 1
+                )));
+            }
+            self.next_seq = Some(frame.first_seq.saturating_add(u64::from(frame.count)));
+        }
         let block = RawBlock {
             offset: self.pos,
             count: frame.count,
@@ -373,6 +417,21 @@ impl Reader {
         }
         let mut buf = vec![0u8; 8 + len + 4];
         if self.read_at(&mut buf, self.pos)? < buf.len() {
+            // Cut while the trailer was written, or a damaged length: a whole trailer (JSON and
+            // its checksum) in what is left says which.
+            if !self.opts.follow {
+                let left = self.file_len()?.saturating_sub(self.pos + 8) as usize;
+                if (4..=MAX_HEADER).contains(&left) {
+                    let mut rest = vec![0u8; left];
+                    let n = self.read_at(&mut rest, self.pos + 8)?;
+                    if n == left && serde_json::from_slice::<Trailer>(&rest[..left - 4]).is_ok() {
+                        return Ok(Step::Corrupt(format!(
+                            "trailer (its length, {len}, does not fit the {} bytes of trailer that are there)",
+                            left - 4
+                        )));
+                    }
+                }
+            }
             return Ok(Step::Torn("inside the trailer"));
         }
         let stored = u32::from_le_bytes([buf[8 + len], buf[9 + len], buf[10 + len], buf[11 + len]]);
