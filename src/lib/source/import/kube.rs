@@ -136,6 +136,13 @@ fn parse_commented_stream(text: &str, node: &str, out: &mut Parsed) {
             continue;
         }
         let at = Location::Line(line);
+        if let Some(deep) = yaml_too_deep(&body, MAX_YAML_DEPTH) {
+            out.reject(
+                Location::Line(line + deep - 1),
+                format!("YAML nested deeper than {MAX_YAML_DEPTH} levels: not a Kubernetes object, not parsed"),
+            );
+            continue;
+        }
         let v: Value = match serde_yaml::from_str(&body) {
             Ok(v) => v,
             Err(e) => {
@@ -155,7 +162,59 @@ fn parse_commented_stream(text: &str, node: &str, out: &mut Parsed) {
     }
 }
 
+/// Deeper than this is no Kubernetes object (they nest about twenty levels): a bomb, refused
+/// before the parser spends superlinear time on it.
+pub const MAX_YAML_DEPTH: usize = 256;
+
+/// The line (1-based) where YAML text nests deeper than `max` levels, counting block indentation
+/// and flow brackets (outside quoted strings).
+pub fn yaml_too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if flow == 0 && !body.is_empty() && !body.starts_with('#') {
+            // Block structure: each deeper indentation, and each "- " of a sequence entry.
+            let mut indent = line.len() - body.len();
+            let mut rest = body;
+            while let Some(r) = rest.strip_prefix("- ") {
+                indent += 2;
+                rest = r.trim_start_matches(' ');
+                indents.retain(|&d| d < indent - 2);
+                indents.push(indent - 2);
+            }
+            indents.retain(|&d| d < indent);
+            indents.push(indent);
+        }
+        let (mut single, mut double) = (false, false);
+        for c in body.chars() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single => double = !double,
+                '#' if !single && !double => break,
+                '[' | '{' if !single && !double => flow += 1,
+                ']' | '}' if !single && !double => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            if flow + indents.len() > max {
+                return Some(i + 1);
+            }
+        }
+        if flow + indents.len() > max {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 fn parse_yaml_docs(text: &str, node: &str, out: &mut Parsed) {
+    if let Some(line) = yaml_too_deep(text, MAX_YAML_DEPTH) {
+        out.reject(
+            Location::Line(line),
+            format!("YAML nested deeper than {MAX_YAML_DEPTH} levels: not a Kubernetes object, not parsed"),
+        );
+        return;
+    }
     let mut index = 0;
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         match serde::Deserialize::deserialize(doc) {
@@ -549,6 +608,34 @@ pub fn latest_time(v: &Value) -> Option<Ts> {
 mod tests {
     use super::*;
     use crate::event::Body;
+
+    #[test]
+    fn yaml_nested_a_hundred_thousand_deep_is_refused_at_once_and_real_objects_pass() {
+        let bomb = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let start = std::time::Instant::now();
+        let p = parse(&bomb, Format::KubeYaml, "");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(p.rejected.len(), 1);
+        assert!(
+            p.rejected[0].reason.contains("deeper than 256 levels"),
+            "{:?}",
+            p.rejected
+        );
+        let mut deep = String::new();
+        for i in 0..300 {
+            deep.push_str(&" ".repeat(2 * i));
+            deep.push_str("a:\n");
+        }
+        assert_eq!(
+            yaml_too_deep(&deep, MAX_YAML_DEPTH),
+            Some(MAX_YAML_DEPTH + 1)
+        );
+        let quoted = "a: \"[[[[[[\"\nb: '{{{{'\n";
+        assert_eq!(yaml_too_deep(quoted, 2), None);
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: b\nspec:\n  containers:\n  - name: c\n    image: i\n    ports:\n    - containerPort: 80\n";
+        assert_eq!(yaml_too_deep(pod, 6), None);
+        assert_eq!(parse(pod, Format::KubeYaml, "").rejected.len(), 0);
+    }
 
     fn data(p: &str) -> String {
         let path = format!("{}/../shared/data/{p}", env!("CARGO_MANIFEST_DIR"));
