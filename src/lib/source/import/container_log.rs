@@ -73,6 +73,10 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
         let resource = attribution.resource();
         let key = format!("{}/{}", attribution.pod, attribution.container);
         if let Some(line) = parse_line(rest) {
+            if let Some(why) = super::implausible(line.ts) {
+                out.reject(line_no, why);
+                continue;
+            }
             last_time = None;
             let stream = line.stream;
             let j = joiners.entry(key).or_insert_with(|| Joiner::new(MAX_LINE));
@@ -91,6 +95,17 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             None => super::text_time::line_time(rest),
             Some(_) => None,
         };
+        if let Some(why) = timed.and_then(|(ts, _)| super::implausible(ts)) {
+            out.reject(line_no, why);
+            continue;
+        }
+        if let Some(why) = match stated {
+            Some(LineTime::Absolute(ts)) => super::implausible(ts),
+            _ => None,
+        } {
+            out.reject(line_no, why);
+            continue;
+        }
         match timed {
             Some((ts, text)) => {
                 last_time = Some(LineTime::Absolute(ts));
@@ -255,4 +270,44 @@ pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<S
     }
     said.sort();
     said
+}
+
+#[cfg(test)]
+mod plausible_tests {
+    use super::*;
+
+    #[test]
+    fn a_line_dated_1754_or_next_century_is_rejected_with_its_line_and_moves_nothing() {
+        let text = "2024-05-01T10:00:00.000000000Z stdout F first\n\
+                    1754-08-30T22:43:41.128654848Z stdout F null time\n\
+                    2024-05-01T10:00:01.000000000Z stdout F second\n\
+                    2096-01-01T00:00:00.000000000Z stdout F a flipped bit\n\
+                    1754-08-30T22:43:41Z kubectl logs --timestamps, null time\n";
+        let p = parse(
+            text,
+            Path::new("/var/log/pods/shop_api-1_uid/api/0.log"),
+            None,
+            "",
+        );
+        let lines: Vec<(Location, bool)> = p
+            .rejected
+            .iter()
+            .map(|r| {
+                let why = r.reason.contains("before 2000") || r.reason.contains("year from now");
+                (r.at, why)
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Location::Line(2), true),
+                (Location::Line(4), true),
+                (Location::Line(5), true)
+            ]
+        );
+        assert_eq!(p.events.len(), 2);
+        for e in &p.events {
+            assert!(matches!(e.time, LineTime::Absolute(ts) if ts.0 > 1_700_000_000_000_000_000));
+        }
+    }
 }

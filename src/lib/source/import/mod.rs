@@ -106,6 +106,26 @@ impl Parsed {
     }
 }
 
+/// Whether a record's time can be real: not before 2000 (null-time sentinels such as 1754 or
+/// the epoch), not after a year from now (a flipped bit). A record that fails is rejected, and
+/// never moves where the other records of the import are placed.
+pub fn implausible(ts: Ts) -> Option<String> {
+    let floor = Ts::from_secs(946_684_800); // 2000-01-01T00:00:00Z
+    let ceiling = Ts::from_datetime(&chrono::Utc::now()).0 + 366 * 86_400 * Ts::NANOS_PER_SEC;
+    if ts.0 == 0 {
+        // Times before the epoch are read as the epoch.
+        Some("its time is 1970 or earlier (before 2000): a placeholder for \"no time\", not when it happened".to_string())
+    } else if ts < floor {
+        Some(format!(
+            "time {ts} is before 2000: a placeholder for \"no time\", not when it happened"
+        ))
+    } else if ts.0 > ceiling {
+        Some(format!("time {ts} is more than a year from now"))
+    } else {
+        None
+    }
+}
+
 /// One input of an import.
 #[derive(Clone, Debug)]
 pub struct Input {
@@ -241,6 +261,18 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
             paste::parse(&text, now, node)
         }
     };
+    // Records whose own time cannot be real (parsers that know the line reject them there).
+    let mut kept = Vec::with_capacity(parsed.events.len());
+    for (i, p) in std::mem::take(&mut parsed.events).into_iter().enumerate() {
+        match p.time {
+            LineTime::Absolute(ts) => match implausible(ts) {
+                Some(why) => parsed.reject(Location::Item(i), why),
+                None => kept.push(p),
+            },
+            _ => kept.push(p),
+        }
+    }
+    parsed.events = kept;
     report.events = parsed.events.len();
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
