@@ -35,6 +35,23 @@ impl Converted {
     }
 }
 
+/// A span longer than this is a broken clock or a flipped bit, not a request.
+const MAX_SPAN_NS: u64 = 7 * 86_400 * 1_000_000_000;
+
+/// A record time that cannot be real: before 2000, or more than a day ahead of this machine's
+/// clock (a flipped bit once dated a span 2096 and stretched a capture over 73 years).
+fn implausible(ts: Ts) -> Option<String> {
+    let floor = Ts::from_secs(946_684_800);
+    let ahead = Ts::from_datetime(&chrono::Utc::now()).0 + 86_400 * Ts::NANOS_PER_SEC;
+    if ts < floor {
+        Some(format!("{ts} is before 2000"))
+    } else if ts.0 > ahead {
+        Some(format!("{ts} is more than a day ahead of this clock"))
+    } else {
+        None
+    }
+}
+
 /// The node an event belongs to: `k8s.node.name` of its resource, else the recorder's node.
 fn node_of(resource: &[Attribute], default: &Name) -> Name {
     find(resource, "k8s.node.name")
@@ -89,6 +106,15 @@ fn span(s: trace::Span, resource: &[Attribute], service: &Name) -> Result<Span, 
         return Err(format!("span {:?}: no start time", s.name));
     }
     let start = Ts(s.start_time_unix_nano);
+    if let Some(why) = implausible(start) {
+        return Err(format!("span {:?}: start {why}", s.name));
+    }
+    if s.end_time_unix_nano > 0 && s.end_time_unix_nano < s.start_time_unix_nano {
+        return Err(format!("span {:?}: ends before it starts", s.name));
+    }
+    if s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) > MAX_SPAN_NS {
+        return Err(format!("span {:?}: lasts more than a week", s.name));
+    }
     let (status, status_message) = match s.status {
         Some(st) => (
             match st.code {
@@ -159,6 +185,9 @@ fn log(r: LogRecord, resource: &[Attribute], service: &Name) -> Result<(Ts, AppL
         (0, observed) => Ts(observed),
         (t, _) => Ts(t),
     };
+    if let Some(why) = implausible(ts) {
+        return Err(format!("log record: time {why}"));
+    }
     let trace_id = match r.trace_id.len() {
         0 => None,
         _ => Some(TraceId(id::<16>(&r.trace_id).ok_or_else(|| {
@@ -306,6 +335,16 @@ mod tests {
             span_id: vec![1; 3],
             ..good.clone()
         };
+        // A flipped bit: 2096.
+        let far = trace::Span {
+            start_time_unix_nano: 3_976_000_000_000_000_000,
+            end_time_unix_nano: 3_976_000_000_500_000_000,
+            ..good.clone()
+        };
+        let backwards = trace::Span {
+            end_time_unix_nano: 1_600_000_000_000_000_000,
+            ..good.clone()
+        };
         let req = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
@@ -318,14 +357,17 @@ mod tests {
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans {
-                    spans: vec![good, zero_trace, short_span],
+                    spans: vec![good, zero_trace, short_span, far, backwards],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
         };
         let got = traces(req, &Name::from("recorder-node"));
-        assert_eq!(got.rejected, 2);
+        assert_eq!(
+            got.rejected, 4,
+            "the bad ids, 2096, and a span that ends first"
+        );
         assert!(
             got.first_error.contains("invalid trace id"),
             "{}",
