@@ -359,3 +359,34 @@ fn import_places_dmesg_t_local_times_with_tz() {
     assert_eq!(v["data"]["victim_pid"], 4711);
     assert_eq!(v["data"]["rss_kib"], 2_097_000);
 }
+
+#[test]
+fn many_rejected_records_are_summarised_by_reason_and_verbose_shows_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"metadata":{{"name":"x{i}"}}}}"#))
+        .collect();
+    let input = dir.path().join("bad.json");
+    std::fs::write(
+        &input,
+        format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(",")),
+    )
+    .unwrap();
+    let out = dir.path().join("bad.tapio");
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+            .args(["import", "-o"])
+            .arg(&out)
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let err = run(&[]);
+    assert_eq!(err.matches(": rejected: ").count(), 5, "{err}");
+    assert!(err.contains("35 more rejected: object has no"), "{err}");
+    let all = run(&["-v"]);
+    assert_eq!(all.matches(": rejected: ").count(), 40, "{all}");
+}

@@ -55,6 +55,10 @@ pub struct Args {
     /// No progress bar, and no per-file summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// Every rejected record on its own line (by default the first five of a file, then a count
+    /// per reason).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 fn parse_pod(s: &str) -> Result<(String, String), String> {
@@ -163,8 +167,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
             problem = true;
             continue;
         }
-        for r in &f.rejected {
+        // The first few in full; past them, a count per reason (-v: every one).
+        let shown = if args.verbose {
+            f.rejected.len()
+        } else {
+            SHOWN
+        };
+        for r in f.rejected.iter().take(shown) {
             say!("tapio: warning: {name}: {}: rejected: {}", r.at, r.reason);
+        }
+        let mut rest: Vec<(String, usize)> = Vec::new();
+        for r in f.rejected.iter().skip(shown) {
+            let key = reason_kind(&r.reason);
+            match rest.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => rest.push((key, 1)),
+            }
+        }
+        for (reason, n) in &rest {
+            say!("tapio: warning: {name}: {n} more rejected: {reason} (-v shows each)");
         }
         for w in &f.warnings {
             say!("tapio: warning: {name}: {w}");
@@ -194,6 +215,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         failed
     );
     Ok(common::exit(problem))
+}
+
+/// Rejected records shown in full per file before they are counted by reason.
+const SHOWN: usize = 5;
+
+/// A rejection's reason without its particulars (numbers, quoted parts), to count alike ones.
+fn reason_kind(reason: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in reason.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                if quoted {
+                    out.push_str("\"…\"");
+                }
+            }
+            _ if quoted => {}
+            c if c.is_ascii_digit() => {
+                if !out.ends_with('N') {
+                    out.push('N');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn file_name(p: &Path) -> String {
