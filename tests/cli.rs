@@ -390,3 +390,38 @@ fn many_rejected_records_are_summarised_by_reason_and_verbose_shows_each() {
     let all = run(&["-v"]);
     assert_eq!(all.matches(": rejected: ").count(), 40, "{all}");
 }
+
+#[test]
+fn text_that_no_reader_recognises_is_an_error_that_says_how_to_force_a_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.txt");
+    std::fs::write(&input, "hello\nthis is not a log\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+        .args(["import", "-o"])
+        .arg(dir.path().join("x.tapio"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("format not recognised"), "{err}");
+    assert!(err.contains("pass --format"), "{err}");
+    assert!(!dir.path().join("x.tapio").exists());
+    // Kernel messages copied without their timestamps are still kernel messages.
+    std::fs::write(
+        &input,
+        "Memory cgroup out of memory: Killed process 4711 (java) total-vm:4194304kB, anon-rss:2097152kB, file-rss:0kB\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+        .args(["import", "-o"])
+        .arg(dir.path().join("x.tapio"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

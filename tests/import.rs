@@ -34,6 +34,10 @@ fn import(files: &[PathBuf], extra: &[&str]) -> (Vec<Event>, String, i32) {
     let output = assert.get_output();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let code = output.status.code().unwrap_or(-1);
+    assert!(
+        out.exists(),
+        "tapio import wrote nothing (exit {code}):\n{stderr}"
+    );
     let events = read(&out);
     (events, stderr, code)
 }

@@ -138,7 +138,40 @@ pub fn detect(text: &str) -> Option<Format> {
     if syslog_line(first) {
         return Some(Format::Syslog);
     }
-    Some(Format::KernelLog)
+    // Kernel messages without their timestamps (an OOM report copied into a ticket) need positive
+    // evidence too: text that no reader recognises is not a kernel log.
+    if kernel_text(trimmed) {
+        return Some(Format::KernelLog);
+    }
+    // A kubectl command among the first lines: pasted output, however fragmentary (the paste
+    // reader takes what it knows and says what it skips).
+    if super::paste::has_command(trimmed) {
+        return Some(Format::KubectlDescribe);
+    }
+    if super::paste::table_within(trimmed) {
+        return Some(Format::KubectlTable);
+    }
+    None
+}
+
+/// Kernel log lines somewhere in the first lines: a dmesg timestamp, or the kernel's own words.
+fn kernel_text(text: &str) -> bool {
+    const WORDS: [&str; 11] = [
+        "OOM kill of PID",
+        "invoked oom-killer",
+        "Out of memory:",
+        "Killed process ",
+        "Memory cgroup out of memory",
+        "oom-kill:",
+        "oom_reaper:",
+        "Call Trace:",
+        "Tasks state (memory values in pages)",
+        "kernel: ",
+        "Mem-Info:",
+    ];
+    text.lines()
+        .take(200)
+        .any(|l| dmesg_line(l.trim_start()) || WORDS.iter().any(|w| l.contains(w)))
 }
 
 /// `[  123.456789] …` or `[Tue Jul  2 14:17:41 2024] …` (dmesg, dmesg -T), perhaps after `<6>`:

@@ -222,16 +222,19 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
     let detected = input.format.or_else(|| detect::detect(&text));
     // With --pod, plain text is `kubectl logs` output, not a kernel log.
     let detected = match (detected, &opts.owner, input.format) {
-        (Some(Format::KernelLog | Format::Syslog), Some(_), None) => Some(Format::ContainerLog),
+        (Some(Format::KernelLog | Format::Syslog) | None, Some(_), None) => {
+            Some(Format::ContainerLog)
+        }
         (d, _, _) => d,
     };
     let format = match detected {
         Some(f) => f,
         None => {
             report.error = Some(
-                "format not recognised (expected Kubernetes JSON/YAML, a watch stream, OTLP or \
-                 Zipkin JSON, dmesg, syslog or journalctl output, kubectl describe or get \
-                 output); pass --format to force one"
+                "format not recognised: none of Kubernetes JSON/YAML, a watch stream, OTLP or \
+                 Zipkin JSON, dmesg, syslog or journalctl output, kernel messages, kubectl \
+                 describe or get output, container logs; pass --format to force one (a plain \
+                 `kubectl logs` text: --pod NS/NAME)"
                     .to_string(),
             );
             return (report, Parsed::default());

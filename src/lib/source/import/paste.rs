@@ -52,8 +52,13 @@ pub fn is_table(text: &str) -> bool {
         || (has_command(text) && starts_within(text, |l| table_kind(l).is_some()))
 }
 
+/// A `kubectl get` table header among the first lines (a report that quotes one).
+pub(crate) fn table_within(text: &str) -> bool {
+    starts_within(text, |l| table_kind(l).is_some())
+}
+
 /// A kubectl command among the first lines: what follows it is its output.
-fn has_command(text: &str) -> bool {
+pub(crate) fn has_command(text: &str) -> bool {
     text.lines().take(60).any(|l| command(l).is_some())
 }
 
