@@ -121,52 +121,75 @@ pub fn follow(
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let (client, stream, durable, ack_floor, mut ledger) = rt.block_on(async {
-        let client = super::connect(
-            &opts.nats,
-            &format!("tapio consumer {}", opts.consumer),
-            false,
-        )
-        .await?;
-        let js = jetstream::new(client.clone());
-        let stream = super::get_stream(&js, &url, &opts.stream).await?;
-        let filter = super::filter(&opts.cluster, opts.node.as_deref());
-        let durable: consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &super::token(&opts.consumer),
-                consumer::pull::Config {
-                    durable_name: Some(super::token(&opts.consumer)),
-                    description: Some(format!("tapio replay --follow ({filter})")),
-                    filter_subject: filter.clone(),
-                    ack_policy: consumer::AckPolicy::All,
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ack_wait: Duration::from_secs(60),
-                    max_ack_pending: 100_000,
-                    ..Default::default()
-                },
+    // NATS going away while the consumer sets up is waited for too (the setup is idempotent).
+    let mut said_setup: Option<String> = None;
+    let (client, stream, durable, ack_floor, mut ledger) = loop {
+        let setup = rt.block_on(async {
+            let client = super::connect(
+                &opts.nats,
+                &format!("tapio consumer {}", opts.consumer),
+                false,
             )
-            .await
-            .map_err(|e| Error::nats(&url, format!("consumer {}: {e}", opts.consumer)))?;
-        let mut d = durable.clone();
-        let info = d
-            .info()
-            .await
-            .map_err(|e| Error::nats(&url, format!("consumer {}: {e}", opts.consumer)))?;
-        if info.config.filter_subject != filter {
-            return Err(Error::nats(
-                &url,
-                format!(
-                    "consumer {} follows {:?}, not {filter:?}: give another --consumer",
-                    opts.consumer, info.config.filter_subject
-                ),
-            ));
+            .await?;
+            let js = jetstream::new(client.clone());
+            let stream = super::get_stream(&js, &url, &opts.stream).await?;
+            let filter = super::filter(&opts.cluster, opts.node.as_deref());
+            let durable: consumer::PullConsumer = stream
+                .get_or_create_consumer(
+                    &super::token(&opts.consumer),
+                    consumer::pull::Config {
+                        durable_name: Some(super::token(&opts.consumer)),
+                        description: Some(format!("tapio replay --follow ({filter})")),
+                        filter_subject: filter.clone(),
+                        ack_policy: consumer::AckPolicy::All,
+                        deliver_policy: consumer::DeliverPolicy::All,
+                        ack_wait: Duration::from_secs(60),
+                        max_ack_pending: 100_000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| Error::nats(&url, format!("consumer {}: {e}", opts.consumer)))?;
+            let mut d = durable.clone();
+            let info = d
+                .info()
+                .await
+                .map_err(|e| Error::nats(&url, format!("consumer {}: {e}", opts.consumer)))?;
+            if info.config.filter_subject != filter {
+                return Err(Error::nats(
+                    &url,
+                    format!(
+                        "consumer {} follows {:?}, not {filter:?}: give another --consumer",
+                        opts.consumer, info.config.filter_subject
+                    ),
+                ));
+            }
+            // Everything delivered before (acknowledged or not) is read again; what the server
+            // redelivers later is a duplicate and skipped.
+            let ack_floor = info.delivered.stream_sequence;
+            let ledger = Ledger::open(&js, &url, &opts.consumer).await?;
+            Ok::<_, Error>((client, stream, durable, ack_floor, ledger))
+        });
+        match setup {
+            Ok(done) => break done,
+            // A consumer that follows other subjects is the user's to fix, not to wait for.
+            Err(Error::Nats { detail, .. }) if detail.contains("give another --consumer") => {
+                return Err(Error::nats(&url, detail));
+            }
+            Err(e @ Error::Nats { .. }) => {
+                let why = format!("{e}: trying again");
+                if said_setup.as_ref() != Some(&why) {
+                    warn(why.clone());
+                    said_setup = Some(why);
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(Summary::default());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
         }
-        // Everything delivered before (acknowledged or not) is read again; what the server
-        // redelivers later is a duplicate and skipped.
-        let ack_floor = info.delivered.stream_sequence;
-        let ledger = Ledger::open(&js, &url, &opts.consumer).await?;
-        Ok::<_, Error>((client, stream, durable, ack_floor, ledger))
-    })?;
+    };
     let (tx, mut rx) = mpsc::channel::<Net>(1024);
     let filter = super::filter(&opts.cluster, opts.node.as_deref());
     let reader = rt.spawn(read(
