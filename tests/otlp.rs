@@ -400,3 +400,23 @@ fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate(
     let services = first["impact"]["services"].to_string();
     assert!(services.contains("service/shop/checkout"), "{services}");
 }
+
+#[test]
+fn a_request_that_declares_a_terabyte_is_refused_before_its_body() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, _, http) = receiver(dir.path());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = vec![0u8; 512];
+    let n = s.read(&mut got).expect("an answer without the body");
+    let got = String::from_utf8_lossy(&got[..n]);
+    assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    assert!(got.contains("declares 1000000000000 bytes"), "{got}");
+    rec.stop_only();
+}

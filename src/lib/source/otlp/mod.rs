@@ -283,6 +283,10 @@ async fn serve(
         .route("/v1/traces", post(http_traces))
         .route("/v1/logs", post(http_logs))
         .layer(DefaultBodyLimit::max(max))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            declared_size,
+        ))
         .with_state(Arc::clone(&shared));
     let http_listener = tokio::net::TcpListener::from_std(http)?;
     let http_server =
@@ -557,6 +561,49 @@ fn encode<T: Message + serde::Serialize>(enc: Encoding, resp: &T) -> Vec<u8> {
         Encoding::Protobuf => resp.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(resp).unwrap_or_else(|_| b"{}".to_vec()),
     }
+}
+
+/// A request that declares a body above the limit is refused at once, before its body is read
+/// (a client that declares a terabyte does not hold a connection while it sends it).
+async fn declared_size(
+    State(shared): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > shared.max as u64) {
+        shared.count.malformed.fetch_add(1, Ordering::Relaxed);
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let enc = if ct.contains("protobuf") {
+            Encoding::Protobuf
+        } else {
+            Encoding::Json
+        };
+        let mut resp = error(
+            enc,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RESOURCE_EXHAUSTED,
+            format!(
+                "the request declares {n} bytes; this receiver takes at most {}",
+                shared.max
+            ),
+        );
+        // The body is not read: the connection cannot be used again.
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return resp;
+    }
+    next.run(req).await
 }
 
 async fn http_traces(
