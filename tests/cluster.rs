@@ -13,7 +13,7 @@ use tapio::capture::{ReadOptions, Reader, WriteOptions, Writer};
 
 mod support;
 use support::nats::{available, free_port, http_get, Server};
-use support::recorder::{events_of, record_to, tapio};
+use support::recorder::{events_of, logs_of, record_to, tapio};
 
 /// Splits a fixture's captures into one capture per node (the events keep their numbers), as
 /// the nodes' recorders would have written them; events of no node go to `cluster.tapio` (the
@@ -62,6 +62,20 @@ fn split_by_node(fixture: &Path, dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A NATS server with its store in a fresh directory, and oom-cascade split per node in it.
+fn oom_cascade_cluster() -> (tempfile::TempDir, Server, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Server::start(&dir.path().join("store"));
+    let nodes = split_by_node(&fixture("oom-cascade"), &dir.path().join("split"));
+    (dir, nats, nodes)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/incidents")
+        .join(name)
+}
+
 fn publish(url: &str, cluster: &str, captures: &[PathBuf], extra: &[&str]) -> String {
     let out = tapio()
         .arg("publish")
@@ -105,33 +119,28 @@ fn nodes_published_apart_give_the_verdict_of_their_captures_merged() {
     }
     let dir = tempfile::tempdir().unwrap();
     let nats = Server::start(&dir.path().join("store"));
-    for fixture in ["oom-cascade", "node-not-ready", "dependency-unreachable"] {
-        let nodes = split_by_node(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures/incidents")
-                .join(fixture),
-            &dir.path().join(fixture),
-        );
-        assert!(nodes.len() >= 3, "{fixture} is a cluster of several nodes");
+    for name in ["oom-cascade", "node-not-ready", "dependency-unreachable"] {
+        let nodes = split_by_node(&fixture(name), &dir.path().join(name));
+        assert!(nodes.len() >= 3, "{name} is a cluster of several nodes");
         // Each node publishes on its own, as the nodes of a cluster do.
         for n in &nodes {
-            publish(&nats.url(), fixture, std::slice::from_ref(n), &[]);
+            publish(&nats.url(), name, std::slice::from_ref(n), &[]);
         }
         let (want, _, _) = replay_json(&[], &nodes);
-        let (got, err, code) = replay_json(&["--cluster", fixture], &[PathBuf::from(nats.url())]);
+        let (got, err, code) = replay_json(&["--cluster", name], &[PathBuf::from(nats.url())]);
         assert_eq!(code, 0, "{err}");
         assert!(!want["incidents"].as_array().unwrap().is_empty());
         assert_eq!(
             got, want,
-            "{fixture}: the stream's verdict is the captures' verdict"
+            "{name}: the stream's verdict is the captures' verdict"
         );
         // Published again (the same command): JetStream keeps one copy, the verdict is the same.
         for n in &nodes {
-            let again = publish(&nats.url(), fixture, std::slice::from_ref(n), &[]);
+            let again = publish(&nats.url(), name, std::slice::from_ref(n), &[]);
             assert!(again.contains("already there"), "{again}");
         }
-        let (got, _, _) = replay_json(&["--cluster", fixture], &[PathBuf::from(nats.url())]);
-        assert_eq!(got, want, "{fixture}: a second upload changes nothing");
+        let (got, _, _) = replay_json(&["--cluster", name], &[PathBuf::from(nats.url())]);
+        assert_eq!(got, want, "{name}: a second upload changes nothing");
     }
 }
 
@@ -141,12 +150,7 @@ fn a_node_whose_clock_is_seven_seconds_ahead_is_corrected_and_said() {
     if !available(test) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Server::start(&dir.path().join("store"));
-    let nodes = split_by_node(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/oom-cascade"),
-        &dir.path().join("split"),
-    );
+    let (_dir, nats, nodes) = oom_cascade_cluster();
     let (want, _, _) = replay_json(&[], &nodes);
     for n in &nodes {
         let skewed = n.file_stem().unwrap() == "node-3";
@@ -375,12 +379,7 @@ fn garbage_on_the_subjects_is_counted_and_skipped_and_the_api_serves_what_is_ope
     if !available(test) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Server::start(&dir.path().join("store"));
-    let nodes = split_by_node(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/oom-cascade"),
-        &dir.path().join("split"),
-    );
+    let (_dir, nats, nodes) = oom_cascade_cluster();
     publish(&nats.url(), "g", &nodes[..1], &[]);
     nats.publish_raw("tapio.g.node-9.ebpf", None, b"hello");
     nats.publish_raw(
@@ -503,11 +502,7 @@ fn nats_away_for_ten_seconds_loses_nothing_and_keeps_the_order() {
         !stderr.contains("wait in the spool"),
         "everything was sent: {stderr}"
     );
-    let local: Vec<String> = events_of(&capture)
-        .iter()
-        .filter(|e| e["kind"] == "log")
-        .map(|e| e["data"]["body"].as_str().unwrap().to_string())
-        .collect();
+    let local = logs_of(&events_of(&capture));
     assert_eq!(local.len(), n as usize, "the local capture has every line");
     // The stream has every line, once, in order.
     let pulled = dir.path().join("pulled.tapio");
@@ -521,11 +516,7 @@ fn nats_away_for_ten_seconds_loses_nothing_and_keeps_the_order() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let streamed: Vec<String> = events_of(&pulled)
-        .iter()
-        .filter(|e| e["kind"] == "log")
-        .map(|e| e["data"]["body"].as_str().unwrap().to_string())
-        .collect();
+    let streamed = logs_of(&events_of(&pulled));
     assert_eq!(streamed, local, "every line once, in order");
     // The consumer that was following went on after NATS came back.
     let start = Instant::now();
@@ -552,12 +543,7 @@ fn pull_writes_a_window_of_the_stream_that_replays_as_the_captures_do() {
     if !available(test) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Server::start(&dir.path().join("store"));
-    let nodes = split_by_node(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/oom-cascade"),
-        &dir.path().join("split"),
-    );
+    let (dir, nats, nodes) = oom_cascade_cluster();
     for n in &nodes {
         publish(&nats.url(), "p", std::slice::from_ref(n), &[]);
     }
@@ -746,12 +732,7 @@ fn a_restart_rebuilds_from_its_window_and_the_objects_from_before_it() {
     if !available(test) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let nats = Server::start(&dir.path().join("store"));
-    let nodes = split_by_node(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/oom-cascade"),
-        &dir.path().join("split"),
-    );
+    let (_dir, nats, nodes) = oom_cascade_cluster();
     // The cluster-wide objects first, the nodes well after.
     let (cluster, rest) = nodes.split_first().unwrap();
     assert!(cluster.ends_with("cluster.tapio"));

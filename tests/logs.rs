@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod support;
-use support::recorder::{events_of, record, tapio};
+use support::recorder::{events_of, logs_of, record, tapio};
 
 const UID: &str = "5e0c4a1e-7d3b-4f8e-9a65-00000000abcd";
 
@@ -19,14 +19,6 @@ fn append(path: &Path, text: &str) {
         .open(path)
         .unwrap();
     f.write_all(text.as_bytes()).unwrap();
-}
-
-fn logs_of(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["kind"] == "log")
-        .map(|e| e["data"]["body"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

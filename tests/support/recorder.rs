@@ -27,6 +27,15 @@ pub fn can_record(test: &str) -> bool {
     true
 }
 
+/// The log lines' bodies among events as `tapio cat -o json` prints them.
+pub fn logs_of(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "log")
+        .map(|e| e["data"]["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The events of a capture, as `tapio cat -o json` prints them.
 pub fn events_of(capture: &Path) -> Vec<Value> {
     let out = tapio()

@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(short = 'o', long, required_unless_present = "publish")]
     output: Option<PathBuf>,
     /// Start a new file once this one holds SIZE (K, M, G suffixes), as tcpdump -C does.
-    #[arg(short = 'C', long = "file-size", value_name = "SIZE", value_parser = parse_bytes)]
+    #[arg(short = 'C', long = "file-size", value_name = "SIZE", value_parser = crate::nats::parse_size)]
     file_size: Option<u64>,
     /// Start a new file every DURATION (30s, 10m, 1h); -o may hold strftime patterns (UTC).
     #[arg(short = 'G', long = "rotate-every", value_name = "DURATION", value_parser = parse_duration)]
@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["file_size", "rotate_every", "file_count"])]
     ring: Option<Duration>,
     /// The flight recorder's ring holds at most SIZE on disk.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_bytes, requires = "ring")]
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::nats::parse_size, requires = "ring")]
     ring_size: u64,
     /// How long the flight recorder records on after a trigger.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "ring")]
@@ -177,10 +177,6 @@ enum Verdicts {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     tapio::filter::parse_duration(s).map(Duration::from_nanos)
-}
-
-fn parse_bytes(s: &str) -> Result<u64, String> {
-    crate::nats::parse_size(s)
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {

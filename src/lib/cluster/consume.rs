@@ -8,7 +8,6 @@
 //! incidents stay open for the next run. Time goes on with the wall clock when the stream is
 //! quiet, so incidents close after their quiet period even when no node sends anything.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -204,18 +203,7 @@ pub fn follow(
         tx,
     ));
 
-    let mut st = Consumer {
-        core: Core::new(opts.detect.clone()).live(),
-        reorder: Reorder::new(opts.max_lateness.as_nanos() as u64),
-        skew: Skew::new(opts.skew_threshold.map(|d| d.as_nanos() as u64)),
-        seen: HashMap::new(),
-        zstd: zstd::bulk::Decompressor::new()
-            .map_err(|e| Error::Other(format!("cannot start a zstd decoder: {e}")))?,
-        summary: Summary::default(),
-        garbage: Said(0),
-        out: Vec::new(),
-        last_received: Ts(0),
-    };
+    let mut st = Consumer::new(opts, Core::new(opts.detect.clone()).live())?;
     metrics.with(|m| m.connected = true);
     let mut last_msg = Instant::now();
     let mut warnings = Vec::new();
@@ -315,7 +303,7 @@ struct Consumer {
     reorder: Reorder,
     skew: Skew,
     /// Batches seen, per node and run (resends and redeliveries are skipped).
-    seen: HashMap<(String, String), BTreeSet<u64>>,
+    seen: wire::Seen,
     zstd: zstd::bulk::Decompressor<'static>,
     summary: Summary,
     garbage: Said,
@@ -326,6 +314,21 @@ struct Consumer {
 }
 
 impl Consumer {
+    fn new(opts: &FollowOptions, core: Core) -> Result<Consumer, Error> {
+        Ok(Consumer {
+            core,
+            reorder: Reorder::new(opts.max_lateness.as_nanos() as u64),
+            skew: Skew::new(opts.skew_threshold.map(|d| d.as_nanos() as u64)),
+            seen: wire::Seen::default(),
+            zstd: zstd::bulk::Decompressor::new()
+                .map_err(|e| Error::Other(format!("cannot start a zstd decoder: {e}")))?,
+            summary: Summary::default(),
+            garbage: Said(0),
+            out: Vec::new(),
+            last_received: Ts(0),
+        })
+    }
+
     fn message(
         &mut self,
         headers: Option<&async_nats::HeaderMap>,
@@ -352,18 +355,10 @@ impl Consumer {
                 return;
             }
         };
-        let seen = self
-            .seen
-            .entry((b.node.clone(), b.run.clone()))
-            .or_default();
-        if !seen.insert(b.seq) {
+        if !self.seen.first_time(&b) {
             self.summary.duplicates += 1;
             metrics.with(|m| m.duplicates += 1);
             return;
-        }
-        if seen.len() > 100_000 {
-            let cut = b.seq.saturating_sub(50_000);
-            *seen = seen.split_off(&cut);
         }
         let correction = match b.sent {
             Some(sent) => {
@@ -446,11 +441,7 @@ impl Out<'_, '_> {
             std::thread::sleep(Duration::from_millis(500));
         }
         let mut inc = c.incident.clone();
-        for (node, ns, since) in self.notes {
-            if inc.end >= *since {
-                inc.notes.push(skew_note(node, *ns));
-            }
-        }
+        note_skews(&mut inc, self.notes);
         let change = Change {
             id,
             merged_into,
@@ -613,18 +604,7 @@ pub fn replay(
     let url = opts.nats.url.clone();
     let rt = super::runtime()?;
     let metrics = Metrics::default();
-    let mut st = Consumer {
-        core: Core::new(opts.detect.clone()),
-        reorder: Reorder::new(opts.max_lateness.as_nanos() as u64),
-        skew: Skew::new(opts.skew_threshold.map(|d| d.as_nanos() as u64)),
-        seen: HashMap::new(),
-        zstd: zstd::bulk::Decompressor::new()
-            .map_err(|e| Error::Other(format!("cannot start a zstd decoder: {e}")))?,
-        summary: Summary::default(),
-        garbage: Said(0),
-        out: Vec::new(),
-        last_received: Ts(0),
-    };
+    let mut st = Consumer::new(opts, Core::new(opts.detect.clone()))?;
     let filter = super::filter(&opts.cluster, opts.node.as_deref());
     let (tx, mut rx) = mpsc::channel::<Net>(1024);
     rt.block_on(async {
@@ -679,13 +659,18 @@ pub fn replay(
     // The clock corrections, on every incident they may have changed.
     let applied = st.skew.applied();
     for inc in &mut finished.verdict.incidents {
-        for (node, ns, since) in &applied {
-            if inc.end >= *since {
-                inc.notes.push(skew_note(node, *ns));
-            }
-        }
+        note_skews(inc, &applied);
     }
     Ok((finished, st.summary))
+}
+
+/// The clock corrections in force since before the incident ended, said on it.
+fn note_skews(inc: &mut crate::analysis::Incident, applied: &[(String, i64, Ts)]) {
+    for (node, ns, since) in applied {
+        if inc.end >= *since {
+            inc.notes.push(skew_note(node, *ns));
+        }
+    }
 }
 
 fn skew_note(node: &str, ns: i64) -> String {

@@ -6,7 +6,7 @@
 //! corrections the consumer would apply. Events are kept when their (corrected) time falls in the
 //! window, ordered by time, and written with the applied skews in the header.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -141,7 +141,7 @@ async fn read(
         None => consumer::DeliverPolicy::All,
     };
     let mut skew = Skew::new(opts.skew_threshold.map(|d| d.as_nanos() as u64));
-    let mut seen: HashMap<(String, String), std::collections::HashSet<u64>> = HashMap::new();
+    let mut seen = wire::Seen::default();
     let mut events: Vec<Event> = Vec::new();
     let filter = super::filter(&opts.cluster, None);
     let mut garbage = 0u64;
@@ -168,11 +168,7 @@ async fn read(
         if !wanted(&b.node) {
             return true;
         }
-        if !seen
-            .entry((b.node.clone(), b.run.clone()))
-            .or_default()
-            .insert(b.seq)
-        {
+        if !seen.first_time(&b) {
             summary.duplicates += 1;
             return true;
         }

@@ -212,6 +212,26 @@ pub fn decode(
     })
 }
 
+/// The batches seen, per node and run: a resend or a redelivery is known by its number. Memory is
+/// bounded: past 100,000 numbers of a run, those far behind are forgotten.
+#[derive(Default)]
+pub struct Seen(std::collections::HashMap<(String, String), std::collections::BTreeSet<u64>>);
+
+impl Seen {
+    /// Whether this batch is new (and remembers it).
+    pub fn first_time(&mut self, b: &Incoming) -> bool {
+        let seen = self.0.entry((b.node.clone(), b.run.clone())).or_default();
+        if !seen.insert(b.seq) {
+            return false;
+        }
+        if seen.len() > 100_000 {
+            let cut = b.seq.saturating_sub(50_000);
+            *seen = seen.split_off(&cut);
+        }
+        true
+    }
+}
+
 /// A run id: random for a recorder, or derived from what is sent (`tapio publish` of the same
 /// captures twice gives the same ids, and JetStream drops the second copy within its window).
 pub fn run_id(seed: Option<&[u8]>) -> String {
