@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::event::{Event, Ts};
+use crate::event::{Event, Name, Ts};
 
 /// At most this many events wait in the window; past it, the oldest go on (counted as forced).
 pub const MAX_PENDING: usize = 500_000;
@@ -27,7 +27,7 @@ struct Input {
 pub struct Reorder {
     lateness: u64,
     /// Waiting events, by time, node and arrival, with the stream time they arrived at.
-    pending: BTreeMap<(Ts, String, u64), (Event, Ts)>,
+    pending: BTreeMap<(Ts, Name, u64), (Event, Ts)>,
     arrival: u64,
     inputs: HashMap<String, Input>,
     stream_now: Ts,
@@ -76,10 +76,8 @@ impl Reorder {
                 continue;
             }
             self.arrival += 1;
-            self.pending.insert(
-                (e.ts, e.node.as_str().to_string(), self.arrival),
-                (e, received),
-            );
+            self.pending
+                .insert((e.ts, e.node.clone(), self.arrival), (e, received));
         }
         self.stream_now = self.stream_now.max(received);
         let st = self.inputs.entry(input.to_string()).or_insert(Input {
