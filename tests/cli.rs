@@ -7,9 +7,7 @@ use std::process::Stdio;
 
 use assert_cmd::Command;
 
-#[path = "support/shared.rs"]
-mod shared;
-use shared::shared_data;
+use crate::support::shared::shared_data;
 
 const DEMO: &str = "fixtures/captures/v1-oom-demo.tapio";
 

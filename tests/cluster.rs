@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tapio::capture::{ReadOptions, Reader, WriteOptions, Writer};
 
-mod support;
-use support::nats::{available, free_port, http_get, Server};
-use support::recorder::{events_of, logs_of, record_to, tapio};
+use crate::support::nats::{available, free_port, http_get, Server};
+use crate::support::recorder::{events_of, logs_of, record_to, tapio};
 
 /// Splits a fixture's captures into one capture per node (the events keep their numbers), as
 /// the nodes' recorders would have written them; events of no node go to `cluster.tapio` (the

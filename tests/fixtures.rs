@@ -115,9 +115,9 @@ fn demo_events() -> Vec<Event> {
 }
 
 /// Writes the frozen fixture. Run once per format version, never to "fix" a failing test:
-/// `cargo test --test fixtures -- --ignored write_frozen_fixture`.
+/// `cargo test --test integration -- --ignored fixtures::write_frozen_fixture`.
 #[test]
-#[ignore]
+#[ignore = "writes a frozen fixture: once per format version"]
 fn write_frozen_fixture() {
     let mut header = Header::new("node-2");
     header.kernel_release = "6.1.0-28-amd64".into();
@@ -216,7 +216,7 @@ fn the_frozen_captures_hold_every_kind() {
 
 /// Writes the JSON lines of `v1-record.tapio` once, when the recording is frozen.
 #[test]
-#[ignore]
+#[ignore = "writes a frozen fixture: once per format version"]
 fn write_frozen_recording_events() {
     let mut r = Reader::open(&fixture("v1-record.tapio"), ReadOptions::default()).unwrap();
     let mut lines = String::new();

@@ -9,9 +9,7 @@ use assert_cmd::Command;
 use tapio::capture::{ReadOptions, Reader};
 use tapio::event::{Body, Event, Kernel, Kind, Kube, OomConstraint, OomKill, StatusCode};
 
-#[path = "support/shared.rs"]
-mod shared;
-use shared::shared_data;
+use crate::support::shared::shared_data;
 
 fn data(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-mod support;
-use support::apiserver::ApiServer;
-use support::recorder::{can_record, record};
+use crate::support::apiserver::ApiServer;
+use crate::support::recorder::{needs_root, record};
 
 /// The kspan stream: (style, document) in order. The first documents are the cluster's state when
 /// the recorder starts; the rest arrive while it watches.
@@ -99,7 +98,7 @@ fn start(
     dir: &std::path::Path,
     server: &ApiServer,
     extra: &[&str],
-) -> support::recorder::Recording {
+) -> crate::support::recorder::Recording {
     let mut args = kube_args(&server.kubeconfig(dir));
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -111,7 +110,7 @@ fn start(
 
 #[test]
 fn the_kspan_stream_is_listed_then_watched_without_loss_or_repeats() {
-    if !support::shared::shared_data(
+    if !crate::support::shared::shared_data(
         "the_kspan_stream_is_listed_then_watched_without_loss_or_repeats",
     ) {
         return;
@@ -285,7 +284,7 @@ fn a_restarting_server_leaves_a_gap_marker_and_no_duplicates() {
     // until the last pod is in the capture, rather than a fixed time.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < deadline
-        && !support::recorder::events_of(rec.path())
+        && !crate::support::recorder::events_of(rec.path())
             .iter()
             .any(|e| e["data"]["uid"] == "uid-3")
     {
@@ -457,10 +456,9 @@ fn only_this_nodes_pods_with_node_and_only_a_namespace_with_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_kernel_and_the_watchers_write_one_capture_in_time_order() {
-    if !can_record("the_kernel_and_the_watchers_write_one_capture_in_time_order") {
-        return;
-    }
+    needs_root("the_kernel_and_the_watchers_write_one_capture_in_time_order");
     let server = ApiServer::start();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.kubeconfig(dir.path());

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod support;
-use support::recorder::{events_of, logs_of, record, tapio};
+use crate::support::recorder::{events_of, logs_of, record, tapio};
 
 const UID: &str = "5e0c4a1e-7d3b-4f8e-9a65-00000000abcd";
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod support;
-use support::recorder::{record, Recording};
+use crate::support::recorder::{record, Recording};
 
 fn python_sdk(test: &str) -> bool {
     let ok = Command::new("python3")
@@ -66,7 +65,7 @@ fn send(transport: &str, port: u16, spans: usize, gzip: bool) -> (Vec<Value>, u6
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines = support::recorder::json_lines(&out.stdout);
+    let lines = crate::support::recorder::json_lines(&out.stdout);
     let (last, sent) = lines.split_last().unwrap();
     assert_eq!(last["done"], true);
     (sent.to_vec(), last["logs"].as_u64().unwrap())
@@ -166,7 +165,7 @@ fn the_python_sdk_over_http_and_grpc_lands_span_for_span() {
             .any(|(t, _)| t == l["data"]["trace_id"].as_str().unwrap()));
     }
     // Filters reach them by pod and by trace.
-    let out = support::recorder::tapio()
+    let out = crate::support::recorder::tapio()
         .args(["cat", "--pod", "shop/checkout-5c6d7-abcde", "--kind", "log"])
         .arg(dir.path().join("rec.tapio"))
         .output()
@@ -383,7 +382,7 @@ fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate(
         "{}",
         String::from_utf8_lossy(&lab.stderr)
     );
-    let replay = support::recorder::tapio()
+    let replay = crate::support::recorder::tapio()
         .args(["replay", "-o", "json"])
         .arg(out.join("capture.tapio"))
         .arg(out.join("pods.tapio"))

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod support;
-use support::recorder::{can_record, record, tapio};
+use crate::support::recorder::{needs_root, record, tapio};
 
 /// One recording at a time: the machine has few cores, and each test reads only its own events.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -96,10 +95,9 @@ impl Drop for Memcg {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_real_oom_kill_is_recorded_once_with_the_victims_cgroup() {
-    if !can_record("a_real_oom_kill_is_recorded_once_with_the_victims_cgroup") {
-        return;
-    }
+    needs_root("a_real_oom_kill_is_recorded_once_with_the_victims_cgroup");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let memcg = Memcg::new(&format!("/tapio-test-oom-{}", std::process::id()), 32 << 20);
     let dir = tempfile::tempdir().unwrap();
@@ -128,10 +126,9 @@ fn a_real_oom_kill_is_recorded_once_with_the_victims_cgroup() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_refused_connection_names_its_ports() {
-    if !can_record("a_refused_connection_names_its_ports") {
-        return;
-    }
+    needs_root("a_refused_connection_names_its_ports");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // A port with nothing listening: bound once, then closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -172,10 +169,9 @@ fn a_refused_connection_names_its_ports() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exits_and_signals_carry_their_codes() {
-    if !can_record("exits_and_signals_carry_their_codes") {
-        return;
-    }
+    needs_root("exits_and_signals_carry_their_codes");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let rec = record(dir.path(), &["--no-kube", "--kind", "exec,exit,signal"]);
@@ -222,10 +218,9 @@ fn exits_and_signals_carry_their_codes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
-    if !can_record("an_oom_in_the_kubelet_layout_is_named_by_its_pod") {
-        return;
-    }
+    needs_root("an_oom_in_the_kubelet_layout_is_named_by_its_pod");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let uid = format!("5e0c4a1e-7d3b-4f8e-9a65-{:012x}", std::process::id());
     let cid = "3f1d9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a";
@@ -318,10 +313,9 @@ fn an_oom_in_the_kubelet_layout_is_named_by_its_pod() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest() {
-    if !can_record("an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest") {
-        return;
-    }
+    needs_root("an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // A process that ignores SIGTERM, and far more SIGTERMs than a one-page ring buffer holds.
     let mut target = Command::new("sh")
@@ -361,10 +355,9 @@ fn an_overloaded_ring_buffer_counts_its_drops_and_keeps_the_rest() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn tracefs_is_mounted_when_missing() {
-    if !can_record("tracefs_is_mounted_when_missing") {
-        return;
-    }
+    needs_root("tracefs_is_mounted_when_missing");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tracing = Path::new("/sys/kernel/tracing");
     // Unmounting fails when something else is tracing; then there is nothing to show here.
@@ -385,10 +378,9 @@ fn tracefs_is_mounted_when_missing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn without_privileges_the_error_says_what_is_needed_and_no_file_is_made() {
-    if !can_record("without_privileges_the_error_says_what_is_needed_and_no_file_is_made") {
-        return;
-    }
+    needs_root("without_privileges_the_error_says_what_is_needed_and_no_file_is_made");
     if Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: setpriv (util-linux) is not installed");
         return;
@@ -424,9 +416,7 @@ fn without_privileges_the_error_says_what_is_needed_and_no_file_is_made() {
 #[test]
 #[ignore = "needs root"]
 fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
-    if !can_record("a_throttled_pod_is_recorded_from_its_cpu_stat") {
-        return;
-    }
+    needs_root("a_throttled_pod_is_recorded_from_its_cpu_stat");
     let cpu = Path::new("/sys/fs/cgroup/cpu");
     if !cpu.join("cpu.cfs_quota_us").exists() {
         eprintln!("skipped a_throttled_pod_is_recorded_from_its_cpu_stat: no cgroup v1 cpu controller here");
@@ -494,14 +484,14 @@ fn a_throttled_pod_is_recorded_from_its_cpu_stat() {
 
 /// A memory cgroup laid out as the kubelet does (32 MiB), and an API server that lists its Pod
 /// (`shop/NAME` on node-7, started a minute ago).
-fn watched_pod(name: &str, uid_prefix: &str) -> (Memcg, support::apiserver::ApiServer) {
+fn watched_pod(name: &str, uid_prefix: &str) -> (Memcg, crate::support::apiserver::ApiServer) {
     let uid = format!("{uid_prefix}-7d3b-4f8e-9a65-{:012x}", std::process::id());
     let cid = format!(
         "{uid_prefix}{}",
         "9c8e2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
     );
     let memcg = Memcg::new(&format!("/kubepods/burstable/pod{uid}/{cid}"), 32 << 20);
-    let server = support::apiserver::ApiServer::start();
+    let server = crate::support::apiserver::ApiServer::start();
     let t = (chrono::Utc::now() - chrono::Duration::seconds(60))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
@@ -525,9 +515,7 @@ fn watched_pod(name: &str, uid_prefix: &str) -> (Memcg, support::apiserver::ApiS
 #[test]
 #[ignore = "needs root"]
 fn a_live_oom_opens_an_incident_and_closes_as_replay_says() {
-    if !can_record("a_live_oom_opens_an_incident_and_closes_as_replay_says") {
-        return;
-    }
+    needs_root("a_live_oom_opens_an_incident_and_closes_as_replay_says");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (memcg, server) = watched_pod("cart-7d8f9-x2x4k", "9a1c4a1e");
     let dir = tempfile::tempdir().unwrap();
@@ -616,15 +604,13 @@ fn without_ids(mut v: Vec<Value>) -> Vec<String> {
 #[test]
 #[ignore = "needs root"]
 fn the_flight_recorder_keeps_the_minute_before_an_oom() {
-    if !can_record("the_flight_recorder_keeps_the_minute_before_an_oom") {
-        return;
-    }
+    needs_root("the_flight_recorder_keeps_the_minute_before_an_oom");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (memcg, server) = watched_pod("cart-7d8f9-r1ng", "7b2c4a1e");
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.kubeconfig(dir.path());
     let ring = dir.path().join("ring");
-    let rec = support::recorder::record_to(
+    let rec = crate::support::recorder::record_to(
         &ring,
         &[
             "--ring",
@@ -679,7 +665,7 @@ fn the_flight_recorder_keeps_the_minute_before_an_oom() {
         "one capture, and the ring is gone"
     );
 
-    let events = support::recorder::events_of(&kept);
+    let events = crate::support::recorder::events_of(&kept);
     let ts = |e: &Value| {
         chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().unwrap())
             .unwrap()

@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A small Kubernetes API server for tests: real HTTP/1.1 on 127.0.0.1, speaking the list/watch
 //! protocol as kube-apiserver does (resourceVersion, chunked watch streams of JSON lines,
 //! bookmarks, `410 Gone` as a watch ERROR event, `fieldSelector=spec.nodeName=`), over an
@@ -151,11 +150,6 @@ impl ApiServer {
         let rv = self.inner.store.lock().unwrap().apply(object);
         self.inner.changed.notify_all();
         rv
-    }
-
-    pub fn delete(&self, object: &Value) {
-        self.inner.store.lock().unwrap().delete(object);
-        self.inner.changed.notify_all();
     }
 
     /// Changes the store while no watch sees it, then forgets the history and ends the watches:

@@ -1,5 +1,4 @@
 //! What the integration tests of `tapio record` share.
-#![allow(dead_code)]
 
 pub mod apiserver;
 pub mod nats;

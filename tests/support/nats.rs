@@ -1,6 +1,5 @@
 //! A real `nats-server -js` on a free port, with its store in a directory of the test's, that a
 //! test can stop and start again.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,4 @@
 //! Runs `tapio record` as a user would, and reads back what it wrote.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,17 +13,17 @@ pub fn tapio() -> Command {
     c
 }
 
-pub fn can_record(test: &str) -> bool {
+pub fn needs_root(test: &str) {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped {test}: recording the kernel needs root");
-        return false;
-    }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped {test}: this kernel has no BTF");
-        return false;
-    }
-    true
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "{test} needs root (it is #[ignore = \"needs root\"]; run it as root with --include-ignored)"
+    );
+    assert!(
+        Path::new("/sys/kernel/btf/vmlinux").exists(),
+        "{test} needs a kernel with BTF (/sys/kernel/btf/vmlinux)"
+    );
 }
 
 /// The log lines' bodies among events as `tapio cat -o json` prints them.
