@@ -53,11 +53,14 @@ pub mod cluster;
 pub mod detect;
 pub mod event;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod knowledge;
 pub mod link;
 pub mod notify;
 pub mod pipeline;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod source;
 pub mod topology;

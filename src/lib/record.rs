@@ -56,6 +56,9 @@ pub struct Options {
     pub trigger_now: Option<Arc<AtomicBool>>,
     /// Also publish what is recorded to the cluster's stream.
     pub publish: Option<crate::cluster::PublishOptions>,
+    /// Replace secrets before anything is written or published (see [`crate::redact`]); off only
+    /// with `--no-redact`.
+    pub redact: bool,
 }
 
 /// Which incidents make the flight recorder keep a capture.
@@ -221,6 +224,7 @@ pub fn run(
         });
         let core_tx = core.is_some().then_some(core_tx);
         let mut pending: Vec<Event> = Vec::new();
+        let mut redactor = opts.redact.then(crate::redact::Redactor::new);
         let mut last_write = Instant::now();
         let mut halted = false;
         loop {
@@ -251,6 +255,7 @@ pub fn run(
                     Some(watermark),
                     core_tx.as_ref(),
                     publisher.as_ref(),
+                    redactor.as_mut(),
                 )?;
                 for (at, what) in trig_rx.try_iter() {
                     writer.trigger(at, &what);
@@ -284,6 +289,7 @@ pub fn run(
             None,
             core_tx.as_ref(),
             publisher.as_ref(),
+            redactor.as_mut(),
         )?;
         drop(core_tx);
         // What NATS does not take within a few seconds waits in the spool for the next run.
@@ -374,6 +380,7 @@ fn write_until(
     watermark: Option<Ts>,
     core: Option<&crossbeam_channel::Sender<Vec<Event>>>,
     publisher: Option<&crate::cluster::Publisher>,
+    mut redactor: Option<&mut crate::redact::Redactor>,
 ) -> Result<(), capture::Error> {
     if pending.is_empty() {
         return Ok(());
@@ -386,6 +393,9 @@ fn write_until(
     let keep = core.is_some() || publisher.is_some();
     let mut written = Vec::with_capacity(if keep { cut } else { 0 });
     for mut e in pending.drain(..cut) {
+        if let Some(r) = redactor.as_deref_mut() {
+            r.event(&mut e);
+        }
         writer.append(&mut e)?;
         if keep {
             written.push(e);

@@ -209,3 +209,20 @@ pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::Ato
     }
     Ok(stop)
 }
+
+/// What redaction replaced, for a closing summary: `None` when nothing was.
+pub fn redacted(stats: &tapio::capture::Stats) -> Option<String> {
+    let total: u64 = stats.redacted.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let kinds: Vec<String> = stats
+        .redacted
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    Some(format!(
+        "replaced {total} secrets by [REDACTED:<kind>] ({}); --no-redact keeps them",
+        kinds.join(", ")
+    ))
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use tapio::capture::{Header, WriteOptions, Writer};
 use tapio::event::Ts;
+use tapio::redact::Redactor;
 use tapio::source::import::{self, ClockOptions, Format, Input, Options};
 
 use crate::common;
@@ -52,6 +53,10 @@ pub struct Args {
     /// The logs are from the container's previous run (`kubectl logs --previous`).
     #[arg(long, requires = "pod")]
     previous: bool,
+    /// Keep secrets (tokens, passwords in URLs and logs, secret environment values, Secret data)
+    /// instead of replacing them by [REDACTED:<kind>].
+    #[arg(long)]
+    no_redact: bool,
     /// No progress bar, and no per-file summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -153,8 +158,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (i, note) in imported.placements.iter().enumerate() {
         header.options.insert(format!("assumed.{i}"), note.clone());
     }
+    header.options.insert(
+        "redact".to_string(),
+        if args.no_redact { "off" } else { "on" }.to_string(),
+    );
+    let mut redactor = (!args.no_redact).then(Redactor::new);
     let mut w = Writer::create(&args.output, &header, WriteOptions::default())?;
     for mut e in imported.events {
+        if let Some(r) = redactor.as_mut() {
+            r.event(&mut e);
+        }
         w.append(&mut e)?;
     }
     let trailer = w.finish()?;
@@ -202,6 +215,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     for note in &imported.placements {
         say!("tapio: note: {note}");
+    }
+    if let Some(line) = common::redacted(&trailer.stats) {
+        say!("tapio: {line}");
     }
     let rejected: usize = imported.files.iter().map(|f| f.rejected.len()).sum();
     let failed = imported.files.iter().filter(|f| f.error.is_some()).count();

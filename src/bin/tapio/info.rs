@@ -99,6 +99,8 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
             "drops": stats.dropped,
             "drop_markers": stats.drop_markers,
             "gaps": stats.gap_markers,
+            "redaction": header.options.get("redact"),
+            "redacted": stats.redacted,
             "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
         });
         common::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
@@ -169,6 +171,21 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
             stats.dropped, stats.drop_markers, stats.gap_markers
         ),
     );
+    let total: u64 = stats.redacted.values().sum();
+    let kinds: Vec<String> = stats
+        .redacted
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let secrets = match (header.options.get("redact").map(String::as_str), total) {
+        (Some("off"), _) => {
+            "KEPT (recorded with --no-redact): `tapio redact` makes a copy to share".to_string()
+        }
+        (_, 0) if header.options.contains_key("redact") => "redacted; none found".to_string(),
+        (_, 0) => "not checked (an older capture): `tapio redact` makes a copy to share".into(),
+        (_, n) => format!("redacted: {n} replaced ({})", kinds.join(", ")),
+    };
+    line(&mut out, "secrets", secrets);
     if stats.events > 0 {
         let sources: Vec<Row> = stats
             .by_source

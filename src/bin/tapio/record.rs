@@ -134,6 +134,11 @@ pub struct Args {
     all: bool,
     #[command(flatten)]
     hooks: common::Hooks,
+    /// Keep secrets (Authorization headers, tokens, passwords in URLs and logs, secret environment
+    /// values) instead of replacing them by [REDACTED:<kind>]; `tapio redact` can still make a
+    /// copy to share.
+    #[arg(long)]
+    no_redact: bool,
     /// Also publish what is recorded to the cluster's NATS JetStream stream (the URL, or
     /// $NATS_URL when none is given); the stream is created if missing.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", help_heading = "NATS (the cluster's stream)")]
@@ -278,6 +283,10 @@ fn options(args: &Args) -> Result<record::Options> {
     if let Some(n) = &args.node {
         header_options.insert("node".to_string(), n.clone());
     }
+    header_options.insert(
+        "redact".to_string(),
+        if args.no_redact { "off" } else { "on" }.to_string(),
+    );
     let mut kernel = (!args.no_kernel).then(|| kernel::Options {
         probes,
         ring_bytes: args.ring_buffer,
@@ -398,6 +407,7 @@ fn options(args: &Args) -> Result<record::Options> {
         logs,
         duration: args.duration,
         header_options,
+        redact: !args.no_redact,
         verdicts: (args.verdicts != Verdicts::None
             || args.ring.is_some()
             || args.hooks.on_incident.is_some()
@@ -538,6 +548,9 @@ fn closing(args: &Args, summary: &record::Summary) {
                 stats.events,
                 humantime(summary.elapsed)
             );
+        }
+        if let Some(line) = common::redacted(stats) {
+            say!("tapio: {line}");
         }
         if let Some(p) = &summary.publish {
             say!(

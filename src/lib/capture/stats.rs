@@ -19,6 +19,8 @@ pub struct Stats {
     /// How many drop markers and gap markers the capture holds.
     pub drop_markers: u64,
     pub gap_markers: u64,
+    /// Secrets replaced by `[REDACTED:<kind>]`, by kind (see [`crate::redact`]).
+    pub redacted: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -34,7 +36,7 @@ impl Stats {
                 self.drop_markers += 1;
             }
             Body::Meta(Meta::Gap { .. }) => self.gap_markers += 1,
-            _ => {}
+            _ => crate::redact::count_event(e, &mut self.redacted),
         }
     }
 }

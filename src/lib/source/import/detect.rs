@@ -120,8 +120,7 @@ pub fn detect(text: &str) -> Option<Format> {
         return Some(Format::KubectlTable);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        // JSON that does not parse is still JSON: its parser says where it breaks.
-        return Some(detect_json(trimmed).unwrap_or(Format::KubeJson));
+        return detect_json(trimmed);
     }
     let first = first_meaningful_line(trimmed)?;
     let watch_comment = |l: &str| l.starts_with("# {") && l.contains("\"time\"");
@@ -236,9 +235,11 @@ fn syslog_line(line: &str) -> bool {
     classic || iso
 }
 
+/// JSON of a known shape; JSON that does not parse at all is taken as Kubernetes JSON, so that its
+/// parser says where it breaks. JSON of no known shape is not recognised.
 fn detect_json(text: &str) -> Option<Format> {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => Some(classify_json(&v)),
+        Ok(v) => classify_json(&v),
         Err(_) => {
             // Not one document: JSON lines, or documents printed one after another. Classify by
             // the first value that parses.
@@ -247,55 +248,107 @@ fn detect_json(text: &str) -> Option<Format> {
                 .next();
             let v = match first {
                 Some(Ok(v)) => v,
-                _ => text
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .take(20)
-                    .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())?,
+                _ => {
+                    let parsed = text
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .take(20)
+                        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+                    match parsed {
+                        Some(v) => v,
+                        None => return Some(Format::KubeJson),
+                    }
+                }
             };
-            Some(match classify_json(&v) {
-                Format::KubeJson if v.get("type").is_some() && v.get("object").is_some() => {
-                    Format::WatchJson
-                }
-                Format::KubeJson
-                    if v.get("__REALTIME_TIMESTAMP").is_some() || v.get("MESSAGE").is_some() =>
-                {
-                    Format::JournalJson
-                }
+            match classify_json(&v) {
+                None if v.get("MESSAGE").is_some() => Some(Format::JournalJson),
                 f => f,
-            })
+            }
         }
     }
 }
 
-fn classify_json(v: &serde_json::Value) -> Format {
+fn classify_json(v: &serde_json::Value) -> Option<Format> {
     let inner = v.get("result").unwrap_or(v);
     if inner.get("resourceSpans").is_some() {
-        return Format::OtlpJson;
+        return Some(Format::OtlpJson);
     }
     if v.get("type").is_some() && v.get("object").is_some() {
-        return Format::WatchJson;
+        return Some(Format::WatchJson);
     }
     if v.get("ts").is_some() && v.get("source").is_some() && v.get("body").is_some() {
-        return Format::TapioJson;
+        return Some(Format::TapioJson);
     }
     if v.get("__REALTIME_TIMESTAMP").is_some() {
-        return Format::JournalJson;
+        return Some(Format::JournalJson);
     }
     if let Some(arr) = v.as_array() {
         let first = arr
             .first()
             .map(|f| f.as_array().and_then(|a| a.first()).unwrap_or(f));
         if first.is_some_and(|s| s.get("traceId").is_some() && s.get("id").is_some()) {
-            return Format::ZipkinJson;
+            return Some(Format::ZipkinJson);
         }
+        // `kubectl get -o json` of nothing, or a list of objects.
+        if arr.is_empty() || arr.iter().any(kube_object) {
+            return Some(Format::KubeJson);
+        }
+        return None;
     }
-    Format::KubeJson
+    if kube_object(v) || v.get("items").is_some_and(|i| i.is_array()) {
+        return Some(Format::KubeJson);
+    }
+    // Structured application logs (one JSON object a line, as zap, logrus, bunyan, pino,
+    // structlog or slog write them): container logs.
+    const MESSAGE: [&str; 3] = ["msg", "message", "log"];
+    if v.is_object()
+        && MESSAGE
+            .iter()
+            .any(|k| v.get(k).is_some_and(|m| m.is_string()))
+    {
+        return Some(Format::ContainerLog);
+    }
+    None
+}
+
+/// A Kubernetes object: it says its `kind` (with `apiVersion` or `metadata`), or it has the shape
+/// of one without its `kind` (named `metadata` with a `spec` or `status`, as the insights
+/// operator's archives keep them).
+fn kube_object(v: &serde_json::Value) -> bool {
+    let kind = v.get("kind").is_some_and(|k| k.is_string())
+        && (v.get("apiVersion").is_some() || v.get("metadata").is_some());
+    let shape = v
+        .get("metadata")
+        .is_some_and(|m| m.get("name").is_some_and(|n| n.is_string()))
+        && (v.get("spec").is_some() || v.get("status").is_some());
+    kind || shape
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_needs_a_known_shape() {
+        // Structured application logs are container logs (whose: --pod, or the path).
+        assert_eq!(
+            detect("{\"level\":\"error\",\"msg\":\"boom\",\"ts\":1760000000.5}\n{\"level\":\"info\",\"msg\":\"ok\"}\n"),
+            Some(Format::ContainerLog)
+        );
+        // Objects without their kind, as the insights operator keeps them.
+        assert_eq!(
+            detect(r#"{"metadata":{"name":"worker-0"},"spec":{},"status":{}}"#),
+            Some(Format::KubeJson)
+        );
+        // JSON of no known shape is not Kubernetes JSON; JSON that does not parse still is (its
+        // parser says where it breaks).
+        assert_eq!(detect(r#"{"a":1,"b":[2,3]}"#), None);
+        assert_eq!(detect("[1,2,3]"), None);
+        assert_eq!(
+            detect(r#"{"kind":"Pod","metadata":{"#),
+            Some(Format::KubeJson)
+        );
+    }
 
     #[test]
     fn detects_by_content() {

@@ -188,10 +188,7 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
         });
         files.push(report);
     }
-    let mut placed_logs = paste::adopt_namespaces(&mut parsed);
-    placed_logs.append(&mut place_container_logs(&mut parsed));
-    let (events, mut placements) = clock::place(parsed, &opts.clock);
-    placements.append(&mut placed_logs);
+    let (events, placements) = place(parsed, &opts.clock);
     Import {
         events,
         files,
@@ -200,28 +197,46 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
 }
 
 fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileReport, Parsed) {
+    match detect::read_text(&input.path) {
+        Ok(text) => parse_text(&input.path, &text, input.format, opts, modified),
+        Err(e) => (
+            FileReport {
+                path: input.path.clone(),
+                format: input.format,
+                events: 0,
+                rejected: Vec::new(),
+                warnings: Vec::new(),
+                error: Some(e),
+            },
+            Parsed::default(),
+        ),
+    }
+}
+
+/// Detects (unless `forced`) and parses the text of one input; `path` names it in messages and,
+/// for container logs, may say whose logs they are. Records with impossible times are rejected.
+pub fn parse_text(
+    path: &Path,
+    text: &str,
+    forced: Option<Format>,
+    opts: &Options,
+    modified: Option<Ts>,
+) -> (FileReport, Parsed) {
     let mut report = FileReport {
-        path: input.path.clone(),
-        format: input.format,
+        path: path.to_path_buf(),
+        format: forced,
         events: 0,
         rejected: Vec::new(),
         warnings: Vec::new(),
         error: None,
     };
-    let text = match detect::read_text(&input.path) {
-        Ok(t) => t,
-        Err(e) => {
-            report.error = Some(e);
-            return (report, Parsed::default());
-        }
-    };
     if text.trim().is_empty() {
         report.error = Some("the file is empty".to_string());
         return (report, Parsed::default());
     }
-    let detected = input.format.or_else(|| detect::detect(&text));
+    let detected = forced.or_else(|| detect::detect(text));
     // With --pod, plain text is `kubectl logs` output, not a kernel log.
-    let detected = match (detected, &opts.owner, input.format) {
+    let detected = match (detected, &opts.owner, forced) {
         (Some(Format::KernelLog | Format::Syslog) | None, Some(_), None) => {
             Some(Format::ContainerLog)
         }
@@ -244,15 +259,15 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
     let node = opts.node.as_deref().unwrap_or("");
     let mut parsed = match format {
         Format::KubeJson | Format::KubeYaml | Format::WatchJson | Format::WatchYaml => {
-            kube::parse(&text, format, node)
+            kube::parse(text, format, node)
         }
-        Format::OtlpJson => otlp::parse(&text, node),
-        Format::TapioJson => tapio_json(&text),
-        Format::ZipkinJson => zipkin::parse(&text, node),
+        Format::OtlpJson => otlp::parse(text, node),
+        Format::TapioJson => tapio_json(text),
+        Format::ZipkinJson => zipkin::parse(text, node),
         Format::KernelLog | Format::Syslog | Format::JournalJson => {
-            kernel_log::parse(&text, format, node)
+            kernel_log::parse(text, format, node)
         }
-        Format::ContainerLog => container_log::parse(&text, &input.path, opts.owner.as_ref(), node),
+        Format::ContainerLog => container_log::parse(text, path, opts.owner.as_ref(), node),
         Format::KubectlDescribe | Format::KubectlTable => {
             let now = match opts.now {
                 Some(ts) => paste::Now { ts, given: true },
@@ -261,7 +276,7 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
                     given: false,
                 },
             };
-            paste::parse(&text, now, node)
+            paste::parse(text, now, node)
         }
     };
     // Records whose own time cannot be real (parsers that know the line reject them there).
@@ -280,6 +295,16 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
     (report, parsed)
+}
+
+/// Places the parsed inputs of one import on one timeline: the events ordered by time, and the
+/// assumptions made, one sentence each.
+pub fn place(mut parsed: Vec<Placement>, clock: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+    let mut placed_logs = paste::adopt_namespaces(&mut parsed);
+    placed_logs.append(&mut place_container_logs(&mut parsed));
+    let (events, mut placements) = clock::place(parsed, clock);
+    placements.append(&mut placed_logs);
+    (events, placements)
 }
 
 /// Container log lines without times, placed by their container's run in the Pods of the import.

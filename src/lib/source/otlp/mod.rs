@@ -259,35 +259,17 @@ async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let svc = Svc(Arc::clone(&shared));
-    let max = shared.max;
     let grpc_listener = tokio::net::TcpListener::from_std(grpc)?;
     let grpc_server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(otlp_status_codes))
-        .add_service(
-            TraceServiceServer::new(svc.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max),
-        )
-        .add_service(
-            LogsServiceServer::new(svc)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max),
-        )
+        .add_service(trace_service(&shared))
+        .add_service(logs_service(&shared))
         .serve_with_incoming_shutdown(
             tokio_stream_incoming(grpc_listener),
             stopped(stop_rx.clone()),
         );
 
-    let router = axum::Router::new()
-        .route("/v1/traces", post(http_traces))
-        .route("/v1/logs", post(http_logs))
-        .layer(DefaultBodyLimit::max(max))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            declared_size,
-        ))
-        .with_state(Arc::clone(&shared));
+    let router = http_router(&shared);
     let http_listener = tokio::net::TcpListener::from_std(http)?;
     let http_server =
         axum::serve(http_listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
@@ -301,6 +283,114 @@ async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
     Ok(())
+}
+
+/// OTLP/gRPC's trace service, as served.
+fn trace_service(shared: &Arc<Shared>) -> TraceServiceServer<Svc> {
+    TraceServiceServer::new(Svc(Arc::clone(shared)))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(shared.max)
+}
+
+/// OTLP/gRPC's logs service, as served.
+fn logs_service(shared: &Arc<Shared>) -> LogsServiceServer<Svc> {
+    LogsServiceServer::new(Svc(Arc::clone(shared)))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(shared.max)
+}
+
+/// OTLP/HTTP's routes, as served.
+fn http_router(shared: &Arc<Shared>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/traces", post(http_traces))
+        .route("/v1/logs", post(http_logs))
+        .layer(DefaultBodyLimit::max(shared.max))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(shared),
+            declared_size,
+        ))
+        .with_state(Arc::clone(shared))
+}
+
+/// Runs one request through the receiver's own HTTP or gRPC stack, in process (the fuzz targets
+/// `otlp_http` and `otlp_grpc`): `data`'s first byte chooses the path and headers, the rest is
+/// the body. Returns the response's status and the events the request gave.
+#[doc(hidden)]
+pub fn fuzz_request(grpc: bool, data: &[u8]) -> (u16, usize) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime")
+    });
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared {
+        tx,
+        node: Name::from("fuzz"),
+        count: Count::default(),
+        max: 1 << 20,
+    });
+    let (sel, body) = data.split_first().map_or((0, &[][..]), |(s, b)| (*s, b));
+    let logs = sel & 1 == 1;
+    let gzip = sel & 2 == 2;
+    let mut req = http::Request::builder().method("POST");
+    let status = if grpc {
+        let path = if logs {
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+        } else {
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        };
+        req = req
+            .uri(path)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if gzip {
+            req = req.header("grpc-encoding", "gzip");
+        }
+        let req = req
+            .body(http_body_util::Full::new(Bytes::copy_from_slice(body)))
+            .expect("a valid request");
+        rt.block_on(async {
+            let resp = if logs {
+                logs_service(&shared).oneshot(req).await
+            } else {
+                trace_service(&shared).oneshot(req).await
+            };
+            let resp = resp.expect("tonic's services do not fail");
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            status
+        })
+    } else {
+        let ct = match (sel >> 2) & 3 {
+            0 => "application/x-protobuf",
+            1 => "application/json",
+            2 => "application/protobuf; charset=utf-8",
+            _ => "text/plain",
+        };
+        req = req
+            .uri(if logs { "/v1/logs" } else { "/v1/traces" })
+            .header("content-type", ct)
+            .header("content-length", body.len());
+        if gzip {
+            req = req.header("content-encoding", "gzip");
+        }
+        let req = req
+            .body(axum::body::Body::from(body.to_vec()))
+            .expect("a valid request");
+        rt.block_on(async {
+            let resp = http_router(&shared)
+                .oneshot(req)
+                .await
+                .expect("axum's router does not fail");
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            status
+        })
+    };
+    (status, rx.try_iter().map(|b| b.len()).sum())
 }
 
 /// gRPC answers an unparsable message with INTERNAL and an oversized one with OUT_OF_RANGE; OTLP
