@@ -16,4 +16,5 @@ mod kube;
 mod logs;
 mod otlp;
 mod record;
+mod redact;
 mod replay;

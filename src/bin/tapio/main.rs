@@ -20,6 +20,7 @@ mod nats;
 mod publish;
 mod pull;
 mod record;
+mod redact;
 mod replay;
 
 use std::process::ExitCode;
@@ -111,6 +112,18 @@ Exit status: 0 all sent, 2 error (NATS did not take everything within --timeout)
 The Kubernetes objects as they stood at --since come first, so the capture explains itself.
 Exit status: 0 ok, 1 messages that were not tapio batches were skipped, 2 error.")]
     Pull(pull::Args),
+    /// A copy of captures that can be shared: secrets replaced by [REDACTED:<kind>], and with
+    /// --names the names and addresses by stable pseudonyms.
+    #[command(after_help = "Examples:
+  tapio redact incident.tapio -o shareable.tapio
+  tapio redact node-1.tapio node-2.tapio --names --map names.json -o for-vendor.tapio
+  tapio replay for-vendor.tapio                       # the same verdict, with the pseudonyms
+
+The secrets replaced are those `record` and `import` replace by default (see `tapio info`'s
+secrets line). --names learns the names from the capture itself (objects, resources, nodes),
+then replaces them wherever they appear; keep the --map file, it holds every real name.
+Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
+    Redact(redact::Args),
     /// Write a deterministic synthetic capture (benchmarks, demos).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -126,6 +139,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Redact(a) => redact::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Correlate(a) => correlate::run(a),
     };
