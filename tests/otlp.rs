@@ -32,30 +32,32 @@ fn free_port() -> u16 {
 }
 
 fn receiver(dir: &std::path::Path) -> (Recording, u16, u16) {
+    receiver_with(dir, &[])
+}
+
+fn receiver_with(dir: &std::path::Path, extra: &[&str]) -> (Recording, u16, u16) {
     let (grpc, http) = (free_port(), free_port());
-    let rec = record(
-        dir,
-        &[
-            "--no-kernel",
-            "--no-kube",
-            "--otlp-grpc-port",
-            &grpc.to_string(),
-            "--otlp-http-port",
-            &http.to_string(),
-        ],
-    );
+    let (g, h) = (grpc.to_string(), http.to_string());
+    let mut args = vec![
+        "--no-kernel",
+        "--no-kube",
+        "--otlp-grpc-port",
+        &g,
+        "--otlp-http-port",
+        &h,
+    ];
+    args.extend_from_slice(extra);
+    let rec = record(dir, &args);
     (rec, grpc, http)
 }
 
 /// Runs tests/otlp/send.py; returns the spans it sent and how many log records.
-fn send(transport: &str, port: u16, spans: usize, gzip: bool) -> (Vec<Value>, u64) {
+fn send(transport: &str, port: u16, spans: usize, extra: &[&str]) -> (Vec<Value>, u64) {
     let mut cmd = Command::new("python3");
     cmd.args(["tests/otlp/send.py", "--transport", transport, "--endpoint"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--spans", &spans.to_string()]);
-    if gzip {
-        cmd.arg("--gzip");
-    }
+        .args(["--spans", &spans.to_string()])
+        .args(extra);
     let out = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -86,7 +88,7 @@ fn the_python_sdk_over_http_and_grpc_lands_span_for_span() {
         ("grpc", grpc, false),
         ("grpc", grpc, true),
     ] {
-        let (s, l) = send(transport, port, 10, gzip);
+        let (s, l) = send(transport, port, 10, if gzip { &["--gzip"] } else { &[] });
         sent.extend(s);
         logs += l;
     }
@@ -417,5 +419,157 @@ fn a_request_that_declares_a_terabyte_is_refused_before_its_body() {
     let got = String::from_utf8_lossy(&got[..n]);
     assert!(got.starts_with("HTTP/1.1 413"), "{got}");
     assert!(got.contains("declares 1000000000000 bytes"), "{got}");
+    rec.stop_only();
+}
+
+/// A self-signed certificate for 127.0.0.1 (openssl), in `dir`: (cert, key).
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=tapio-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian's openssl package) makes the test certificate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[test]
+fn over_tls_with_a_token_the_sdk_lands_and_others_are_refused() {
+    if !python_sdk("over_tls_with_a_token_the_sdk_lands_and_others_are_refused") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    // Every address, protected: TLS and a bearer token.
+    let (rec, grpc, http) = receiver_with(
+        dir.path(),
+        &[
+            "--otlp-listen",
+            "0.0.0.0",
+            "--otlp-tls-cert",
+            c,
+            "--otlp-tls-key",
+            k,
+            "--otlp-token",
+            "t0k3n-for-tests",
+        ],
+    );
+    let auth = ["--tls", c, "--token", "t0k3n-for-tests"];
+    let (h, _) = send("http", http, 5, &auth);
+    let (g, _) = send("grpc", grpc, 5, &auth);
+    // Without the token (over TLS), and in plain text: nothing is taken.
+    let (refused, _) = send("http", http, 3, &["--tls", c, "--token", "wrong"]);
+    let (refused_grpc, _) = send("grpc", grpc, 3, &["--tls", c]);
+    let mut plain = TcpStream::connect(("127.0.0.1", http)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = plain.read_to_end(&mut buf);
+    assert!(
+        !buf.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP is not served over the TLS port"
+    );
+
+    let (events, _, stderr) = rec.stop();
+    let spans: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["kind"] == "span")
+        .map(|e| e["data"]["span_id"].as_str().unwrap().to_string())
+        .collect();
+    let sent: BTreeSet<String> = h
+        .iter()
+        .chain(&g)
+        .map(|s| s["span_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(spans, sent, "exactly the authorised spans: {stderr}");
+    for s in refused.iter().chain(&refused_grpc) {
+        assert!(!spans.contains(s["span_id"].as_str().unwrap()));
+    }
+    assert!(stderr.contains("https://"), "{stderr}");
+}
+
+#[test]
+fn another_address_than_loopback_needs_tls_or_a_token() {
+    let out = crate::support::recorder::tapio()
+        .args([
+            "record",
+            "--no-kernel",
+            "--no-kube",
+            "--otlp-listen",
+            "0.0.0.0",
+        ])
+        .args(["--otlp-grpc-port", &free_port().to_string()])
+        .args(["--otlp-http-port", &free_port().to_string()])
+        .arg("-o")
+        .arg(tempfile::tempdir().unwrap().path().join("x.tapio"))
+        .env_remove("TAPIO_OTLP_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--otlp-tls-cert")
+            && err.contains("--otlp-token")
+            && err.contains("--otlp-insecure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn slow_clients_do_not_hold_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, _, http) = receiver(dir.path());
+    // 50 clients that start a request and never finish its headers (slowloris).
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", http)).unwrap();
+            s.write_all(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Meanwhile a real client is served.
+    let (status, _, _) = post(
+        http,
+        "/v1/traces",
+        &[("Content-Type", "application/json")],
+        b"{\"resourceSpans\":[]}",
+    );
+    assert_eq!(status, 200);
+    // And the slow ones are cut off once the header timeout (10 s) has passed.
+    let started = std::time::Instant::now();
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf); // a 408 answer, or the end of the stream
+        let _ = s.read(&mut buf);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(18),
+        "the slow connections were closed after {waited:?}"
+    );
     rec.stop_only();
 }

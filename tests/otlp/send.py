@@ -1,6 +1,7 @@
 """Sends traces and logs to tapio's OTLP receiver with the real OpenTelemetry Python SDK.
 
     python3 tests/otlp/send.py --transport http|grpc --endpoint HOST:PORT --spans N
+        [--gzip] [--tls CERT.pem] [--token TOKEN]
 
 Prints one JSON line per span and log record sent (ids, status, attributes) for the test to
 compare with the capture, then a last line {"done": true}.
@@ -8,6 +9,7 @@ compare with the capture, then a last line {"done": true}.
 import argparse
 import json
 import logging
+import os
 import sys
 
 from opentelemetry import trace
@@ -24,7 +26,14 @@ p.add_argument("--transport", choices=["http", "grpc"], required=True)
 p.add_argument("--endpoint", required=True)
 p.add_argument("--spans", type=int, default=20)
 p.add_argument("--gzip", action="store_true")
+p.add_argument("--tls", metavar="CERT", help="TLS, trusting this certificate")
+p.add_argument("--token", help="send Authorization: Bearer TOKEN")
 a = p.parse_args()
+headers = {"authorization": f"Bearer {a.token}"} if a.token else None
+if a.tls:
+    # requests prefers these to the exporter's own certificate_file.
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        os.environ.pop(var, None)
 
 if a.transport == "http":
     from opentelemetry.exporter.otlp.proto.http import Compression
@@ -32,16 +41,28 @@ if a.transport == "http":
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     comp = Compression.Gzip if a.gzip else Compression.NoCompression
-    spans_out = OTLPSpanExporter(endpoint=f"http://{a.endpoint}/v1/traces", compression=comp)
-    logs_out = OTLPLogExporter(endpoint=f"http://{a.endpoint}/v1/logs", compression=comp)
+    scheme = "https" if a.tls else "http"
+    tls = {"certificate_file": a.tls} if a.tls else {}
+    spans_out = OTLPSpanExporter(endpoint=f"{scheme}://{a.endpoint}/v1/traces", compression=comp,
+                                 headers=headers, **tls)
+    logs_out = OTLPLogExporter(endpoint=f"{scheme}://{a.endpoint}/v1/logs", compression=comp,
+                               headers=headers, **tls)
 else:
     from grpc import Compression
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+    import grpc
+
     comp = Compression.Gzip if a.gzip else Compression.NoCompression
-    spans_out = OTLPSpanExporter(endpoint=a.endpoint, insecure=True, compression=comp)
-    logs_out = OTLPLogExporter(endpoint=a.endpoint, insecure=True, compression=comp)
+    if a.tls:
+        with open(a.tls, "rb") as f:
+            creds = grpc.ssl_channel_credentials(f.read())
+        tls = {"insecure": False, "credentials": creds}
+    else:
+        tls = {"insecure": True}
+    spans_out = OTLPSpanExporter(endpoint=a.endpoint, compression=comp, headers=headers, **tls)
+    logs_out = OTLPLogExporter(endpoint=a.endpoint, compression=comp, headers=headers, **tls)
 
 resource = Resource.create({
     "service.name": "checkout",

@@ -91,10 +91,29 @@ pub struct Args {
     /// Receive applications' traces and logs over OTLP (gRPC on 4317, HTTP on 4318).
     #[arg(long)]
     otlp: bool,
-    /// The address the OTLP receiver listens on (implies --otlp). 0.0.0.0 or :: to accept other
-    /// hosts: OTLP has no authentication here.
+    /// The address the OTLP receiver listens on (implies --otlp). Another than loopback (0.0.0.0,
+    /// ::) takes traces from other hosts: it needs --otlp-tls-cert/--otlp-tls-key or --otlp-token,
+    /// or --otlp-insecure.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     otlp_listen: std::net::IpAddr,
+    /// Serve OTLP over TLS with this certificate chain (PEM; with --otlp-tls-key).
+    #[arg(long, value_name = "FILE", requires = "otlp_tls_key")]
+    otlp_tls_cert: Option<PathBuf>,
+    /// The private key of --otlp-tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "otlp_tls_cert")]
+    otlp_tls_key: Option<PathBuf>,
+    /// Take only OTLP requests that carry `Authorization: Bearer TOKEN` (gRPC: the same
+    /// metadata); better given in $TAPIO_OTLP_TOKEN than on the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TAPIO_OTLP_TOKEN",
+        hide_env_values = true
+    )]
+    otlp_token: Option<String>,
+    /// Accept OTLP from other hosts without TLS or a token.
+    #[arg(long)]
+    otlp_insecure: bool,
     /// The OTLP/gRPC port.
     #[arg(long, value_name = "PORT", default_value_t = 4317)]
     otlp_grpc_port: u16,
@@ -295,6 +314,8 @@ fn options(args: &Args) -> Result<record::Options> {
     });
     let otlp_asked = args.otlp
         || args.otlp_listen != std::net::IpAddr::from([127, 0, 0, 1])
+        || args.otlp_tls_cert.is_some()
+        || args.otlp_token.is_some()
         || args.otlp_grpc_port != 4317
         || args.otlp_http_port != 4318;
     let otlp = otlp_asked.then(|| tapio::source::otlp::Options {
@@ -302,6 +323,13 @@ fn options(args: &Args) -> Result<record::Options> {
         grpc_port: args.otlp_grpc_port,
         http_port: args.otlp_http_port,
         node: Name::from(node.as_str()),
+        tls: args
+            .otlp_tls_cert
+            .clone()
+            .zip(args.otlp_tls_key.clone())
+            .map(|(cert, key)| tapio::source::otlp::Tls { cert, key }),
+        token: args.otlp_token.clone().filter(|t| !t.is_empty()),
+        insecure: args.otlp_insecure,
         ..Default::default()
     });
     let logs_readable = std::fs::read_dir(&args.logs_dir).is_ok();

@@ -53,6 +53,20 @@ pub struct Options {
     pub max_request_bytes: usize,
     /// The node name of records whose resource names none.
     pub node: Name,
+    /// Serve both ports over TLS with this certificate chain and key (PEM files).
+    pub tls: Option<Tls>,
+    /// Take only requests that carry `Authorization: Bearer <token>` (gRPC: the same metadata).
+    pub token: Option<String>,
+    /// Listen on a non-loopback address without TLS or a token (OTLP from other hosts,
+    /// unauthenticated): only when the user says so.
+    pub insecure: bool,
+}
+
+/// The receiver's certificate chain and private key.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Default for Options {
@@ -63,6 +77,9 @@ impl Default for Options {
             http_port: 4318,
             max_request_bytes: 16 << 20,
             node: Name::default(),
+            tls: None,
+            token: None,
+            insecure: false,
         }
     }
 }
@@ -77,6 +94,10 @@ pub enum Error {
     },
     #[error("could not start the OTLP receiver: {0}")]
     Runtime(String),
+    #[error("OTLP on {0} would take traces and logs from other hosts with no authentication: give --otlp-tls-cert and --otlp-tls-key, or --otlp-token, or say --otlp-insecure")]
+    Unprotected(IpAddr),
+    #[error("OTLP TLS: {0}")]
+    Tls(String),
 }
 
 /// What the receiver did, for the closing summary.
@@ -106,6 +127,8 @@ struct Shared {
     node: Name,
     count: Count,
     max: usize,
+    /// `Bearer <token>`, when one is required.
+    token: Option<String>,
 }
 
 /// Why a request was not taken.
@@ -155,6 +178,16 @@ impl Shared {
         Ok((c.rejected > 0).then_some((c.rejected, c.first_error)))
     }
 
+    /// Whether a request's `Authorization` value is the one required (in constant time).
+    fn authorized(&self, value: Option<&[u8]>) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let got = value.unwrap_or_default();
+        let want = expected.as_bytes();
+        got.len() == want.len() && got.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     fn counters(&self) -> Counters {
         let c = &self.count;
         Counters {
@@ -173,10 +206,53 @@ pub struct Receiver {
     grpc: std::net::TcpListener,
     http: std::net::TcpListener,
     opts: Options,
+    /// TLS for each port (gRPC offers h2, HTTP http/1.1).
+    tls: Option<(tokio_rustls::TlsAcceptor, tokio_rustls::TlsAcceptor)>,
+}
+
+/// Reads the certificate chain and key, for both ports.
+fn tls_acceptors(
+    tls: &Tls,
+) -> Result<(tokio_rustls::TlsAcceptor, tokio_rustls::TlsAcceptor), Error> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| Error::Tls(format!("{}: {e}", tls.cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "{}: no certificate in the file",
+            tls.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| Error::Tls(format!("{}: {e}", tls.key.display())))?;
+    let config = |alpn: &[u8]| -> Result<tokio_rustls::TlsAcceptor, Error> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut c = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs.clone(), key.clone_key())
+            .map_err(|e| {
+                Error::Tls(format!(
+                    "{} and {}: {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                ))
+            })?;
+        c.alpn_protocols = vec![alpn.to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(c)))
+    };
+    Ok((config(b"h2")?, config(b"http/1.1")?))
 }
 
 /// Binds both ports now, so that a port in use is an error before the recording starts.
 pub fn bind(opts: Options) -> Result<Receiver, Error> {
+    if !opts.listen.is_loopback() && opts.tls.is_none() && opts.token.is_none() && !opts.insecure {
+        return Err(Error::Unprotected(opts.listen));
+    }
+    let tls = opts.tls.as_ref().map(tls_acceptors).transpose()?;
     let listen = |what, port| {
         let addr = SocketAddr::new(opts.listen, port);
         let l =
@@ -196,6 +272,7 @@ pub fn bind(opts: Options) -> Result<Receiver, Error> {
         grpc,
         http,
         opts,
+        tls,
     })
 }
 
@@ -206,7 +283,15 @@ impl super::Source for Receiver {
 
     fn describe(&self) -> String {
         let (grpc, http) = self.addrs();
-        format!("OTLP on {grpc} (gRPC) and http://{http} (HTTP)")
+        let (scheme, auth) = (
+            if self.tls.is_some() { "https" } else { "http" },
+            if self.opts.token.is_some() {
+                ", bearer token required"
+            } else {
+                ""
+            },
+        );
+        format!("OTLP on {grpc} (gRPC) and {scheme}://{http} (HTTP){auth}")
     }
 
     fn run(self: Box<Self>, out: &super::Outlet) -> super::Counters {
@@ -233,14 +318,16 @@ impl Receiver {
             grpc,
             http,
             opts,
+            tls,
         } = self;
         let shared = Arc::new(Shared {
             tx: tx.clone(),
             node: opts.node.clone(),
             count: Count::default(),
             max: opts.max_request_bytes,
+            token: opts.token.as_ref().map(|t| format!("Bearer {t}")),
         });
-        let result = rt.block_on(serve(Arc::clone(&shared), grpc, http, halt));
+        let result = rt.block_on(serve(Arc::clone(&shared), grpc, http, tls, halt));
         if let Err(e) = result {
             let _ = warn.send(format!("otlp: the receiver stopped: {e}"));
         }
@@ -252,6 +339,7 @@ async fn serve(
     shared: Arc<Shared>,
     grpc: std::net::TcpListener,
     http: std::net::TcpListener,
+    tls: Option<(tokio_rustls::TlsAcceptor, tokio_rustls::TlsAcceptor)>,
     halt: &AtomicBool,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -260,22 +348,29 @@ async fn serve(
     };
 
     let grpc_listener = tokio::net::TcpListener::from_std(grpc)?;
-    let grpc_server = tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(otlp_status_codes))
-        .add_service(trace_service(&shared))
-        .add_service(logs_service(&shared))
-        .serve_with_incoming_shutdown(
-            tokio_stream_incoming(grpc_listener),
-            stopped(stop_rx.clone()),
-        );
-
-    let router = http_router(&shared);
     let http_listener = tokio::net::TcpListener::from_std(http)?;
-    let http_server =
-        axum::serve(http_listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
-
-    let grpc_task = tokio::spawn(grpc_server);
-    let http_task = tokio::spawn(async move { http_server.await });
+    let (grpc_tls, http_tls) = match tls {
+        Some((g, h)) => (Some(g), Some(h)),
+        None => (None, None),
+    };
+    let grpc_task = match grpc_tls {
+        None => tokio::spawn(serve_grpc(
+            Arc::clone(&shared),
+            tcp_incoming(grpc_listener),
+            stopped(stop_rx.clone()),
+        )),
+        Some(acceptor) => tokio::spawn(serve_grpc(
+            Arc::clone(&shared),
+            tls_incoming(grpc_listener, acceptor, stopped(stop_rx.clone())),
+            stopped(stop_rx.clone()),
+        )),
+    };
+    let http_task = tokio::spawn(serve_http(
+        http_listener,
+        http_router(&shared),
+        http_tls,
+        stopped(stop_rx.clone()),
+    ));
     while !halt.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -283,6 +378,166 @@ async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
     Ok(())
+}
+
+/// How long a client may take over a TLS handshake or a request's headers before its connection is
+/// closed: slow clients cannot hold connections open (slowloris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP connections served at once; past it, new ones are closed at once.
+const MAX_HTTP_CONNECTIONS: usize = 1024;
+
+/// OTLP/gRPC over the connections `incoming` yields, until `stop`.
+async fn serve_grpc<S, IO>(
+    shared: Arc<Shared>,
+    incoming: S,
+    stop: impl std::future::Future<Output = ()>,
+) where
+    S: futures_util::Stream<Item = std::io::Result<IO>>,
+    IO: tonic::transport::server::Connected
+        + tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + Send
+        + Unpin
+        + 'static,
+{
+    let result = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(otlp_status_codes))
+        .add_service(trace_service(&shared))
+        .add_service(logs_service(&shared))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await;
+    drop(result);
+}
+
+/// OTLP/HTTP: one hyper connection per client, headers within [`HEADER_TIMEOUT`], TLS when
+/// configured; on `stop`, the requests in flight finish (for up to 5 s).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
+    tokio::pin!(stop);
+    loop {
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                // Out of file descriptors and the like: wait, then go on serving.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
+                    {
+                        let conn =
+                            builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                        let _ = watcher.watch(conn).await;
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// TLS connections, each handshake in its own task (within [`HEADER_TIMEOUT`]), so a slow client
+/// holds up no other.
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl futures_util::Stream<Item = std::io::Result<TlsConn>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<TlsConn>>(64);
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let tcp = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let (tx, acceptor) = (tx.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                if let Ok(Ok(s)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
+                {
+                    let _ = tx.send(Ok(TlsConn(s))).await;
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
+
+/// A TLS connection, as tonic serves it.
+struct TlsConn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for TlsConn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl tokio::io::AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// OTLP/gRPC's trace service, as served.
@@ -309,6 +564,10 @@ fn http_router(shared: &Arc<Shared>) -> axum::Router {
             Arc::clone(shared),
             declared_size,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(shared),
+            authorize,
+        ))
         .with_state(Arc::clone(shared))
 }
 
@@ -331,6 +590,7 @@ pub fn fuzz_request(grpc: bool, data: &[u8]) -> (u16, usize) {
         node: Name::from("fuzz"),
         count: Count::default(),
         max: 1 << 20,
+        token: None,
     });
     let (sel, body) = data.split_first().map_or((0, &[][..]), |(s, b)| (*s, b));
     let logs = sel & 1 == 1;
@@ -415,7 +675,7 @@ fn otlp_status_codes(
     r
 }
 
-fn tokio_stream_incoming(
+fn tcp_incoming(
     l: tokio::net::TcpListener,
 ) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     futures_util::stream::unfold(l, |l| async move {
@@ -429,6 +689,20 @@ fn tokio_stream_incoming(
 
 #[derive(Clone)]
 struct Svc(Arc<Shared>);
+
+impl Svc {
+    /// With a token required, a call without it is `UNAUTHENTICATED`.
+    fn authorize<T>(&self, req: &tonic::Request<T>) -> Result<(), tonic::Status> {
+        let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+        if self.0.authorized(given) {
+            return Ok(());
+        }
+        self.0.count.malformed.fetch_add(1, Ordering::Relaxed);
+        Err(tonic::Status::unauthenticated(
+            "this receiver takes only calls with its bearer token (authorization: Bearer …)",
+        ))
+    }
+}
 
 fn refusal_status(r: Refusal) -> tonic::Status {
     match r {
@@ -445,6 +719,7 @@ impl TraceService for Svc {
         &self,
         req: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.authorize(&req)?;
         let partial = self.0.traces(req.into_inner()).map_err(refusal_status)?;
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: partial.map(|(n, msg)| ExportTracePartialSuccess {
@@ -461,6 +736,7 @@ impl LogsService for Svc {
         &self,
         req: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.authorize(&req)?;
         let partial = self.0.logs(req.into_inner()).map_err(refusal_status)?;
         Ok(tonic::Response::new(ExportLogsServiceResponse {
             partial_success: partial.map(|(n, msg)| ExportLogsPartialSuccess {
@@ -522,6 +798,7 @@ fn error(enc: Encoding, status: StatusCode, grpc_code: i32, message: String) -> 
 const INVALID_ARGUMENT: i32 = 3;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
+const UNAUTHENTICATED: i32 = 16;
 
 /// Why an OTLP/HTTP request could not be read: the error response to give.
 struct Rejection {
@@ -653,6 +930,44 @@ fn encode<T: Message + serde::Serialize>(enc: Encoding, resp: &T) -> Vec<u8> {
     }
 }
 
+/// With a token required, a request without it is refused before its body is read (401,
+/// `UNAUTHENTICATED`).
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if shared.authorized(given) {
+        return next.run(req).await;
+    }
+    shared.count.malformed.fetch_add(1, Ordering::Relaxed);
+    let protobuf = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("protobuf"));
+    let mut resp = error(
+        if protobuf {
+            Encoding::Protobuf
+        } else {
+            Encoding::Json
+        },
+        StatusCode::UNAUTHORIZED,
+        UNAUTHENTICATED,
+        "this receiver takes only requests with its bearer token (Authorization: Bearer …)"
+            .to_string(),
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    resp
+}
+
 /// A request that declares a body above the limit is refused at once, before its body is read
 /// (a client that declares a terabyte does not hold a connection while it sends it).
 async fn declared_size(
@@ -761,6 +1076,83 @@ mod tests {
     }
 
     #[test]
+    fn with_a_token_only_requests_that_carry_it_are_taken() {
+        use tower::ServiceExt;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            tx,
+            node: Name::from("node-1"),
+            count: Count::default(),
+            max: 1 << 20,
+            token: Some("Bearer s3cret".into()),
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = one_span().encode_to_vec();
+        let call = |auth: Option<&str>| {
+            let mut req = http::Request::builder()
+                .method("POST")
+                .uri("/v1/traces")
+                .header("content-type", "application/x-protobuf");
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let req = req.body(axum::body::Body::from(body.clone())).unwrap();
+            rt.block_on(http_router(&shared).oneshot(req))
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(call(None), 401);
+        assert_eq!(call(Some("Bearer wrong!")), 401);
+        assert_eq!(call(Some("Bearer s3cre")), 401);
+        assert_eq!(rx.try_iter().count(), 0, "nothing refused was kept");
+        assert_eq!(call(Some("Bearer s3cret")), 200);
+        assert_eq!(rx.try_iter().count(), 1);
+        // gRPC: the same check on the call's metadata.
+        let svc = Svc(Arc::clone(&shared));
+        let mut req = tonic::Request::new(());
+        assert_eq!(
+            svc.authorize(&req).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        req.metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(svc.authorize(&req).is_ok());
+    }
+
+    #[test]
+    fn a_non_loopback_address_needs_tls_a_token_or_insecure() {
+        let opts = |tls: bool, token: bool, insecure: bool| Options {
+            listen: IpAddr::from([0, 0, 0, 0]),
+            grpc_port: 0,
+            http_port: 0,
+            tls: tls.then(|| Tls {
+                cert: "/nonexistent/cert.pem".into(),
+                key: "/nonexistent/key.pem".into(),
+            }),
+            token: token.then(|| "t".to_string()),
+            insecure,
+            ..Options::default()
+        };
+        assert!(matches!(
+            bind(opts(false, false, false)),
+            Err(Error::Unprotected(_))
+        ));
+        let tls = bind(opts(true, false, false)).err().unwrap().to_string();
+        assert!(tls.contains("/nonexistent/cert.pem"), "{tls}");
+        assert!(bind(opts(false, true, false)).is_ok());
+        assert!(bind(opts(false, false, true)).is_ok());
+        let loopback = Options {
+            grpc_port: 0,
+            http_port: 0,
+            ..Options::default()
+        };
+        assert!(bind(loopback).is_ok());
+    }
+
+    #[test]
     fn a_writer_that_is_behind_gets_the_client_to_retry_not_a_silent_drop() {
         let (tx, rx) = crossbeam_channel::bounded(1);
         tx.send(Vec::new()).unwrap(); // the writer has not taken the last batch yet
@@ -769,6 +1161,7 @@ mod tests {
             node: Name::from("node-1"),
             count: Count::default(),
             max: 1 << 20,
+            token: None,
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
