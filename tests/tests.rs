@@ -10,6 +10,7 @@ mod support;
 mod capture;
 mod cli;
 mod cluster;
+mod faults;
 mod fixtures;
 mod import;
 mod kube;

@@ -161,6 +161,46 @@ impl Recording {
         &self.path
     }
 
+    /// `kill -9`; when it was sent, and what the recorder said on stderr.
+    pub fn kill9(mut self) -> (Instant, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let at = Instant::now();
+        let _ = self.child.wait();
+        let stderr = self.stderr.join().unwrap();
+        self.stdout_thread.join().unwrap();
+        (at, stderr)
+    }
+
+    /// Waits up to `within` for the recorder to end by itself: its status and stderr.
+    pub fn wait_exit(mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("tapio record did not end by itself within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = self.stderr.join().unwrap();
+        self.stdout_thread.join().unwrap();
+        (status, stderr)
+    }
+
+    /// SIGTERM; when it was sent, the exit status and stderr (no pause before it).
+    pub fn term_now(mut self) -> (Instant, std::process::ExitStatus, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let at = Instant::now();
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr.join().unwrap();
+        self.stdout_thread.join().unwrap();
+        (at, status, stderr)
+    }
+
     /// Stdout's lines, to read after [`Recording::stop`].
     pub fn stdout_handle(&self) -> std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>> {
         std::sync::Arc::clone(&self.stdout)

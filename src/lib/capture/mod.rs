@@ -127,10 +127,43 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error of `path`; a full disk says how much space is left there.
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Error {
+        let error = if error.raw_os_error() == Some(libc::ENOSPC) {
+            let free = free_space(path).map_or_else(String::new, |f| {
+                format!(" ({} free on its file system)", crate::report::bytes(f))
+            });
+            std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("no space left on the device{free}; every block written before this point reads"),
+            )
+        } else {
+            error
+        };
         Error::Io {
             path: path.to_path_buf(),
             error,
         }
     }
+}
+
+/// The bytes an unprivileged writer may still use on the file system of `path` (or of its
+/// directory, when it does not exist yet).
+pub fn free_space(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = if path.is_dir() {
+        path
+    } else {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        }
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a valid out-pointer for the call's duration.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }

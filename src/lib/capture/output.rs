@@ -40,6 +40,71 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// Checks, before anything starts, that the recording can be written: the directory takes a
+    /// new file and has at least 1 MiB free. A read-only or full file system is an error here,
+    /// before a probe is loaded, not once events are lost.
+    pub fn preflight(&self) -> Result<(), Error> {
+        // Publishing only: nothing is written.
+        if matches!(self, Layout::Single(p) if p == Path::new("/dev/null")) {
+            return Ok(());
+        }
+        let dir = match self {
+            Layout::Single(p) | Layout::Rotate { base: p, .. } => match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+            Layout::Ring { dir, .. } => {
+                // The ring's directory may not exist yet: it is made where its parent is.
+                let mut d = dir.clone();
+                while !d.exists() {
+                    match d.parent() {
+                        Some(p) if !p.as_os_str().is_empty() => d = p.to_path_buf(),
+                        _ => {
+                            d = PathBuf::from(".");
+                            break;
+                        }
+                    }
+                }
+                d
+            }
+        };
+        let probe = dir.join(format!(".tapio-write-check-{}", std::process::id()));
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe);
+        match created {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    self.shown(),
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot write in {}: {e}", dir.display()),
+                    ),
+                ))
+            }
+        }
+        const MIN_FREE: u64 = 1 << 20;
+        match super::free_space(&dir) {
+            Some(free) if free < MIN_FREE => Err(Error::io(
+                self.shown(),
+                std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "only {} free in {} (at least {} needed to start)",
+                        crate::report::bytes(free),
+                        dir.display(),
+                        crate::report::bytes(MIN_FREE)
+                    ),
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The path to show: the file, the first file of a set, or the directory.
     pub fn shown(&self) -> &Path {
         match self {

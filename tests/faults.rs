@@ -1,0 +1,282 @@
+//! Faults the recorder survives: `kill -9` under load loses at most the last second, SIGTERM under
+//! load loses nothing, a full disk is a clear error that keeps what was written, and a read-only
+//! or full file system is an error before anything starts.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::support::recorder::{events_of, needs_root, record_to, tapio, Recording};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A recorder that takes OTLP/HTTP on a free port.
+fn otlp_recorder(output: &Path) -> (Recording, u16) {
+    let http = free_port();
+    let rec = record_to(
+        output,
+        &[
+            "--no-kernel",
+            "--no-kube",
+            "--verdicts",
+            "none",
+            "--otlp-grpc-port",
+            &free_port().to_string(),
+            "--otlp-http-port",
+            &http.to_string(),
+        ],
+    );
+    (rec, http)
+}
+
+/// Sends OTLP/HTTP requests of 20 spans each, timed now, until the receiver goes away or `stop`;
+/// each span id with when its request was acknowledged.
+struct Load {
+    acked: Arc<Mutex<Vec<(String, Instant)>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(port: u16, run: u32) -> Load {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (Arc::clone(&acked), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                let ids: Vec<String> = (0..20)
+                    .map(|i| format!("{:08x}{:08x}", run, n * 20 + i))
+                    .collect();
+                n += 1;
+                let spans: Vec<String> = ids
+                    .iter()
+                    .map(|id| {
+                        format!(
+                            r#"{{"traceId":"{:032x}","spanId":"{id}","name":"load","kind":2,"startTimeUnixNano":"{now}","endTimeUnixNano":"{now}"}}"#,
+                            n
+                        )
+                    })
+                    .collect();
+                let body = format!(
+                    r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"load"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+                    spans.join(",")
+                );
+                let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+                    break;
+                };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let req = format!(
+                    "POST /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if c.write_all(req.as_bytes()).is_err() {
+                    break;
+                }
+                let mut resp = Vec::new();
+                let _ = c.read_to_end(&mut resp);
+                if resp.starts_with(b"HTTP/1.1 200") {
+                    let at = Instant::now();
+                    a.lock().unwrap().extend(ids.into_iter().map(|id| (id, at)));
+                } else if resp.is_empty() {
+                    break;
+                }
+            }
+        });
+        Load {
+            acked,
+            stop,
+            thread,
+        }
+    }
+
+    fn finish(self) -> Vec<(String, Instant)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        Arc::try_unwrap(self.acked).unwrap().into_inner().unwrap()
+    }
+}
+
+/// The span ids a capture holds (a capture cut short reads up to its last complete block).
+fn spans_in(capture: &Path) -> HashSet<String> {
+    events_of(capture)
+        .iter()
+        .filter(|e| e["kind"] == "span")
+        .map(|e| e["data"]["span_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A small deterministic generator for the moments of the kills (its seed is printed).
+fn next(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+#[test]
+fn kill_9_under_load_loses_at_most_the_last_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 moments: seed {seed}");
+    let mut worst = Duration::ZERO;
+    let mut received = 0usize;
+    for run in 0..20u32 {
+        let capture = dir.path().join(format!("run-{run}.tapio"));
+        let (rec, port) = otlp_recorder(&capture);
+        let load = Load::start(port, run);
+        // A random moment between 0.3 and 2.3 s into the load.
+        std::thread::sleep(Duration::from_millis(300 + next(&mut seed) % 2000));
+        let (killed, _) = rec.kill9();
+        let acked = load.finish();
+        let kept = spans_in(&capture);
+        received += acked.len();
+        // Every span acknowledged more than a second before the kill is in the capture.
+        let mut lost_early = Vec::new();
+        for (id, at) in &acked {
+            if kept.contains(id) {
+                continue;
+            }
+            let before_kill = killed.saturating_duration_since(*at);
+            worst = worst.max(before_kill);
+            if before_kill > Duration::from_secs(1) {
+                lost_early.push((id.clone(), before_kill));
+            }
+        }
+        assert!(
+            lost_early.is_empty(),
+            "run {run}: {} spans acknowledged more than 1 s before kill -9 are missing, e.g. {:?}",
+            lost_early.len(),
+            &lost_early[..lost_early.len().min(3)]
+        );
+    }
+    assert!(received > 1000, "the load was real: {received} spans");
+    eprintln!(
+        "kill -9 at 20 moments: {received} spans acknowledged; the oldest one missing was acknowledged {worst:?} before the kill"
+    );
+}
+
+#[test]
+fn sigterm_under_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("term.tapio");
+    let (rec, port) = otlp_recorder(&capture);
+    let load = Load::start(port, 99);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, status, stderr) = rec.term_now();
+    let acked = load.finish();
+    assert!(status.success(), "{stderr}");
+    let kept = spans_in(&capture);
+    let missing = acked.iter().filter(|(id, _)| !kept.contains(id)).count();
+    assert!(acked.len() > 100, "{}", acked.len());
+    assert_eq!(missing, 0, "of {} acknowledged spans", acked.len());
+}
+
+/// A tmpfs of `size` mounted in a new directory (root); unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(options: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -t tmpfs -o {options}");
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_full_disk_is_a_clear_error_and_what_was_written_reads() {
+    needs_root("a_full_disk_is_a_clear_error_and_what_was_written_reads");
+    let fs = Tmpfs::mount("size=2m");
+    let capture = fs.path().join("full.tapio");
+    let (rec, port) = otlp_recorder(&capture);
+    let load = Load::start(port, 7);
+    std::thread::sleep(Duration::from_millis(800));
+    // Fill what is left, as another writer on the node would.
+    let _ = std::fs::write(fs.path().join("ballast"), vec![0u8; 4 << 20]);
+    let (status, stderr) = rec.wait_exit(Duration::from_secs(30));
+    let acked = load.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&capture.display().to_string()) && stderr.contains("free"),
+        "the error names the file and the free space: {stderr}"
+    );
+    // Everything before the last complete block reads.
+    let out = tapio()
+        .args(["cat", "-o", "json"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = spans_in(&capture);
+    assert!(!kept.is_empty() && !acked.is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_read_only_or_full_file_system_is_an_error_before_anything_starts() {
+    needs_root("a_read_only_or_full_file_system_is_an_error_before_anything_starts");
+    for (options, says) in [("size=1m,ro", "Read-only"), ("size=600k", "free")] {
+        let fs = Tmpfs::mount(options);
+        let capture = fs.path().join("x.tapio");
+        let started = Instant::now();
+        // With the kernel's probes asked for: the error comes before they are loaded.
+        let out = tapio()
+            .arg("record")
+            .arg("-o")
+            .arg(&capture)
+            .args(["--no-kube", "--duration", "5s"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{options}: {err}");
+        assert!(
+            err.contains(says) && err.contains("x.tapio"),
+            "{options}: {err}"
+        );
+        assert!(
+            !err.contains("tapio: recording"),
+            "{options}: nothing started: {err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{options}");
+    }
+}
