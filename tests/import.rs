@@ -613,3 +613,48 @@ fn real_pasted_kubectl_output_reads_back_what_it_shows() {
         ["haproxy-controller", "kube-system"]
     );
 }
+
+#[test]
+fn structured_application_logs_with_pod_are_that_pods_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("cart.jsonl");
+    std::fs::write(
+        &logs,
+        concat!(
+            r#"{"level":"info","ts":"2026-03-14T10:00:00.100Z","caller":"main.go:42","msg":"listening on :8080"}"#, "\n",
+            r#"{"level":"error","ts":"2026-03-14T10:00:01.200Z","msg":"could not connect to redis: connection refused"}"#, "\n",
+            r#"{"level":"warn","time":1773482402.3,"msg":"retrying"}"#, "\n",
+            r#"{"severity":"ERROR","timestamp":"2026-03-14T10:00:03Z","message":"giving up"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let (events, stderr, code) = import(&[logs.clone()], &["--pod", "shop/cart-0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("4 events (container-log), 0 rejected"),
+        "{stderr}"
+    );
+    let logs_of: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::AppLog(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs_of.len(), 4);
+    assert_eq!(logs_of[0].pod(), Some(("shop", "cart-0")));
+    let errors = logs_of
+        .iter()
+        .filter(|a| a.log.severity == tapio::event::Severity::Error)
+        .count();
+    assert_eq!(errors, 2, "level and severity keys say it");
+    assert_eq!(
+        events[2].ts,
+        tapio::event::Ts::parse_rfc3339("2026-03-14T10:00:02.300Z").unwrap(),
+        "an epoch time in the JSON"
+    );
+    // Without --pod, whose they are is unknown: each line says how to tell.
+    let (_, stderr, code) = import(&[logs], &[]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("pass --pod NS/NAME"), "{stderr}");
+}

@@ -48,9 +48,19 @@ impl Severity {
         }
         let cut = body.char_indices().nth(512).map_or(body.len(), |(i, _)| i);
         let lower = body[..cut].to_ascii_lowercase();
-        let value = ["level=", "\"level\":\"", "\"level\": \"", "severity="]
-            .iter()
-            .find_map(|k| lower.find(k).map(|i| &lower[i + k.len()..]))?;
+        let value = [
+            "level=",
+            "\"level\":\"",
+            "\"level\": \"",
+            "severity=",
+            "\"severity\":\"",
+            "\"severity\": \"",
+            "\"lvl\":\"",
+            "\"loglevel\":\"",
+            "\"log.level\":\"",
+        ]
+        .iter()
+        .find_map(|k| lower.find(k).map(|i| &lower[i + k.len()..]))?;
         let word: String = value
             .trim_start_matches('"')
             .chars()

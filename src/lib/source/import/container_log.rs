@@ -113,7 +113,10 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
                 out.push(LineTime::Absolute(ts), event(node, l));
             }
             None if base.is_none() && who.is_none() => {
-                out.reject(line_no, "a log line of unknown origin and without a time");
+                out.reject(
+                    line_no,
+                    "a log line of unknown origin: pass --pod NS/NAME to say whose logs these are",
+                );
             }
             None if stated.is_some() => {
                 dated += 1;
