@@ -628,7 +628,7 @@ fn structured_application_logs_with_pod_are_that_pods_log_lines() {
         ),
     )
     .unwrap();
-    let (events, stderr, code) = import(&[logs.clone()], &["--pod", "shop/cart-0"]);
+    let (events, stderr, code) = import(std::slice::from_ref(&logs), &["--pod", "shop/cart-0"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("4 events (container-log), 0 rejected"),
