@@ -280,3 +280,65 @@ fn a_read_only_or_full_file_system_is_an_error_before_anything_starts() {
         assert!(started.elapsed() < Duration::from_secs(2), "{options}");
     }
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_rotated_recording_on_a_nearly_full_disk_drops_its_oldest_file_and_says_so() {
+    needs_root("a_rotated_recording_on_a_nearly_full_disk_drops_its_oldest_file_and_says_so");
+    let fs = Tmpfs::mount("size=8m");
+    // Another writer on the node leaves 5 MiB; rotation every 256 KiB.
+    std::fs::write(fs.path().join("ballast"), vec![0u8; 3 << 20]).unwrap();
+    let base = fs.path().join("rec.tapio");
+    let http = free_port();
+    let rec = record_to(
+        &base,
+        &[
+            "--no-kernel",
+            "--no-kube",
+            "--verdicts",
+            "none",
+            "-C",
+            "256K",
+            "--otlp-grpc-port",
+            &free_port().to_string(),
+            "--otlp-http-port",
+            &http.to_string(),
+        ],
+    );
+    let load = Load::start(http, 5);
+    // Until the set has given up a file (the recorder says so), at most a minute.
+    let start = Instant::now();
+    loop {
+        let files = std::fs::read_dir(fs.path()).unwrap().count();
+        let first_gone = !fs.path().join("rec-0.tapio").exists();
+        if first_gone && files > 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no file was dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    load.finish();
+    let (_, status, stderr) = rec.term_now();
+    assert!(status.success(), "the recording goes on: {stderr}");
+    assert!(stderr.contains("nearly full"), "{stderr}");
+    // The files left read, and one of them holds the drop marker.
+    let mut markers = 0;
+    for f in std::fs::read_dir(fs.path()).unwrap().flatten() {
+        let p = f.path();
+        if p.extension().is_some_and(|e| e == "tapio") {
+            markers += events_of(&p)
+                .iter()
+                .filter(|e| {
+                    e["kind"] == "drop"
+                        && e["data"]["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("nearly full"))
+                })
+                .count();
+        }
+    }
+    assert!(markers >= 1);
+}

@@ -127,6 +127,9 @@ pub struct Kept {
 struct Segment {
     path: PathBuf,
     bytes: u64,
+    /// How many events it holds, and the oldest one's time.
+    events: u64,
+    first: Ts,
     /// The newest event's time.
     last: Ts,
     /// The Kubernetes objects as they stood when the segment began.
@@ -322,7 +325,7 @@ impl Output {
         if (full || old) && self.writer().stats().events > 0 {
             self.rotate()?;
         }
-        self.drop_old();
+        self.drop_old()?;
         self.finish_trigger(false)?;
         self.reap();
         Ok(())
@@ -341,14 +344,55 @@ impl Output {
         self.done.push_back(Segment {
             path: self.current.clone(),
             bytes: std::fs::metadata(&self.current).map_or(written, |m| m.len()),
+            events: t.stats.events,
+            first: t.stats.first_ts.unwrap_or(self.current_last),
             last: self.current_last,
             state: Arc::clone(&self.current_state),
         });
         self.open_next(seq)
     }
 
-    /// Drops the oldest files beyond what the layout keeps (never what a trigger holds).
-    fn drop_old(&mut self) {
+    /// Whether the file system of the recording is nearly full: then a rotated set or the ring
+    /// gives up its oldest file rather than the recording failing.
+    fn low_space(&self) -> bool {
+        let reserve = 4 * self.opts.block_bytes as u64;
+        !matches!(self.layout, Layout::Single(_))
+            && !self.done.is_empty()
+            && super::free_space(&self.current).is_some_and(|f| f < reserve)
+    }
+
+    /// Drops the oldest files beyond what the layout keeps (never what a trigger holds); on a
+    /// nearly full disk, the oldest file even so, with a drop marker that says what was lost.
+    fn drop_old(&mut self) -> Result<(), Error> {
+        while self.low_space() {
+            let Some(s) = self.done.pop_front() else {
+                break;
+            };
+            let _ = std::fs::remove_file(&s.path);
+            let why = format!(
+                "the disk is nearly full: the oldest file of the recording, {}, was removed ({} events, {} → {})",
+                s.path.display(),
+                s.events,
+                s.first,
+                s.last
+            );
+            self.warnings.push(why.clone());
+            let mut marker = Event::new(
+                super::now(),
+                self.header.node.as_str(),
+                crate::event::Source::Tapio,
+                crate::event::Meta::Drop {
+                    source: crate::event::Source::Tapio,
+                    count: s.events,
+                    range: crate::event::TimeRange {
+                        from: s.first,
+                        to: s.last,
+                    },
+                    reason: why,
+                },
+            );
+            self.append(&mut marker)?;
+        }
         let now = super::now();
         loop {
             let drop = match &self.layout {
@@ -376,7 +420,7 @@ impl Output {
                     .iter()
                     .any(|(done, _)| !done.load(Ordering::Relaxed));
             if !drop || (needed && matches!(self.layout, Layout::Ring { .. })) {
-                return;
+                return Ok(());
             }
             if let Some(s) = self.done.pop_front() {
                 let _ = std::fs::remove_file(&s.path);
