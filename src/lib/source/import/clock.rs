@@ -43,7 +43,7 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
     let anchors = anchor_range(&inputs);
     let oom_ends = oom_terminations(&inputs);
     let mut notes = Vec::new();
-    let mut events = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
     for input in inputs {
         let mut ctx = Context {
             input: &input,
@@ -52,9 +52,31 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
             oom_ends: &oom_ends,
             notes: Vec::new(),
         };
-        let mut placed = ctx.resolve();
+        let times = ctx.resolve();
         notes.append(&mut ctx.notes);
-        events.append(&mut placed);
+        // The events move out of their input into the same allocation (an in-place collect):
+        // never two copies of an input's events.
+        let mut times = times.into_iter();
+        let mut placed: Vec<Event> = input
+            .parsed
+            .events
+            .into_iter()
+            .map(|p| {
+                let mut e = p.event;
+                e.ts = times.next().flatten().unwrap_or_default();
+                if matches!(p.time, LineTime::Unknown) {
+                    if let Body::Log(l) = &mut e.body {
+                        l.approximate_time = true;
+                    }
+                }
+                e
+            })
+            .collect();
+        if events.is_empty() {
+            events = placed;
+        } else {
+            events.append(&mut placed);
+        }
     }
     // A stable sort keeps the order of the inputs, and of records within one input, at equal times.
     events.sort_by_key(|e| e.ts);
@@ -112,7 +134,8 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn resolve(&mut self) -> Vec<Event> {
+    /// The time of each pending record of the input, in order.
+    fn resolve(&mut self) -> Vec<Option<Ts>> {
         let pending = &self.input.parsed.events;
         let boot = pending
             .iter()
@@ -175,21 +198,7 @@ impl Context<'_> {
             ));
         }
         self.fill_unknown(&mut times);
-
-        pending
-            .iter()
-            .zip(times)
-            .map(|(p, t)| {
-                let mut e = p.event.clone();
-                e.ts = t.unwrap_or_default();
-                if matches!(p.time, LineTime::Unknown) {
-                    if let Body::Log(l) = &mut e.body {
-                        l.approximate_time = true;
-                    }
-                }
-                e
-            })
-            .collect()
+        times
     }
 
     /// Records without a time take the time of the record before them (or after, at the start).

@@ -82,9 +82,13 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
         host: None,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let items = match format {
-        Format::JournalJson => journal_records(text, &mut out.parsed),
-        _ => text_records(text, format == Format::Syslog),
+    // About one event a line: one allocation, not a doubling vector's copies.
+    out.parsed
+        .events
+        .reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    let items: Box<dyn Iterator<Item = Item> + '_> = match format {
+        Format::JournalJson => Box::new(journal_records(text, &mut out.parsed).into_iter()),
+        _ => Box::new(text_records(text, format == Format::Syslog)),
     };
     let mut report: Option<Report> = None;
     for item in items {
@@ -167,32 +171,58 @@ enum Item {
     Break,
 }
 
-/// Reads text lines (dmesg, kmsg, syslog, journalctl short output, bcc oomkill).
-fn text_records(text: &str, syslog: bool) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut joinable = false;
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            items.push(Item::Break);
-            joinable = false;
-            continue;
-        }
-        if syslog && line.starts_with("-- ") {
-            continue; // journalctl's `-- Boot … --` and `-- No entries --` markers
-        }
-        if joinable && line.starts_with([' ', '\t']) {
-            if let Some(Item::Rec(prev)) = items.last_mut() {
-                prev.body.push('\n');
-                prev.body.push_str(line.trim());
-                continue;
+/// Reads text lines (dmesg, kmsg, syslog, journalctl short output, bcc oomkill), one record at a
+/// time: an indented line continues the record before it, so each record is held until the next
+/// line shows it is complete.
+fn text_records(text: &str, syslog: bool) -> TextRecords<'_> {
+    TextRecords {
+        lines: text.lines(),
+        syslog,
+        joinable: false,
+        held: None,
+    }
+}
+
+struct TextRecords<'a> {
+    lines: std::str::Lines<'a>,
+    syslog: bool,
+    joinable: bool,
+    held: Option<Item>,
+}
+
+impl Iterator for TextRecords<'_> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            let Some(line) = self.lines.next() else {
+                return self.held.take();
+            };
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                self.joinable = false;
+                return Some(match self.held.replace(Item::Break) {
+                    Some(prev) => prev,
+                    None => self.held.take().unwrap_or(Item::Break),
+                });
+            }
+            if self.syslog && line.starts_with("-- ") {
+                continue; // journalctl's `-- Boot … --` and `-- No entries --` markers
+            }
+            if self.joinable && line.starts_with([' ', '\t']) {
+                if let Some(Item::Rec(prev)) = self.held.as_mut() {
+                    prev.body.push('\n');
+                    prev.body.push_str(line.trim());
+                    continue;
+                }
+            }
+            let (item, join) = text_line(line, self.syslog);
+            self.joinable = join;
+            if let Some(prev) = self.held.replace(item) {
+                return Some(prev);
             }
         }
-        let (item, join) = text_line(line, syslog);
-        joinable = join;
-        items.push(item);
     }
-    items
 }
 
 /// Reads one text line; also says whether indented lines after it continue it.

@@ -279,18 +279,27 @@ pub fn parse_text(
             paste::parse(text, now, node)
         }
     };
-    // Records whose own time cannot be real (parsers that know the line reject them there).
-    let mut kept = Vec::with_capacity(parsed.events.len());
-    for (i, p) in std::mem::take(&mut parsed.events).into_iter().enumerate() {
-        match p.time {
-            LineTime::Absolute(ts) => match implausible(ts) {
-                Some(why) => parsed.reject(Location::Item(i), why),
-                None => kept.push(p),
-            },
-            _ => kept.push(p),
+    // Records whose own time cannot be real (parsers that know the line reject them there),
+    // removed in place.
+    let mut i = 0;
+    let mut impossible = Vec::new();
+    parsed.events.retain(|p| {
+        let why = match p.time {
+            LineTime::Absolute(ts) => implausible(ts),
+            _ => None,
+        };
+        if let Some(why) = why {
+            impossible.push(Rejected {
+                at: Location::Item(i),
+                reason: why,
+            });
         }
-    }
-    parsed.events = kept;
+        i += 1;
+        impossible
+            .last()
+            .is_none_or(|r| r.at != Location::Item(i - 1))
+    });
+    parsed.rejected.append(&mut impossible);
     report.events = parsed.events.len();
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
