@@ -161,6 +161,11 @@ impl Recording {
         &self.path
     }
 
+    /// The recorder's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`; when it was sent, and what the recorder said on stderr.
     pub fn kill9(mut self) -> (Instant, String) {
         // SAFETY: signalling our own child.

@@ -620,17 +620,40 @@ fn closing(args: &Args, summary: &record::Summary) {
                     "tapio: OTLP: {} spans and {} log records received, {} records rejected (told to the client), {} requests refused while the writer was behind (retried by the client), {} malformed requests",
                     o.spans, o.logs, o.rejected, o.refused, o.malformed
                 ),
-                Counters::Logs(l) => say!(
-                    "tapio: container logs: {} lines from {} files, {} over --logs-rate (counted as dropped), {} cut at --logs-max-line, {} not in a log format",
-                    l.lines, l.files, l.limited, l.cut_lines, l.unparsed
-                ),
+                Counters::Logs(l) => {
+                    say!(
+                        "tapio: container logs: {} lines from {} files, {} over --logs-rate (counted as dropped), {} cut at --logs-max-line, {} not in a log format",
+                        l.lines, l.files, l.limited, l.cut_lines, l.unparsed
+                    );
+                    if l.unread_bytes > 0 {
+                        say!(
+                            "tapio: warning: container logs: {} the files gained were not read (a flood the follower was behind; they are still in the files)",
+                            bytes(l.unread_bytes)
+                        );
+                    }
+                }
             }
         }
     }
-    if stats.dropped > 0 {
+    // What each source lost, said by the source that lost it.
+    let kernel_dropped: u64 = summary
+        .sources
+        .iter()
+        .map(|c| match c {
+            Counters::Kernel(k) => k.dropped + k.malformed,
+            _ => 0,
+        })
+        .sum();
+    if kernel_dropped > 0 {
         say!(
-            "tapio: warning: the kernel dropped {} events (ring buffer full); the capture says when (tapio info {}). A larger --ring-buffer or fewer --kind absorb bursts.",
-            stats.dropped,
+            "tapio: warning: the kernel dropped {kernel_dropped} events (ring buffer full); the capture says when (tapio info {}). A larger --ring-buffer or fewer --kind absorb bursts.",
+            args.shown()
+        );
+    }
+    let other = stats.dropped.saturating_sub(kernel_dropped);
+    if other > 0 {
+        say!(
+            "tapio: warning: {other} events were dropped in all (drop markers in the capture say which source, how many and when: tapio info {})",
             args.shown()
         );
     }

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 pub use self::spans::span_entity;
-use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Ts};
+use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Source, Ts};
 pub use crate::knowledge::FindingKind;
 use crate::knowledge::Layer;
 use crate::report;
@@ -130,6 +130,40 @@ pub struct Blind {
     pub from: Ts,
     pub to: Ts,
     pub what: String,
+    /// For losses: who lost what, why and how many; the losses of one source and reason that
+    /// follow each other make one blind spot (a flood gives one line, not one a second).
+    pub lost: Option<(Source, String, u64)>,
+}
+
+impl Blind {
+    /// Adds a loss to the blind spots, joining the last one of the same source and reason when
+    /// they overlap or are less than 5 s apart.
+    fn lost(blind: &mut Vec<Blind>, source: Source, count: u64, from: Ts, to: Ts, reason: &str) {
+        const NEAR: u64 = 5 * Ts::NANOS_PER_SEC;
+        let near = blind.iter_mut().rev().find(|b| {
+            b.lost
+                .as_ref()
+                .is_some_and(|(s, r, _)| *s == source && r == reason)
+                && from.0 <= b.to.0.saturating_add(NEAR)
+                && to.0.saturating_add(NEAR) >= b.from.0
+        });
+        match near {
+            Some(b) => {
+                b.from = b.from.min(from);
+                b.to = b.to.max(to);
+                if let Some((_, _, n)) = b.lost.as_mut() {
+                    *n = n.saturating_add(count);
+                    b.what = format!("{n} events lost by {source} ({reason})");
+                }
+            }
+            None => blind.push(Blind {
+                from,
+                to,
+                what: format!("{count} events lost by {source} ({reason})"),
+                lost: Some((source, reason.to_string(), count)),
+            }),
+        }
+    }
 }
 
 /// Tunables of the detectors.
@@ -352,11 +386,14 @@ impl Detector {
                 count,
                 range,
                 reason,
-            }) => self.blind.push(Blind {
-                from: range.from,
-                to: range.to,
-                what: format!("{count} events lost by {source} ({reason})"),
-            }),
+            }) => Blind::lost(
+                &mut self.blind,
+                *source,
+                *count,
+                range.from,
+                range.to,
+                reason,
+            ),
             Body::Meta(Meta::Gap {
                 source,
                 range,
@@ -365,6 +402,7 @@ impl Detector {
                 from: range.from,
                 to: range.to,
                 what: format!("{source} saw nothing ({reason})"),
+                lost: None,
             }),
             Body::Meta(Meta::Annotation { .. }) => {}
         }

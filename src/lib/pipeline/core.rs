@@ -129,6 +129,7 @@ impl Core {
                 from,
                 to: last,
                 what: format!("{} {what}", path.display()),
+                lost: None,
             });
         }
         let detected = self.detector.finish();

@@ -59,7 +59,17 @@ pub struct Counters {
     pub cut_bytes: u64,
     /// Lines in neither the CRI nor the docker format (kept as they are).
     pub unparsed: u64,
+    /// Bytes the files had gained and the follower had not read when it stopped (it was behind a
+    /// flood and had read for its last 5 s).
+    pub unread_bytes: u64,
 }
+
+/// The most read from one file in one poll: memory stays bounded when a container writes faster
+/// than the follower reads; the rest is read at the next poll, at once.
+const MAX_READ: u64 = 4 << 20;
+
+/// How long a stopping follower goes on reading what the files gained before it stopped.
+const FINISH_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Key = (u64, u64); // (device, inode)
 
@@ -109,7 +119,10 @@ impl Follower {
     }
 
     /// Reads what every file gained since the last poll.
-    pub fn poll(&mut self, out: &mut Vec<Event>) {
+    /// Reads what the files gained; `true` when a file had more than one read takes (the
+    /// follower is behind and should poll again at once).
+    pub fn poll(&mut self, out: &mut Vec<Event>) -> bool {
+        let mut behind = false;
         let first = !self.started;
         self.started = true;
         let mut present: HashMap<Key, PathBuf> = HashMap::new();
@@ -183,8 +196,11 @@ impl Follower {
             let mut t = self.files.remove(&k).expect("tracked");
             t.path = path;
             if t.seen {
-                if let Ok(data) = read_from(&t.path, t.offset) {
-                    self.consume(&mut t, &data, false, out);
+                if let Ok((data, more)) = read_from(&t.path, t.offset, MAX_READ) {
+                    // A full read without a newline is one line longer than a read: cut it.
+                    let all = more && !data.contains(&b'\n');
+                    self.consume(&mut t, &data, all, out);
+                    behind |= more;
                 }
             }
             self.files.insert(k, t);
@@ -196,6 +212,16 @@ impl Follower {
                 self.done_gz.insert(z);
             }
         }
+        behind
+    }
+
+    /// The bytes the tracked files hold past what was read.
+    fn unread(&self) -> u64 {
+        self.files
+            .values()
+            .filter(|t| t.seen)
+            .map(|t| std::fs::metadata(&t.path).map_or(0, |m| m.len().saturating_sub(t.offset)))
+            .sum()
     }
 
     fn tracked(&self, path: PathBuf, lp: &LogPath, offset: u64, seen: bool) -> Tracked {
@@ -342,16 +368,18 @@ fn read_dir(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn read_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
+/// At most `max` bytes of `path` from `offset`, and whether the file holds more.
+fn read_from(path: &Path, offset: u64, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     if len <= offset {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     f.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::with_capacity((len - offset) as usize);
-    f.take(len - offset).read_to_end(&mut buf)?;
-    Ok(buf)
+    let n = (len - offset).min(max);
+    let mut buf = Vec::with_capacity(n as usize);
+    f.take(n).read_to_end(&mut buf)?;
+    Ok((buf, len - offset > n))
 }
 
 /// A rotated, compressed log file (the kubelet rotates at 10 MiB by default): at most 1 GiB
@@ -378,8 +406,8 @@ fn start_of_backlog(path: &Path, len: u64, backlog: u64) -> u64 {
         return 0;
     }
     let from = len - backlog;
-    match read_from(path, from) {
-        Ok(data) => data
+    match read_from(path, from, backlog) {
+        Ok((data, _)) => data
             .iter()
             .position(|&b| b == b'\n')
             .map_or(len, |i| from + i as u64 + 1),
@@ -401,11 +429,19 @@ impl crate::source::Source for Follower {
         use std::sync::atomic::Ordering;
         let f = &mut *self;
         let mut last_tick = Instant::now();
+        let mut halted_at: Option<Instant> = None;
         loop {
             let halting = out.halt.load(Ordering::Relaxed);
+            let halted = *halted_at.get_or_insert_with(Instant::now);
+            if !halting {
+                halted_at = None;
+            }
             let mut batch = Vec::new();
-            f.poll(&mut batch);
-            if halting {
+            let behind = f.poll(&mut batch);
+            // Stopping: what the files gained before the stop is read, for a while.
+            let done = halting && (!behind || halted.elapsed() >= FINISH_WITHIN);
+            if done {
+                f.counters.unread_bytes = f.unread();
                 f.finish(&mut batch);
             }
             if halting || last_tick.elapsed() >= std::time::Duration::from_secs(1) {
@@ -415,10 +451,12 @@ impl crate::source::Source for Follower {
             if !batch.is_empty() && out.events.send(batch).is_err() {
                 break;
             }
-            if halting {
+            if done {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(250));
+            if !behind {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
         }
         crate::source::Counters::Logs(f.counters())
     }
