@@ -658,3 +658,42 @@ fn structured_application_logs_with_pod_are_that_pods_log_lines() {
     assert_eq!(code, 1);
     assert!(stderr.contains("pass --pod NS/NAME"), "{stderr}");
 }
+
+#[test]
+fn kilobytes_of_twenty_digits_in_a_kernel_log_neither_panic_nor_wrap() {
+    // The regex takes up to 20 digits; times 1024 is past u64.
+    let dir = tempfile::tempdir().unwrap();
+    let dmesg = dir.path().join("dmesg.txt");
+    std::fs::write(
+        &dmesg,
+        "[  812.000100] postgres invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=999\n\
+         [  812.000200] memory: usage 18446744073709551615kB, limit 99999999999999999999kB, failcnt 1\n\
+         [  812.000600] Memory cgroup out of memory: Killed process 4101 (postgres) total-vm:18446744073709551615kB, anon-rss:18014398509481984kB, file-rss:1000kB, shmem-rss:0kB, UID:999 pgtables:1500kB oom_score_adj:999\n",
+    )
+    .unwrap();
+    let capture = dir.path().join("c.tapio");
+    let import = Command::cargo_bin("tapio")
+        .unwrap()
+        .args(["import", "--boot-time", "2026-03-14T10:00:00Z", "-o"])
+        .arg(&capture)
+        .arg(&dmesg)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let replay = Command::cargo_bin("tapio")
+        .unwrap()
+        .args(["replay", "--all", "-o", "json"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+}
