@@ -10,15 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::free_port;
 use crate::support::recorder::{events_of, needs_root, record_to, tapio, Recording};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A recorder that takes OTLP/HTTP on a free port.
 fn otlp_recorder(output: &Path) -> (Recording, u16) {

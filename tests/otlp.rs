@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::free_port;
 use crate::support::recorder::{record, Recording};
 
 fn python_sdk(test: &str) -> bool {
@@ -21,14 +22,6 @@ fn python_sdk(test: &str) -> bool {
         eprintln!("skipped {test}: the OpenTelemetry Python SDK is not installed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc)");
     }
     ok
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn receiver(dir: &std::path::Path) -> (Recording, u16, u16) {

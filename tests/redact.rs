@@ -7,34 +7,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::support::recorder::{events_of, tapio};
+use crate::support::recorder::{events_of, json_of, tapio};
 
 fn info(capture: &Path) -> Value {
-    let out = tapio()
-        .args(["info", "-o", "json"])
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(&["info"], capture)
 }
 
 fn replay(capture: &Path) -> Value {
-    let out = tapio()
-        .args(["replay", "-o", "json"])
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(&["replay"], capture)
 }
 
 /// Inputs with one secret of each kind that import sees.

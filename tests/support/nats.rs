@@ -23,13 +23,7 @@ pub fn available(test: &str) -> bool {
     ok
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::free_port;
 
 pub struct Server {
     child: Option<Child>,

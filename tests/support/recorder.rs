@@ -35,6 +35,22 @@ pub fn logs_of(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `tapio ARGS… -o json CAPTURE`'s JSON (`info`, `replay`); fails when the command fails.
+pub fn json_of(args: &[&str], capture: &Path) -> Value {
+    let out = tapio()
+        .args(args)
+        .args(["-o", "json"])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The events of a capture, as `tapio cat -o json` prints them.
 pub fn events_of(capture: &Path) -> Vec<Value> {
     let out = tapio()

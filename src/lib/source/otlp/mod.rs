@@ -421,22 +421,10 @@ async fn serve_http(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
     tokio::pin!(stop);
-    loop {
-        let tcp = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((tcp, _)) => tcp,
-                // Out of file descriptors and the like: wait, then go on serving.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
+    while let Some(tcp) = next_connection(&listener, &mut stop).await {
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
             continue;
         };
-        let _ = tcp.set_nodelay(true);
         let svc = hyper_util::service::TowerToHyperService::new(router.clone());
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -466,6 +454,26 @@ async fn serve_http(
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
+/// The next connection (no delay on it), or `None` once `stop` is done. An accept that fails (out
+/// of file descriptors and the like) waits a moment and goes on serving.
+async fn next_connection(
+    listener: &tokio::net::TcpListener,
+    stop: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Option<tokio::net::TcpStream> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Some(tcp);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            _ = &mut *stop => return None,
+        }
+    }
+}
+
 /// TLS connections, each handshake in its own task (within [`HEADER_TIMEOUT`]), so a slow client
 /// holds up no other.
 fn tls_incoming(
@@ -476,18 +484,7 @@ fn tls_incoming(
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<TlsConn>>(64);
     tokio::spawn(async move {
         tokio::pin!(stop);
-        loop {
-            let tcp = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok((tcp, _)) => tcp,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = &mut stop => break,
-            };
-            let _ = tcp.set_nodelay(true);
+        while let Some(tcp) = next_connection(&listener, &mut stop).await {
             let (tx, acceptor) = (tx.clone(), acceptor.clone());
             tokio::spawn(async move {
                 if let Ok(Ok(s)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
