@@ -4,10 +4,14 @@
 # sanitizer (a panic, a hang past -timeout, or memory past -rss_limit_mb is what is caught; the
 # targets are safe Rust).
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]   run each target SECONDS (default 20) on fuzz/corpus/TARGET
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   run each target SECONDS (default 20) on its corpus
 #   scripts/fuzz.sh --runs N [TARGET...]    run each target for N executions instead
 #   scripts/fuzz.sh --seed                  (re)seed fuzz/corpus from fixtures/ and ../shared/data
+#   scripts/fuzz.sh --pack [TARGET...]      minimise each corpus with what runs found (-merge=1)
+#                                           into fuzz/corpus/TARGET.tar.gz, the committed corpus
 #
+# The committed corpus is fuzz/corpus/TARGET.tar.gz; it is unpacked into fuzz/corpus/TARGET/ (not
+# committed) before a run. What a run finds goes to fuzz/corpus/TARGET/.work.
 # A crash is written to fuzz/artifacts/TARGET/ and the script exits 1; it becomes a regression test
 # (see fuzz/README.md). Figures (executions, coverage) are printed per target.
 set -euo pipefail
@@ -61,11 +65,37 @@ build() {
     cargo build --manifest-path fuzz/Cargo.toml --release --target "$TRIPLE" --bins
 }
 
+# Unpacks the committed corpus of a target when its directory is missing or older.
+unpack() {
+  local t="$1" dir="fuzz/corpus/$1" tgz="fuzz/corpus/$1.tar.gz"
+  if [ -f "$tgz" ] && { [ ! -d "$dir" ] || [ "$tgz" -nt "$dir/.unpacked" ]; }; then
+    mkdir -p "$dir"
+    tar -xzf "$tgz" -C "$dir"
+    touch "$dir/.unpacked"
+  fi
+  mkdir -p "$dir"
+}
+
+# Minimises a target's corpus and what runs found into its archive.
+pack() {
+  local t="$1" min
+  min="$(mktemp -d)"
+  "$CARGO_TARGET_DIR/$TRIPLE/release/$t" -merge=1 -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
+    "$min" "fuzz/corpus/$t" "fuzz/corpus/$t/.work" >/dev/null 2>&1
+  tar -C "$min" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . \
+    | gzip -9n >"fuzz/corpus/$t.tar.gz"
+  printf '%-18s %6d inputs, %s\n' "$t" "$(find "$min" -type f | wc -l)" \
+    "$(du -h "fuzz/corpus/$t.tar.gz" | cut -f1)"
+  rm -rf "$min"
+}
+
 secs=20
 runs=""
+mode=run
 case "${1:-}" in
   --seed) seed; exit 0 ;;
   --build) build; exit 0 ;;
+  --pack) mode=pack; shift ;;
   --runs) runs="$2"; shift 2 ;;
   [0-9]*) secs="$1"; shift ;;
 esac
@@ -73,8 +103,13 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${TARGETS_ALL[@]}")
 
 build
+if [ "$mode" = pack ]; then
+  for t in "${targets[@]}"; do unpack "$t"; pack "$t"; done
+  exit 0
+fi
 status=0
 for t in "${targets[@]}"; do
+  unpack "$t"
   corpus="fuzz/corpus/$t"
   work="$corpus/.work"   # what a run finds, kept out of the committed corpus
   mkdir -p "$work" "fuzz/artifacts/$t"
