@@ -35,8 +35,8 @@ pub fn logs_of(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// `tapio ARGS… -o json CAPTURE`'s JSON (`info`, `replay`); fails when the command fails.
-pub fn json_of(args: &[&str], capture: &Path) -> Value {
+/// What `tapio ARGS… -o json CAPTURE` prints; fails when the command fails.
+fn json_output(args: &[&str], capture: &Path) -> Vec<u8> {
     let out = tapio()
         .args(args)
         .args(["-o", "json"])
@@ -48,22 +48,17 @@ pub fn json_of(args: &[&str], capture: &Path) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+}
+
+/// `tapio ARGS… -o json CAPTURE`'s JSON (`info`, `replay`); fails when the command fails.
+pub fn json_of(args: &[&str], capture: &Path) -> Value {
+    serde_json::from_slice(&json_output(args, capture)).unwrap()
 }
 
 /// The events of a capture, as `tapio cat -o json` prints them.
 pub fn events_of(capture: &Path) -> Vec<Value> {
-    let out = tapio()
-        .args(["cat", "-o", "json"])
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_lines(&out.stdout)
+    json_lines(&json_output(&["cat"], capture))
 }
 
 /// One JSON value per line.
