@@ -131,6 +131,11 @@ Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(&cli.command, Command::Record(_))
+        || matches!(&cli.command, Command::Replay(a) if a.follows())
+    {
+        bound_malloc_arenas();
+    }
     let result = match cli.command {
         Command::Record(a) => record::run(*a),
         Command::Import(a) => import::run(a),
@@ -148,6 +153,21 @@ fn main() -> ExitCode {
         Err(e) => {
             say!("tapio: error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// At most two glibc malloc arenas for the commands that run for days (`MALLOC_ARENA_MAX` in the
+/// environment still decides). Events are allocated on the threads that receive them and freed on
+/// the thread that writes them; with glibc's default of eight arenas a core, the freed memory
+/// stays spread over the arenas, and a recorder under a flood of spans crept from 290 to 480 MiB
+/// in a minute. With two it stays flat. Replay keeps the default: two arenas cost it 15 %.
+fn bound_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called before any other thread exists; mallopt only sets a malloc parameter.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }

@@ -16,12 +16,15 @@ use crate::topology::Entity;
 const ROOT_MEMORY_NS: u64 = 600 * Ts::NANOS_PER_SEC;
 /// Error spans of one service within this window form one finding.
 const ERROR_WINDOW_NS: u64 = 60 * Ts::NANOS_PER_SEC;
+/// Failed roots remembered at most (the oldest are forgotten first).
+const MAX_FAILED_ROOTS: usize = 100_000;
 /// Traces remembered per error finding, to tell failed requests from recovered ones.
 const MAX_TRACES: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct Traces {
     failed_roots: HashSet<TraceId>,
+    /// The failed roots in the order they came, to forget them.
     roots: VecDeque<(Ts, TraceId)>,
     /// finding index → the traces of its error spans already counted.
     pub(crate) error_traces: HashMap<usize, HashSet<TraceId>>,
@@ -115,17 +118,20 @@ impl Detector {
         }
     }
 
+    /// Remembers a failed root (a request that failed for its user) for `ROOT_MEMORY_NS`, and at
+    /// most `MAX_FAILED_ROOTS` of them: only the failed ones matter, so a flood of successful
+    /// requests costs nothing.
     fn remember_root(&mut self, s: &Span) {
-        if s.is_error() {
-            self.spans.failed_roots.insert(s.trace_id);
-        }
-        self.spans.roots.push_back((s.start, s.trace_id));
-        while let Some(&(t, id)) = self.spans.roots.front() {
-            if s.start.saturating_sub(t) <= ROOT_MEMORY_NS {
+        let roots = &mut self.spans;
+        while let Some(&(t, id)) = roots.roots.front() {
+            if s.start.saturating_sub(t) <= ROOT_MEMORY_NS && roots.roots.len() < MAX_FAILED_ROOTS {
                 break;
             }
-            self.spans.roots.pop_front();
-            self.spans.failed_roots.remove(&id);
+            roots.roots.pop_front();
+            roots.failed_roots.remove(&id);
+        }
+        if s.is_error() && roots.failed_roots.insert(s.trace_id) {
+            roots.roots.push_back((s.start, s.trace_id));
         }
     }
 
@@ -248,4 +254,64 @@ pub(crate) fn peer_of(s: &Span) -> Option<String> {
     ]
     .iter()
     .find_map(|k| s.attr(k).and_then(|v| v.as_str()).map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Config;
+    use crate::event::{SpanId, StatusCode};
+
+    fn root(n: u64, at: Ts, error: bool) -> Span {
+        Span {
+            trace_id: TraceId(u128::from(n).to_be_bytes()),
+            span_id: SpanId(n.to_be_bytes()),
+            parent_span_id: None,
+            name: "GET /".into(),
+            kind: crate::event::SpanKind::Server,
+            start: at,
+            end: at,
+            status: if error {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            status_message: String::new(),
+            service: "checkout".into(),
+            resource: vec![],
+            attributes: vec![],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn only_failed_roots_are_remembered_and_at_most_so_many_for_so_long() {
+        let mut d = Detector::new(Config::default());
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC;
+        // A flood of successful requests costs nothing.
+        for n in 1..=10_000 {
+            d.remember_root(&root(n, Ts(t0 + n), false));
+        }
+        assert_eq!((d.spans.roots.len(), d.spans.failed_roots.len()), (0, 0));
+        // Failed ones are remembered, up to the cap: the oldest go first.
+        for n in 1..=MAX_FAILED_ROOTS as u64 + 10 {
+            d.remember_root(&root(n, Ts(t0 + n), true));
+        }
+        assert_eq!(d.spans.failed_roots.len(), MAX_FAILED_ROOTS);
+        assert!(!d
+            .spans
+            .failed_roots
+            .contains(&root(1, Ts(t0), true).trace_id));
+        assert!(d
+            .spans
+            .failed_roots
+            .contains(&root(MAX_FAILED_ROOTS as u64 + 10, Ts(t0), true).trace_id));
+        // And for ten minutes of event time.
+        d.remember_root(&root(
+            0,
+            Ts(t0 + ROOT_MEMORY_NS + MAX_FAILED_ROOTS as u64 + 11),
+            false,
+        ));
+        assert_eq!(d.spans.failed_roots.len(), 0);
+    }
 }

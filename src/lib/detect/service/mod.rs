@@ -152,7 +152,7 @@ struct Lite {
     peer: Option<Entity>,
     seq: u64,
     name: String,
-    node: String,
+    node: crate::event::Name,
 }
 
 #[derive(Default)]
@@ -213,11 +213,15 @@ impl Detector {
             peer,
             seq: e.seq,
             name: s.name.clone(),
-            node: e.node.to_string(),
+            node: e.node.clone(),
         };
         let sv = &mut self.services;
         let t = sv.open.entry(s.trace_id).or_default();
         if t.spans.len() < MAX_TRACE_SPANS {
+            // Most traces seen by one node hold a span or two: no room for four.
+            if t.spans.capacity() == 0 {
+                t.spans.reserve_exact(1);
+            }
             t.spans.push(lite);
         }
         let due = Ts(s.end.max(s.start).0.saturating_add(TRACE_SETTLE_NS));
