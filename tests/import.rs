@@ -697,3 +697,120 @@ fn kilobytes_of_twenty_digits_in_a_kernel_log_neither_panic_nor_wrap() {
         String::from_utf8_lossy(&replay.stderr)
     );
 }
+
+/// The inputs of an incident fixture, as `scripts/build-incidents.sh` gathers them, and its
+/// import arguments; `None` for the fixtures that are not imports.
+fn fixture_inputs(dir: &Path) -> Option<(Vec<PathBuf>, Vec<String>)> {
+    if ["label.json", "generate.args", "sources"]
+        .iter()
+        .any(|f| dir.join(f).exists())
+    {
+        return None;
+    }
+    let mut inputs: Vec<PathBuf> = [
+        "pods.json",
+        "cluster.json",
+        "events.json",
+        "traces.json",
+        "dmesg.txt",
+        "kernel-events.jsonl",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .filter(|p| p.exists())
+    .collect();
+    let mut logs: Vec<PathBuf> = walk(&dir.join("logs"));
+    logs.sort();
+    inputs.extend(logs);
+    let mut pasted: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("kubectl-logs") && n.ends_with(".txt"))
+        })
+        .collect();
+    pasted.sort();
+    inputs.extend(pasted);
+    let args = std::fs::read_to_string(dir.join("import.args"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    (!inputs.is_empty()).then_some((inputs, args))
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
+        .collect()
+}
+
+/// `tapio import` with `extra`, in a directory of its own: the events as `cat -o json` prints
+/// them (ConfigMap values are keyed hashes, with a key of each import: masked), what it said,
+/// and what else it left in the directory.
+fn import_in_own_dir(
+    inputs: &[PathBuf],
+    args: &[String],
+    extra: &[&str],
+) -> (String, String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("tapio")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["import", "-q", "-o", "out.tapio"])
+        .args(extra)
+        .args(args)
+        .args(inputs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let cat = Command::cargo_bin("tapio")
+        .unwrap()
+        .args(["cat", "-o", "json"])
+        .arg(dir.path().join("out.tapio"))
+        .output()
+        .unwrap();
+    let hmac = regex::Regex::new("hmac-sha256:[0-9a-f]+:[0-9a-f]+").unwrap();
+    let events = hmac
+        .replace_all(&String::from_utf8_lossy(&cat.stdout), "hmac")
+        .into_owned();
+    let left = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "out.tapio")
+        .collect();
+    (events, stderr, left)
+}
+
+#[test]
+fn an_import_through_scratch_files_equals_the_import_in_memory_on_every_fixture() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut compared = 0;
+    for dir in dirs {
+        let Some((inputs, args)) = fixture_inputs(&dir) else {
+            continue;
+        };
+        // A batch of two: every log input goes to disk, and the sort is a merge of many runs.
+        let (memory, said, _) = import_in_own_dir(&inputs, &args, &[]);
+        let (spilled, said_spilled, left) = import_in_own_dir(&inputs, &args, &["--batch", "2"]);
+        assert!(!memory.is_empty(), "{}: {said}", dir.display());
+        assert_eq!(memory, spilled, "{}", dir.display());
+        assert_eq!(said, said_spilled, "{}", dir.display());
+        assert!(left.is_empty(), "scratch files left: {left:?}");
+        compared += 1;
+    }
+    assert!(compared >= 25, "{compared} fixtures compared");
+}

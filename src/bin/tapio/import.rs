@@ -57,6 +57,10 @@ pub struct Args {
     /// instead of replacing them by [REDACTED:<kind>].
     #[arg(long)]
     no_redact: bool,
+    /// Events held in memory before the rest of a big log goes to scratch files beside the output
+    /// (and the sort of a big import to sorted runs on disk).
+    #[arg(long, default_value_t = 100_000, value_name = "EVENTS", hide = true)]
+    batch: usize,
     /// No progress bar, and no per-file summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -111,11 +115,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 container: args.container.clone(),
                 previous: args.previous,
             }),
+        scratch: Some(import::Scratch::new(
+            match args.output.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            },
+            args.batch,
+        )),
     };
     let bar = common::progress(common::total_size(&args.files), args.quiet, "importing");
-    let imported = import::run(&inputs, &opts, |path: &Path, _| {
+    let mut imported = import::run(&inputs, &opts, |path: &Path, _| {
         bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-    });
+    })?;
     bar.finish_and_clear();
 
     if imported.files.iter().all(|f| f.error.is_some()) {
@@ -164,7 +175,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let mut redactor = (!args.no_redact).then(Redactor::new);
     let mut w = Writer::create(&args.output, &header, WriteOptions::default())?;
-    for mut e in imported.events {
+    while let Some(mut e) = imported.events.next_event()? {
         if let Some(r) = redactor.as_mut() {
             r.event(&mut e);
         }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 
+use super::spill::Sorter;
 use super::{LineTime, Parsed};
+use crate::capture::Error;
 use crate::event::{
     cgroup_container_id, runtime_container_id, Body, Event, Kernel, Kube, ObjectKind, Ts,
 };
@@ -37,14 +39,17 @@ pub struct Placement {
     pub parsed: Parsed,
 }
 
-/// Resolves every pending time and returns all events ordered by time (ties keep input order),
-/// and the assumptions made, one sentence each.
-pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+/// Resolves every pending time and gives all events to `out`, which orders them by time (ties
+/// keep input order); the assumptions made, one sentence each. The error is one of a scratch file.
+pub fn place(
+    inputs: Vec<Placement>,
+    opts: &ClockOptions,
+    out: &mut Sorter,
+) -> Result<Vec<String>, Error> {
     let anchors = anchor_range(&inputs);
     let oom_ends = oom_terminations(&inputs);
     let mut notes = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
-    for input in inputs {
+    for mut input in inputs {
         let mut ctx = Context {
             input: &input,
             opts,
@@ -54,41 +59,37 @@ pub fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<St
         };
         let times = ctx.resolve();
         notes.append(&mut ctx.notes);
-        // The events move out of their input into the same allocation (an in-place collect):
-        // never two copies of an input's events.
-        let mut times = times.into_iter();
-        let mut placed: Vec<Event> = input
-            .parsed
-            .events
-            .into_iter()
-            .map(|p| {
-                let mut e = p.event;
-                e.ts = times.next().flatten().unwrap_or_default();
-                if matches!(p.time, LineTime::Unknown) {
-                    if let Body::Log(l) = &mut e.body {
-                        l.approximate_time = true;
-                    }
+        let place = |mut e: Event, time: LineTime, ts: Option<Ts>| {
+            e.ts = ts.unwrap_or_default();
+            if matches!(time, LineTime::Unknown) {
+                if let Body::Log(l) = &mut e.body {
+                    l.approximate_time = true;
                 }
-                e
-            })
-            .collect();
-        if events.is_empty() {
-            events = placed;
-        } else {
-            events.append(&mut placed);
+            }
+            e
+        };
+        let mut times = times.into_iter();
+        if let Some(spill) = input.parsed.spill.take() {
+            // Written to disk: read back in parse order, a block at a time.
+            let mut events = spill.read()?;
+            for &time in &spill.times {
+                let Some(e) = events.next_event()? else { break };
+                out.push(place(e, time, times.next().flatten()))?;
+            }
+        }
+        for p in input.parsed.events.drain(..) {
+            out.push(place(p.event, p.time, times.next().flatten()))?;
         }
     }
-    // A stable sort keeps the order of the inputs, and of records within one input, at equal times.
-    events.sort_by_key(|e| e.ts);
-    (events, notes)
+    Ok(notes)
 }
 
 /// The earliest and latest complete time across all inputs.
 fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
     let mut it = inputs
         .iter()
-        .flat_map(|i| i.parsed.events.iter())
-        .filter_map(|p| match p.time {
+        .flat_map(|i| i.parsed.times())
+        .filter_map(|t| match t {
             LineTime::Absolute(t) => Some(t),
             _ => None,
         });
@@ -100,7 +101,7 @@ fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
 /// OOM kill of that container in a `dmesg` of the same import pins the node's boot time exactly.
 fn oom_terminations(inputs: &[Placement]) -> HashMap<String, Ts> {
     let mut out = HashMap::new();
-    for p in inputs.iter().flat_map(|i| &i.parsed.events) {
+    for p in inputs.iter().flat_map(|i| i.parsed.looked_at()) {
         let Body::Kube(Kube::Object(o)) = &p.event.body else {
             continue;
         };
@@ -136,21 +137,24 @@ struct Context<'a> {
 impl Context<'_> {
     /// The time of each pending record of the input, in order.
     fn resolve(&mut self) -> Vec<Option<Ts>> {
-        let pending = &self.input.parsed.events;
-        let boot = pending
-            .iter()
-            .any(|p| matches!(p.time, LineTime::SinceBoot(_)))
+        let input = self.input;
+        let boot = input
+            .parsed
+            .times()
+            .any(|t| matches!(t, LineTime::SinceBoot(_)))
             .then(|| self.boot_time());
-        let year = pending
-            .iter()
-            .find_map(|p| match p.time {
+        let year = input
+            .parsed
+            .times()
+            .find_map(|t| match t {
                 LineTime::NoYear { month, day, .. } => Some((month, day)),
                 _ => None,
             })
             .map(|(m, d)| self.year(m, d));
-        let date = pending
-            .iter()
-            .any(|p| matches!(p.time, LineTime::TimeOfDay { .. }))
+        let date = input
+            .parsed
+            .times()
+            .any(|t| matches!(t, LineTime::TimeOfDay { .. }))
             .then(|| self.date());
 
         // Logs run forward: a month that falls back (Dec → Jan) starts the next year, and a time
@@ -158,9 +162,10 @@ impl Context<'_> {
         let (mut year, mut date) = (year, date);
         let (mut last_month, mut last_nod) = (None::<u32>, None::<u64>);
         let mut impossible = 0usize;
-        let mut times: Vec<Option<Ts>> = pending
-            .iter()
-            .map(|p| match p.time {
+        let mut times: Vec<Option<Ts>> = input
+            .parsed
+            .times()
+            .map(|t| match t {
                 LineTime::Absolute(t) => Some(t),
                 LineTime::SinceBoot(ns) => boot.map(|b| Ts(b.0.saturating_add(ns))),
                 LineTime::NoYear {
@@ -245,9 +250,8 @@ impl Context<'_> {
         let last_uptime = self
             .input
             .parsed
-            .events
-            .iter()
-            .filter_map(|p| match p.time {
+            .times()
+            .filter_map(|t| match t {
                 LineTime::SinceBoot(ns) => Some(ns),
                 _ => None,
             })
@@ -271,7 +275,7 @@ impl Context<'_> {
     /// A kernel OOM kill (in seconds since boot) of a container that a Pod of the same import
     /// reports as `OOMKilled` at a wall-clock time: the two are the same moment.
     fn boot_from_oom_kill(&mut self) -> Option<Ts> {
-        let (id, uptime, finished) = self.input.parsed.events.iter().find_map(|p| {
+        let (id, uptime, finished) = self.input.parsed.looked_at().find_map(|p| {
             let (LineTime::SinceBoot(ns), Body::Kernel(Kernel::OomKill(o))) =
                 (p.time, &p.event.body)
             else {
@@ -373,6 +377,13 @@ impl Context<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Places in memory: the events in time order and the notes.
+    fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+        let mut sorter = Sorter::new(None);
+        let notes = super::place(inputs, opts, &mut sorter).unwrap();
+        (sorter.into_memory(), notes)
+    }
     use crate::event::{Log, LogOrigin, Source};
 
     fn log(time: LineTime) -> super::super::Pending {

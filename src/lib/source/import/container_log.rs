@@ -28,6 +28,12 @@ const MAX_LINE: usize = 64 << 10;
 
 pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Parsed {
     let mut out = Parsed::default();
+    parse_into(text, path, owner, node, &mut out);
+    out
+}
+
+/// [`parse`] into `out` (which may write its events to disk past a batch).
+pub fn parse_into(text: &str, path: &Path, owner: Option<&Owner>, node: &str, out: &mut Parsed) {
     let from_path = LogPath::parse(&path.to_string_lossy());
     let base = match (&from_path, owner) {
         (Some(p), _) => Some(p.clone()),
@@ -170,7 +176,6 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
             if previous { "previous run" } else { "run" }
         ));
     }
-    out
 }
 
 fn event(node: &str, l: AppLog) -> Event {

@@ -75,8 +75,15 @@ const NANOS: u64 = 1_000_000_000;
 /// 1-based line number; text lines are never rejected (a line without a time gets
 /// [`LineTime::Unknown`]). `dmesg -T` times are local times, placed by the clock stage (`--tz`).
 pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
+    let mut out = Parsed::default();
+    parse_into(text, format, node, &mut out);
+    out
+}
+
+/// [`parse`] into `parsed` (which may write its events to disk past a batch).
+pub fn parse_into(text: &str, format: Format, node: &str, parsed: &mut Parsed) {
     let mut out = Out {
-        parsed: Parsed::default(),
+        parsed: std::mem::take(parsed),
         node: node.into(),
         from_host: node.is_empty(),
         host: None,
@@ -84,7 +91,6 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // About one event a line: one allocation, not a doubling vector's copies.
     out.parsed
-        .events
         .reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
     let items: Box<dyn Iterator<Item = Item> + '_> = match format {
         Format::JournalJson => Box::new(journal_records(text, &mut out.parsed).into_iter()),
@@ -132,7 +138,7 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
         }
     }
     out.close(report);
-    out.parsed
+    *parsed = out.parsed;
 }
 
 /// One log record of the input, its time and header read.

@@ -13,17 +13,20 @@ pub mod kernel_log;
 pub mod kube;
 pub mod otlp;
 pub mod paste;
+pub mod spill;
 pub mod text_time;
 mod traces;
 pub mod zipkin;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::event::{Event, Ts};
 
 pub use self::clock::{ClockOptions, Placement};
 pub use self::detect::Format;
+pub use self::spill::{Scratch, Sorted};
 
 /// When a parsed record happened, as far as its input says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +94,65 @@ pub struct Parsed {
     pub rejected: Vec<Rejected>,
     /// Things the user should know (assumptions, ignored parts), one sentence each.
     pub warnings: Vec<String>,
+    /// Where the events go past a batch (line formats of a big import).
+    spill: Option<spill::Spill>,
 }
 
 impl Parsed {
+    /// A parse whose events past a batch go to `spill`.
+    fn spilling(spill: Option<spill::Spill>) -> Parsed {
+        Parsed {
+            spill,
+            ..Parsed::default()
+        }
+    }
+
     pub fn push(&mut self, time: LineTime, event: Event) {
         self.events.push(Pending { time, event });
+        if let Some(s) = &mut self.spill {
+            if self.events.len() >= s.batch() {
+                s.write(&mut self.events);
+            }
+        }
+    }
+
+    /// Room for `n` more events (at most a batch, when spilling).
+    pub fn reserve(&mut self, n: usize) {
+        let n = self.spill.as_ref().map_or(n, |s| n.min(s.batch()));
+        self.events.reserve(n);
+    }
+
+    /// Every record's time, in order (those written to disk first).
+    pub fn times(&self) -> impl Iterator<Item = LineTime> + '_ {
+        self.spill
+            .iter()
+            .flat_map(|s| s.times.iter().copied())
+            .chain(self.events.iter().map(|p| p.time))
+    }
+
+    /// The records placement looks at: all of them in memory, or of those written to disk the
+    /// kernel OOM kills and the container log lines without a time.
+    pub fn looked_at(&self) -> impl Iterator<Item = &Pending> {
+        self.spill
+            .iter()
+            .flat_map(|s| s.kept.iter().map(|(_, p)| p))
+            .chain(self.events.iter())
+    }
+
+    fn looked_at_mut(&mut self) -> impl Iterator<Item = &mut Pending> {
+        self.spill
+            .iter_mut()
+            .flat_map(|s| s.kept.iter_mut().map(|(_, p)| p))
+            .chain(self.events.iter_mut())
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.spill.as_ref().map_or(0, |s| s.times.len()) + self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn reject(&mut self, at: Location, reason: impl Into<String>) {
@@ -146,6 +203,8 @@ pub struct Options {
     pub now: Option<Ts>,
     /// Whose container logs plain `kubectl logs` texts are (`--pod`, `--container`, `--previous`).
     pub owner: Option<container_log::Owner>,
+    /// Where big imports keep what does not fit a batch; without it, everything is in memory.
+    pub scratch: Option<Arc<Scratch>>,
 }
 
 /// The outcome for one input file.
@@ -163,15 +222,19 @@ pub struct FileReport {
 /// The events of an import, ordered by time, and what happened to each input.
 #[derive(Debug)]
 pub struct Import {
-    pub events: Vec<Event>,
+    pub events: Sorted,
     pub files: Vec<FileReport>,
     /// Assumptions made to place times (years, boot times, zones), one sentence each.
     pub placements: Vec<String>,
 }
 
 /// Reads, parses and places every input. Inputs that fail are reported, never fatal: the others
-/// still import.
-pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64)) -> Import {
+/// still import. The error is one of the scratch files (`Options::scratch`).
+pub fn run(
+    inputs: &[Input],
+    opts: &Options,
+    mut progress: impl FnMut(&Path, u64),
+) -> Result<Import, crate::capture::Error> {
     let mut parsed = Vec::with_capacity(inputs.len());
     let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -179,7 +242,7 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
             .and_then(|m| m.modified())
             .ok()
             .map(|t| Ts::from_datetime(&chrono::DateTime::<chrono::Utc>::from(t)));
-        let (report, p) = parse_input(input, opts, modified);
+        let (report, p) = parse_input(input, opts, modified)?;
         progress(&input.path, report.events as u64);
         parsed.push(Placement {
             name: display_name(&input.path),
@@ -188,18 +251,23 @@ pub fn run(inputs: &[Input], opts: &Options, mut progress: impl FnMut(&Path, u64
         });
         files.push(report);
     }
-    let (events, placements) = place(parsed, &opts.clock);
-    Import {
-        events,
+    let mut sorter = spill::Sorter::new(opts.scratch.clone());
+    let placements = place_into(parsed, &opts.clock, &mut sorter)?;
+    Ok(Import {
+        events: sorter.finish()?,
         files,
         placements,
-    }
+    })
 }
 
-fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileReport, Parsed) {
+fn parse_input(
+    input: &Input,
+    opts: &Options,
+    modified: Option<Ts>,
+) -> Result<(FileReport, Parsed), crate::capture::Error> {
     match detect::read_text(&input.path) {
-        Ok(text) => parse_text(&input.path, &text, input.format, opts, modified),
-        Err(e) => (
+        Ok(text) => parse_text_spilling(&input.path, &text, input.format, opts, modified),
+        Err(e) => Ok((
             FileReport {
                 path: input.path.clone(),
                 format: input.format,
@@ -209,7 +277,7 @@ fn parse_input(input: &Input, opts: &Options, modified: Option<Ts>) -> (FileRepo
                 error: Some(e),
             },
             Parsed::default(),
-        ),
+        )),
     }
 }
 
@@ -222,6 +290,31 @@ pub fn parse_text(
     opts: &Options,
     modified: Option<Ts>,
 ) -> (FileReport, Parsed) {
+    match parse_text_spilling(path, text, forced, opts, modified) {
+        Ok(r) => r,
+        // A scratch file could not be written: the input is not imported, and says why.
+        Err(e) => (
+            FileReport {
+                path: path.to_path_buf(),
+                format: forced,
+                events: 0,
+                rejected: Vec::new(),
+                warnings: Vec::new(),
+                error: Some(e.to_string()),
+            },
+            Parsed::default(),
+        ),
+    }
+}
+
+/// [`parse_text`], with the events of the line formats past a batch written to scratch files.
+fn parse_text_spilling(
+    path: &Path,
+    text: &str,
+    forced: Option<Format>,
+    opts: &Options,
+    modified: Option<Ts>,
+) -> Result<(FileReport, Parsed), crate::capture::Error> {
     let mut report = FileReport {
         path: path.to_path_buf(),
         format: forced,
@@ -232,7 +325,7 @@ pub fn parse_text(
     };
     if text.trim().is_empty() {
         report.error = Some("the file is empty".to_string());
-        return (report, Parsed::default());
+        return Ok((report, Parsed::default()));
     }
     let detected = forced.or_else(|| detect::detect(text));
     // With --pod, plain text is `kubectl logs` output, not a kernel log.
@@ -252,22 +345,33 @@ pub fn parse_text(
                  `kubectl logs` text: --pod NS/NAME)"
                     .to_string(),
             );
-            return (report, Parsed::default());
+            return Ok((report, Parsed::default()));
         }
     };
     report.format = Some(format);
     let node = opts.node.as_deref().unwrap_or("");
-    let mut parsed = match format {
+    // The line formats, which make logs of millions of lines, write past a batch to disk; the
+    // Kubernetes inputs stay in memory (placement reads them, and they are parsed whole).
+    let spill = match format {
+        Format::KernelLog | Format::Syslog | Format::JournalJson | Format::ContainerLog => {
+            opts.scratch.as_ref().map(spill::Spill::new)
+        }
+        _ => None,
+    };
+    let mut parsed = Parsed::spilling(spill);
+    match format {
         Format::KubeJson | Format::KubeYaml | Format::WatchJson | Format::WatchYaml => {
-            kube::parse(text, format, node)
+            parsed = kube::parse(text, format, node);
         }
-        Format::OtlpJson => otlp::parse(text, node),
-        Format::TapioJson => tapio_json(text),
-        Format::ZipkinJson => zipkin::parse(text, node),
+        Format::OtlpJson => parsed = otlp::parse(text, node),
+        Format::TapioJson => parsed = tapio_json(text),
+        Format::ZipkinJson => parsed = zipkin::parse(text, node),
         Format::KernelLog | Format::Syslog | Format::JournalJson => {
-            kernel_log::parse(text, format, node)
+            kernel_log::parse_into(text, format, node, &mut parsed);
         }
-        Format::ContainerLog => container_log::parse(text, path, opts.owner.as_ref(), node),
+        Format::ContainerLog => {
+            container_log::parse_into(text, path, opts.owner.as_ref(), node, &mut parsed);
+        }
         Format::KubectlDescribe | Format::KubectlTable => {
             let now = match opts.now {
                 Some(ts) => paste::Now { ts, given: true },
@@ -276,9 +380,15 @@ pub fn parse_text(
                     given: false,
                 },
             };
-            paste::parse(text, now, node)
+            parsed = paste::parse(text, now, node);
         }
-    };
+    }
+    if let Some(mut s) = parsed.spill.take().filter(spill::Spill::used) {
+        // Past a batch: the rest goes to disk too, so that the input is read back from one place.
+        s.finish(&mut parsed.events)?;
+        parsed.rejected.append(&mut s.impossible);
+        parsed.spill = Some(s);
+    }
     // Records whose own time cannot be real (parsers that know the line reject them there),
     // removed in place.
     let mut i = 0;
@@ -300,27 +410,46 @@ pub fn parse_text(
             .is_none_or(|r| r.at != Location::Item(i - 1))
     });
     parsed.rejected.append(&mut impossible);
-    report.events = parsed.events.len();
+    report.events = parsed.len();
     report.rejected = std::mem::take(&mut parsed.rejected);
     report.warnings = std::mem::take(&mut parsed.warnings);
-    (report, parsed)
+    Ok((report, parsed))
 }
 
 /// Places the parsed inputs of one import on one timeline: the events ordered by time, and the
 /// assumptions made, one sentence each.
-pub fn place(mut parsed: Vec<Placement>, clock: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+pub fn place(parsed: Vec<Placement>, clock: &ClockOptions) -> (Vec<Event>, Vec<String>) {
+    let mut sorter = spill::Sorter::new(None);
+    match place_into(parsed, clock, &mut sorter) {
+        Ok(notes) => (sorter.into_memory(), notes),
+        // Only scratch files fail, and without a scratch directory there are none.
+        Err(e) => (Vec::new(), vec![e.to_string()]),
+    }
+}
+
+/// [`place`], the events going to `sorter`.
+fn place_into(
+    mut parsed: Vec<Placement>,
+    clock: &ClockOptions,
+    sorter: &mut spill::Sorter,
+) -> Result<Vec<String>, crate::capture::Error> {
     let mut placed_logs = paste::adopt_namespaces(&mut parsed);
     placed_logs.append(&mut place_container_logs(&mut parsed));
-    let (events, mut placements) = clock::place(parsed, clock);
+    for p in &mut parsed {
+        if let Some(s) = &mut p.parsed.spill {
+            s.sync_kept();
+        }
+    }
+    let mut placements = clock::place(parsed, clock, sorter)?;
     placements.append(&mut placed_logs);
-    (events, placements)
+    Ok(placements)
 }
 
 /// Container log lines without times, placed by their container's run in the Pods of the import.
 fn place_container_logs(parsed: &mut [Placement]) -> Vec<String> {
     let pods: Vec<Event> = parsed
         .iter()
-        .flat_map(|p| p.parsed.events.iter())
+        .flat_map(|p| p.parsed.looked_at())
         .filter(|p| {
             matches!(&p.event.body, crate::event::Body::Kube(crate::event::Kube::Object(o)) if o.kind == crate::event::ObjectKind::Pod)
         })
@@ -329,7 +458,7 @@ fn place_container_logs(parsed: &mut [Placement]) -> Vec<String> {
     let pod_refs: Vec<&Event> = pods.iter().collect();
     let mut untimed: Vec<&mut Pending> = parsed
         .iter_mut()
-        .flat_map(|p| p.parsed.events.iter_mut())
+        .flat_map(|p| p.parsed.looked_at_mut())
         .filter(|p| {
             matches!(p.time, LineTime::Unknown)
                 && matches!(&p.event.body, crate::event::Body::AppLog(_))
