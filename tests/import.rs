@@ -814,3 +814,52 @@ fn an_import_through_scratch_files_equals_the_import_in_memory_on_every_fixture(
     }
     assert!(compared >= 25, "{compared} fixtures compared");
 }
+
+#[test]
+fn an_interrupted_big_import_leaves_no_scratch_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dmesg.txt");
+    let mut text = String::new();
+    for i in 0..400_000u64 {
+        text.push_str(&format!(
+            "[{:>5}.{:06}] eth0: link up, 1000 Mbps, full duplex (line {i})\n",
+            5 + i / 1000,
+            i % 1000 * 1000
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tapio"))
+        .current_dir(dir.path())
+        .args(["import", "-q", "--batch", "1000", "-o", "out.tapio"])
+        .args(["--boot-time", "2026-03-14T00:00:00Z"])
+        .arg(&log)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".tapio-import-")
+            })
+    };
+    let started = std::time::Instant::now();
+    while !scratch() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it wrote scratch files"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!scratch(), "scratch files left behind");
+}

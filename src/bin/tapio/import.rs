@@ -89,6 +89,14 @@ fn parse_ts(s: &str) -> Result<Ts, String> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let scratch = import::Scratch::new(
+        match args.output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        },
+        args.batch,
+    );
+    remove_scratch_on_signals(&scratch)?;
     let inputs: Vec<Input> = args
         .files
         .iter()
@@ -115,13 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 container: args.container.clone(),
                 previous: args.previous,
             }),
-        scratch: Some(import::Scratch::new(
-            match args.output.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            },
-            args.batch,
-        )),
+        scratch: Some(scratch.clone()),
     };
     let bar = common::progress(common::total_size(&args.files), args.quiet, "importing");
     let mut imported = import::run(&inputs, &opts, |path: &Path, _| {
@@ -242,6 +244,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         failed
     );
     Ok(common::exit(problem))
+}
+
+/// Ctrl-C or SIGTERM: the scratch files of a big import go with the process (exit 130). What was
+/// written of the output stays, and reads.
+fn remove_scratch_on_signals(scratch: &std::sync::Arc<import::Scratch>) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let scratch = std::sync::Arc::clone(scratch);
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            scratch.remove();
+            say!("tapio: interrupted: the import stopped, its scratch files are removed");
+            std::process::exit(130);
+        }
+    });
+    Ok(())
 }
 
 /// Rejected records shown in full per file before they are counted by reason.

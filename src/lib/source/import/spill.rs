@@ -57,6 +57,13 @@ impl Scratch {
         self.batch
     }
 
+    /// Removes the scratch files now (an interrupted import, which ends without unwinding).
+    pub fn remove(&self) {
+        if let Some(Ok(dir)) = self.dir.get() {
+            let _ = std::fs::remove_dir_all(dir.path());
+        }
+    }
+
     /// A new scratch capture.
     fn create(&self, what: &str) -> Result<(PathBuf, Writer), Error> {
         let dir = self
