@@ -251,10 +251,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn remove_scratch_on_signals(scratch: &std::sync::Arc<import::Scratch>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    let scratch = std::sync::Arc::clone(scratch);
+    // Weak: the scratch directory goes when the import drops it, as it ends.
+    let scratch = std::sync::Arc::downgrade(scratch);
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
-            scratch.remove();
+            if let Some(s) = scratch.upgrade() {
+                s.remove();
+            }
             say!("tapio: interrupted: the import stopped, its scratch files are removed");
             std::process::exit(130);
         }
