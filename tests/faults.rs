@@ -559,7 +559,10 @@ fn a_flood_of_logs_and_spans_keeps_memory_bounded_counts_the_excess_and_still_gi
     let pid = rec.pid();
     // The recorder yields to the load (nice 10, every thread), as a node agent yields to the
     // workloads: else on two cores the load cannot be offered at the rates asked for.
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() {
             // SAFETY: setpriority on a thread of our own child.
             unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 10) };
