@@ -816,6 +816,63 @@ fn an_import_through_scratch_files_equals_the_import_in_memory_on_every_fixture(
 }
 
 #[test]
+fn lines_without_times_and_times_to_complete_place_the_same_from_scratch_files() {
+    // What only placement completes: container log lines without times (placed by their
+    // container's run, counted across two files), a syslog without a year, a dmesg in seconds
+    // since boot whose first lines have no time.
+    let dir = tempfile::tempdir().unwrap();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "api-1", "namespace": "shop", "uid": "7d1c2a34-0000-4000-8000-000000000001"},
+        "spec": {"nodeName": "node-3", "containers": [{"name": "api"}]},
+        "status": {"containerStatuses": [{"name": "api", "restartCount": 7,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                "startedAt": "2026-03-14T10:20:40Z", "finishedAt": "2026-03-14T10:20:44Z"}}}]}
+    });
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let lines =
+        |n: usize, what: &str| -> String { (0..n).map(|i| format!("{what} line {i}\n")).collect() };
+    let mut dmesg = String::from("Call Trace:\n dump_stack+0x5c/0x80\n");
+    for i in 0..9 {
+        dmesg.push_str(&format!("[ 1200.{i:06}] eth0: link up {i}\n"));
+    }
+    let mut syslog = String::new();
+    for i in 0..9 {
+        syslog.push_str(&format!(
+            "Mar 14 10:20:{:02} node-3 kubelet[812]: sync {i}\n",
+            40 + i / 3
+        ));
+    }
+    let pod = write("pod.json", pod.to_string());
+    let logs = vec![
+        pod.clone(),
+        write("api-a.txt", lines(7, "first file")),
+        write("api-b.txt", lines(5, "second file")),
+    ];
+    let kernel = vec![pod, write("dmesg.txt", dmesg), write("syslog.txt", syslog)];
+    let pod_args: Vec<String> = ["--pod", "shop/api-1"].map(String::from).to_vec();
+    for (inputs, args) in [(logs, pod_args), (kernel, Vec::new())] {
+        let (memory, said, _) = import_in_own_dir(&inputs, &args, &[]);
+        let placed = said.contains("12 log lines of shop/api-1  without times placed")
+            || said.contains("times have no year: assumed 2026");
+        assert!(placed, "{said}");
+        assert!(memory.contains("2026-03-14T10:20:4"), "{memory}");
+        for batch in ["1", "2", "3"] {
+            let (spilled, said_spilled, left) =
+                import_in_own_dir(&inputs, &args, &["--batch", batch]);
+            assert_eq!(memory, spilled, "batch {batch}");
+            assert_eq!(said, said_spilled, "batch {batch}");
+            assert!(left.is_empty(), "scratch files left: {left:?}");
+        }
+    }
+}
+
+#[test]
 fn an_interrupted_big_import_leaves_no_scratch_files() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("dmesg.txt");

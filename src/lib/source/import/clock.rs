@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 
-use super::spill::Sorter;
+use super::container_log::{Rule, RunKey, Runs};
+use super::spill::{self, Sorter};
 use super::{LineTime, Parsed};
 use crate::capture::Error;
 use crate::event::{
@@ -39,28 +40,96 @@ pub struct Placement {
     pub parsed: Parsed,
 }
 
+/// What placement needs to know of an input's times, gathered as its records are parsed (a
+/// spilled input's times are on disk, read in order only when events are placed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The earliest and latest complete time.
+    pub range: Option<(Ts, Ts)>,
+    /// The latest time since boot.
+    pub since_boot: Option<u64>,
+    /// The month and day of the first time without a year.
+    pub no_year: Option<(u32, u32)>,
+    /// Whether any time is a time of day without a date.
+    pub time_of_day: bool,
+}
+
+impl Summary {
+    pub fn add(&mut self, t: LineTime) {
+        match t {
+            LineTime::Absolute(t) => {
+                self.range = Some(self.range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+            }
+            LineTime::SinceBoot(ns) => {
+                self.since_boot = Some(self.since_boot.map_or(ns, |m| m.max(ns)))
+            }
+            LineTime::NoYear { month, day, .. } => {
+                self.no_year.get_or_insert((month, day));
+            }
+            LineTime::TimeOfDay { .. } => self.time_of_day = true,
+            LineTime::Local { .. } | LineTime::Unknown | LineTime::Run { .. } => {}
+        }
+    }
+}
+
 /// Resolves every pending time and gives all events to `out`, which orders them by time (ties
-/// keep input order); the assumptions made, one sentence each. The error is one of a scratch file.
+/// keep input order); container log lines without times go where `runs` says. The assumptions
+/// made, one sentence each. The error is one of a scratch file.
 pub fn place(
     inputs: Vec<Placement>,
     opts: &ClockOptions,
+    runs: &Runs,
     out: &mut Sorter,
 ) -> Result<Vec<String>, Error> {
-    let anchors = anchor_range(&inputs);
+    let anchors = anchor_range(&inputs, runs);
     let oom_ends = oom_terminations(&inputs);
     let mut notes = Vec::new();
+    // Lines of each run already placed, across inputs in input order.
+    let mut run_seen: HashMap<RunKey, u64> = HashMap::new();
     for mut input in inputs {
+        let summary = input.parsed.summary();
+        // This input's runs: each with its rule and the lines of it in the inputs before.
+        let rules: Vec<Option<(Rule, u64)>> = input
+            .parsed
+            .runs()
+            .iter()
+            .map(|(key, n)| {
+                let seen = run_seen.entry(key.clone()).or_insert(0);
+                let before = *seen;
+                *seen += n;
+                runs.rules.get(key).map(|&(rule, _)| (rule, before))
+            })
+            .collect();
+        let name = std::mem::take(&mut input.name);
         let mut ctx = Context {
-            input: &input,
+            name: &name,
+            modified: input.modified,
             opts,
             anchors,
             oom_ends: &oom_ends,
             notes: Vec::new(),
+            fallback_note: None,
         };
-        let times = ctx.resolve();
-        notes.append(&mut ctx.notes);
-        let place = |mut e: Event, time: LineTime, ts: Option<Ts>| {
-            e.ts = ts.unwrap_or_default();
+        let mut walk = ctx.start(&input.parsed, &summary, rules);
+        // Records before the first with a time take its time: find it first.
+        let first = {
+            let mut ahead = walk.clone();
+            let mut first = None;
+            for t in input.parsed.times()? {
+                if let Some(ts) = ahead.step(&mut ctx, t?) {
+                    first = Some(ts);
+                    break;
+                }
+            }
+            first
+        };
+        let fallback = ctx.fallback(first);
+        // Records without a time of their own take the time of the record before them.
+        let mut last: Option<Ts> = None;
+        let mut place = |mut e: Event, time: LineTime| {
+            let ts = walk.step(&mut ctx, time).or(last);
+            last = ts;
+            e.ts = ts.unwrap_or(fallback);
             if matches!(time, LineTime::Unknown) {
                 if let Body::Log(l) = &mut e.body {
                     l.approximate_time = true;
@@ -68,33 +137,38 @@ pub fn place(
             }
             e
         };
-        let mut times = times.into_iter();
         if let Some(spill) = input.parsed.spill.take() {
-            // Written to disk: read back in parse order, a block at a time.
+            // Written to disk: read back in parse order, a block at a time, with their times.
             let mut events = spill.read()?;
-            for &time in &spill.times {
-                let Some(e) = events.next_event()? else { break };
-                out.push(place(e, time, times.next().flatten()))?;
+            let mut times = spill::Times::new(Some(&spill), &[])?;
+            while let Some(e) = events.next_event()? {
+                let time = times.next().transpose()?.unwrap_or(LineTime::Unknown);
+                out.push(place(e, time))?;
             }
         }
-        for p in input.parsed.events.drain(..) {
-            out.push(place(p.event, p.time, times.next().flatten()))?;
+        for p in std::mem::take(&mut input.parsed.events) {
+            out.push(place(p.event, p.time))?;
         }
+        let walk_impossible = walk.impossible;
+        if walk_impossible > 0 {
+            ctx.note(format!(
+                "{walk_impossible} lines have dates that do not exist (such as February 30): each was placed after the line before it"
+            ));
+        }
+        notes.append(&mut ctx.notes);
+        notes.append(&mut ctx.fallback_note.take().into_iter().collect());
     }
     Ok(notes)
 }
 
-/// The earliest and latest complete time across all inputs.
-fn anchor_range(inputs: &[Placement]) -> Option<(Ts, Ts)> {
-    let mut it = inputs
+/// The earliest and latest complete time across all inputs, with the container log lines that
+/// their runs place.
+fn anchor_range(inputs: &[Placement], runs: &Runs) -> Option<(Ts, Ts)> {
+    let ranges = inputs
         .iter()
-        .flat_map(|i| i.parsed.times())
-        .filter_map(|t| match t {
-            LineTime::Absolute(t) => Some(t),
-            _ => None,
-        });
-    let first = it.next()?;
-    Some(it.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+        .filter_map(|i| i.parsed.summary().range)
+        .chain(runs.rules.values().map(|&(rule, n)| rule.range(n)));
+    ranges.reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
 }
 
 /// When each container that Kubernetes reports as OOM-killed finished, by container id: a kernel
@@ -109,6 +183,7 @@ fn oom_terminations(inputs: &[Placement]) -> HashMap<String, Ts> {
             continue;
         }
         let Ok(v) = o.json.parse() else { continue };
+        let v: serde_json::Value = v;
         for key in ["containerStatuses", "initContainerStatuses"] {
             for c in v["status"][key].as_array().into_iter().flatten() {
                 let id = runtime_container_id(c["containerID"].as_str().unwrap_or(""));
@@ -127,139 +202,137 @@ fn oom_terminations(inputs: &[Placement]) -> HashMap<String, Ts> {
 }
 
 struct Context<'a> {
-    input: &'a Placement,
+    /// The input's name and its file's modification time.
+    name: &'a str,
+    modified: Option<Ts>,
     opts: &'a ClockOptions,
     anchors: Option<(Ts, Ts)>,
     oom_ends: &'a HashMap<String, Ts>,
     notes: Vec<String>,
+    fallback_note: Option<String>,
+}
+
+/// The state of resolving one input's times in order.
+#[derive(Clone)]
+struct Walk {
+    boot: Option<Ts>,
+    year: Option<i32>,
+    date: Option<NaiveDate>,
+    last_month: Option<u32>,
+    last_nod: Option<u64>,
+    impossible: usize,
+    /// By run index: its rule and how many of its lines are placed.
+    runs: Vec<Option<(Rule, u64)>>,
 }
 
 impl Context<'_> {
-    /// The time of each pending record of the input, in order.
-    fn resolve(&mut self) -> Vec<Option<Ts>> {
-        let input = self.input;
-        let boot = input
-            .parsed
-            .times()
-            .any(|t| matches!(t, LineTime::SinceBoot(_)))
-            .then(|| self.boot_time());
-        let year = input
-            .parsed
-            .times()
-            .find_map(|t| match t {
-                LineTime::NoYear { month, day, .. } => Some((month, day)),
-                _ => None,
-            })
-            .map(|(m, d)| self.year(m, d));
-        let date = input
-            .parsed
-            .times()
-            .any(|t| matches!(t, LineTime::TimeOfDay { .. }))
-            .then(|| self.date());
+    /// What resolving starts from: the boot time, year and date that the input's times need.
+    fn start(
+        &mut self,
+        parsed: &Parsed,
+        summary: &Summary,
+        runs: Vec<Option<(Rule, u64)>>,
+    ) -> Walk {
+        let boot = summary.since_boot.map(|last| self.boot_time(parsed, last));
+        let year = summary.no_year.map(|(m, d)| self.year(m, d));
+        let date = summary.time_of_day.then(|| self.date());
+        Walk {
+            boot,
+            year,
+            date,
+            last_month: None,
+            last_nod: None,
+            impossible: 0,
+            runs,
+        }
+    }
 
+    /// The time of records before any with a time (`first`, else the other inputs' start, else
+    /// the file's modification time).
+    fn fallback(&mut self, first: Option<Ts>) -> Ts {
+        let (t, note) = match (first, self.anchors, self.modified) {
+            (Some(t), _, _) => (t, None),
+            (None, Some((lo, _)), _) => (
+                lo,
+                Some(format!(
+                    "its lines carry no time: placed at {lo}, the start of the other inputs"
+                )),
+            ),
+            (None, None, Some(m)) => (
+                m,
+                Some(format!(
+                    "its lines carry no time: placed at {m}, the file's modification time"
+                )),
+            ),
+            (None, None, None) => (Ts(0), None),
+        };
+        self.fallback_note = note.map(|n| format!("{}: {n}", self.name));
+        t
+    }
+}
+
+impl Walk {
+    /// The time of the next record; `None` when it has none of its own.
+    fn step(&mut self, ctx: &mut Context, t: LineTime) -> Option<Ts> {
         // Logs run forward: a month that falls back (Dec → Jan) starts the next year, and a time
         // of day that falls back by more than half a day starts the next day.
-        let (mut year, mut date) = (year, date);
-        let (mut last_month, mut last_nod) = (None::<u32>, None::<u64>);
-        let mut impossible = 0usize;
-        let mut times: Vec<Option<Ts>> = input
-            .parsed
-            .times()
-            .map(|t| match t {
-                LineTime::Absolute(t) => Some(t),
-                LineTime::SinceBoot(ns) => boot.map(|b| Ts(b.0.saturating_add(ns))),
-                LineTime::NoYear {
-                    month,
-                    day,
-                    nanos_of_day,
-                } => {
-                    if last_month.is_some_and(|m| m >= month + 6) {
-                        year = year.map(|y| y + 1);
-                    }
-                    last_month = Some(month);
-                    let d = year.and_then(|y| NaiveDate::from_ymd_opt(y, month, day));
-                    impossible += usize::from(d.is_none());
-                    d.map(|d| self.local(d, nanos_of_day))
+        match t {
+            LineTime::Absolute(t) => Some(t),
+            LineTime::SinceBoot(ns) => self.boot.map(|b| Ts(b.0.saturating_add(ns))),
+            LineTime::NoYear {
+                month,
+                day,
+                nanos_of_day,
+            } => {
+                if self.last_month.is_some_and(|m| m >= month + 6) {
+                    self.year = self.year.map(|y| y + 1);
                 }
-                LineTime::TimeOfDay { nanos_of_day } => {
-                    if last_nod.is_some_and(|n| n > nanos_of_day + 12 * 3600 * Ts::NANOS_PER_SEC) {
-                        date = date.and_then(|d| d.succ_opt());
-                    }
-                    last_nod = Some(nanos_of_day);
-                    date.map(|d| self.local(d, nanos_of_day))
+                self.last_month = Some(month);
+                let d = self
+                    .year
+                    .and_then(|y| NaiveDate::from_ymd_opt(y, month, day));
+                self.impossible += usize::from(d.is_none());
+                d.map(|d| ctx.local(d, nanos_of_day))
+            }
+            LineTime::TimeOfDay { nanos_of_day } => {
+                if self
+                    .last_nod
+                    .is_some_and(|n| n > nanos_of_day + 12 * 3600 * Ts::NANOS_PER_SEC)
+                {
+                    self.date = self.date.and_then(|d| d.succ_opt());
                 }
-                LineTime::Local {
-                    year,
-                    month,
-                    day,
-                    nanos_of_day,
-                } => NaiveDate::from_ymd_opt(year, month, day).map(|d| self.local(d, nanos_of_day)),
-                LineTime::Unknown => None,
-            })
-            .collect();
-        if impossible > 0 {
-            self.note(format!(
-                "{impossible} lines have dates that do not exist (such as February 30): each was placed after the line before it"
-            ));
-        }
-        self.fill_unknown(&mut times);
-        times
-    }
-
-    /// Records without a time take the time of the record before them (or after, at the start).
-    fn fill_unknown(&mut self, times: &mut [Option<Ts>]) {
-        if times.iter().all(Option::is_some) {
-            return;
-        }
-        let fallback = match (
-            times.iter().flatten().next(),
-            self.anchors,
-            self.input.modified,
-        ) {
-            (Some(&t), _, _) => t,
-            (None, Some((lo, _)), _) => {
-                self.note(format!(
-                    "its lines carry no time: placed at {lo}, the start of the other inputs"
-                ));
-                lo
+                self.last_nod = Some(nanos_of_day);
+                self.date.map(|d| ctx.local(d, nanos_of_day))
             }
-            (None, None, Some(m)) => {
-                self.note(format!(
-                    "its lines carry no time: placed at {m}, the file's modification time"
-                ));
-                m
-            }
-            (None, None, None) => Ts(0),
-        };
-        let mut last = None;
-        for t in times.iter_mut() {
-            match t {
-                Some(v) => last = Some(*v),
-                None => *t = Some(last.unwrap_or(fallback)),
+            LineTime::Local {
+                year,
+                month,
+                day,
+                nanos_of_day,
+            } => NaiveDate::from_ymd_opt(year, month, day).map(|d| ctx.local(d, nanos_of_day)),
+            LineTime::Unknown => None,
+            LineTime::Run { group } => {
+                let (rule, k) = self.runs.get_mut(group as usize)?.as_mut()?;
+                let t = rule.at(*k);
+                *k += 1;
+                Some(t)
             }
         }
     }
+}
 
-    fn boot_time(&mut self) -> Ts {
+impl Context<'_> {
+    /// The boot time of times since boot, the latest of which is `last_uptime`.
+    fn boot_time(&mut self, parsed: &Parsed, last_uptime: u64) -> Ts {
         if let Some(b) = self.opts.boot_time {
             return b;
         }
-        if let Some(b) = self.boot_from_oom_kill() {
+        if let Some(b) = self.boot_from_oom_kill(parsed) {
             return b;
         }
-        let last_uptime = self
-            .input
-            .parsed
-            .times()
-            .filter_map(|t| match t {
-                LineTime::SinceBoot(ns) => Some(ns),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
         // The dump was taken after its last line: the end of the other inputs, else the file's
         // modification time, is the best stand-in for the time of that last line.
-        let (end, why) = match (self.anchors, self.input.modified) {
+        let (end, why) = match (self.anchors, self.modified) {
             (Some((_, hi)), _) => (hi, "the end of the other inputs"),
             (None, Some(m)) => (m, "the file's modification time"),
             (None, None) => (Ts(last_uptime), "the Unix epoch"),
@@ -274,8 +347,8 @@ impl Context<'_> {
 
     /// A kernel OOM kill (in seconds since boot) of a container that a Pod of the same import
     /// reports as `OOMKilled` at a wall-clock time: the two are the same moment.
-    fn boot_from_oom_kill(&mut self) -> Option<Ts> {
-        let (id, uptime, finished) = self.input.parsed.looked_at().find_map(|p| {
+    fn boot_from_oom_kill(&mut self, parsed: &Parsed) -> Option<Ts> {
+        let (id, uptime, finished) = parsed.looked_at().find_map(|p| {
             let (LineTime::SinceBoot(ns), Body::Kernel(Kernel::OomKill(o))) =
                 (p.time, &p.event.body)
             else {
@@ -299,7 +372,7 @@ impl Context<'_> {
         }
         // The other inputs bracket the incident: the year nearest their middle. A modification
         // time (or now) comes after the log was written: the latest year not after it.
-        let (reference, why, nearest) = match (self.anchors, self.input.modified) {
+        let (reference, why, nearest) = match (self.anchors, self.modified) {
             (Some((lo, hi)), _) => (Ts(lo.0 / 2 + hi.0 / 2), "from the other inputs", true),
             (None, Some(m)) => (m, "from the file's modification time", false),
             (None, None) => (
@@ -333,7 +406,7 @@ impl Context<'_> {
         if let Some(d) = self.opts.date {
             return d;
         }
-        let (reference, why) = match (self.anchors, self.input.modified) {
+        let (reference, why) = match (self.anchors, self.modified) {
             (Some((lo, _)), _) => (lo, "the first day of the other inputs"),
             (None, Some(m)) => (m, "the file's modification date"),
             (None, None) => (Ts(0), "no other date was known"),
@@ -370,7 +443,7 @@ impl Context<'_> {
     }
 
     fn note(&mut self, what: String) {
-        self.notes.push(format!("{}: {what}", self.input.name));
+        self.notes.push(format!("{}: {what}", self.name));
     }
 }
 
@@ -381,7 +454,7 @@ mod tests {
     /// Places in memory: the events in time order and the notes.
     fn place(inputs: Vec<Placement>, opts: &ClockOptions) -> (Vec<Event>, Vec<String>) {
         let mut sorter = Sorter::new(None);
-        let notes = super::place(inputs, opts, &mut sorter).unwrap();
+        let notes = super::place(inputs, opts, &Runs::default(), &mut sorter).unwrap();
         (sorter.into_memory(), notes)
     }
     use crate::event::{Log, LogOrigin, Source};

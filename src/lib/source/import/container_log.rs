@@ -3,14 +3,14 @@
 //! plain, `--timestamps`, `--previous`, `--all-containers --prefix` — attributed by `--pod
 //! NS/NAME [--container C]` when the text does not say whose it is.
 //!
-//! Lines without a time are left for [`place_untimed`], which puts them just before the end of
+//! Lines without a time are left for [`plan_runs`], which puts them just before the end of
 //! their container's run (or after its start, while it runs) as the Pod object of the same import
 //! states it, and marks them approximate.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{LineTime, Location, Parsed, Pending};
+use super::{LineTime, Location, Parsed};
 use crate::event::{AppLog, AttrValue, Body, Event, Kube, ObjectKind, Source, Ts};
 use crate::source::logs::{app_log, parse_line, Joiner, LogPath};
 
@@ -182,38 +182,84 @@ fn event(node: &str, l: AppLog) -> Event {
     Event::new(Ts(0), node, Source::Import, l)
 }
 
-/// Places untimed container log lines by their container's run, from the Pods among `all`
-/// (every input of the import). Returns what was assumed, one sentence per container.
-pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<String> {
-    let mut said = Vec::new();
-    let mut groups: HashMap<(String, String, String, bool), Vec<usize>> = HashMap::new();
-    for (i, p) in untimed.iter().enumerate() {
-        if let Body::AppLog(a) = &p.event.body {
-            let attr = |k| {
-                a.resource_attr(k)
-                    .and_then(AttrValue::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let previous = a
-                .attributes
-                .iter()
-                .any(|x| x.key.as_str() == "tapio.log.previous");
-            groups
-                .entry((
-                    attr("k8s.namespace.name"),
-                    attr("k8s.pod.name"),
-                    attr("k8s.container.name"),
-                    previous,
-                ))
-                .or_default()
-                .push(i);
+/// The container run that a log line without a time belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RunKey {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// The container's previous run (`kubectl logs --previous`).
+    pub previous: bool,
+}
+
+/// The run of a container log line (an application log), to place it when it has no time.
+pub fn run_key(e: &Event) -> Option<RunKey> {
+    let Body::AppLog(a) = &e.body else {
+        return None;
+    };
+    let attr = |k| {
+        a.resource_attr(k)
+            .and_then(AttrValue::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(RunKey {
+        namespace: attr("k8s.namespace.name"),
+        pod: attr("k8s.pod.name"),
+        container: attr("k8s.container.name"),
+        previous: a
+            .attributes
+            .iter()
+            .any(|x| x.key.as_str() == "tapio.log.previous"),
+    })
+}
+
+/// Where the lines without times of one container run go, a microsecond apart in their order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The `n` lines end just before the run ended.
+    Before { end: Ts, n: u64 },
+    /// The lines start just after the run started.
+    After { start: Ts },
+}
+
+impl Rule {
+    /// The time of the `k`-th line (0-based) of the run.
+    pub fn at(self, k: u64) -> Ts {
+        match self {
+            Rule::Before { end, n } => Ts(end.0.saturating_sub(n.saturating_sub(k) * 1_000)),
+            Rule::After { start } => Ts(start.0.saturating_add((k + 1) * 1_000)),
         }
     }
-    for ((ns, pod, container, previous), idx) in groups {
+
+    /// The first and last times it gives to `n` lines.
+    pub fn range(self, n: u64) -> (Ts, Ts) {
+        (self.at(0), self.at(n.saturating_sub(1)))
+    }
+}
+
+/// The placed runs: each with its rule and its line count.
+#[derive(Clone, Debug, Default)]
+pub struct Runs {
+    pub rules: HashMap<RunKey, (Rule, u64)>,
+}
+
+/// Plans where the untimed lines of each run go (`lines`: each run with its line count), from
+/// the Pods among `all_pods` (every input of the import). Returns what was assumed, one sentence
+/// per container; a run whose Pod is absent or states no times has no rule.
+pub fn plan_runs(lines: &[(RunKey, u64)], all_pods: &[&Event]) -> (Runs, Vec<String>) {
+    let mut said = Vec::new();
+    let mut runs = Runs::default();
+    for (key, n) in lines {
+        let RunKey {
+            namespace: ns,
+            pod,
+            container,
+            previous,
+        } = key;
         let status = all_pods.iter().find_map(|e| match &e.body {
             Body::Kube(Kube::Object(o))
-                if o.kind == ObjectKind::Pod && o.namespace == ns && o.name == pod =>
+                if o.kind == ObjectKind::Pod && &o.namespace == ns && &o.name == pod =>
             {
                 o.json.parse().ok()
             }
@@ -221,11 +267,11 @@ pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<S
         });
         let Some(status) = status else {
             said.push(format!(
-                "no Pod {ns}/{pod} in this import: its {} lines without times stay where the file's time puts them",
-                idx.len()
+                "no Pod {ns}/{pod} in this import: its {n} lines without times stay where the file's time puts them"
             ));
             continue;
         };
+        let status: serde_json::Value = status;
         let statuses = status["status"]["containerStatuses"]
             .as_array()
             .cloned()
@@ -239,28 +285,23 @@ pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<S
         // A container waiting to start again (CrashLoopBackOff) has no run of its own yet:
         // `kubectl logs` shows its last terminated run, as `--previous` does.
         let waiting = !cs["state"]["waiting"].is_null() && !cs["lastState"]["terminated"].is_null();
-        let (state, run) = if previous {
+        let (state, run) = if *previous {
             (&cs["lastState"], "previous run")
         } else if waiting {
             (&cs["lastState"], "last run (it is waiting to restart)")
         } else {
             (&cs["state"], "run")
         };
-        let n = idx.len() as u64;
-        let (times, how): (Vec<Ts>, String) = if let Some(end) =
-            t(&state["terminated"]["finishedAt"])
-        {
+        let (rule, how) = if let Some(end) = t(&state["terminated"]["finishedAt"]) {
             (
-                (0..n)
-                    .map(|k| Ts(end.0.saturating_sub((n - k) * 1_000)))
-                    .collect(),
+                Rule::Before { end, n: *n },
                 format!("just before its {run} ended at {end}"),
             )
         } else if let Some(start) =
             t(&state["running"]["startedAt"]).or_else(|| t(&state["terminated"]["startedAt"]))
         {
             (
-                (0..n).map(|k| Ts(start.0 + (k + 1) * 1_000)).collect(),
+                Rule::After { start },
                 format!("just after its {run} started at {start}"),
             )
         } else {
@@ -269,15 +310,13 @@ pub fn place_untimed(untimed: &mut [&mut Pending], all_pods: &[&Event]) -> Vec<S
             ));
             continue;
         };
-        for (k, &i) in idx.iter().enumerate() {
-            untimed[i].time = LineTime::Absolute(times[k]);
-        }
+        runs.rules.insert(key.clone(), (rule, *n));
         said.push(format!(
             "{n} log lines of {ns}/{pod} {container} without times placed {how} (approximate)"
         ));
     }
     said.sort();
-    said
+    (runs, said)
 }
 
 #[cfg(test)]

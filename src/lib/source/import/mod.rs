@@ -52,6 +52,9 @@ pub enum LineTime {
     TimeOfDay { nanos_of_day: u64 },
     /// The record carries no time at all: it is placed after the previous record of its input.
     Unknown,
+    /// A container log line without a time, placed by its container's run in the Pods of the
+    /// import: the index of its run among its input's ([`Parsed::runs`]).
+    Run { group: u32 },
 }
 
 /// An event whose timestamp is not yet resolved.
@@ -96,6 +99,10 @@ pub struct Parsed {
     pub warnings: Vec<String>,
     /// Where the events go past a batch (line formats of a big import).
     spill: Option<spill::Spill>,
+    /// The container runs of its log lines without times, and how many lines each has, in the
+    /// order first seen ([`LineTime::Run`] indexes them).
+    runs: Vec<(container_log::RunKey, u64)>,
+    run_index: std::collections::HashMap<container_log::RunKey, u32>,
 }
 
 impl Parsed {
@@ -108,6 +115,12 @@ impl Parsed {
     }
 
     pub fn push(&mut self, time: LineTime, event: Event) {
+        let time = match (time, container_log::run_key(&event)) {
+            (LineTime::Unknown, Some(key)) => LineTime::Run {
+                group: self.run_of(key),
+            },
+            (t, _) => t,
+        };
         self.events.push(Pending { time, event });
         if let Some(s) = &mut self.spill {
             if self.events.len() >= s.batch() {
@@ -116,39 +129,54 @@ impl Parsed {
         }
     }
 
+    /// The index of a container run among this input's, counting one more line of it.
+    fn run_of(&mut self, key: container_log::RunKey) -> u32 {
+        let next = self.runs.len() as u32;
+        let i = *self.run_index.entry(key.clone()).or_insert(next);
+        if i == next {
+            self.runs.push((key, 0));
+        }
+        self.runs[i as usize].1 += 1;
+        i
+    }
+
+    /// The container runs of its log lines without times, with how many lines each has.
+    pub fn runs(&self) -> &[(container_log::RunKey, u64)] {
+        &self.runs
+    }
+
     /// Room for `n` more events (at most a batch, when spilling).
     pub fn reserve(&mut self, n: usize) {
         let n = self.spill.as_ref().map_or(n, |s| n.min(s.batch()));
         self.events.reserve(n);
     }
 
-    /// Every record's time, in order (those written to disk first).
-    pub fn times(&self) -> impl Iterator<Item = LineTime> + '_ {
-        self.spill
-            .iter()
-            .flat_map(|s| s.times.iter().copied())
-            .chain(self.events.iter().map(|p| p.time))
+    /// Every record's time, in order (those written to disk first, read back from there).
+    pub fn times(&self) -> Result<spill::Times<'_>, crate::capture::Error> {
+        spill::Times::new(self.spill.as_ref(), &self.events)
+    }
+
+    /// What placement needs to know of all the records' times.
+    pub fn summary(&self) -> clock::Summary {
+        let mut sum = self.spill.as_ref().map(|s| s.summary).unwrap_or_default();
+        for p in &self.events {
+            sum.add(p.time);
+        }
+        sum
     }
 
     /// The records placement looks at: all of them in memory, or of those written to disk the
-    /// kernel OOM kills and the container log lines without a time.
+    /// kernel OOM kills.
     pub fn looked_at(&self) -> impl Iterator<Item = &Pending> {
         self.spill
             .iter()
-            .flat_map(|s| s.kept.iter().map(|(_, p)| p))
+            .flat_map(|s| s.kept.iter())
             .chain(self.events.iter())
-    }
-
-    fn looked_at_mut(&mut self) -> impl Iterator<Item = &mut Pending> {
-        self.spill
-            .iter_mut()
-            .flat_map(|s| s.kept.iter_mut().map(|(_, p)| p))
-            .chain(self.events.iter_mut())
     }
 
     /// How many records it holds.
     pub fn len(&self) -> usize {
-        self.spill.as_ref().map_or(0, |s| s.times.len()) + self.events.len()
+        self.spill.as_ref().map_or(0, |s| s.written()) + self.events.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -434,40 +462,35 @@ fn place_into(
     sorter: &mut spill::Sorter,
 ) -> Result<Vec<String>, crate::capture::Error> {
     let mut placed_logs = paste::adopt_namespaces(&mut parsed);
-    placed_logs.append(&mut place_container_logs(&mut parsed));
-    for p in &mut parsed {
-        if let Some(s) = &mut p.parsed.spill {
-            s.sync_kept();
-        }
-    }
-    let mut placements = clock::place(parsed, clock, sorter)?;
+    let (runs, mut said) = plan_runs(&parsed);
+    placed_logs.append(&mut said);
+    let mut placements = clock::place(parsed, clock, &runs, sorter)?;
     placements.append(&mut placed_logs);
     Ok(placements)
 }
 
-/// Container log lines without times, placed by their container's run in the Pods of the import.
-fn place_container_logs(parsed: &mut [Placement]) -> Vec<String> {
-    let pods: Vec<Event> = parsed
+/// Where the container log lines without times go: by their container's run in the Pods of the
+/// import, the lines of one run counted across every input in input order.
+fn plan_runs(parsed: &[Placement]) -> (container_log::Runs, Vec<String>) {
+    let pods: Vec<&Event> = parsed
         .iter()
         .flat_map(|p| p.parsed.looked_at())
         .filter(|p| {
             matches!(&p.event.body, crate::event::Body::Kube(crate::event::Kube::Object(o)) if o.kind == crate::event::ObjectKind::Pod)
         })
-        .map(|p| p.event.clone())
+        .map(|p| &p.event)
         .collect();
-    let pod_refs: Vec<&Event> = pods.iter().collect();
-    let mut untimed: Vec<&mut Pending> = parsed
-        .iter_mut()
-        .flat_map(|p| p.parsed.looked_at_mut())
-        .filter(|p| {
-            matches!(p.time, LineTime::Unknown)
-                && matches!(&p.event.body, crate::event::Body::AppLog(_))
-        })
-        .collect();
-    if untimed.is_empty() {
-        return Vec::new();
+    let mut lines: Vec<(container_log::RunKey, u64)> = Vec::new();
+    for (key, n) in parsed.iter().flat_map(|p| p.parsed.runs()) {
+        match lines.iter_mut().find(|(k, _)| k == key) {
+            Some((_, total)) => *total += n,
+            None => lines.push((key.clone(), *n)),
+        }
     }
-    container_log::place_untimed(&mut untimed, &pod_refs)
+    if lines.is_empty() {
+        return (container_log::Runs::default(), Vec::new());
+    }
+    container_log::plan_runs(&lines, &pods)
 }
 
 /// The event model's own JSON lines, as written by hand for fixtures (`tapio-json`).

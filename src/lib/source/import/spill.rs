@@ -4,9 +4,9 @@
 //! A log of millions of lines is parsed into events whose times cannot all be placed before the
 //! whole import has been read (a `dmesg` needs the boot time that the other inputs pin). So an
 //! input of the line formats writes its events, in the order it parsed them, to a scratch capture
-//! once it holds more than a batch, and keeps only what placement reads: each record's
-//! [`LineTime`] and the few events placement looks at (kernel OOM kills, container log lines
-//! without a time). Placement then reads the scratch back a block at a time. The placed events go
+//! once it holds more than a batch, its records' [`LineTime`]s to a file of their own (16 bytes
+//! each), and keeps in memory only a [`Summary`] of those times and the few events placement
+//! looks at (kernel OOM kills). Placement then reads both back in step, a block at a time. The placed events go
 //! through a [`Sorter`]: sorted batches become runs (scratch captures again), merged by
 //! [`Merge`], whose tie rule (the earlier input first) keeps the order one stable sort of the
 //! whole import would give, because runs are cut from consecutive stretches of it.
@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::clock::Summary;
 use super::{implausible, LineTime, Location, Pending, Rejected};
 use crate::capture::{Error, Header, Merge, ReadOptions, Reader, WriteOptions, Writer};
-use crate::event::{Body, Event, Kernel};
+use crate::event::{Body, Event, Kernel, Ts};
 
 /// Where scratch files go, and how many events are held in memory before they do.
 pub struct Scratch {
@@ -64,8 +65,8 @@ impl Scratch {
         }
     }
 
-    /// A new scratch capture.
-    fn create(&self, what: &str) -> Result<(PathBuf, Writer), Error> {
+    /// The scratch directory, made the first time.
+    fn dir(&self) -> Result<PathBuf, Error> {
         let dir = self
             .dir
             .get_or_init(|| {
@@ -81,8 +82,18 @@ impl Scratch {
                     "cannot make a scratch directory for the import: {e}"
                 )),
             })?;
+        Ok(dir.path().to_path_buf())
+    }
+
+    /// A new scratch file's path.
+    fn path(&self, what: &str, ext: &str) -> Result<PathBuf, Error> {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
-        let path = dir.path().join(format!("{what}-{n}.tapio"));
+        Ok(self.dir()?.join(format!("{what}-{n}.{ext}")))
+    }
+
+    /// A new scratch capture.
+    fn create(&self, what: &str) -> Result<(PathBuf, Writer), Error> {
+        let path = self.path(what, "tapio")?;
         // Small blocks: a merge holds one block of every run.
         let opts = WriteOptions {
             block_bytes: 64 << 10,
@@ -99,10 +110,12 @@ pub struct Spill {
     scratch: Arc<Scratch>,
     path: Option<PathBuf>,
     writer: Option<Writer>,
-    /// Each written record's time, in order.
-    pub(super) times: Vec<LineTime>,
-    /// The written events placement looks at, by their index in `times`.
-    pub(super) kept: Vec<(usize, Pending)>,
+    /// Each written record's time, in order, in a file of their own.
+    times: Option<TimeFile>,
+    /// What placement needs of those times.
+    pub(super) summary: Summary,
+    /// The written events placement looks at (kernel OOM kills), in order.
+    pub(super) kept: Vec<Pending>,
     /// Records seen (written or rejected), for the item numbers of rejections.
     seen: usize,
     /// Records whose own time is impossible, rejected instead of written.
@@ -114,7 +127,7 @@ impl fmt::Debug for Spill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spill")
             .field("file", &self.path)
-            .field("records", &self.times.len())
+            .field("records", &self.written())
             .finish()
     }
 }
@@ -125,7 +138,8 @@ impl Spill {
             scratch: Arc::clone(scratch),
             path: None,
             writer: None,
-            times: Vec::new(),
+            times: None,
+            summary: Summary::default(),
             kept: Vec::new(),
             seen: 0,
             impossible: Vec::new(),
@@ -135,6 +149,11 @@ impl Spill {
 
     pub fn batch(&self) -> usize {
         self.scratch.batch
+    }
+
+    /// How many records went to disk.
+    pub fn written(&self) -> usize {
+        self.times.as_ref().map_or(0, |t| t.len as usize)
     }
 
     /// Whether any record went to disk (an input within a batch stays in memory).
@@ -150,10 +169,14 @@ impl Spill {
             return;
         }
         if self.path.is_none() {
-            match self.scratch.create("input") {
-                Ok((path, w)) => {
+            match self.scratch.create("input").and_then(|(path, w)| {
+                let times = TimeFile::create(self.scratch.path("times", "bin")?)?;
+                Ok((path, w, times))
+            }) {
+                Ok((path, w, times)) => {
                     self.path = Some(path);
                     self.writer = Some(w);
+                    self.times = Some(times);
                 }
                 Err(e) => {
                     self.error = Some(e);
@@ -162,7 +185,7 @@ impl Spill {
                 }
             }
         }
-        let Some(w) = self.writer.as_mut() else {
+        let (Some(w), Some(times)) = (self.writer.as_mut(), self.times.as_mut()) else {
             events.clear();
             return;
         };
@@ -178,18 +201,12 @@ impl Spill {
                     continue;
                 }
             }
-            let index = self.times.len();
-            self.times.push(p.time);
-            let looked_at = match &p.event.body {
-                Body::Kernel(Kernel::OomKill(_)) => true,
-                Body::AppLog(_) => matches!(p.time, LineTime::Unknown),
-                _ => false,
-            };
-            if looked_at {
-                self.kept.push((index, p.clone()));
+            self.summary.add(p.time);
+            if let Body::Kernel(Kernel::OomKill(_)) = &p.event.body {
+                self.kept.push(p.clone());
             }
             let mut e = p.event;
-            if let Err(err) = w.append(&mut e) {
+            if let Err(err) = times.push(p.time).and_then(|()| w.append(&mut e)) {
                 self.error = Some(err);
                 return;
             }
@@ -205,15 +222,10 @@ impl Spill {
         if let Some(w) = self.writer.take() {
             w.finish()?;
         }
-        Ok(())
-    }
-
-    /// Placement changed the times of kept events (container log lines placed by their run):
-    /// the same change for their records.
-    pub(super) fn sync_kept(&mut self) {
-        for (i, p) in &self.kept {
-            self.times[*i] = p.time;
+        if let Some(t) = &mut self.times {
+            t.flush()?;
         }
+        Ok(())
     }
 
     /// The written events, in parse order.
@@ -223,6 +235,156 @@ impl Spill {
             reader: Reader::open(&path, ReadOptions::default())?,
             block: Vec::new().into_iter(),
         })
+    }
+}
+
+/// Records' times on disk, [`TIME_BYTES`] each, in order: what placement reads of a spilled
+/// input, twice at most, without holding it.
+struct TimeFile {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    len: u64,
+}
+
+/// The bytes of one record's time on disk.
+const TIME_BYTES: usize = 16;
+
+impl TimeFile {
+    fn create(path: PathBuf) -> Result<TimeFile, Error> {
+        let file = std::fs::File::create(&path).map_err(|error| Error::Io {
+            path: path.clone(),
+            error,
+        })?;
+        Ok(TimeFile {
+            path,
+            out: std::io::BufWriter::with_capacity(64 << 10, file),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, t: LineTime) -> Result<(), Error> {
+        use std::io::Write;
+        self.len += 1;
+        self.out.write_all(&encode(t)).map_err(|error| Error::Io {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        use std::io::Write;
+        self.out.flush().map_err(|error| Error::Io {
+            path: self.path.clone(),
+            error,
+        })
+    }
+}
+
+/// A time as [`TIME_BYTES`] bytes: its kind, month, day and year or run, then its nanoseconds.
+fn encode(t: LineTime) -> [u8; TIME_BYTES] {
+    let (kind, month, day, word, nanos): (u8, u32, u32, u32, u64) = match t {
+        LineTime::Absolute(ts) => (0, 0, 0, 0, ts.0),
+        LineTime::SinceBoot(ns) => (1, 0, 0, 0, ns),
+        LineTime::NoYear {
+            month,
+            day,
+            nanos_of_day,
+        } => (2, month, day, 0, nanos_of_day),
+        LineTime::Local {
+            year,
+            month,
+            day,
+            nanos_of_day,
+        } => (3, month, day, year as u32, nanos_of_day),
+        LineTime::TimeOfDay { nanos_of_day } => (4, 0, 0, 0, nanos_of_day),
+        LineTime::Unknown => (5, 0, 0, 0, 0),
+        LineTime::Run { group } => (6, 0, 0, group, 0),
+    };
+    let mut b = [0u8; TIME_BYTES];
+    b[0] = kind;
+    // Months and days are parsed from two digits: a byte holds them.
+    b[1] = month.min(255) as u8;
+    b[2] = day.min(255) as u8;
+    b[4..8].copy_from_slice(&word.to_le_bytes());
+    b[8..].copy_from_slice(&nanos.to_le_bytes());
+    b
+}
+
+fn decode(b: &[u8; TIME_BYTES]) -> LineTime {
+    let word = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+    let nanos = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    let (month, day) = (u32::from(b[1]), u32::from(b[2]));
+    match b[0] {
+        0 => LineTime::Absolute(Ts(nanos)),
+        1 => LineTime::SinceBoot(nanos),
+        2 => LineTime::NoYear {
+            month,
+            day,
+            nanos_of_day: nanos,
+        },
+        3 => LineTime::Local {
+            year: word as i32,
+            month,
+            day,
+            nanos_of_day: nanos,
+        },
+        4 => LineTime::TimeOfDay {
+            nanos_of_day: nanos,
+        },
+        6 => LineTime::Run { group: word },
+        _ => LineTime::Unknown,
+    }
+}
+
+/// Every record's time of an input, in order: those on disk, then those in memory.
+pub struct Times<'a> {
+    disk: Option<(PathBuf, std::io::BufReader<std::fs::File>, u64)>,
+    memory: std::slice::Iter<'a, Pending>,
+}
+
+impl<'a> Times<'a> {
+    pub(super) fn new(spill: Option<&Spill>, memory: &'a [Pending]) -> Result<Times<'a>, Error> {
+        let disk = match spill.and_then(|s| s.times.as_ref()) {
+            Some(t) => {
+                let file = std::fs::File::open(&t.path).map_err(|error| Error::Io {
+                    path: t.path.clone(),
+                    error,
+                })?;
+                let reader = std::io::BufReader::with_capacity(64 << 10, file);
+                Some((t.path.clone(), reader, t.len))
+            }
+            None => None,
+        };
+        Ok(Times {
+            disk,
+            memory: memory.iter(),
+        })
+    }
+}
+
+impl Iterator for Times<'_> {
+    type Item = Result<LineTime, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some((path, reader, left)) = &mut self.disk {
+            if *left > 0 {
+                *left -= 1;
+                use std::io::Read;
+                let mut b = [0u8; TIME_BYTES];
+                return Some(match reader.read_exact(&mut b) {
+                    Ok(()) => Ok(decode(&b)),
+                    Err(error) => {
+                        *left = 0;
+                        Err(Error::Io {
+                            path: path.clone(),
+                            error,
+                        })
+                    }
+                });
+            }
+            self.disk = None;
+        }
+        self.memory.next().map(|p| Ok(p.time))
     }
 }
 
@@ -408,9 +570,28 @@ mod tests {
     }
 
     #[test]
-    fn placement_keeps_24_bytes_a_line() {
-        // What a spilled input costs in memory per record (the README says so).
-        assert_eq!(std::mem::size_of::<LineTime>(), 24);
+    fn every_kind_of_time_reads_back_as_written() {
+        let times = [
+            LineTime::Absolute(Ts(1_733_000_000_123_456_789)),
+            LineTime::SinceBoot(u64::MAX),
+            LineTime::NoYear {
+                month: 12,
+                day: 31,
+                nanos_of_day: 86_399_999_999_999,
+            },
+            LineTime::Local {
+                year: -3,
+                month: 2,
+                day: 29,
+                nanos_of_day: 7,
+            },
+            LineTime::TimeOfDay { nanos_of_day: 1 },
+            LineTime::Unknown,
+            LineTime::Run { group: u32::MAX },
+        ];
+        for t in times {
+            assert_eq!(decode(&encode(t)), t);
+        }
     }
 
     #[test]
