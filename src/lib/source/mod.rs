@@ -91,10 +91,10 @@ mod gunzip_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dmesg.txt.gz");
         std::fs::write(&path, &gz).unwrap();
-        let err = super::import::detect::read_text_capped(&path, 1 << 20).unwrap_err();
+        let err = super::import::read::read_text_capped(&path, 1 << 20).unwrap_err();
         assert!(err.contains("gzip bomb"), "{err}");
         assert_eq!(
-            super::import::detect::read_text_capped(&path, 4 << 20)
+            super::import::read::read_text_capped(&path, 4 << 20)
                 .unwrap()
                 .len(),
             3 << 20

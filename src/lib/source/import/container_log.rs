@@ -34,6 +34,17 @@ pub fn parse(text: &str, path: &Path, owner: Option<&Owner>, node: &str) -> Pars
 
 /// [`parse`] into `out` (which may write its events to disk past a batch).
 pub fn parse_into(text: &str, path: &Path, owner: Option<&Owner>, node: &str, out: &mut Parsed) {
+    parse_lines(text.lines(), path, owner, node, out);
+}
+
+/// [`parse_into`] from lines as they are read (a big input is never held whole).
+pub fn parse_lines<S: AsRef<str>>(
+    lines: impl Iterator<Item = S>,
+    path: &Path,
+    owner: Option<&Owner>,
+    node: &str,
+    out: &mut Parsed,
+) {
     let from_path = LogPath::parse(&path.to_string_lossy());
     let base = match (&from_path, owner) {
         (Some(p), _) => Some(p.clone()),
@@ -58,7 +69,8 @@ pub fn parse_into(text: &str, path: &Path, owner: Option<&Owner>, node: &str, ou
     // its dated header) belong with it, not at the run's end.
     let mut last_time: Option<LineTime> = None;
     let mut carried = 0usize;
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in lines.enumerate() {
+        let raw = raw.as_ref();
         let line_no = Location::Line(i + 1);
         if raw.trim().is_empty() {
             continue;

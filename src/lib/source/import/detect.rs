@@ -1,7 +1,5 @@
-//! Recognising an input's format from its content, and reading it as text (gzip included).
+//! Recognising an input's format from its content.
 
-use std::io::Read;
-use std::path::Path;
 use std::str::FromStr;
 
 /// The formats `tapio import` reads.
@@ -58,36 +56,6 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Format, String> {
         Format::parse_name(s)
     }
-}
-
-/// The most a gzip input may decompress to: past it, it is a bomb (or a dump to split first).
-pub const MAX_GUNZIPPED: u64 = 1 << 30;
-
-/// Reads a file as UTF-8 text, decompressing gzip when the content is gzip (streamed, and at
-/// most [`MAX_GUNZIPPED`]). Invalid UTF-8 is replaced, not fatal: logs often hold a stray byte.
-pub fn read_text(path: &Path) -> Result<String, String> {
-    read_text_capped(path, MAX_GUNZIPPED)
-}
-
-/// [`read_text`] with the decompressed size capped at `cap` bytes.
-pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut magic = [0u8; 2];
-    let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let bytes = if gz {
-        crate::source::gunzip(flate2::read::MultiGzDecoder::new(file), cap)?
-    } else {
-        let mut out = Vec::new();
-        let mut file = file;
-        file.read_to_end(&mut out)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        out
-    };
-    Ok(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
 }
 
 /// Guesses the format of a text from its first meaningful part.

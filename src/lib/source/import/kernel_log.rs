@@ -82,23 +82,42 @@ pub fn parse(text: &str, format: Format, node: &str) -> Parsed {
 
 /// [`parse`] into `parsed` (which may write its events to disk past a batch).
 pub fn parse_into(text: &str, format: Format, node: &str, parsed: &mut Parsed) {
+    // About one event a line: one allocation, not a doubling vector's copies.
+    parsed.reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    parse_lines(text.lines(), format, node, parsed);
+}
+
+/// [`parse_into`] from lines as they are read (a big input is never held whole).
+pub fn parse_lines<S: AsRef<str>>(
+    lines: impl Iterator<Item = S>,
+    format: Format,
+    node: &str,
+    parsed: &mut Parsed,
+) {
     let mut out = Out {
         parsed: std::mem::take(parsed),
         node: node.into(),
         from_host: node.is_empty(),
         host: None,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // About one event a line: one allocation, not a doubling vector's copies.
-    out.parsed
-        .reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
     let items: Box<dyn Iterator<Item = Item> + '_> = match format {
-        Format::JournalJson => Box::new(journal_records(text, &mut out.parsed).into_iter()),
-        _ => Box::new(text_records(text, format == Format::Syslog)),
+        Format::JournalJson => Box::new(JournalRecords {
+            lines: lines.enumerate(),
+        }),
+        _ => Box::new(TextRecords {
+            lines: lines.enumerate(),
+            syslog: format == Format::Syslog,
+            joinable: false,
+            held: None,
+        }),
     };
     let mut report: Option<Report> = None;
     for item in items {
         let r = match item {
+            Item::Bad(at, why) => {
+                out.parsed.reject(at, why);
+                continue;
+            }
             Item::Break => {
                 out.close(report.take());
                 continue;
@@ -175,36 +194,38 @@ enum Item {
     Kill(LineTime, OomKill),
     /// A blank or comment line: ends an open OOM report.
     Break,
+    /// A line that is no record, and why.
+    Bad(Location, String),
 }
 
 /// Reads text lines (dmesg, kmsg, syslog, journalctl short output, bcc oomkill), one record at a
 /// time: an indented line continues the record before it, so each record is held until the next
 /// line shows it is complete.
-fn text_records(text: &str, syslog: bool) -> TextRecords<'_> {
-    TextRecords {
-        lines: text.lines(),
-        syslog,
-        joinable: false,
-        held: None,
-    }
-}
-
-struct TextRecords<'a> {
-    lines: std::str::Lines<'a>,
+struct TextRecords<L> {
+    /// The lines, numbered from 0.
+    lines: L,
     syslog: bool,
     joinable: bool,
     held: Option<Item>,
 }
 
-impl Iterator for TextRecords<'_> {
+/// A line, without the byte-order mark of the first.
+fn line_text(i: usize, line: &str) -> &str {
+    match i {
+        0 => line.strip_prefix('\u{feff}').unwrap_or(line),
+        _ => line,
+    }
+}
+
+impl<S: AsRef<str>, L: Iterator<Item = (usize, S)>> Iterator for TextRecords<L> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
         loop {
-            let Some(line) = self.lines.next() else {
+            let Some((i, line)) = self.lines.next() else {
                 return self.held.take();
             };
-            let line = line.trim_end_matches('\r');
+            let line = line_text(i, line.as_ref()).trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
                 self.joinable = false;
                 return Some(match self.held.replace(Item::Break) {
@@ -380,22 +401,41 @@ fn bcc_line(c: &Captures) -> Option<Item> {
 }
 
 /// Reads `journalctl -o json`: one object per line.
-fn journal_records(text: &str, parsed: &mut Parsed) -> Vec<Item> {
-    let mut items = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+struct JournalRecords<L> {
+    /// The lines, numbered from 0.
+    lines: L,
+}
+
+impl<S: AsRef<str>, L: Iterator<Item = (usize, S)>> Iterator for JournalRecords<L> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            let (i, line) = self.lines.next()?;
+            if let Some(item) = journal_record(i, line_text(i, line.as_ref())) {
+                return Some(item);
+            }
+        }
+    }
+}
+
+/// One line of `journalctl -o json`; `None` for a blank line.
+fn journal_record(i: usize, line: &str) -> Option<Item> {
+    {
         if line.trim().is_empty() {
-            continue;
+            return None;
         }
         let o = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(o)) => o,
             Ok(_) => {
                 let why = "not a JSON object (journalctl -o json writes one object per line)";
-                parsed.reject(Location::Line(i + 1), why);
-                continue;
+                return Some(Item::Bad(Location::Line(i + 1), why.to_string()));
             }
             Err(e) => {
-                parsed.reject(Location::Line(i + 1), format!("not valid JSON: {e}"));
-                continue;
+                return Some(Item::Bad(
+                    Location::Line(i + 1),
+                    format!("not valid JSON: {e}"),
+                ));
             }
         };
         let s = |k: &str| o.get(k).and_then(Value::as_str);
@@ -411,7 +451,7 @@ fn journal_records(text: &str, parsed: &mut Parsed) -> Vec<Item> {
         };
         let pri = s("PRIORITY").and_then(|p| p.trim().parse::<u32>().ok());
         let ident = s("SYSLOG_IDENTIFIER").or_else(|| s("_COMM")).unwrap_or("");
-        items.push(Item::Rec(Rec {
+        Some(Item::Rec(Rec {
             time: time.map_or(LineTime::Unknown, |us| {
                 LineTime::Absolute(Ts::from_micros(us))
             }),
@@ -424,9 +464,8 @@ fn journal_records(text: &str, parsed: &mut Parsed) -> Vec<Item> {
             body,
             host: s("_HOSTNAME").map(str::to_string),
             kernel: s("_TRANSPORT") == Some("kernel"),
-        }));
+        }))
     }
-    items
 }
 
 /// Whether a kernel line with no report open starts one (possibly in its middle).

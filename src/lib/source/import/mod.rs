@@ -13,6 +13,7 @@ pub mod kernel_log;
 pub mod kube;
 pub mod otlp;
 pub mod paste;
+pub mod read;
 pub mod spill;
 pub mod text_time;
 mod traces;
@@ -293,8 +294,8 @@ fn parse_input(
     opts: &Options,
     modified: Option<Ts>,
 ) -> Result<(FileReport, Parsed), crate::capture::Error> {
-    match detect::read_text(&input.path) {
-        Ok(text) => parse_text_spilling(&input.path, &text, input.format, opts, modified),
+    match read::open(&input.path) {
+        Ok(text) => parse_text_spilling(&input.path, text, input.format, opts, modified),
         Err(e) => Ok((
             FileReport {
                 path: input.path.clone(),
@@ -318,6 +319,7 @@ pub fn parse_text(
     opts: &Options,
     modified: Option<Ts>,
 ) -> (FileReport, Parsed) {
+    let text = read::Text::Whole(text.to_string());
     match parse_text_spilling(path, text, forced, opts, modified) {
         Ok(r) => r,
         // A scratch file could not be written: the input is not imported, and says why.
@@ -336,9 +338,10 @@ pub fn parse_text(
 }
 
 /// [`parse_text`], with the events of the line formats past a batch written to scratch files.
+/// A big text of a line format is parsed as it is read; of the other formats, read whole.
 fn parse_text_spilling(
     path: &Path,
-    text: &str,
+    text: read::Text,
     forced: Option<Format>,
     opts: &Options,
     modified: Option<Ts>,
@@ -351,11 +354,15 @@ fn parse_text_spilling(
         warnings: Vec::new(),
         error: None,
     };
-    if text.trim().is_empty() {
+    let head = match &text {
+        read::Text::Whole(t) => t.as_str(),
+        read::Text::Stream { head, .. } => head.as_str(),
+    };
+    if head.trim().is_empty() && matches!(text, read::Text::Whole(_)) {
         report.error = Some("the file is empty".to_string());
         return Ok((report, Parsed::default()));
     }
-    let detected = forced.or_else(|| detect::detect(text));
+    let detected = forced.or_else(|| detect::detect(head));
     // With --pod, plain text is `kubectl logs` output, not a kernel log.
     let detected = match (detected, &opts.owner, forced) {
         (Some(Format::KernelLog | Format::Syslog) | None, Some(_), None) => {
@@ -387,7 +394,41 @@ fn parse_text_spilling(
         _ => None,
     };
     let mut parsed = Parsed::spilling(spill);
+    let line_format = matches!(
+        format,
+        Format::KernelLog | Format::Syslog | Format::JournalJson | Format::ContainerLog
+    );
+    let text = match text {
+        read::Text::Stream { head, rest } if line_format => {
+            let mut lines = read::Lines::new(&head, Some(rest));
+            if format == Format::ContainerLog {
+                container_log::parse_lines(
+                    &mut lines,
+                    path,
+                    opts.owner.as_ref(),
+                    node,
+                    &mut parsed,
+                );
+            } else {
+                kernel_log::parse_lines(&mut lines, format, node, &mut parsed);
+            }
+            if let Some(e) = lines.error {
+                report.error = Some(e);
+                return Ok((report, Parsed::default()));
+            }
+            None
+        }
+        t => match t.into_whole() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                report.error = Some(e);
+                return Ok((report, Parsed::default()));
+            }
+        },
+    };
+    let text = text.as_deref().unwrap_or_default();
     match format {
+        _ if text.is_empty() => {} // parsed as it was read
         Format::KubeJson | Format::KubeYaml | Format::WatchJson | Format::WatchYaml => {
             parsed = kube::parse(text, format, node);
         }
@@ -511,4 +552,90 @@ fn tapio_json(text: &str) -> Parsed {
 /// The file name of a path, for messages.
 pub fn display_name(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_log_parsed_as_it_is_read_imports_as_the_whole_text_does() {
+        // Over three heads of text, with OOM-killer reports (which span lines) across the ends of
+        // the head and of every batch; the same from scratch files and from memory.
+        let report = include_str!("../../../../fixtures/incidents/node-oom/dmesg.txt");
+        let report: Vec<&str> = report
+            .lines()
+            .filter_map(|l| l.split_once("] "))
+            .map(|(_, r)| r)
+            .collect();
+        let mut text = String::new();
+        let mut t = 1000.0f64;
+        let mut n = 0;
+        while text.len() < 3 * read::HEAD_BYTES {
+            for _ in 0..997 {
+                t += 0.000731;
+                n += 1;
+                text.push_str(&format!("[{t:12.6}] eth0: link is up (line {n})\n"));
+            }
+            for r in &report {
+                t += 0.000021;
+                text.push_str(&format!("[{t:12.6}] {r}\n"));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dmesg.txt");
+        std::fs::write(&path, &text).unwrap();
+        assert!(matches!(read::open(&path), Ok(read::Text::Stream { .. })));
+        let clock = ClockOptions {
+            boot_time: Ts::parse_rfc3339("2026-03-14T00:00:00Z"),
+            ..ClockOptions::default()
+        };
+        let whole = {
+            let opts = Options {
+                clock: clock.clone(),
+                ..Options::default()
+            };
+            let (report, parsed) = parse_text(&path, &text, None, &opts, None);
+            assert!(report.error.is_none(), "{report:?}");
+            let placement = Placement {
+                name: display_name(&path),
+                modified: None,
+                parsed,
+            };
+            place(vec![placement], &clock).0
+        };
+        assert!(whole.len() > 40_000);
+        let kills = |v: &[Event]| {
+            v.iter()
+                .filter(|e| {
+                    matches!(
+                        e.body,
+                        crate::event::Body::Kernel(crate::event::Kernel::OomKill(_))
+                    )
+                })
+                .count()
+        };
+        assert!(kills(&whole) >= 40, "{} OOM kills", kills(&whole));
+        let input = Input {
+            path: path.clone(),
+            format: None,
+        };
+        for scratch in [None, Some(Scratch::new(dir.path(), 4096))] {
+            let opts = Options {
+                clock: clock.clone(),
+                scratch,
+                ..Options::default()
+            };
+            let streamed = run(std::slice::from_ref(&input), &opts, |_, _| {}).unwrap();
+            assert!(streamed.files[0].error.is_none(), "{:?}", streamed.files[0]);
+            let streamed = streamed.events.into_vec().unwrap();
+            assert_eq!(streamed.len(), whole.len());
+            // (Scratch files number their events; the output numbers them again.)
+            let mut streamed = streamed;
+            for e in &mut streamed {
+                e.seq = 0;
+            }
+            assert!(streamed == whole, "streamed and whole differ");
+        }
+    }
 }

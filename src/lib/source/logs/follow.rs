@@ -386,7 +386,7 @@ fn read_from(path: &Path, offset: u64, max: u64) -> std::io::Result<(Vec<u8>, bo
 /// once decompressed.
 fn read_gz(path: &Path) -> std::io::Result<Vec<u8>> {
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
-    crate::source::gunzip(gz, crate::source::import::detect::MAX_GUNZIPPED)
+    crate::source::gunzip(gz, crate::source::import::read::MAX_GUNZIPPED)
         .map_err(std::io::Error::other)
 }
 
