@@ -50,15 +50,14 @@ run() { # name, then the import's arguments
     local size
     size=$(du -cm "${@: -1}" | tail -1 | cut -f1)
     for i in 1 2 3; do
-        /usr/bin/time -f '%e %M' -o "$work/time" "$tapio" import -q -o "$work/out.tapio" "$@" >/dev/null
+        /usr/bin/time -f '%e %M' -o "$work/time" "$tapio" import -q -o "$work/out.tapio" "$@" >/dev/null 2>&1
         cat "$work/time"
         rm -f "$work/out.tapio"
-    done | awk -v name="$name" -v size="$size" '
-        { s[NR] = $1; m[NR] = $2 }
-        END {
-            asort(s); asort(m)
-            printf "%s (%d MB): %d MB peak, %.2f s (medians of three)\n", name, size, m[2] / 1024, s[2]
-        }'
+    done >"$work/runs"
+    local secs kb
+    secs=$(cut -d' ' -f1 "$work/runs" | sort -n | sed -n 2p)
+    kb=$(cut -d' ' -f2 "$work/runs" | sort -n | sed -n 2p)
+    echo "$name ($size MB): $((kb / 1024)) MB peak, $secs s (medians of three)"
 }
 boot=(--boot-time 2026-03-14T00:00:00Z)
 run "dmesg" "${boot[@]}" "$work/dmesg-40.txt"
