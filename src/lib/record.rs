@@ -26,8 +26,14 @@ use crate::source::{kernel, kube, otlp, Counters, Outlet, Source};
 
 /// How long an event waits for events from other sources (or other CPUs) that happened earlier.
 pub const REORDER: Duration = Duration::from_millis(500);
-/// Batches in flight between the sources and the writer, and between the writer and the core.
+/// Batches in flight between the sources and the writer (a source's batch is bounded: one OTLP
+/// request, one read of a log).
 const CHANNEL_BATCHES: usize = 64;
+/// Events in flight between the writer and the core, in chunks: a bound in events, not in
+/// batches, since what the writer hands over at once grows with the load. A core behind holds
+/// the writer back, and the sources behind it refuse or count what they drop.
+const CORE_CHUNK: usize = 4096;
+const CORE_BACKLOG: usize = 65_536;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -213,7 +219,7 @@ pub fn run(
     // Incidents that trigger the flight recorder, from the core's thread to this one.
     let (trig_tx, trig_rx) = unbounded::<(Ts, String)>();
     thread::scope(|scope| {
-        let (core_tx, core_rx) = bounded::<Vec<Event>>(CHANNEL_BATCHES);
+        let (core_tx, core_rx) = bounded::<Vec<Event>>(CORE_BACKLOG / CORE_CHUNK);
         let trigger = opts.trigger.clone();
         let core = opts.verdicts.clone().map(|cfg| {
             let sink = &mut *sink;
@@ -418,7 +424,15 @@ fn write_until(
     }
     if let Some(tx) = core.filter(|_| !written.is_empty()) {
         // The core gone (it panicked) is reported when it is joined.
-        let _ = tx.send(written);
+        let mut rest = written;
+        while rest.len() > CORE_CHUNK {
+            let tail = rest.split_off(CORE_CHUNK);
+            if tx.send(rest).is_err() {
+                return Ok(());
+            }
+            rest = tail;
+        }
+        let _ = tx.send(rest);
     }
     Ok(())
 }

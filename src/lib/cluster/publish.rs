@@ -80,6 +80,10 @@ enum Cmd {
     Finish(Instant),
 }
 
+/// Events waiting for the publisher thread, at most, and how many go over at once.
+const BACKLOG: usize = 262_144;
+const CHUNK: usize = 4096;
+
 /// A running publisher.
 pub struct Publisher {
     tx: Sender<Cmd>,
@@ -98,7 +102,7 @@ impl Publisher {
             spool_bytes: spool.bytes(),
             ..PublishStats::default()
         }));
-        let (tx, rx) = bounded::<Cmd>(1024);
+        let (tx, rx) = bounded::<Cmd>(BACKLOG / CHUNK);
         let shared = Arc::clone(&stats);
         let thread = thread::Builder::new()
             .name("tapio-publish".into())
@@ -128,9 +132,15 @@ impl Publisher {
         })
     }
 
-    /// Hands events (in time order) over to be published. Waits only when a thousand batches are
-    /// already waiting for the publisher thread.
-    pub fn send(&self, events: Vec<Event>) {
+    /// Hands events (in time order) over to be published. Waits only when [`BACKLOG`] events
+    /// are already waiting for the publisher thread (counted in chunks: what the writer hands
+    /// over at once grows with the load, so a bound in batches would not bound memory).
+    pub fn send(&self, mut events: Vec<Event>) {
+        while events.len() > CHUNK {
+            let rest = events.split_off(CHUNK);
+            let _ = self.tx.send(Cmd::Events(events));
+            events = rest;
+        }
         if !events.is_empty() {
             let _ = self.tx.send(Cmd::Events(events));
         }
