@@ -328,6 +328,105 @@ fn a_rotated_recording_on_a_nearly_full_disk_drops_its_oldest_file_and_says_so()
     assert!(markers >= 1);
 }
 
+#[test]
+#[ignore = "needs root"]
+fn a_rotated_recording_whose_disk_another_writer_fills_gives_up_its_oldest_file_and_loses_nothing_after(
+) {
+    needs_root("a_rotated_recording_whose_disk_another_writer_fills_gives_up_its_oldest_file_and_loses_nothing_after");
+    let fs = Tmpfs::mount("size=16m");
+    let base = fs.path().join("rec.tapio");
+    let http = free_port();
+    let rec = record_to(
+        &base,
+        &[
+            "--no-kernel",
+            "--no-kube",
+            "--verdicts",
+            "none",
+            "-C",
+            "256K",
+            "--otlp-grpc-port",
+            &free_port().to_string(),
+            "--otlp-http-port",
+            &http.to_string(),
+        ],
+    );
+    let load = Load::start(http, 9);
+    // Two files closed, with room to spare; then another writer takes every byte left.
+    let start = Instant::now();
+    while !fs.path().join("rec-2.tapio").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no rotation");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut ballast = std::fs::File::create(fs.path().join("ballast")).unwrap();
+    while ballast.write_all(&[7u8; 64 << 10]).is_ok() {}
+    let _ = ballast.write_all(&[7u8; 512]);
+    let _ = ballast.flush();
+    let filled = Instant::now();
+    // The recording gives up its oldest file; then the other writer frees what it took.
+    while fs.path().join("rec-0.tapio").exists() {
+        assert!(
+            filled.elapsed() < Duration::from_secs(20),
+            "no file given up"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(ballast);
+    std::fs::remove_file(fs.path().join("ballast")).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let acked = load.finish();
+    let (_, status, stderr) = rec.term_now();
+    assert!(status.success(), "the recording goes on: {stderr}");
+    assert!(
+        stderr.contains("the disk filled up") || stderr.contains("the disk is nearly full"),
+        "{stderr}"
+    );
+    // The files left read whole (no block lost on the full disk: their trailers' counts hold),
+    // and hold every span acknowledged since the disk filled; the removal is recorded.
+    let mut kept = HashSet::new();
+    let mut markers = 0;
+    for f in std::fs::read_dir(fs.path()).unwrap().flatten() {
+        let p = f.path();
+        if p.extension().is_some_and(|e| e == "tapio") {
+            let info = tapio().args(["info"]).arg(&p).output().unwrap();
+            let said = String::from_utf8_lossy(&info.stderr);
+            assert!(
+                info.status.success() && said.is_empty(),
+                "{}: {said}",
+                p.display()
+            );
+            kept.extend(spans_in(&p));
+            markers += events_of(&p)
+                .iter()
+                .filter(|e| {
+                    e["kind"] == "drop"
+                        && e["data"]["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("was removed"))
+                })
+                .count();
+        }
+    }
+    let after: Vec<&String> = acked
+        .iter()
+        .filter(|(_, at)| *at > filled)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        after.len() > 100,
+        "{} spans acknowledged after the fill",
+        after.len()
+    );
+    let lost = after.iter().filter(|id| !kept.contains(**id)).count();
+    assert_eq!(
+        lost,
+        0,
+        "of {} acknowledged after the fill: {stderr}",
+        after.len()
+    );
+    assert!(markers >= 1, "the removal is recorded");
+}
+
 /// The resident memory of a process, in bytes.
 fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -134,6 +134,16 @@ struct Segment {
     last: Ts,
     /// The Kubernetes objects as they stood when the segment began.
     state: Snapshot,
+    /// What the files given up before it held, as its drop markers count it: said again when
+    /// it is given up in turn, so that no removal goes unrecorded.
+    carried: Carried,
+}
+
+/// Events of removed files, and the earliest of their times.
+#[derive(Clone, Copy, Debug, Default)]
+struct Carried {
+    events: u64,
+    from: Option<Ts>,
 }
 
 /// Kubernetes objects as they stood at some time: what makes a kept capture self-contained
@@ -184,6 +194,8 @@ pub struct Output {
     /// The ring: the Kubernetes objects now, and as they stood when the open segment began.
     objects: std::collections::BTreeMap<ObjectKey, Arc<Event>>,
     current_state: Snapshot,
+    /// The removals that the open file's drop markers record.
+    current_carried: Carried,
     /// What every file of the recording held, together.
     stats: Stats,
     bytes: u64,
@@ -220,6 +232,7 @@ impl Output {
             current_last: Ts(0),
             objects: Default::default(),
             current_state: Snapshot::default(),
+            current_carried: Carried::default(),
             stats: Stats::default(),
             bytes: 0,
             blocks: 0,
@@ -290,7 +303,8 @@ impl Output {
     }
 
     pub fn append(&mut self, e: &mut Event) -> Result<(), Error> {
-        self.writer().append(e)?;
+        let written = self.writer().append(e);
+        self.make_room(written)?;
         self.stats.add(e);
         self.current_last = self.current_last.max(e.ts);
         if matches!(self.layout, Layout::Ring { .. }) {
@@ -310,7 +324,8 @@ impl Output {
     /// second.
     pub fn tick(&mut self) -> Result<(), Error> {
         if self.writer().block_due() {
-            self.writer().flush()?;
+            let flushed = self.writer().flush();
+            self.make_room(flushed)?;
         }
         let written = self.writer().bytes_written();
         let full = match &self.layout {
@@ -332,6 +347,8 @@ impl Output {
     }
 
     fn rotate(&mut self) -> Result<(), Error> {
+        let flushed = self.writer().flush();
+        self.make_room(flushed)?;
         let w = self
             .writer
             .take()
@@ -348,8 +365,67 @@ impl Output {
             first: t.stats.first_ts.unwrap_or(self.current_last),
             last: self.current_last,
             state: Arc::clone(&self.current_state),
+            carried: std::mem::take(&mut self.current_carried),
         });
         self.open_next(seq)
+    }
+
+    /// When a write failed because the disk is full (another writer filled it since the last
+    /// check): a rotated set or the ring gives up its oldest files, one at a time, and the block
+    /// is written again; only with no file left to give up is it an error.
+    fn make_room(&mut self, mut written: Result<(), Error>) -> Result<(), Error> {
+        let mut markers = Vec::new();
+        while let Err(e) = &written {
+            let full = matches!(e, Error::Io { error, .. } if error.kind() == std::io::ErrorKind::StorageFull);
+            if !full || matches!(self.layout, Layout::Single(_)) {
+                break;
+            }
+            let Some(marker) = self.give_up_oldest("the disk filled up") else {
+                break;
+            };
+            markers.push(marker);
+            self.writer().rewind()?;
+            written = self.writer().flush();
+        }
+        written?;
+        for mut m in markers {
+            self.append(&mut m)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest closed file of the recording for room: the drop marker that says what
+    /// was lost (to append), or `None` when there is none to remove.
+    fn give_up_oldest(&mut self, why: &str) -> Option<Event> {
+        let s = self.done.pop_front()?;
+        let _ = std::fs::remove_file(&s.path);
+        // With it go the markers of the files removed before it: this one counts them too.
+        let events = s.events + s.carried.events;
+        let from = s.carried.from.map_or(s.first, |f| f.min(s.first));
+        let before = match s.carried.events {
+            0 => String::new(),
+            n => format!(", with the {n} of the files removed before it"),
+        };
+        let why = format!(
+            "{why}: the oldest file of the recording, {}, was removed ({events} events{before}, {from} → {})",
+            s.path.display(),
+            s.last
+        );
+        let c = &mut self.current_carried;
+        c.events += events;
+        c.from = Some(c.from.map_or(from, |f| f.min(from)));
+        self.warnings.push(why.clone());
+        Some(Event::new(
+            super::now(),
+            self.header.node.as_str(),
+            crate::event::Source::Tapio,
+            crate::event::Meta::Drop {
+                source: crate::event::Source::Tapio,
+                count: events,
+                range: crate::event::TimeRange { from, to: s.last },
+                reason: why,
+            },
+        ))
     }
 
     /// Whether the file system of the recording is nearly full: then a rotated set or the ring
@@ -365,32 +441,9 @@ impl Output {
     /// nearly full disk, the oldest file even so, with a drop marker that says what was lost.
     fn drop_old(&mut self) -> Result<(), Error> {
         while self.low_space() {
-            let Some(s) = self.done.pop_front() else {
+            let Some(mut marker) = self.give_up_oldest("the disk is nearly full") else {
                 break;
             };
-            let _ = std::fs::remove_file(&s.path);
-            let why = format!(
-                "the disk is nearly full: the oldest file of the recording, {}, was removed ({} events, {} → {})",
-                s.path.display(),
-                s.events,
-                s.first,
-                s.last
-            );
-            self.warnings.push(why.clone());
-            let mut marker = Event::new(
-                super::now(),
-                self.header.node.as_str(),
-                crate::event::Source::Tapio,
-                crate::event::Meta::Drop {
-                    source: crate::event::Source::Tapio,
-                    count: s.events,
-                    range: crate::event::TimeRange {
-                        from: s.first,
-                        to: s.last,
-                    },
-                    reason: why,
-                },
-            );
             self.append(&mut marker)?;
         }
         let now = super::now();
@@ -556,6 +609,9 @@ impl Output {
     /// whole recording.
     pub fn finish(mut self) -> Result<(Trailer, Vec<Kept>, Vec<String>), Error> {
         self.finish_trigger(true)?;
+        // The last block first, making room if it must: the trailer is then a few hundred bytes.
+        let flushed = self.writer().flush();
+        self.make_room(flushed)?;
         let w = self
             .writer
             .take()

@@ -53,6 +53,8 @@ pub enum Warning {
         bytes: u64,
         what: String,
     },
+    /// The trailer counts other events than the blocks hold: blocks were lost in writing.
+    Missing { counted: u64, read: u64 },
 }
 
 impl fmt::Display for Warning {
@@ -66,6 +68,12 @@ impl fmt::Display for Warning {
             Warning::SkippedCorrupt { offset, bytes, what } => {
                 write!(f, "skipped {bytes} corrupt bytes at byte offset {offset} ({what})")
             }
+            Warning::Missing { counted, read } => write!(
+                f,
+                "its trailer counts {counted} events, its blocks hold {read}: {} events were lost \
+                 when it was written",
+                counted.abs_diff(*read)
+            ),
         }
     }
 }
@@ -92,6 +100,8 @@ pub struct Reader {
     decoder: Decoder,
     /// The number the next block's first event must reach at least.
     next_seq: Option<u64>,
+    /// Events in the blocks read, to check against the trailer's count.
+    events: u64,
 }
 
 impl Reader {
@@ -111,6 +121,7 @@ impl Reader {
             warnings: Vec::new(),
             decoder,
             next_seq: None,
+            events: 0,
         };
         loop {
             match r.read_header()? {
@@ -176,8 +187,23 @@ impl Reader {
         while !self.done {
             let at = self.pos;
             match self.step()? {
-                Step::Block(b) => return Ok(Some(b)),
-                Step::End => self.done = true,
+                Step::Block(b) => {
+                    self.events += u64::from(b.count);
+                    return Ok(Some(b));
+                }
+                Step::End => {
+                    self.done = true;
+                    let counted = self.trailer.as_ref().map(|t| t.stats.events);
+                    // Only a whole read can be held against the count.
+                    if let Some(counted) = counted.filter(|&c| c != self.events) {
+                        if self.warnings.is_empty() && !self.opts.follow {
+                            self.warnings.push(Warning::Missing {
+                                counted,
+                                read: self.events,
+                            });
+                        }
+                    }
+                }
                 Step::Torn(_) if self.opts.follow && !self.stopped() => self.wait(),
                 Step::Torn(inside) => {
                     self.warnings

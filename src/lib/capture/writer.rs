@@ -41,6 +41,8 @@ pub struct Writer<W: Write = BufWriter<File>> {
     blocks: u64,
     bytes: u64,
     stats: Stats,
+    /// A closed block whose write failed (a full disk), kept to be written again.
+    unwritten: Option<Vec<u8>>,
 }
 
 impl Writer<BufWriter<File>> {
@@ -62,6 +64,22 @@ impl Writer<BufWriter<File>> {
                 .map_err(|e| Error::io(path, e))?;
         }
         Writer::new(BufWriter::with_capacity(1 << 20, file), path, header, opts)
+    }
+
+    /// After a write failed: cuts off what of the failed block reached the file, so that the
+    /// next [`Writer::flush`] writes it again after the last complete block.
+    pub fn rewind(&mut self) -> Result<(), Error> {
+        use std::io::Seek;
+        let io = |e| Error::io(&self.path, e);
+        let file = self.out.get_ref().try_clone().map_err(io)?;
+        let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(1 << 20, file));
+        // What the buffer still held of the failed block is dropped, not written.
+        let (file, _) = old.into_parts();
+        file.set_len(self.bytes).map_err(io)?;
+        (&file)
+            .seek(std::io::SeekFrom::Start(self.bytes))
+            .map_err(io)?;
+        Ok(())
     }
 }
 
@@ -99,6 +117,7 @@ impl<W: Write> Writer<W> {
             blocks: 0,
             bytes: buf.len() as u64,
             stats: Stats::default(),
+            unwritten: None,
         })
     }
 
@@ -140,6 +159,9 @@ impl<W: Write> Writer<W> {
     /// Closes the current block, if any, and pushes it to the file: after this returns, a reader
     /// (and a crash) sees every event appended so far.
     pub fn flush(&mut self) -> Result<(), Error> {
+        if let Some(frame) = self.unwritten.take() {
+            self.write_frame(frame)?;
+        }
         if self.block.count() > 0 {
             self.write_block()?;
         }
@@ -155,13 +177,24 @@ impl<W: Write> Writer<W> {
 
     fn write_block(&mut self) -> Result<(), Error> {
         let frame = self.block.finish().map_err(|e| Error::io(&self.path, e))?;
-        self.out
-            .write_all(&frame)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.bytes += frame.len() as u64;
-        self.blocks += 1;
         self.block_started = None;
-        Ok(())
+        self.write_frame(frame)
+    }
+
+    /// Writes a closed block through to the file; when that fails, the block is kept for the
+    /// next flush (after [`Writer::rewind`]), so that no event is lost to a full disk that frees.
+    fn write_frame(&mut self, frame: Vec<u8>) -> Result<(), Error> {
+        match self.out.write_all(&frame).and_then(|()| self.out.flush()) {
+            Ok(()) => {
+                self.bytes += frame.len() as u64;
+                self.blocks += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.unwritten = Some(frame);
+                Err(Error::io(&self.path, e))
+            }
+        }
     }
 
     /// Events appended so far, and bytes written so far (header and closed blocks).
@@ -232,5 +265,122 @@ mod mode_tests {
             std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+}
+
+#[cfg(test)]
+mod full_disk_tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::capture::{ReadOptions, Reader, Warning};
+    use crate::event::{Event, Log, LogOrigin, Source, Ts};
+
+    /// A file whose writes fail while `full` is set (nothing of them lands), and that can drop
+    /// the `swallow`-th block write silently, as a lost write would.
+    struct Disk {
+        bytes: Vec<u8>,
+        full: bool,
+        writes: usize,
+        swallow: Option<usize>,
+    }
+
+    impl Write for &mut Disk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.full {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.writes += 1;
+            if self.swallow != Some(self.writes) {
+                self.bytes.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log(n: u64) -> Event {
+        let mut e = Event::new(
+            Ts(1_000 + n),
+            "n",
+            Source::Import,
+            Log::new(LogOrigin::App, "x"),
+        );
+        e.seq = n;
+        e
+    }
+
+    fn read(bytes: &[u8]) -> (usize, Vec<Warning>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.tapio");
+        std::fs::write(&path, bytes).unwrap();
+        let mut r = Reader::open(&path, ReadOptions::default()).unwrap();
+        let n = r.read_all().unwrap().len();
+        (n, r.take_warnings())
+    }
+
+    #[test]
+    fn a_block_whose_write_failed_is_written_again_by_the_next_flush() {
+        let mut disk = Disk {
+            bytes: Vec::new(),
+            full: false,
+            writes: 0,
+            swallow: None,
+        };
+        let mut w = Writer::new(
+            &mut disk,
+            Path::new("c"),
+            &Header::new("n"),
+            Default::default(),
+        )
+        .unwrap();
+        for n in 0..10 {
+            w.append(&mut log(n)).unwrap();
+        }
+        w.out.full = true;
+        let err = w.flush().unwrap_err().to_string();
+        assert!(err.contains("no space left"), "{err}");
+        w.out.full = false;
+        for n in 10..20 {
+            w.append(&mut log(n)).unwrap();
+        }
+        w.finish().unwrap();
+        assert_eq!(read(&disk.bytes), (20, Vec::new()));
+    }
+
+    #[test]
+    fn a_block_lost_in_writing_is_said_by_the_reader() {
+        let mut disk = Disk {
+            bytes: Vec::new(),
+            full: false,
+            writes: 0,
+            swallow: Some(3),
+        };
+        let mut w = Writer::new(
+            &mut disk,
+            Path::new("c"),
+            &Header::new("n"),
+            Default::default(),
+        )
+        .unwrap();
+        for n in 0..30 {
+            w.append(&mut log(n)).unwrap();
+            if n % 10 == 9 {
+                w.flush().unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let (n, warnings) = read(&disk.bytes);
+        assert_eq!(n, 20);
+        assert_eq!(
+            warnings,
+            [Warning::Missing {
+                counted: 30,
+                read: 20
+            }]
+        );
+        assert!(warnings[0].to_string().contains("10 events were lost"));
     }
 }

@@ -124,6 +124,7 @@ impl Core {
             let (from, what) = match w {
                 Warning::Truncated { .. } => (last, "ends torn"),
                 Warning::SkippedCorrupt { .. } => (Ts(0), "has a corrupt block that was skipped"),
+                Warning::Missing { .. } => (Ts(0), "lost blocks when it was written"),
             };
             self.detector.blind.push(Blind {
                 from,
