@@ -10,6 +10,8 @@ mod support;
 mod capture;
 mod cli;
 mod cluster;
+#[cfg(feature = "tables")]
+mod export;
 mod faults;
 mod fixtures;
 mod import;

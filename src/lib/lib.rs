@@ -63,6 +63,8 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod source;
+#[cfg(feature = "tables")]
+pub mod table;
 pub mod topology;
 
 /// Tests that read the real third-party data in `../shared/data`: `true` when it is there. A plain

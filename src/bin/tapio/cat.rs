@@ -159,7 +159,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
 
 /// A first pass that finds the uids of the pods `--pod` names, so kernel events (which carry
 /// only a cgroup path) can be matched too.
-fn learn_pods(files: &[PathBuf], opts: &ReadOptions, filter: &mut Filter) -> Result<()> {
+pub fn learn_pods(files: &[PathBuf], opts: &ReadOptions, filter: &mut Filter) -> Result<()> {
     let mut merge = Merge::new(common::open_all(files, opts)?);
     while let Some(e) = merge.next_event()? {
         filter.learn_pod(&e);

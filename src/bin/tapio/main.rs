@@ -13,6 +13,8 @@ macro_rules! say {
 mod cat;
 mod common;
 mod correlate;
+#[cfg(feature = "tables")]
+mod export;
 mod generate;
 mod import;
 mod info;
@@ -77,6 +79,17 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
   tapio info incident.tapio
   tapio info incident.tapio -o json | jq '.by_kind'")]
     Info(info::Args),
+    /// Write a capture's events as typed tables (kernel, spans, logs, k8s_events, objects) to
+    /// Parquet, CSV, JSON lines or Arrow IPC, for DuckDB, polars or a notebook.
+    #[command(after_help = "Examples:
+  tapio export incident.tapio -o tables/            (tables/kernel.parquet, tables/spans.parquet, …)
+  tapio export incident.tapio --table spans -o spans.csv --service checkout
+  duckdb -c \"SELECT pod, count(*) FROM 'tables/kernel.parquet' WHERE kind = 'oom' GROUP BY pod\"
+
+The columns of every table are in docs/tables.md. Exit status: 0 ok, 1 corrupt data skipped
+(--skip-corrupt), 2 error.")]
+    #[cfg(feature = "tables")]
+    Export(export::Args),
     /// Run the whole pipeline over captures and print each incident: root cause, chain with
     /// evidence, impact, actions. With --expect, check captured incidents' verdicts (CI).
     #[command(after_help = "Examples:
@@ -141,6 +154,8 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),
+        #[cfg(feature = "tables")]
+        Command::Export(a) => export::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Pull(a) => pull::run(a),

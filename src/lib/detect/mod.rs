@@ -9,7 +9,7 @@
 mod kube;
 mod net;
 pub mod service;
-mod spans;
+pub(crate) mod spans;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};

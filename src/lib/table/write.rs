@@ -1,0 +1,138 @@
+//! Tables to files: Parquet (zstd), CSV, JSON lines and Arrow IPC, a batch at a time.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+/// The file formats of `tapio export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Csv,
+    Jsonl,
+    Arrow,
+}
+
+named!(Format, "format" {
+    Parquet => "parquet",
+    Csv => "csv",
+    Jsonl => "jsonl",
+    Arrow => "arrow",
+});
+
+impl Format {
+    /// From a file's extension (`.parquet`, `.csv`, `.jsonl`/`.ndjson`, `.arrow`/`.ipc`/`.feather`).
+    pub fn of_path(p: &Path) -> Option<Format> {
+        match p.extension()?.to_str()? {
+            "parquet" | "pq" => Some(Format::Parquet),
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "arrow" | "ipc" | "feather" => Some(Format::Arrow),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+enum Inner {
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<BufWriter<File>>>),
+    Csv(polars::io::csv::write::BatchedWriter<BufWriter<File>>),
+    Jsonl(polars::io::json::BatchedWriter<BufWriter<File>>),
+    Arrow(polars::io::ipc::BatchedWriter<BufWriter<File>>),
+}
+
+/// One table's file, written a batch at a time.
+pub struct Sink {
+    path: PathBuf,
+    inner: Inner,
+    rows: u64,
+}
+
+/// An error of writing a table's file: the file and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {detail}", path.display())]
+pub struct Error {
+    pub path: PathBuf,
+    pub detail: String,
+}
+
+impl Sink {
+    /// Creates `path` for rows of `schema`.
+    pub fn create(path: &Path, format: Format, schema: &Schema) -> Result<Sink, Error> {
+        let err = |detail: String| Error {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let file = File::create(path).map_err(|e| err(e.to_string()))?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let inner = match format {
+            Format::Parquet => Inner::Parquet(Box::new(
+                ParquetWriter::new(out)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(schema)
+                    .map_err(|e| err(e.to_string()))?,
+            )),
+            Format::Csv => Inner::Csv(
+                CsvWriter::new(out)
+                    .batched(schema)
+                    .map_err(|e| err(e.to_string()))?,
+            ),
+            Format::Jsonl => Inner::Jsonl(polars::io::json::BatchedWriter::new(out)),
+            Format::Arrow => {
+                let arrow = schema.to_arrow(CompatLevel::newest());
+                let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());
+                Inner::Arrow(
+                    IpcWriter::new(out)
+                        .with_compression(Some(IpcCompression::ZSTD(Default::default())))
+                        .batched(schema, fields)
+                        .map_err(|e| err(e.to_string()))?,
+                )
+            }
+        };
+        Ok(Sink {
+            path: path.to_path_buf(),
+            inner,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch of rows.
+    pub fn write(&mut self, df: &mut DataFrame) -> Result<(), Error> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        df.align_chunks();
+        self.rows += df.height() as u64;
+        let r = match &mut self.inner {
+            Inner::Parquet(w) => w.write_batch(df),
+            Inner::Csv(w) => w.write_batch(df),
+            Inner::Jsonl(w) => w.write_batch(df),
+            Inner::Arrow(w) => w.write_batch(df),
+        };
+        r.map_err(|e| self.error(e))
+    }
+
+    /// Ends the file (footers): the rows written.
+    pub fn finish(mut self) -> Result<u64, Error> {
+        let r = match &mut self.inner {
+            Inner::Parquet(w) => w.finish().map(|_| ()),
+            Inner::Csv(w) => w.finish(),
+            Inner::Jsonl(_) => Ok(()),
+            Inner::Arrow(w) => w.finish(),
+        };
+        r.map_err(|e| self.error(e))?;
+        Ok(self.rows)
+    }
+
+    fn error(&self, e: PolarsError) -> Error {
+        Error {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+}
