@@ -99,6 +99,7 @@ fn every_table_reads_back_in_duckdb_and_polars_in_every_format_with_the_counts_o
     let files = fixture("oom-cascade");
     let want = counts_by_cat(&files);
     let dir = tempfile::tempdir().unwrap();
+    let mut findings_seen = None;
     // A small batch: every table is written in several batches.
     for format in ["parquet", "csv", "jsonl", "arrow"] {
         let out = dir.path().join(format);
@@ -117,7 +118,7 @@ read = {{"parquet": pl.read_parquet, "csv": lambda p: pl.read_csv(p, infer_schem
         "jsonl": lambda p: pl.read_ndjson(p, infer_schema_length=None) if os.path.getsize(p) else pl.DataFrame(),
         "arrow": pl.read_ipc}}["{format}"]
 out = {{}}
-for t in ["kernel", "spans", "logs", "k8s_events", "objects"]:
+for t in ["kernel", "spans", "logs", "k8s_events", "objects", "incidents", "findings"]:
     df = read(f"{{d}}/{{t}}.{format}")
     out[t] = df.height
     if "{format}" == "parquet":
@@ -127,8 +128,20 @@ print(json.dumps(out))
 "#,
             dir = out.display()
         ));
+        // The verdict's tables read back alike in every format: one incident, its findings.
+        let mut got = got;
+        let verdict = got.as_object_mut().unwrap();
+        let incidents = verdict.remove("incidents").unwrap();
+        let findings = verdict.remove("findings").unwrap();
+        assert_eq!(incidents, 1, "{format}");
+        assert_eq!(
+            *findings_seen.get_or_insert(findings.clone()),
+            findings,
+            "{format}"
+        );
         assert_eq!(got, want, "{format}");
     }
+    assert!(findings_seen.unwrap().as_u64().unwrap() >= 3);
     // Typed columns, as the schema page says, and the topology's attribution: the OOM kill of
     // the cart container names its pod and container, though the kernel saw only a cgroup.
     let d = dir.path().join("parquet");
@@ -195,4 +208,65 @@ fn one_table_to_one_file_with_the_filters_of_cat_and_clear_errors() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("kernel"), "{err}");
+}
+
+#[test]
+fn the_verdict_as_tables_is_the_verdict_of_replay_and_its_evidence_joins_the_events() {
+    let test = "the_verdict_as_tables_is_the_verdict_of_replay_and_its_evidence_joins_the_events";
+    if !readers(test) {
+        return;
+    }
+    for name in [
+        "oom-cascade",
+        "bad-rollout",
+        "lab-service-errors",
+        "control-quiet-hour",
+    ] {
+        let files = fixture(name);
+        let out = Command::cargo_bin("tapio")
+            .unwrap()
+            .args(["replay", "-o", "json"])
+            .args(&files)
+            .output()
+            .unwrap();
+        let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want: Vec<Value> = replay["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                serde_json::json!([
+                    i["id"],
+                    i["severity"],
+                    i["root_cause"]["kind"],
+                    i["root_cause"]["entity"],
+                    i["start"].as_str().unwrap().trim_end_matches('Z'),
+                    i["chain"].as_array().unwrap().len(),
+                ])
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("");
+        export(&files, &d, &["-q"]);
+        let got = python(&format!(
+            r#"
+import json, duckdb
+d = "{d}"
+inc = duckdb.sql(f"SELECT id, severity, root_kind, entity, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%n'), (SELECT count(*) FROM '{{d}}/findings.parquet' f WHERE f.incident = i.id AND f.chain_step IS NOT NULL) FROM '{{d}}/incidents.parquet' i ORDER BY id").fetchall()
+# Every evidence seq of every finding is an event of the event tables.
+events = " UNION ALL ".join(f"SELECT seq FROM '{{d}}/{{t}}.parquet'" for t in ["kernel", "spans", "logs", "k8s_events", "objects"])
+missing = duckdb.sql(f"SELECT count(*) FROM (SELECT unnest(evidence_seqs) AS seq FROM '{{d}}/findings.parquet') WHERE seq NOT IN ({{events}})").fetchall()[0][0]
+evidence = duckdb.sql(f"SELECT count(*) FROM (SELECT unnest(evidence_seqs) FROM '{{d}}/findings.parquet')").fetchall()[0][0]
+orphans = duckdb.sql(f"SELECT count(*) FROM '{{d}}/findings.parquet' WHERE incident IS NOT NULL AND incident NOT IN (SELECT id FROM '{{d}}/incidents.parquet')").fetchall()[0][0]
+print(json.dumps({{"incidents": inc, "missing": missing, "evidence": evidence, "orphans": orphans}}))
+"#,
+            d = d.display()
+        ));
+        assert_eq!(got["incidents"].as_array().unwrap(), &want, "{name}");
+        assert_eq!(got["missing"], 0, "{name}: {got}");
+        assert_eq!(got["orphans"], 0, "{name}: {got}");
+        if !want.is_empty() {
+            assert!(got["evidence"].as_u64().unwrap() > 0, "{name}: {got}");
+        }
+    }
 }

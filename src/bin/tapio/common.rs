@@ -226,3 +226,19 @@ pub fn redacted(stats: &tapio::capture::Stats) -> Option<String> {
         kinds.join(", ")
     ))
 }
+
+/// A count of events on standard error while a long read goes on (hidden when quiet or not a
+/// terminal).
+pub fn counter(quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::no_length();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {human_pos} events ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

@@ -1,13 +1,15 @@
 //! `tapio export`: a capture's events as typed tables, for DuckDB, polars or a notebook.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tapio::capture::{Merge, ReadOptions, Warning};
-use tapio::event::{Kind, TraceId};
+use tapio::capture::{ReadOptions, Warning};
+use tapio::event::{Event, Kind, TraceId};
 use tapio::filter::{Filter, TimeSpec};
+use tapio::pipeline::{self, Options};
 use tapio::table::write::{Format, Sink};
 use tapio::table::{Table, Tabulator};
 
@@ -26,7 +28,8 @@ pub struct Args {
     /// extension, else parquet.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
-    /// Only these tables, comma-separated: kernel, spans, logs, k8s_events, objects.
+    /// Only these tables, comma-separated: kernel, spans, logs, k8s_events, objects, incidents,
+    /// findings.
     #[arg(long, value_delimiter = ',', value_parser = parse_table)]
     table: Vec<Table>,
     /// Only these kinds of event, comma-separated (as `tapio cat --kind`).
@@ -144,43 +147,56 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         sinks.push((*t, Sink::create(path, *format, &t.schema())?));
     }
     let mut tab = Tabulator::new(&tables, args.batch);
-    let mut merge = Merge::new(common::open_all(&args.files, &opts)?);
-    let bar = common::progress(common::total_size(&args.files), args.quiet, "exporting");
+    let bar = common::counter(args.quiet, "exporting");
     let mut window = None;
     let mut seen = 0u64;
-    let sink_of = |sinks: &mut Vec<(Table, Sink)>, t: Table| {
-        sinks
-            .iter()
-            .position(|(x, _)| *x == t)
-            .expect("a sink for every table asked for")
-    };
-    let result: Result<()> = (|| {
-        while let Some(e) = merge.next_event()? {
+    let mut failed: Option<anyhow::Error> = None;
+    let mut tap = |batch: &[Event]| -> ControlFlow<()> {
+        for e in batch {
             let (since, until) = *window.get_or_insert_with(|| {
                 (
                     filter.since.map(|s| s.resolve(e.ts)),
                     filter.until.map(|s| s.resolve(e.ts)),
                 )
             });
-            seen += 1;
-            if seen % 4096 == 0 {
-                bar.set_position(merge.position());
-            }
-            let wanted = filter.matches(&e, since, until);
-            if let Some(full) = tab.add(&e, wanted) {
-                let mut df = tab.take(full)?;
-                let i = sink_of(&mut sinks, full);
-                sinks[i].1.write(&mut df)?;
+            let wanted = filter.matches(e, since, until);
+            if let Some(full) = tab.add(e, wanted) {
+                let written = tab
+                    .take(full)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|mut df| Ok(sink_of(&mut sinks, full).write(&mut df)?));
+                if let Err(e) = written {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
         }
-        Ok(())
-    })();
+        seen += batch.len() as u64;
+        bar.set_position(seen);
+        ControlFlow::Continue(())
+    };
+    // The verdict's tables need the core to run over every event; the others only the rows.
+    let verdict = tables.iter().any(|t| t.is_verdict());
+    let popts = Options {
+        read: opts,
+        ..Options::default()
+    };
+    let mut no_live = |_: tapio::pipeline::Change<'_>| {};
+    let outcome = pipeline::run_tapped(
+        &args.files,
+        &popts,
+        verdict.then_some(&mut no_live as &mut tapio::pipeline::Sink<'_>),
+        &mut tap,
+    );
     bar.finish_and_clear();
-    let warnings = merge.take_warnings();
-    for (path, w) in &warnings {
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let outcome = outcome?;
+    for (path, w) in &outcome.warnings {
         common::warn(path, w);
     }
-    result?;
+    tab.add_verdict(&outcome.verdict.incidents, &outcome.detected.findings);
     let mut summary = Vec::new();
     for (t, mut sink) in sinks {
         let mut df = tab.take(t)?;
@@ -197,10 +213,19 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         say!("tapio: exported {seen} events: {}", summary.join(", "));
     }
     Ok(common::exit(
-        warnings
+        outcome
+            .warnings
             .iter()
             .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. })),
     ))
+}
+
+fn sink_of(sinks: &mut [(Table, Sink)], t: Table) -> &mut Sink {
+    &mut sinks
+        .iter_mut()
+        .find(|(x, _)| *x == t)
+        .expect("a sink for every table asked for")
+        .1
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -13,6 +13,7 @@ mod core;
 mod input;
 pub mod live;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -103,6 +104,21 @@ const MAX_IDLE: Duration = Duration::from_secs(2);
 /// enough that nothing to come can change it) — and, with [`Options::live`], as it opens and
 /// changes — before the run ends; the outcome has every incident, numbered.
 pub fn run(paths: &[PathBuf], opts: &Options, sink: &mut Sink<'_>) -> Result<Outcome, Error> {
+    run_tapped(paths, opts, Some(sink), &mut |_| ControlFlow::Continue(()))
+}
+
+/// Sees every batch of the merged events on its way to the core, in order: `tapio export` and
+/// `tapio stats` make their rows of it. `Break` stops the run (the tap keeps its own error).
+pub type Tap<'a> = dyn FnMut(&[Event]) -> ControlFlow<()> + 'a;
+
+/// [`run`], with every batch shown to `tap` first. Without a `sink` the core is not fed: the
+/// outcome's verdict is empty, and only the tap sees the events.
+pub fn run_tapped(
+    paths: &[PathBuf],
+    opts: &Options,
+    mut sink: Option<&mut Sink<'_>>,
+    tap: &mut Tap<'_>,
+) -> Result<Outcome, Error> {
     let readers = paths
         .iter()
         .map(|p| Reader::open(p, opts.read.clone()))
@@ -114,18 +130,25 @@ pub fn run(paths: &[PathBuf], opts: &Options, sink: &mut Sink<'_>) -> Result<Out
             .collect();
         let (batch_tx, batch_rx) = bounded::<Vec<Event>>(4);
         let mut core = opts.core();
+        let fed = sink.is_some();
         let detect = scope.spawn(move || {
             for batch in batch_rx {
-                core.feed(&batch, sink);
+                if let Some(sink) = sink.as_deref_mut() {
+                    core.feed(&batch, sink);
+                }
             }
             (core, sink)
         });
-        let merged = merge_stage(capture::Merge::new(inputs), opts, batch_tx);
+        let merged = merge_stage(capture::Merge::new(inputs), opts, fed, tap, batch_tx);
         let (core, sink) = detect
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
         let warnings = merged?;
-        Ok(Outcome::new(core.finish(&warnings, sink), warnings))
+        let finished = match sink {
+            Some(sink) => core.finish(&warnings, sink),
+            None => core.finish(&warnings, &mut |_| {}),
+        };
+        Ok(Outcome::new(finished, warnings))
     })
 }
 
@@ -212,8 +235,20 @@ fn internal(what: &str) -> Error {
 fn merge_stage(
     mut merge: capture::Merge<Input>,
     opts: &Options,
+    fed: bool,
+    tap: &mut Tap<'_>,
     tx: Sender<Vec<Event>>,
 ) -> Result<Vec<(PathBuf, Warning)>, Error> {
+    // The batch goes to the tap, then (when the core is fed) to the core.
+    let mut hand_over = |batch: Vec<Event>| -> Result<bool, Error> {
+        if tap(&batch).is_break() {
+            return Ok(false);
+        }
+        if fed && tx.send(batch).is_err() {
+            return Err(internal("the detect stage stopped"));
+        }
+        Ok(true)
+    };
     let mut batch = Vec::with_capacity(opts.batch);
     let mut pace: Option<(Ts, Instant)> = None;
     loop {
@@ -224,8 +259,8 @@ fn merge_stage(
             let (first, wall) = pace.get_or_insert((ts, Instant::now()));
             let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
             if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
-                if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).is_err() {
-                    return Err(internal("the detect stage stopped"));
+                if !batch.is_empty() && !hand_over(std::mem::take(&mut batch))? {
+                    return Ok(merge.take_warnings());
                 }
                 // Long idle stretches (a snapshot taken days before the incident) are cut short.
                 if wait > MAX_IDLE {
@@ -242,13 +277,13 @@ fn merge_stage(
         }
         if batch.len() >= opts.batch.max(1) {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(opts.batch));
-            if tx.send(full).is_err() {
-                return Err(internal("the detect stage stopped"));
+            if !hand_over(full)? {
+                return Ok(merge.take_warnings());
             }
         }
     }
     if !batch.is_empty() {
-        let _ = tx.send(batch);
+        hand_over(batch)?;
     }
     Ok(merge.take_warnings())
 }

@@ -7,6 +7,7 @@
 //! handed out as polars data frames, so that memory is bounded by the batch, not the capture.
 
 mod rows;
+mod verdict;
 pub mod write;
 
 use polars::prelude::*;
@@ -22,6 +23,10 @@ pub enum Table {
     Logs,
     K8sEvents,
     Objects,
+    /// The verdict as data: one row an incident.
+    Incidents,
+    /// One row a finding, with the incident it belongs to.
+    Findings,
 }
 
 named!(Table, "table" {
@@ -30,6 +35,8 @@ named!(Table, "table" {
     Logs => "logs",
     K8sEvents => "k8s_events",
     Objects => "objects",
+    Incidents => "incidents",
+    Findings => "findings",
 });
 
 /// The type of a column.
@@ -42,6 +49,8 @@ pub enum Type {
     I64,
     F64,
     Bool,
+    /// A list of event numbers (`seq`s).
+    Seqs,
 }
 
 impl Type {
@@ -53,6 +62,7 @@ impl Type {
             Type::I64 => DataType::Int64,
             Type::F64 => DataType::Float64,
             Type::Bool => DataType::Boolean,
+            Type::Seqs => DataType::List(Box::new(DataType::UInt64)),
         }
     }
 
@@ -65,6 +75,7 @@ impl Type {
             Type::I64 => "int64",
             Type::F64 => "float64",
             Type::Bool => "bool",
+            Type::Seqs => "list of uint64 (CSV: space-separated)",
         }
     }
 }
@@ -335,17 +346,149 @@ const OBJECTS: &[Column] = &[
     ),
 ];
 
+/// The columns the verdict's tables start with: which, when, and what it is attributed to.
+const VERDICT_COMMON: [Column; 8] = [
+    col(
+        "id",
+        Type::U64,
+        "Its number (incidents: as `replay` prints it).",
+    ),
+    col("ts", Type::Time, "When it started."),
+    col("end", Type::Time, "When it ended (the last evidence)."),
+    col("node", Type::Text, "The node of its entity, when known."),
+    col("namespace", Type::Text, "The namespace of its entity."),
+    col("pod", Type::Text, "The pod, when its entity is one."),
+    col(
+        "container",
+        Type::Text,
+        "The container, when known (an OOM kill's).",
+    ),
+    col(
+        "service",
+        Type::Text,
+        "The service, when its entity is one (a Service or an application's `service.name`).",
+    ),
+];
+
+const INCIDENTS: &[Column] = &[
+    col("severity", Type::Text, "low, medium, high, critical."),
+    col(
+        "confidence",
+        Type::F64,
+        "How much the root cause is believed, 0 to 1.",
+    ),
+    col(
+        "root_kind",
+        Type::Text,
+        "The root-cause kind (`docs/correlation.md` lists them).",
+    ),
+    col(
+        "entity",
+        Type::Text,
+        "The root cause's entity (`pod/NS/NAME`, `node/NAME`, …).",
+    ),
+    col("summary", Type::Text, "The root cause in a sentence."),
+    col(
+        "chain",
+        Type::Text,
+        "The causal chain: its steps' kinds and entities, ` -> ` between.",
+    ),
+    col("findings", Type::U64, "Its findings (rows of `findings`)."),
+    col(
+        "services_hit",
+        Type::Text,
+        "The services impacted, comma-separated.",
+    ),
+    col(
+        "pods_hit",
+        Type::Text,
+        "The pods impacted, comma-separated.",
+    ),
+    col(
+        "failed_requests",
+        Type::U64,
+        "Requests whose trace failed at its root.",
+    ),
+    col("restarts", Type::U64, "Container restarts it caused."),
+    col(
+        "evidence_complete",
+        Type::Bool,
+        "No drop or gap overlaps it.",
+    ),
+    col(
+        "evidence_seqs",
+        Type::Seqs,
+        "The `seq`s of its evidence events, in order.",
+    ),
+];
+
+const FINDINGS: &[Column] = &[
+    col(
+        "incident",
+        Type::U64,
+        "The incident it belongs to (`incidents.id`); none when it is part of none.",
+    ),
+    col(
+        "chain_step",
+        Type::U64,
+        "Its place in the incident's causal chain (0: the root cause); none when off the chain.",
+    ),
+    col(
+        "kind",
+        Type::Text,
+        "The finding kind (`docs/correlation.md` lists them).",
+    ),
+    col(
+        "layer",
+        Type::Text,
+        "The layer that saw it: KERNEL, NET, K8S, TRACE, LOG, TAPIO.",
+    ),
+    col("entity", Type::Text, "What it is about."),
+    col(
+        "count",
+        Type::U64,
+        "How many times it was seen (events, connections, spans).",
+    ),
+    col("summary", Type::Text, "What was seen, in a sentence."),
+    col(
+        "message",
+        Type::Text,
+        "The message that says it best, when any.",
+    ),
+    col(
+        "evidence_seqs",
+        Type::Seqs,
+        "The `seq`s of the events that show it (at most 8).",
+    ),
+];
+
 impl Table {
+    /// The tables of events (the others are the verdict's).
+    pub const EVENTS: &'static [Table] = &[
+        Table::Kernel,
+        Table::Spans,
+        Table::Logs,
+        Table::K8sEvents,
+        Table::Objects,
+    ];
+
+    /// Whether its rows come from the verdict, not from events.
+    pub fn is_verdict(self) -> bool {
+        matches!(self, Table::Incidents | Table::Findings)
+    }
+
     /// Every column, in order: the common ones, then the table's own.
     pub fn columns(self) -> Vec<Column> {
-        let own = match self {
-            Table::Kernel => KERNEL,
-            Table::Spans => SPANS,
-            Table::Logs => LOGS,
-            Table::K8sEvents => K8S_EVENTS,
-            Table::Objects => OBJECTS,
+        let (common, own): (&[Column], &[Column]) = match self {
+            Table::Kernel => (&COMMON, KERNEL),
+            Table::Spans => (&COMMON, SPANS),
+            Table::Logs => (&COMMON, LOGS),
+            Table::K8sEvents => (&COMMON, K8S_EVENTS),
+            Table::Objects => (&COMMON, OBJECTS),
+            Table::Incidents => (&VERDICT_COMMON, INCIDENTS),
+            Table::Findings => (&VERDICT_COMMON, FINDINGS),
         };
-        COMMON.iter().chain(own).copied().collect()
+        common.iter().chain(own).copied().collect()
     }
 
     /// The table's schema, as polars types it.
@@ -366,6 +509,14 @@ impl Table {
             Table::Logs => "Log lines: the kernel's, the system's and the applications'.",
             Table::K8sEvents => "Kubernetes Events.",
             Table::Objects => "Kubernetes objects as they changed.",
+            Table::Incidents => {
+                "The verdict: one row an incident, as `tapio replay` finds them over the whole \
+                 capture (the filters of `export` narrow the event tables, not the verdict)."
+            }
+            Table::Findings => {
+                "What the detectors found, one row a finding, with the incident it belongs to; \
+                 join `evidence_seqs` to the event tables' `seq`."
+            }
         }
     }
 }
@@ -379,6 +530,7 @@ pub enum Cell<'a> {
     I64(Option<i64>),
     F64(Option<f64>),
     Bool(Option<bool>),
+    Seqs(Vec<u64>),
 }
 
 impl Cell<'_> {
@@ -391,6 +543,7 @@ impl Cell<'_> {
             Type::I64 => Cell::I64(None),
             Type::F64 => Cell::F64(None),
             Type::Bool => Cell::Bool(None),
+            Type::Seqs => Cell::Seqs(Vec::new()),
         }
     }
 }
@@ -403,6 +556,7 @@ enum Values {
     I64(Vec<Option<i64>>),
     F64(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
+    Seqs(Vec<Vec<u64>>),
 }
 
 impl Values {
@@ -414,6 +568,7 @@ impl Values {
             Type::I64 => Values::I64(Vec::with_capacity(n)),
             Type::F64 => Values::F64(Vec::with_capacity(n)),
             Type::Bool => Values::Bool(Vec::with_capacity(n)),
+            Type::Seqs => Values::Seqs(Vec::with_capacity(n)),
         }
     }
 
@@ -426,6 +581,7 @@ impl Values {
             (Values::I64(v), Cell::I64(x)) => v.push(x),
             (Values::F64(v), Cell::F64(x)) => v.push(x),
             (Values::Bool(v), Cell::Bool(x)) => v.push(x),
+            (Values::Seqs(v), Cell::Seqs(x)) => v.push(x),
             // A row out of step with its schema is a bug of this module: a test builds every
             // table from every kind of event.
             (v, c) => unreachable!("cell {c:?} in a column of {}", v.name()),
@@ -440,6 +596,7 @@ impl Values {
             Values::I64(_) => "i64",
             Values::F64(_) => "f64",
             Values::Bool(_) => "bool",
+            Values::Seqs(_) => "seqs",
         }
     }
 
@@ -454,6 +611,17 @@ impl Values {
             Values::I64(v) => polars::prelude::Column::new(name, v),
             Values::F64(v) => polars::prelude::Column::new(name, v),
             Values::Bool(v) => polars::prelude::Column::new(name, v),
+            Values::Seqs(v) => {
+                let lists: ListChunked = v
+                    .into_iter()
+                    .map(|x| Some(Series::new(PlSmallStr::EMPTY, x)))
+                    .collect();
+                lists
+                    .with_name(name)
+                    .into_series()
+                    .cast(&Type::Seqs.dtype())?
+                    .into_column()
+            }
         })
     }
 }
@@ -547,6 +715,22 @@ impl Tabulator {
         (batch.rows >= self.batch_rows).then_some(table)
     }
 
+    /// The verdict's tables of a run: `incidents` and `findings` (those asked for), with the
+    /// findings that made no incident (`leftover`, a run's detected findings).
+    pub fn add_verdict(
+        &mut self,
+        incidents: &[crate::analysis::Incident],
+        leftover: &[crate::detect::Finding],
+    ) {
+        for b in &mut self.batches {
+            match b.table {
+                Table::Incidents => verdict::incidents(incidents, |cells| b.push(cells)),
+                Table::Findings => verdict::findings(incidents, leftover, |cells| b.push(cells)),
+                _ => {}
+            }
+        }
+    }
+
     /// The rows of `table` held so far, as a data frame (empty when none).
     pub fn take(&mut self, table: Table) -> PolarsResult<DataFrame> {
         let n = self.batch_rows;
@@ -598,7 +782,7 @@ mod tests {
     }
 
     #[test]
-    fn every_event_of_every_fixture_makes_a_row_of_its_tables_schema() {
+    fn every_event_and_verdict_of_every_fixture_makes_a_row_of_its_tables_schema() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/incidents");
         let mut rows = std::collections::BTreeMap::<Table, usize>::new();
         for dir in std::fs::read_dir(root).unwrap().flatten() {
@@ -618,6 +802,9 @@ mod tests {
                         frames.push((t, tab.take(t).unwrap()));
                     }
                 }
+                let (verdict, detected) =
+                    crate::pipeline::run_events([events.clone()], Default::default());
+                tab.add_verdict(&verdict.incidents, &detected.findings);
                 for &t in Table::ALL {
                     frames.push((t, tab.take(t).unwrap()));
                 }

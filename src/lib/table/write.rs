@@ -79,7 +79,7 @@ impl Sink {
             )),
             Format::Csv => Inner::Csv(
                 CsvWriter::new(out)
-                    .batched(schema)
+                    .batched(&csv_schema(schema))
                     .map_err(|e| err(e.to_string()))?,
             ),
             Format::Jsonl => Inner::Jsonl(polars::io::json::BatchedWriter::new(out)),
@@ -110,7 +110,7 @@ impl Sink {
         self.rows += df.height() as u64;
         let r = match &mut self.inner {
             Inner::Parquet(w) => w.write_batch(df),
-            Inner::Csv(w) => w.write_batch(df),
+            Inner::Csv(w) => csv_frame(df).and_then(|df| w.write_batch(&df)),
             Inner::Jsonl(w) => w.write_batch(df),
             Inner::Arrow(w) => w.write_batch(df),
         };
@@ -135,4 +135,40 @@ impl Sink {
             detail: e.to_string(),
         }
     }
+}
+
+/// CSV has no lists: a list of numbers is written as one cell, space-separated.
+fn csv_schema(schema: &Schema) -> Schema {
+    schema
+        .iter()
+        .map(|(name, dt)| match dt {
+            DataType::List(_) => Field::new(name.clone(), DataType::String),
+            dt => Field::new(name.clone(), dt.clone()),
+        })
+        .collect()
+}
+
+fn csv_frame(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let DataType::List(_) = c.dtype() else {
+                return Ok(c.clone());
+            };
+            let lists = c.list()?;
+            let cells: StringChunked = (0..lists.len())
+                .map(|i| {
+                    lists.get_as_series(i).map(|s| {
+                        let s = s.cast(&DataType::String).unwrap_or(s);
+                        s.str()
+                            .map(|t| t.iter().flatten().collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default()
+                    })
+                })
+                .collect();
+            Ok(cells.with_name(c.name().clone()).into_column())
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(df.height(), columns)
 }
