@@ -7,6 +7,8 @@
 
 mod support;
 
+#[cfg(feature = "tables")]
+mod analysis;
 mod capture;
 mod cli;
 mod cluster;

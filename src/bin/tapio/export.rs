@@ -1,19 +1,13 @@
 //! `tapio export`: a capture's events as typed tables, for DuckDB, polars or a notebook.
 
-use std::collections::HashSet;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tapio::capture::{ReadOptions, Warning};
-use tapio::event::{Event, Kind, TraceId};
-use tapio::filter::{Filter, TimeSpec};
-use tapio::pipeline::{self, Options};
 use tapio::table::write::{Format, Sink};
 use tapio::table::{Table, Tabulator};
 
-use crate::common;
+use crate::tables::{self, Narrow, Run};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,33 +26,8 @@ pub struct Args {
     /// findings.
     #[arg(long, value_delimiter = ',', value_parser = parse_table)]
     table: Vec<Table>,
-    /// Only these kinds of event, comma-separated (as `tapio cat --kind`).
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
-    kind: Vec<Kind>,
-    /// Only events seen on this node.
-    #[arg(long)]
-    node: Option<String>,
-    /// Only events about objects in this namespace.
-    #[arg(long)]
-    namespace: Option<String>,
-    /// Only events about this pod (NAMESPACE/NAME or NAME).
-    #[arg(long)]
-    pod: Option<String>,
-    /// Only spans and logs of this trace (32 hex digits).
-    #[arg(long, value_parser = parse_trace)]
-    trace_id: Option<TraceId>,
-    /// Only spans and application logs of this service.
-    #[arg(long)]
-    service: Option<String>,
-    /// From this time (as `tapio cat --since`).
-    #[arg(long, value_parser = TimeSpec::parse)]
-    since: Option<TimeSpec>,
-    /// Up to this time.
-    #[arg(long, value_parser = TimeSpec::parse)]
-    until: Option<TimeSpec>,
-    /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.
-    #[arg(long)]
-    skip_corrupt: bool,
+    #[command(flatten)]
+    narrow: Narrow,
     /// No progress bar, no summary.
     #[arg(short, long)]
     quiet: bool,
@@ -73,14 +42,6 @@ fn parse_format(s: &str) -> Result<Format, String> {
 
 fn parse_table(s: &str) -> Result<Table, String> {
     Table::parse_name(s)
-}
-
-fn parse_kind(s: &str) -> Result<Kind, String> {
-    s.parse()
-}
-
-fn parse_trace(s: &str) -> Result<TraceId, String> {
-    TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
 }
 
 /// Where each table goes.
@@ -114,32 +75,13 @@ fn destinations(args: &Args) -> Result<Vec<(Table, PathBuf, Format)>> {
     }
 }
 
-pub fn run(mut args: Args) -> Result<ExitCode> {
-    args.files = common::expand(&args.files);
+pub fn run(args: Args) -> Result<ExitCode> {
+    let run = Run::new(&args.files, &args.narrow)?;
     let outputs = destinations(&args)?;
-    for f in &args.files {
+    for f in &run.files {
         if outputs.iter().any(|(_, p, _)| same_file(p, f)) {
             bail!("{}: the output would overwrite an input", f.display());
         }
-    }
-    let mut filter = Filter {
-        kinds: args.kind.iter().copied().collect::<HashSet<_>>(),
-        sources: HashSet::new(),
-        node: args.node.clone(),
-        namespace: args.namespace.clone(),
-        pod: args.pod.clone(),
-        trace_id: args.trace_id,
-        service: args.service.clone(),
-        since: args.since,
-        until: args.until,
-        pod_uids: HashSet::new(),
-    };
-    let opts = ReadOptions {
-        skip_corrupt: args.skip_corrupt,
-        ..Default::default()
-    };
-    if filter.wants_pod_uids() {
-        crate::cat::learn_pods(&args.files, &opts, &mut filter)?;
     }
     let tables: Vec<Table> = outputs.iter().map(|(t, _, _)| *t).collect();
     let mut sinks = Vec::with_capacity(outputs.len());
@@ -147,55 +89,15 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         sinks.push((*t, Sink::create(path, *format, &t.schema())?));
     }
     let mut tab = Tabulator::new(&tables, args.batch);
-    let bar = common::counter(args.quiet, "exporting");
-    let mut window = None;
-    let mut seen = 0u64;
-    let mut failed: Option<anyhow::Error> = None;
-    let mut tap = |batch: &[Event]| -> ControlFlow<()> {
-        for e in batch {
-            let (since, until) = *window.get_or_insert_with(|| {
-                (
-                    filter.since.map(|s| s.resolve(e.ts)),
-                    filter.until.map(|s| s.resolve(e.ts)),
-                )
-            });
-            let wanted = filter.matches(e, since, until);
-            if let Some(full) = tab.add(e, wanted) {
-                let written = tab
-                    .take(full)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|mut df| Ok(sink_of(&mut sinks, full).write(&mut df)?));
-                if let Err(e) = written {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-        }
-        seen += batch.len() as u64;
-        bar.set_position(seen);
-        ControlFlow::Continue(())
-    };
     // The verdict's tables need the core to run over every event; the others only the rows.
     let verdict = tables.iter().any(|t| t.is_verdict());
-    let popts = Options {
-        read: opts,
-        ..Options::default()
-    };
-    let mut no_live = |_: tapio::pipeline::Change<'_>| {};
-    let outcome = pipeline::run_tapped(
-        &args.files,
-        &popts,
-        verdict.then_some(&mut no_live as &mut tapio::pipeline::Sink<'_>),
-        &mut tap,
-    );
-    bar.finish_and_clear();
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let outcome = outcome?;
-    for (path, w) in &outcome.warnings {
-        common::warn(path, w);
-    }
+    let outcome = run.go(verdict, args.quiet, "exporting", |e, wanted| {
+        if let Some(full) = tab.add(e, wanted) {
+            let mut df = tab.take(full)?;
+            sink_of(&mut sinks, full).write(&mut df)?;
+        }
+        Ok(())
+    })?;
     tab.add_verdict(&outcome.verdict.incidents, &outcome.detected.findings);
     let mut summary = Vec::new();
     for (t, mut sink) in sinks {
@@ -210,14 +112,13 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         summary.push(format!("{t} {rows} rows ({})", path.display()));
     }
     if !args.quiet {
-        say!("tapio: exported {seen} events: {}", summary.join(", "));
+        say!(
+            "tapio: exported {} events: {}",
+            outcome.events,
+            summary.join(", ")
+        );
     }
-    Ok(common::exit(
-        outcome
-            .warnings
-            .iter()
-            .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. })),
-    ))
+    Ok(tables::exit(&outcome))
 }
 
 fn sink_of(sinks: &mut [(Table, Sink)], t: Table) -> &mut Sink {

@@ -21,9 +21,13 @@ mod info;
 mod nats;
 mod publish;
 mod pull;
+#[cfg(feature = "tables")]
+mod query;
 mod record;
 mod redact;
 mod replay;
+#[cfg(feature = "tables")]
+mod tables;
 
 use std::process::ExitCode;
 
@@ -90,6 +94,18 @@ The columns of every table are in docs/tables.md. Exit status: 0 ok, 1 corrupt d
 (--skip-corrupt), 2 error.")]
     #[cfg(feature = "tables")]
     Export(export::Args),
+    /// Ask a capture in SQL: polars SQL over the tables of `export`, printed as a table, CSV, JSON
+    /// lines or Parquet.
+    #[command(after_help = "Examples:
+  tapio query incident.tapio \"SELECT pod, count(*) AS kills FROM kernel WHERE kind = 'oom' GROUP BY pod\"
+  tapio query incident.tapio -o csv \"SELECT date_trunc('1m', ts) AS minute, count(*) FILTER (WHERE status = 'error') * 1.0 / count(*) AS error_rate FROM spans WHERE service = 'checkout' GROUP BY minute ORDER BY minute\"
+  tapio query incident.tapio \"SELECT root_kind, entity, summary FROM incidents\"
+
+The tables and their columns are in docs/tables.md; a query names the tables it needs, and only
+those are built. Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error (an error in
+the SQL lists the tables and columns).")]
+    #[cfg(feature = "tables")]
+    Query(query::Args),
     /// Run the whole pipeline over captures and print each incident: root cause, chain with
     /// evidence, impact, actions. With --expect, check captured incidents' verdicts (CI).
     #[command(after_help = "Examples:
@@ -156,6 +172,8 @@ fn main() -> ExitCode {
         Command::Info(a) => info::run(a),
         #[cfg(feature = "tables")]
         Command::Export(a) => export::run(a),
+        #[cfg(feature = "tables")]
+        Command::Query(a) => query::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Pull(a) => pull::run(a),

@@ -143,12 +143,15 @@ pub fn run_tapped(
         let (core, sink) = detect
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
-        let warnings = merged?;
+        let (warnings, events) = merged?;
         let finished = match sink {
             Some(sink) => core.finish(&warnings, sink),
             None => core.finish(&warnings, &mut |_| {}),
         };
-        Ok(Outcome::new(finished, warnings))
+        // Every event read, whether the core saw it or not.
+        let mut outcome = Outcome::new(finished, warnings);
+        outcome.events = events;
+        Ok(outcome)
     })
 }
 
@@ -238,9 +241,11 @@ fn merge_stage(
     fed: bool,
     tap: &mut Tap<'_>,
     tx: Sender<Vec<Event>>,
-) -> Result<Vec<(PathBuf, Warning)>, Error> {
+) -> Result<(Vec<(PathBuf, Warning)>, u64), Error> {
+    let events = std::cell::Cell::new(0u64);
     // The batch goes to the tap, then (when the core is fed) to the core.
     let mut hand_over = |batch: Vec<Event>| -> Result<bool, Error> {
+        events.set(events.get() + batch.len() as u64);
         if tap(&batch).is_break() {
             return Ok(false);
         }
@@ -260,7 +265,7 @@ fn merge_stage(
             let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
             if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
                 if !batch.is_empty() && !hand_over(std::mem::take(&mut batch))? {
-                    return Ok(merge.take_warnings());
+                    return Ok((merge.take_warnings(), events.get()));
                 }
                 // Long idle stretches (a snapshot taken days before the incident) are cut short.
                 if wait > MAX_IDLE {
@@ -278,14 +283,14 @@ fn merge_stage(
         if batch.len() >= opts.batch.max(1) {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(opts.batch));
             if !hand_over(full)? {
-                return Ok(merge.take_warnings());
+                return Ok((merge.take_warnings(), events.get()));
             }
         }
     }
     if !batch.is_empty() {
         hand_over(batch)?;
     }
-    Ok(merge.take_warnings())
+    Ok((merge.take_warnings(), events.get()))
 }
 
 /// The paths of a directory's captures (a fixture, a rotated set), in the order they were

@@ -5,6 +5,8 @@
 
 mod event;
 mod expect;
+#[cfg(feature = "tables")]
+pub mod frame;
 mod live;
 mod request;
 mod summary;

@@ -6,6 +6,7 @@
 //! the namespace, pod, container and service it belongs to. Rows are held a batch at a time and
 //! handed out as polars data frames, so that memory is bounded by the batch, not the capture.
 
+pub mod query;
 mod rows;
 mod verdict;
 pub mod write;
@@ -100,7 +101,11 @@ const COMMON: [Column; 8] = [
         Type::U64,
         "The event's number in its capture (the order of the capture).",
     ),
-    col("node", Type::Text, "The node that saw it."),
+    col(
+        "node",
+        Type::Text,
+        "The node that saw it (else the node of the pod it is attributed to).",
+    ),
     col(
         "namespace",
         Type::Text,
@@ -703,7 +708,10 @@ impl Tabulator {
         cells.extend([
             Cell::Time(Some(e.ts)),
             Cell::U64(Some(e.seq)),
-            Cell::Text(Some(e.node.as_str().into())),
+            match e.node.as_str() {
+                "" => text(&who.node),
+                node => Cell::Text(Some(node.into())),
+            },
             text(&who.namespace),
             text(&who.pod),
             text(&who.container),

@@ -9,6 +9,8 @@ use crate::topology::Topology;
 /// What an event is attributed to.
 #[derive(Default)]
 pub(super) struct Who {
+    /// The node its pod runs on (for events whose source did not say).
+    pub node: Option<String>,
     pub namespace: Option<String>,
     pub pod: Option<String>,
     pub container: Option<String>,
@@ -56,6 +58,7 @@ pub(super) fn who(topology: &mut Topology, e: &Event) -> Who {
         let id = cgroup_container_id(cgroup.as_str());
         return match topology.pod_of_cgroup(cgroup) {
             Some(p) => Who {
+                node: some(&p.node),
                 namespace: some(&p.ns),
                 pod: some(&p.name),
                 container: id.and_then(|id| {
@@ -71,12 +74,14 @@ pub(super) fn who(topology: &mut Topology, e: &Event) -> Who {
     }
     match &e.body {
         Body::Span(s) => Who {
+            node: resource(&s.resource, "k8s.node.name"),
             namespace: resource(&s.resource, "k8s.namespace.name"),
             pod: resource(&s.resource, "k8s.pod.name"),
             container: resource(&s.resource, "k8s.container.name"),
             service: some(s.service.as_str()),
         },
         Body::AppLog(a) => Who {
+            node: resource(&a.resource, "k8s.node.name"),
             namespace: resource(&a.resource, "k8s.namespace.name"),
             pod: resource(&a.resource, "k8s.pod.name"),
             container: resource(&a.resource, "k8s.container.name"),
@@ -85,6 +90,7 @@ pub(super) fn who(topology: &mut Topology, e: &Event) -> Who {
         Body::Kube(Kube::Event(k)) => {
             let pod = k.involved.kind == "Pod";
             Who {
+                node: None,
                 namespace: some(&k.involved.namespace).or_else(|| some(&k.namespace)),
                 pod: pod.then(|| some(&k.involved.name)).flatten(),
                 container: container_of_field(&k.involved.field_path),
@@ -92,6 +98,7 @@ pub(super) fn who(topology: &mut Topology, e: &Event) -> Who {
             }
         }
         Body::Kube(Kube::Object(o)) => Who {
+            node: None,
             namespace: some(&o.namespace),
             pod: (o.kind == ObjectKind::Pod).then(|| some(&o.name)).flatten(),
             container: None,

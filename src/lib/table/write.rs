@@ -148,7 +148,8 @@ fn csv_schema(schema: &Schema) -> Schema {
         .collect()
 }
 
-fn csv_frame(df: &DataFrame) -> PolarsResult<DataFrame> {
+/// The frame with its lists as text cells, as CSV writes them.
+pub(crate) fn csv_frame(df: &DataFrame) -> PolarsResult<DataFrame> {
     let columns = df
         .columns()
         .iter()
