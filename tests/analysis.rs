@@ -104,3 +104,91 @@ fn a_query_that_cannot_run_says_why_and_lists_the_tables_and_columns() {
         assert!(err.contains("  findings: id, ts, end,"), "{sql}: {err}");
     }
 }
+
+#[test]
+fn stats_of_the_fixtures_read_as_they_should() {
+    let mut out = String::new();
+    for name in [
+        "oom-cascade",
+        "crash-loop-app-error",
+        "network-unreachable",
+        "lab-service-errors",
+        "node-not-ready",
+        "control-quiet-hour",
+    ] {
+        let f = fixture(name);
+        out.push_str(&format!("== {name}\n"));
+        out.push_str(&ok(&["stats", "-q", "--top", "5", f.to_str().unwrap()]));
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn stats_as_json_and_csv_count_what_query_counts() {
+    let f = fixture("lab-service-errors");
+    let f = f.to_str().unwrap();
+    let stats: Value =
+        serde_json::from_str(&ok(&["stats", "-q", "-o", "json", "--by", "30s", f])).unwrap();
+    // Per service, the entry spans and their errors, as SQL counts them.
+    let sql = "SELECT service, count(*) AS requests, \
+               sum(CASE WHEN status = 'error' OR http_status >= 500 THEN 1 ELSE 0 END) AS errors \
+               FROM spans WHERE span_kind IN ('server', 'consumer') OR parent_span_id IS NULL \
+               GROUP BY service";
+    let mut want: Vec<(String, u64, u64)> = json_lines(&ok(&["query", "-q", "-o", "json", f, sql]))
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (
+                r["service"].as_str().unwrap().to_string(),
+                n("requests"),
+                n("errors"),
+            )
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<(String, u64, u64)> = stats["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (
+                r["service"].as_str().unwrap().to_string(),
+                n("requests"),
+                n("errors"),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    // The buckets add up to the totals, and each row's trend sums its errors.
+    for s in stats["services"].as_array().unwrap() {
+        let name = &s["service"];
+        let buckets: u64 = stats["service_buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| &b["service"] == name)
+            .map(|b| b["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(buckets, s["requests"].as_u64().unwrap(), "{name}");
+        let trend: u64 = s["trend"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .sum();
+        assert_eq!(trend, s["errors"].as_u64().unwrap(), "{name}");
+        let (p50, p99) = (s["p50_ms"].as_f64().unwrap(), s["p99_ms"].as_f64().unwrap());
+        assert!(p50 <= p99, "{name}");
+    }
+    let csv = ok(&["stats", "-q", "-o", "csv", "--section", "logs", f]);
+    assert!(
+        csv.starts_with("namespace,pod,container,errors,warnings,example,trend\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let o = tapio(&["stats", "-o", "csv", f]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--section"));
+}

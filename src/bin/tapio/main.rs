@@ -27,6 +27,8 @@ mod record;
 mod redact;
 mod replay;
 #[cfg(feature = "tables")]
+mod stats;
+#[cfg(feature = "tables")]
 mod tables;
 
 use std::process::ExitCode;
@@ -106,6 +108,18 @@ those are built. Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 e
 the SQL lists the tables and columns).")]
     #[cfg(feature = "tables")]
     Query(query::Args),
+    /// The first questions of an investigation, as tables: restarts, OOM kills and error exits
+    /// by pod; failed connections; requests, errors and latency by service; error log lines;
+    /// node conditions and pressure; drops and gaps.
+    #[command(after_help = "Examples:
+  tapio stats incident.tapio
+  tapio stats incident.tapio --by 5m --namespace shop --top 5
+  tapio stats incident.tapio -o json | jq '.services'
+  tapio stats incident.tapio -o csv --section service_buckets --by 1m > buckets.csv
+
+Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error.")]
+    #[cfg(feature = "tables")]
+    Stats(stats::Args),
     /// Run the whole pipeline over captures and print each incident: root cause, chain with
     /// evidence, impact, actions. With --expect, check captured incidents' verdicts (CI).
     #[command(after_help = "Examples:
@@ -174,6 +188,8 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         #[cfg(feature = "tables")]
         Command::Query(a) => query::run(a),
+        #[cfg(feature = "tables")]
+        Command::Stats(a) => stats::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Pull(a) => pull::run(a),

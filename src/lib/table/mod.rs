@@ -8,6 +8,7 @@
 
 pub mod query;
 mod rows;
+pub mod stats;
 mod verdict;
 pub mod write;
 

@@ -8,7 +8,7 @@ use crate::topology::Topology;
 
 /// What an event is attributed to.
 #[derive(Default)]
-pub(super) struct Who {
+pub(crate) struct Who {
     /// The node its pod runs on (for events whose source did not say).
     pub node: Option<String>,
     pub namespace: Option<String>,
@@ -18,7 +18,7 @@ pub(super) struct Who {
 }
 
 /// The topology learns from the Kubernetes objects, whatever tables are asked for.
-pub(super) fn learn(topology: &mut Topology, e: &Event) {
+pub(crate) fn learn(topology: &mut Topology, e: &Event) {
     if let Body::Kube(Kube::Object(o)) = &e.body {
         topology.apply(o);
     }
@@ -41,7 +41,7 @@ fn some(s: &str) -> Option<String> {
 }
 
 /// The namespace, pod, container and service an event belongs to.
-pub(super) fn who(topology: &mut Topology, e: &Event) -> Who {
+pub(crate) fn who(topology: &mut Topology, e: &Event) -> Who {
     let cgroup = match &e.body {
         Body::Kernel(k) => match k {
             Kernel::Exec(x) => Some(&x.cgroup),
