@@ -270,3 +270,40 @@ print(json.dumps({{"incidents": inc, "missing": missing, "evidence": evidence, "
         }
     }
 }
+
+#[test]
+fn a_frozen_export_still_reads_column_for_column_and_value_for_value() {
+    let test = "a_frozen_export_still_reads_column_for_column_and_value_for_value";
+    if !readers(test) {
+        return;
+    }
+    let frozen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/tables/v1-oom-cascade");
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("");
+    export(&fixture("oom-cascade"), &fresh, &["-q"]);
+    let got = python(&format!(
+        r#"
+import json, duckdb
+frozen, fresh = "{frozen}", "{fresh}"
+out = {{}}
+for t in ["kernel", "spans", "logs", "k8s_events", "objects", "incidents", "findings"]:
+    old = duckdb.sql(f"DESCRIBE SELECT * FROM '{{frozen}}/{{t}}.parquet'").fetchall()
+    new = dict((r[0], r[1]) for r in duckdb.sql(f"DESCRIBE SELECT * FROM '{{fresh}}/{{t}}.parquet'").fetchall())
+    changed = [(c, ty, new.get(c)) for c, ty, *_ in old if new.get(c) != ty]
+    cols = ", ".join(f'"{{c}}"' for c, *_ in old)
+    rows = duckdb.sql(f"SELECT count(*) FROM '{{frozen}}/{{t}}.parquet'").fetchall()[0][0]
+    differ = duckdb.sql(f"SELECT count(*) FROM ((SELECT {{cols}} FROM '{{frozen}}/{{t}}.parquet' EXCEPT ALL SELECT {{cols}} FROM '{{fresh}}/{{t}}.parquet') UNION ALL (SELECT {{cols}} FROM '{{fresh}}/{{t}}.parquet' EXCEPT ALL SELECT {{cols}} FROM '{{frozen}}/{{t}}.parquet'))").fetchall()[0][0] if not changed else None
+    out[t] = {{"columns": len(old), "rows": rows, "changed": changed, "differ": differ}}
+print(json.dumps(out))
+"#,
+        frozen = frozen.display(),
+        fresh = fresh.display()
+    ));
+    for (table, t) in got.as_object().unwrap() {
+        assert_eq!(t["changed"], serde_json::json!([]), "{table}: {t}");
+        assert_eq!(t["differ"], 0, "{table}: {t}");
+        assert!(t["columns"].as_u64().unwrap() >= 8, "{table}: {t}");
+    }
+    assert!(got["spans"]["rows"].as_u64().unwrap() > 300, "{got}");
+    assert_eq!(got["incidents"]["rows"], 1, "{got}");
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tapio::table::write::{Format, Sink};
+use tapio::table::write::{Background, Format, Sink};
 use tapio::table::{Table, Tabulator};
 
 use crate::tables::{self, Narrow, Run};
@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(short, long)]
     quiet: bool,
     /// Rows a table holds in memory before they are written.
-    #[arg(long, default_value_t = 65_536, hide = true)]
+    #[arg(long, default_value_t = 32_768, hide = true)]
     batch: usize,
 }
 
@@ -88,22 +88,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (t, path, format) in &outputs {
         sinks.push((*t, Sink::create(path, *format, &t.schema())?));
     }
+    let mut writer = Background::start(sinks, 1);
     let mut tab = Tabulator::new(&tables, args.batch);
     // The verdict's tables need the core to run over every event; the others only the rows.
     let verdict = tables.iter().any(|t| t.is_verdict());
     let outcome = run.go(verdict, args.quiet, "exporting", |e, wanted| {
-        if let Some(full) = tab.add(e, wanted) {
-            let mut df = tab.take(full)?;
-            sink_of(&mut sinks, full).write(&mut df)?;
+        if let Some(full) = tab.add(e, wanted)? {
+            writer.write(full, tab.take(full)?)?;
         }
         Ok(())
-    })?;
-    tab.add_verdict(&outcome.verdict.incidents, &outcome.detected.findings);
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // What was written stays readable: the files are ended.
+            let _ = writer.finish();
+            return Err(e);
+        }
+    };
+    tab.add_verdict(&outcome.verdict.incidents, &outcome.detected.findings)?;
+    for &t in &tables {
+        writer.write(t, tab.take(t)?)?;
+    }
     let mut summary = Vec::new();
-    for (t, mut sink) in sinks {
-        let mut df = tab.take(t)?;
-        sink.write(&mut df)?;
-        let rows = sink.finish()?;
+    for (t, rows) in writer.finish()? {
         let path = &outputs
             .iter()
             .find(|(x, _, _)| *x == t)
@@ -119,14 +127,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(tables::exit(&outcome))
-}
-
-fn sink_of(sinks: &mut [(Table, Sink)], t: Table) -> &mut Sink {
-    &mut sinks
-        .iter_mut()
-        .find(|(x, _)| *x == t)
-        .expect("a sink for every table asked for")
-        .1
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

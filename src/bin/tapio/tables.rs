@@ -96,7 +96,7 @@ impl Run {
         verdict: bool,
         quiet: bool,
         what: &str,
-        mut row: impl FnMut(&Event, bool) -> Result<()>,
+        mut row: impl FnMut(&Event, bool) -> Result<()> + Send,
     ) -> Result<Outcome> {
         let bar = common::counter(quiet, what);
         let mut window = None;

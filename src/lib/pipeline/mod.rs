@@ -109,10 +109,11 @@ pub fn run(paths: &[PathBuf], opts: &Options, sink: &mut Sink<'_>) -> Result<Out
 
 /// Sees every batch of the merged events on its way to the core, in order: `tapio export` and
 /// `tapio stats` make their rows of it. `Break` stops the run (the tap keeps its own error).
-pub type Tap<'a> = dyn FnMut(&[Event]) -> ControlFlow<()> + 'a;
+pub type Tap<'a> = dyn FnMut(&[Event]) -> ControlFlow<()> + Send + 'a;
 
-/// [`run`], with every batch shown to `tap` first. Without a `sink` the core is not fed: the
-/// outcome's verdict is empty, and only the tap sees the events.
+/// [`run`], with every batch shown to `tap` first, on the core's thread (while the next batch is
+/// read and merged). Without a `sink` the core is not fed: the outcome's verdict is empty, and
+/// only the tap sees the events.
 pub fn run_tapped(
     paths: &[PathBuf],
     opts: &Options,
@@ -123,6 +124,7 @@ pub fn run_tapped(
         .iter()
         .map(|p| Reader::open(p, opts.read.clone()))
         .collect::<Result<Vec<_>, _>>()?;
+    let stopped = AtomicBool::new(false);
     thread::scope(|scope| {
         let inputs: Vec<Input> = readers
             .into_iter()
@@ -130,16 +132,21 @@ pub fn run_tapped(
             .collect();
         let (batch_tx, batch_rx) = bounded::<Vec<Event>>(4);
         let mut core = opts.core();
-        let fed = sink.is_some();
+        let stopped = &stopped;
         let detect = scope.spawn(move || {
             for batch in batch_rx {
+                if tap(&batch).is_break() {
+                    // The merge stage sees the channel closed, and stops.
+                    stopped.store(true, Ordering::Relaxed);
+                    break;
+                }
                 if let Some(sink) = sink.as_deref_mut() {
                     core.feed(&batch, sink);
                 }
             }
             (core, sink)
         });
-        let merged = merge_stage(capture::Merge::new(inputs), opts, fed, tap, batch_tx);
+        let merged = merge_stage(capture::Merge::new(inputs), opts, stopped, batch_tx);
         let (core, sink) = detect
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
@@ -238,18 +245,17 @@ fn internal(what: &str) -> Error {
 fn merge_stage(
     mut merge: capture::Merge<Input>,
     opts: &Options,
-    fed: bool,
-    tap: &mut Tap<'_>,
+    stopped: &AtomicBool,
     tx: Sender<Vec<Event>>,
 ) -> Result<(Vec<(PathBuf, Warning)>, u64), Error> {
     let events = std::cell::Cell::new(0u64);
-    // The batch goes to the tap, then (when the core is fed) to the core.
-    let mut hand_over = |batch: Vec<Event>| -> Result<bool, Error> {
+    // False when the tap stopped the run.
+    let hand_over = |batch: Vec<Event>| -> Result<bool, Error> {
         events.set(events.get() + batch.len() as u64);
-        if tap(&batch).is_break() {
-            return Ok(false);
-        }
-        if fed && tx.send(batch).is_err() {
+        if tx.send(batch).is_err() {
+            if stopped.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
             return Err(internal("the detect stage stopped"));
         }
         Ok(true)

@@ -46,7 +46,7 @@ impl Collector {
 
     /// Adds an event; `wanted` as for [`Tabulator::add`].
     pub fn add(&mut self, e: &Event, wanted: bool) -> PolarsResult<()> {
-        if let Some(full) = self.tab.add(e, wanted) {
+        if let Some(full) = self.tab.add(e, wanted)? {
             let df = self.tab.take(full)?;
             self.parts.push((full, df));
         }
@@ -59,7 +59,7 @@ impl Collector {
         incidents: &[Incident],
         leftover: &[Finding],
     ) -> PolarsResult<Vec<(Table, DataFrame)>> {
-        self.tab.add_verdict(incidents, leftover);
+        self.tab.add_verdict(incidents, leftover)?;
         let mut out = Vec::with_capacity(self.tables.len());
         for &t in &self.tables {
             let mut df = DataFrame::empty_with_schema(&t.schema());

@@ -8,20 +8,56 @@ use crate::topology::Topology;
 
 /// What an event is attributed to.
 #[derive(Default)]
-pub(crate) struct Who {
+pub(crate) struct Who<'a> {
     /// The node its pod runs on (for events whose source did not say).
+    pub node: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub pod: Option<&'a str>,
+    pub container: Option<&'a str>,
+    pub service: Option<&'a str>,
+}
+
+/// [`Who`] that keeps its own strings.
+#[derive(Default)]
+pub(crate) struct OwnedWho {
     pub node: Option<String>,
     pub namespace: Option<String>,
     pub pod: Option<String>,
     pub container: Option<String>,
-    pub service: Option<String>,
 }
 
-/// The topology learns from the Kubernetes objects, whatever tables are asked for.
-pub(crate) fn learn(topology: &mut Topology, e: &Event) {
+impl Who<'_> {
+    pub fn owned(&self) -> OwnedWho {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        OwnedWho {
+            node: own(self.node),
+            namespace: own(self.namespace),
+            pod: own(self.pod),
+            container: own(self.container),
+        }
+    }
+}
+
+impl OwnedWho {
+    pub fn borrowed(&self) -> Who<'_> {
+        Who {
+            node: self.node.as_deref(),
+            namespace: self.namespace.as_deref(),
+            pod: self.pod.as_deref(),
+            container: self.container.as_deref(),
+            service: None,
+        }
+    }
+}
+
+/// The topology learns from the Kubernetes objects, whatever tables are asked for: whether it
+/// did (an object).
+pub(crate) fn learn(topology: &mut Topology, e: &Event) -> bool {
     if let Body::Kube(Kube::Object(o)) = &e.body {
         topology.apply(o);
+        return true;
     }
+    false
 }
 
 /// The table of an event; `None` for the recorder's own markers.
@@ -36,13 +72,13 @@ pub(super) fn table_of(e: &Event) -> Option<Table> {
     })
 }
 
-fn some(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+fn some(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
-/// The namespace, pod, container and service an event belongs to.
-pub(crate) fn who(topology: &mut Topology, e: &Event) -> Who {
-    let cgroup = match &e.body {
+/// The cgroup a kernel event names, through which it is attributed.
+pub(crate) fn cgroup_of(e: &Event) -> Option<&crate::event::Name> {
+    match &e.body {
         Body::Kernel(k) => match k {
             Kernel::Exec(x) => Some(&x.cgroup),
             Kernel::Exit(x) => Some(&x.cgroup),
@@ -53,24 +89,36 @@ pub(crate) fn who(topology: &mut Topology, e: &Event) -> Who {
             Kernel::Signal(_) | Kernel::TcpState(_) | Kernel::TcpRetransmit(_) => None,
         },
         _ => None,
-    };
-    if let Some(cgroup) = cgroup {
-        let id = cgroup_container_id(cgroup.as_str());
-        return match topology.pod_of_cgroup(cgroup) {
-            Some(p) => Who {
-                node: some(&p.node),
-                namespace: some(&p.ns),
-                pod: some(&p.name),
-                container: id.and_then(|id| {
-                    p.containers
-                        .iter()
-                        .find(|c| crate::event::runtime_container_id(&c.id) == id)
-                        .map(|c| c.name.clone())
-                }),
-                service: None,
-            },
-            None => Who::default(),
-        };
+    }
+}
+
+/// What the pod of a cgroup is, by the topology.
+pub(crate) fn who_of_cgroup<'a>(
+    topology: &'a mut Topology,
+    cgroup: &crate::event::Name,
+) -> Who<'a> {
+    let id = cgroup_container_id(cgroup.as_str());
+    match topology.pod_of_cgroup(cgroup) {
+        Some(p) => Who {
+            node: some(&p.node),
+            namespace: some(&p.ns),
+            pod: some(&p.name),
+            container: id.and_then(|id| {
+                p.containers
+                    .iter()
+                    .find(|c| crate::event::runtime_container_id(&c.id) == id)
+                    .map(|c| c.name.as_str())
+            }),
+            service: None,
+        },
+        None => Who::default(),
+    }
+}
+
+/// The namespace, pod, container and service an event belongs to.
+pub(crate) fn who<'a>(topology: &'a mut Topology, e: &'a Event) -> Who<'a> {
+    if let Some(cgroup) = cgroup_of(e) {
+        return who_of_cgroup(topology, cgroup);
     }
     match &e.body {
         Body::Span(s) => Who {
@@ -108,7 +156,7 @@ pub(crate) fn who(topology: &mut Topology, e: &Event) -> Who {
     }
 }
 
-fn resource(attrs: &[crate::event::Attribute], key: &str) -> Option<String> {
+fn resource<'a>(attrs: &'a [crate::event::Attribute], key: &str) -> Option<&'a str> {
     attrs
         .iter()
         .find(|a| a.key.as_str() == key)
@@ -117,7 +165,7 @@ fn resource(attrs: &[crate::event::Attribute], key: &str) -> Option<String> {
 }
 
 /// `spec.containers{cart}` → `cart`.
-fn container_of_field(path: &str) -> Option<String> {
+fn container_of_field(path: &str) -> Option<&str> {
     let inner = path.split_once('{')?.1.strip_suffix('}')?;
     some(inner)
 }
@@ -170,7 +218,9 @@ fn kernel<'e>(k: &'e Kernel, out: &mut Vec<Cell<'e>>) {
     // oom_constraint, rss_bytes, memcg_usage_bytes, memcg_limit_bytes, saddr, sport, daddr,
     // dport, tcp_old, tcp_new, tcp_outcome, retransmits, interval_ms, psi_some_avg10,
     // psi_full_avg10, throttled_periods, periods, throttled_us
-    let mut row: Vec<Cell<'e>> = super::KERNEL.iter().map(|c| Cell::none(c.ty)).collect();
+    let base = out.len();
+    out.extend(super::KERNEL.iter().map(|c| Cell::none(c.ty)));
+    let row = &mut out[base..];
     row[0] = text(kernel_kind(k));
     let kib = |x: u64| Cell::U64(Some(x.saturating_mul(1024)));
     match k {
@@ -248,7 +298,6 @@ fn kernel<'e>(k: &'e Kernel, out: &mut Vec<Cell<'e>>) {
             row[27] = u64_(x.throttled_us);
         }
     }
-    out.extend(row);
 }
 
 fn kernel_kind(k: &Kernel) -> &'static str {

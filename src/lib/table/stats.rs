@@ -161,8 +161,8 @@ pub struct Stats {
     gaps: Vec<Gap>,
 }
 
-fn or_dash(s: Option<String>) -> String {
-    s.unwrap_or_else(|| "-".into())
+fn or_dash(s: Option<&str>) -> String {
+    s.unwrap_or("-").to_string()
 }
 
 impl Stats {
@@ -207,13 +207,15 @@ impl Stats {
             return;
         }
         self.node_of_object(e, wanted);
-        if self.start.is_none() {
+        // The trends start at the first activity: a listing of objects taken long before says
+        // how things stood, not what happened.
+        if self.start.is_none() && !matches!(e.body, Body::Kube(Kube::Object(_))) {
             let b = self.opts.bucket_ns;
             self.start = Some(e.ts.0 / b * b);
         }
         self.end = self.end.max(e.ts.0);
         let bucket = self.bucket(e.ts);
-        let who = rows::who(&mut self.topology, e);
+        let who = rows::who(&mut self.topology, e).owned();
         match &e.body {
             Body::Kernel(k) => self.kernel(e, k, who, bucket),
             Body::Span(s) => {
@@ -252,13 +254,14 @@ impl Stats {
                 }
                 let container = who
                     .container
-                    .clone()
-                    .or_else(|| (!log.ident.is_empty()).then(|| log.ident.to_string()));
+                    .as_deref()
+                    .or_else(|| (!log.ident.is_empty()).then(|| log.ident.as_str()));
                 let key = (
-                    or_dash(who.namespace),
+                    or_dash(who.namespace.as_deref()),
                     or_dash(
                         who.pod
-                            .or_else(|| (!e.node.is_empty()).then(|| e.node.to_string())),
+                            .as_deref()
+                            .or_else(|| (!e.node.is_empty()).then(|| e.node.as_str())),
                     ),
                     or_dash(container),
                 );
@@ -280,7 +283,10 @@ impl Stats {
                 let n = u64::from(k.count.max(1));
                 match k.involved.kind.as_str() {
                     "Pod" => {
-                        let key = (or_dash(who.namespace), k.involved.name.to_string());
+                        let key = (
+                            or_dash(who.namespace.as_deref()),
+                            k.involved.name.to_string(),
+                        );
                         let p = self.pods.entry(key).or_default();
                         p.warnings += n;
                         p.trend.add(bucket, n);
@@ -322,7 +328,7 @@ impl Stats {
         }
     }
 
-    fn kernel(&mut self, e: &Event, k: &Kernel, who: rows::Who, bucket: u64) {
+    fn kernel(&mut self, e: &Event, k: &Kernel, who: rows::OwnedWho, bucket: u64) {
         let node = || {
             if e.node.is_empty() {
                 who.node.clone().unwrap_or_default()
@@ -334,7 +340,7 @@ impl Stats {
             Kernel::OomKill(x) => {
                 let node = node();
                 let key = (
-                    or_dash(who.namespace.clone()),
+                    or_dash(who.namespace.as_deref()),
                     who.pod
                         .clone()
                         .unwrap_or_else(|| format!("{} (no pod)", x.victim_comm)),
@@ -434,10 +440,6 @@ impl Stats {
             return;
         }
         let node = pod.node.clone();
-        if self.start.is_none() {
-            let b = self.opts.bucket_ns;
-            self.start = Some(e.ts.0 / b * b);
-        }
         self.end = self.end.max(e.ts.0);
         let bucket = self.bucket(e.ts);
         let p = self

@@ -106,7 +106,8 @@ impl Sink {
         if df.height() == 0 {
             return Ok(());
         }
-        df.align_chunks();
+        // One chunk a column: a batch is made in small chunks, and is written as one row group.
+        df.rechunk_mut();
         self.rows += df.height() as u64;
         let r = match &mut self.inner {
             Inner::Parquet(w) => w.write_batch(df),
@@ -172,4 +173,70 @@ pub(crate) fn csv_frame(df: &DataFrame) -> PolarsResult<DataFrame> {
         })
         .collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(df.height(), columns)
+}
+
+/// The rows written to each table.
+pub type Written = Vec<(super::Table, u64)>;
+
+/// Sinks written on a thread of their own: the rows of the next batch are made while the last is
+/// encoded and compressed (on a 2-core machine, twice the pace of one thread doing both).
+pub struct Background {
+    tx: Option<crossbeam_channel::Sender<(super::Table, DataFrame)>>,
+    thread: Option<std::thread::JoinHandle<Result<Written, Error>>>,
+}
+
+impl Background {
+    /// Takes the sinks of the tables; at most `queue` batches wait to be written.
+    pub fn start(sinks: Vec<(super::Table, Sink)>, queue: usize) -> Background {
+        let (tx, rx) = crossbeam_channel::bounded::<(super::Table, DataFrame)>(queue);
+        let thread = std::thread::Builder::new()
+            .name("tapio-write".into())
+            .spawn(move || {
+                let mut sinks = sinks;
+                for (t, mut df) in rx {
+                    if let Some((_, sink)) = sinks.iter_mut().find(|(x, _)| *x == t) {
+                        sink.write(&mut df)?;
+                    }
+                }
+                sinks
+                    .into_iter()
+                    .map(|(t, sink)| Ok((t, sink.finish()?)))
+                    .collect()
+            })
+            .expect("a thread can be started");
+        Background {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands a batch of `table` over; an error of the writer ends it and is said here.
+    pub fn write(&mut self, table: super::Table, df: DataFrame) -> Result<(), Error> {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((table, df)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        self.finish().map(|_| ())
+    }
+
+    /// Writes what is left and ends the files: the rows of each table.
+    pub fn finish(&mut self) -> Result<Written, Error> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(Error {
+                    path: PathBuf::from("writer"),
+                    detail: "the writing thread panicked".into(),
+                })
+            }),
+            None => Err(Error {
+                path: PathBuf::from("writer"),
+                detail: "already finished".into(),
+            }),
+        }
+    }
 }
