@@ -37,8 +37,8 @@ fn json_lines(s: &str) -> Vec<Value> {
         .collect()
 }
 
-const RESTARTED_NEAR_AN_OOM_KILL: &str = "SELECT r.namespace, r.pod, r.reason, r.ts AS at, \
-     o.pod AS oom_killed FROM k8s_events r JOIN kernel o ON r.node = o.node \
+const RESTARTED_NEAR_AN_OOM_KILL: &str = "SELECT r.pod, r.reason, r.ts AS at, o.comm AS killed \
+     FROM k8s_events r JOIN kernel o ON r.node = o.node \
      WHERE o.kind = 'oom' AND r.reason IN ('BackOff', 'Killing', 'Started') \
      AND r.ts BETWEEN o.ts - INTERVAL '5 minutes' AND o.ts + INTERVAL '5 minutes' ORDER BY at";
 
@@ -49,6 +49,7 @@ const ERROR_RATE_PER_MINUTE: &str = "SELECT strftime(ts, '%H:%M') AS minute, cou
 
 #[test]
 fn the_readmes_queries_answer_on_the_oom_cascade() {
+    // The README shows these two, with this output.
     let f = fixture("oom-cascade");
     let f = f.to_str().unwrap();
     let restarts = ok(&["query", "-q", f, RESTARTED_NEAR_AN_OOM_KILL]);
