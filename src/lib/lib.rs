@@ -14,9 +14,12 @@
 //!   findings, link findings into incidents with their roots and chains;
 //! - [`knowledge`]: every finding and root-cause kind with its properties, in one table each;
 //! - [`analysis`]: the decisions about an incident (kind, severity, confidence, impact, actions);
-//! - [`pipeline`]: the one core that replay, record and the tests feed;
-//! - [`report`]: how events and incidents read for people (one line each, summaries) and for
-//!   machines (JSON); it only renders.
+//! - [`pipeline`]: the one core that replay, record and the tests feed (and that export, stats
+//!   and query tap);
+//! - `table` (the `tables` feature): events and the verdict as typed polars tables, written as
+//!   Parquet, CSV, JSON lines or Arrow; `tapio stats` and `tapio query` over them;
+//! - [`report`]: how events, incidents and tables read for people (one line each, summaries,
+//!   tables) and for machines (JSON, CSV); it only renders.
 
 /// For a fieldless enum whose variants each have one name on the command line and in JSON:
 /// `ALL`, `as_str`, `Display`, and `parse_name` with an error that lists the names.
