@@ -31,6 +31,20 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// (service, requests, errors) of each row, sorted.
+fn by_service(rows: &[Value]) -> Vec<(String, u64, u64)> {
+    let mut v: Vec<(String, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            let service = r["service"].as_str().unwrap().to_string();
+            (service, n("requests"), n("errors"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 fn json_lines(s: &str) -> Vec<Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -135,32 +149,8 @@ fn stats_as_json_and_csv_count_what_query_counts() {
                sum(CASE WHEN status = 'error' OR http_status >= 500 THEN 1 ELSE 0 END) AS errors \
                FROM spans WHERE span_kind IN ('server', 'consumer') OR parent_span_id IS NULL \
                GROUP BY service";
-    let mut want: Vec<(String, u64, u64)> = json_lines(&ok(&["query", "-q", "-o", "json", f, sql]))
-        .iter()
-        .map(|r| {
-            let n = |k: &str| r[k].as_u64().unwrap();
-            (
-                r["service"].as_str().unwrap().to_string(),
-                n("requests"),
-                n("errors"),
-            )
-        })
-        .collect();
-    want.sort();
-    let mut got: Vec<(String, u64, u64)> = stats["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let n = |k: &str| r[k].as_u64().unwrap();
-            (
-                r["service"].as_str().unwrap().to_string(),
-                n("requests"),
-                n("errors"),
-            )
-        })
-        .collect();
-    got.sort();
+    let want = by_service(&json_lines(&ok(&["query", "-q", "-o", "json", f, sql])));
+    let got = by_service(stats["services"].as_array().unwrap());
     assert_eq!(got, want);
     // The buckets add up to the totals, and each row's trend sums its errors.
     for s in stats["services"].as_array().unwrap() {

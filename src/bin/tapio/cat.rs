@@ -61,7 +61,7 @@ pub struct Args {
     quiet: bool,
 }
 
-fn parse_kind(s: &str) -> Result<Kind, String> {
+pub fn parse_kind(s: &str) -> Result<Kind, String> {
     s.parse()
 }
 
@@ -69,7 +69,7 @@ fn parse_source(s: &str) -> Result<Source, String> {
     s.parse()
 }
 
-fn parse_trace(s: &str) -> Result<TraceId, String> {
+pub fn parse_trace(s: &str) -> Result<TraceId, String> {
     TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
 }
 

@@ -17,7 +17,7 @@ use crate::common;
 #[derive(clap::Args, Clone, Default)]
 pub struct Narrow {
     /// Only these kinds of event, comma-separated (as `tapio cat --kind`).
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::cat::parse_kind)]
     pub kind: Vec<Kind>,
     /// Only events seen on this node.
     #[arg(long)]
@@ -29,7 +29,7 @@ pub struct Narrow {
     #[arg(long)]
     pub pod: Option<String>,
     /// Only spans and logs of this trace (32 hex digits).
-    #[arg(long, value_parser = parse_trace)]
+    #[arg(long, value_parser = crate::cat::parse_trace)]
     pub trace_id: Option<TraceId>,
     /// Only spans and application logs of this service.
     #[arg(long)]
@@ -43,14 +43,6 @@ pub struct Narrow {
     /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.
     #[arg(long)]
     pub skip_corrupt: bool,
-}
-
-fn parse_kind(s: &str) -> Result<Kind, String> {
-    s.parse()
-}
-
-fn parse_trace(s: &str) -> Result<TraceId, String> {
-    TraceId::from_hex(s).ok_or_else(|| format!("{s:?} is not a trace id (up to 32 hex digits)"))
 }
 
 /// A run over captures: every event is shown to `row` with whether the filters want it.

@@ -793,20 +793,17 @@ impl Tabulator {
             None => rows::who(&mut self.topology, e),
         };
         let mut cells = recycle(std::mem::take(&mut self.spare));
-        fn text(s: Option<&str>) -> Cell<'_> {
-            Cell::Text(s.map(std::borrow::Cow::Borrowed))
-        }
         cells.extend([
             Cell::Time(Some(e.ts)),
             Cell::U64(Some(e.seq)),
             match e.node.as_str() {
-                "" => text(who.node),
+                "" => rows::opt(who.node),
                 node => Cell::Text(Some(node.into())),
             },
-            text(who.namespace),
-            text(who.pod),
-            text(who.container),
-            text(who.service),
+            rows::opt(who.namespace),
+            rows::opt(who.pod),
+            rows::opt(who.container),
+            rows::opt(who.service),
             Cell::Text(Some(e.source.as_str().into())),
         ]);
         rows::cells(e, &mut cells);

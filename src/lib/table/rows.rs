@@ -170,13 +170,18 @@ fn container_of_field(path: &str) -> Option<&str> {
     some(inner)
 }
 
-fn text<'a>(s: impl Into<Cow<'a, str>>) -> Cell<'a> {
+pub(super) fn text<'a>(s: impl Into<Cow<'a, str>>) -> Cell<'a> {
     let s = s.into();
     Cell::Text((!s.is_empty()).then_some(s))
 }
 
 fn u64_<T: Into<u64>>(x: T) -> Cell<'static> {
     Cell::U64(Some(x.into()))
+}
+
+/// A text cell of what may be missing.
+pub(super) fn opt(s: Option<&str>) -> Cell<'_> {
+    Cell::Text(s.map(Cow::Borrowed))
 }
 
 const NO_TEXT: Cell<'static> = Cell::Text(None);

@@ -1,22 +1,13 @@
 //! The verdict as rows: `incidents` and `findings`.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
+use super::rows::{opt, text};
 use super::Cell;
 use crate::analysis::Incident;
 use crate::detect::Finding;
 use crate::event::Ts;
 use crate::topology::Entity;
-
-fn text<'a>(s: impl Into<Cow<'a, str>>) -> Cell<'a> {
-    let s = s.into();
-    Cell::Text((!s.is_empty()).then_some(s))
-}
-
-fn opt(s: Option<&str>) -> Cell<'_> {
-    s.map_or(Cell::Text(None), text)
-}
 
 /// The common cells: id, ts, end, node, namespace, pod, container, service.
 fn common<'a>(
