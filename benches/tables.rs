@@ -6,10 +6,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapio::event::Event;
 use tapio::source::generate::{generate, Config};
 use tapio::table::write::{Format, Sink};
-use tapio::table::{Table, Tabulator};
+use tapio::table::{Labels, Table, Tabulator};
 
 const EVENTS: u64 = 500_000;
-const BATCH: usize = 32_768;
+const BATCH: usize = 65_536;
 
 fn events() -> Vec<Event> {
     let mut v = Vec::with_capacity(EVENTS as usize);
@@ -28,7 +28,8 @@ fn events() -> Vec<Event> {
 }
 
 fn frames(evs: &[Event]) -> Vec<(Table, polars::prelude::DataFrame)> {
-    let mut tab = Tabulator::new(Table::EVENTS, BATCH);
+    // As export makes them for Parquet: labels as dictionaries.
+    let mut tab = Tabulator::with_labels(Table::EVENTS, BATCH, Labels::Dictionary);
     let mut out = Vec::new();
     for e in evs {
         if let Some(t) = tab.add(e, true).expect("add") {
@@ -65,7 +66,8 @@ fn parquet(c: &mut Criterion) {
                     let p = dir.path().join(format!("{t}.parquet"));
                     (
                         t,
-                        Sink::create(&p, Format::Parquet, &t.schema()).expect("sink"),
+                        Sink::create(&p, Format::Parquet, &t.schema_with(Labels::Dictionary))
+                            .expect("sink"),
                     )
                 })
                 .collect();

@@ -152,7 +152,12 @@ d = "{d}"
 types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{{d}}/kernel.parquet')").fetchall())
 oom = duckdb.sql(f"SELECT namespace, pod, container, comm, memcg_limit_bytes, strftime(ts, '%Y-%m-%dT%H:%M:%S') FROM '{{d}}/kernel.parquet' WHERE kind = 'oom'").fetchall()
 spans = duckdb.sql(f"SELECT service, count(*) FILTER (WHERE status = 'error'), max(duration_ns) > 0 FROM '{{d}}/spans.parquet' GROUP BY service ORDER BY service").fetchall()
-print(json.dumps({{"ts": types["ts"], "pid": types["pid"], "rss": types["rss_bytes"], "exit_code": types["exit_code"], "oom": oom, "spans": spans}}))
+# Labels are dictionaries in the file: text to DuckDB, categorical to polars, the same values.
+import polars as pl
+k = pl.read_parquet(f"{{d}}/kernel.parquet")
+labels = {{c: str(k.schema[c]).split("(")[0] for c in ["pod", "comm", "tcp_outcome"]}}
+same = sorted(k.filter(pl.col("kind") == "oom")["pod"].cast(pl.String).to_list()) == sorted(o[1] for o in oom)
+print(json.dumps({{"ts": types["ts"], "pid": types["pid"], "rss": types["rss_bytes"], "exit_code": types["exit_code"], "pod": types["pod"], "labels": labels, "same": same, "oom": oom, "spans": spans}}))
 "#,
         d = d.display()
     ));
@@ -160,6 +165,11 @@ print(json.dumps({{"ts": types["ts"], "pid": types["pid"], "rss": types["rss_byt
     assert_eq!(got["pid"], "UBIGINT");
     assert_eq!(got["rss"], "UBIGINT");
     assert_eq!(got["exit_code"], "BIGINT");
+    assert_eq!(got["pod"], "VARCHAR");
+    for c in ["pod", "comm", "tcp_outcome"] {
+        assert_eq!(got["labels"][c], "Categorical", "{got}");
+    }
+    assert_eq!(got["same"], true, "{got}");
     let oom = &got["oom"][0];
     assert_eq!(oom[0], "shop");
     assert!(oom[1].as_str().unwrap().starts_with("cart-"), "{got}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use tapio::table::write::{Background, Format, Sink};
-use tapio::table::{Table, Tabulator};
+use tapio::table::{Labels, Table, Tabulator};
 
 use crate::tables::{self, Narrow, Run};
 
@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(short, long)]
     quiet: bool,
     /// Rows a table holds in memory before they are written.
-    #[arg(long, default_value_t = 16_384, hide = true)]
+    #[arg(long, default_value_t = 65_536, hide = true)]
     batch: usize,
 }
 
@@ -86,10 +86,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let tables: Vec<Table> = outputs.iter().map(|(t, _, _)| *t).collect();
     let mut sinks = Vec::with_capacity(outputs.len());
     for (t, path, format) in &outputs {
-        sinks.push((*t, Sink::create(path, *format, &t.schema())?));
+        sinks.push((
+            *t,
+            Sink::create(path, *format, &t.schema_with(format.labels()))?,
+        ));
     }
+    // One format for every table (a directory's, or one file's).
+    let labels = outputs
+        .first()
+        .map_or(Labels::Strings, |(_, _, f)| f.labels());
     let mut writer = Background::start(sinks, 1);
-    let mut tab = Tabulator::new(&tables, args.batch);
+    let mut tab = Tabulator::with_labels(&tables, args.batch, labels);
     // The verdict's tables need the core to run over every event; the others only the rows.
     let verdict = tables.iter().any(|t| t.is_verdict());
     let outcome = run.go(verdict, args.quiet, "exporting", |e, wanted| {

@@ -231,27 +231,29 @@ impl TcpState {
 
 impl fmt::Display for TcpState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_plain_name(self);
-        f.write_str(s)
+        f.write_str(self.as_str())
     }
 }
 
-fn serde_plain_name(s: &TcpState) -> &'static str {
-    use TcpState::*;
-    match s {
-        Established => "ESTABLISHED",
-        SynSent => "SYN_SENT",
-        SynRecv => "SYN_RECV",
-        FinWait1 => "FIN_WAIT1",
-        FinWait2 => "FIN_WAIT2",
-        TimeWait => "TIME_WAIT",
-        Close => "CLOSE",
-        CloseWait => "CLOSE_WAIT",
-        LastAck => "LAST_ACK",
-        Listen => "LISTEN",
-        Closing => "CLOSING",
-        NewSynRecv => "NEW_SYN_RECV",
-        Unknown => "UNKNOWN",
+impl TcpState {
+    /// The kernel's name of the state (`ESTABLISHED`, `SYN_SENT`, …).
+    pub fn as_str(&self) -> &'static str {
+        use TcpState::*;
+        match self {
+            Established => "ESTABLISHED",
+            SynSent => "SYN_SENT",
+            SynRecv => "SYN_RECV",
+            FinWait1 => "FIN_WAIT1",
+            FinWait2 => "FIN_WAIT2",
+            TimeWait => "TIME_WAIT",
+            Close => "CLOSE",
+            CloseWait => "CLOSE_WAIT",
+            LastAck => "LAST_ACK",
+            Listen => "LISTEN",
+            Closing => "CLOSING",
+            NewSynRecv => "NEW_SYN_RECV",
+            Unknown => "UNKNOWN",
+        }
     }
 }
 

@@ -13,8 +13,10 @@ mod verdict;
 pub mod write;
 
 use polars::prelude::*;
+use polars_arrow::array::{BooleanArray, MutableBinaryViewArray};
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 
-use crate::event::{Event, Ts};
+use crate::event::{Event, Name, Ts};
 use crate::topology::Topology;
 
 /// The tables of a capture.
@@ -47,6 +49,9 @@ pub enum Type {
     /// A UTC time with nanoseconds (`timestamp[ns, UTC]`).
     Time,
     Text,
+    /// Text that repeats from row to row (names, kinds, states): a string to SQL and CSV, and in
+    /// Parquet a dictionary of each row group's distinct values (polars reads it as categorical).
+    Label,
     U64,
     I64,
     F64,
@@ -56,10 +61,11 @@ pub enum Type {
 }
 
 impl Type {
+    /// Its polars type, with labels held as strings.
     pub fn dtype(self) -> DataType {
         match self {
             Type::Time => DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)),
-            Type::Text => DataType::String,
+            Type::Text | Type::Label => DataType::String,
             Type::U64 => DataType::UInt64,
             Type::I64 => DataType::Int64,
             Type::F64 => DataType::Float64,
@@ -73,6 +79,7 @@ impl Type {
         match self {
             Type::Time => "timestamp (ns, UTC)",
             Type::Text => "string",
+            Type::Label => "string (dictionary)",
             Type::U64 => "uint64",
             Type::I64 => "int64",
             Type::F64 => "float64",
@@ -104,32 +111,32 @@ const COMMON: [Column; 8] = [
     ),
     col(
         "node",
-        Type::Text,
+        Type::Label,
         "The node that saw it (else the node of the pod it is attributed to).",
     ),
     col(
         "namespace",
-        Type::Text,
+        Type::Label,
         "The namespace it is attributed to, by the topology.",
     ),
     col(
         "pod",
-        Type::Text,
+        Type::Label,
         "The pod it is attributed to (a kernel event through its cgroup).",
     ),
     col(
         "container",
-        Type::Text,
+        Type::Label,
         "The container it is attributed to, when known.",
     ),
     col(
         "service",
-        Type::Text,
+        Type::Label,
         "The service: `service.name` of spans and logs, else none.",
     ),
     col(
         "source",
-        Type::Text,
+        Type::Label,
         "The collector: ebpf, kube, otlp, kmsg, pod-logs, import, tapio.",
     ),
 ];
@@ -137,7 +144,7 @@ const COMMON: [Column; 8] = [
 const KERNEL: &[Column] = &[
     col(
         "kind",
-        Type::Text,
+        Type::Label,
         "exec, exit, signal, oom, tcp, retransmit, task, pressure, throttle.",
     ),
     col(
@@ -145,12 +152,12 @@ const KERNEL: &[Column] = &[
         Type::U64,
         "The process (for signal: the target; for oom: the victim).",
     ),
-    col("comm", Type::Text, "Its command name."),
+    col("comm", Type::Label, "Its command name."),
     col("ppid", Type::U64, "exec: the parent process."),
-    col("filename", Type::Text, "exec: the program."),
+    col("filename", Type::Label, "exec: the program."),
     col(
         "cgroup",
-        Type::Text,
+        Type::Label,
         "The cgroup path (oom: the victim's memory cgroup).",
     ),
     col("exit_code", Type::I64, "exit: the status passed to exit()."),
@@ -166,12 +173,12 @@ const KERNEL: &[Column] = &[
     ),
     col(
         "sender_comm",
-        Type::Text,
+        Type::Label,
         "signal: the sender's command name; oom: the invoker's.",
     ),
     col(
         "oom_constraint",
-        Type::Text,
+        Type::Label,
         "oom: memcg, global, cpuset, mempolicy, unknown.",
     ),
     col("rss_bytes", Type::U64, "oom: the victim's resident memory."),
@@ -185,23 +192,23 @@ const KERNEL: &[Column] = &[
         Type::U64,
         "oom: the memory cgroup's limit.",
     ),
-    col("saddr", Type::Text, "tcp, retransmit: the local address."),
+    col("saddr", Type::Label, "tcp, retransmit: the local address."),
     col("sport", Type::U64, "tcp, retransmit: the local port."),
-    col("daddr", Type::Text, "tcp, retransmit: the remote address."),
+    col("daddr", Type::Label, "tcp, retransmit: the remote address."),
     col("dport", Type::U64, "tcp, retransmit: the remote port."),
     col(
         "tcp_old",
-        Type::Text,
+        Type::Label,
         "tcp: the state before (SYN_SENT, ESTABLISHED, …).",
     ),
     col(
         "tcp_new",
-        Type::Text,
+        Type::Label,
         "tcp: the state after; retransmit: the state.",
     ),
     col(
         "tcp_outcome",
-        Type::Text,
+        Type::Label,
         "tcp: connected, refused, reset, timeout, closed, other.",
     ),
     col(
@@ -245,10 +252,10 @@ const SPANS: &[Column] = &[
         Type::Text,
         "16 hex digits; none for a root span.",
     ),
-    col("name", Type::Text, "The operation."),
+    col("name", Type::Label, "The operation."),
     col(
         "span_kind",
-        Type::Text,
+        Type::Label,
         "internal, server, client, producer, consumer, unspecified.",
     ),
     col("start", Type::Time, "When it began."),
@@ -257,7 +264,7 @@ const SPANS: &[Column] = &[
         Type::U64,
         "How long it took, in nanoseconds.",
     ),
-    col("status", Type::Text, "unset, ok, error."),
+    col("status", Type::Label, "unset, ok, error."),
     col(
         "status_message",
         Type::Text,
@@ -270,7 +277,7 @@ const SPANS: &[Column] = &[
     ),
     col(
         "peer",
-        Type::Text,
+        Type::Label,
         "The host or address a client span called.",
     ),
 ];
@@ -278,17 +285,17 @@ const SPANS: &[Column] = &[
 const LOGS: &[Column] = &[
     col(
         "origin",
-        Type::Text,
+        Type::Label,
         "kmsg, syslog, journal, app, …: where the line was written.",
     ),
     col(
         "severity",
-        Type::Text,
+        Type::Label,
         "trace, debug, info, warn, error, fatal, unknown.",
     ),
     col(
         "ident",
-        Type::Text,
+        Type::Label,
         "The writer: syslog identifier, unit or container.",
     ),
     col("pid", Type::U64, "The writing process, when known."),
@@ -340,10 +347,10 @@ const K8S_EVENTS: &[Column] = &[
 ];
 
 const OBJECTS: &[Column] = &[
-    col("kind", Type::Text, "Pod, Deployment, Node, …"),
+    col("kind", Type::Label, "Pod, Deployment, Node, …"),
     col("name", Type::Text, "The object's name."),
     col("uid", Type::Text, "The object's uid."),
-    col("change", Type::Text, "added, modified, deleted, listed."),
+    col("change", Type::Label, "added, modified, deleted, listed."),
     col("resource_version", Type::Text, "Its resourceVersion."),
     col(
         "json",
@@ -361,23 +368,23 @@ const VERDICT_COMMON: [Column; 8] = [
     ),
     col("ts", Type::Time, "When it started."),
     col("end", Type::Time, "When it ended (the last evidence)."),
-    col("node", Type::Text, "The node of its entity, when known."),
-    col("namespace", Type::Text, "The namespace of its entity."),
-    col("pod", Type::Text, "The pod, when its entity is one."),
+    col("node", Type::Label, "The node of its entity, when known."),
+    col("namespace", Type::Label, "The namespace of its entity."),
+    col("pod", Type::Label, "The pod, when its entity is one."),
     col(
         "container",
-        Type::Text,
+        Type::Label,
         "The container, when known (an OOM kill's).",
     ),
     col(
         "service",
-        Type::Text,
+        Type::Label,
         "The service, when its entity is one (a Service or an application's `service.name`).",
     ),
 ];
 
 const INCIDENTS: &[Column] = &[
-    col("severity", Type::Text, "low, medium, high, critical."),
+    col("severity", Type::Label, "low, medium, high, critical."),
     col(
         "confidence",
         Type::F64,
@@ -385,7 +392,7 @@ const INCIDENTS: &[Column] = &[
     ),
     col(
         "root_kind",
-        Type::Text,
+        Type::Label,
         "The root-cause kind (`docs/correlation.md` lists them).",
     ),
     col(
@@ -441,12 +448,12 @@ const FINDINGS: &[Column] = &[
     ),
     col(
         "kind",
-        Type::Text,
+        Type::Label,
         "The finding kind (`docs/correlation.md` lists them).",
     ),
     col(
         "layer",
-        Type::Text,
+        Type::Label,
         "The layer that saw it: KERNEL, NET, K8S, TRACE, LOG, TAPIO.",
     ),
     col("entity", Type::Text, "What it is about."),
@@ -497,11 +504,22 @@ impl Table {
         common.iter().chain(own).copied().collect()
     }
 
-    /// The table's schema, as polars types it.
+    /// The table's schema, as polars types it (labels as strings).
     pub fn schema(self) -> Schema {
+        self.schema_with(Labels::Strings)
+    }
+
+    /// The table's schema with its labels held as `labels` says.
+    pub fn schema_with(self, labels: Labels) -> Schema {
         self.columns()
             .into_iter()
-            .map(|c| Field::new(c.name.into(), c.ty.dtype()))
+            .map(|c| {
+                let dtype = match (c.ty, labels) {
+                    (Type::Label, Labels::Dictionary) => Dict::file_dtype(c.name),
+                    (ty, _) => ty.dtype(),
+                };
+                Field::new(c.name.into(), dtype)
+            })
             .collect()
     }
 
@@ -532,6 +550,12 @@ impl Table {
 pub enum Cell<'a> {
     Time(Option<Ts>),
     Text(Option<std::borrow::Cow<'a, str>>),
+    /// A shared name, as text (never empty: an empty one is `Text(None)`).
+    Name(&'a Name),
+    /// A constant, as text.
+    Const(&'static str),
+    /// An address, as text.
+    Addr(Option<std::net::IpAddr>),
     U64(Option<u64>),
     I64(Option<i64>),
     F64(Option<f64>),
@@ -544,7 +568,7 @@ impl Cell<'_> {
     pub fn none(ty: Type) -> Cell<'static> {
         match ty {
             Type::Time => Cell::Time(None),
-            Type::Text => Cell::Text(None),
+            Type::Text | Type::Label => Cell::Text(None),
             Type::U64 => Cell::U64(None),
             Type::I64 => Cell::I64(None),
             Type::F64 => Cell::F64(None),
@@ -552,57 +576,374 @@ impl Cell<'_> {
             Type::Seqs => Cell::Seqs(Vec::new()),
         }
     }
+
+    /// Whether it is the empty cell of its type (a row need not set it).
+    #[inline]
+    pub fn is_null(&self) -> bool {
+        match self {
+            Cell::Time(x) => x.is_none(),
+            Cell::Text(x) => x.is_none(),
+            Cell::Name(_) | Cell::Const(_) => false,
+            Cell::Addr(x) => x.is_none(),
+            Cell::U64(x) => x.is_none(),
+            Cell::I64(x) => x.is_none(),
+            Cell::F64(x) => x.is_none(),
+            Cell::Bool(x) => x.is_none(),
+            Cell::Seqs(x) => x.is_empty(),
+        }
+    }
 }
 
-/// The values of one column of a batch.
-enum Values {
-    /// Numbers are kept as values and a validity bitmap (8 bytes and a bit a cell, where
-    /// `Option<u64>` takes 16): the batch is written to memory once, and twice as fast.
-    Time(PrimitiveChunkedBuilder<Int64Type>),
-    /// Strings are appended to one buffer, not allocated a cell at a time.
-    Text(StringChunkedBuilder),
-    U64(PrimitiveChunkedBuilder<UInt64Type>),
-    I64(PrimitiveChunkedBuilder<Int64Type>),
-    F64(PrimitiveChunkedBuilder<Float64Type>),
-    Bool(BooleanChunkedBuilder),
-    Seqs(Vec<Vec<u64>>),
+/// How the label columns of a batch are held.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Labels {
+    /// As strings: what SQL's string functions and the text formats want.
+    #[default]
+    Strings,
+    /// As numbers into a dictionary of the batch's distinct values (a polars categorical): a
+    /// row's label is found by where its string lies in memory, not copied, and Parquet writes
+    /// the dictionary as it is instead of hashing every string to build one.
+    Dictionary,
 }
 
-impl Values {
-    fn new(name: &str, ty: Type, n: usize) -> Values {
-        let name: PlSmallStr = name.into();
-        match ty {
-            Type::Time => Values::Time(PrimitiveChunkedBuilder::new(name, n)),
-            Type::Text => Values::Text(StringChunkedBuilder::new(name, n)),
-            Type::U64 => Values::U64(PrimitiveChunkedBuilder::new(name, n)),
-            Type::I64 => Values::I64(PrimitiveChunkedBuilder::new(name, n)),
-            Type::F64 => Values::F64(PrimitiveChunkedBuilder::new(name, n)),
-            Type::Bool => Values::Bool(BooleanChunkedBuilder::new(name, n)),
-            Type::Seqs => Values::Seqs(Vec::with_capacity(n)),
+/// The dictionary of a label column within one batch, and the numbers of its rows so far.
+struct Dict {
+    dtype: DataType,
+    mapping: Arc<CategoricalMapping>,
+    /// The names met last, by address, and their numbers: most labels are a name shared by many
+    /// events, or a constant, so a row finds its number without reading its string.
+    recent: Vec<Recent>,
+    /// The addresses met, and their numbers.
+    addrs: PlHashMap<std::net::IpAddr, u32>,
+    keys: Vec<u32>,
+    validity: MutableBitmap,
+}
+
+const RECENT: usize = 64;
+
+/// A name met lately, and its number.
+#[derive(Clone, Default)]
+struct Recent {
+    at: usize,
+    len: usize,
+    key: u32,
+    /// Held, not read: the name cannot be freed (and its address reused) while remembered.
+    _alive: Option<Name>,
+}
+
+/// An address as text, without an allocation.
+struct Addr {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Addr {
+    fn new(a: std::net::IpAddr) -> Addr {
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut w = &mut buf[..];
+        // The longest address (an IPv6 with an IPv4 tail) is 45 bytes.
+        let _ = write!(w, "{a}");
+        let len = 48 - w.len();
+        Addr { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Dict {
+    /// The type a file of labels declares: one categories a column, named for it, so polars
+    /// reading the tables back can join their labels.
+    fn file_dtype(column: &str) -> DataType {
+        let cats = Categories::new(column.into(), "tapio".into(), CategoricalPhysical::U32);
+        let mapping = cats.mapping();
+        DataType::Categorical(cats, mapping)
+    }
+
+    /// An empty dictionary, for a new batch.
+    fn new(n: usize) -> Dict {
+        let cats = Categories::random("tapio".into(), CategoricalPhysical::U32);
+        let mapping = cats.mapping();
+        Dict {
+            dtype: DataType::Categorical(cats, mapping.clone()),
+            mapping,
+            recent: vec![Recent::default(); RECENT],
+            addrs: PlHashMap::default(),
+            keys: Vec::with_capacity(n),
+            validity: MutableBitmap::with_capacity(n),
+        }
+    }
+
+    /// A string of unknown life: hashed.
+    #[inline]
+    fn push(&mut self, s: Option<&str>) -> PolarsResult<()> {
+        let Some(s) = s else {
+            self.keys.push(0);
+            self.validity.push(false);
+            return Ok(());
+        };
+        let key = self.mapping.insert_cat(s)?;
+        self.keys.push(key);
+        self.validity.push(true);
+        Ok(())
+    }
+
+    /// A shared name or a constant: known by its address. The slot keeps the name alive, so
+    /// its address is not another string's while it is remembered (a constant lives forever).
+    #[inline(always)]
+    fn push_known(&mut self, s: &str, name: Option<&Name>) -> PolarsResult<()> {
+        let at = s.as_ptr() as usize;
+        let slot = &mut self.recent[((at >> 4) ^ (at >> 12)) & (RECENT - 1)];
+        let key = if slot.at == at && slot.len == s.len() {
+            slot.key
+        } else {
+            let key = self.mapping.insert_cat(s)?;
+            *slot = Recent {
+                at,
+                len: s.len(),
+                key,
+                _alive: name.cloned(),
+            };
+            key
+        };
+        self.keys.push(key);
+        self.validity.push(true);
+        Ok(())
+    }
+
+    /// An address: its number by the address itself, formatted only the first time.
+    #[inline]
+    fn push_addr(&mut self, a: Option<std::net::IpAddr>) -> PolarsResult<()> {
+        let Some(a) = a else {
+            return self.push(None);
+        };
+        let key = match self.addrs.get(&a) {
+            Some(&key) => key,
+            None => {
+                let key = self.mapping.insert_cat(Addr::new(a).as_str())?;
+                self.addrs.insert(a, key);
+                key
+            }
+        };
+        self.keys.push(key);
+        self.validity.push(true);
+        Ok(())
+    }
+
+    #[inline]
+    fn pad(&mut self, n: usize) {
+        let missing = n - self.keys.len();
+        self.keys.resize(n, 0);
+        self.validity.extend_constant(missing, false);
+    }
+
+    /// A batch's labels with their dictionary frozen (an enum of the values in the order they
+    /// came): written as they are, where a categorical's keys are renumbered row by row.
+    fn freeze(c: polars::prelude::Column) -> PolarsResult<polars::prelude::Column> {
+        let DataType::Categorical(_, mapping) = c.dtype() else {
+            return Ok(c);
+        };
+        let values = (0..mapping.num_cats_upper_bound())
+            .map(|k| mapping.cat_to_str(k as CatSize))
+            .collect::<Option<Vec<&str>>>()
+            .ok_or_else(|| polars_err!(ComputeError: "a dictionary of {} has a gap", c.name()))?;
+        let frozen = FrozenCategories::new(values)?;
+        let dtype = DataType::Enum(frozen.clone(), frozen.mapping().clone());
+        let name = c.name().clone();
+        let keys = c.as_materialized_series().cat32()?.physical().clone();
+        // The smallest keys that hold the values, as the enum says.
+        let labels = match frozen.physical() {
+            CategoricalPhysical::U8 => {
+                let keys = keys.cast(&DataType::UInt8)?.u8()?.clone();
+                unsafe { Categorical8Chunked::from_cats_and_dtype_unchecked(keys, dtype) }
+                    .into_series()
+            }
+            CategoricalPhysical::U16 => {
+                let keys = keys.cast(&DataType::UInt16)?.u16()?.clone();
+                unsafe { Categorical16Chunked::from_cats_and_dtype_unchecked(keys, dtype) }
+                    .into_series()
+            }
+            CategoricalPhysical::U32 => {
+                unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(keys, dtype) }
+                    .into_series()
+            }
+        };
+        Ok(labels.with_name(name).into_column())
+    }
+
+    /// The same dictionary for the next chunk of the batch, with no rows.
+    fn next_chunk(&mut self, n: usize) -> Dict {
+        Dict {
+            dtype: self.dtype.clone(),
+            mapping: self.mapping.clone(),
+            recent: std::mem::take(&mut self.recent),
+            addrs: std::mem::take(&mut self.addrs),
+            keys: Vec::with_capacity(n),
+            validity: MutableBitmap::with_capacity(n),
+        }
+    }
+
+    fn column(self, name: PlSmallStr) -> polars::prelude::Column {
+        let keys = polars_arrow::array::PrimitiveArray::<u32>::new(
+            polars_arrow::datatypes::ArrowDataType::UInt32,
+            self.keys.into(),
+            self.validity.into(),
+        );
+        let keys = UInt32Chunked::with_chunk(name, keys);
+        // Every key was given by the mapping of this dtype.
+        let labels =
+            unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(keys, self.dtype) };
+        labels.into_series().into_column()
+    }
+}
+
+/// Numbers of a column: values, and which are there (8 bytes and a bit a cell, where
+/// `Option<u64>` takes 16).
+struct Nums<T> {
+    values: Vec<T>,
+    valid: MutableBitmap,
+}
+
+impl<T: polars_arrow::types::NativeType> Nums<T> {
+    fn new(n: usize) -> Nums<T> {
+        Nums {
+            values: Vec::with_capacity(n),
+            valid: MutableBitmap::with_capacity(n),
         }
     }
 
     #[inline]
-    fn push(&mut self, c: Cell<'_>) {
-        let nanos = |t: Option<Ts>| t.map(|t| i64::try_from(t.0).unwrap_or(i64::MAX));
+    fn push(&mut self, x: Option<T>) {
+        self.values.push(x.unwrap_or_default());
+        self.valid.push(x.is_some());
+    }
+
+    #[inline]
+    fn pad(&mut self, n: usize) {
+        let missing = n - self.values.len();
+        self.values.resize(n, T::default());
+        self.valid.extend_constant(missing, false);
+    }
+
+    fn finish(self) -> polars_arrow::array::PrimitiveArray<T> {
+        polars_arrow::array::PrimitiveArray::new(
+            T::PRIMITIVE.into(),
+            self.values.into(),
+            self.valid.into(),
+        )
+    }
+}
+
+/// The values of one column of a chunk. A row sets the cells it has; the others are filled with
+/// nulls when a later row sets the column or the chunk is sealed, many at once: a kernel row
+/// has 36 columns and sets 10 of them.
+enum Values {
+    Time(Nums<i64>),
+    /// Strings, appended to the chunk's buffers.
+    Text(MutableBinaryViewArray<str>),
+    Label(Box<Dict>),
+    U64(Nums<u64>),
+    I64(Nums<i64>),
+    F64(Nums<f64>),
+    Bool(Nums<u8>),
+    Seqs(Vec<Vec<u64>>),
+}
+
+impl Values {
+    fn new(ty: Type, labels: Labels, n: usize) -> Values {
+        match (ty, labels) {
+            (Type::Time, _) => Values::Time(Nums::new(n)),
+            (Type::Label, Labels::Dictionary) => Values::Label(Box::new(Dict::new(n))),
+            (Type::Text | Type::Label, _) => Values::Text(MutableBinaryViewArray::with_capacity(n)),
+            (Type::U64, _) => Values::U64(Nums::new(n)),
+            (Type::I64, _) => Values::I64(Nums::new(n)),
+            (Type::F64, _) => Values::F64(Nums::new(n)),
+            (Type::Bool, _) => Values::Bool(Nums::new(n)),
+            (Type::Seqs, _) => Values::Seqs(Vec::with_capacity(n)),
+        }
+    }
+
+    /// Empty values for the next chunk of the batch (a label column keeps its dictionary).
+    fn next_chunk(&mut self, ty: Type, n: usize) -> Values {
+        match self {
+            Values::Label(d) => Values::Label(Box::new(d.next_chunk(n))),
+            _ => Values::new(ty, Labels::Strings, n),
+        }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        match self {
+            Values::Time(v) | Values::I64(v) => v.values.len(),
+            Values::Text(v) => v.len(),
+            Values::Label(v) => v.keys.len(),
+            Values::U64(v) => v.values.len(),
+            Values::F64(v) => v.values.len(),
+            Values::Bool(v) => v.values.len(),
+            Values::Seqs(v) => v.len(),
+        }
+    }
+
+    /// Nulls up to row `n`.
+    #[inline(always)]
+    fn pad(&mut self, n: usize) {
+        if self.len() < n {
+            self.fill(n);
+        }
+    }
+
+    #[inline(never)]
+    fn fill(&mut self, n: usize) {
+        match self {
+            Values::Time(v) | Values::I64(v) => v.pad(n),
+            Values::Text(v) => {
+                let missing = n - v.len();
+                v.extend_null(missing);
+            }
+            Values::Label(v) => v.pad(n),
+            Values::U64(v) => v.pad(n),
+            Values::F64(v) => v.pad(n),
+            Values::Bool(v) => v.pad(n),
+            Values::Seqs(v) => v.resize_with(n, Vec::new),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, c: Cell<'_>) -> PolarsResult<()> {
         match (self, c) {
-            (Values::Time(v), Cell::Time(t)) => v.append_option(nanos(t)),
-            (Values::Text(v), Cell::Text(s)) => v.append_option(s),
-            (Values::U64(v), Cell::U64(x)) => v.append_option(x),
-            (Values::I64(v), Cell::I64(x)) => v.append_option(x),
-            (Values::F64(v), Cell::F64(x)) => v.append_option(x),
-            (Values::Bool(v), Cell::Bool(x)) => v.append_option(x),
+            (Values::Time(v), Cell::Time(t)) => {
+                v.push(t.map(|t| i64::try_from(t.0).unwrap_or(i64::MAX)))
+            }
+            (Values::Text(v), Cell::Text(s)) => v.push(s),
+            (Values::Label(v), Cell::Text(s)) => v.push(s.as_deref())?,
+            (Values::Text(v), Cell::Name(n)) => v.push_value(n.as_str()),
+            (Values::Label(v), Cell::Name(n)) => v.push_known(n.as_str(), Some(n))?,
+            (Values::Text(v), Cell::Const(s)) => v.push_value(s),
+            (Values::Label(v), Cell::Const(s)) => v.push_known(s, None)?,
+            (Values::Text(v), Cell::Addr(a)) => match a {
+                Some(a) => v.push_value(Addr::new(a).as_str()),
+                None => v.push_null(),
+            },
+            (Values::Label(v), Cell::Addr(a)) => v.push_addr(a)?,
+            (Values::U64(v), Cell::U64(x)) => v.push(x),
+            (Values::I64(v), Cell::I64(x)) => v.push(x),
+            (Values::F64(v), Cell::F64(x)) => v.push(x),
+            (Values::Bool(v), Cell::Bool(x)) => v.push(x.map(u8::from)),
             (Values::Seqs(v), Cell::Seqs(x)) => v.push(x),
             // A row out of step with its schema is a bug of this module: a test builds every
             // table from every kind of event.
             (v, c) => unreachable!("cell {c:?} in a column of {}", v.name()),
         }
+        Ok(())
     }
 
     fn name(&self) -> &'static str {
         match self {
             Values::Time(_) => "time",
             Values::Text(_) => "text",
+            Values::Label(_) => "label",
             Values::U64(_) => "u64",
             Values::I64(_) => "i64",
             Values::F64(_) => "f64",
@@ -614,15 +955,24 @@ impl Values {
     fn column(self, name: &str) -> PolarsResult<polars::prelude::Column> {
         let name: PlSmallStr = name.into();
         Ok(match self {
-            Values::Time(v) => v
-                .finish()
+            Values::Time(v) => Int64Chunked::with_chunk(name, v.finish())
                 .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
                 .into_column(),
-            Values::Text(v) => v.finish().with_name(name).into_column(),
-            Values::U64(v) => v.finish().into_column(),
-            Values::I64(v) => v.finish().into_column(),
-            Values::F64(v) => v.finish().into_column(),
-            Values::Bool(v) => v.finish().into_column(),
+            Values::I64(v) => Int64Chunked::with_chunk(name, v.finish()).into_column(),
+            Values::Text(v) => StringChunked::with_chunk(name, v.freeze()).into_column(),
+            Values::Label(v) => v.column(name),
+            Values::U64(v) => UInt64Chunked::with_chunk(name, v.finish()).into_column(),
+            Values::F64(v) => Float64Chunked::with_chunk(name, v.finish()).into_column(),
+            Values::Bool(v) => {
+                let values: Bitmap = v.values.iter().map(|&b| b != 0).collect();
+                let valid: Option<Bitmap> = v.valid.into();
+                let array = BooleanArray::new(
+                    polars_arrow::datatypes::ArrowDataType::Boolean,
+                    values,
+                    valid,
+                );
+                BooleanChunked::with_chunk(name, array).into_column()
+            }
             Values::Seqs(v) => {
                 let lists: ListChunked = v
                     .into_iter()
@@ -641,6 +991,7 @@ impl Values {
 /// The rows of one table not yet handed out.
 struct Batch {
     table: Table,
+    labels: Labels,
     columns: Vec<Column>,
     values: Vec<Values>,
     /// Rows in `values`.
@@ -648,38 +999,76 @@ struct Batch {
     /// The chunks made so far, and their rows.
     made: Option<DataFrame>,
     rows: usize,
+    /// The first error of setting a cell, said when the row ends.
+    failed: Option<PolarsError>,
 }
 
-/// Rows of a chunk: a row goes to every column of its table, and the columns of a few thousand
-/// rows stay in the processor's cache while they fill (with a batch's worth of rows in the
-/// builders, every cell written was a miss to memory: half the time of making rows).
+/// Rows of a chunk: the columns of a few thousand rows stay in the processor's cache while they
+/// fill (with a batch's worth of rows in the builders, every cell written was a miss to memory).
 const CHUNK: usize = 2048;
 
+/// A row being written: its cells are set by column; the columns not set are null.
+pub(crate) struct Row<'b> {
+    batch: &'b mut Batch,
+}
+
+impl Row<'_> {
+    /// Sets column `col` (its place among the table's columns). Inlined where a row is made,
+    /// so that a cell is never written to memory to be matched (reading back a cell just
+    /// written, misaligned, stalled the processor on every cell).
+    #[inline(always)]
+    pub fn set(&mut self, col: usize, c: Cell<'_>) {
+        let at = self.batch.filling;
+        let v = &mut self.batch.values[col];
+        v.pad(at);
+        if let Err(e) = v.push(c) {
+            self.batch.failed.get_or_insert(e);
+        }
+    }
+
+    /// Sets the columns from `first` on, in order.
+    #[inline(always)]
+    pub fn set_all<const N: usize>(&mut self, first: usize, cells: [Cell<'_>; N]) {
+        for (i, c) in cells.into_iter().enumerate() {
+            if !c.is_null() {
+                self.set(first + i, c);
+            }
+        }
+    }
+}
+
 impl Batch {
-    fn new(table: Table) -> Batch {
+    fn new(table: Table, labels: Labels) -> Batch {
         let columns = table.columns();
-        let values = Batch::builders(&columns);
+        let values = Batch::builders(&columns, labels);
         Batch {
             table,
+            labels,
             columns,
             values,
             filling: 0,
             made: None,
             rows: 0,
+            failed: None,
         }
     }
 
-    fn builders(columns: &[Column]) -> Vec<Values> {
+    /// Builders for a new batch (new dictionaries).
+    fn builders(columns: &[Column], labels: Labels) -> Vec<Values> {
         columns
             .iter()
-            .map(|c| Values::new(c.name, c.ty, CHUNK))
+            .map(|c| Values::new(c.ty, labels, CHUNK))
             .collect()
     }
 
-    fn push(&mut self, cells: &mut Vec<Cell<'_>>) -> PolarsResult<()> {
-        debug_assert_eq!(cells.len(), self.values.len(), "{}", self.table);
-        for (v, c) in self.values.iter_mut().zip(cells.drain(..)) {
-            v.push(c);
+    /// A new row, ended by [`Batch::end_row`].
+    fn row(&mut self) -> Row<'_> {
+        Row { batch: self }
+    }
+
+    fn end_row(&mut self) -> PolarsResult<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         self.rows += 1;
         self.filling += 1;
@@ -689,13 +1078,34 @@ impl Batch {
         Ok(())
     }
 
+    /// A whole row of cells, in the order of the columns.
+    fn push(&mut self, cells: Vec<Cell<'_>>) -> PolarsResult<()> {
+        debug_assert_eq!(cells.len(), self.values.len(), "{}", self.table);
+        let mut row = self.row();
+        for (i, c) in cells.into_iter().enumerate() {
+            if !c.is_null() {
+                row.set(i, c);
+            }
+        }
+        self.end_row()
+    }
+
     /// The rows in the builders become a chunk of the batch.
     fn seal(&mut self) -> PolarsResult<()> {
-        let values = std::mem::replace(&mut self.values, Batch::builders(&self.columns));
+        let next = self
+            .values
+            .iter_mut()
+            .zip(&self.columns)
+            .map(|(v, c)| v.next_chunk(c.ty, CHUNK))
+            .collect();
+        let values = std::mem::replace(&mut self.values, next);
         let columns = values
             .into_iter()
             .zip(&self.columns)
-            .map(|(v, c)| v.column(c.name))
+            .map(|(mut v, c)| {
+                v.pad(self.filling);
+                v.column(c.name)
+            })
             .collect::<PolarsResult<Vec<_>>>()?;
         let chunk = DataFrame::new(self.filling, columns)?;
         self.filling = 0;
@@ -713,10 +1123,23 @@ impl Batch {
             self.seal()?;
         }
         self.rows = 0;
-        Ok(self
-            .made
-            .take()
-            .unwrap_or_else(|| DataFrame::empty_with_schema(&self.table.schema())))
+        let Some(df) = self.made.take() else {
+            return Ok(DataFrame::empty_with_schema(
+                &self.table.schema_with(self.labels),
+            ));
+        };
+        if self.labels == Labels::Dictionary {
+            // A batch's dictionaries hold its own labels only (a row group's, once written).
+            self.values = Batch::builders(&self.columns, self.labels);
+            let height = df.height();
+            let columns = df
+                .into_columns()
+                .into_iter()
+                .map(Dict::freeze)
+                .collect::<PolarsResult<Vec<_>>>()?;
+            return DataFrame::new(height, columns);
+        }
+        Ok(df)
     }
 }
 
@@ -728,31 +1151,25 @@ pub struct Tabulator {
     by_cgroup: PlHashMap<crate::event::Name, rows::OwnedWho>,
     batches: Vec<Batch>,
     batch_rows: usize,
-    /// The cells of the last row, kept for the next (a row is no allocation).
-    spare: Vec<Cell<'static>>,
 }
 
 /// Cgroups remembered at most; past it the memory starts again.
 const CGROUPS: usize = 65_536;
 
-/// An empty vector of cells that borrow for another lifetime, in the same allocation.
-fn recycle<'b>(mut v: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
-    v.clear();
-    // Collecting from an empty vector's iterator into one of the same layout keeps its
-    // allocation (the standard library collects in place).
-    v.into_iter().map(|_| Cell::U64(None)).collect()
-}
-
 impl Tabulator {
-    /// Rows for `tables`, handed out `batch_rows` at a time.
+    /// Rows for `tables`, handed out `batch_rows` at a time, labels as strings.
     pub fn new(tables: &[Table], batch_rows: usize) -> Tabulator {
+        Tabulator::with_labels(tables, batch_rows, Labels::Strings)
+    }
+
+    /// Rows for `tables`, handed out `batch_rows` at a time, labels held as `labels` says.
+    pub fn with_labels(tables: &[Table], batch_rows: usize, labels: Labels) -> Tabulator {
         let batch_rows = batch_rows.max(1);
         Tabulator {
             topology: Topology::new(),
             by_cgroup: PlHashMap::default(),
-            batches: tables.iter().map(|&t| Batch::new(t)).collect(),
+            batches: tables.iter().map(|&t| Batch::new(t, labels)).collect(),
             batch_rows,
-            spare: Vec::with_capacity(64),
         }
     }
 
@@ -771,13 +1188,14 @@ impl Tabulator {
         let Some(batch) = self.batches.iter_mut().find(|b| b.table == table) else {
             return Ok(None);
         };
+        // node, namespace, pod, container, service: a kernel event's by its cgroup, remembered.
         let who = match rows::cgroup_of(e) {
             Some(cgroup) => {
                 if self.by_cgroup.len() >= CGROUPS {
                     self.by_cgroup.clear();
                 }
                 let topology = &mut self.topology;
-                let who = self
+                let (_, who) = self
                     .by_cgroup
                     .raw_entry_mut()
                     .from_key(cgroup)
@@ -786,31 +1204,42 @@ impl Tabulator {
                             cgroup.clone(),
                             rows::who_of_cgroup(topology, cgroup).owned(),
                         )
-                    })
-                    .1;
-                who.borrowed()
+                    });
+                who.cells()
             }
-            None => rows::who(&mut self.topology, e),
+            None => {
+                let who = rows::who(&mut self.topology, e);
+                [
+                    rows::opt(who.node),
+                    rows::opt(who.namespace),
+                    rows::opt(who.pod),
+                    rows::opt(who.container),
+                    rows::opt(who.service),
+                ]
+            }
         };
-        let mut cells = recycle(std::mem::take(&mut self.spare));
-        cells.extend([
-            Cell::Time(Some(e.ts)),
-            Cell::U64(Some(e.seq)),
-            match e.node.as_str() {
-                "" => rows::opt(who.node),
-                node => Cell::Text(Some(node.into())),
-            },
-            rows::opt(who.namespace),
-            rows::opt(who.pod),
-            rows::opt(who.container),
-            rows::opt(who.service),
-            Cell::Text(Some(e.source.as_str().into())),
-        ]);
-        rows::cells(e, &mut cells);
-        batch.push(&mut cells)?;
-        let full = batch.rows >= self.batch_rows;
-        self.spare = recycle(cells);
-        Ok(full.then_some(table))
+        let [node, namespace, pod, container, service] = who;
+        let mut row = batch.row();
+        row.set_all(
+            0,
+            [
+                Cell::Time(Some(e.ts)),
+                Cell::U64(Some(e.seq)),
+                if e.node.is_empty() {
+                    node
+                } else {
+                    Cell::Name(&e.node)
+                },
+                namespace,
+                pod,
+                container,
+                service,
+                rows::konst(e.source.as_str()),
+            ],
+        );
+        rows::cells(e, &mut row);
+        batch.end_row()?;
+        Ok((batch.rows >= self.batch_rows).then_some(table))
     }
 
     /// The verdict's tables of a run: `incidents` and `findings` (those asked for), with the
@@ -823,9 +1252,9 @@ impl Tabulator {
         for b in &mut self.batches {
             let table = b.table;
             let mut pushed = Ok(());
-            let mut push = |mut cells: Vec<Cell<'_>>| {
+            let mut push = |cells: Vec<Cell<'_>>| {
                 if pushed.is_ok() {
-                    pushed = b.push(&mut cells);
+                    pushed = b.push(cells);
                 }
             };
             match table {
@@ -854,7 +1283,11 @@ pub fn schema_page() -> String {
          Generated from `src/lib/table/mod.rs` (a test checks that this page matches it). Times are\n\
          UTC with nanoseconds; a column that does not apply to a row is null. Every row carries what\n\
          the topology attributed it to: a kernel event reaches its pod and container through its\n\
-         cgroup, once the capture holds the Pod object.\n",
+         cgroup, once the capture holds the Pod object.\n\n\
+         A *string (dictionary)* column holds what repeats from row to row (names, kinds, states).\n\
+         It is text in every format; Parquet stores each row group's distinct values once, and\n\
+         readers that keep dictionaries say so: polars reads it as `Categorical`, pyarrow as\n\
+         `dictionary<string>`, DuckDB as `VARCHAR`.\n",
     );
     for t in Table::ALL {
         s.push_str(&format!(
@@ -885,6 +1318,68 @@ mod tests {
             page == schema_page(),
             "docs/tables.md is not the schema: run TAPIO_WRITE_SCHEMA_PAGE=1 cargo test the_schema_page"
         );
+    }
+
+    /// Every table of every fixture, as frames of `batch` rows, labels held as `labels` says.
+    fn fixture_frames(labels: Labels, batch: usize) -> Vec<(Table, DataFrame)> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/incidents");
+        let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().flatten().collect();
+        dirs.sort_by_key(|d| d.path());
+        let mut frames = Vec::new();
+        for dir in dirs {
+            let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+            files.sort_by_key(|f| f.path());
+            for f in files {
+                let p = f.path();
+                if p.extension().is_none_or(|x| x != "tapio") {
+                    continue;
+                }
+                let events = crate::capture::Reader::open(&p, Default::default())
+                    .unwrap()
+                    .read_all()
+                    .unwrap();
+                let mut tab = Tabulator::with_labels(Table::ALL, batch, labels);
+                for e in &events {
+                    if let Some(t) = tab.add(e, true).unwrap() {
+                        frames.push((t, tab.take(t).unwrap()));
+                    }
+                }
+                let (verdict, detected) =
+                    crate::pipeline::run_events([events.clone()], Default::default());
+                tab.add_verdict(&verdict.incidents, &detected.findings)
+                    .unwrap();
+                for &t in Table::ALL {
+                    frames.push((t, tab.take(t).unwrap()));
+                }
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn labels_as_dictionaries_are_the_same_text_as_labels_as_strings() {
+        // Batches of 3000 rows: dictionaries that span chunks (of 2048) and start anew.
+        let strings = fixture_frames(Labels::Strings, 3000);
+        let dictionaries = fixture_frames(Labels::Dictionary, 3000);
+        assert_eq!(strings.len(), dictionaries.len());
+        let mut labels = 0;
+        for ((t, s), (u, d)) in strings.iter().zip(&dictionaries) {
+            assert_eq!(t, u);
+            assert_eq!(s.height(), d.height(), "{t}");
+            for (c, col) in t.columns().iter().zip(d.columns()) {
+                let want = s.column(c.name).unwrap();
+                if c.ty == Type::Label {
+                    // A frozen dictionary of the batch's values, in the order they came.
+                    assert!(matches!(col.dtype(), DataType::Enum(..)), "{t}.{}", c.name);
+                    labels += col.len();
+                    let got = col.cast(&DataType::String).unwrap();
+                    assert!(got.equal_missing(want).unwrap().all(), "{t}.{}", c.name);
+                } else {
+                    assert!(col.equal_missing(want).unwrap().all(), "{t}.{}", c.name);
+                }
+            }
+        }
+        assert!(labels > 1000, "{labels}");
     }
 
     #[test]

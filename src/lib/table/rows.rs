@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 
-use super::{Cell, Table};
-use crate::event::{cgroup_container_id, Body, Event, Kernel, Kube, ObjectKind, Span, StatusCode};
+use super::{Cell, Row, Table};
+use crate::event::{
+    cgroup_container_id, Body, Event, Kernel, Kube, Name, ObjectKind, Span, StatusCode,
+};
 use crate::topology::Topology;
 
 /// What an event is attributed to.
@@ -17,18 +19,18 @@ pub(crate) struct Who<'a> {
     pub service: Option<&'a str>,
 }
 
-/// [`Who`] that keeps its own strings.
+/// [`Who`] that keeps its own strings, shared: each row of its cgroup names the same ones.
 #[derive(Default)]
 pub(crate) struct OwnedWho {
-    pub node: Option<String>,
-    pub namespace: Option<String>,
-    pub pod: Option<String>,
-    pub container: Option<String>,
+    pub node: Option<Name>,
+    pub namespace: Option<Name>,
+    pub pod: Option<Name>,
+    pub container: Option<Name>,
 }
 
 impl Who<'_> {
     pub fn owned(&self) -> OwnedWho {
-        let own = |s: Option<&str>| s.map(str::to_string);
+        let own = |s: Option<&str>| s.map(Name::from);
         OwnedWho {
             node: own(self.node),
             namespace: own(self.namespace),
@@ -39,14 +41,18 @@ impl Who<'_> {
 }
 
 impl OwnedWho {
-    pub fn borrowed(&self) -> Who<'_> {
-        Who {
-            node: self.node.as_deref(),
-            namespace: self.namespace.as_deref(),
-            pod: self.pod.as_deref(),
-            container: self.container.as_deref(),
-            service: None,
+    /// Its cells: node, namespace, pod, container, service.
+    pub fn cells(&self) -> [Cell<'_>; 5] {
+        fn cell(n: &Option<Name>) -> Cell<'_> {
+            n.as_ref().map_or(NO_TEXT, name)
         }
+        [
+            cell(&self.node),
+            cell(&self.namespace),
+            cell(&self.pod),
+            cell(&self.container),
+            NO_TEXT,
+        ]
     }
 }
 
@@ -184,123 +190,155 @@ pub(super) fn opt(s: Option<&str>) -> Cell<'_> {
     Cell::Text(s.map(Cow::Borrowed))
 }
 
+/// A text cell of a shared name (none when empty).
+pub(super) fn name(n: &crate::event::Name) -> Cell<'_> {
+    if n.is_empty() {
+        NO_TEXT
+    } else {
+        Cell::Name(n)
+    }
+}
+
+/// A text cell of a constant (none when empty).
+pub(super) fn konst(s: &'static str) -> Cell<'static> {
+    if s.is_empty() {
+        NO_TEXT
+    } else {
+        Cell::Const(s)
+    }
+}
+
 const NO_TEXT: Cell<'static> = Cell::Text(None);
 const NO_U64: Cell<'static> = Cell::U64(None);
 
+/// Where an event's own columns start, after the common ones.
+const OWN: usize = super::COMMON.len();
+
 /// The cells of an event's own columns (after the common ones), in the order of its table.
-pub(super) fn cells<'e>(e: &'e Event, out: &mut Vec<Cell<'e>>) {
+pub(super) fn cells(e: &Event, out: &mut Row<'_>) {
     match &e.body {
         Body::Kernel(k) => kernel(k, out),
         Body::Span(s) => span(s, out),
         Body::Log(l) => log(l, out),
         Body::AppLog(a) => log(&a.log, out),
-        Body::Kube(Kube::Event(k)) => out.extend([
-            text(k.type_.as_str()),
-            text(k.reason.as_str()),
-            text(k.involved.kind.as_str()),
-            text(k.involved.name.as_str()),
-            text(k.involved.field_path.as_str()),
-            text(k.message.as_str()),
-            u64_(k.count),
-            Cell::Time(k.first),
-            Cell::Time(k.last),
-            text(k.component.as_str()),
-        ]),
-        Body::Kube(Kube::Object(o)) => out.extend([
-            text(o.kind.as_str()),
-            text(o.name.as_str()),
-            text(o.uid.as_str()),
-            text(o.action.as_str()),
-            text(o.resource_version.as_str()),
-            text(o.json.0.as_str()),
-        ]),
+        Body::Kube(Kube::Event(k)) => out.set_all(
+            OWN,
+            [
+                text(k.type_.as_str()),
+                text(k.reason.as_str()),
+                text(k.involved.kind.as_str()),
+                text(k.involved.name.as_str()),
+                text(k.involved.field_path.as_str()),
+                text(k.message.as_str()),
+                u64_(k.count),
+                Cell::Time(k.first),
+                Cell::Time(k.last),
+                text(k.component.as_str()),
+            ],
+        ),
+        Body::Kube(Kube::Object(o)) => out.set_all(
+            OWN,
+            [
+                text(o.kind.as_str()),
+                text(o.name.as_str()),
+                text(o.uid.as_str()),
+                text(o.action.as_str()),
+                text(o.resource_version.as_str()),
+                text(o.json.0.as_str()),
+            ],
+        ),
         Body::Meta(_) => {}
     }
 }
 
-fn kernel<'e>(k: &'e Kernel, out: &mut Vec<Cell<'e>>) {
+fn kernel(k: &Kernel, out: &mut Row<'_>) {
     // kind, pid, comm, ppid, filename, cgroup, exit_code, signal, sender_pid, sender_comm,
     // oom_constraint, rss_bytes, memcg_usage_bytes, memcg_limit_bytes, saddr, sport, daddr,
     // dport, tcp_old, tcp_new, tcp_outcome, retransmits, interval_ms, psi_some_avg10,
     // psi_full_avg10, throttled_periods, periods, throttled_us
-    let base = out.len();
-    out.extend(super::KERNEL.iter().map(|c| Cell::none(c.ty)));
-    let row = &mut out[base..];
-    row[0] = text(kernel_kind(k));
+    let mut row = |i: usize, c: Cell<'_>| {
+        if !c.is_null() {
+            out.set(OWN + i, c)
+        }
+    };
+    row(0, konst(kernel_kind(k)));
     let kib = |x: u64| Cell::U64(Some(x.saturating_mul(1024)));
     match k {
         Kernel::Exec(x) => {
-            row[1] = u64_(x.pid);
-            row[2] = text(x.comm.as_str());
-            row[3] = u64_(x.ppid);
-            row[4] = text(x.filename.as_str());
-            row[5] = text(x.cgroup.as_str());
+            row(1, u64_(x.pid));
+            row(2, name(&x.comm));
+            row(3, u64_(x.ppid));
+            row(4, name(&x.filename));
+            row(5, name(&x.cgroup));
         }
         Kernel::Exit(x) => {
-            row[1] = u64_(x.pid);
-            row[2] = text(x.comm.as_str());
-            row[5] = text(x.cgroup.as_str());
-            row[6] = Cell::I64(Some(i64::from(x.code)));
-            row[7] = u64_(x.signal);
+            row(1, u64_(x.pid));
+            row(2, name(&x.comm));
+            row(5, name(&x.cgroup));
+            row(6, Cell::I64(Some(i64::from(x.code))));
+            row(7, u64_(x.signal));
         }
         Kernel::Signal(x) => {
-            row[1] = u64_(x.target_pid);
-            row[2] = text(x.target_comm.as_str());
-            row[7] = u64_(x.signal);
-            row[8] = u64_(x.sender_pid);
-            row[9] = text(x.sender_comm.as_str());
+            row(1, u64_(x.target_pid));
+            row(2, name(&x.target_comm));
+            row(7, u64_(x.signal));
+            row(8, u64_(x.sender_pid));
+            row(9, name(&x.sender_comm));
         }
         Kernel::OomKill(x) => {
-            row[1] = u64_(x.victim_pid);
-            row[2] = text(x.victim_comm.as_str());
-            row[5] = text(x.cgroup().as_str());
-            row[8] = u64_(x.killer_pid);
-            row[9] = text(x.killer_comm.as_str());
-            row[10] = text(x.constraint.as_str());
-            row[11] = if x.rss_kib > 0 {
-                kib(x.rss_kib)
-            } else {
-                NO_U64
-            };
-            row[12] = x.memcg_usage_kib.map_or(NO_U64, kib);
-            row[13] = x.memcg_limit_kib.map_or(NO_U64, kib);
+            row(1, u64_(x.victim_pid));
+            row(2, name(&x.victim_comm));
+            row(5, name(x.cgroup()));
+            row(8, u64_(x.killer_pid));
+            row(9, name(&x.killer_comm));
+            row(10, konst(x.constraint.as_str()));
+            row(
+                11,
+                if x.rss_kib > 0 {
+                    kib(x.rss_kib)
+                } else {
+                    NO_U64
+                },
+            );
+            row(12, x.memcg_usage_kib.map_or(NO_U64, kib));
+            row(13, x.memcg_limit_kib.map_or(NO_U64, kib));
         }
         Kernel::TcpState(x) => {
-            row[1] = if x.pid > 0 { u64_(x.pid) } else { NO_U64 };
-            row[14] = text(x.saddr.to_string());
-            row[15] = u64_(x.sport);
-            row[16] = text(x.daddr.to_string());
-            row[17] = u64_(x.dport);
-            row[18] = text(x.old.to_string());
-            row[19] = text(x.new.to_string());
-            row[20] = text(x.meaning.as_str());
+            row(1, if x.pid > 0 { u64_(x.pid) } else { NO_U64 });
+            row(14, Cell::Addr(Some(x.saddr)));
+            row(15, u64_(x.sport));
+            row(16, Cell::Addr(Some(x.daddr)));
+            row(17, u64_(x.dport));
+            row(18, konst(x.old.as_str()));
+            row(19, konst(x.new.as_str()));
+            row(20, konst(x.meaning.as_str()));
         }
         Kernel::TcpRetransmit(x) => {
-            row[14] = text(x.saddr.to_string());
-            row[15] = u64_(x.sport);
-            row[16] = text(x.daddr.to_string());
-            row[17] = u64_(x.dport);
-            row[19] = text(x.state.to_string());
-            row[21] = u64_(x.count);
-            row[22] = u64_(x.interval_ms);
+            row(14, Cell::Addr(Some(x.saddr)));
+            row(15, u64_(x.sport));
+            row(16, Cell::Addr(Some(x.daddr)));
+            row(17, u64_(x.dport));
+            row(19, konst(x.state.as_str()));
+            row(21, u64_(x.count));
+            row(22, u64_(x.interval_ms));
         }
         Kernel::Task(x) => {
-            row[1] = u64_(x.pid);
-            row[2] = text(x.comm.as_str());
-            row[5] = text(x.cgroup.as_str());
+            row(1, u64_(x.pid));
+            row(2, name(&x.comm));
+            row(5, name(&x.cgroup));
         }
         Kernel::Pressure(x) => {
-            row[5] = text(x.cgroup.as_str());
-            row[22] = u64_(x.interval_ms);
-            row[23] = Cell::F64(Some(f64::from(x.some_avg10) / 100.0));
-            row[24] = Cell::F64(Some(f64::from(x.full_avg10) / 100.0));
+            row(5, name(&x.cgroup));
+            row(22, u64_(x.interval_ms));
+            row(23, Cell::F64(Some(f64::from(x.some_avg10) / 100.0)));
+            row(24, Cell::F64(Some(f64::from(x.full_avg10) / 100.0)));
         }
         Kernel::CpuThrottle(x) => {
-            row[5] = text(x.cgroup.as_str());
-            row[22] = u64_(x.interval_ms);
-            row[25] = u64_(x.throttled_periods);
-            row[26] = u64_(x.periods);
-            row[27] = u64_(x.throttled_us);
+            row(5, name(&x.cgroup));
+            row(22, u64_(x.interval_ms));
+            row(25, u64_(x.throttled_periods));
+            row(26, u64_(x.periods));
+            row(27, u64_(x.throttled_us));
         }
     }
 }
@@ -321,38 +359,44 @@ fn kernel_kind(k: &Kernel) -> &'static str {
     kind.as_str()
 }
 
-fn span<'e>(s: &'e Span, out: &mut Vec<Cell<'e>>) {
+fn span(s: &Span, out: &mut Row<'_>) {
     let status = match s.status {
         StatusCode::Unset => "unset",
         StatusCode::Ok => "ok",
         StatusCode::Error => "error",
     };
-    out.extend([
-        text(s.trace_id.to_string()),
-        text(s.span_id.to_string()),
-        s.parent_span_id
-            .filter(|p| !p.is_zero())
-            .map_or(NO_TEXT, |p| text(p.to_string())),
-        text(s.name.as_str()),
-        text(s.kind.as_str()),
-        Cell::Time(Some(s.start)),
-        Cell::U64(Some(s.duration_ns())),
-        text(status),
-        text(s.status_message.as_str()),
-        Cell::U64(s.http_status().and_then(|c| u64::try_from(c).ok())),
-        crate::detect::spans::peer_of(s).map_or(NO_TEXT, text),
-    ]);
+    out.set_all(
+        OWN,
+        [
+            text(s.trace_id.to_string()),
+            text(s.span_id.to_string()),
+            s.parent_span_id
+                .filter(|p| !p.is_zero())
+                .map_or(NO_TEXT, |p| text(p.to_string())),
+            text(s.name.as_str()),
+            konst(s.kind.as_str()),
+            Cell::Time(Some(s.start)),
+            Cell::U64(Some(s.duration_ns())),
+            konst(status),
+            text(s.status_message.as_str()),
+            Cell::U64(s.http_status().and_then(|c| u64::try_from(c).ok())),
+            crate::detect::spans::peer_of(s).map_or(NO_TEXT, text),
+        ],
+    );
 }
 
-fn log<'e>(l: &'e crate::event::Log, out: &mut Vec<Cell<'e>>) {
-    out.extend([
-        text(l.origin.as_str()),
-        text(l.severity.as_str()),
-        text(l.ident.as_str()),
-        if l.pid > 0 { u64_(l.pid) } else { NO_U64 },
-        text(l.body.as_str()),
-        l.trace_id.map_or(NO_TEXT, |t| text(t.to_string())),
-        l.span_id.map_or(NO_TEXT, |t| text(t.to_string())),
-        Cell::Bool(Some(l.approximate_time)),
-    ]);
+fn log(l: &crate::event::Log, out: &mut Row<'_>) {
+    out.set_all(
+        OWN,
+        [
+            text(l.origin.as_str()),
+            konst(l.severity.as_str()),
+            text(l.ident.as_str()),
+            if l.pid > 0 { u64_(l.pid) } else { NO_U64 },
+            text(l.body.as_str()),
+            l.trace_id.map_or(NO_TEXT, |t| text(t.to_string())),
+            l.span_id.map_or(NO_TEXT, |t| text(t.to_string())),
+            Cell::Bool(Some(l.approximate_time)),
+        ],
+    );
 }

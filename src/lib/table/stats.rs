@@ -331,7 +331,7 @@ impl Stats {
     fn kernel(&mut self, e: &Event, k: &Kernel, who: rows::OwnedWho, bucket: u64) {
         let node = || {
             if e.node.is_empty() {
-                who.node.clone().unwrap_or_default()
+                who.node.as_deref().unwrap_or_default().to_string()
             } else {
                 e.node.to_string()
             }
@@ -342,8 +342,8 @@ impl Stats {
                 let key = (
                     or_dash(who.namespace.as_deref()),
                     who.pod
-                        .clone()
-                        .unwrap_or_else(|| format!("{} (no pod)", x.victim_comm)),
+                        .as_deref()
+                        .map_or_else(|| format!("{} (no pod)", x.victim_comm), str::to_string),
                 );
                 let p = self.pods.entry(key).or_default();
                 p.oom_kills_kernel += 1;

@@ -37,6 +37,15 @@ impl Format {
     pub fn extension(self) -> &'static str {
         self.as_str()
     }
+
+    /// How its rows hold labels: Parquet writes each row group's dictionary as made; Arrow IPC
+    /// files cannot change a dictionary from batch to batch, and text formats write strings.
+    pub fn labels(self) -> super::Labels {
+        match self {
+            Format::Parquet => super::Labels::Dictionary,
+            Format::Csv | Format::Jsonl | Format::Arrow => super::Labels::Strings,
+        }
+    }
 }
 
 enum Inner {
