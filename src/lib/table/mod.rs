@@ -615,8 +615,7 @@ struct Dict {
     recent: Vec<Recent>,
     /// The addresses met, and their numbers.
     addrs: PlHashMap<std::net::IpAddr, u32>,
-    keys: Vec<u32>,
-    validity: MutableBitmap,
+    keys: Nums<u32>,
 }
 
 const RECENT: usize = 64;
@@ -663,7 +662,7 @@ impl Dict {
     }
 
     /// An empty dictionary, for a new batch.
-    fn new(n: usize) -> Dict {
+    fn new() -> Dict {
         let cats = Categories::random("tapio".into(), CategoricalPhysical::U32);
         let mapping = cats.mapping();
         Dict {
@@ -671,54 +670,44 @@ impl Dict {
             mapping,
             recent: vec![Recent::default(); RECENT],
             addrs: PlHashMap::default(),
-            keys: Vec::with_capacity(n),
-            validity: MutableBitmap::with_capacity(n),
+            keys: Nums::new(),
         }
     }
 
-    /// A string of unknown life: hashed.
+    /// Row `at` is `s`, a string of unknown life: hashed.
     #[inline]
-    fn push(&mut self, s: Option<&str>) -> PolarsResult<()> {
-        let Some(s) = s else {
-            self.keys.push(0);
-            self.validity.push(false);
-            return Ok(());
-        };
+    fn put(&mut self, at: usize, s: &str) -> PolarsResult<()> {
         let key = self.mapping.insert_cat(s)?;
-        self.keys.push(key);
-        self.validity.push(true);
+        self.keys.put(at, key);
         Ok(())
     }
 
-    /// A shared name or a constant: known by its address. The slot keeps the name alive, so
-    /// its address is not another string's while it is remembered (a constant lives forever).
+    /// Row `at` is a shared name or a constant: known by its address. The slot keeps the name
+    /// alive, so its address is not another string's while it is remembered (a constant lives
+    /// forever).
     #[inline(always)]
-    fn push_known(&mut self, s: &str, name: Option<&Name>) -> PolarsResult<()> {
-        let at = s.as_ptr() as usize;
-        let slot = &mut self.recent[((at >> 4) ^ (at >> 12)) & (RECENT - 1)];
-        let key = if slot.at == at && slot.len == s.len() {
+    fn put_known(&mut self, at: usize, s: &str, name: Option<&Name>) -> PolarsResult<()> {
+        let addr = s.as_ptr() as usize;
+        let slot = &mut self.recent[((addr >> 4) ^ (addr >> 12)) & (RECENT - 1)];
+        let key = if slot.at == addr && slot.len == s.len() {
             slot.key
         } else {
             let key = self.mapping.insert_cat(s)?;
             *slot = Recent {
-                at,
+                at: addr,
                 len: s.len(),
                 key,
                 _alive: name.cloned(),
             };
             key
         };
-        self.keys.push(key);
-        self.validity.push(true);
+        self.keys.put(at, key);
         Ok(())
     }
 
-    /// An address: its number by the address itself, formatted only the first time.
+    /// Row `at` is an address: its number by the address itself, formatted the first time.
     #[inline]
-    fn push_addr(&mut self, a: Option<std::net::IpAddr>) -> PolarsResult<()> {
-        let Some(a) = a else {
-            return self.push(None);
-        };
+    fn put_addr(&mut self, at: usize, a: std::net::IpAddr) -> PolarsResult<()> {
         let key = match self.addrs.get(&a) {
             Some(&key) => key,
             None => {
@@ -727,16 +716,8 @@ impl Dict {
                 key
             }
         };
-        self.keys.push(key);
-        self.validity.push(true);
+        self.keys.put(at, key);
         Ok(())
-    }
-
-    #[inline]
-    fn pad(&mut self, n: usize) {
-        let missing = n - self.keys.len();
-        self.keys.resize(n, 0);
-        self.validity.extend_constant(missing, false);
     }
 
     /// A batch's labels with their dictionary frozen (an enum of the values in the order they
@@ -753,15 +734,32 @@ impl Dict {
         let dtype = DataType::Enum(frozen.clone(), frozen.mapping().clone());
         let name = c.name().clone();
         let keys = c.as_materialized_series().cat32()?.physical().clone();
-        // The smallest keys that hold the values, as the enum says.
+        // The smallest keys that hold the values, as the enum says (every key is below their
+        // number: narrowing loses nothing).
+        fn narrow<K: polars_arrow::types::NativeType>(
+            keys: &UInt32Chunked,
+            to: impl Fn(u32) -> K,
+        ) -> Vec<polars_arrow::array::PrimitiveArray<K>> {
+            keys.downcast_iter()
+                .map(|a| {
+                    let values: Vec<K> = a.values().iter().map(|&k| to(k)).collect();
+                    polars_arrow::array::PrimitiveArray::new(
+                        K::PRIMITIVE.into(),
+                        values.into(),
+                        a.validity().cloned(),
+                    )
+                })
+                .collect()
+        }
         let labels = match frozen.physical() {
             CategoricalPhysical::U8 => {
-                let keys = keys.cast(&DataType::UInt8)?.u8()?.clone();
+                let keys = UInt8Chunked::from_chunk_iter(name.clone(), narrow(&keys, |k| k as u8));
                 unsafe { Categorical8Chunked::from_cats_and_dtype_unchecked(keys, dtype) }
                     .into_series()
             }
             CategoricalPhysical::U16 => {
-                let keys = keys.cast(&DataType::UInt16)?.u16()?.clone();
+                let keys =
+                    UInt16Chunked::from_chunk_iter(name.clone(), narrow(&keys, |k| k as u16));
                 unsafe { Categorical16Chunked::from_cats_and_dtype_unchecked(keys, dtype) }
                     .into_series()
             }
@@ -773,25 +771,9 @@ impl Dict {
         Ok(labels.with_name(name).into_column())
     }
 
-    /// The same dictionary for the next chunk of the batch, with no rows.
-    fn next_chunk(&mut self, n: usize) -> Dict {
-        Dict {
-            dtype: self.dtype.clone(),
-            mapping: self.mapping.clone(),
-            recent: std::mem::take(&mut self.recent),
-            addrs: std::mem::take(&mut self.addrs),
-            keys: Vec::with_capacity(n),
-            validity: MutableBitmap::with_capacity(n),
-        }
-    }
-
-    fn column(self, name: PlSmallStr) -> polars::prelude::Column {
-        let keys = polars_arrow::array::PrimitiveArray::<u32>::new(
-            polars_arrow::datatypes::ArrowDataType::UInt32,
-            self.keys.into(),
-            self.validity.into(),
-        );
-        let keys = UInt32Chunked::with_chunk(name, keys);
+    /// Its first `n` rows.
+    fn column(self, name: PlSmallStr, n: usize) -> polars::prelude::Column {
+        let keys = UInt32Chunked::with_chunk(name, self.keys.finish(n));
         // Every key was given by the mapping of this dtype.
         let labels =
             unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(keys, self.dtype) };
@@ -799,46 +781,53 @@ impl Dict {
     }
 }
 
-/// Numbers of a column: values, and which are there (8 bytes and a bit a cell, where
-/// `Option<u64>` takes 16).
+/// Numbers of a column of a batch: values, and which are there (8 bytes and a bit a cell, where
+/// `Option<u64>` takes 16). Grown null, then written where rows set them: a kernel row has 36
+/// columns and sets about 10 of them.
 struct Nums<T> {
     values: Vec<T>,
     valid: MutableBitmap,
 }
 
 impl<T: polars_arrow::types::NativeType> Nums<T> {
-    fn new(n: usize) -> Nums<T> {
+    fn new() -> Nums<T> {
         Nums {
-            values: Vec::with_capacity(n),
-            valid: MutableBitmap::with_capacity(n),
+            values: Vec::new(),
+            valid: MutableBitmap::new(),
         }
     }
 
-    #[inline]
-    fn push(&mut self, x: Option<T>) {
-        self.values.push(x.unwrap_or_default());
-        self.valid.push(x.is_some());
+    #[inline(always)]
+    fn put(&mut self, at: usize, x: T) {
+        if at >= self.values.len() {
+            self.grow(at + 1);
+        }
+        self.values[at] = x;
+        self.valid.set(at, true);
     }
 
-    #[inline]
-    fn pad(&mut self, n: usize) {
-        let missing = n - self.values.len();
+    /// Null rows up to `n` at least, twice as many as it had (a few times a batch).
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let n = n.max(self.values.len() * 2).max(1024);
+        let more = n - self.values.len();
         self.values.resize(n, T::default());
-        self.valid.extend_constant(missing, false);
+        self.valid.extend_constant(more, false);
     }
 
-    fn finish(self) -> polars_arrow::array::PrimitiveArray<T> {
-        polars_arrow::array::PrimitiveArray::new(
-            T::PRIMITIVE.into(),
-            self.values.into(),
-            self.valid.into(),
-        )
+    /// Its first `n` rows.
+    fn finish(mut self, n: usize) -> polars_arrow::array::PrimitiveArray<T> {
+        if n > self.values.len() {
+            self.grow(n);
+        }
+        self.values.truncate(n);
+        let valid = Bitmap::from(self.valid).sliced(0, n);
+        let valid = (valid.unset_bits() > 0).then_some(valid);
+        polars_arrow::array::PrimitiveArray::new(T::PRIMITIVE.into(), self.values.into(), valid)
     }
 }
 
-/// The values of one column of a chunk. A row sets the cells it has; the others are filled with
-/// nulls when a later row sets the column or the chunk is sealed, many at once: a kernel row
-/// has 36 columns and sets 10 of them.
+/// The values of one column of a chunk. A row sets the cells it has; the others stay null.
 enum Values {
     Time(Nums<i64>),
     /// Strings, appended to the chunk's buffers.
@@ -852,86 +841,55 @@ enum Values {
 }
 
 impl Values {
-    fn new(ty: Type, labels: Labels, n: usize) -> Values {
+    fn new(ty: Type, labels: Labels) -> Values {
         match (ty, labels) {
-            (Type::Time, _) => Values::Time(Nums::new(n)),
-            (Type::Label, Labels::Dictionary) => Values::Label(Box::new(Dict::new(n))),
-            (Type::Text | Type::Label, _) => Values::Text(MutableBinaryViewArray::with_capacity(n)),
-            (Type::U64, _) => Values::U64(Nums::new(n)),
-            (Type::I64, _) => Values::I64(Nums::new(n)),
-            (Type::F64, _) => Values::F64(Nums::new(n)),
-            (Type::Bool, _) => Values::Bool(Nums::new(n)),
-            (Type::Seqs, _) => Values::Seqs(Vec::with_capacity(n)),
+            (Type::Time, _) => Values::Time(Nums::new()),
+            (Type::Label, Labels::Dictionary) => Values::Label(Box::new(Dict::new())),
+            (Type::Text | Type::Label, _) => Values::Text(MutableBinaryViewArray::new()),
+            (Type::U64, _) => Values::U64(Nums::new()),
+            (Type::I64, _) => Values::I64(Nums::new()),
+            (Type::F64, _) => Values::F64(Nums::new()),
+            (Type::Bool, _) => Values::Bool(Nums::new()),
+            (Type::Seqs, _) => Values::Seqs(Vec::new()),
         }
     }
 
-    /// Empty values for the next chunk of the batch (a label column keeps its dictionary).
-    fn next_chunk(&mut self, ty: Type, n: usize) -> Values {
-        match self {
-            Values::Label(d) => Values::Label(Box::new(d.next_chunk(n))),
-            _ => Values::new(ty, Labels::Strings, n),
-        }
-    }
-
+    /// Row `at` is `c` (a null cell leaves it null).
     #[inline(always)]
-    fn len(&self) -> usize {
-        match self {
-            Values::Time(v) | Values::I64(v) => v.values.len(),
-            Values::Text(v) => v.len(),
-            Values::Label(v) => v.keys.len(),
-            Values::U64(v) => v.values.len(),
-            Values::F64(v) => v.values.len(),
-            Values::Bool(v) => v.values.len(),
-            Values::Seqs(v) => v.len(),
-        }
-    }
-
-    /// Nulls up to row `n`.
-    #[inline(always)]
-    fn pad(&mut self, n: usize) {
-        if self.len() < n {
-            self.fill(n);
-        }
-    }
-
-    #[inline(never)]
-    fn fill(&mut self, n: usize) {
-        match self {
-            Values::Time(v) | Values::I64(v) => v.pad(n),
-            Values::Text(v) => {
-                let missing = n - v.len();
-                v.extend_null(missing);
-            }
-            Values::Label(v) => v.pad(n),
-            Values::U64(v) => v.pad(n),
-            Values::F64(v) => v.pad(n),
-            Values::Bool(v) => v.pad(n),
-            Values::Seqs(v) => v.resize_with(n, Vec::new),
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, c: Cell<'_>) -> PolarsResult<()> {
+    fn put(&mut self, at: usize, c: Cell<'_>) -> PolarsResult<()> {
+        let nanos = |t: Ts| i64::try_from(t.0).unwrap_or(i64::MAX);
         match (self, c) {
-            (Values::Time(v), Cell::Time(t)) => {
-                v.push(t.map(|t| i64::try_from(t.0).unwrap_or(i64::MAX)))
-            }
-            (Values::Text(v), Cell::Text(s)) => v.push(s),
-            (Values::Label(v), Cell::Text(s)) => v.push(s.as_deref())?,
-            (Values::Text(v), Cell::Name(n)) => v.push_value(n.as_str()),
-            (Values::Label(v), Cell::Name(n)) => v.push_known(n.as_str(), Some(n))?,
-            (Values::Text(v), Cell::Const(s)) => v.push_value(s),
-            (Values::Label(v), Cell::Const(s)) => v.push_known(s, None)?,
-            (Values::Text(v), Cell::Addr(a)) => match a {
-                Some(a) => v.push_value(Addr::new(a).as_str()),
-                None => v.push_null(),
+            (Values::Time(v), Cell::Time(t)) => t.into_iter().for_each(|t| v.put(at, nanos(t))),
+            (Values::U64(v), Cell::U64(x)) => x.into_iter().for_each(|x| v.put(at, x)),
+            (Values::I64(v), Cell::I64(x)) => x.into_iter().for_each(|x| v.put(at, x)),
+            (Values::F64(v), Cell::F64(x)) => x.into_iter().for_each(|x| v.put(at, x)),
+            (Values::Bool(v), Cell::Bool(x)) => x.into_iter().for_each(|x| v.put(at, u8::from(x))),
+            (Values::Label(v), Cell::Text(s)) => match s {
+                Some(s) => v.put(at, &s)?,
+                None => {}
             },
-            (Values::Label(v), Cell::Addr(a)) => v.push_addr(a)?,
-            (Values::U64(v), Cell::U64(x)) => v.push(x),
-            (Values::I64(v), Cell::I64(x)) => v.push(x),
-            (Values::F64(v), Cell::F64(x)) => v.push(x),
-            (Values::Bool(v), Cell::Bool(x)) => v.push(x.map(u8::from)),
-            (Values::Seqs(v), Cell::Seqs(x)) => v.push(x),
+            (Values::Label(v), Cell::Name(n)) => v.put_known(at, n.as_str(), Some(n))?,
+            (Values::Label(v), Cell::Const(s)) => v.put_known(at, s, None)?,
+            (Values::Label(v), Cell::Addr(a)) => match a {
+                Some(a) => v.put_addr(at, a)?,
+                None => {}
+            },
+            (Values::Text(v), c) => {
+                let missing = at - v.len();
+                v.extend_null(missing);
+                match c {
+                    Cell::Text(s) => v.push(s),
+                    Cell::Name(n) => v.push_value(n.as_str()),
+                    Cell::Const(s) => v.push_value(s),
+                    Cell::Addr(Some(a)) => v.push_value(Addr::new(a).as_str()),
+                    Cell::Addr(None) => v.push_null(),
+                    c => unreachable!("cell {c:?} in a column of text"),
+                }
+            }
+            (Values::Seqs(v), Cell::Seqs(x)) => {
+                v.resize_with(at, Vec::new);
+                v.push(x);
+            }
             // A row out of step with its schema is a bug of this module: a test builds every
             // table from every kind of event.
             (v, c) => unreachable!("cell {c:?} in a column of {}", v.name()),
@@ -952,28 +910,34 @@ impl Values {
         }
     }
 
-    fn column(self, name: &str) -> PolarsResult<polars::prelude::Column> {
+    /// Its first `n` rows.
+    fn column(self, name: &str, n: usize) -> PolarsResult<polars::prelude::Column> {
         let name: PlSmallStr = name.into();
         Ok(match self {
-            Values::Time(v) => Int64Chunked::with_chunk(name, v.finish())
+            Values::Time(v) => Int64Chunked::with_chunk(name, v.finish(n))
                 .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
                 .into_column(),
-            Values::I64(v) => Int64Chunked::with_chunk(name, v.finish()).into_column(),
-            Values::Text(v) => StringChunked::with_chunk(name, v.freeze()).into_column(),
-            Values::Label(v) => v.column(name),
-            Values::U64(v) => UInt64Chunked::with_chunk(name, v.finish()).into_column(),
-            Values::F64(v) => Float64Chunked::with_chunk(name, v.finish()).into_column(),
+            Values::I64(v) => Int64Chunked::with_chunk(name, v.finish(n)).into_column(),
+            Values::Text(mut v) => {
+                let missing = n - v.len();
+                v.extend_null(missing);
+                StringChunked::with_chunk(name, v.freeze()).into_column()
+            }
+            Values::Label(v) => v.column(name, n),
+            Values::U64(v) => UInt64Chunked::with_chunk(name, v.finish(n)).into_column(),
+            Values::F64(v) => Float64Chunked::with_chunk(name, v.finish(n)).into_column(),
             Values::Bool(v) => {
-                let values: Bitmap = v.values.iter().map(|&b| b != 0).collect();
-                let valid: Option<Bitmap> = v.valid.into();
+                let v = v.finish(n);
+                let values: Bitmap = v.values().iter().map(|&b| b != 0).collect();
                 let array = BooleanArray::new(
                     polars_arrow::datatypes::ArrowDataType::Boolean,
                     values,
-                    valid,
+                    v.validity().cloned(),
                 );
                 BooleanChunked::with_chunk(name, array).into_column()
             }
-            Values::Seqs(v) => {
+            Values::Seqs(mut v) => {
+                v.resize_with(n, Vec::new);
                 let lists: ListChunked = v
                     .into_iter()
                     .map(|x| Some(Series::new(PlSmallStr::EMPTY, x)))
@@ -995,17 +959,10 @@ struct Batch {
     columns: Vec<Column>,
     values: Vec<Values>,
     /// Rows in `values`.
-    filling: usize,
-    /// The chunks made so far, and their rows.
-    made: Option<DataFrame>,
     rows: usize,
     /// The first error of setting a cell, said when the row ends.
     failed: Option<PolarsError>,
 }
-
-/// Rows of a chunk: the columns of a few thousand rows stay in the processor's cache while they
-/// fill (with a batch's worth of rows in the builders, every cell written was a miss to memory).
-const CHUNK: usize = 2048;
 
 /// A row being written: its cells are set by column; the columns not set are null.
 pub(crate) struct Row<'b> {
@@ -1018,10 +975,8 @@ impl Row<'_> {
     /// written, misaligned, stalled the processor on every cell).
     #[inline(always)]
     pub fn set(&mut self, col: usize, c: Cell<'_>) {
-        let at = self.batch.filling;
-        let v = &mut self.batch.values[col];
-        v.pad(at);
-        if let Err(e) = v.push(c) {
+        let at = self.batch.rows;
+        if let Err(e) = self.batch.values[col].put(at, c) {
             self.batch.failed.get_or_insert(e);
         }
     }
@@ -1046,8 +1001,6 @@ impl Batch {
             labels,
             columns,
             values,
-            filling: 0,
-            made: None,
             rows: 0,
             failed: None,
         }
@@ -1055,10 +1008,7 @@ impl Batch {
 
     /// Builders for a new batch (new dictionaries).
     fn builders(columns: &[Column], labels: Labels) -> Vec<Values> {
-        columns
-            .iter()
-            .map(|c| Values::new(c.ty, labels, CHUNK))
-            .collect()
+        columns.iter().map(|c| Values::new(c.ty, labels)).collect()
     }
 
     /// A new row, ended by [`Batch::end_row`].
@@ -1071,10 +1021,6 @@ impl Batch {
             return Err(e);
         }
         self.rows += 1;
-        self.filling += 1;
-        if self.filling >= CHUNK {
-            self.seal()?;
-        }
         Ok(())
     }
 
@@ -1090,56 +1036,24 @@ impl Batch {
         self.end_row()
     }
 
-    /// The rows in the builders become a chunk of the batch.
-    fn seal(&mut self) -> PolarsResult<()> {
-        let next = self
-            .values
-            .iter_mut()
-            .zip(&self.columns)
-            .map(|(v, c)| v.next_chunk(c.ty, CHUNK))
-            .collect();
-        let values = std::mem::replace(&mut self.values, next);
+    /// The rows so far, as a data frame; the batch starts anew (with new dictionaries).
+    fn take(&mut self) -> PolarsResult<DataFrame> {
+        let n = std::mem::take(&mut self.rows);
+        let values = std::mem::replace(
+            &mut self.values,
+            Batch::builders(&self.columns, self.labels),
+        );
         let columns = values
             .into_iter()
             .zip(&self.columns)
-            .map(|(mut v, c)| {
-                v.pad(self.filling);
-                v.column(c.name)
-            })
+            .map(|(v, c)| v.column(c.name, n))
             .collect::<PolarsResult<Vec<_>>>()?;
-        let chunk = DataFrame::new(self.filling, columns)?;
-        self.filling = 0;
-        match &mut self.made {
-            Some(df) => {
-                df.vstack_mut_owned(chunk)?;
-            }
-            None => self.made = Some(chunk),
-        }
-        Ok(())
-    }
-
-    fn take(&mut self) -> PolarsResult<DataFrame> {
-        if self.filling > 0 || self.made.is_none() {
-            self.seal()?;
-        }
-        self.rows = 0;
-        let Some(df) = self.made.take() else {
-            return Ok(DataFrame::empty_with_schema(
-                &self.table.schema_with(self.labels),
-            ));
-        };
-        if self.labels == Labels::Dictionary {
-            // A batch's dictionaries hold its own labels only (a row group's, once written).
-            self.values = Batch::builders(&self.columns, self.labels);
-            let height = df.height();
-            let columns = df
-                .into_columns()
-                .into_iter()
-                .map(Dict::freeze)
-                .collect::<PolarsResult<Vec<_>>>()?;
-            return DataFrame::new(height, columns);
-        }
-        Ok(df)
+        // A label column is its batch's dictionary, frozen: a row group's, once written.
+        let columns = columns
+            .into_iter()
+            .map(Dict::freeze)
+            .collect::<PolarsResult<Vec<_>>>()?;
+        DataFrame::new(n, columns)
     }
 }
 
@@ -1358,7 +1272,7 @@ mod tests {
 
     #[test]
     fn labels_as_dictionaries_are_the_same_text_as_labels_as_strings() {
-        // Batches of 3000 rows: dictionaries that span chunks (of 2048) and start anew.
+        // Batches of 3000 rows: a dictionary a batch, started anew.
         let strings = fixture_frames(Labels::Strings, 3000);
         let dictionaries = fixture_frames(Labels::Dictionary, 3000);
         assert_eq!(strings.len(), dictionaries.len());
