@@ -864,16 +864,11 @@ impl Values {
             (Values::I64(v), Cell::I64(x)) => x.into_iter().for_each(|x| v.put(at, x)),
             (Values::F64(v), Cell::F64(x)) => x.into_iter().for_each(|x| v.put(at, x)),
             (Values::Bool(v), Cell::Bool(x)) => x.into_iter().for_each(|x| v.put(at, u8::from(x))),
-            (Values::Label(v), Cell::Text(s)) => match s {
-                Some(s) => v.put(at, &s)?,
-                None => {}
-            },
+            (Values::Label(v), Cell::Text(Some(s))) => v.put(at, &s)?,
             (Values::Label(v), Cell::Name(n)) => v.put_known(at, n.as_str(), Some(n))?,
             (Values::Label(v), Cell::Const(s)) => v.put_known(at, s, None)?,
-            (Values::Label(v), Cell::Addr(a)) => match a {
-                Some(a) => v.put_addr(at, a)?,
-                None => {}
-            },
+            (Values::Label(v), Cell::Addr(Some(a))) => v.put_addr(at, a)?,
+            (Values::Label(_), Cell::Text(None) | Cell::Addr(None)) => {}
             (Values::Text(v), c) => {
                 let missing = at - v.len();
                 v.extend_null(missing);
