@@ -9,7 +9,7 @@ use tapio::table::write::{Format, Sink};
 use tapio::table::{Labels, Table, Tabulator};
 
 const EVENTS: u64 = 500_000;
-const BATCH: usize = 65_536;
+const BATCH: usize = 32_768;
 
 fn events() -> Vec<Event> {
     let mut v = Vec::with_capacity(EVENTS as usize);

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(short, long)]
     quiet: bool,
     /// Rows a table holds in memory before they are written.
-    #[arg(long, default_value_t = 65_536, hide = true)]
+    #[arg(long, default_value_t = 32_768, hide = true)]
     batch: usize,
 }
 

@@ -1057,7 +1057,10 @@ pub struct Tabulator {
     topology: Topology,
     /// What each cgroup was attributed to: most kernel events name one of a few cgroups.
     /// Forgotten when the topology learns.
-    by_cgroup: PlHashMap<crate::event::Name, rows::OwnedWho>,
+    /// Keyed by where the cgroup's name lies (most kernel events share one of a few names, and
+    /// hashing a 100-byte path an event cost more than the rest of the attribution); the entry
+    /// holds the name, so that address is not another name's while it is there.
+    by_cgroup: PlHashMap<usize, (Name, rows::OwnedWho)>,
     batches: Vec<Batch>,
     batch_rows: usize,
 }
@@ -1106,8 +1109,7 @@ impl Tabulator {
                 let topology = &mut self.topology;
                 let (_, who) = self
                     .by_cgroup
-                    .raw_entry_mut()
-                    .from_key(cgroup)
+                    .entry(cgroup.as_ptr() as usize)
                     .or_insert_with(|| {
                         (
                             cgroup.clone(),
