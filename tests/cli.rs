@@ -423,3 +423,57 @@ fn text_that_no_reader_recognises_is_an_error_that_says_how_to_force_a_format() 
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands_and_their_options() {
+    for (shell, marker) in [
+        ("bash", "_tapio()"),
+        ("zsh", "#compdef tapio"),
+        ("fish", "complete -c tapio"),
+    ] {
+        let (out, err, code) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        for word in ["replay", "correlate", "trace-id", "skip-corrupt"] {
+            assert!(out.contains(word), "{shell} lacks {word}");
+        }
+    }
+    // bash itself reads the script (when bash is there).
+    let (out, _, _) = run(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("tapio.bash");
+    std::fs::write(&script, out).unwrap();
+    if let Ok(o) = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+    {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (_, err, code) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bash") && err.contains("zsh"), "{err}");
+}
+
+#[test]
+fn the_man_pages_are_the_help_of_every_subcommand() {
+    let (out, err, code) = run(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(".TH tapio 1"), "{out}");
+    assert!(out.contains("replay"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, err, code) = run(&["man", "-o", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for page in ["tapio.1", "tapio-replay.1", "tapio-record.1", "tapio-man.1"] {
+        assert!(pages.iter().any(|p| p == page), "{pages:?}");
+    }
+    assert!(!pages.iter().any(|p| p.contains("generate")), "{pages:?}");
+    let replay = std::fs::read_to_string(dir.path().join("tapio-replay.1")).unwrap();
+    assert!(replay.contains(".TH tapio-replay 1"), "{replay}");
+    assert!(replay.contains("expect"), "{replay}");
+}

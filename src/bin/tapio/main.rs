@@ -26,6 +26,7 @@ mod query;
 mod record;
 mod redact;
 mod replay;
+mod shell;
 #[cfg(feature = "tables")]
 mod stats;
 #[cfg(feature = "tables")]
@@ -39,7 +40,7 @@ use clap::{Parser, Subcommand};
 /// applications' traces on one timeline.
 #[derive(Parser)]
 #[command(name = "tapio", version, about, long_about = None, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -167,6 +168,17 @@ secrets line). --names learns the names from the capture itself (objects, resour
 then replaces them wherever they appear; keep the --map file, it holds every real name.
 Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
     Redact(redact::Args),
+    /// Print a shell's completion script for tapio.
+    #[command(after_help = "Examples:
+  tapio completions bash > /etc/bash_completion.d/tapio
+  tapio completions zsh > \"${fpath[1]}/_tapio\"
+  tapio completions fish > ~/.config/fish/completions/tapio.fish")]
+    Completions(shell::CompletionsArgs),
+    /// Print tapio's man page, or write a page a subcommand into a directory.
+    #[command(after_help = "Examples:
+  tapio man | man -l -
+  sudo tapio man -o /usr/local/share/man/man1 && man tapio-replay")]
+    Man(shell::ManArgs),
     /// Write a deterministic synthetic capture (benchmarks, demos).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -196,6 +208,8 @@ fn main() -> ExitCode {
         Command::Redact(a) => redact::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Correlate(a) => correlate::run(a),
+        Command::Completions(a) => shell::completions(a),
+        Command::Man(a) => shell::man(a),
     };
     match result {
         Ok(code) => code,

@@ -564,19 +564,6 @@ pub enum Cell<'a> {
 }
 
 impl Cell<'_> {
-    /// The empty cell of a column of type `ty`.
-    pub fn none(ty: Type) -> Cell<'static> {
-        match ty {
-            Type::Time => Cell::Time(None),
-            Type::Text | Type::Label => Cell::Text(None),
-            Type::U64 => Cell::U64(None),
-            Type::I64 => Cell::I64(None),
-            Type::F64 => Cell::F64(None),
-            Type::Bool => Cell::Bool(None),
-            Type::Seqs => Cell::Seqs(Vec::new()),
-        }
-    }
-
     /// Whether it is the empty cell of its type (a row need not set it).
     #[inline]
     pub fn is_null(&self) -> bool {
@@ -827,10 +814,10 @@ impl<T: polars_arrow::types::NativeType> Nums<T> {
     }
 }
 
-/// The values of one column of a chunk. A row sets the cells it has; the others stay null.
+/// The values of one column of a batch. A row sets the cells it has; the others stay null.
 enum Values {
     Time(Nums<i64>),
-    /// Strings, appended to the chunk's buffers.
+    /// Strings, appended to the batch's buffers.
     Text(MutableBinaryViewArray<str>),
     Label(Box<Dict>),
     U64(Nums<u64>),
@@ -870,8 +857,9 @@ impl Values {
             (Values::Label(v), Cell::Addr(Some(a))) => v.put_addr(at, a)?,
             (Values::Label(_), Cell::Text(None) | Cell::Addr(None)) => {}
             (Values::Text(v), c) => {
-                let missing = at - v.len();
-                v.extend_null(missing);
+                // (A row sets a column once: rows.rs gives each cell its own column.)
+                debug_assert!(v.len() <= at, "a text cell set twice in a row");
+                v.extend_null(at.saturating_sub(v.len()));
                 match c {
                     Cell::Text(s) => v.push(s),
                     Cell::Name(n) => v.push_value(n.as_str()),
@@ -914,8 +902,7 @@ impl Values {
                 .into_column(),
             Values::I64(v) => Int64Chunked::with_chunk(name, v.finish(n)).into_column(),
             Values::Text(mut v) => {
-                let missing = n - v.len();
-                v.extend_null(missing);
+                v.extend_null(n.saturating_sub(v.len()));
                 StringChunked::with_chunk(name, v.freeze()).into_column()
             }
             Values::Label(v) => v.column(name, n),
