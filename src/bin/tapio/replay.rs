@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     all: bool,
     /// Replay pace: 1 as it happened, N times faster, or max (default). Incidents print as they
-    /// close either way; the pace only changes when.
+    /// close either way; the pace only changes when they do.
     #[arg(long, default_value = "max", value_parser = parse_speed)]
     speed: Speed,
     /// Decoding threads per capture (the output does not depend on it).

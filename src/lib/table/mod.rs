@@ -1183,9 +1183,8 @@ pub fn schema_page() -> String {
          the topology attributed it to: a kernel event reaches its pod and container through its\n\
          cgroup, once the capture holds the Pod object.\n\n\
          A *string (dictionary)* column holds what repeats from row to row (names, kinds, states).\n\
-         It is text in every format; Parquet stores each row group's distinct values once, and\n\
-         readers that keep dictionaries say so: polars reads it as `Categorical`, pyarrow as\n\
-         `dictionary<string>`, DuckDB as `VARCHAR`.\n",
+         It is text in every format; Parquet stores each row group's distinct values once:\n\
+         DuckDB reads it as `VARCHAR`, polars as `Categorical`.\n",
     );
     for t in Table::ALL {
         s.push_str(&format!(
