@@ -477,3 +477,44 @@ fn the_man_pages_are_the_help_of_every_subcommand() {
     assert!(replay.contains(".TH tapio-replay 1"), "{replay}");
     assert!(replay.contains("expect"), "{replay}");
 }
+
+#[test]
+fn every_help_reads_as_written() {
+    // What `--help` says, every subcommand: a sentence cut short (clap drops a doc comment's last
+    // period, so "… only changes when." printed as "… only changes when") shows in review here.
+    // The same width wherever it runs (clap reads COLUMNS when there is no terminal),
+    let help = |args: &[&str]| {
+        // (and no NATS_*, TAPIO_* of the environment shown as defaults).
+        let out = tapio()
+            .args(args)
+            .env_clear()
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    let (top, err, code) = help(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    let mut pages = vec![format!("$ tapio --help\n{top}")];
+    let subcommands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // (A description's next lines are indented further.)
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(subcommands.len() >= 14, "{subcommands:?}");
+    for c in &subcommands {
+        let (out, err, code) = help(&[c, "--help"]);
+        assert_eq!(code, 0, "{c}: {err}");
+        pages.push(format!("$ tapio {c} --help\n{out}"));
+    }
+    insta::assert_snapshot!(pages.join("\n"));
+}
