@@ -18,7 +18,12 @@ fn tapio() -> Command {
 }
 
 fn run(args: &[&str]) -> (String, String, i32) {
-    let out = tapio().args(args).output().unwrap();
+    outcome(tapio().args(args))
+}
+
+/// What a command printed, and its exit code.
+fn outcome(cmd: &mut Command) -> (String, String, i32) {
+    let out = cmd.output().unwrap();
     (
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
@@ -483,20 +488,8 @@ fn every_help_reads_as_written() {
     // What `--help` says, every subcommand: a sentence cut short (clap drops a doc comment's last
     // period, so "… only changes when." printed as "… only changes when") shows in review here.
     // The same width wherever it runs (clap reads COLUMNS when there is no terminal),
-    let help = |args: &[&str]| {
-        // (and no NATS_*, TAPIO_* of the environment shown as defaults).
-        let out = tapio()
-            .args(args)
-            .env_clear()
-            .env("COLUMNS", "100")
-            .output()
-            .unwrap();
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-            out.status.code().unwrap_or(-1),
-        )
-    };
+    // (and no NATS_*, TAPIO_* of the environment shown as defaults).
+    let help = |args: &[&str]| outcome(tapio().args(args).env_clear().env("COLUMNS", "100"));
     let (top, err, code) = help(&["--help"]);
     assert_eq!(code, 0, "{err}");
     let mut pages = vec![format!("$ tapio --help\n{top}")];

@@ -1105,16 +1105,7 @@ impl Tabulator {
                     });
                 who.cells()
             }
-            None => {
-                let who = rows::who(&mut self.topology, e);
-                [
-                    rows::opt(who.node),
-                    rows::opt(who.namespace),
-                    rows::opt(who.pod),
-                    rows::opt(who.container),
-                    rows::opt(who.service),
-                ]
-            }
+            None => rows::who(&mut self.topology, e).cells(),
         };
         let [node, namespace, pod, container, service] = who;
         let mut row = batch.row();
@@ -1217,8 +1208,9 @@ mod tests {
         );
     }
 
-    /// Every table of every fixture, as frames of `batch` rows, labels held as `labels` says.
-    fn fixture_frames(labels: Labels, batch: usize) -> Vec<(Table, DataFrame)> {
+    /// Every table of every fixture, as frames of `batch` rows, labels held as `labels` says,
+    /// with the capture each came from.
+    fn fixture_frames(labels: Labels, batch: usize) -> Vec<(String, Table, DataFrame)> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/incidents");
         let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().flatten().collect();
         dirs.sort_by_key(|d| d.path());
@@ -1235,10 +1227,11 @@ mod tests {
                     .unwrap()
                     .read_all()
                     .unwrap();
+                let name = p.display().to_string();
                 let mut tab = Tabulator::with_labels(Table::ALL, batch, labels);
                 for e in &events {
                     if let Some(t) = tab.add(e, true).unwrap() {
-                        frames.push((t, tab.take(t).unwrap()));
+                        frames.push((name.clone(), t, tab.take(t).unwrap()));
                     }
                 }
                 let (verdict, detected) =
@@ -1246,7 +1239,7 @@ mod tests {
                 tab.add_verdict(&verdict.incidents, &detected.findings)
                     .unwrap();
                 for &t in Table::ALL {
-                    frames.push((t, tab.take(t).unwrap()));
+                    frames.push((name.clone(), t, tab.take(t).unwrap()));
                 }
             }
         }
@@ -1260,7 +1253,7 @@ mod tests {
         let dictionaries = fixture_frames(Labels::Dictionary, 3000);
         assert_eq!(strings.len(), dictionaries.len());
         let mut labels = 0;
-        for ((t, s), (u, d)) in strings.iter().zip(&dictionaries) {
+        for ((_, t, s), (_, u, d)) in strings.iter().zip(&dictionaries) {
             assert_eq!(t, u);
             assert_eq!(s.height(), d.height(), "{t}");
             for (c, col) in t.columns().iter().zip(d.columns()) {
@@ -1281,37 +1274,10 @@ mod tests {
 
     #[test]
     fn every_event_and_verdict_of_every_fixture_makes_a_row_of_its_tables_schema() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/incidents");
         let mut rows = std::collections::BTreeMap::<Table, usize>::new();
-        for dir in std::fs::read_dir(root).unwrap().flatten() {
-            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
-                let p = f.path();
-                if p.extension().is_none_or(|x| x != "tapio") {
-                    continue;
-                }
-                let events = crate::capture::Reader::open(&p, Default::default())
-                    .unwrap()
-                    .read_all()
-                    .unwrap();
-                let mut tab = Tabulator::new(Table::ALL, 5);
-                let mut frames = Vec::new();
-                for e in &events {
-                    if let Some(t) = tab.add(e, true).unwrap() {
-                        frames.push((t, tab.take(t).unwrap()));
-                    }
-                }
-                let (verdict, detected) =
-                    crate::pipeline::run_events([events.clone()], Default::default());
-                tab.add_verdict(&verdict.incidents, &detected.findings)
-                    .unwrap();
-                for &t in Table::ALL {
-                    frames.push((t, tab.take(t).unwrap()));
-                }
-                for (t, df) in frames {
-                    assert_eq!(**df.schema(), t.schema(), "{t} of {}", p.display());
-                    *rows.entry(t).or_default() += df.height();
-                }
-            }
+        for (file, t, df) in fixture_frames(Labels::Strings, 5) {
+            assert_eq!(**df.schema(), t.schema(), "{t} of {file}");
+            *rows.entry(t).or_default() += df.height();
         }
         // Every table has rows among the fixtures.
         assert_eq!(rows.len(), Table::ALL.len(), "{rows:?}");

@@ -28,7 +28,18 @@ pub(crate) struct OwnedWho {
     pub container: Option<Name>,
 }
 
-impl Who<'_> {
+impl<'a> Who<'a> {
+    /// Its cells: node, namespace, pod, container, service.
+    pub fn cells(&self) -> [Cell<'a>; 5] {
+        [
+            opt(self.node),
+            opt(self.namespace),
+            opt(self.pod),
+            opt(self.container),
+            opt(self.service),
+        ]
+    }
+
     pub fn owned(&self) -> OwnedWho {
         let own = |s: Option<&str>| s.map(Name::from);
         OwnedWho {
