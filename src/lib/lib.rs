@@ -69,6 +69,7 @@ pub mod source;
 #[cfg(feature = "tables")]
 pub mod table;
 pub mod topology;
+pub mod units;
 
 /// Tests that read the real third-party data in `../shared/data`: `true` when it is there. A plain
 /// clone has none: the test says it is skipped and why, and returns; CI sets

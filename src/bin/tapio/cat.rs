@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use tapio::capture::{Merge, ReadOptions, Warning};
 use tapio::event::{Kind, Source, TraceId, Ts};
 use tapio::filter::{Filter, TimeSpec};
-use tapio::report;
 
 use crate::common::{self, Output, Stdout};
 
@@ -133,8 +132,8 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             continue;
         }
         let line = match args.output {
-            Output::Text => report::event_line(&e),
-            Output::Json => report::event_json(&e).to_string(),
+            Output::Text => e.to_string(),
+            Output::Json => e.json().to_string(),
         };
         if !out.line(&line)? {
             break Ok(());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tapio::capture::{self, ReadOptions, Reader};
+use tapio::topology::Entity;
 
 /// `-o text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -242,4 +243,33 @@ pub fn counter(quiet: bool, what: &str) -> ProgressBar {
     bar.set_message(what.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// The entities of `--pod NAMESPACE/NAME`, `--service NAMESPACE/NAME` and `--node NAME`.
+pub fn entities(
+    pod: &Option<String>,
+    service: &Option<String>,
+    node: &Option<String>,
+) -> anyhow::Result<Vec<Entity>> {
+    let split = |s: &str, what: &str| -> anyhow::Result<(String, String)> {
+        match s.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                Ok((ns.to_string(), name.to_string()))
+            }
+            _ => anyhow::bail!("--{what} takes NAMESPACE/NAME, got {s:?}"),
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(p) = pod {
+        let (ns, name) = split(p, "pod")?;
+        out.push(Entity::Pod { ns, name });
+    }
+    if let Some(s) = service {
+        let (ns, name) = split(s, "service")?;
+        out.push(Entity::Service { ns, name });
+    }
+    if let Some(n) = node {
+        out.push(Entity::Node(n.clone()));
+    }
+    Ok(out)
 }

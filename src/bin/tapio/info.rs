@@ -8,7 +8,6 @@ use serde_json::json;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 use tapio::capture::{ReadOptions, Reader, Stats, Warning};
-use tapio::report;
 
 use crate::common::{self, Output};
 
@@ -159,7 +158,7 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
         "size",
         format!(
             "{} in {blocks} blocks, {} events, {per_event:.1} bytes/event",
-            report::bytes(size),
+            tapio::units::bytes(size),
             stats.events
         ),
     );

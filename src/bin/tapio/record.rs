@@ -18,8 +18,8 @@ use tapio::source::Counters;
 
 use crate::common::{self, Output};
 use crate::replay::Printer;
-use tapio::report::bytes;
 use tapio::source::kernel::{self, Probe};
+use tapio::units::bytes;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -4,8 +4,8 @@
 use super::Impact;
 use crate::detect::text::{self, Cause};
 use crate::detect::{Finding, FindingKind as K};
-use crate::report::kib;
 use crate::topology::{Entity, Topology};
+use crate::units::kib;
 
 /// The facts of an incident that actions name.
 pub struct Context<'a> {

@@ -4,7 +4,9 @@
 //! [`crate::report`] only renders it.
 
 pub mod actions;
+pub mod overview;
 pub mod request;
+pub mod scope;
 
 use std::collections::BTreeSet;
 
@@ -15,8 +17,8 @@ use crate::event::Ts;
 pub use crate::knowledge::RootKind;
 use crate::knowledge::{Harm, Layer, Nature, Scope};
 use crate::link::Group;
-use crate::report::kib;
 use crate::topology::{Entity, Topology};
+use crate::units::kib;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

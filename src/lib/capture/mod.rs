@@ -131,7 +131,7 @@ impl Error {
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Error {
         let error = if error.raw_os_error() == Some(libc::ENOSPC) {
             let free = free_space(path).map_or_else(String::new, |f| {
-                format!(" ({} free on its file system)", crate::report::bytes(f))
+                format!(" ({} free on its file system)", crate::units::bytes(f))
             });
             std::io::Error::new(
                 std::io::ErrorKind::StorageFull,

@@ -95,9 +95,9 @@ impl Layout {
                     std::io::ErrorKind::StorageFull,
                     format!(
                         "only {} free in {} (at least {} needed to start)",
-                        crate::report::bytes(free),
+                        crate::units::bytes(free),
                         dir.display(),
-                        crate::report::bytes(MIN_FREE)
+                        crate::units::bytes(MIN_FREE)
                     ),
                 ),
             )),

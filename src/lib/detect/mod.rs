@@ -20,7 +20,6 @@ pub use self::spans::span_entity;
 use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Source, Ts};
 pub use crate::knowledge::FindingKind;
 use crate::knowledge::Layer;
-use crate::report;
 use crate::topology::{Entity, Topology};
 
 /// One event that shows a finding.
@@ -118,7 +117,7 @@ impl Finding {
             self.evidence.push(Evidence {
                 seq: e.seq,
                 ts,
-                line: report::event_line(e),
+                line: e.to_string(),
             });
         }
     }
@@ -252,6 +251,17 @@ pub struct Detected {
     pub blind: Vec<Blind>,
     /// The time of the last event seen.
     pub last_ts: Ts,
+}
+
+impl Detected {
+    /// When the first finding began (relative times such as `--since +5m` count from it).
+    pub fn first_finding(&self) -> Ts {
+        self.findings
+            .iter()
+            .map(|f| f.start)
+            .min()
+            .unwrap_or_default()
+    }
 }
 
 impl Detector {

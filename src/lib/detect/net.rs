@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use super::{Detector, Evidence, Facts, Finding, FindingKind, MAX_EVIDENCE};
 use crate::event::{Event, TcpMeaning, TcpRetransmit, TcpStateChange, Ts};
-use crate::report;
 use crate::topology::Entity;
 
 #[derive(Default)]
@@ -93,7 +92,7 @@ impl Detector {
             b.evidence.push(Evidence {
                 seq: e.seq,
                 ts: e.ts,
-                line: report::event_line(e),
+                line: e.to_string(),
             });
         }
     }

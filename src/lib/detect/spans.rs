@@ -173,7 +173,7 @@ impl Detector {
             let evidence = super::Evidence {
                 seq: e.seq,
                 ts: e.ts,
-                line: crate::report::event_line(e),
+                line: e.to_string(),
             };
             tail.push_back((e.ts, text::first_line(&said).to_string(), evidence));
         }

@@ -10,6 +10,7 @@
 //! for machines; the few fields whose best binary and best JSON shapes differ (timestamps, trace
 //! ids, verbatim Kubernetes JSON) switch on `Serializer::is_human_readable`.
 
+mod display;
 mod kernel;
 mod kube;
 mod log;

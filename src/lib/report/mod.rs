@@ -3,7 +3,6 @@
 //! The library renders, the binary prints. Event lines follow the timeline layout of the incident
 //! summaries (`time  LAYER  kind  node  what happened`), so raw evidence and verdicts read alike.
 
-mod event;
 mod expect;
 #[cfg(feature = "tables")]
 pub mod frame;
@@ -11,7 +10,6 @@ mod live;
 mod request;
 mod summary;
 
-pub use self::event::{bytes, event_json, event_line, kib, signal_name, summary};
 pub use self::expect::{Expected, ExpectedIncident};
 pub use self::live::{change_json, change_text};
 pub use self::request::request_text;

@@ -264,7 +264,7 @@ impl Detector {
                 self.services.due.insert((t.due, trace));
             }
         }
-        let line = crate::report::event_line(e);
+        let line = e.to_string();
         let b = self.bucket(service, e.ts);
         b.log_errors += 1;
         b.log_span = Some(match b.log_span {

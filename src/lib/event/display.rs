@@ -1,29 +1,57 @@
-//! One line per event for people, one JSON object per event for machines.
+//! How an event reads: one line for people (its `Display`, as `tapio cat` prints it), one JSON
+//! object for machines ([`Event::json`]).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde_json::{json, Value};
 
-use crate::event::{
+use super::{
     AppLog, Body, Event, Kernel, Kube, KubeEvent, Log, Meta, Object, ObjectKind, Span, StatusCode,
 };
+use crate::units::kib;
 
 /// One line for a person: `2021-05-19 09:42:58.640  K8S     k8s.event   node-1  …`.
-pub fn event_line(e: &Event) -> String {
-    let kind = e.kind();
-    let node = if e.node.is_empty() { "-" } else { &e.node };
-    format!(
-        "{}  {:<6} {:<10} {:<12} {}",
-        e.ts,
-        kind.layer(),
-        kind.as_str(),
-        node,
-        summary(e)
-    )
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind();
+        let node = if self.node.is_empty() {
+            "-"
+        } else {
+            &self.node
+        };
+        write!(
+            f,
+            "{}  {:<6} {:<10} {:<12} {}",
+            self.ts,
+            kind.layer(),
+            kind.as_str(),
+            node,
+            self.summary()
+        )
+    }
 }
 
-/// One JSON object for a machine: the envelope, the kind, and the body's fields under `data`.
-pub fn event_json(e: &Event) -> Value {
+impl Event {
+    /// One JSON object for a machine: the envelope, the kind, and the body's fields under `data`.
+    pub fn json(&self) -> Value {
+        json(self)
+    }
+
+    /// What happened, in words.
+    pub fn summary(&self) -> String {
+        match &self.body {
+            Body::Kernel(k) => kernel(k),
+            Body::Kube(Kube::Object(o)) => object(o),
+            Body::Kube(Kube::Event(k)) => kube_event(k),
+            Body::Span(s) => span(s),
+            Body::Log(l) => log(l),
+            Body::AppLog(a) => app_log(a),
+            Body::Meta(m) => meta(m),
+        }
+    }
+}
+
+fn json(e: &Event) -> Value {
     let mut data = serde_json::to_value(&e.body).unwrap_or(Value::Null);
     // Externally tagged enums nest one object per level (`{"kernel":{"oom_kill":{…}}}`):
     // `kind` already names the variant, so keep only the innermost fields.
@@ -75,46 +103,8 @@ fn is_wrapper(m: &serde_json::Map<String, Value>) -> bool {
     })
 }
 
-/// What happened, in words.
-pub fn summary(e: &Event) -> String {
-    match &e.body {
-        Body::Kernel(k) => kernel(k),
-        Body::Kube(Kube::Object(o)) => object(o),
-        Body::Kube(Kube::Event(k)) => kube_event(k),
-        Body::Span(s) => span(s),
-        Body::Log(l) => log(l),
-        Body::AppLog(a) => app_log(a),
-        Body::Meta(m) => meta(m),
-    }
-}
-
-/// `2.0 GiB`, `980 KiB`.
-pub fn kib(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} KiB")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// A byte count for people: `1.2 MiB`.
-pub fn bytes(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else {
-        kib(n / 1024)
-    }
-}
-
 /// The signal's name (`SIGKILL`), or its number.
-pub fn signal_name(sig: u8) -> String {
+fn signal_name(sig: u8) -> String {
     const NAMES: [&str; 32] = [
         "0",
         "SIGHUP",
@@ -512,12 +502,12 @@ mod tests {
                 killer_comm: "java".into(),
             }),
         );
-        let j = event_json(&e);
+        let j = e.json();
         assert_eq!(j["kind"], "oom");
         assert_eq!(j["data"]["victim_pid"], 4711);
         assert_eq!(j["ts"], "1970-01-01T00:00:00.000000001Z");
         assert_eq!(
-            summary(&e),
+            e.summary(),
             "OOM kill (memcg) victim pid 4711 (java) rss 2.0 GiB limit 2.0 GiB memcg /kubepods/burstable/podx/y"
         );
     }

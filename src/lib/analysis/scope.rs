@@ -1,0 +1,92 @@
+//! Which incidents a question is about: those that involve a pod, a service, a node or the
+//! services of one request, active in a time range. `tapio correlate` and `tapio report` narrow
+//! the verdict with it.
+
+use crate::detect::{span_entity, FindingKind};
+use crate::event::{Span, Ts};
+use crate::filter::TimeSpec;
+use crate::topology::Entity;
+
+use super::request::{self, Request};
+use super::Incident;
+
+/// What to keep; an empty scope keeps everything.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Incidents whose findings touch one of these (as subject, peer or client).
+    pub entities: Vec<Entity>,
+    pub since: Option<TimeSpec>,
+    pub until: Option<TimeSpec>,
+    /// The request of `--trace-id`: a request that succeeded is blamed on nothing but a slowdown
+    /// it went through.
+    pub request: Option<Request>,
+}
+
+impl Scope {
+    /// Adds the request of a trace and the services and pods of its failing spans (all its
+    /// spans when none failed). `None` when the trace has no span.
+    pub fn trace(&mut self, spans: Vec<Span>) -> Option<&Request> {
+        let failing: Vec<&Span> = spans.iter().filter(|s| s.is_error()).collect();
+        let chosen: Vec<&Span> = if failing.is_empty() {
+            spans.iter().collect()
+        } else {
+            failing
+        };
+        for s in chosen {
+            self.entities.push(span_entity(s));
+            if let Some((pns, pod)) = s.pod() {
+                self.entities.push(Entity::pod(pns, pod));
+            }
+        }
+        self.entities.sort();
+        self.entities.dedup();
+        self.request = request::explain(spans);
+        self.request.as_ref()
+    }
+
+    /// The incidents in scope, in their order. `start` resolves relative times (`+5m`, `10:02`):
+    /// the first finding's time.
+    pub fn keep(&self, incidents: Vec<Incident>, start: Ts) -> Vec<Incident> {
+        let (since, until) = (
+            self.since.map(|s| s.resolve(start)),
+            self.until.map(|s| s.resolve(start)),
+        );
+        incidents
+            .into_iter()
+            .filter(|i| self.entities.is_empty() || involves(i, &self.entities))
+            .filter(|i| since.is_none_or(|t| i.end >= t) && until.is_none_or(|t| i.start <= t))
+            .filter(|i| {
+                self.request
+                    .as_ref()
+                    .is_none_or(|r| r.failed || slowed(i, r))
+            })
+            .collect()
+    }
+}
+
+/// Whether a slowdown of the incident covers one of the request's services while it ran.
+fn slowed(i: &Incident, r: &Request) -> bool {
+    let at = r.steps.first().map(|s| s.start).unwrap_or_default();
+    i.findings.iter().any(|f| {
+        matches!(
+            f.kind,
+            FindingKind::ServiceLatency | FindingKind::NetworkLatency | FindingKind::SlowSpans
+        ) && f.start <= at
+            && at <= f.end
+            && r.steps.iter().any(|s| s.service == f.entity)
+    })
+}
+
+/// Whether an incident's findings touch one of the entities (as subject, peer or client).
+fn involves(i: &Incident, wanted: &[Entity]) -> bool {
+    let hit = |e: &Entity| wanted.contains(e);
+    hit(&i.root_cause.entity)
+        || i.impact.services.iter().any(hit)
+        || i.impact.pods.iter().any(hit)
+        || i.impact.nodes.iter().any(hit)
+        || i.findings.iter().any(|f| {
+            hit(&f.entity)
+                || f.facts.peer.as_ref().is_some_and(hit)
+                || f.facts.clients.iter().any(hit)
+        })
+}
