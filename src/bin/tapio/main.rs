@@ -26,6 +26,7 @@ mod query;
 mod record;
 mod redact;
 mod replay;
+mod report;
 mod shell;
 #[cfg(feature = "tables")]
 mod stats;
@@ -138,6 +139,17 @@ Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data wa
   tapio correlate incident.tapio --pod shop/cart-7d8f9 --explain
   tapio correlate incident.tapio --node node-7 --since 10:00 --until 10:30 -o json")]
     Correlate(correlate::Args),
+    /// The incident report people share: one self-contained HTML page with a timeline picture
+    /// per incident, Markdown for a ticket, or the pictures alone as SVG.
+    #[command(after_help = "Examples:
+  tapio report incident.tapio -o incident.html
+  tapio report incident.tapio -o incident.md               # for a ticket or a GitHub issue
+  tapio report incident.tapio -o timeline.svg --pod shop/cart-7d8f9
+  tapio report node-*.tapio --since 10:00 --until +30m --all -o report.html
+
+The HTML needs no network: inline CSS and SVG, a few lines of JavaScript to filter the evidence.
+Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
+    Report(report::Args),
     /// Send captures to the cluster's NATS JetStream stream, as a node's recorder would have (a
     /// post-mortem upload).
     #[command(after_help = "Examples:
@@ -208,6 +220,7 @@ fn main() -> ExitCode {
         Command::Redact(a) => redact::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Correlate(a) => correlate::run(a),
+        Command::Report(a) => report::run(a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(a),
     };

@@ -79,22 +79,26 @@ pub(super) fn impact_line(inc: &Incident) -> String {
         ));
     }
     if i.endpoints_lost > 0 {
-        parts.push(format!("{} endpoints lost", i.endpoints_lost));
+        parts.push(plural(i.endpoints_lost, "endpoint", "endpoints") + " lost");
     }
     if i.restarts > 0 {
-        parts.push(format!("{} restarts", i.restarts));
+        parts.push(plural(i.restarts, "restart", "restarts"));
     }
     if i.failed_requests > 0 {
-        parts.push(format!("{} failed requests", i.failed_requests));
+        parts.push(plural(i.failed_requests, "failed request", "failed requests"));
     }
     if i.recovered_requests > 0 {
-        parts.push(format!(
-            "{} requests recovered after retries",
-            i.recovered_requests
-        ));
+        parts.push(
+            plural(i.recovered_requests, "request", "requests") + " recovered after retries",
+        );
     }
     parts.push(format!("over {:.1} s", i.duration_s));
     parts.join("; ")
+}
+
+/// `1 restart`, `3 restarts`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The alternatives considered and why they lost, and every finding with its links (`--explain`).

@@ -1,0 +1,174 @@
+//! `tapio report`: the incident report people share — one HTML file with the timeline pictures,
+//! Markdown for a ticket, or the pictures alone as SVG.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use tapio::analysis::overview::Overview;
+use tapio::analysis::scope::Scope;
+use tapio::analysis::Severity;
+use tapio::capture::ReadOptions;
+use tapio::event::TraceId;
+use tapio::filter::TimeSpec;
+use tapio::pipeline::{self, Options};
+use tapio::report::{self, Document};
+
+use crate::common;
+use crate::correlate::parse_trace;
+use crate::replay;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained page: overview, and for each incident its timeline picture, chain,
+    /// actions and evidence.
+    Html,
+    /// The same for a ticket or a GitHub issue.
+    Markdown,
+    /// Only the timeline pictures.
+    Svg,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Capture files (several are merged by time).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Where to write the report (standard output when absent or `-`).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// html, markdown or svg; by default from the output's extension (.html, .md, .svg), else
+    /// html.
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Only the incidents that explain this request's failing spans.
+    #[arg(long, value_parser = parse_trace)]
+    trace_id: Option<TraceId>,
+    /// Only the incidents that involve this pod (NAMESPACE/NAME).
+    #[arg(long)]
+    pod: Option<String>,
+    /// Only the incidents that involve this service (NAMESPACE/NAME).
+    #[arg(long)]
+    service: Option<String>,
+    /// Only the incidents that involve this node.
+    #[arg(long)]
+    node: Option<String>,
+    /// Only incidents active at or after this time (same forms as `tapio cat --since`).
+    #[arg(long, value_parser = TimeSpec::parse)]
+    since: Option<TimeSpec>,
+    /// Only incidents active at or before this time.
+    #[arg(long, value_parser = TimeSpec::parse)]
+    until: Option<TimeSpec>,
+    /// Include low-severity incidents.
+    #[arg(long)]
+    all: bool,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn format_of(args: &Args) -> ReportFormat {
+    if let Some(f) = args.format {
+        return f;
+    }
+    let ext = args
+        .output
+        .as_deref()
+        .and_then(Path::extension)
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("md" | "markdown") => ReportFormat::Markdown,
+        Some("svg") => ReportFormat::Svg,
+        _ => ReportFormat::Html,
+    }
+}
+
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    let named: Vec<String> = args
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    args.files = common::expand(&args.files);
+    let mut scope = Scope {
+        entities: common::entities(&args.pod, &args.service, &args.node)?,
+        since: args.since,
+        until: args.until,
+        request: None,
+    };
+    let mut narrowed = Vec::new();
+    if let Some(t) = args.trace_id {
+        narrowed.push(format!("trace {t}"));
+    }
+    for (what, v) in [("pod", &args.pod), ("service", &args.service), ("node", &args.node)] {
+        if let Some(v) = v {
+            narrowed.push(format!("{what} {v}"));
+        }
+    }
+    let opts = Options {
+        threads: args.threads,
+        read: ReadOptions::default(),
+        trace: args.trace_id,
+        ..Options::default()
+    };
+    let overview = Mutex::new(Overview::default());
+    let outcome = pipeline::run_tapped(&args.files, &opts, Some(&mut |_| {}), &mut |events| {
+        if let Ok(mut o) = overview.lock() {
+            for e in events {
+                o.observe(e);
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(t) = args.trace_id {
+        if scope.trace(outcome.trace_spans.clone()).is_none() {
+            bail!("trace {t} has no span in {}", args.files[0].display());
+        }
+    }
+    let problem = replay::warn(&outcome);
+    let first = outcome.detected.first_finding();
+    if let (Some(s), true) = (args.since, first.0 > 0) {
+        narrowed.push(format!("since {}", s.resolve(first)));
+    }
+    if let (Some(u), true) = (args.until, first.0 > 0) {
+        narrowed.push(format!("until {}", u.resolve(first)));
+    }
+    let overview = overview
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("the overview was poisoned"))?;
+    let mut doc = Document::new(named, overview);
+    doc.scope = narrowed;
+    doc.blind = outcome.detected.blind.clone();
+    let incidents = scope.keep(outcome.verdict.incidents, first);
+    let before = incidents.len();
+    let mut incidents: Vec<_> = incidents
+        .into_iter()
+        .filter(|i| args.all || i.severity >= Severity::Medium)
+        .collect();
+    doc.hidden = before - incidents.len();
+    for (n, i) in incidents.iter_mut().enumerate() {
+        i.id = n + 1;
+    }
+    doc.incidents = incidents;
+    let text = match format_of(&args) {
+        ReportFormat::Html => report::html(&doc),
+        ReportFormat::Markdown => report::markdown(&doc),
+        ReportFormat::Svg => report::svg(&doc),
+    };
+    match args.output.as_deref() {
+        None => common::print(&text)?,
+        Some(p) if p == Path::new("-") => common::print(&text)?,
+        Some(p) => {
+            std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
+            say!(
+                "tapio: wrote {} ({} incident{}, {})",
+                p.display(),
+                doc.incidents.len(),
+                if doc.incidents.len() == 1 { "" } else { "s" },
+                tapio::units::bytes(text.len() as u64)
+            );
+        }
+    }
+    Ok(common::exit(problem))
+}
