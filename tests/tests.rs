@@ -23,3 +23,4 @@ mod otlp;
 mod record;
 mod redact;
 mod replay;
+mod report;

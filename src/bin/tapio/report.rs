@@ -85,11 +85,7 @@ fn format_of(args: &Args) -> ReportFormat {
 }
 
 pub fn run(mut args: Args) -> Result<ExitCode> {
-    let named: Vec<String> = args
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let named: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     args.files = common::expand(&args.files);
     let mut scope = Scope {
         entities: common::entities(&args.pod, &args.service, &args.node)?,
@@ -101,7 +97,11 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     if let Some(t) = args.trace_id {
         narrowed.push(format!("trace {t}"));
     }
-    for (what, v) in [("pod", &args.pod), ("service", &args.service), ("node", &args.node)] {
+    for (what, v) in [
+        ("pod", &args.pod),
+        ("service", &args.service),
+        ("node", &args.node),
+    ] {
         if let Some(v) = v {
             narrowed.push(format!("{what} {v}"));
         }

@@ -68,7 +68,10 @@ pub fn evidence(inc: &Incident) -> Vec<EvidenceRow<'_>> {
         .iter()
         .chain(inc.other_root_causes.iter().flat_map(|o| o.chain.iter()))
         .map(|s| (s.layer, &s.entity, &s.evidence));
-    let findings = inc.findings.iter().map(|f| (f.layer, &f.entity, &f.evidence));
+    let findings = inc
+        .findings
+        .iter()
+        .map(|f| (f.layer, &f.entity, &f.evidence));
     for (layer, entity, evidence) in steps.chain(findings) {
         for e in evidence {
             if seen.insert(e.seq) {

@@ -269,7 +269,9 @@ fn chart(s: &mut String, h: &crate::analysis::overview::Histogram, d: &Document)
     }
     // The blind spots, and the axis.
     let span = (h.width * n as u64).max(1);
-    let x = |t: u64| LEFT + (t.saturating_sub(h.from.0)).min(span) as f64 / span as f64 * (W - LEFT - 10.0);
+    let x = |t: u64| {
+        LEFT + (t.saturating_sub(h.from.0)).min(span) as f64 / span as f64 * (W - LEFT - 10.0)
+    };
     for b in &d.blind {
         let _ = writeln!(
             s,
@@ -292,7 +294,9 @@ fn chart(s: &mut String, h: &crate::analysis::overview::Histogram, d: &Document)
         h.from.to_datetime().format("%Y-%m-%d %H:%M:%S"),
         W - 10.0,
         H + 46.0,
-        crate::event::Ts(h.from.0 + span).to_datetime().format("%H:%M:%S")
+        crate::event::Ts(h.from.0 + span)
+            .to_datetime()
+            .format("%H:%M:%S")
     );
     let mut lx = LEFT + 240.0;
     for (source, _) in &h.series {
@@ -365,7 +369,11 @@ fn incident(s: &mut String, d: &Document, inc: &Incident) {
     let _ = writeln!(s, "<h3>Causal chain</h3>");
     chain(s, id, &inc.chain);
     for o in &inc.other_root_causes {
-        let _ = writeln!(s, "<p>Chain of the other root ({}):</p>", esc(o.kind.title()));
+        let _ = writeln!(
+            s,
+            "<p>Chain of the other root ({}):</p>",
+            esc(o.kind.title())
+        );
         chain(s, id, &o.chain);
     }
 

@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         assert_eq!(esc("a\u{1b}b"), "a\u{fffd}b");
         assert_eq!(cell("a|b\n<c>"), "a\\|b \\<c\\>");
         assert_eq!(code("x `y` z"), "``x `y` z``");

@@ -85,12 +85,15 @@ pub(super) fn impact_line(inc: &Incident) -> String {
         parts.push(plural(i.restarts, "restart", "restarts"));
     }
     if i.failed_requests > 0 {
-        parts.push(plural(i.failed_requests, "failed request", "failed requests"));
+        parts.push(plural(
+            i.failed_requests,
+            "failed request",
+            "failed requests",
+        ));
     }
     if i.recovered_requests > 0 {
-        parts.push(
-            plural(i.recovered_requests, "request", "requests") + " recovered after retries",
-        );
+        parts
+            .push(plural(i.recovered_requests, "request", "requests") + " recovered after retries");
     }
     parts.push(format!("over {:.1} s", i.duration_s));
     parts.join("; ")

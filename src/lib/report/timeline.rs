@@ -275,9 +275,7 @@ pub fn svg(inc: &Incident, blind: &[Blind], frame: Frame) -> String {
         }
         let title = esc(&title.join("\n"));
         let mark = if v.len() == 1 {
-            format!(
-                r##"<circle cx="{mx:.1}" cy="{fy}" r="4" fill="#0969da"/>"##
-            )
+            format!(r##"<circle cx="{mx:.1}" cy="{fy}" r="4" fill="#0969da"/>"##)
         } else {
             let n = if v.len() > 99 {
                 "99+".to_string()
