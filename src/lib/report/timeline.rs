@@ -266,9 +266,14 @@ pub fn svg(inc: &Incident, blind: &[Blind], frame: Frame) -> String {
             }
         }
     }
-    for ((fy, _), v) in &buckets {
+    for ((fy, b), v) in &buckets {
         let fy = f64::from_bits(*fy);
-        let mx = v.iter().map(|(_, t, _)| x(*t)).sum::<f64>() / v.len() as f64;
+        // A lone event at its time; several at the middle of their column, so that marks of
+        // neighbouring columns never overlap.
+        let mx = match v.as_slice() {
+            [(_, t, _)] => x(*t),
+            _ => LABELS + (*b as f64 + 0.5) * BUCKET,
+        };
         let mut title: Vec<String> = v.iter().take(5).map(|(_, _, l)| clip(l, 200)).collect();
         if v.len() > 5 {
             title.push(format!("… and {} more", v.len() - 5));
@@ -488,6 +493,118 @@ pub(super) fn clip(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::{Impact, RootCause, Severity};
+    use crate::detect::{Evidence, Facts, Finding, FindingKind};
+    use crate::knowledge::RootKind;
+
+    /// An incident of `pods` pods, each with a finding whose evidence is `per_pod` events over
+    /// ten minutes, the first three findings chained.
+    fn incident(pods: usize, per_pod: usize) -> Incident {
+        let t0 = Ts::from_secs(1_700_000_000);
+        let mut seq = 0;
+        let findings: Vec<Finding> = (0..pods)
+            .map(|p| {
+                let evidence = (0..per_pod)
+                    .map(|i| {
+                        seq += 1;
+                        Evidence {
+                            seq,
+                            ts: Ts(t0.0 + (i as u64 * 600 / per_pod as u64) * Ts::NANOS_PER_SEC),
+                            line: format!("event {seq}"),
+                        }
+                    })
+                    .collect();
+                Finding {
+                    id: p,
+                    kind: FindingKind::OomKillMemcg,
+                    layer: if p % 2 == 0 { Layer::Kernel } else { Layer::K8s },
+                    entity: Entity::pod("shop", &format!("cart-{p}")),
+                    start: t0,
+                    end: Ts(t0.0 + 600 * Ts::NANOS_PER_SEC),
+                    count: per_pod as u64,
+                    summary: format!("finding {p}"),
+                    facts: Facts::default(),
+                    evidence,
+                }
+            })
+            .collect();
+        let chain = findings
+            .iter()
+            .take(3)
+            .map(|f| ChainStep {
+                ts: f.start,
+                layer: f.layer,
+                kind: f.kind,
+                entity: f.entity.clone(),
+                summary: f.summary.clone(),
+                evidence: f.evidence.iter().take(1).cloned().collect(),
+                caused_by: Vec::new(),
+            })
+            .collect();
+        Incident {
+            id: 1,
+            severity: Severity::High,
+            confidence: 0.9,
+            start: t0,
+            end: Ts(t0.0 + 600 * Ts::NANOS_PER_SEC),
+            root_cause: RootCause {
+                kind: RootKind::OomContainerLimit,
+                entity: Entity::pod("shop", "cart-0"),
+                summary: "cart-0 OOM-killed".into(),
+            },
+            chain,
+            other_root_causes: Vec::new(),
+            impact: Impact::default(),
+            actions: Vec::new(),
+            evidence_complete: true,
+            evidence_gaps: Vec::new(),
+            notes: Vec::new(),
+            alternatives: Vec::new(),
+            findings,
+        }
+    }
+
+    fn attr_sum(svg: &str, attr: &str) -> usize {
+        svg.split(&format!(" {attr}=\""))
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().parse::<usize>().unwrap())
+            .sum()
+    }
+
+    fn row_ys(svg: &str) -> Vec<f64> {
+        svg.split(r#"<g class="row"><line x1="240" y1=""#)
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn two_evidence_events_are_two_marks() {
+        let svg = svg(&incident(2, 1), &[], Frame { links: true });
+        assert_eq!(svg.matches(r#"class="evidence""#).count(), 2);
+        assert_eq!(attr_sum(&svg, "data-count"), 2);
+        assert_eq!(svg.matches(r#"class="arrow""#).count(), 1);
+        assert_eq!(row_ys(&svg).len(), 2);
+    }
+
+    #[test]
+    fn two_thousand_evidence_events_stay_readable() {
+        // 200 pods × 10 events: every event counted once, in marks that do not overlap, rows
+        // capped per lane with the rest counted, labels a row apart.
+        let svg = svg(&incident(200, 10), &[], Frame { links: true });
+        assert_eq!(attr_sum(&svg, "data-count"), 2000);
+        let marks = svg.matches(r#"class="evidence""#).count();
+        let columns = ((WIDTH - LABELS - RIGHT) / BUCKET).ceil() as usize + 1;
+        let rows = row_ys(&svg);
+        assert_eq!(rows.len(), 2 * MAX_ROWS, "two lanes, each capped");
+        assert!(marks <= rows.len() * columns, "{marks} marks");
+        assert!(svg.contains(">+93 more<"), "the rest of a lane in one row");
+        for w in rows.windows(2) {
+            assert!(w[1] - w[0] >= ROW, "rows overlap: {w:?}");
+        }
+        assert!(svg.contains("time, UTC (2023-11-14)"));
+        assert_eq!(svg.matches(r#"class="arrow""#).count(), 2);
+    }
 
     #[test]
     fn ticks_are_round_and_few() {
