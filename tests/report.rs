@@ -73,13 +73,13 @@ fn raw_html(md: &str) -> Option<String> {
         for (i, c) in chars.iter().enumerate() {
             match c {
                 '`' => in_code = !in_code,
-                '<' if !in_code && (i == 0 || chars[i - 1] != '\\') => {
-                    if chars
+                '<' if !in_code
+                    && (i == 0 || chars[i - 1] != '\\')
+                    && chars
                         .get(i + 1)
-                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == '/' || *n == '!')
-                    {
-                        return Some(line.to_string());
-                    }
+                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == '/' || *n == '!') =>
+                {
+                    return Some(line.to_string());
                 }
                 _ => {}
             }
@@ -288,19 +288,33 @@ fn chromium_opens_every_html_report_with_javascript_on_and_off() {
         return;
     };
     let tmp = std::env::temp_dir().join(format!("tapio-report-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
+    // Two browsers at a time (a profile each): the fixtures split in two.
+    let all = fixtures();
+    let (a, b) = all.split_at(all.len() / 2);
+    std::thread::scope(|s| {
+        for (n, half) in [a, b].into_iter().enumerate() {
+            let (bin, tmp) = (&bin, tmp.join(n.to_string()));
+            s.spawn(move || open_reports(bin, &tmp, half));
+        }
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Opens the HTML report of each fixture with JavaScript on and off, and checks what it shows.
+fn open_reports(bin: &Path, tmp: &Path, fixtures: &[(String, PathBuf)]) {
+    std::fs::create_dir_all(tmp).unwrap();
     let browsers = [
-        (true, Browser::new(&bin, &tmp, true)),
-        (false, Browser::new(&bin, &tmp, false)),
+        (true, Browser::new(bin, tmp, true)),
+        (false, Browser::new(bin, tmp, false)),
     ];
-    for (name, dir) in fixtures() {
+    for (name, dir) in fixtures {
         let page = tmp.join(format!("{name}.html"));
-        tapio(&["report", &rel(&dir), "--all", "-o", page.to_str().unwrap()]);
+        tapio(&["report", &rel(dir), "--all", "-o", page.to_str().unwrap()]);
         let html = std::fs::read_to_string(&page).unwrap();
         for attr in ["src=\"http", "href=\"http", "url(http", "@import"] {
             assert!(!html.contains(attr), "{name}: the page refers to {attr}…");
         }
-        let links = links_of(&dir);
+        let links = links_of(dir);
         for (javascript, browser) in &browsers {
             let mode = if *javascript { "js on" } else { "js off" };
             let net = tmp.join(format!("{name}-{mode}.json"));
@@ -351,7 +365,6 @@ fn chromium_opens_every_html_report_with_javascript_on_and_off() {
             check_screenshot(&format!("{name} ({mode})"), &shot);
         }
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

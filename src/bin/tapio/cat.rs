@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use tapio::capture::{Merge, ReadOptions, Warning};
-use tapio::event::{Kind, Source, TraceId, Ts};
+use tapio::event::{Event, Kind, Source, TraceId, Ts};
 use tapio::filter::{Filter, TimeSpec};
 
-use crate::common::{self, Output, Stdout};
+use tapio::report::{Format, Render};
+
+use crate::common::{self, Stdout};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,8 +49,8 @@ pub struct Args {
     #[arg(long, value_parser = TimeSpec::parse)]
     until: Option<TimeSpec>,
     /// Output format: text (one line per event) or json (JSON lines).
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[arg(short, long, default_value = "text", value_parser = common::formats::<Event>())]
+    output: Format,
     /// Keep reading as the capture grows, until its writer closes it.
     #[arg(short, long)]
     follow: bool,
@@ -109,6 +111,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let mut out = Stdout::new();
     let mut window: Option<(Option<Ts>, Option<Ts>)> = None;
     let mut seen = 0u64;
+    let mut line = String::new();
     let result = loop {
         let e = match merge.next_event() {
             Ok(Some(e)) => e,
@@ -131,11 +134,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         if !filter.matches(&e, since, until) {
             continue;
         }
-        let line = match args.output {
-            Output::Text => e.to_string(),
-            Output::Json => e.json().to_string(),
-        };
-        if !out.line(&line)? {
+        line.clear();
+        e.render(args.output, &mut line);
+        if !out.line(line.trim_end_matches('\n'))? {
             break Ok(());
         }
         if args.follow {

@@ -1,4 +1,4 @@
-//! What the subcommands share: output formats, progress bars, warnings, exit codes, stdout.
+//! What the subcommands share: progress bars, warnings, exit codes, stdout.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,14 +8,6 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tapio::capture::{self, ReadOptions, Reader};
 use tapio::topology::Entity;
-
-/// `-o text|json`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    #[default]
-    Text,
-    Json,
-}
 
 /// Exit code 1: the command ran, but found a problem worth a script's attention.
 pub const PROBLEM: u8 = 1;
@@ -272,4 +264,13 @@ pub fn entities(
         out.push(Entity::Node(n.clone()));
     }
     Ok(out)
+}
+
+/// The value parser of an `-o`/`--format` that takes the formats `T` renders: help and shell
+/// completions list them, and any other is refused with the list.
+pub fn formats<T: tapio::report::Render>(
+) -> impl clap::builder::TypedValueParser<Value = tapio::report::Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(T::FORMATS.iter().map(|f| f.as_str()))
+        .map(|s| tapio::report::Format::parse_name(&s).unwrap_or(T::FORMATS[0]))
 }

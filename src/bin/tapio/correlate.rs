@@ -12,7 +12,9 @@ use tapio::filter::TimeSpec;
 use tapio::pipeline::{self, Options};
 use tapio::report;
 
-use crate::common::{self, Output};
+use tapio::report::{Format, Incidents};
+
+use crate::common;
 use crate::replay;
 
 #[derive(clap::Args)]
@@ -41,8 +43,10 @@ pub struct Args {
     /// Show the other causes considered and why they lost.
     #[arg(long)]
     explain: bool,
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    /// Output format.
+    #[arg(short, long, default_value = "text", value_parser = common::formats::<Incidents>())]
+    output: Format,
+    /// Decoding threads per capture.
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
@@ -77,7 +81,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let problem = replay::warn(&outcome);
     let incidents = scope.keep(outcome.verdict.incidents, outcome.detected.first_finding());
     if let Some(r) = &scope.request {
-        if args.output == Output::Text {
+        if args.output == Format::Text {
             let mut s = report::request_text(r);
             match incidents.first() {
                 Some(i) => {

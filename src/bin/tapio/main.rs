@@ -148,7 +148,7 @@ Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data wa
   tapio report node-*.tapio --since 10:00 --until +30m --all -o report.html
 
 The HTML needs no network: inline CSS and SVG, a few lines of JavaScript to filter the evidence.
-Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
+Exit status: 0 ok, 2 error.")]
     Report(report::Args),
     /// Send captures to the cluster's NATS JetStream stream, as a node's recorder would have (a
     /// post-mortem upload).

@@ -16,7 +16,9 @@ use tapio::event::Name;
 use tapio::record::{self, Progress};
 use tapio::source::Counters;
 
-use crate::common::{self, Output};
+use tapio::report::Format;
+
+use crate::common;
 use crate::replay::Printer;
 use tapio::source::kernel::{self, Probe};
 use tapio::units::bytes;
@@ -249,8 +251,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut status = Status::default();
     let printer = Printer::new(
         match args.verdicts {
-            Verdicts::Json => Output::Json,
-            _ => Output::Text,
+            Verdicts::Json => Format::Json,
+            _ => Format::Text,
         },
         false,
         args.all,

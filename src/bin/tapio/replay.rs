@@ -13,7 +13,9 @@ use tapio::event::Ts;
 use tapio::pipeline::{self, Change, Options, Outcome, State};
 use tapio::report::{self, Expected};
 
-use crate::common::{self, Output};
+use tapio::report::{Format, Incidents, Render};
+
+use crate::common;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,8 +25,8 @@ pub struct Args {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[arg(short, long, default_value = "text", value_parser = common::formats::<Incidents>())]
+    output: Format,
     /// Check each fixture's verdict against its `expected.json`: exit 1 with a diff when it differs.
     #[arg(long, conflicts_with = "update_expect")]
     expect: bool,
@@ -307,7 +309,7 @@ pub fn warn(outcome: &Outcome) -> bool {
 /// the order printed; in JSON, the whole verdict at the end. Live, each change as it comes: text
 /// blocks, or one JSON line per change.
 pub struct Printer {
-    output: Output,
+    output: Format,
     explain: bool,
     all: bool,
     live: bool,
@@ -322,7 +324,7 @@ struct Printed {
 }
 
 impl Printer {
-    pub fn new(output: Output, explain: bool, all: bool) -> Printer {
+    pub fn new(output: Format, explain: bool, all: bool) -> Printer {
         Printer {
             output,
             explain,
@@ -343,7 +345,7 @@ impl Printer {
         // A closed pipe is noticed again, and reported, when the verdict is printed.
         let _ = if self.live {
             self.print_change(c)
-        } else if self.output == Output::Text && c.state == State::Closed {
+        } else if self.output == Format::Text && c.state == State::Closed {
             self.print_one(c.incident)
         } else {
             Ok(())
@@ -355,9 +357,9 @@ impl Printer {
             .state
             .lock()
             .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
-        if self.output == Output::Json {
+        if self.output == Format::Json {
             st.shown += 1;
-            common::print(&format!("{}\n", report::change_json(c)))?;
+            common::print(&c.rendered(Format::Json))?;
             return Ok(());
         }
         if c.state == State::Closed && !self.all && c.incident.severity < Severity::Medium {
@@ -365,7 +367,7 @@ impl Printer {
             return Ok(());
         }
         st.shown += 1;
-        let mut out = report::change_text(c);
+        let mut out = c.rendered(Format::Text);
         if self.explain && c.state == State::Closed {
             out.push_str(&report::explain(c.incident));
         }
@@ -393,12 +395,11 @@ impl Printer {
         st.shown += 1;
         let mut inc = inc.clone();
         inc.id = st.shown;
-        let mut out = report::incident_text(&inc);
-        if self.explain {
-            out.push_str(&report::explain(&inc));
-        }
-        out.push('\n');
-        common::print(&out)?;
+        let one = Incidents {
+            incidents: std::slice::from_ref(&inc),
+            explain: self.explain,
+        };
+        common::print(&one.rendered(Format::Text))?;
         Ok(())
     }
 
@@ -409,7 +410,7 @@ impl Printer {
                 .state
                 .lock()
                 .map_err(|_| anyhow::anyhow!("printer poisoned"))?;
-            if self.output == Output::Text && st.hidden > 0 {
+            if self.output == Format::Text && st.hidden > 0 {
                 common::print(&format!(
                     "({} low-severity incident{} not shown: --all shows them)\n",
                     st.hidden,
@@ -418,8 +419,8 @@ impl Printer {
             }
             return Ok(());
         }
-        if self.output == Output::Json {
-            common::print(&format!("{}\n", serde_json::to_string_pretty(v)?))?;
+        if self.output == Format::Json {
+            common::print(&v.rendered(Format::Json))?;
             return Ok(());
         }
         for inc in &v.incidents {

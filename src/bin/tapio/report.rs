@@ -14,22 +14,11 @@ use tapio::capture::ReadOptions;
 use tapio::event::TraceId;
 use tapio::filter::TimeSpec;
 use tapio::pipeline::{self, Options};
-use tapio::report::{self, Document};
+use tapio::report::{Document, Format, Render};
 
 use crate::common;
 use crate::correlate::parse_trace;
 use crate::replay;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// One self-contained page: overview, and for each incident its timeline picture, chain,
-    /// actions and evidence.
-    Html,
-    /// The same for a ticket or a GitHub issue.
-    Markdown,
-    /// Only the timeline pictures.
-    Svg,
-}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,10 +28,11 @@ pub struct Args {
     /// Where to write the report (standard output when absent or `-`).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// html, markdown or svg; by default from the output's extension (.html, .md, .svg), else
-    /// html.
-    #[arg(long, value_enum)]
-    format: Option<ReportFormat>,
+    /// html (one self-contained page), markdown (for a ticket), svg (the timeline pictures
+    /// alone), text or json (the incidents as replay prints them); by default from the output's
+    /// extension (.html, .md, .svg, .txt, .json), else html.
+    #[arg(long, value_parser = common::formats::<Document>())]
+    format: Option<Format>,
     /// Only the incidents that explain this request's failing spans.
     #[arg(long, value_parser = parse_trace)]
     trace_id: Option<TraceId>,
@@ -64,11 +54,12 @@ pub struct Args {
     /// Include low-severity incidents.
     #[arg(long)]
     all: bool,
+    /// Decoding threads per capture.
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
 
-fn format_of(args: &Args) -> ReportFormat {
+fn format_of(args: &Args) -> Format {
     if let Some(f) = args.format {
         return f;
     }
@@ -78,9 +69,11 @@ fn format_of(args: &Args) -> ReportFormat {
         .and_then(Path::extension)
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     match ext.as_deref() {
-        Some("md" | "markdown") => ReportFormat::Markdown,
-        Some("svg") => ReportFormat::Svg,
-        _ => ReportFormat::Html,
+        Some("md" | "markdown") => Format::Markdown,
+        Some("svg") => Format::Svg,
+        Some("txt" | "text") => Format::Text,
+        Some("json") => Format::Json,
+        _ => Format::Html,
     }
 }
 
@@ -151,11 +144,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         i.id = n + 1;
     }
     doc.incidents = incidents;
-    let text = match format_of(&args) {
-        ReportFormat::Html => report::html(&doc),
-        ReportFormat::Markdown => report::markdown(&doc),
-        ReportFormat::Svg => report::svg(&doc),
-    };
+    let text = doc.rendered(format_of(&args));
     match args.output.as_deref() {
         None => common::print(&text)?,
         Some(p) if p == Path::new("-") => common::print(&text)?,

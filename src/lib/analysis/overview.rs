@@ -139,7 +139,7 @@ mod tests {
         for s in [100, 100, 101, 150, 199] {
             o.observe(&at(s, Source::Ebpf));
         }
-        o.observe(&at(120, Source::Kube));
+        o.observe(&at(130, Source::Kube));
         o.observe(&at(100, Source::Ebpf)); // late, out of order
         let h = o.histogram(4).unwrap();
         assert_eq!(h.from, Ts::from_secs(100));

@@ -7,24 +7,26 @@ mod expect;
 #[cfg(feature = "tables")]
 pub mod frame;
 mod html;
+mod info;
 mod live;
 mod markdown;
 pub mod markup;
+mod render;
 mod request;
 mod summary;
 mod timeline;
 
 pub use self::document::{evidence, links, Document, EvidenceRow};
 pub use self::expect::{Expected, ExpectedIncident};
-pub use self::html::html;
+pub use self::info::CaptureInfo;
 pub use self::live::{change_json, change_text};
-pub use self::markdown::markdown;
+pub use self::render::{Format, Incidents, Render};
 pub use self::request::request_text;
 pub use self::summary::{explain, incident_text};
 pub use self::timeline::Frame;
 
 /// Only the timeline pictures of a report, one under the other, for a slide or a postmortem.
-pub fn svg(d: &Document) -> String {
+fn svg(d: &Document) -> String {
     use std::fmt::Write as _;
     let pictures: Vec<String> = d
         .incidents

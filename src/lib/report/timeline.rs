@@ -46,6 +46,9 @@ pub struct Frame {
     pub links: bool,
 }
 
+/// An evidence event on the picture: its seq, time and line.
+type Mark<'a> = (u64, Ts, &'a str);
+
 /// A row: a layer and an entity (`None`: the entities past [`MAX_ROWS`]).
 type Key = (usize, Option<Entity>);
 
@@ -255,7 +258,7 @@ pub fn svg(inc: &Incident, blind: &[Blind], frame: Frame) -> String {
     }
 
     // Evidence marks, bucketed per row.
-    let mut buckets: BTreeMap<(u64, i64), Vec<(u64, Ts, &str)>> = BTreeMap::new();
+    let mut buckets: BTreeMap<(u64, i64), Vec<Mark<'_>>> = BTreeMap::new();
     for f in &inc.findings {
         let fy = y_of(f.layer, &f.entity);
         for e in &f.evidence {
@@ -517,7 +520,11 @@ mod tests {
                 Finding {
                     id: p,
                     kind: FindingKind::OomKillMemcg,
-                    layer: if p % 2 == 0 { Layer::Kernel } else { Layer::K8s },
+                    layer: if p % 2 == 0 {
+                        Layer::Kernel
+                    } else {
+                        Layer::K8s
+                    },
                     entity: Entity::pod("shop", &format!("cart-{p}")),
                     start: t0,
                     end: Ts(t0.0 + 600 * Ts::NANOS_PER_SEC),
