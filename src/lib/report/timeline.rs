@@ -595,6 +595,36 @@ mod tests {
     }
 
     #[test]
+    fn what_tapio_did_not_see_is_hatched_over_every_lane() {
+        let inc = incident(2, 4);
+        let lost = Blind {
+            from: Ts(inc.start.0 + 60 * Ts::NANOS_PER_SEC),
+            to: Ts(inc.start.0 + 90 * Ts::NANOS_PER_SEC),
+            what: "ebpf lost 1200 events (ring buffer full)".into(),
+            lost: None,
+        };
+        let far = Blind {
+            from: Ts(inc.start.0 + 7200 * Ts::NANOS_PER_SEC),
+            to: Ts(inc.start.0 + 7300 * Ts::NANOS_PER_SEC),
+            what: "an hour later".into(),
+            lost: None,
+        };
+        let svg = svg(&inc, &[lost, far], Frame { links: false });
+        assert_eq!(svg.matches(r#"class="blind""#).count(), 1, "only what overlaps");
+        let rect = svg.split(r#"<rect class="blind" x=""#).nth(1).unwrap();
+        let nums: Vec<f64> = rect
+            .split('"')
+            .step_by(2)
+            .take(4)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        // x, then width (30 s of about 660 s of plot), over the lanes from the top.
+        assert!(nums[0] > LABELS && nums[1] > 10.0 && nums[1] < 60.0, "{nums:?}");
+        assert!(svg.contains("ring buffer full"));
+        assert!(!svg.contains("href=\"#ev-"), "no links in a picture alone");
+    }
+
+    #[test]
     fn two_thousand_evidence_events_stay_readable() {
         // 200 pods × 10 events: every event counted once, in marks that do not overlap, rows
         // capped per lane with the rest counted, labels a row apart.
