@@ -130,8 +130,8 @@ impl Stdout {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Hooks {
     /// Run CMD (through sh -c) for each incident that opens, changes or closes, with the change
-    /// as JSON on its stdin (the JSON line of --verdicts json). A slow or failing command never
-    /// holds up the recording; failures are counted.
+    /// as JSON on its stdin (the JSON line of `record --verdicts json`). A slow or failing
+    /// command never holds up the events; failures are counted.
     #[arg(long, value_name = "CMD")]
     pub on_incident: Option<String>,
     /// POST the same JSON to URL (retried with backoff, each try bounded by --hook-timeout).

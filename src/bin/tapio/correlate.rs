@@ -37,16 +37,16 @@ pub struct Args {
     /// Only incidents active at or after this time (same forms as `tapio cat --since`).
     #[arg(long, value_parser = TimeSpec::parse)]
     since: Option<TimeSpec>,
-    /// Only incidents active at or before this time.
+    /// Only incidents active at or before this time (same forms as --since).
     #[arg(long, value_parser = TimeSpec::parse)]
     until: Option<TimeSpec>,
     /// Show the other causes considered and why they lost.
     #[arg(long)]
     explain: bool,
-    /// Output format.
+    /// Output format: text (a summary per incident) or json (the verdict, docs/correlation.md).
     #[arg(short, long, default_value = "text", value_parser = common::formats::<Incidents>())]
     output: Format,
-    /// Decoding threads per capture.
+    /// Decoding threads per capture (the output does not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }

@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Where to write: a directory (ending in `/`, or one that exists) gets one file per table
-    /// (`DIR/kernel.parquet`, …); a file holds the one table --table names.
+    /// (`DIR/kernel.parquet`, …); a file gets the single table --table names.
     #[arg(short, long)]
     output: PathBuf,
     /// The file format: parquet (zstd), csv, jsonl or arrow (IPC); by default from the file's

@@ -43,8 +43,9 @@ pub struct Args {
     /// The node to record for events whose input does not name one.
     #[arg(long)]
     node: Option<String>,
-    /// Whose container logs plain-text inputs are (`kubectl logs` output): NAMESPACE/POD. Kubelet
-    /// log files say it in their path; `--prefix` lines in the text.
+    /// Whose container logs plain-text inputs are (`kubectl logs` output): NAMESPACE/POD. Not
+    /// needed for kubelet log files (their path names the pod) nor for `kubectl logs --prefix`
+    /// output (each line names it).
     #[arg(long, value_name = "NS/POD", value_parser = parse_pod)]
     pod: Option<(String, String)>,
     /// The container of --pod's logs.

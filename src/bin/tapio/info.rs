@@ -14,7 +14,7 @@ pub struct Args {
     /// Capture files, or directories of rotated captures (each file is described in turn).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Output format.
+    /// Output format: text or json (one object per capture).
     #[arg(short, long, default_value = "text", value_parser = common::formats::<CaptureInfo>())]
     output: Format,
     /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.

@@ -85,7 +85,9 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
     /// Describe a capture: header, time range, counts per source and kind, drops and gaps, size.
     #[command(after_help = "Examples:
   tapio info incident.tapio
-  tapio info incident.tapio -o json | jq '.by_kind'")]
+  tapio info incident.tapio -o json | jq '.by_kind'
+
+Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error.")]
     Info(info::Args),
     /// Write a capture's events as typed tables (kernel, spans, logs, k8s_events, objects) to
     /// Parquet, CSV, JSON lines or Arrow IPC, for DuckDB, polars or a notebook.
@@ -131,13 +133,16 @@ Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error.")]
   tapio replay --follow nats://nats.tapio:4222 --cluster prod --serve 0.0.0.0:8080   # the cluster, live
   tapio replay fixtures/incidents/oom-cascade --update-expect
 
-Exit status: 0 ok (verdicts as expected), 1 a verdict changed or corrupt data was skipped, 2 error.")]
+Exit status: 0 ok (verdicts as expected), 1 a verdict changed (--expect) or corrupt data was
+skipped (--skip-corrupt), 2 error.")]
     Replay(replay::Args),
     /// The incidents that explain one request (--trace-id) or one entity (--pod, --service, --node).
     #[command(after_help = "Examples:
   tapio correlate incident.tapio --trace-id 2ea75461946a7dd10f2c15ab36a076cb
   tapio correlate incident.tapio --pod shop/cart-7d8f9 --explain
-  tapio correlate incident.tapio --node node-7 --since 10:00 --until 10:30 -o json")]
+  tapio correlate incident.tapio --node node-7 --since 10:00 --until 10:30 -o json
+
+Exit status: 0 ok (also when no incident is involved), 2 error.")]
     Correlate(correlate::Args),
     /// The incident report people share: one self-contained HTML page with a timeline picture
     /// per incident, Markdown for a ticket, or the pictures alone as SVG.
@@ -186,7 +191,7 @@ Exit status: 0 ok, 1 corrupt data was skipped (--skip-corrupt), 2 error.")]
   tapio completions zsh > \"${fpath[1]}/_tapio\"
   tapio completions fish > ~/.config/fish/completions/tapio.fish")]
     Completions(shell::CompletionsArgs),
-    /// Print tapio's man page, or write a page a subcommand into a directory.
+    /// Print tapio's man page, or write it and one page per subcommand into a directory.
     #[command(after_help = "Examples:
   tapio man | man -l -
   sudo tapio man -o /usr/local/share/man/man1 && man tapio-replay")]

@@ -25,6 +25,7 @@ pub struct NatsArgs {
     /// A NATS user (with --nats-password).
     #[arg(long, value_name = "USER", env = "NATS_USER")]
     pub nats_user: Option<String>,
+    /// The password of --nats-user.
     #[arg(
         long,
         value_name = "PASSWORD",

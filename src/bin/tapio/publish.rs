@@ -17,7 +17,7 @@ use crate::nats::{NatsArgs, StreamArgs};
 pub struct Args {
     /// Captures (or directories of rotated captures), merged by time; then the NATS URL
     /// (nats://HOST:4222; $NATS_URL when it is left out).
-    #[arg(required = true, value_name = "CAPTURE... URL")]
+    #[arg(required = true, value_names = ["CAPTURE", "URL"])]
     items: Vec<String>,
     /// The node for events that name none (imports of cluster-wide dumps).
     #[arg(long)]

@@ -33,6 +33,7 @@ pub struct Args {
     skew_threshold: crate::nats::Threshold,
     #[command(flatten)]
     nats: NatsArgs,
+    /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
 }

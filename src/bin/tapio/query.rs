@@ -15,7 +15,7 @@ use crate::tables::{self, Narrow, Run};
 pub struct Args {
     /// Capture files (several are merged by time), then the query: polars SQL over the tables
     /// of `tapio export` (kernel, spans, logs, k8s_events, objects, incidents, findings).
-    #[arg(required = true, num_args = 2.., value_name = "CAPTURE... SQL")]
+    #[arg(required = true, num_args = 2.., value_names = ["CAPTURE", "SQL"])]
     args: Vec<String>,
     /// How to print the result: table, csv, json (JSON lines) or parquet (to a file or a pipe).
     #[arg(short, long, default_value = "table", value_parser = ["table", "csv", "json", "parquet"])]

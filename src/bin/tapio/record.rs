@@ -47,7 +47,7 @@ pub struct Args {
     /// The flight recorder's ring holds at most SIZE on disk.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::nats::parse_size, requires = "ring")]
     ring_size: u64,
-    /// How long the flight recorder records on after a trigger.
+    /// How long the flight recorder keeps recording after a trigger.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "ring")]
     after: Duration,
     /// Incidents of at least this severity trigger the flight recorder.
@@ -93,9 +93,9 @@ pub struct Args {
     /// Receive applications' traces and logs over OTLP (gRPC on 4317, HTTP on 4318).
     #[arg(long)]
     otlp: bool,
-    /// The address the OTLP receiver listens on (implies --otlp). Another than loopback (0.0.0.0,
-    /// ::) takes traces from other hosts: it needs --otlp-tls-cert/--otlp-tls-key or --otlp-token,
-    /// or --otlp-insecure.
+    /// The address the OTLP receiver listens on (implies --otlp). An address other than
+    /// loopback (0.0.0.0, ::) takes traces from other hosts: it needs
+    /// --otlp-tls-cert/--otlp-tls-key or --otlp-token, or --otlp-insecure.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     otlp_listen: std::net::IpAddr,
     /// Serve OTLP over TLS with this certificate chain (PEM; with --otlp-tls-key).

@@ -24,7 +24,7 @@ pub struct Args {
     /// or the cluster's stream (nats://HOST:4222: as it stands now, or live with --follow).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Output format.
+    /// Output format: text (a summary per incident) or json (the verdict, docs/correlation.md).
     #[arg(short, long, default_value = "text", value_parser = common::formats::<Incidents>())]
     output: Format,
     /// Check each fixture's verdict against its `expected.json`: exit 1 with a diff when it differs.
@@ -78,7 +78,7 @@ pub struct Args {
     /// Following a stream: a restarted consumer rebuilds its state from this much of the stream
     /// before where it stopped, and the Kubernetes objects as they stood before that (all: the
     /// stream's whole retention). An incident open longer than this keeps its id; its start is
-    /// then the window's.
+    /// then shown as the window's start.
     #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = crate::nats::parse_window, requires = "follow", help_heading = "Reading the cluster's stream (nats://)")]
     rebuild_window: crate::nats::Threshold,
     /// Reading a stream: only this node's events.

@@ -48,13 +48,13 @@ pub struct Args {
     /// Only incidents active at or after this time (same forms as `tapio cat --since`).
     #[arg(long, value_parser = TimeSpec::parse)]
     since: Option<TimeSpec>,
-    /// Only incidents active at or before this time.
+    /// Only incidents active at or before this time (same forms as --since).
     #[arg(long, value_parser = TimeSpec::parse)]
     until: Option<TimeSpec>,
     /// Include low-severity incidents.
     #[arg(long)]
     all: bool,
-    /// Decoding threads per capture.
+    /// Decoding threads per capture (the output does not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }

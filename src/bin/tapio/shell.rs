@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 
 #[derive(clap::Args)]
 pub struct ManArgs {
-    /// A directory to write `tapio.1` and a page a subcommand (`tapio-replay.1`, …) into;
+    /// A directory to write `tapio.1` and one page per subcommand (`tapio-replay.1`, …) into;
     /// without it, `tapio.1` is printed.
     #[arg(short, long, value_name = "DIR")]
     output: Option<PathBuf>,

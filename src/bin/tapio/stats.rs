@@ -19,11 +19,11 @@ pub struct Args {
     /// The time bucket of the trends and of the per-bucket service table: 30s, 1m, 5m, 1h.
     #[arg(long, default_value = "1m", value_parser = tapio::filter::parse_duration)]
     by: u64,
-    /// Rows per table at most, the most affected first (0: all).
+    /// At most this many rows per table, the most affected first (0: all).
     #[arg(long, default_value_t = 10)]
     top: usize,
     /// How to print: table (with a sparkline per row), json (one object, a list of rows per
-    /// table) or csv (one table: --section).
+    /// table) or csv (a single table, chosen with --section).
     #[arg(short, long, default_value = "table", value_parser = ["table", "json", "csv"])]
     output: String,
     /// Only these tables, comma-separated: pods, connections, services, service_buckets, logs,

@@ -610,7 +610,11 @@ mod tests {
             lost: None,
         };
         let svg = svg(&inc, &[lost, far], Frame { links: false });
-        assert_eq!(svg.matches(r#"class="blind""#).count(), 1, "only what overlaps");
+        assert_eq!(
+            svg.matches(r#"class="blind""#).count(),
+            1,
+            "only what overlaps"
+        );
         let rect = svg.split(r#"<rect class="blind" x=""#).nth(1).unwrap();
         let nums: Vec<f64> = rect
             .split('"')
@@ -619,7 +623,10 @@ mod tests {
             .filter_map(|n| n.parse().ok())
             .collect();
         // x, then width (30 s of about 660 s of plot), over the lanes from the top.
-        assert!(nums[0] > LABELS && nums[1] > 10.0 && nums[1] < 60.0, "{nums:?}");
+        assert!(
+            nums[0] > LABELS && nums[1] > 10.0 && nums[1] < 60.0,
+            "{nums:?}"
+        );
         assert!(svg.contains("ring buffer full"));
         assert!(!svg.contains("href=\"#ev-"), "no links in a picture alone");
     }
