@@ -72,7 +72,7 @@ fn overview(s: &mut String, d: &Document) {
             s,
             "Events per source over time ({} a character, from {} UTC):\n",
             super::document::duration(h.width * 2),
-            h.from.to_datetime().format("%H:%M:%S")
+            h.from.to_datetime().format("%Y-%m-%d %H:%M:%S")
         );
         let _ = writeln!(s, "| Source | Events | Over time |\n|---|--:|---|");
         for (source, counts) in &h.series {
