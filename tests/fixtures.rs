@@ -114,8 +114,10 @@ fn demo_events() -> Vec<Event> {
     events
 }
 
-/// Writes the frozen fixture. Run once per format version, never to "fix" a failing test:
-/// `cargo test --test integration -- --ignored fixtures::write_frozen_fixture`.
+/// Writes the frozen fixture of this format version (`v<N>-oom-demo.tapio`). Run once per format
+/// version, never to "fix" a failing test:
+/// `cargo test --test integration -- --ignored fixtures::write_frozen_fixture`, with
+/// `SOURCE_DATE_EPOCH=1773482400`. Its events go to `v<N>-oom-demo.events.jsonl.gz`.
 #[test]
 #[ignore = "writes a frozen fixture: once per format version"]
 fn write_frozen_fixture() {
@@ -129,7 +131,8 @@ fn write_frozen_fixture() {
         block_bytes: 32 << 10,
         ..WriteOptions::default()
     };
-    let mut w = Writer::create(&fixture("v1-oom-demo.tapio"), &header, opts).unwrap();
+    let name = format!("v{}-oom-demo.tapio", tapio::capture::FORMAT_VERSION);
+    let mut w = Writer::create(&fixture(&name), &header, opts).unwrap();
     let mut lines = String::new();
     for mut e in demo_events() {
         w.append(&mut e).unwrap();
@@ -137,10 +140,69 @@ fn write_frozen_fixture() {
         lines.push('\n');
     }
     w.finish().unwrap();
-    let file = std::fs::File::create(fixture("v1-oom-demo.events.jsonl.gz")).unwrap();
+    let events = format!(
+        "v{}-oom-demo.events.jsonl.gz",
+        tapio::capture::FORMAT_VERSION
+    );
+    let file = std::fs::File::create(fixture(&events)).unwrap();
     let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
     std::io::Write::write_all(&mut gz, lines.as_bytes()).unwrap();
     gz.finish().unwrap();
+}
+
+/// Format 2: its events, and a block index that finds them.
+#[test]
+fn the_frozen_v2_capture_still_reads_event_for_event_and_through_its_index() {
+    let path = fixture("v2-oom-demo.tapio");
+    let mut r = Reader::open(&path, ReadOptions::default()).unwrap();
+    let got = r.read_all().unwrap();
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+    assert_eq!(r.header().unwrap().format_version, 2);
+    let expected = expected_events("v2-oom-demo.events.jsonl.gz");
+    assert_eq!(got, expected);
+
+    let index = r.index().unwrap().expect("its index").clone();
+    assert_eq!(index.events(), got.len() as u64);
+    assert_eq!(index.first_ts(), Some(got[0].ts));
+    // Every event's trace, node and time are found through the index, in the blocks it names.
+    let mut filter = tapio::filter::Filter {
+        pod: Some("shop/cart-cd7a2917db-62735".into()),
+        ..Default::default()
+    };
+    got.iter().for_each(|e| filter.learn_pod(e));
+    let want = filter.want(None, None);
+    let mut through = Reader::open(&path, ReadOptions::default()).unwrap();
+    through.select(index.select(&want));
+    let some = through.read_all().unwrap();
+    let kept = |v: &[Event]| -> Vec<Event> {
+        v.iter()
+            .filter(|e| filter.matches(e, None, None))
+            .cloned()
+            .collect()
+    };
+    assert!(!kept(&got).is_empty());
+    assert_eq!(kept(&some), kept(&got));
+    // One trace lives in one block or two of the capture's.
+    let trace = got
+        .iter()
+        .rev()
+        .find_map(|e| match &e.body {
+            Body::Span(s) => Some(s.trace_id),
+            _ => None,
+        })
+        .unwrap();
+    let want = tapio::filter::Filter {
+        trace_id: Some(trace),
+        ..Default::default()
+    }
+    .want(None, None);
+    let blocks = index.select(&want);
+    assert!(
+        blocks.len() < index.blocks.len() / 2,
+        "{} of {}",
+        blocks.len(),
+        index.blocks.len()
+    );
 }
 
 #[test]
@@ -202,7 +264,12 @@ fn expected_events(name: &str) -> Vec<Event> {
 #[test]
 fn the_frozen_captures_hold_every_kind() {
     let mut kinds = std::collections::BTreeSet::new();
-    for name in ["v1-oom-demo.tapio", "v1-record.tapio", "v1-throttle.tapio"] {
+    for name in [
+        "v1-oom-demo.tapio",
+        "v1-record.tapio",
+        "v1-throttle.tapio",
+        "v2-oom-demo.tapio",
+    ] {
         let mut r = Reader::open(&fixture(name), ReadOptions::default()).unwrap();
         kinds.extend(r.read_all().unwrap().iter().map(Event::kind));
     }

@@ -17,6 +17,7 @@ mod export;
 mod faults;
 mod fixtures;
 mod import;
+mod index;
 mod kube;
 mod logs;
 mod otlp;

@@ -10,7 +10,8 @@ use std::collections::HashSet;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-use crate::event::{Body, Event, Kernel, Kind, Kube, ObjectKind, Source, TraceId, Ts};
+use crate::capture::index::{self, Set, Want};
+use crate::event::{Body, Event, Kernel, Kind, Kube, Name, ObjectKind, Source, TraceId, Ts};
 
 /// Which events to keep. Empty sets and `None`s keep everything.
 #[derive(Clone, Debug, Default)]
@@ -154,6 +155,48 @@ impl Filter {
         }
     }
 
+    /// The blocks of the index that can hold an event that passes, with `since`/`until` already
+    /// resolved. With `--pod`, kernel events are found through the uids learnt so far.
+    pub fn want(&self, since: Option<Ts>, until: Option<Ts>) -> Want {
+        let mut want = Want {
+            from: since,
+            to: until,
+            kinds: self.kinds.clone(),
+            ..Want::default()
+        };
+        if let Some(t) = &self.trace_id {
+            want.traces.push(index::key(Set::Trace, &t.0));
+        }
+        if let Some(n) = &self.node {
+            want.nodes.push(index::key(Set::Node, n.as_bytes()));
+        }
+        if let Some(s) = &self.service {
+            want.services.push(index::key(Set::Service, s.as_bytes()));
+        }
+        match (&self.pod, &self.namespace) {
+            (Some(pod), _) => {
+                want.place(&format!("pod:{pod}"));
+                for uid in &self.pod_uids {
+                    want.place(&format!("uid:{uid}"));
+                }
+            }
+            (None, Some(ns)) => want.place(&format!("ns:{ns}")),
+            (None, None) => {}
+        }
+        want
+    }
+
+    /// The blocks that can hold the Pod objects `--pod` names (to learn their uids).
+    pub fn want_pods(&self) -> Option<Want> {
+        let pod = self.pod.as_ref()?;
+        let mut want = Want {
+            kinds: [Kind::K8sObject].into(),
+            ..Want::default()
+        };
+        want.place(&format!("pod:{pod}"));
+        Some(want)
+    }
+
     /// Whether `e` passes, with `since`/`until` already resolved.
     pub fn matches(&self, e: &Event, since: Option<Ts>, until: Option<Ts>) -> bool {
         if !self.kinds.is_empty() && !self.kinds.contains(&e.kind()) {
@@ -203,6 +246,42 @@ impl Filter {
     }
 }
 
+/// The keys of the block index that an event names, for every set but nodes (the caller keys
+/// `e.node`) and cgroup paths (see [`cgroup_of`]): what [`Filter::matches`] looks at, so that a
+/// block whose keys do not match holds no event that matches.
+pub fn index_keys(e: &Event, out: &mut impl FnMut(Set, &[u8])) {
+    if let Some(t) = trace_of(e) {
+        out(Set::Trace, &t.0);
+    }
+    match &e.body {
+        Body::Span(s) => out(Set::Service, s.service.as_bytes()),
+        Body::AppLog(a) => out(Set::Service, a.service.as_bytes()),
+        _ => {}
+    }
+    match place_of(e) {
+        Place::Pod { ns, name } => {
+            out(Set::Place, format!("pod:{ns}/{name}").as_bytes());
+            out(Set::Place, format!("pod:{name}").as_bytes());
+            out(Set::Place, format!("ns:{ns}").as_bytes());
+        }
+        Place::Namespace(ns) => out(Set::Place, format!("ns:{ns}").as_bytes()),
+        Place::Cgroup(_) | Place::Nowhere => {}
+    }
+}
+
+/// The cgroup path of a kernel event, whose pod uid the index keys as `uid:<uid>`.
+pub fn cgroup_of(e: &Event) -> Option<&Name> {
+    match &e.body {
+        Body::Kernel(Kernel::OomKill(o)) => Some(o.cgroup()),
+        Body::Kernel(Kernel::Exec(x)) => Some(&x.cgroup),
+        Body::Kernel(Kernel::Exit(x)) => Some(&x.cgroup),
+        Body::Kernel(Kernel::Task(t)) => Some(&t.cgroup),
+        Body::Kernel(Kernel::Pressure(p)) => Some(&p.cgroup),
+        Body::Kernel(Kernel::CpuThrottle(t)) => Some(&t.cgroup),
+        _ => None,
+    }
+}
+
 /// The trace an event belongs to.
 fn trace_of(e: &Event) -> Option<TraceId> {
     match &e.body {
@@ -241,13 +320,10 @@ fn place_of(e: &Event) -> Place<'_> {
             Some((ns, name)) => Place::Pod { ns, name },
             None => Place::Nowhere,
         },
-        Body::Kernel(Kernel::OomKill(o)) => Place::Cgroup(o.cgroup()),
-        Body::Kernel(Kernel::Exec(x)) => Place::Cgroup(&x.cgroup),
-        Body::Kernel(Kernel::Exit(x)) => Place::Cgroup(&x.cgroup),
-        Body::Kernel(Kernel::Task(t)) => Place::Cgroup(&t.cgroup),
-        Body::Kernel(Kernel::Pressure(p)) => Place::Cgroup(&p.cgroup),
-        Body::Kernel(Kernel::CpuThrottle(t)) => Place::Cgroup(&t.cgroup),
-        _ => Place::Nowhere,
+        _ => match cgroup_of(e) {
+            Some(c) => Place::Cgroup(c),
+            None => Place::Nowhere,
+        },
     }
 }
 

@@ -107,6 +107,39 @@ const POD_TROUBLE: &[FindingKind] = &[
     K::Eviction,
 ];
 
+/// How far before the first event of interest a window starts: the longest rule window whose
+/// cause a window could miss (Kubernetes causes are always read), and the reach of the services'
+/// baselines.
+pub fn lookback_ns() -> u64 {
+    let rules = RULES
+        .iter()
+        .filter(|r| {
+            r.causes
+                .iter()
+                .any(|c| c.layer() != crate::knowledge::Layer::K8s)
+        })
+        .map(|r| r.window_s)
+        .max()
+        .unwrap_or(0);
+    rules * Ts::NANOS_PER_SEC + crate::detect::service::BASELINE_NS
+}
+
+/// How far after the last event of interest a window ends: the longest rule window of an effect
+/// a window could miss, and a detector's burst.
+pub fn lookahead_ns() -> u64 {
+    let rules = RULES
+        .iter()
+        .filter(|r| {
+            r.effects
+                .iter()
+                .any(|c| c.layer() != crate::knowledge::Layer::K8s)
+        })
+        .map(|r| r.window_s)
+        .max()
+        .unwrap_or(0);
+    (rules + 60) * Ts::NANOS_PER_SEC
+}
+
 /// The causal rules, documented in `docs/correlation.md`.
 #[rustfmt::skip]
 pub const RULES: &[Rule] = &[

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use tapio::capture::{Merge, ReadOptions, Warning};
+use tapio::capture::{index, Merge, ReadOptions, Warning};
 use tapio::event::{Event, Kind, Source, TraceId, Ts};
 use tapio::filter::{Filter, TimeSpec};
 
@@ -60,6 +60,9 @@ pub struct Args {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Read every block, even those the capture's index says hold nothing wanted.
+    #[arg(long)]
+    no_index: bool,
 }
 
 pub fn parse_kind(s: &str) -> Result<Kind, String> {
@@ -98,10 +101,31 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         follow: args.follow,
         ..Default::default()
     };
+    let use_index = !args.follow && !args.no_index;
     if filter.wants_pod_uids() && !args.follow {
-        learn_pods(&args.files, &opts, &mut filter)?;
+        learn_pods(&args.files, &opts, &mut filter, use_index)?;
     }
-    let mut merge = Merge::new(common::open_all(&args.files, &opts)?);
+    let mut window: Option<(Option<Ts>, Option<Ts>)> = None;
+    let (readers, notes) = if use_index {
+        // The times are resolved from the indexes (the first event's time), so that they narrow
+        // the blocks read too.
+        let readers = common::open_all(&args.files, &opts)?;
+        if let Some(start) = index::first_ts(&readers) {
+            window = Some((
+                filter.since.map(|s| s.resolve(start)),
+                filter.until.map(|s| s.resolve(start)),
+            ));
+        }
+        drop(readers);
+        let (since, until) = window.unwrap_or_default();
+        index::open_selected(&args.files, &opts, &filter.want(since, until))?
+    } else {
+        (common::open_all(&args.files, &opts)?, Vec::new())
+    };
+    for (path, note) in &notes {
+        common::warn(path, note);
+    }
+    let mut merge = Merge::new(readers);
     let show_bar = !args.follow && !std::io::IsTerminal::is_terminal(&std::io::stdout());
     let bar = common::progress(
         common::total_size(&args.files),
@@ -109,7 +133,6 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         "reading",
     );
     let mut out = Stdout::new();
-    let mut window: Option<(Option<Ts>, Option<Ts>)> = None;
     let mut seen = 0u64;
     let mut line = String::new();
     let result = loop {
@@ -158,9 +181,17 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
 }
 
 /// A first pass that finds the uids of the pods `--pod` names, so kernel events (which carry
-/// only a cgroup path) can be matched too.
-pub fn learn_pods(files: &[PathBuf], opts: &ReadOptions, filter: &mut Filter) -> Result<()> {
-    let mut merge = Merge::new(common::open_all(files, opts)?);
+/// only a cgroup path) can be matched too; with an index it reads only the blocks that hold
+/// those Pod objects.
+pub fn learn_pods(
+    files: &[PathBuf],
+    opts: &ReadOptions,
+    filter: &mut Filter,
+    use_index: bool,
+) -> Result<()> {
+    let want = filter.want_pods().filter(|_| use_index).unwrap_or_default();
+    let (readers, _) = index::open_selected(files, opts, &want)?;
+    let mut merge = Merge::new(readers);
     while let Some(e) = merge.next_event()? {
         filter.learn_pod(&e);
     }

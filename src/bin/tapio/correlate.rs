@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use std::ops::ControlFlow;
 use tapio::analysis::scope::Scope;
 use tapio::analysis::Verdict;
 use tapio::capture::ReadOptions;
 use tapio::event::TraceId;
 use tapio::filter::TimeSpec;
-use tapio::pipeline::{self, Options};
+
+use tapio::pipeline::{self, narrow, Options};
 use tapio::report;
 
 use tapio::report::{Format, Incidents};
@@ -49,6 +51,10 @@ pub struct Args {
     /// Decoding threads per capture (the output does not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Read every block, even where the captures' indexes could narrow the read (the answer is
+    /// the same; this is for checking that it is).
+    #[arg(long)]
+    no_index: bool,
 }
 
 pub fn parse_trace(s: &str) -> Result<TraceId, String> {
@@ -72,7 +78,19 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         trace: args.trace_id,
         ..Options::default()
     };
-    let outcome = pipeline::run(&args.files, &opts, &mut |_| {})?;
+    let outcome = if args.no_index {
+        pipeline::run(&args.files, &opts, &mut |_| {})?
+    } else {
+        narrow::answer(
+            &args.files,
+            &opts,
+            &scope,
+            &mut |_| {},
+            &mut || {},
+            &mut |_| ControlFlow::Continue(()),
+        )?
+        .0
+    };
     if let Some(t) = args.trace_id {
         if scope.trace(outcome.trace_spans.clone()).is_none() {
             bail!("trace {t} has no span in {}", args.files[0].display());

@@ -17,6 +17,7 @@ mod correlate;
 mod export;
 mod generate;
 mod import;
+mod index;
 mod info;
 mod nats;
 mod publish;
@@ -89,6 +90,14 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
 
 Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error.")]
     Info(info::Args),
+    /// Build the block index of captures that have none (format 1, or not closed cleanly), kept
+    /// beside each as CAPTURE.tidx, so that cat, correlate and report read only the blocks they need.
+    #[command(after_help = "Examples:
+  tapio index old-incident.tapio       (writes old-incident.tapio.tidx)
+  tapio index /var/lib/tapio/          (every capture of a rotated set)
+
+Captures closed cleanly by this version carry their own index: nothing to do for them.")]
+    Index(index::Args),
     /// Write a capture's events as typed tables (kernel, spans, logs, k8s_events, objects) to
     /// Parquet, CSV, JSON lines or Arrow IPC, for DuckDB, polars or a notebook.
     #[command(after_help = "Examples:
@@ -213,6 +222,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Info(a) => info::run(a),
+        Command::Index(a) => index::run(a),
         #[cfg(feature = "tables")]
         Command::Export(a) => export::run(a),
         #[cfg(feature = "tables")]

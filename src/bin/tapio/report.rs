@@ -13,7 +13,7 @@ use tapio::analysis::Severity;
 use tapio::capture::ReadOptions;
 use tapio::event::TraceId;
 use tapio::filter::TimeSpec;
-use tapio::pipeline::{self, Options};
+use tapio::pipeline::{self, narrow, Options};
 use tapio::report::{Document, Format, Render};
 
 use crate::common;
@@ -57,6 +57,10 @@ pub struct Args {
     /// Decoding threads per capture (the output does not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Read every block, even where the captures' indexes could narrow the read to a trace's
+    /// time (the incidents are the same; the overview then covers the whole captures).
+    #[arg(long)]
+    no_index: bool,
 }
 
 fn format_of(args: &Args) -> Format {
@@ -106,14 +110,39 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         ..Options::default()
     };
     let overview = Mutex::new(Overview::default());
-    let outcome = pipeline::run_tapped(&args.files, &opts, Some(&mut |_| {}), &mut |events| {
+    let mut tap = |events: &[tapio::event::Event]| {
         if let Ok(mut o) = overview.lock() {
             for e in events {
                 o.observe(e);
             }
         }
         ControlFlow::Continue(())
-    })?;
+    };
+    let (outcome, read) = if args.no_index {
+        let outcome = pipeline::run_tapped(&args.files, &opts, Some(&mut |_| {}), &mut tap)?;
+        (outcome, None)
+    } else {
+        // Each run through the index starts the overview again.
+        let restart = || {
+            if let Ok(mut o) = overview.lock() {
+                *o = Overview::default();
+            }
+        };
+        narrow::answer(
+            &args.files,
+            &opts,
+            &scope,
+            &mut |_| {},
+            &mut { restart },
+            &mut tap,
+        )?
+    };
+    if let Some(r) = &read {
+        narrowed.push(format!(
+            "read through the captures' indexes: {} of {} blocks ({} to {}, and every block of Kubernetes objects and events)",
+            r.blocks, r.of_blocks, r.from, r.to
+        ));
+    }
     if let Some(t) = args.trace_id {
         if scope.trace(outcome.trace_spans.clone()).is_none() {
             bail!("trace {t} has no span in {}", args.files[0].display());

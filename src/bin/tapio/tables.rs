@@ -72,7 +72,7 @@ impl Run {
             ..Default::default()
         };
         if filter.wants_pod_uids() {
-            crate::cat::learn_pods(&files, &read, &mut filter)?;
+            crate::cat::learn_pods(&files, &read, &mut filter, true)?;
         }
         Ok(Run {
             files,

@@ -40,6 +40,19 @@ impl Scope {
         }
         self.entities.sort();
         self.entities.dedup();
+        // What can explain a request is what went on around it: as far back as a cause reaches.
+        let start = spans.iter().map(|s| s.start).min();
+        let end = spans.iter().map(|s| s.end.max(s.start)).max();
+        if let (None, Some(t)) = (self.since, start) {
+            self.since = Some(TimeSpec::Absolute(Ts(t
+                .0
+                .saturating_sub(crate::link::lookback_ns()))));
+        }
+        if let (None, Some(t)) = (self.until, end) {
+            self.until = Some(TimeSpec::Absolute(Ts(t
+                .0
+                .saturating_add(crate::link::lookahead_ns()))));
+        }
         self.request = request::explain(spans);
         self.request.as_ref()
     }

@@ -6,8 +6,12 @@
 //! header   "TAPIOCAP" u16 version u16 flags u32 len  <len bytes of JSON>  u32 crc32
 //! block    "TBLK" u32 zlen u32 rawlen u32 count u64 first_ts u64 last_ts u64 first_seq
 //!          u32 payload_crc u32 frame_crc  <zlen bytes: zstd(postcard records)>
+//! index    "TIDX" u32 zlen u32 rawlen u32 payload_crc u32 frame_crc  <zlen bytes: zstd(postcard)>
 //! trailer  "TEND" u32 len  <len bytes of JSON>  u32 crc32
+//! footer   "TFTR" u64 index_offset u64 trailer_offset u32 crc32
 //! ```
+//!
+//! (Format 1 has neither index nor footer; see [`index`].)
 //!
 //! Each block is written with one `write` and is self-contained, so a capture cut at any byte
 //! offset (a crash, `kill -9`, a full disk) still reads back every complete block, and a reader
@@ -18,6 +22,7 @@
 mod codec;
 mod follow;
 mod frame;
+pub mod index;
 mod merge;
 mod output;
 mod reader;
@@ -42,7 +47,7 @@ pub use self::writer::{WriteOptions, Writer};
 /// The first eight bytes of every capture.
 pub const MAGIC: &[u8; 8] = b"TAPIOCAP";
 /// The version this build writes. Readers accept every version up to this one.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The frame tags.
 pub const BLOCK_TAG: &[u8; 4] = b"TBLK";
 pub const TRAILER_TAG: &[u8; 4] = b"TEND";

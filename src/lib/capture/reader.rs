@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::codec::decode_block;
+use super::index::{self, Index, Want, FOOTER_LEN, INDEX_FIXED, INDEX_TAG};
 use super::{Error, Header, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
 use crate::event::Event;
 
@@ -83,6 +84,8 @@ enum Step {
     /// A whole, valid block that repeats events already read (the position is past it).
     Repeat(String),
     End,
+    /// The index, passed over (a whole read does not need it).
+    Index,
     Torn(&'static str),
     Corrupt(String),
 }
@@ -102,6 +105,10 @@ pub struct Reader {
     next_seq: Option<u64>,
     /// Events in the blocks read, to check against the trailer's count.
     events: u64,
+    /// Read only the blocks at these offsets (chosen with the index), in this order.
+    only: Option<std::collections::VecDeque<u64>>,
+    /// The index, once read.
+    index: std::sync::OnceLock<Result<Option<Index>, String>>,
 }
 
 impl Reader {
@@ -122,6 +129,8 @@ impl Reader {
             decoder,
             next_seq: None,
             events: 0,
+            only: None,
+            index: std::sync::OnceLock::new(),
         };
         loop {
             match r.read_header()? {
@@ -181,10 +190,83 @@ impl Reader {
         Ok(false)
     }
 
+    /// From now on, reads only the blocks that start at these offsets (from [`Reader::index`]),
+    /// in the file's order.
+    pub fn select(&mut self, mut offsets: Vec<u64>) {
+        offsets.sort_unstable();
+        offsets.retain(|o| *o >= self.pos);
+        self.only = Some(offsets.into());
+    }
+
+    /// Whether the read was narrowed to some blocks ([`Reader::select`]).
+    pub fn selected(&self) -> Option<usize> {
+        self.only.as_ref().map(|o| o.len())
+    }
+
+    /// The capture's block index: the one its writer stored at a clean close (format 2), else
+    /// the one `tapio index` stored beside it, if it still describes this file. `Ok(None)` when
+    /// there is none; an error (a damaged index) says what is wrong, and the capture still reads
+    /// whole.
+    pub fn index(&self) -> Result<Option<&Index>, String> {
+        self.index
+            .get_or_init(|| self.read_index())
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
+    }
+
+    fn read_index(&self) -> Result<Option<Index>, String> {
+        let len = self.file_len().map_err(|e| e.to_string())?;
+        if self.header.as_ref().is_some_and(|h| h.format_version >= 2) && len >= FOOTER_LEN as u64 {
+            let mut f = [0u8; FOOTER_LEN];
+            let n = self
+                .read_at(&mut f, len - FOOTER_LEN as u64)
+                .map_err(|e| e.to_string())?;
+            if let Some((at, _)) = index::parse_footer(&f[..n]) {
+                return self.index_at(at).map(Some);
+            }
+        }
+        index::cached(&self.path, len)
+    }
+
+    fn index_at(&self, at: u64) -> Result<Index, String> {
+        let mut fixed = [0u8; INDEX_FIXED];
+        let io = |e: Error| e.to_string();
+        if self.read_at(&mut fixed, at).map_err(io)? < INDEX_FIXED {
+            return Err(format!("index at byte offset {at} (cut short)"));
+        }
+        let (zlen, rawlen, crc) =
+            Index::frame_len(&fixed).map_err(|w| format!("{w} at byte offset {at}"))?;
+        let mut payload = vec![0u8; zlen];
+        if self
+            .read_at(&mut payload, at + INDEX_FIXED as u64)
+            .map_err(io)?
+            < zlen
+        {
+            return Err(format!("index at byte offset {at} (cut short)"));
+        }
+        Index::decode(&payload, rawlen, crc).map_err(|w| format!("{w} at byte offset {at}"))
+    }
+
+    /// The blocks `want` needs, from the capture's index; `None` when it has no index (then
+    /// everything is read).
+    pub fn plan(&self, want: &Want) -> Result<Option<Vec<u64>>, String> {
+        Ok(self.index()?.map(|i| i.select(want)))
+    }
+
     /// The next block, checked but still compressed: decoding is left to the caller, so that
     /// several threads can decode the blocks of one capture. `None` at the end of the capture.
     pub fn next_raw(&mut self) -> Result<Option<RawBlock>, Error> {
         while !self.done {
+            if let Some(only) = &mut self.only {
+                match only.pop_front() {
+                    Some(at) => self.pos = at,
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                }
+            }
             let at = self.pos;
             match self.step()? {
                 Step::Block(b) => {
@@ -204,6 +286,7 @@ impl Reader {
                         }
                     }
                 }
+                Step::Index => {}
                 Step::Torn(_) if self.opts.follow && !self.stopped() => self.wait(),
                 Step::Torn(inside) => {
                     self.warnings
@@ -387,6 +470,7 @@ impl Reader {
         match &fixed[..4] {
             t if t == BLOCK_TAG => self.step_block(),
             t if t == TRAILER_TAG => self.step_trailer(),
+            t if t == INDEX_TAG => self.step_index(),
             _ => Ok(Step::Corrupt("frame tag".to_string())),
         }
     }
@@ -432,6 +516,25 @@ impl Reader {
         Ok(Step::Block(block))
     }
 
+    /// Passes over the index: its frame header is checked, its payload is left for
+    /// [`Reader::index`].
+    fn step_index(&mut self) -> Result<Step, Error> {
+        let mut fixed = [0u8; INDEX_FIXED];
+        if self.read_at(&mut fixed, self.pos)? < INDEX_FIXED {
+            return Ok(Step::Torn("inside the index"));
+        }
+        let zlen = match Index::frame_len(&fixed) {
+            Ok((zlen, ..)) => zlen as u64,
+            Err(what) => return Ok(Step::Corrupt(what.to_string())),
+        };
+        let end = self.pos + INDEX_FIXED as u64 + zlen;
+        if self.file_len()? < end {
+            return Ok(Step::Torn("inside the index"));
+        }
+        self.pos = end;
+        Ok(Step::Index)
+    }
+
     fn step_trailer(&mut self) -> Result<Step, Error> {
         let mut len = [0u8; 4];
         if self.read_at(&mut len, self.pos + 4)? < 4 {
@@ -446,8 +549,12 @@ impl Reader {
             // Cut while the trailer was written, or a damaged length: a whole trailer (JSON and
             // its checksum) in what is left says which.
             if !self.opts.follow {
-                let left = self.file_len()?.saturating_sub(self.pos + 8) as usize;
-                if (4..=MAX_HEADER).contains(&left) {
+                let after = self.file_len()?.saturating_sub(self.pos + 8) as usize;
+                // What is left is the trailer, or (format 2) the trailer and its footer.
+                for left in [after, after.saturating_sub(FOOTER_LEN)] {
+                    if !(4..=MAX_HEADER).contains(&left) {
+                        continue;
+                    }
                     let mut rest = vec![0u8; left];
                     let n = self.read_at(&mut rest, self.pos + 8)?;
                     if n == left && serde_json::from_slice::<Trailer>(&rest[..left - 4]).is_ok() {
@@ -464,10 +571,23 @@ impl Reader {
         if crc32fast::hash(&buf[..8 + len]) != stored {
             return Ok(Step::Corrupt("trailer (checksum mismatch)".to_string()));
         }
-        match serde_json::from_slice::<Trailer>(&buf[8..8 + len]) {
-            Ok(t) => self.trailer = Some(t),
+        let trailer = match serde_json::from_slice::<Trailer>(&buf[8..8 + len]) {
+            Ok(t) => t,
             Err(e) => return Ok(Step::Corrupt(format!("trailer ({e})"))),
+        };
+        // Format 2 ends with a footer, written with the trailer: without it the file was cut.
+        if self.header.as_ref().is_some_and(|h| h.format_version >= 2) {
+            let mut f = [0u8; FOOTER_LEN];
+            let at = self.pos + buf.len() as u64;
+            let n = self.read_at(&mut f, at)?;
+            if n < FOOTER_LEN {
+                return Ok(Step::Torn("inside the footer"));
+            }
+            if index::parse_footer(&f).is_none() {
+                return Ok(Step::Corrupt("footer (tag or checksum)".to_string()));
+            }
         }
+        self.trailer = Some(trailer);
         self.pos += buf.len() as u64;
         Ok(Step::End)
     }

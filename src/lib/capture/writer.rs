@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::frame::FrameEncoder;
+use super::index::{self, BlockEntry, BlockKeys, Index};
 use super::{Error, Header, Stats, Trailer, FORMAT_VERSION, MAGIC, TRAILER_TAG};
 use crate::event::Event;
 
@@ -41,8 +42,12 @@ pub struct Writer<W: Write = BufWriter<File>> {
     blocks: u64,
     bytes: u64,
     stats: Stats,
-    /// A closed block whose write failed (a full disk), kept to be written again.
-    unwritten: Option<Vec<u8>>,
+    /// A closed block whose write failed (a full disk), kept to be written again, with its entry
+    /// of the index.
+    unwritten: Option<(Vec<u8>, BlockEntry)>,
+    /// The keys of the block being filled, and the entries of the blocks written.
+    keys: BlockKeys,
+    index: Index,
 }
 
 impl Writer<BufWriter<File>> {
@@ -118,6 +123,8 @@ impl<W: Write> Writer<W> {
             bytes: buf.len() as u64,
             stats: Stats::default(),
             unwritten: None,
+            keys: BlockKeys::default(),
+            index: Index::default(),
         })
     }
 
@@ -146,6 +153,7 @@ impl<W: Write> Writer<W> {
         self.next_seq = e.seq + 1;
         self.block.push(e).map_err(|err| self.encode_error(err))?;
         self.stats.add(e);
+        self.keys.add(e);
         let started = *self.block_started.get_or_insert_with(Instant::now);
         let full = self.block.raw_len() >= self.opts.block_bytes;
         // Reading the clock costs more than encoding a small event: look every 256 events.
@@ -159,8 +167,8 @@ impl<W: Write> Writer<W> {
     /// Closes the current block, if any, and pushes it to the file: after this returns, a reader
     /// (and a crash) sees every event appended so far.
     pub fn flush(&mut self) -> Result<(), Error> {
-        if let Some(frame) = self.unwritten.take() {
-            self.write_frame(frame)?;
+        if let Some((frame, entry)) = self.unwritten.take() {
+            self.write_frame(frame, entry)?;
         }
         if self.block.count() > 0 {
             self.write_block()?;
@@ -177,21 +185,24 @@ impl<W: Write> Writer<W> {
 
     fn write_block(&mut self) -> Result<(), Error> {
         let frame = self.block.finish().map_err(|e| Error::io(&self.path, e))?;
+        let entry = self.keys.finish(0, frame.len() as u64);
         self.block_started = None;
-        self.write_frame(frame)
+        self.write_frame(frame, entry)
     }
 
     /// Writes a closed block through to the file; when that fails, the block is kept for the
     /// next flush (after [`Writer::rewind`]), so that no event is lost to a full disk that frees.
-    fn write_frame(&mut self, frame: Vec<u8>) -> Result<(), Error> {
+    fn write_frame(&mut self, frame: Vec<u8>, mut entry: BlockEntry) -> Result<(), Error> {
         match self.out.write_all(&frame).and_then(|()| self.out.flush()) {
             Ok(()) => {
+                entry.offset = self.bytes;
+                self.index.blocks.push(entry);
                 self.bytes += frame.len() as u64;
                 self.blocks += 1;
                 Ok(())
             }
             Err(e) => {
-                self.unwritten = Some(frame);
+                self.unwritten = Some((frame, entry));
                 Err(Error::io(&self.path, e))
             }
         }
@@ -218,12 +229,20 @@ impl<W: Write> Writer<W> {
             path: self.path.clone(),
             detail: e.to_string(),
         })?;
-        let mut buf = Vec::with_capacity(json.len() + 12);
+        // The index, then the trailer, then the footer that says where both start.
+        let index_offset = self.bytes;
+        let mut buf = self
+            .index
+            .encode(self.opts.zstd_level)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let trailer_offset = index_offset + buf.len() as u64;
+        let start = buf.len();
         buf.extend_from_slice(TRAILER_TAG);
         buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
         buf.extend_from_slice(&json);
-        let crc = crc32fast::hash(&buf);
+        let crc = crc32fast::hash(&buf[start..]);
         buf.extend_from_slice(&crc.to_le_bytes());
+        buf.extend_from_slice(&index::footer(index_offset, trailer_offset));
         self.out
             .write_all(&buf)
             .and_then(|_| self.out.flush())

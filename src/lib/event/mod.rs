@@ -219,6 +219,9 @@ named!(Kind, "kind" {
 });
 
 impl Kind {
+    /// How many kinds there are (kinds index arrays by `kind as usize`).
+    pub const COUNT: usize = Kind::ALL.len();
+
     /// The layer a kind belongs to, as printed in the first column of `tapio cat`.
     pub fn layer(self) -> Layer {
         match self {

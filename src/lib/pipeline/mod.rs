@@ -12,6 +12,7 @@
 mod core;
 mod input;
 pub mod live;
+pub mod narrow;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ pub use self::core::{Core, Finished, Sink, QUIET_NS};
 use self::input::Input;
 pub use self::live::{Change, State};
 use crate::analysis::Verdict;
-use crate::capture::{self, Blocks, Error, ReadOptions, Reader, Warning};
+use crate::capture::index::Want;
+use crate::capture::{self, Blocks, Error, ReadOptions, Warning};
 use crate::detect::{self, Detected};
 use crate::event::{Event, Span, TraceId, Ts};
 
@@ -47,6 +49,8 @@ pub struct Options {
     pub live: bool,
     /// Keep the spans of this trace (`correlate --trace-id`).
     pub trace: Option<TraceId>,
+    /// Read only the blocks that can hold these events, where the captures have an index.
+    pub want: Option<Want>,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             speed: None,
             live: false,
             trace: None,
+            want: None,
         }
     }
 }
@@ -120,10 +125,11 @@ pub fn run_tapped(
     mut sink: Option<&mut Sink<'_>>,
     tap: &mut Tap<'_>,
 ) -> Result<Outcome, Error> {
-    let readers = paths
-        .iter()
-        .map(|p| Reader::open(p, opts.read.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (readers, _) = capture::index::open_selected(
+        paths,
+        &opts.read,
+        opts.want.as_ref().unwrap_or(&Want::default()),
+    )?;
     let stopped = AtomicBool::new(false);
     thread::scope(|scope| {
         let inputs: Vec<Input> = readers

@@ -42,6 +42,8 @@ pub(crate) const BUCKET_NS: u64 = 10 * Ts::NANOS_PER_SEC;
 const TRACE_SETTLE_NS: u64 = 10 * Ts::NANOS_PER_SEC;
 /// Buckets kept per service: the baseline's reach.
 const HISTORY: usize = 60;
+/// How far back in event time a service's baseline reaches.
+pub const BASELINE_NS: u64 = HISTORY as u64 * BUCKET_NS;
 /// Buckets tested together (the window): 20 s.
 const WINDOW: usize = 2;
 /// Traces held open at once; beyond, the oldest are settled early (memory stays bounded).

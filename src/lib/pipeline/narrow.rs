@@ -1,0 +1,181 @@
+//! Reading only the part of large captures that a question needs: `correlate --trace-id` and
+//! `report --trace-id` find the request's blocks through the captures' indexes, then run the
+//! pipeline over a window of time around it — wide enough for every causal rule and the
+//! detectors' baselines to see what they would see in a whole read — plus every block that holds
+//! Kubernetes objects and Events (which explain the other events whenever they were recorded)
+//! and tapio's own markers. When an incident kept for the answer reaches the edge of what a
+//! window can vouch for, the window grows and the run is done again; the answer is the one a
+//! whole read gives.
+
+use std::path::PathBuf;
+
+use super::{run_tapped, Options, Outcome, Sink, Tap};
+use crate::analysis::scope::Scope;
+use crate::capture::index::{self, Set, Want};
+use crate::capture::{Error, Merge, Reader};
+use crate::event::{Body, Kind, TraceId, Ts};
+use crate::filter::TimeSpec;
+use crate::link::{lookahead_ns, lookback_ns};
+
+/// The kinds read whatever the window: the Kubernetes objects and Events, the tasks a recorder
+/// found running when it started, and tapio's markers of drops and gaps.
+fn always() -> std::collections::HashSet<Kind> {
+    [
+        Kind::K8sObject,
+        Kind::K8sEvent,
+        Kind::Task,
+        Kind::Drop,
+        Kind::Gap,
+        Kind::Annotation,
+    ]
+    .into()
+}
+
+/// What a narrowed run read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Read {
+    /// The window of time read, besides the blocks always read.
+    pub from: Ts,
+    pub to: Ts,
+    /// Runs made (the window grew between them).
+    pub passes: u32,
+    /// Blocks read in the last run, of the captures' blocks.
+    pub blocks: usize,
+    pub of_blocks: usize,
+}
+
+/// The time span of a trace's spans and logs, found through the indexes; `None` when a capture
+/// has no index or the trace is in none.
+pub fn trace_span(
+    paths: &[PathBuf],
+    opts: &Options,
+    trace: TraceId,
+) -> Result<Option<(Ts, Ts)>, Error> {
+    let want = Want {
+        traces: vec![index::key(Set::Trace, &trace.0)],
+        ..Want::default()
+    };
+    let mut readers = Vec::new();
+    for p in paths {
+        let mut r = Reader::open(p, opts.read.clone())?;
+        match r.plan(&want) {
+            Ok(Some(blocks)) => r.select(blocks),
+            _ => return Ok(None),
+        }
+        readers.push(r);
+    }
+    let mut merge = Merge::new(readers);
+    let mut span: Option<(Ts, Ts)> = None;
+    while let Some(e) = merge.next_event()? {
+        let (start, end) = match &e.body {
+            Body::Span(s) if s.trace_id == trace => (s.start, s.end),
+            Body::Log(l) if l.trace_id == Some(trace) => (e.ts, e.ts),
+            Body::AppLog(a) if a.log.trace_id == Some(trace) => (e.ts, e.ts),
+            _ => continue,
+        };
+        let (start, end) = (start.min(e.ts), end.max(e.ts));
+        span = Some(span.map_or((start, end), |(a, b)| (a.min(start), b.max(end))));
+    }
+    Ok(span)
+}
+
+/// Runs the pipeline over the window around `[first, last]` (and the blocks always read);
+/// `kept` says which incidents of an outcome answer the question, as `(start, end)`. The window
+/// grows until every kept incident lies a lookback and a lookahead inside it. `None` when a
+/// capture has no index: the caller reads everything.
+pub fn run(
+    paths: &[PathBuf],
+    opts: &Options,
+    (first, last): (Ts, Ts),
+    kept: &dyn Fn(&Outcome) -> Vec<(Ts, Ts)>,
+    sink: &mut Sink<'_>,
+    pass: &mut dyn FnMut(),
+    tap: &mut Tap<'_>,
+) -> Result<Option<(Outcome, Read)>, Error> {
+    let (back, ahead) = (lookback_ns(), lookahead_ns());
+    let mut from = Ts(first.0.saturating_sub(back));
+    let mut to = Ts(last.0.saturating_add(ahead));
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        let want = Want {
+            from: Some(from),
+            to: Some(to),
+            always: always(),
+            ..Want::default()
+        };
+        let mut run_opts = opts.clone();
+        run_opts.want = Some(want.clone());
+        let mut blocks = 0;
+        let mut of_blocks = 0;
+        for p in paths {
+            let r = Reader::open(p, opts.read.clone())?;
+            match r.index() {
+                Ok(Some(i)) => {
+                    blocks += i.select(&want).len();
+                    of_blocks += i.blocks.len();
+                }
+                _ => return Ok(None),
+            }
+        }
+        pass();
+        let outcome = run_tapped(paths, &run_opts, Some(sink), tap)?;
+        let (mut grow_from, mut grow_to) = (from, to);
+        for (start, end) in kept(&outcome) {
+            grow_from = grow_from.min(Ts(start.0.saturating_sub(back)));
+            grow_to = grow_to.max(Ts(end.0.saturating_add(ahead)));
+        }
+        let read = Read {
+            from,
+            to,
+            passes,
+            blocks,
+            of_blocks,
+        };
+        if (grow_from, grow_to) == (from, to) || blocks == of_blocks {
+            return Ok(Some((outcome, read)));
+        }
+        (from, to) = (grow_from, grow_to);
+    }
+}
+
+/// The pipeline's answer to a question of `correlate` or `report`: through the indexes when the
+/// question names a trace or an absolute time range and every capture has an index, else from a
+/// whole read. `pass` is called before each run (the tap sees the events of each).
+pub fn answer(
+    paths: &[PathBuf],
+    opts: &Options,
+    scope: &Scope,
+    sink: &mut Sink<'_>,
+    pass: &mut dyn FnMut(),
+    tap: &mut Tap<'_>,
+) -> Result<(Outcome, Option<Read>), Error> {
+    let absolute = |t: Option<TimeSpec>| match t {
+        None => Ok(None),
+        Some(TimeSpec::Absolute(t)) => Ok(Some(t)),
+        Some(_) => Err(()),
+    };
+    let anchor = match (opts.trace, absolute(scope.since), absolute(scope.until)) {
+        (_, Err(()), _) | (_, _, Err(())) => None,
+        (Some(t), ..) => trace_span(paths, opts, t)?,
+        (None, Ok(Some(a)), Ok(Some(b))) => Some((a, b)),
+        (None, ..) => None,
+    };
+    if let Some(anchor) = anchor {
+        let kept = |o: &Outcome| -> Vec<(Ts, Ts)> {
+            let mut s = scope.clone();
+            if opts.trace.is_some() && s.trace(o.trace_spans.clone()).is_none() {
+                return Vec::new();
+            }
+            s.keep(o.verdict.incidents.clone(), o.detected.first_finding())
+                .iter()
+                .map(|i| (i.start, i.end))
+                .collect()
+        };
+        if let Some((outcome, read)) = run(paths, opts, anchor, &kept, sink, pass, tap)? {
+            return Ok((outcome, Some(read)));
+        }
+    }
+    pass();
+    Ok((run_tapped(paths, opts, Some(sink), tap)?, None))
+}

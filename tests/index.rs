@@ -1,0 +1,226 @@
+//! The block index: a read through it prints exactly what a whole read prints, reads only a few
+//! blocks, and a capture without one (an older format, a crash) still reads, whole.
+
+use std::path::{Path, PathBuf};
+
+use tapio::capture::index::{self, Set, Want};
+use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
+use tapio::event::{Body, Event};
+use tapio::source::generate::{generate, Config};
+
+use crate::support::recorder::tapio;
+
+/// A generated capture of 40 minutes with small blocks and the embedded incident, and the
+/// trace ids of its failed requests (around the incident, and before it).
+fn long_capture(dir: &Path) -> (PathBuf, Vec<String>) {
+    let path = dir.join("long.tapio");
+    let opts = WriteOptions {
+        block_bytes: 64 << 10,
+        ..WriteOptions::default()
+    };
+    let mut w = Writer::create(&path, &Header::new("node-1"), opts).unwrap();
+    let mut failed = Vec::new();
+    generate(
+        &Config {
+            events: 300_000,
+            rate: 125,
+            incident: true,
+            ..Config::default()
+        },
+        |mut e: Event| {
+            if let Body::Span(s) = &e.body {
+                if s.is_error() && failed.len() < 400 {
+                    failed.push(s.trace_id.to_string());
+                }
+            }
+            w.append(&mut e)
+        },
+    )
+    .unwrap();
+    w.finish().unwrap();
+    failed.sort();
+    failed.dedup();
+    (path, failed)
+}
+
+fn run(args: &[&str]) -> (String, String) {
+    let out = tapio().args(args).output().unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `tapio ARGS` through the index and with `--no-index` print the same; returns it.
+fn same(args: &[&str]) -> String {
+    let (indexed, _) = run(args);
+    let mut whole = args.to_vec();
+    whole.push("--no-index");
+    let (all, _) = run(&whole);
+    assert_eq!(indexed, all, "{args:?}");
+    indexed
+}
+
+#[test]
+fn cat_through_the_index_prints_what_a_whole_read_prints_and_reads_a_few_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed) = long_capture(dir.path());
+    let p = path.to_str().unwrap();
+    let reader = Reader::open(&path, ReadOptions::default()).unwrap();
+    let index = reader
+        .index()
+        .unwrap()
+        .expect("a closed capture has an index");
+    assert!(index.blocks.len() > 50, "{} blocks", index.blocks.len());
+    assert_eq!(index.events(), 300_000);
+
+    let trace = &failed[failed.len() / 2];
+    let out = same(&["cat", p, "--trace-id", trace]);
+    assert!(
+        out.lines().count() >= 1 && out.contains(trace.as_str()),
+        "{out}"
+    );
+    let want = Want {
+        traces: vec![index::key(
+            Set::Trace,
+            &tapio::event::TraceId::from_hex(trace).unwrap().0,
+        )],
+        ..Want::default()
+    };
+    let read = index.select(&want).len();
+    assert!(
+        read <= 3,
+        "{read} of {} blocks for one trace",
+        index.blocks.len()
+    );
+
+    // A trace in no block, and every filter of `cat`, alone and together.
+    assert_eq!(
+        same(&["cat", p, "--trace-id", "0123456789abcdef0123456789abcdef"]),
+        ""
+    );
+    for args in [
+        &["--pod", "shop/cart-741ae30d6f-356ed"][..],
+        &["--pod", "cart-741ae30d6f-356ed", "--kind", "exec,oom"],
+        &["--namespace", "shop", "--kind", "k8s.event"],
+        &["--node", "node-2", "--since", "+10m", "--until", "+11m"],
+        &["--service", "cart", "--since", "10:20", "--until", "10:21"],
+        &[
+            "--since",
+            "2026-03-14T10:30:00Z",
+            "--until",
+            "2026-03-14T10:30:30Z",
+        ],
+        &["--kind", "oom"],
+        &["--kind", "retransmit", "--until", "+2m"],
+        &["--trace-id", trace, "-o", "json"],
+    ] {
+        let mut a = vec!["cat", p];
+        a.extend_from_slice(args);
+        let out = same(&a);
+        assert!(!out.is_empty(), "{args:?} printed nothing");
+    }
+}
+
+#[test]
+fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed) = long_capture(dir.path());
+    let p = path.to_str().unwrap();
+    assert!(failed.len() >= 5, "{} failed traces", failed.len());
+    let step = failed.len() / 5;
+    for trace in failed.iter().step_by(step.max(1)).take(5) {
+        let json = same(&["correlate", p, "--trace-id", trace, "-o", "json"]);
+        assert!(json.contains("incidents"), "{json}");
+        same(&["correlate", p, "--trace-id", trace]);
+    }
+    same(&[
+        "correlate",
+        p,
+        "--service",
+        "shop/cart",
+        "--since",
+        "2026-03-14T10:20:00Z",
+        "--until",
+        "2026-03-14T10:30:00Z",
+        "-o",
+        "json",
+    ]);
+}
+
+#[test]
+fn a_capture_without_an_index_reads_whole_and_tapio_index_gives_it_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed) = long_capture(dir.path());
+    let trace = failed[0].as_str();
+    let (expected, _) = run(&["cat", path.to_str().unwrap(), "--trace-id", trace]);
+    // The capture as a crash leaves it: every block, no index, no trailer.
+    let offsets: Vec<u64> = {
+        let r = Reader::open(&path, ReadOptions::default()).unwrap();
+        let i = r.index().unwrap().unwrap();
+        let last = i.blocks.last().unwrap();
+        vec![last.offset + last.len]
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.tapio");
+    std::fs::write(&cut, &bytes[..offsets[0] as usize + 7]).unwrap();
+    let c = cut.to_str().unwrap();
+    assert!(Reader::open(&cut, ReadOptions::default())
+        .unwrap()
+        .index()
+        .unwrap()
+        .is_none());
+    let (out, err) = run(&["cat", c, "--trace-id", trace]);
+    assert_eq!(out, expected);
+    assert!(err.contains("truncated"), "{err}");
+
+    let (_, said) = run(&["index", c]);
+    assert!(
+        said.contains("indexed") && said.contains("cut.tapio.tidx"),
+        "{said}"
+    );
+    let r = Reader::open(&cut, ReadOptions::default()).unwrap();
+    assert!(r.index().unwrap().is_some_and(|i| i.events() == 300_000));
+    assert_eq!(same(&["cat", c, "--trace-id", trace]), expected);
+    // The capture grew: the index beside it no longer describes it, and is not used.
+    std::fs::write(&cut, &bytes[..offsets[0] as usize + 9]).unwrap();
+    assert!(Reader::open(&cut, ReadOptions::default())
+        .unwrap()
+        .index()
+        .unwrap()
+        .is_none());
+    assert_eq!(run(&["cat", c, "--trace-id", trace]).0, expected);
+    // A closed capture has its own.
+    let (_, said) = run(&["index", path.to_str().unwrap()]);
+    assert!(said.contains("has its own index"), "{said}");
+}
+
+#[test]
+fn a_damaged_index_is_said_and_the_capture_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed) = long_capture(dir.path());
+    let trace = failed[0].as_str();
+    let (expected, _) = run(&["cat", path.to_str().unwrap(), "--trace-id", trace]);
+    let at = {
+        let r = Reader::open(&path, ReadOptions::default()).unwrap();
+        let i = r.index().unwrap().unwrap();
+        let last = i.blocks.last().unwrap();
+        last.offset + last.len + 40
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at as usize] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let (out, err) = run(&["cat", path.to_str().unwrap(), "--trace-id", trace]);
+    assert_eq!(out, expected);
+    assert!(
+        err.contains("long.tapio")
+            && err.contains("index (payload checksum mismatch)")
+            && err.contains("reading every block"),
+        "{err}"
+    );
+}
