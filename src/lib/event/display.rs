@@ -52,13 +52,21 @@ impl Event {
 }
 
 fn json(e: &Event) -> Value {
+    let data = data(e);
+    json!({"seq": e.seq, "ts": e.ts, "node": &*e.node, "source": e.source, "kind": e.kind(), "data": data})
+}
+
+/// The body's fields, as `data` of [`Event::json`].
+fn data(e: &Event) -> Value {
     let mut data = serde_json::to_value(&e.body).unwrap_or(Value::Null);
     // Externally tagged enums nest one object per level (`{"kernel":{"oom_kill":{…}}}`):
     // `kind` already names the variant, so keep only the innermost fields.
-    while let Value::Object(m) = &data {
-        match m.iter().next() {
-            Some((_, inner @ Value::Object(_))) if m.len() == 1 && is_wrapper(m) => {
-                data = inner.clone()
+    loop {
+        let wrapped = matches!(&data, Value::Object(m)
+            if m.len() == 1 && is_wrapper(m) && matches!(m.values().next(), Some(Value::Object(_))));
+        match data {
+            Value::Object(m) if wrapped => {
+                data = m.into_iter().next().map_or(Value::Null, |(_, v)| v);
             }
             _ => break,
         }
@@ -71,7 +79,39 @@ fn json(e: &Event) -> Value {
             m.extend(rest);
         }
     }
-    json!({"seq": e.seq, "ts": e.ts, "node": &*e.node, "source": e.source, "kind": e.kind(), "data": data})
+    data
+}
+
+impl Event {
+    /// [`Event::json`] written to `out` as one line (what `cat -o json` prints), without building
+    /// the envelope's object.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let text = |v: &dyn erased::Ser| v.to_json();
+        let _ = write!(
+            out,
+            "{{\"seq\":{},\"ts\":{},\"node\":{},\"source\":{},\"kind\":{},\"data\":{}}}",
+            self.seq,
+            text(&self.ts),
+            text(&&*self.node),
+            text(&self.source),
+            text(&self.kind()),
+            data(self)
+        );
+        out.push('\n');
+    }
+}
+
+mod erased {
+    /// A value serialised to JSON text.
+    pub trait Ser {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "null".to_string())
+        }
+    }
 }
 
 /// A one-key object whose key is a variant tag of [`Body`] or of the enums inside it.

@@ -53,10 +53,12 @@ impl Render for Event {
     const FORMATS: &'static [Format] = &[Format::Text, Format::Json];
 
     fn render(&self, format: Format, out: &mut String) {
-        let _ = match format {
-            Format::Json => writeln!(out, "{}", self.json()),
-            _ => writeln!(out, "{self}"),
-        };
+        match format {
+            Format::Json => self.write_json(out),
+            _ => {
+                let _ = writeln!(out, "{self}");
+            }
+        }
     }
 }
 

@@ -468,7 +468,21 @@ impl Detector {
     fn example(&mut self, service: &Entity, signal: Signal, s: &Lite, value: u64, what: &str) {
         let series = self.services.series.entry(service.clone()).or_default();
         let ex = &mut series.examples[signal.index()];
-        // Keep the most recent errors, and the largest recent values of a latency.
+        // Keep the most recent errors, and the largest recent values of a latency. Where it
+        // goes is decided first: most latency samples are not kept, and their line is not made.
+        let slot = if signal == Signal::Errors {
+            None
+        } else {
+            ex.retain(|x| s.start.saturating_sub(x.ts) <= BUCKET_NS * WINDOW as u64);
+            if ex.len() < 4 {
+                None
+            } else {
+                match ex.iter().enumerate().min_by_key(|(_, x)| x.value) {
+                    Some((i, min)) if min.value < value => Some(i),
+                    _ => return,
+                }
+            }
+        };
         let line = format!(
             "{}  TRACE  span  {:<12} {} {} {} ({what} {:.1} ms){}",
             s.start,
@@ -485,21 +499,13 @@ impl Detector {
             line,
             value,
         };
-        if signal == Signal::Errors {
-            ex.push_back(item);
-            if ex.len() > super::MAX_EVIDENCE {
-                ex.pop_front();
-            }
-            return;
-        }
-        // Latency: the largest of the last bucket or so.
-        ex.retain(|x| s.start.saturating_sub(x.ts) <= BUCKET_NS * WINDOW as u64);
-        if ex.len() < 4 {
-            ex.push_back(item);
-        } else if let Some(min) = ex.iter().enumerate().min_by_key(|(_, x)| x.value) {
-            if min.1.value < value {
-                let i = min.0;
-                ex[i] = item;
+        match slot {
+            Some(i) => ex[i] = item,
+            None => {
+                ex.push_back(item);
+                if signal == Signal::Errors && ex.len() > super::MAX_EVIDENCE {
+                    ex.pop_front();
+                }
             }
         }
     }

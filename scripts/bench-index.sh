@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Reads through the block index of a large generated capture: the index's share of the file, and
+# the time of `cat --trace-id`, `cat --since T --until T+1m` and `correlate --trace-id` (median of
+# RUNS runs, warm page cache), against a whole read (`--no-index`).
+#   scripts/bench-index.sh                              # about 1 GB: 90 M events
+#   EVENTS=930000000 scripts/bench-index.sh             # about 10 GB: a day of a busy node
+# RATE (events/s of event time, default 10,500) spreads the events: 930 M at 10,500/s is a day.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
+EVENTS="${EVENTS:-90000000}"
+RATE="${RATE:-10500}"
+RUNS="${RUNS:-3}"
+cargo build --release --quiet
+bin="$CARGO_TARGET_DIR/release/tapio"
+tmp="${TMPDIR:-/tmp}/tapio-bench-index"
+mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+cap="$tmp/big.tapio"
+t0=$(date +%s.%N)
+"$bin" generate -o "$cap" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
+echo "generated $EVENTS events in $(python3 -c "import time;print(f'{time.time()-$t0:.0f}')") s"
+python3 - "$bin" "$cap" "$RUNS" <<'PY'
+import json, os, statistics, struct, subprocess, sys, time
+bin, cap, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+size = os.path.getsize(cap)
+with open(cap, "rb") as f:
+    f.seek(size - 24)
+    footer = f.read(24)
+assert footer[:4] == b"TFTR", "no footer: not a closed capture of format 2"
+index_offset, trailer_offset = struct.unpack("<QQ", footer[4:20])
+index_bytes = trailer_offset - index_offset
+info = json.loads(subprocess.run([bin, "info", cap, "-o", "json"], capture_output=True, text=True, check=True).stdout)
+def ns(t):  # RFC 3339 with ns → ns since the epoch
+    import datetime
+    d, frac = t.rstrip("Z").split(".")
+    return int(datetime.datetime.fromisoformat(d).replace(tzinfo=datetime.timezone.utc).timestamp()) * 10**9 + int(frac.ljust(9, "0"))
+def rfc(n):
+    import datetime
+    return datetime.datetime.fromtimestamp(n // 10**9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{n % 10**9:09d}Z"
+first, last = ns(info["first_ts"]), ns(info["last_ts"])
+incident = first + (last - first) * 6 // 10
+spans = subprocess.run([bin, "cat", cap, "--kind", "span", "--since", rfc(incident), "--until", rfc(incident + 30 * 10**9), "-o", "json"],
+                       capture_output=True, text=True, check=True).stdout.splitlines()
+failed = next(json.loads(l)["data"]["trace_id"] for l in spans if '"status":"error"' in l)
+def timed(args):
+    times = []
+    for _ in range(runs):
+        t = time.monotonic()
+        subprocess.run([bin] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.monotonic() - t)
+    return statistics.median(times)
+print(f"capture           {size / 1e9:.2f} GB, {info['events']} events, {(last - first) / 3.6e12:.1f} h of event time")
+print(f"index             {index_bytes / 1e6:.1f} MB = {100 * index_bytes / size:.2f} % of the capture")
+minute = ["--since", rfc(incident), "--until", rfc(incident + 60 * 10**9)]
+for name, args in [
+    ("cat --trace-id", ["cat", cap, "--trace-id", failed]),
+    ("cat one minute", ["cat", cap] + minute),
+    ("correlate --trace-id", ["correlate", cap, "--trace-id", failed]),
+]:
+    print(f"{name:<21} {timed(args):.2f} s (median of {runs})")
+if os.environ.get("WHOLE", "1") == "1":
+    print(f"{'correlate, whole read':<21} {timed(['correlate', cap, '--trace-id', failed, '--no-index']):.2f} s (median of {runs})")
+PY
