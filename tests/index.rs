@@ -13,6 +13,11 @@ use crate::support::recorder::tapio;
 /// A generated capture of 40 minutes with small blocks and the embedded incident, and the
 /// trace ids of its failed requests (around the incident, and before it).
 fn long_capture(dir: &Path) -> (PathBuf, Vec<String>) {
+    capture_of(dir, 125)
+}
+
+/// The same at `rate` events a second.
+fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>) {
     let path = dir.join("long.tapio");
     let opts = WriteOptions {
         block_bytes: 64 << 10,
@@ -23,7 +28,7 @@ fn long_capture(dir: &Path) -> (PathBuf, Vec<String>) {
     generate(
         &Config {
             events: 300_000,
-            rate: 125,
+            rate,
             incident: true,
             ..Config::default()
         },
@@ -129,16 +134,42 @@ fn cat_through_the_index_prints_what_a_whole_read_prints_and_reads_a_few_blocks(
 
 #[test]
 fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
+    // Fourteen hours: the window a request needs (70 minutes before it, 31 after, widened to
+    // the incidents kept) is a small part of it.
     let dir = tempfile::tempdir().unwrap();
-    let (path, failed) = long_capture(dir.path());
+    let (path, failed) = capture_of(dir.path(), 6);
     let p = path.to_str().unwrap();
     assert!(failed.len() >= 5, "{} failed traces", failed.len());
     let step = failed.len() / 5;
+    let mut narrowed = 0;
     for trace in failed.iter().step_by(step.max(1)).take(5) {
         let json = same(&["correlate", p, "--trace-id", trace, "-o", "json"]);
         assert!(json.contains("incidents"), "{json}");
         same(&["correlate", p, "--trace-id", trace]);
+        let opts = tapio::pipeline::Options {
+            trace: tapio::event::TraceId::from_hex(trace),
+            ..Default::default()
+        };
+        let (_, read) = tapio::pipeline::narrow::answer(
+            std::slice::from_ref(&path),
+            &opts,
+            &Default::default(),
+            &mut |_| {},
+            &mut || {},
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        )
+        .unwrap();
+        // An incident that lasts most of the capture (the embedded one: its service fails to
+        // the end) is answered from a whole read; the others through the index.
+        if let Some(read) = read {
+            assert!(read.blocks * 3 < read.of_blocks, "{read:?}");
+            narrowed += 1;
+        }
     }
+    assert!(
+        narrowed >= 3,
+        "{narrowed} of 5 answers read through the index"
+    );
     same(&[
         "correlate",
         p,

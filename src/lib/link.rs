@@ -111,33 +111,27 @@ const POD_TROUBLE: &[FindingKind] = &[
 /// cause a window could miss (Kubernetes causes are always read), and the reach of the services'
 /// baselines.
 pub fn lookback_ns() -> u64 {
-    let rules = RULES
-        .iter()
-        .filter(|r| {
-            r.causes
-                .iter()
-                .any(|c| c.layer() != crate::knowledge::Layer::K8s)
-        })
-        .map(|r| r.window_s)
-        .max()
-        .unwrap_or(0);
-    rules * Ts::NANOS_PER_SEC + crate::detect::service::BASELINE_NS
+    longest_window(|r| r.causes) * Ts::NANOS_PER_SEC + crate::detect::service::BASELINE_NS
 }
 
 /// How far after the last event of interest a window ends: the longest rule window of an effect
 /// a window could miss, and a detector's burst.
 pub fn lookahead_ns() -> u64 {
-    let rules = RULES
+    (longest_window(|r| r.effects) + 60) * Ts::NANOS_PER_SEC
+}
+
+/// The longest window of the rules whose `side` has a kind outside Kubernetes, in seconds.
+fn longest_window(side: fn(&Rule) -> &'static [FindingKind]) -> u64 {
+    RULES
         .iter()
         .filter(|r| {
-            r.effects
+            side(r)
                 .iter()
-                .any(|c| c.layer() != crate::knowledge::Layer::K8s)
+                .any(|k| k.layer() != crate::knowledge::Layer::K8s)
         })
         .map(|r| r.window_s)
         .max()
-        .unwrap_or(0);
-    (rules + 60) * Ts::NANOS_PER_SEC
+        .unwrap_or(0)
 }
 
 /// The causal rules, documented in `docs/correlation.md`.

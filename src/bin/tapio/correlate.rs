@@ -97,7 +97,12 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
     }
     let problem = replay::warn(&outcome);
-    let incidents = scope.keep(outcome.verdict.incidents, outcome.detected.first_finding());
+    let mut incidents = scope.keep(outcome.verdict.incidents, outcome.detected.first_finding());
+    // Numbered in the answer, as the text prints them: the same whether the captures were read
+    // whole or through their indexes.
+    for (n, i) in incidents.iter_mut().enumerate() {
+        i.id = n + 1;
+    }
     if let Some(r) = &scope.request {
         if args.output == Format::Text {
             let mut s = report::request_text(r);

@@ -17,6 +17,9 @@ use crate::event::{Body, Kind, TraceId, Ts};
 use crate::filter::TimeSpec;
 use crate::link::{lookahead_ns, lookback_ns};
 
+/// A window is read through the index while it holds at most one block in this many.
+const MOST: usize = 4;
+
 /// The kinds read whatever the window: the Kubernetes objects and Events, the tasks a recorder
 /// found running when it started, and tapio's markers of drops and gaps.
 fn always() -> std::collections::HashSet<Kind> {
@@ -117,6 +120,11 @@ pub fn run(
                 }
                 _ => return Ok(None),
             }
+        }
+        // A window that is most of the captures costs more than it saves (and another pass
+        // may follow): the whole read answers at once.
+        if blocks * MOST > of_blocks {
+            return Ok(None);
         }
         pass();
         let outcome = run_tapped(paths, &run_opts, Some(sink), tap)?;
