@@ -249,22 +249,23 @@ impl Filter {
 /// The keys of the block index that an event names, for every set but nodes (the caller keys
 /// `e.node`) and cgroup paths (see [`cgroup_of`]): what [`Filter::matches`] looks at, so that a
 /// block whose keys do not match holds no event that matches.
-pub fn index_keys(e: &Event, out: &mut impl FnMut(Set, &[u8])) {
+pub fn index_keys(e: &Event, out: &mut impl FnMut(Set, &[&[u8]])) {
     if let Some(t) = trace_of(e) {
-        out(Set::Trace, &t.0);
+        out(Set::Trace, &[&t.0]);
     }
     match &e.body {
-        Body::Span(s) => out(Set::Service, s.service.as_bytes()),
-        Body::AppLog(a) => out(Set::Service, a.service.as_bytes()),
+        Body::Span(s) => out(Set::Service, &[s.service.as_bytes()]),
+        Body::AppLog(a) => out(Set::Service, &[a.service.as_bytes()]),
         _ => {}
     }
     match place_of(e) {
         Place::Pod { ns, name } => {
-            out(Set::Place, format!("pod:{ns}/{name}").as_bytes());
-            out(Set::Place, format!("pod:{name}").as_bytes());
-            out(Set::Place, format!("ns:{ns}").as_bytes());
+            let (ns, name) = (ns.as_bytes(), name.as_bytes());
+            out(Set::Place, &[b"pod:", ns, b"/", name]);
+            out(Set::Place, &[b"pod:", name]);
+            out(Set::Place, &[b"ns:", ns]);
         }
-        Place::Namespace(ns) => out(Set::Place, format!("ns:{ns}").as_bytes()),
+        Place::Namespace(ns) => out(Set::Place, &[b"ns:", ns.as_bytes()]),
         Place::Cgroup(_) | Place::Nowhere => {}
     }
 }

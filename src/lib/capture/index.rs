@@ -140,6 +140,11 @@ fn probes(h: u64, k: u32, m: u64) -> impl Iterator<Item = u64> {
 /// The hash of a key: FNV-1a of the set's tag and the key's bytes, then the splitmix64 finaliser.
 /// It is part of the format: the same key hashes the same in every version.
 pub fn key(set: Set, bytes: &[u8]) -> u64 {
+    key_of_parts(set, &[bytes])
+}
+
+/// [`key`] of the concatenation of `parts`, without making it.
+pub fn key_of_parts(set: Set, parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let tag = match set {
         Set::Trace => 1u8,
@@ -147,7 +152,7 @@ pub fn key(set: Set, bytes: &[u8]) -> u64 {
         Set::Node => 3,
         Set::Service => 4,
     };
-    for b in std::iter::once(&tag).chain(bytes) {
+    for b in std::iter::once(&tag).chain(parts.iter().flat_map(|p| p.iter())) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -215,8 +220,8 @@ impl BlockKeys {
             }
         };
         self.nodes.insert(node);
-        crate::filter::index_keys(e, &mut |set, bytes| {
-            let h = key(set, bytes);
+        crate::filter::index_keys(e, &mut |set, parts| {
+            let h = key_of_parts(set, parts);
             match set {
                 Set::Trace => self.traces.insert(h),
                 Set::Place => self.places.insert(h),
