@@ -14,7 +14,7 @@ use tapio::capture::{
     Blocks, Error, Header, Merge, ReadOptions, Reader, Warning, WriteOptions, Writer,
 };
 use tapio::detect::{Config as DetectConfig, Detector};
-use tapio::event::{Body, Event, Kernel, Kind};
+use tapio::event::{Event, Kind};
 use tapio::pipeline::Core;
 use tapio::source::generate::{generate, Config};
 
@@ -135,7 +135,7 @@ fn attribute(c: &mut Criterion) {
             matches!(
                 e.kind(),
                 Kind::Exec | Kind::Exit | Kind::Task | Kind::K8sObject
-            ) || matches!(e.body, Body::Kernel(Kernel::Task(_)))
+            )
         })
         .collect();
     let mut g = c.benchmark_group("attribute");

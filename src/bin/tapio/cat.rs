@@ -109,16 +109,16 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let (readers, notes) = if use_index {
         // The times are resolved from the indexes (the first event's time), so that they narrow
         // the blocks read too.
-        let readers = common::open_all(&args.files, &opts)?;
+        let mut readers = common::open_all(&args.files, &opts)?;
         if let Some(start) = index::first_ts(&readers) {
             window = Some((
                 filter.since.map(|s| s.resolve(start)),
                 filter.until.map(|s| s.resolve(start)),
             ));
         }
-        drop(readers);
         let (since, until) = window.unwrap_or_default();
-        index::open_selected(&args.files, &opts, &filter.want(since, until))?
+        let notes = index::select(&mut readers, &filter.want(since, until));
+        (readers, notes)
     } else {
         (common::open_all(&args.files, &opts)?, Vec::new())
     };

@@ -122,13 +122,6 @@ impl Keys {
             }
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Keys::Exact(v) => v.is_empty(),
-            Keys::Bloom { .. } => false,
-        }
-    }
 }
 
 /// The bit positions of a key (double hashing, Kirsch and Mitzenmacher).
@@ -500,20 +493,28 @@ pub fn open_selected(
     opts: &ReadOptions,
     want: &Want,
 ) -> Result<(Vec<Reader>, Notes), Error> {
-    let mut notes = Vec::new();
-    let mut readers = Vec::new();
-    for p in paths {
-        let mut r = Reader::open(p, opts.clone())?;
-        if !want.is_everything() && !opts.follow {
-            match r.plan(want) {
-                Ok(Some(blocks)) => r.select(blocks),
-                Ok(None) => {}
-                Err(e) => notes.push((p.clone(), format!("{e}; reading every block"))),
-            }
-        }
-        readers.push(r);
-    }
+    let mut readers = paths
+        .iter()
+        .map(|p| Reader::open(p, opts.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let notes = select(&mut readers, want);
     Ok((readers, notes))
+}
+
+/// Narrows open readers to what `want` needs, as [`open_selected`] does.
+pub fn select(readers: &mut [Reader], want: &Want) -> Notes {
+    let mut notes = Vec::new();
+    if want.is_everything() {
+        return notes;
+    }
+    for r in readers.iter_mut().filter(|r| !r.options().follow) {
+        match r.plan(want) {
+            Ok(Some(blocks)) => r.select(blocks),
+            Ok(None) => {}
+            Err(e) => notes.push((r.path().to_path_buf(), format!("{e}; reading every block"))),
+        }
+    }
+    notes
 }
 
 /// The time of the first event of the merge of these captures, from their indexes (what `+5m`

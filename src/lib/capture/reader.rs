@@ -198,11 +198,6 @@ impl Reader {
         self.only = Some(offsets.into());
     }
 
-    /// Whether the read was narrowed to some blocks ([`Reader::select`]).
-    pub fn selected(&self) -> Option<usize> {
-        self.only.as_ref().map(|o| o.len())
-    }
-
     /// The capture's block index: the one its writer stored at a clean close (format 2), else
     /// the one `tapio index` stored beside it, if it still describes this file. `Ok(None)` when
     /// there is none; an error (a damaged index) says what is wrong, and the capture still reads

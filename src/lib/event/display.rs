@@ -87,13 +87,13 @@ impl Event {
     /// the envelope's object.
     pub fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
-        let text = |v: &dyn erased::Ser| v.to_json();
+
         let _ = write!(
             out,
             "{{\"seq\":{},\"ts\":{},\"node\":{},\"source\":{},\"kind\":{},\"data\":{}}}",
             self.seq,
             text(&self.ts),
-            text(&&*self.node),
+            text(&*self.node),
             text(&self.source),
             text(&self.kind()),
             data(self)
@@ -102,16 +102,9 @@ impl Event {
     }
 }
 
-mod erased {
-    /// A value serialised to JSON text.
-    pub trait Ser {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|_| "null".to_string())
-        }
-    }
+/// A value as JSON text.
+fn text<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
 }
 
 /// A one-key object whose key is a variant tag of [`Body`] or of the enums inside it.
