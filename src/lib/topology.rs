@@ -42,6 +42,12 @@ pub enum Entity {
     },
 }
 
+impl From<&Entity> for Entity {
+    fn from(e: &Entity) -> Entity {
+        e.clone()
+    }
+}
+
 impl Entity {
     pub fn pod(ns: &str, name: &str) -> Entity {
         Entity::Pod {

@@ -1,10 +1,10 @@
 //! `tapio info`: what a capture holds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tapio::capture::{ReadOptions, Reader, Stats, Warning};
+use tapio::capture::{corrupt_block, Decoder, ReadOptions, Reader, Stats, Warning};
 use tapio::report::{CaptureInfo, Format, Render};
 
 use crate::common;
@@ -40,25 +40,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(common::exit(problem))
 }
 
-fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
+fn one(args: &Args, file: &Path) -> Result<ExitCode> {
     let opts = ReadOptions {
         skip_corrupt: args.skip_corrupt,
         ..Default::default()
     };
-    let mut reader = Reader::open(file, opts)?;
-    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    let bar = common::progress(size, args.quiet, "reading");
-    let mut stats = Stats::default();
-    let mut blocks = 0u64;
-    let mut buf = Vec::new();
-    while reader.next_block(&mut buf)? {
-        blocks += 1;
-        buf.iter().for_each(|e| stats.add(e));
-        buf.clear();
-        bar.set_position(reader.position());
-    }
-    bar.finish_and_clear();
-    let warnings = reader.take_warnings();
+    // A capture closed cleanly (format 2) says at its end where its trailer is, and the trailer
+    // holds the counts: each block is then checked (checksum, decompression) but not decoded.
+    // Anything amiss there, and the counts are made from the events themselves.
+    let quick = Reader::open(file, opts.clone())?.footer()?.is_some();
+    let checked = match quick {
+        true => Some(scan(args, file, &opts, true)?).filter(|s| s.warnings.is_empty()),
+        false => None,
+    };
+    let Scan {
+        reader,
+        stats,
+        blocks,
+        warnings,
+    } = match checked {
+        Some(s) => s,
+        None => scan(args, file, &opts, false)?,
+    };
     for w in &warnings {
         common::warn(file, w);
     }
@@ -71,9 +74,59 @@ fn one(args: &Args, file: &std::path::Path) -> Result<ExitCode> {
         closed: reader.trailer().is_some(),
         stats,
         blocks,
-        bytes: size,
+        bytes: std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
         warnings: warnings.iter().map(|w| w.to_string()).collect(),
     };
     common::print(&info.rendered(args.output))?;
     Ok(common::exit(corrupt))
+}
+
+struct Scan {
+    reader: Reader,
+    stats: Stats,
+    blocks: u64,
+    warnings: Vec<Warning>,
+}
+
+/// Reads every block of a capture; `trailer`: only checks them, and takes the counts from the
+/// trailer (none when the read ends without one).
+fn scan(args: &Args, file: &Path, opts: &ReadOptions, trailer: bool) -> Result<Scan> {
+    let mut reader = Reader::open(file, opts.clone())?;
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = common::progress(size, args.quiet, "reading");
+    let mut decoder = Decoder::new()?;
+    let mut stats = Stats::default();
+    let mut blocks = 0u64;
+    let mut warnings = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(raw) = reader.next_raw()? {
+        let checked = match trailer {
+            true => decoder.check(&raw),
+            false => decoder.decode(&raw, &mut buf),
+        };
+        match checked {
+            Ok(()) => blocks += 1,
+            Err(what) => warnings.push(corrupt_block(file, &raw, what, opts.skip_corrupt)?),
+        }
+        buf.iter().for_each(|e| stats.add(e));
+        buf.clear();
+        bar.set_position(reader.position());
+    }
+    bar.finish_and_clear();
+    warnings.extend(reader.take_warnings());
+    if trailer {
+        match reader.trailer() {
+            Some(t) => stats = t.stats.clone(),
+            None => warnings.push(Warning::Truncated {
+                offset: reader.position(),
+                inside: "the trailer",
+            }),
+        }
+    }
+    Ok(Scan {
+        reader,
+        stats,
+        blocks,
+        warnings,
+    })
 }

@@ -212,16 +212,22 @@ impl Reader {
 
     fn read_index(&self) -> Result<Option<Index>, String> {
         let len = self.file_len().map_err(|e| e.to_string())?;
-        if self.header.as_ref().is_some_and(|h| h.format_version >= 2) && len >= FOOTER_LEN as u64 {
-            let mut f = [0u8; FOOTER_LEN];
-            let n = self
-                .read_at(&mut f, len - FOOTER_LEN as u64)
-                .map_err(|e| e.to_string())?;
-            if let Some((at, _)) = index::parse_footer(&f[..n]) {
-                return self.index_at(at).map(Some);
-            }
+        if let Some((at, _)) = self.footer().map_err(|e| e.to_string())? {
+            return self.index_at(at).map(Some);
         }
         index::cached(&self.path, len)
+    }
+
+    /// Where the index and the trailer of a capture closed cleanly (format 2) start, from the
+    /// footer at its end; `None` when it has none (format 1, still being written, cut short).
+    pub fn footer(&self) -> Result<Option<(u64, u64)>, Error> {
+        let len = self.file_len()?;
+        if self.header.as_ref().is_none_or(|h| h.format_version < 2) || len < FOOTER_LEN as u64 {
+            return Ok(None);
+        }
+        let mut f = [0u8; FOOTER_LEN];
+        let n = self.read_at(&mut f, len - FOOTER_LEN as u64)?;
+        Ok(index::parse_footer(&f[..n]))
     }
 
     fn index_at(&self, at: u64) -> Result<Index, String> {
@@ -679,6 +685,21 @@ impl Decoder {
             zstd: zstd::bulk::Decompressor::new()?,
             raw: Vec::new(),
         })
+    }
+
+    /// Decompresses the block without decoding its events: what a reader that needs only the
+    /// trailer's counts checks of each block.
+    pub fn check(&mut self, b: &RawBlock) -> Result<(), String> {
+        self.raw.clear();
+        self.raw.reserve(b.raw_len);
+        match self.zstd.decompress_to_buffer(&b.payload, &mut self.raw) {
+            Ok(n) if n == b.raw_len => Ok(()),
+            Ok(n) => Err(format!(
+                "block (decompressed to {n} bytes, not {})",
+                b.raw_len
+            )),
+            Err(e) => Err(format!("block (cannot decompress: {e})")),
+        }
     }
 
     /// Appends the block's events to `out`; on failure appends nothing and says what is wrong.

@@ -203,7 +203,7 @@ pub struct Detector {
     pub last_ts: Ts,
     /// The cgroup of each live process, learned from exec events: for kernel events that name a
     /// pid but no cgroup (and for reports whose cgroup line was lost).
-    pub(crate) pids: HashMap<u32, crate::event::Name>,
+    pub(crate) pids: rustc_hash::FxHashMap<u32, crate::event::Name>,
     /// Insertion order of `pids`, to forget the oldest when a capture misses exits.
     pub(crate) pid_order: std::collections::VecDeque<u32>,
     /// The last meaningful log lines of each container (`ns/pod/container`), to quote when it
@@ -276,7 +276,7 @@ impl Detector {
             services: service::Services::default(),
             blind: Vec::new(),
             last_ts: Ts(0),
-            pids: HashMap::new(),
+            pids: Default::default(),
             pid_order: std::collections::VecDeque::new(),
             log_tail: HashMap::new(),
             short: HashMap::new(),

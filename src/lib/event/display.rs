@@ -96,9 +96,53 @@ impl Event {
             text(&*self.node),
             text(&self.source),
             text(&self.kind()),
-            data(self)
+            DataText(self)
         );
         out.push('\n');
+    }
+}
+
+/// `data` of [`Event::json`] as text: the fields of the innermost value written straight from
+/// the event where that is all there is to it (kernel events, spans, plain logs: nearly every
+/// event of a capture), else through [`data`].
+struct DataText<'a>(&'a Event);
+
+impl fmt::Display for DataText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn put<T: serde::Serialize>(f: &mut fmt::Formatter<'_>, v: &T) -> fmt::Result {
+            let mut w = FmtWriter(f);
+            serde_json::to_writer(&mut w, v).map_err(|_| fmt::Error)
+        }
+        match &self.0.body {
+            Body::Kernel(k) => match k {
+                Kernel::Exec(x) => put(f, x),
+                Kernel::Exit(x) => put(f, x),
+                Kernel::Signal(x) => put(f, x),
+                Kernel::OomKill(x) => put(f, x),
+                Kernel::TcpState(x) => put(f, x),
+                Kernel::TcpRetransmit(x) => put(f, x),
+                Kernel::Task(x) => put(f, x),
+                Kernel::Pressure(x) => put(f, x),
+                Kernel::CpuThrottle(x) => put(f, x),
+            },
+            Body::Span(s) => put(f, &**s),
+            _ => write!(f, "{}", data(self.0)),
+        }
+    }
+}
+
+/// Bytes of JSON text into a formatter.
+struct FmtWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl std::io::Write for FmtWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // serde_json writes whole UTF-8 sequences per call.
+        let s = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0.write_str(s).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -514,6 +558,41 @@ fn meta(m: &Meta) -> String {
 mod tests {
     use super::*;
     use crate::event::{OomConstraint, OomKill, Source, Ts};
+
+    #[test]
+    fn json_lines_are_the_json_objects() {
+        let cfg = crate::source::generate::Config {
+            events: 20_000,
+            incident: true,
+            ..Default::default()
+        };
+        let mut events = Vec::new();
+        crate::source::generate::generate(&cfg, |e| {
+            events.push(e);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        // Text that JSON escapes, and text beyond ASCII.
+        let mut e = events
+            .iter()
+            .find(|e| matches!(e.body, Body::Span(_)))
+            .cloned()
+            .expect("the generator makes spans");
+        if let Body::Span(s) = &mut e.body {
+            s.name = "GET /caf\u{e9}/\"q\"\n\u{1F600}\u{7}".into();
+        }
+        e.node = "n\u{e9}".into();
+        events.push(e);
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in &events {
+            let mut line = String::new();
+            e.write_json(&mut line);
+            let want = serde_json::to_string(&e.json()).unwrap();
+            assert_eq!(line.trim_end(), want);
+            kinds.insert(e.kind());
+        }
+        assert!(kinds.len() >= 6, "{kinds:?}");
+    }
 
     #[test]
     fn json_keeps_only_the_innermost_fields() {

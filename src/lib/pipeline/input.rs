@@ -33,6 +33,39 @@ pub(super) struct Input {
     done: bool,
     skip_corrupt: bool,
     warnings: Vec<Warning>,
+    spares: Spares,
+}
+
+/// Vectors of events the core is done with, back to the decoders to be cleared and filled again:
+/// the events are dropped off the core's thread, and the memory of a block is used again rather
+/// than mapped afresh.
+#[derive(Clone)]
+pub(super) struct Spares {
+    tx: Sender<Vec<Event>>,
+    rx: Receiver<Vec<Event>>,
+}
+
+impl Spares {
+    /// At most `n` vectors are kept; past that they are dropped where they are given back.
+    pub(super) fn new(n: usize) -> Spares {
+        let (tx, rx) = bounded(n);
+        Spares { tx, rx }
+    }
+
+    pub(super) fn give(&self, v: Vec<Event>) {
+        let _ = self.tx.try_send(v);
+    }
+
+    /// An empty vector, with the memory of one given back if there is one.
+    pub(super) fn take(&self) -> Vec<Event> {
+        match self.rx.try_recv() {
+            Ok(mut v) => {
+                v.clear();
+                v
+            }
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 impl Input {
@@ -40,6 +73,7 @@ impl Input {
         scope: &'s thread::Scope<'s, '_>,
         mut reader: Reader,
         threads: usize,
+        spares: &Spares,
     ) -> Input {
         let path = reader.path().to_path_buf();
         let skip_corrupt = reader.options().skip_corrupt;
@@ -47,8 +81,8 @@ impl Input {
         let (dec_tx, dec_rx) = bounded::<Decoded>(threads * 2);
         scope.spawn(move || read_stage(&mut reader, raw_tx));
         for _ in 0..threads {
-            let (rx, tx) = (raw_rx.clone(), dec_tx.clone());
-            scope.spawn(move || decode_stage(rx, tx));
+            let (rx, tx, spares) = (raw_rx.clone(), dec_tx.clone(), spares.clone());
+            scope.spawn(move || decode_stage(rx, tx, spares));
         }
         Input {
             path,
@@ -59,6 +93,7 @@ impl Input {
             done: false,
             skip_corrupt,
             warnings: Vec::new(),
+            spares: spares.clone(),
         }
     }
 }
@@ -76,8 +111,9 @@ impl Blocks for Input {
                         if out.is_empty() {
                             std::mem::swap(out, &mut events);
                         } else {
-                            out.extend(events);
+                            out.append(&mut events);
                         }
+                        self.spares.give(events);
                         return Ok(true);
                     }
                     Err((raw, what)) => {
@@ -131,7 +167,7 @@ fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
     }
 }
 
-fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>) {
+fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>, spares: Spares) {
     let Ok(mut decoder) = Decoder::new() else {
         let _ = tx.send(Decoded::Failed(internal("cannot start a zstd decoder")));
         return;
@@ -139,7 +175,7 @@ fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>) {
     for item in rx {
         let out = match item {
             Item::Block(i, raw) => {
-                let mut events = Vec::new();
+                let mut events = spares.take();
                 match decoder.decode(&raw, &mut events) {
                     Ok(()) => Decoded::Block(i, Ok(events)),
                     Err(what) => Decoded::Block(i, Err((raw, what))),

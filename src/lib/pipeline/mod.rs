@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
 pub use self::core::{Core, Finished, Sink, QUIET_NS};
-use self::input::Input;
+use self::input::{Input, Spares};
 pub use self::live::{Change, State};
 use crate::analysis::Verdict;
 use crate::capture::index::Want;
@@ -38,7 +38,8 @@ use crate::event::{Event, Span, TraceId, Ts};
 pub struct Options {
     /// Decoding threads per capture.
     pub threads: usize,
-    /// Events per batch handed to the core.
+    /// Events per batch handed to the core: exactly that many with `live` (incidents open and
+    /// change between batches), at least that many otherwise (whole blocks where they go first).
     pub batch: usize,
     pub read: ReadOptions,
     pub detect: detect::Config,
@@ -131,14 +132,17 @@ pub fn run_tapped(
         opts.want.as_ref().unwrap_or(&Want::default()),
     )?;
     let stopped = AtomicBool::new(false);
+    let threads = opts.threads.max(1);
+    let spares = Spares::new(2 * threads * readers.len().max(1));
     thread::scope(|scope| {
         let inputs: Vec<Input> = readers
             .into_iter()
-            .map(|r| Input::spawn(scope, r, opts.threads.max(1)))
+            .map(|r| Input::spawn(scope, r, threads, &spares))
             .collect();
         let (batch_tx, batch_rx) = bounded::<Vec<Event>>(4);
         let mut core = opts.core();
         let stopped = &stopped;
+        let given = spares.clone();
         let detect = scope.spawn(move || {
             for batch in batch_rx {
                 if tap(&batch).is_break() {
@@ -149,10 +153,17 @@ pub fn run_tapped(
                 if let Some(sink) = sink.as_deref_mut() {
                     core.feed(&batch, sink);
                 }
+                given.give(batch);
             }
             (core, sink)
         });
-        let merged = merge_stage(capture::Merge::new(inputs), opts, stopped, batch_tx);
+        let merged = merge_stage(
+            capture::Merge::new(inputs),
+            opts,
+            stopped,
+            &spares,
+            batch_tx,
+        );
         let (core, sink) = detect
             .join()
             .map_err(|_| internal("the detect stage panicked"))?;
@@ -252,6 +263,7 @@ fn merge_stage(
     mut merge: capture::Merge<Input>,
     opts: &Options,
     stopped: &AtomicBool,
+    spares: &Spares,
     tx: Sender<Vec<Event>>,
 ) -> Result<(Vec<(PathBuf, Warning)>, u64), Error> {
     let events = std::cell::Cell::new(0u64);
@@ -266,27 +278,37 @@ fn merge_stage(
         }
         Ok(true)
     };
+    let Some(speed) = opts.speed.filter(|s| *s > 0.0) else {
+        // As fast as it goes: runs of events at a time (a whole block where it goes first). Live,
+        // batches of the same size whatever the blocks: incidents open and change between them.
+        let max = if opts.live { opts.batch } else { usize::MAX };
+        loop {
+            let mut batch = spares.take();
+            if !merge.next_batch(&mut batch, opts.batch, max)? {
+                return Ok((merge.take_warnings(), events.get()));
+            }
+            if !hand_over(batch)? {
+                return Ok((merge.take_warnings(), events.get()));
+            }
+        }
+    };
     let mut batch = Vec::with_capacity(opts.batch);
     let mut pace: Option<(Ts, Instant)> = None;
-    loop {
-        let speed = opts.speed.filter(|s| *s > 0.0);
-        if let Some(speed) = speed {
-            let Some(ts) = merge.peek_ts()? else { break };
-            // Hand the batch over before waiting, so what happened so far is seen on time.
-            let (first, wall) = pace.get_or_insert((ts, Instant::now()));
-            let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
-            if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
-                if !batch.is_empty() && !hand_over(std::mem::take(&mut batch))? {
-                    return Ok((merge.take_warnings(), events.get()));
-                }
-                // Long idle stretches (a snapshot taken days before the incident) are cut short.
-                if wait > MAX_IDLE {
-                    let skipped = (wait - MAX_IDLE).as_secs_f64() * speed * 1e9;
-                    *first = Ts(first.0.saturating_add(skipped as u64));
-                    wait = MAX_IDLE;
-                }
-                thread::sleep(wait);
+    while let Some(ts) = merge.peek_ts()? {
+        // Hand the batch over before waiting, so what happened so far is seen on time.
+        let (first, wall) = pace.get_or_insert((ts, Instant::now()));
+        let due = Duration::from_secs_f64(ts.saturating_sub(*first) as f64 / 1e9 / speed);
+        if let Some(mut wait) = due.checked_sub(wall.elapsed()).filter(|w| !w.is_zero()) {
+            if !batch.is_empty() && !hand_over(std::mem::take(&mut batch))? {
+                return Ok((merge.take_warnings(), events.get()));
             }
+            // Long idle stretches (a snapshot taken days before the incident) are cut short.
+            if wait > MAX_IDLE {
+                let skipped = (wait - MAX_IDLE).as_secs_f64() * speed * 1e9;
+                *first = Ts(first.0.saturating_add(skipped as u64));
+                wait = MAX_IDLE;
+            }
+            thread::sleep(wait);
         }
         match merge.next_event()? {
             Some(e) => batch.push(e),

@@ -25,6 +25,8 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use rustc_hash::FxHashMap;
+
 mod change;
 #[cfg(test)]
 mod scenarios;
@@ -167,16 +169,21 @@ struct OpenTrace {
 
 #[derive(Default)]
 pub(crate) struct Services {
-    open: HashMap<TraceId, OpenTrace>,
+    open: FxHashMap<TraceId, OpenTrace>,
     /// (due, trace) of open traces; a trace's older entries are stale when its due moved.
     due: BTreeSet<(Ts, TraceId)>,
-    series: HashMap<Entity, Series>,
+    series: hashbrown::HashMap<Entity, Series>,
     /// The start of the next bucket to evaluate.
     next_eval: Option<u64>,
     pub(crate) thresholds: Thresholds,
 }
 
 impl Services {
+    /// The series of a service, made on first use (the entity is copied only then).
+    fn series_of(&mut self, service: &Entity) -> &mut Series {
+        self.series.entry_ref(service).or_default()
+    }
+
     /// The services with samples of a latency signal in bucket `b`.
     fn active(&self, b: u64, signal: Signal) -> usize {
         self.series
@@ -276,7 +283,7 @@ impl Detector {
         if b.templates.len() < MAX_TEMPLATES || b.templates.contains_key(&template) {
             *b.templates.entry(template).or_default() += 1;
         }
-        let series = self.services.series.entry(service.clone()).or_default();
+        let series = self.services.series_of(service);
         let ex = &mut series.examples[Signal::Logs.index()];
         ex.push_back(Example {
             ts: e.ts,
@@ -351,7 +358,7 @@ impl Detector {
     /// Turns one complete trace into observations of its services.
     fn settle(&mut self, mut spans: Vec<Lite>, error_logs: &[SpanId]) {
         spans.sort_by_key(|s| (s.start, s.seq));
-        let by_id: HashMap<SpanId, usize> =
+        let by_id: FxHashMap<SpanId, usize> =
             spans.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
         for (i, s) in spans.iter().enumerate() {
@@ -392,7 +399,7 @@ impl Detector {
                     if callee != s.service {
                         self.bucket(&callee, s.start).gap.add(gap);
                         let caller = s.service.clone();
-                        let series = self.services.series.entry(callee.clone()).or_default();
+                        let series = self.services.series_of(&callee);
                         series.callers.insert(caller);
                         self.example(&callee, Signal::Gap, s, gap, "network gap");
                     }
@@ -433,7 +440,7 @@ impl Detector {
                         .find(|c| *c != s.service)
                         .or_else(|| s.peer.clone().filter(|p| *p != at))
                     {
-                        let series = self.services.series.entry(at.clone()).or_default();
+                        let series = self.services.series_of(&at);
                         *series.callee_errors.entry(callee).or_default() += 1;
                     }
                 }
@@ -443,7 +450,7 @@ impl Detector {
 
     fn bucket(&mut self, service: &Entity, at: Ts) -> &mut Bucket {
         let start = at.0 / BUCKET_NS * BUCKET_NS;
-        let series = self.services.series.entry(service.clone()).or_default();
+        let series = self.services.series_of(service);
         let pos = series.buckets.iter().rposition(|b| b.start <= start);
         if let Some(p) = pos.filter(|&p| series.buckets[p].start == start) {
             return &mut series.buckets[p];
@@ -466,7 +473,7 @@ impl Detector {
     }
 
     fn example(&mut self, service: &Entity, signal: Signal, s: &Lite, value: u64, what: &str) {
-        let series = self.services.series.entry(service.clone()).or_default();
+        let series = self.services.series_of(service);
         let ex = &mut series.examples[signal.index()];
         // Keep the most recent errors, and the largest recent values of a latency. Where it
         // goes is decided first: most latency samples are not kept, and their line is not made.
@@ -666,7 +673,7 @@ impl Detector {
             .contains_key(&(kind, service.clone(), key.to_string()));
         let Some(c) = change else {
             if open {
-                let series = self.services.series.entry(service.clone()).or_default();
+                let series = self.services.series_of(service);
                 series.quiet[signal.index()] += 1;
                 if series.quiet[signal.index()] >= RECOVERED_AFTER {
                     series.quiet[signal.index()] = 0;
@@ -675,7 +682,7 @@ impl Detector {
             }
             return;
         };
-        let series = self.services.series.entry(service.clone()).or_default();
+        let series = self.services.series_of(service);
         series.quiet[signal.index()] = 0;
         let clients: Vec<Entity> = series.callers.iter().cloned().collect();
         let peer = series
