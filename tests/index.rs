@@ -133,6 +133,58 @@ fn cat_through_the_index_prints_what_a_whole_read_prints_and_reads_a_few_blocks(
 }
 
 #[test]
+fn export_and_query_through_the_index_give_the_rows_of_a_whole_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed) = long_capture(dir.path());
+    let p = path.to_str().unwrap();
+    let trace = &failed[failed.len() / 2];
+    let tables = "kernel,spans,logs,k8s_events,objects";
+    for (i, args) in [
+        &["--trace-id", trace.as_str()][..],
+        &["--pod", "shop/cart-741ae30d6f-356ed", "--until", "+20m"],
+        &["--node", "node-2", "--since", "+10m", "--until", "+11m"],
+        &["--kind", "oom,k8s.event"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rows = Vec::new();
+        for how in [&[][..], &["--no-index"]] {
+            let out = dir.path().join(format!("out-{i}-{}/", how.len()));
+            let mut a = vec![
+                "export", p, "--format", "jsonl", "--table", tables, "-q", "-o",
+            ];
+            a.push(out.to_str().unwrap());
+            a.extend_from_slice(args);
+            a.extend_from_slice(how);
+            run(&a);
+            let mut files = Vec::new();
+            for t in tables.split(',') {
+                files.push(std::fs::read_to_string(out.join(format!("{t}.jsonl"))).unwrap());
+            }
+            rows.push(files);
+        }
+        assert_eq!(rows[0], rows[1], "{args:?}");
+        let n: usize = rows[0].iter().map(|f| f.lines().count()).sum();
+        assert!(n > 0, "{args:?} exported nothing");
+    }
+    // query too: the same rows either way.
+    let sql = "select count(*) as n, min(pod) as pod from kernel";
+    let args = [
+        "query",
+        p,
+        sql,
+        "--pod",
+        "cart-741ae30d6f-356ed",
+        "-o",
+        "csv",
+        "-q",
+    ];
+    let out = same(&args);
+    assert!(out.contains("cart-741ae30d6f-356ed"), "{out}");
+}
+
+#[test]
 fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
     // Fourteen hours: the window a request needs (70 minutes before it, 31 after, widened to
     // the incidents kept) is a small part of it.

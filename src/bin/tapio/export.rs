@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if !args.quiet {
         say!(
-            "tapio: exported {} events: {}",
+            "tapio: read {} events, wrote {}",
             outcome.events,
             summary.join(", ")
         );

@@ -111,7 +111,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .join(", ")
         );
     }
-    let run = Run::new(&args.files, &args.narrow)?;
+    let mut run = Run::new(&args.files, &args.narrow)?;
+    // Every block: a pod's restarts before the capture's first event count apart.
+    run.use_index = false;
     let mut stats = Stats::new(Options {
         bucket_ns: args.by,
         top: args.top,

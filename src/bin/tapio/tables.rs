@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tapio::capture::{ReadOptions, Warning};
+use tapio::capture::{index, ReadOptions, Warning};
 use tapio::event::{Event, Kind, TraceId};
 use tapio::filter::{Filter, TimeSpec};
 use tapio::pipeline::{self, Change, Options, Outcome};
@@ -43,6 +43,10 @@ pub struct Narrow {
     /// Read on past corrupt blocks (reported as warnings) instead of stopping at the first.
     #[arg(long)]
     pub skip_corrupt: bool,
+    /// Read every block, not only those the captures' indexes say can match the filters (the
+    /// rows are the same either way).
+    #[arg(long)]
+    pub no_index: bool,
 }
 
 /// A run over captures: every event is shown to `row` with whether the filters want it.
@@ -50,6 +54,9 @@ pub struct Run {
     pub files: Vec<PathBuf>,
     pub filter: Filter,
     pub read: ReadOptions,
+    /// Read only the blocks the filters can match, where every capture has an index (and no
+    /// verdict is asked for: the core needs every event).
+    pub use_index: bool,
 }
 
 impl Run {
@@ -72,12 +79,13 @@ impl Run {
             ..Default::default()
         };
         if filter.wants_pod_uids() {
-            crate::cat::learn_pods(&files, &read, &mut filter, true)?;
+            crate::cat::learn_pods(&files, &read, &mut filter, !narrow.no_index)?;
         }
         Ok(Run {
             files,
             filter,
             read,
+            use_index: !narrow.no_index,
         })
     }
 
@@ -91,7 +99,29 @@ impl Run {
         mut row: impl FnMut(&Event, bool) -> Result<()> + Send,
     ) -> Result<Outcome> {
         let bar = common::counter(quiet, what);
+        let mut opts = Options {
+            read: self.read.clone(),
+            ..Options::default()
+        };
         let mut window = None;
+        if self.use_index && !verdict {
+            // Times resolved from the indexes (the first event's time), to narrow the blocks read
+            // too; the blocks of Kubernetes objects are read whatever the filters, for the rows'
+            // pods and containers.
+            let readers = common::open_all(&self.files, &self.read)?;
+            if let Some(start) = index::first_ts(&readers) {
+                let (since, until) = (
+                    self.filter.since.map(|s| s.resolve(start)),
+                    self.filter.until.map(|s| s.resolve(start)),
+                );
+                window = Some((since, until));
+                let mut want = self.filter.want(since, until);
+                if !want.is_everything() {
+                    want.always = [Kind::K8sObject].into();
+                    opts.want = Some(want);
+                }
+            }
+        }
         let mut seen = 0u64;
         let mut failed = None;
         let filter = &self.filter;
@@ -111,10 +141,6 @@ impl Run {
             seen += batch.len() as u64;
             bar.set_position(seen);
             ControlFlow::Continue(())
-        };
-        let opts = Options {
-            read: self.read.clone(),
-            ..Options::default()
         };
         let mut no_live = |_: Change<'_>| {};
         let outcome = pipeline::run_tapped(
