@@ -48,9 +48,10 @@ pub struct Args {
     /// Output format: text (a summary per incident) or json (the verdict, docs/correlation.md).
     #[arg(short, long, default_value = "text", value_parser = common::formats::<Incidents>())]
     output: Format,
-    /// Decoding threads per capture (the output does not depend on it).
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// Decoding threads per capture (the output does not depend on it); by default one fewer
+    /// than the cores (at least 1, at most 4): the core and the merge need a core between them.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Read every block, even where the captures' indexes could narrow the read (the answer is
     /// the same; this is for checking that it is).
     #[arg(long)]
@@ -73,7 +74,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         bail!("say what to explain: --trace-id, --pod, --service or --node");
     }
     let opts = Options {
-        threads: args.threads,
+        threads: args.threads.unwrap_or_else(tapio::pipeline::decoders),
         read: ReadOptions::default(),
         trace: args.trace_id,
         ..Options::default()

@@ -43,9 +43,10 @@ pub struct Args {
     /// close either way; the pace only changes when they do.
     #[arg(long, default_value = "max", value_parser = parse_speed)]
     speed: Speed,
-    /// Decoding threads per capture (the output does not depend on it).
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// Decoding threads per capture (the output does not depend on it); by default one fewer
+    /// than the cores (at least 1, at most 4): the core and the merge need a core between them.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Events per batch between stages (the output does not depend on it).
     #[arg(long, default_value_t = 4096)]
     batch: usize,
@@ -121,7 +122,7 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let opts = Options {
-        threads: args.threads,
+        threads: args.threads.unwrap_or_else(tapio::pipeline::decoders),
         batch: args.batch,
         speed: args.speed.0,
         read: ReadOptions {

@@ -54,9 +54,10 @@ pub struct Args {
     /// Include low-severity incidents.
     #[arg(long)]
     all: bool,
-    /// Decoding threads per capture (the output does not depend on it).
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// Decoding threads per capture (the output does not depend on it); by default one fewer
+    /// than the cores (at least 1, at most 4): the core and the merge need a core between them.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Read every block, even where the captures' indexes could narrow the read to a trace's
     /// time (the incidents are the same; the overview then covers the whole captures).
     #[arg(long)]
@@ -104,7 +105,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
     }
     let opts = Options {
-        threads: args.threads,
+        threads: args.threads.unwrap_or_else(tapio::pipeline::decoders),
         read: ReadOptions::default(),
         trace: args.trace_id,
         ..Options::default()

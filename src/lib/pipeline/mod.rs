@@ -57,7 +57,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            threads: 2,
+            threads: decoders(),
             batch: 4096,
             read: ReadOptions::default(),
             detect: detect::Config::default(),
@@ -67,6 +67,16 @@ impl Default for Options {
             want: None,
         }
     }
+}
+
+/// Decoding threads per capture by default: one fewer than the cores (the core's thread and the
+/// merge's take one between them), at least one, at most four. On two cores one decoder keeps
+/// pace with the core, and a second only adds memory (measured: the same rate, twice the RSS).
+pub fn decoders() -> usize {
+    thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .saturating_sub(1)
+        .clamp(1, 4)
 }
 
 impl Options {
