@@ -113,11 +113,14 @@ fn merge(c: &mut Criterion) {
                     .collect::<Vec<_>>()
             },
             |inputs| {
+                // As replay merges: runs of events into batches of at least 4,096.
                 let mut m = Merge::new(inputs);
                 let mut n = 0u64;
-                while let Some(e) = m.next_event().expect("merge") {
-                    n += 1;
-                    std::hint::black_box(&e);
+                let mut batch = Vec::new();
+                while m.next_batch(&mut batch, 4096, usize::MAX).expect("merge") {
+                    n += batch.len() as u64;
+                    std::hint::black_box(&batch);
+                    batch.clear();
                 }
                 assert_eq!(n, EVENTS);
                 n

@@ -1,6 +1,7 @@
 //! `tapio cat`: the raw evidence, one event per line.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use anyhow::{bail, Result};
 use tapio::capture::{index, Merge, ReadOptions, Warning};
 use tapio::event::{Event, Kind, Source, TraceId, Ts};
 use tapio::filter::{Filter, TimeSpec};
+use tapio::pipeline;
 
 use tapio::report::{Format, Render};
 
@@ -125,15 +127,21 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     for (path, note) in &notes {
         common::warn(path, note);
     }
-    let mut merge = Merge::new(readers);
     let show_bar = !args.follow && !std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let bar = common::progress(
-        common::total_size(&args.files),
-        args.quiet || !show_bar,
-        "reading",
-    );
     let mut out = Stdout::new();
-    let mut seen = 0u64;
+    if !args.follow {
+        let quiet = args.quiet || !show_bar;
+        return through_pipeline(
+            readers,
+            &opts,
+            args.output,
+            quiet,
+            &filter,
+            window,
+            &mut out,
+        );
+    }
+    let mut merge = Merge::new(readers);
     let mut line = String::new();
     let result = loop {
         let e = match merge.next_event() {
@@ -141,19 +149,13 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             Ok(None) => break Ok(()),
             Err(err) => break Err(err),
         };
-        if args.follow {
-            filter.learn_pod(&e);
-        }
+        filter.learn_pod(&e);
         let (since, until) = *window.get_or_insert_with(|| {
             (
                 filter.since.map(|s| s.resolve(e.ts)),
                 filter.until.map(|s| s.resolve(e.ts)),
             )
         });
-        seen += 1;
-        if seen % 4096 == 0 {
-            bar.set_position(merge.position());
-        }
         if !filter.matches(&e, since, until) {
             continue;
         }
@@ -162,11 +164,8 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         if !out.line(line.trim_end_matches('\n'))? {
             break Ok(());
         }
-        if args.follow {
-            out.flush()?;
-        }
+        out.flush()?;
     };
-    bar.finish_and_clear();
     out.flush()?;
     let warnings = merge.take_warnings();
     for (path, w) in &warnings {
@@ -175,6 +174,69 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     result?;
     Ok(common::exit(
         warnings
+            .iter()
+            .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. })),
+    ))
+}
+
+/// A capture read to its end: decoded on other threads while this one filters and prints (the
+/// pipeline's read, merge and tap, without its core).
+fn through_pipeline(
+    readers: Vec<tapio::capture::Reader>,
+    read: &ReadOptions,
+    format: Format,
+    quiet: bool,
+    filter: &Filter,
+    mut window: Option<(Option<Ts>, Option<Ts>)>,
+    out: &mut Stdout,
+) -> Result<ExitCode> {
+    let bar = common::counter(quiet, "reading");
+    let mut seen = 0u64;
+    let mut line = String::new();
+    let mut failed = None;
+    let mut tap = |batch: &[Event]| -> ControlFlow<()> {
+        for e in batch {
+            let (since, until) = *window.get_or_insert_with(|| {
+                (
+                    filter.since.map(|s| s.resolve(e.ts)),
+                    filter.until.map(|s| s.resolve(e.ts)),
+                )
+            });
+            if !filter.matches(e, since, until) {
+                continue;
+            }
+            line.clear();
+            e.render(format, &mut line);
+            match out.line(line.trim_end_matches('\n')) {
+                Ok(true) => {}
+                Ok(false) => return ControlFlow::Break(()),
+                Err(err) => {
+                    failed = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        seen += batch.len() as u64;
+        bar.set_position(seen);
+        ControlFlow::Continue(())
+    };
+    let opts = pipeline::Options {
+        read: read.clone(),
+        ..pipeline::Options::default()
+    };
+    let outcome = pipeline::run_readers(readers, &opts, None, &mut tap);
+    bar.finish_and_clear();
+    out.flush()?;
+    if let Some(err) = failed {
+        return Err(err.into());
+    }
+    let outcome = outcome?;
+    for (path, w) in &outcome.warnings {
+        common::warn(path, w);
+    }
+    Ok(common::exit(
+        outcome
+            .warnings
             .iter()
             .any(|(_, w)| matches!(w, Warning::SkippedCorrupt { .. })),
     ))

@@ -84,14 +84,14 @@ pub fn print(s: &str) -> io::Result<()> {
 /// Stdout for many lines: buffered, and a closed pipe (`tapio cat … | head`) ends the command
 /// quietly instead of failing it.
 pub struct Stdout {
-    out: io::BufWriter<io::StdoutLock<'static>>,
+    out: io::BufWriter<io::Stdout>,
     pub closed: bool,
 }
 
 impl Stdout {
     pub fn new() -> Stdout {
         Stdout {
-            out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
             closed: false,
         }
     }

@@ -120,6 +120,13 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
     }
 }
 
+impl Args {
+    /// Whether it runs until stopped (`--follow`).
+    pub fn follows(&self) -> bool {
+        self.follow
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let opts = Options {
         threads: args.threads.unwrap_or_else(tapio::pipeline::decoders),

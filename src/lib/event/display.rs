@@ -84,71 +84,53 @@ fn data(e: &Event) -> Value {
 
 impl Event {
     /// [`Event::json`] written to `out` as one line (what `cat -o json` prints), without building
-    /// the envelope's object.
+    /// the object.
     pub fn write_json(&self, out: &mut String) {
-        use std::fmt::Write as _;
-
-        let _ = write!(
-            out,
-            "{{\"seq\":{},\"ts\":{},\"node\":{},\"source\":{},\"kind\":{},\"data\":{}}}",
-            self.seq,
-            text(&self.ts),
-            text(&*self.node),
-            text(&self.source),
-            text(&self.kind()),
-            DataText(self)
-        );
-        out.push('\n');
-    }
-}
-
-/// `data` of [`Event::json`] as text: the fields of the innermost value written straight from
-/// the event where that is all there is to it (kernel events, spans, plain logs: nearly every
-/// event of a capture), else through [`data`].
-struct DataText<'a>(&'a Event);
-
-impl fmt::Display for DataText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn put<T: serde::Serialize>(f: &mut fmt::Formatter<'_>, v: &T) -> fmt::Result {
-            let mut w = FmtWriter(f);
-            serde_json::to_writer(&mut w, v).map_err(|_| fmt::Error)
+        let mut bytes = std::mem::take(out).into_bytes();
+        let start = bytes.len();
+        if self.json_bytes(&mut bytes).is_err() {
+            bytes.truncate(start);
+            let _ = serde_json::to_writer(&mut bytes, &json(self));
         }
-        match &self.0.body {
+        bytes.push(b'\n');
+        // serde_json writes UTF-8 only.
+        *out = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+
+    /// [`Event::write_json`]'s object: the envelope, then `data` written straight from the event
+    /// where it is the innermost value as it is (kernel events and spans: nearly every event of a
+    /// capture), else through [`data`].
+    fn json_bytes(&self, w: &mut Vec<u8>) -> serde_json::Result<()> {
+        use std::io::Write as _;
+
+        write!(w, "{{\"seq\":{},\"ts\":", self.seq).map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *w, &self.ts)?;
+        w.extend_from_slice(b",\"node\":");
+        serde_json::to_writer(&mut *w, &*self.node)?;
+        w.extend_from_slice(b",\"source\":");
+        serde_json::to_writer(&mut *w, &self.source)?;
+        w.extend_from_slice(b",\"kind\":");
+        serde_json::to_writer(&mut *w, &self.kind())?;
+        w.extend_from_slice(b",\"data\":");
+        match &self.body {
             Body::Kernel(k) => match k {
-                Kernel::Exec(x) => put(f, x),
-                Kernel::Exit(x) => put(f, x),
-                Kernel::Signal(x) => put(f, x),
-                Kernel::OomKill(x) => put(f, x),
-                Kernel::TcpState(x) => put(f, x),
-                Kernel::TcpRetransmit(x) => put(f, x),
-                Kernel::Task(x) => put(f, x),
-                Kernel::Pressure(x) => put(f, x),
-                Kernel::CpuThrottle(x) => put(f, x),
+                Kernel::Exec(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::Exit(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::Signal(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::OomKill(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::TcpState(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::TcpRetransmit(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::Task(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::Pressure(x) => serde_json::to_writer(&mut *w, x)?,
+                Kernel::CpuThrottle(x) => serde_json::to_writer(&mut *w, x)?,
             },
-            Body::Span(s) => put(f, &**s),
-            _ => write!(f, "{}", data(self.0)),
+            Body::Span(s) => serde_json::to_writer(&mut *w, &**s)?,
+            _ => serde_json::to_writer(&mut *w, &data(self))?,
         }
-    }
-}
-
-/// Bytes of JSON text into a formatter.
-struct FmtWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
-
-impl std::io::Write for FmtWriter<'_, '_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // serde_json writes whole UTF-8 sequences per call.
-        let s = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
-        self.0.write_str(s).map_err(std::io::Error::other)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
+        w.push(b'}');
         Ok(())
     }
-}
-
-/// A value as JSON text.
-fn text<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
 }
 
 /// A one-key object whose key is a variant tag of [`Body`] or of the enums inside it.

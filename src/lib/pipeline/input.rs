@@ -13,13 +13,13 @@ use crate::event::Event;
 
 enum Item {
     Block(u64, RawBlock),
-    Failed(Error),
+    Failed(u64, Error),
     End(u64, Vec<Warning>),
 }
 
 enum Decoded {
     Block(u64, Result<Vec<Event>, (RawBlock, String)>),
-    Failed(Error),
+    Failed(u64, Error),
     End(u64, Vec<Warning>),
 }
 
@@ -30,6 +30,8 @@ pub(super) struct Input {
     pending: BTreeMap<u64, Result<Vec<Event>, (RawBlock, String)>>,
     next: u64,
     end_at: Option<u64>,
+    /// The error that ends the read, and where: every block before it is handed out first.
+    failed: Option<(u64, Error)>,
     done: bool,
     skip_corrupt: bool,
     warnings: Vec<Warning>,
@@ -90,6 +92,7 @@ impl Input {
             pending: BTreeMap::new(),
             next: 0,
             end_at: None,
+            failed: None,
             done: false,
             skip_corrupt,
             warnings: Vec::new(),
@@ -123,16 +126,23 @@ impl Blocks for Input {
                 }
                 continue;
             }
-            // Workers may deliver the end before the last blocks: it counts once they are in.
+            // Workers may deliver the end (or an error) before the last blocks: it counts once
+            // they are in.
             if self.end_at == Some(self.next) {
                 self.done = true;
                 continue;
+            }
+            if self.failed.as_ref().is_some_and(|(at, _)| *at == self.next) {
+                if let Some((_, e)) = self.failed.take() {
+                    self.done = true;
+                    return Err(e);
+                }
             }
             match self.rx.recv() {
                 Ok(Decoded::Block(i, b)) => {
                     self.pending.insert(i, b);
                 }
-                Ok(Decoded::Failed(e)) => return Err(e),
+                Ok(Decoded::Failed(i, e)) => self.failed = Some((i, e)),
                 Ok(Decoded::End(i, w)) => {
                     self.warnings.extend(w);
                     self.end_at = Some(i);
@@ -157,7 +167,7 @@ fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
         let item = match reader.next_raw() {
             Ok(Some(b)) => Item::Block(i, b),
             Ok(None) => Item::End(i, reader.take_warnings()),
-            Err(e) => Item::Failed(e),
+            Err(e) => Item::Failed(i, e),
         };
         i += 1;
         let last = !matches!(item, Item::Block(..));
@@ -169,7 +179,7 @@ fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
 
 fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>, spares: Spares) {
     let Ok(mut decoder) = Decoder::new() else {
-        let _ = tx.send(Decoded::Failed(internal("cannot start a zstd decoder")));
+        let _ = tx.send(Decoded::Failed(0, internal("cannot start a zstd decoder")));
         return;
     };
     for item in rx {
@@ -181,7 +191,7 @@ fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>, spares: Spares) {
                     Err(what) => Decoded::Block(i, Err((raw, what))),
                 }
             }
-            Item::Failed(e) => Decoded::Failed(e),
+            Item::Failed(i, e) => Decoded::Failed(i, e),
             Item::End(i, w) => Decoded::End(i, w),
         };
         if tx.send(out).is_err() {

@@ -133,7 +133,7 @@ pub type Tap<'a> = dyn FnMut(&[Event]) -> ControlFlow<()> + Send + 'a;
 pub fn run_tapped(
     paths: &[PathBuf],
     opts: &Options,
-    mut sink: Option<&mut Sink<'_>>,
+    sink: Option<&mut Sink<'_>>,
     tap: &mut Tap<'_>,
 ) -> Result<Outcome, Error> {
     let (readers, _) = capture::index::open_selected(
@@ -141,6 +141,17 @@ pub fn run_tapped(
         &opts.read,
         opts.want.as_ref().unwrap_or(&Want::default()),
     )?;
+    run_readers(readers, opts, sink, tap)
+}
+
+/// [`run_tapped`] over captures already open (and narrowed to the blocks wanted: `opts.want` is
+/// not looked at).
+pub fn run_readers(
+    readers: Vec<capture::Reader>,
+    opts: &Options,
+    mut sink: Option<&mut Sink<'_>>,
+    tap: &mut Tap<'_>,
+) -> Result<Outcome, Error> {
     let stopped = AtomicBool::new(false);
     let threads = opts.threads.max(1);
     let spares = Spares::new(2 * threads * readers.len().max(1));
@@ -294,10 +305,12 @@ fn merge_stage(
         let max = if opts.live { opts.batch } else { usize::MAX };
         loop {
             let mut batch = spares.take();
-            if !merge.next_batch(&mut batch, opts.batch, max)? {
+            let more = merge.next_batch(&mut batch, opts.batch, max);
+            // What was merged before an error is seen before the error ends the run.
+            if !batch.is_empty() && !hand_over(batch)? {
                 return Ok((merge.take_warnings(), events.get()));
             }
-            if !hand_over(batch)? {
+            if !more? {
                 return Ok((merge.take_warnings(), events.get()));
             }
         }
