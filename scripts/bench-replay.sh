@@ -38,24 +38,32 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$bin" generate -o "$tmp/bench.tapio" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
 python3 - "$bin" "$tmp/bench.tapio" "$EVENTS" "$RUNS" "$LIVE" <<'PY'
-import resource, statistics, subprocess, sys, time
+import resource, statistics, subprocess, sys, threading, time
 bin, capture, events, runs, live = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 args = [bin, "replay", capture, "-o", "json"] + (["--live-output"] if live else [])
 rates, rss, samples = [], [], []
 for _ in range(runs):
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while p.poll() is None:
-        try:
-            for line in open(f"/proc/{p.pid}/status"):
-                if line.startswith("VmRSS:"):
-                    samples.append((time.monotonic() - t0, int(line.split()[1])))
-        except OSError:
-            pass
-        time.sleep(0.5)
+    # RSS sampled beside the run; the time is taken when the process ends, not at a sample.
+    done = threading.Event()
+    def sample():
+        while not done.is_set():
+            try:
+                for line in open(f"/proc/{p.pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        samples.append((time.monotonic() - t0, int(line.split()[1])))
+            except OSError:
+                pass
+            done.wait(0.25)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    p.wait()
+    dt = time.monotonic() - t0
+    done.set()
+    sampler.join()
     if p.returncode != 0:
         sys.exit(f"replay failed ({p.returncode})")
-    dt = time.monotonic() - t0
     rates.append(events / dt)
     rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, the max over children so far
 print(f"events            {events}{' (live output: incidents as they open, change and close)' if live else ''}")

@@ -298,12 +298,30 @@ fn a_damaged_index_is_said_and_the_capture_read_whole() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[at as usize] ^= 0x20;
     std::fs::write(&path, &bytes).unwrap();
-    let (out, err) = run(&["cat", path.to_str().unwrap(), "--trace-id", trace]);
-    assert_eq!(out, expected);
-    assert!(
+    let said = |err: &str| {
         err.contains("long.tapio")
             && err.contains("index (payload checksum mismatch)")
-            && err.contains("reading every block"),
-        "{err}"
-    );
+            && err.contains("reading every block")
+    };
+    let (out, err) = run(&["cat", path.to_str().unwrap(), "--trace-id", trace]);
+    assert_eq!(out, expected);
+    assert!(said(&err), "{err}");
+    // The commands that read through the pipeline say it too, and answer from a whole read.
+    let p = path.to_str().unwrap();
+    let (_, err) = run(&["correlate", p, "--trace-id", trace]);
+    assert!(said(&err), "correlate: {err}");
+    let out = dir.path().join("spans.jsonl");
+    let o = out.to_str().unwrap();
+    let (_, err) = run(&[
+        "export",
+        p,
+        "--trace-id",
+        trace,
+        "--table",
+        "spans",
+        "-o",
+        o,
+    ]);
+    assert!(said(&err), "export: {err}");
+    assert!(std::fs::read_to_string(&out).unwrap().contains(trace));
 }

@@ -297,6 +297,9 @@ fn follow_stream(args: &Args, url: &str) -> Result<ExitCode> {
 
 /// Prints the warnings; says whether data was skipped.
 pub fn warn(outcome: &Outcome) -> bool {
+    for (path, note) in &outcome.notes {
+        common::warn(path, note);
+    }
     for (path, w) in &outcome.warnings {
         common::warn(path, w);
     }

@@ -109,6 +109,11 @@ impl Run {
             // too; the blocks of Kubernetes objects are read whatever the filters, for the rows'
             // pods and containers.
             let readers = common::open_all(&self.files, &self.read)?;
+            for r in &readers {
+                if let Err(e) = r.index() {
+                    common::warn(r.path(), format!("{e}; reading every block"));
+                }
+            }
             if let Some(start) = index::first_ts(&readers) {
                 let (since, until) = (
                     self.filter.since.map(|s| s.resolve(start)),
@@ -154,6 +159,9 @@ impl Run {
             return Err(e);
         }
         let outcome = outcome?;
+        for (path, note) in &outcome.notes {
+            common::warn(path, note);
+        }
         for (path, w) in &outcome.warnings {
             common::warn(path, w);
         }

@@ -96,6 +96,8 @@ pub struct Outcome {
     pub detected: Detected,
     pub events: u64,
     pub warnings: Vec<(PathBuf, Warning)>,
+    /// Damaged indexes met (their captures were read whole), by capture.
+    pub notes: capture::index::Notes,
     /// The spans of [`Options::trace`].
     pub trace_spans: Vec<Span>,
 }
@@ -107,6 +109,7 @@ impl Outcome {
             detected: f.detected,
             events: f.events,
             warnings,
+            notes: Vec::new(),
             trace_spans: f.trace_spans,
         }
     }
@@ -136,12 +139,14 @@ pub fn run_tapped(
     sink: Option<&mut Sink<'_>>,
     tap: &mut Tap<'_>,
 ) -> Result<Outcome, Error> {
-    let (readers, _) = capture::index::open_selected(
+    let (readers, notes) = capture::index::open_selected(
         paths,
         &opts.read,
         opts.want.as_ref().unwrap_or(&Want::default()),
     )?;
-    run_readers(readers, opts, sink, tap)
+    let mut outcome = run_readers(readers, opts, sink, tap)?;
+    outcome.notes = notes;
+    Ok(outcome)
 }
 
 /// [`run_tapped`] over captures already open (and narrowed to the blocks wanted: `opts.want` is

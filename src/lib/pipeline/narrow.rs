@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::{run_tapped, Options, Outcome, Sink, Tap};
+use super::{run_readers, run_tapped, Options, Outcome, Sink, Tap};
 use crate::analysis::scope::Scope;
 use crate::capture::index::{self, Set, Want};
 use crate::capture::{Error, Merge, Reader};
@@ -48,11 +48,12 @@ pub struct Read {
 }
 
 /// The time span of a trace's spans and logs, found through the indexes; `None` when a capture
-/// has no index or the trace is in none.
+/// has no index (a damaged one is put in `notes`) or the trace is in none.
 pub fn trace_span(
     paths: &[PathBuf],
     opts: &Options,
     trace: TraceId,
+    notes: &mut index::Notes,
 ) -> Result<Option<(Ts, Ts)>, Error> {
     let want = Want {
         traces: vec![index::key(Set::Trace, &trace.0)],
@@ -63,7 +64,11 @@ pub fn trace_span(
         let mut r = Reader::open(p, opts.read.clone())?;
         match r.plan(&want) {
             Ok(Some(blocks)) => r.select(blocks),
-            _ => return Ok(None),
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                notes.push((p.clone(), format!("{e}; reading every block")));
+                return Ok(None);
+            }
         }
         readers.push(r);
     }
@@ -85,7 +90,8 @@ pub fn trace_span(
 /// Runs the pipeline over the window around `[first, last]` (and the blocks always read);
 /// `kept` says which incidents of an outcome answer the question, as `(start, end)`. The window
 /// grows until every kept incident lies a lookback and a lookahead inside it. `None` when a
-/// capture has no index: the caller reads everything.
+/// capture has no index (a damaged one is put in `notes`): the caller reads everything.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     paths: &[PathBuf],
     opts: &Options,
@@ -94,6 +100,7 @@ pub fn run(
     sink: &mut Sink<'_>,
     pass: &mut dyn FnMut(),
     tap: &mut Tap<'_>,
+    notes: &mut index::Notes,
 ) -> Result<Option<(Outcome, Read)>, Error> {
     let (back, ahead) = (lookback_ns(), lookahead_ns());
     let mut from = Ts(first.0.saturating_sub(back));
@@ -111,15 +118,24 @@ pub fn run(
         run_opts.want = Some(want.clone());
         let mut blocks = 0;
         let mut of_blocks = 0;
+        // Each capture opened (and its index read) once a pass.
+        let mut readers = Vec::with_capacity(paths.len());
         for p in paths {
-            let r = Reader::open(p, opts.read.clone())?;
+            let mut r = Reader::open(p, opts.read.clone())?;
             match r.index() {
                 Ok(Some(i)) => {
-                    blocks += i.select(&want).len();
+                    let selected = i.select(&want);
+                    blocks += selected.len();
                     of_blocks += i.blocks.len();
+                    r.select(selected);
                 }
-                _ => return Ok(None),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    notes.push((p.clone(), format!("{e}; reading every block")));
+                    return Ok(None);
+                }
             }
+            readers.push(r);
         }
         // A window that is most of the captures costs more than it saves (and another pass
         // may follow): the whole read answers at once.
@@ -127,7 +143,7 @@ pub fn run(
             return Ok(None);
         }
         pass();
-        let outcome = run_tapped(paths, &run_opts, Some(sink), tap)?;
+        let outcome = run_readers(readers, &run_opts, Some(sink), tap)?;
         let (mut grow_from, mut grow_to) = (from, to);
         for (start, end) in kept(&outcome) {
             grow_from = grow_from.min(Ts(start.0.saturating_sub(back)));
@@ -163,9 +179,10 @@ pub fn answer(
         Some(TimeSpec::Absolute(t)) => Ok(Some(t)),
         Some(_) => Err(()),
     };
+    let mut notes = Vec::new();
     let anchor = match (opts.trace, absolute(scope.since), absolute(scope.until)) {
         (_, Err(()), _) | (_, _, Err(())) => None,
-        (Some(t), ..) => trace_span(paths, opts, t)?,
+        (Some(t), ..) => trace_span(paths, opts, t, &mut notes)?,
         (None, Ok(Some(a)), Ok(Some(b))) => Some((a, b)),
         (None, ..) => None,
     };
@@ -180,10 +197,13 @@ pub fn answer(
                 .map(|i| (i.start, i.end))
                 .collect()
         };
-        if let Some((outcome, read)) = run(paths, opts, anchor, &kept, sink, pass, tap)? {
+        let narrowed = run(paths, opts, anchor, &kept, sink, pass, tap, &mut notes)?;
+        if let Some((outcome, read)) = narrowed {
             return Ok((outcome, Some(read)));
         }
     }
     pass();
-    Ok((run_tapped(paths, opts, Some(sink), tap)?, None))
+    let mut outcome = run_tapped(paths, opts, Some(sink), tap)?;
+    outcome.notes.extend(notes);
+    Ok((outcome, None))
 }
