@@ -106,6 +106,16 @@ fn scan(args: &Args, file: &Path, opts: &ReadOptions, trailer: bool) -> Result<S
         };
         match checked {
             Ok(()) => blocks += 1,
+            // Only checking: a block amiss sends the read back to decoding every event, which
+            // says what is wrong as a whole read does.
+            Err(what) if trailer => {
+                warnings.push(Warning::SkippedCorrupt {
+                    offset: raw.offset,
+                    bytes: raw.frame_len(),
+                    what,
+                });
+                break;
+            }
             Err(what) => warnings.push(corrupt_block(file, &raw, what, opts.skip_corrupt)?),
         }
         buf.iter().for_each(|e| stats.add(e));

@@ -11,15 +11,19 @@ use super::internal;
 use crate::capture::{corrupt_block, Blocks, Decoder, Error, RawBlock, Reader, Warning};
 use crate::event::Event;
 
+/// What the reader met, numbered in the capture's order, each with the reader's warnings since
+/// the one before (a stretch skipped before a block is said when that block is handed out).
 enum Item {
-    Block(u64, RawBlock),
-    Failed(u64, Error),
+    Block(u64, RawBlock, Vec<Warning>),
+    Failed(u64, Error, Vec<Warning>),
     End(u64, Vec<Warning>),
 }
 
+type Block = Result<Vec<Event>, (RawBlock, String)>;
+
 enum Decoded {
-    Block(u64, Result<Vec<Event>, (RawBlock, String)>),
-    Failed(u64, Error),
+    Block(u64, Block, Vec<Warning>),
+    Failed(u64, Error, Vec<Warning>),
     End(u64, Vec<Warning>),
 }
 
@@ -27,11 +31,11 @@ enum Decoded {
 pub(super) struct Input {
     path: PathBuf,
     rx: Receiver<Decoded>,
-    pending: BTreeMap<u64, Result<Vec<Event>, (RawBlock, String)>>,
+    pending: BTreeMap<u64, (Block, Vec<Warning>)>,
     next: u64,
-    end_at: Option<u64>,
+    end_at: Option<(u64, Vec<Warning>)>,
     /// The error that ends the read, and where: every block before it is handed out first.
-    failed: Option<(u64, Error)>,
+    failed: Option<(u64, Error, Vec<Warning>)>,
     done: bool,
     skip_corrupt: bool,
     warnings: Vec<Warning>,
@@ -107,8 +111,9 @@ impl Blocks for Input {
             if self.done {
                 return Ok(false);
             }
-            if let Some(block) = self.pending.remove(&self.next) {
+            if let Some((block, warnings)) = self.pending.remove(&self.next) {
                 self.next += 1;
+                self.warnings.extend(warnings);
                 match block {
                     Ok(mut events) => {
                         if out.is_empty() {
@@ -128,25 +133,35 @@ impl Blocks for Input {
             }
             // Workers may deliver the end (or an error) before the last blocks: it counts once
             // they are in.
-            if self.end_at == Some(self.next) {
+            if self.end_at.as_ref().is_some_and(|(at, _)| *at == self.next) {
+                if let Some((_, w)) = self.end_at.take() {
+                    self.warnings.extend(w);
+                }
                 self.done = true;
                 continue;
             }
-            if self.failed.as_ref().is_some_and(|(at, _)| *at == self.next) {
-                if let Some((_, e)) = self.failed.take() {
+            if self
+                .failed
+                .as_ref()
+                .is_some_and(|(at, ..)| *at <= self.next)
+            {
+                if let Some((_, e, w)) = self.failed.take() {
+                    self.warnings.extend(w);
                     self.done = true;
                     return Err(e);
                 }
             }
             match self.rx.recv() {
-                Ok(Decoded::Block(i, b)) => {
-                    self.pending.insert(i, b);
+                Ok(Decoded::Block(i, b, w)) => {
+                    self.pending.insert(i, (b, w));
                 }
-                Ok(Decoded::Failed(i, e)) => self.failed = Some((i, e)),
-                Ok(Decoded::End(i, w)) => {
-                    self.warnings.extend(w);
-                    self.end_at = Some(i);
+                // The earliest error counts (a decoder that could not start says so as 0).
+                Ok(Decoded::Failed(i, e, w)) => {
+                    if self.failed.as_ref().is_none_or(|(at, ..)| i < *at) {
+                        self.failed = Some((i, e, w));
+                    }
                 }
+                Ok(Decoded::End(i, w)) => self.end_at = Some((i, w)),
                 Err(_) => return Err(internal("a decode stage stopped")),
             }
         }
@@ -165,9 +180,9 @@ fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
     let mut i = 0;
     loop {
         let item = match reader.next_raw() {
-            Ok(Some(b)) => Item::Block(i, b),
+            Ok(Some(b)) => Item::Block(i, b, reader.take_warnings()),
             Ok(None) => Item::End(i, reader.take_warnings()),
-            Err(e) => Item::Failed(i, e),
+            Err(e) => Item::Failed(i, e, reader.take_warnings()),
         };
         i += 1;
         let last = !matches!(item, Item::Block(..));
@@ -179,19 +194,23 @@ fn read_stage(reader: &mut Reader, tx: Sender<Item>) {
 
 fn decode_stage(rx: Receiver<Item>, tx: Sender<Decoded>, spares: Spares) {
     let Ok(mut decoder) = Decoder::new() else {
-        let _ = tx.send(Decoded::Failed(0, internal("cannot start a zstd decoder")));
+        let _ = tx.send(Decoded::Failed(
+            0,
+            internal("cannot start a zstd decoder"),
+            Vec::new(),
+        ));
         return;
     };
     for item in rx {
         let out = match item {
-            Item::Block(i, raw) => {
+            Item::Block(i, raw, w) => {
                 let mut events = spares.take();
                 match decoder.decode(&raw, &mut events) {
-                    Ok(()) => Decoded::Block(i, Ok(events)),
-                    Err(what) => Decoded::Block(i, Err((raw, what))),
+                    Ok(()) => Decoded::Block(i, Ok(events), w),
+                    Err(what) => Decoded::Block(i, Err((raw, what)), w),
                 }
             }
-            Item::Failed(i, e) => Decoded::Failed(i, e),
+            Item::Failed(i, e, w) => Decoded::Failed(i, e, w),
             Item::End(i, w) => Decoded::End(i, w),
         };
         if tx.send(out).is_err() {
