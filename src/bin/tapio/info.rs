@@ -48,10 +48,10 @@ fn one(args: &Args, file: &Path) -> Result<ExitCode> {
     // A capture closed cleanly (format 2) says at its end where its trailer is, and the trailer
     // holds the counts: each block is then checked (checksum, decompression) but not decoded.
     // Anything amiss there, and the counts are made from the events themselves.
-    let quick = Reader::open(file, opts.clone())?.footer()?.is_some();
-    let checked = match quick {
-        true => Some(scan(args, file, &opts, true)?).filter(|s| s.warnings.is_empty()),
-        false => None,
+    let reader = Reader::open(file, opts.clone())?;
+    let checked = match reader.footer()? {
+        Some(_) => Some(scan(args, reader, &opts, true)?).filter(|s| s.warnings.is_empty()),
+        None => None,
     };
     let Scan {
         reader,
@@ -60,7 +60,7 @@ fn one(args: &Args, file: &Path) -> Result<ExitCode> {
         warnings,
     } = match checked {
         Some(s) => s,
-        None => scan(args, file, &opts, false)?,
+        None => scan(args, Reader::open(file, opts.clone())?, &opts, false)?,
     };
     for w in &warnings {
         common::warn(file, w);
@@ -90,9 +90,9 @@ struct Scan {
 
 /// Reads every block of a capture; `trailer`: only checks them, and takes the counts from the
 /// trailer (none when the read ends without one).
-fn scan(args: &Args, file: &Path, opts: &ReadOptions, trailer: bool) -> Result<Scan> {
-    let mut reader = Reader::open(file, opts.clone())?;
-    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+fn scan(args: &Args, mut reader: Reader, opts: &ReadOptions, trailer: bool) -> Result<Scan> {
+    let file = reader.path().to_path_buf();
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let bar = common::progress(size, args.quiet, "reading");
     let mut decoder = Decoder::new()?;
     let mut stats = Stats::default();
@@ -116,7 +116,7 @@ fn scan(args: &Args, file: &Path, opts: &ReadOptions, trailer: bool) -> Result<S
                 });
                 break;
             }
-            Err(what) => warnings.push(corrupt_block(file, &raw, what, opts.skip_corrupt)?),
+            Err(what) => warnings.push(corrupt_block(&file, &raw, what, opts.skip_corrupt)?),
         }
         buf.iter().for_each(|e| stats.add(e));
         buf.clear();

@@ -99,19 +99,22 @@ impl Run {
         mut row: impl FnMut(&Event, bool) -> Result<()> + Send,
     ) -> Result<Outcome> {
         let bar = common::counter(quiet, what);
-        let mut opts = Options {
+        let opts = Options {
             read: self.read.clone(),
             ..Options::default()
         };
         let mut window = None;
+        // The captures opened and narrowed to what the filters can match, when that is done.
+        let mut opened = None;
         if self.use_index && !verdict {
             // Times resolved from the indexes (the first event's time), to narrow the blocks read
             // too; the blocks of Kubernetes objects are read whatever the filters, for the rows'
             // pods and containers.
-            let readers = common::open_all(&self.files, &self.read)?;
+            let mut readers = common::open_all(&self.files, &self.read)?;
             for r in &readers {
                 if let Err(e) = r.index() {
-                    common::warn(r.path(), format!("{e}; reading every block"));
+                    let (path, note) = index::damaged(r.path(), &e);
+                    common::warn(&path, note);
                 }
             }
             if let Some(start) = index::first_ts(&readers) {
@@ -121,11 +124,11 @@ impl Run {
                 );
                 window = Some((since, until));
                 let mut want = self.filter.want(since, until);
-                if !want.is_everything() {
-                    want.always = [Kind::K8sObject].into();
-                    opts.want = Some(want);
-                }
+                want.always = [Kind::K8sObject].into();
+                // Every index read above: no note is new here.
+                let _ = index::select(&mut readers, &want);
             }
+            opened = Some(readers);
         }
         let mut seen = 0u64;
         let mut failed = None;
@@ -148,12 +151,11 @@ impl Run {
             ControlFlow::Continue(())
         };
         let mut no_live = |_: Change<'_>| {};
-        let outcome = pipeline::run_tapped(
-            &self.files,
-            &opts,
-            verdict.then_some(&mut no_live as &mut pipeline::Sink<'_>),
-            &mut tap,
-        );
+        let sink = verdict.then_some(&mut no_live as &mut pipeline::Sink<'_>);
+        let outcome = match opened {
+            Some(readers) => pipeline::run_readers(readers, &opts, sink, &mut tap),
+            None => pipeline::run_tapped(&self.files, &opts, sink, &mut tap),
+        };
         bar.finish_and_clear();
         if let Some(e) = failed {
             return Err(e);

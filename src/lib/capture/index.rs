@@ -485,6 +485,11 @@ pub fn rebuild(capture: &Path, opts: &ReadOptions) -> Result<(PathBuf, Index), E
 /// What is wrong with the indexes of some captures (read whole instead), by capture.
 pub type Notes = Vec<(PathBuf, String)>;
 
+/// The note of a capture whose index is damaged: what is wrong, and that it is read whole.
+pub fn damaged(path: &Path, what: &str) -> (PathBuf, String) {
+    (path.to_path_buf(), format!("{what}; reading every block"))
+}
+
 /// Opens captures to read what `want` needs: each capture with an index reads only the blocks
 /// that can hold it; one without reads whole. A damaged index is said (the path and what is
 /// wrong) and its capture read whole.
@@ -511,7 +516,7 @@ pub fn select(readers: &mut [Reader], want: &Want) -> Notes {
         match r.plan(want) {
             Ok(Some(blocks)) => r.select(blocks),
             Ok(None) => {}
-            Err(e) => notes.push((r.path().to_path_buf(), format!("{e}; reading every block"))),
+            Err(e) => notes.push(damaged(r.path(), &e)),
         }
     }
     notes

@@ -27,7 +27,6 @@ pub use self::core::{Core, Finished, Sink, QUIET_NS};
 use self::input::{Input, Spares};
 pub use self::live::{Change, State};
 use crate::analysis::Verdict;
-use crate::capture::index::Want;
 use crate::capture::{self, Blocks, Error, ReadOptions, Warning};
 use crate::detect::{self, Detected};
 use crate::event::{Event, Span, TraceId, Ts};
@@ -50,8 +49,6 @@ pub struct Options {
     pub live: bool,
     /// Keep the spans of this trace (`correlate --trace-id`).
     pub trace: Option<TraceId>,
-    /// Read only the blocks that can hold these events, where the captures have an index.
-    pub want: Option<Want>,
 }
 
 impl Default for Options {
@@ -64,7 +61,6 @@ impl Default for Options {
             speed: None,
             live: false,
             trace: None,
-            want: None,
         }
     }
 }
@@ -139,18 +135,15 @@ pub fn run_tapped(
     sink: Option<&mut Sink<'_>>,
     tap: &mut Tap<'_>,
 ) -> Result<Outcome, Error> {
-    let (readers, notes) = capture::index::open_selected(
-        paths,
-        &opts.read,
-        opts.want.as_ref().unwrap_or(&Want::default()),
-    )?;
-    let mut outcome = run_readers(readers, opts, sink, tap)?;
-    outcome.notes = notes;
-    Ok(outcome)
+    let readers = paths
+        .iter()
+        .map(|p| capture::Reader::open(p, opts.read.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    run_readers(readers, opts, sink, tap)
 }
 
-/// [`run_tapped`] over captures already open (and narrowed to the blocks wanted: `opts.want` is
-/// not looked at).
+/// [`run_tapped`] over captures already open (and narrowed to the blocks wanted by their
+/// indexes, as `cat`, `export` and `correlate --trace-id` do).
 pub fn run_readers(
     readers: Vec<capture::Reader>,
     opts: &Options,

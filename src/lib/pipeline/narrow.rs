@@ -66,7 +66,7 @@ pub fn trace_span(
             Ok(Some(blocks)) => r.select(blocks),
             Ok(None) => return Ok(None),
             Err(e) => {
-                notes.push((p.clone(), format!("{e}; reading every block")));
+                notes.push(index::damaged(p, &e));
                 return Ok(None);
             }
         }
@@ -114,8 +114,6 @@ pub fn run(
             always: always(),
             ..Want::default()
         };
-        let mut run_opts = opts.clone();
-        run_opts.want = Some(want.clone());
         let mut blocks = 0;
         let mut of_blocks = 0;
         // Each capture opened (and its index read) once a pass.
@@ -131,7 +129,7 @@ pub fn run(
                 }
                 Ok(None) => return Ok(None),
                 Err(e) => {
-                    notes.push((p.clone(), format!("{e}; reading every block")));
+                    notes.push(index::damaged(p, &e));
                     return Ok(None);
                 }
             }
@@ -143,7 +141,7 @@ pub fn run(
             return Ok(None);
         }
         pass();
-        let outcome = run_readers(readers, &run_opts, Some(sink), tap)?;
+        let outcome = run_readers(readers, opts, Some(sink), tap)?;
         let (mut grow_from, mut grow_to) = (from, to);
         for (start, end) in kept(&outcome) {
             grow_from = grow_from.min(Ts(start.0.saturating_sub(back)));
