@@ -17,7 +17,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::clock::Summary;
@@ -29,8 +29,16 @@ use crate::event::{Body, Event, Kernel, Ts};
 pub struct Scratch {
     parent: PathBuf,
     batch: usize,
-    dir: OnceLock<Result<tempfile::TempDir, String>>,
+    dir: Mutex<Dir>,
     files: AtomicUsize,
+}
+
+/// The scratch directory's state: made on first need, gone for good once removed.
+enum Dir {
+    None,
+    Made(tempfile::TempDir),
+    Failed(String),
+    Removed,
 }
 
 impl fmt::Debug for Scratch {
@@ -49,7 +57,7 @@ impl Scratch {
         Arc::new(Scratch {
             parent: parent.to_path_buf(),
             batch: batch.max(1),
-            dir: OnceLock::new(),
+            dir: Mutex::new(Dir::None),
             files: AtomicUsize::new(0),
         })
     }
@@ -58,31 +66,47 @@ impl Scratch {
         self.batch
     }
 
-    /// Removes the scratch files now (an interrupted import, which ends without unwinding).
+    /// Removes the scratch files now (an interrupted import, which ends without unwinding); no
+    /// scratch file is made after. A file another thread is making as the directory goes can
+    /// leave it non-empty once, so the removal is tried again for a while.
     pub fn remove(&self) {
-        if let Some(Ok(dir)) = self.dir.get() {
-            let _ = std::fs::remove_dir_all(dir.path());
+        let dir = {
+            let mut state = self.dir.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *state, Dir::Removed)
+        };
+        let Dir::Made(dir) = dir else { return };
+        let path = dir.keep();
+        for _ in 0..100 {
+            match std::fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => return,
+            }
         }
     }
 
     /// The scratch directory, made the first time.
     fn dir(&self) -> Result<PathBuf, Error> {
-        let dir = self
-            .dir
-            .get_or_init(|| {
-                tempfile::Builder::new()
-                    .prefix(".tapio-import-")
-                    .tempdir_in(&self.parent)
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| Error::Io {
-                path: self.parent.clone(),
-                error: std::io::Error::other(format!(
-                    "cannot make a scratch directory for the import: {e}"
-                )),
-            })?;
-        Ok(dir.path().to_path_buf())
+        let mut state = self.dir.lock().unwrap_or_else(|e| e.into_inner());
+        if let Dir::None = *state {
+            *state = match tempfile::Builder::new()
+                .prefix(".tapio-import-")
+                .tempdir_in(&self.parent)
+            {
+                Ok(dir) => Dir::Made(dir),
+                Err(e) => Dir::Failed(e.to_string()),
+            };
+        }
+        let problem = match &*state {
+            Dir::Made(dir) => return Ok(dir.path().to_path_buf()),
+            Dir::Failed(e) => format!("cannot make a scratch directory for the import: {e}"),
+            Dir::Removed | Dir::None => "the import was stopped".to_string(),
+        };
+        Err(Error::Io {
+            path: self.parent.clone(),
+            error: std::io::Error::other(problem),
+        })
     }
 
     /// A new scratch file's path.
@@ -548,6 +572,38 @@ mod tests {
                 _ => (e.ts.0, String::new()),
             })
             .collect()
+    }
+
+    #[test]
+    fn removing_scratch_while_threads_make_files_leaves_nothing_and_makes_no_more() {
+        for _ in 0..20 {
+            let parent = tempfile::tempdir().unwrap();
+            let scratch = Scratch::new(parent.path(), 1);
+            let makers: Vec<_> = (0..3)
+                .map(|_| {
+                    let scratch = Arc::clone(&scratch);
+                    std::thread::spawn(move || {
+                        for _ in 0..200 {
+                            if scratch.create("run").is_err() {
+                                break;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            while std::fs::read_dir(parent.path()).unwrap().next().is_none() {
+                std::thread::yield_now();
+            }
+            scratch.remove();
+            let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+            assert!(left.is_empty(), "left behind: {left:?}");
+            assert!(scratch.create("late").is_err());
+            for m in makers {
+                m.join().unwrap();
+            }
+            let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+            assert!(left.is_empty(), "made after the removal: {left:?}");
+        }
     }
 
     #[test]
