@@ -4,6 +4,14 @@
 //! retried and the request succeeded. So each error span remembers its trace, and at the end the
 //! finding counts the requests whose root span failed (user-facing) apart from those that
 //! recovered.
+//!
+//! Nor is a service that fails as often as it always did: a busy service's steady fraction of
+//! failed requests is its background, and an error finding that took it in would last as long as
+//! the capture and join every incident. So each service's spans and error spans are counted per
+//! minute, the minutes that were not themselves anomalous make its background rate, and an error
+//! span counts only once its minute has more errors than that rate explains (a Poisson tail under
+//! one in a million). A service without that background yet
+//! (a short capture, or one that starts mid-incident) has every error span count.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -20,6 +28,10 @@ const ERROR_WINDOW_NS: u64 = 60 * Ts::NANOS_PER_SEC;
 const MAX_FAILED_ROOTS: usize = 100_000;
 /// Traces remembered per error finding, to tell failed requests from recovered ones.
 const MAX_TRACES: usize = 10_000;
+/// Complete minutes of a service's background kept, and needed (with so many spans) to judge by it.
+const BACKGROUND_MINUTES: usize = 10;
+const MIN_BACKGROUND_MINUTES: usize = 5;
+const MIN_BACKGROUND_SPANS: u64 = 1_000;
 
 #[derive(Default)]
 pub(crate) struct Traces {
@@ -31,6 +43,93 @@ pub(crate) struct Traces {
     last_error: HashMap<Entity, Ts>,
     /// Spans per service and minute.
     per_minute: HashMap<(Entity, u64), u64>,
+    /// Each service's error rate over its recent ordinary minutes.
+    background: hashbrown::HashMap<Entity, Background>,
+}
+
+/// A service's spans and error spans in its current minute, and in its last ordinary ones.
+#[derive(Default)]
+struct Background {
+    minute: u64,
+    spans: u64,
+    errors: u64,
+    /// The current minute had more errors than the background explains.
+    anomalous: bool,
+    /// (spans, errors) of recent minutes that were not anomalous, oldest first.
+    history: VecDeque<(u64, u64)>,
+}
+
+impl Background {
+    /// Counts a span that started in `minute`, and says whether, being an error, it is more than
+    /// the service's background. A span that started in an earlier minute than the current one
+    /// (spans come in the order they ended) counts in the current one.
+    fn count(&mut self, minute: u64, error: bool) -> bool {
+        if minute > self.minute {
+            if self.spans > 0 && !self.anomalous {
+                if self.history.len() == BACKGROUND_MINUTES {
+                    self.history.pop_front();
+                }
+                self.history.push_back((self.spans, self.errors));
+            }
+            (self.minute, self.spans, self.errors, self.anomalous) = (minute, 0, 0, false);
+        }
+        self.spans += 1;
+        if !error {
+            return false;
+        }
+        self.errors += 1;
+        if self.anomalous {
+            return true;
+        }
+        // Without a background every error counts, and the minute still helps make one.
+        let Some(rate) = self.rate() else {
+            return true;
+        };
+        self.anomalous = unlikely(self.errors, self.spans as f64 * rate);
+        self.anomalous
+    }
+
+    /// The error rate of the recent ordinary minutes, once there are enough of them.
+    fn rate(&self) -> Option<f64> {
+        let (spans, errors) = self
+            .history
+            .iter()
+            .fold((0, 0), |(s, e), &(s1, e1)| (s + s1, e + e1));
+        let enough = self.history.len() >= MIN_BACKGROUND_MINUTES && spans >= MIN_BACKGROUND_SPANS;
+        enough.then(|| errors as f64 / spans as f64)
+    }
+}
+
+/// Whether `k` or more events are too unlikely to be chance when `expected` come on average: a
+/// Poisson tail under one in a million. The test is made again at every error of a minute, so it
+/// is stricter than a single test would be (at three standard deviations, one minute in sixty of
+/// a steady background would be found anomalous at some point; at this bound, none in thousands).
+fn unlikely(k: u64, expected: f64) -> bool {
+    const P: f64 = 1e-6;
+    let kf = k as f64;
+    if expected <= 0.0 {
+        return k > 0;
+    }
+    if kf <= expected {
+        return false;
+    }
+    if kf > expected + 10.0 * expected.sqrt() + 10.0 {
+        return true;
+    }
+    // P(X >= k) = P(X = k) (1 + λ/(k+1) + λ²/((k+1)(k+2)) + …), in logarithms where it could
+    // underflow.
+    let ln_fact: f64 = (2..=k).map(|i| (i as f64).ln()).sum();
+    let first = (-expected + kf * expected.ln() - ln_fact).exp();
+    let (mut sum, mut ratio, mut i) = (1.0, 1.0, k);
+    loop {
+        i += 1;
+        ratio *= expected / i as f64;
+        sum += ratio;
+        if ratio < sum * 1e-12 {
+            break;
+        }
+    }
+    first * sum < P
 }
 
 const MINUTE_NS: u64 = 60 * Ts::NANOS_PER_SEC;
@@ -42,12 +141,19 @@ impl Detector {
         }
         let entity = span_entity(s);
         self.service_span(e, s, &entity);
+        let minute = s.start.0 / MINUTE_NS;
         *self
             .spans
             .per_minute
-            .entry((entity.clone(), s.start.0 / MINUTE_NS))
+            .entry((entity.clone(), minute))
             .or_default() += 1;
-        if s.is_error() {
+        let above = self
+            .spans
+            .background
+            .entry_ref(&entity)
+            .or_default()
+            .count(minute, s.is_error());
+        if above {
             let at = s.start;
             if self
                 .spans
@@ -282,6 +388,89 @@ mod tests {
             attributes: vec![],
             events: vec![],
         }
+    }
+
+    /// Requests of `checkout`, `per_minute` a minute for `minutes` minutes from `t0`, failing
+    /// `fail(minute, n)`.
+    fn requests(
+        d: &mut Detector,
+        t0: u64,
+        minutes: u64,
+        per_minute: u64,
+        fail: impl Fn(u64, u64) -> bool,
+    ) {
+        let step = MINUTE_NS / per_minute;
+        for m in 0..minutes {
+            for n in 0..per_minute {
+                let at = Ts(t0 + m * MINUTE_NS + n * step);
+                let s = root(m * per_minute + n + 1, at, fail(m, n));
+                let e = Event::new(at, "n", crate::event::Source::Otlp, s.clone());
+                d.span(&e, &s);
+            }
+        }
+    }
+
+    fn error_findings(d: Detector) -> Vec<(u64, u64, u64)> {
+        d.finish()
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::ErrorSpans)
+            .map(|f| (f.start.0, f.end.0, f.facts.failed_requests))
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_rate_of_errors_is_background_and_a_rise_above_it_a_finding() {
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
+        let mut d = Detector::new(Config::default());
+        // Half a percent of 2,000 requests a minute fail for an hour; in minute 40, one in five.
+        requests(&mut d, t0, 60, 2_000, |m, n| {
+            n % 200 == 7 || (m == 40 && n % 5 == 0)
+        });
+        let found = error_findings(d);
+        // The first minutes count, before the background is known; then only minute 40.
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].1 < t0 + (MIN_BACKGROUND_MINUTES as u64 + 1) * MINUTE_NS,
+            "{found:?}"
+        );
+        let (start, end, failed) = found[1];
+        assert!(
+            start >= t0 + 40 * MINUTE_NS && end < t0 + 41 * MINUTE_NS,
+            "{found:?}"
+        );
+        // Most of the minute's 400 extra failures, not the background's 10 a minute all hour.
+        assert!((300..=410).contains(&failed), "{failed}");
+    }
+
+    #[test]
+    fn without_a_background_every_error_counts() {
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
+        let mut d = Detector::new(Config::default());
+        // Three minutes: too short to know a background; one failure.
+        requests(&mut d, t0, 3, 2_000, |m, n| m == 1 && n == 3);
+        assert_eq!(error_findings(d).len(), 1);
+        // An hour without failures, then one: a service that never fails, failing.
+        let mut d = Detector::new(Config::default());
+        requests(&mut d, t0, 60, 500, |m, n| m == 50 && n == 3);
+        let found = error_findings(d);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 >= t0 + 50 * MINUTE_NS);
+    }
+
+    #[test]
+    fn unlikely_is_a_poisson_tail_under_one_in_a_million() {
+        // None expected: any is unlikely.
+        assert!(!unlikely(0, 0.0) && unlikely(1, 0.0));
+        // Exact tails: P(X >= 9 | 1) = 1.1e-6, P(X >= 10 | 1) = 1.1e-7.
+        assert!(!unlikely(9, 1.0) && unlikely(10, 1.0));
+        // A tiny mean early in a minute: a few errors are chance.
+        assert!(!unlikely(3, 0.04) && unlikely(4, 0.04));
+        assert!(!unlikely(59, 29.9) && unlikely(60, 29.9));
+        assert!(!unlikely(151, 100.0) && unlikely(152, 100.0));
+        // Means where e^-λ underflows.
+        assert!(!unlikely(5_000, 5_000.0) && !unlikely(5_300, 5_000.0));
+        assert!(unlikely(5_400, 5_000.0) && unlikely(50_000, 5_000.0));
     }
 
     #[test]
