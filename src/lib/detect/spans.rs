@@ -9,15 +9,16 @@
 //! failed requests is its background, and an error finding that took it in would last as long as
 //! the capture and join every incident. So each service's spans and error spans are counted per
 //! minute, the minutes that were not themselves anomalous make its background rate, and an error
-//! span counts only once its minute has more errors than that rate explains (a Poisson tail under
-//! one in a million). A service without that background yet
+//! span counts only while its minute has more errors so far than that rate explains (a Poisson
+//! tail under one in a million), and with it, when the minute crosses that line, as many of the
+//! minute's latest errors as it has over the expected count: a burst is found some errors in. A service without that background yet
 //! (a short capture, or one that starts mid-incident) has every error span count.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::text;
 use super::{Detector, Facts, FindingKind};
-use crate::event::{AppLog, Event, Log, LogOrigin, Span, TraceId, Ts};
+use crate::event::{AppLog, Body, Event, Log, LogOrigin, Span, TraceId, Ts};
 use crate::topology::Entity;
 
 /// Root outcomes are remembered this long (event time), so memory does not grow with the capture.
@@ -32,6 +33,8 @@ const MAX_TRACES: usize = 10_000;
 const BACKGROUND_MINUTES: usize = 10;
 const MIN_BACKGROUND_MINUTES: usize = 5;
 const MIN_BACKGROUND_SPANS: u64 = 1_000;
+/// Uncounted error spans of a minute kept, to count with the burst that they turn out to begin.
+const MAX_PENDING: usize = 256;
 
 #[derive(Default)]
 pub(crate) struct Traces {
@@ -53,17 +56,23 @@ struct Background {
     minute: u64,
     spans: u64,
     errors: u64,
-    /// The current minute had more errors than the background explains.
+    /// The current minute had, at some point, more errors than the background explains.
     anomalous: bool,
+    /// Errors of the current minute counted, and the latest of those not counted (bounded).
+    counted: u64,
+    pending: VecDeque<Event>,
     /// (spans, errors) of recent minutes that were not anomalous, oldest first.
     history: VecDeque<(u64, u64)>,
 }
 
 impl Background {
-    /// Counts a span that started in `minute`, and says whether, being an error, it is more than
-    /// the service's background. A span that started in an earlier minute than the current one
-    /// (spans come in the order they ended) counts in the current one.
-    fn count(&mut self, minute: u64, error: bool) -> bool {
+    /// Counts a span `e` that started in `minute`. An error span that counts, with the error
+    /// spans of the minute before it that count with it, oldest first: a burst is found some
+    /// errors into it, and those are its errors too — as many of the latest as the minute has
+    /// over its expected background. `None` for an error of the background, or a success. A span
+    /// that started in an earlier minute than the current one (spans come in the order they
+    /// ended) counts in the current one.
+    fn count(&mut self, minute: u64, e: &Event, error: bool) -> Option<Vec<Event>> {
         if minute > self.minute {
             if self.spans > 0 && !self.anomalous {
                 if self.history.len() == BACKGROUND_MINUTES {
@@ -71,22 +80,36 @@ impl Background {
                 }
                 self.history.push_back((self.spans, self.errors));
             }
-            (self.minute, self.spans, self.errors, self.anomalous) = (minute, 0, 0, false);
+            (self.minute, self.spans, self.errors) = (minute, 0, 0);
+            (self.anomalous, self.counted) = (false, 0);
+            self.pending.clear();
         }
         self.spans += 1;
         if !error {
-            return false;
+            return None;
         }
         self.errors += 1;
-        if self.anomalous {
-            return true;
-        }
         // Without a background every error counts, and the minute still helps make one.
         let Some(rate) = self.rate() else {
-            return true;
+            return Some(Vec::new());
         };
-        self.anomalous = unlikely(self.errors, self.spans as f64 * rate);
-        self.anomalous
+        // An error counts while the minute's errors so far are more than chance: a burst's, and
+        // not the background's that follow it in the same minute. A minute that had a burst
+        // stays out of the background.
+        let expected = self.spans as f64 * rate;
+        if !unlikely(self.errors, expected) {
+            if self.pending.len() == MAX_PENDING {
+                self.pending.pop_front();
+            }
+            self.pending.push_back(e.clone());
+            return None;
+        }
+        self.anomalous = true;
+        let over = (self.errors as f64 - expected.ceil()).max(0.0) as u64;
+        let earlier = (over.saturating_sub(self.counted + 1) as usize).min(self.pending.len());
+        let earlier: Vec<Event> = self.pending.drain(self.pending.len() - earlier..).collect();
+        self.counted += earlier.len() as u64 + 1;
+        Some(earlier)
     }
 
     /// The error rate of the recent ordinary minutes, once there are enough of them.
@@ -147,73 +170,19 @@ impl Detector {
             .per_minute
             .entry((entity.clone(), minute))
             .or_default() += 1;
-        let above = self
-            .spans
-            .background
-            .entry_ref(&entity)
-            .or_default()
-            .count(minute, s.is_error());
-        if above {
-            let at = s.start;
-            if self
-                .spans
-                .last_error
-                .get(&entity)
-                .is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS)
-            {
-                self.close(FindingKind::ErrorSpans, &entity, "", e.ts);
-            }
-            self.spans.last_error.insert(entity.clone(), at);
-            let summary = format!(
-                "{} requests failing: {} {}",
-                entity.short(),
-                s.service,
-                s.name
-            );
-            let peer = peer_of(s).and_then(|host| self.resolve_host(&host, &entity));
-            let base = Facts {
-                peer: peer.clone(),
-                ..Facts::default()
-            };
-            let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
-                (summary, base.clone())
-            });
-            let id = f.id;
-            // A service's first error is often its own server span: the callee that failed
-            // comes with its client spans after.
-            if f.facts.peer.is_none() {
-                f.facts.peer = peer;
-            }
-            if f.facts.trace_ids.len() < 3 {
-                f.facts.trace_ids.push(s.trace_id.to_string());
-            }
-            // Spans come in start order, so a trace's root has been seen before its children.
-            let traces = self.spans.error_traces.entry(id).or_default();
-            if traces.len() < MAX_TRACES && traces.insert(s.trace_id) {
-                let failed =
-                    s.parent_span_id.is_none() || self.spans.failed_roots.contains(&s.trace_id);
-                let f = &mut self.findings[id];
-                if failed {
-                    f.facts.failed_requests += 1;
-                    f.facts.entry_failures += s.parent_span_id.is_none() as u64;
-                } else {
-                    f.facts.recovered_requests += 1;
+        let counts =
+            self.spans
+                .background
+                .entry_ref(&entity)
+                .or_default()
+                .count(minute, e, s.is_error());
+        if let Some(earlier) = counts {
+            for p in &earlier {
+                if let Body::Span(ps) = &p.body {
+                    self.error_span(p, ps, &entity);
                 }
             }
-            // The message that names a host says the most.
-            let mut said: Vec<(text::Cause, String)> = [s.status_message.as_str()]
-                .into_iter()
-                .chain(
-                    s.exceptions()
-                        .flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())),
-                )
-                .filter_map(|m| text::classify(m).map(|c| (c, m.to_string())))
-                .collect();
-            said.sort_by_key(|(c, _)| !matches!(c, text::Cause::Unreachable { host: Some(_) }));
-            let said = said.into_iter().next();
-            if let Some((cause, message)) = said {
-                self.cause_from_text(e, &entity, at, cause, &message, base);
-            }
+            self.error_span(e, s, &entity);
         }
         if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
             let ms = s.duration_ns() / 1_000_000;
@@ -221,6 +190,71 @@ impl Detector {
             self.upsert(FindingKind::SlowSpans, entity, "", s.start, e, || {
                 (summary, Facts::default())
             });
+        }
+    }
+
+    /// An error span that counts: the service's error finding, and the cause its message names.
+    fn error_span(&mut self, e: &Event, s: &Span, entity: &Entity) {
+        let entity = entity.clone();
+        let at = s.start;
+        if self
+            .spans
+            .last_error
+            .get(&entity)
+            .is_some_and(|&t| at.saturating_sub(t) > ERROR_WINDOW_NS)
+        {
+            self.close(FindingKind::ErrorSpans, &entity, "", e.ts);
+        }
+        self.spans.last_error.insert(entity.clone(), at);
+        let summary = format!(
+            "{} requests failing: {} {}",
+            entity.short(),
+            s.service,
+            s.name
+        );
+        let peer = peer_of(s).and_then(|host| self.resolve_host(&host, &entity));
+        let base = Facts {
+            peer: peer.clone(),
+            ..Facts::default()
+        };
+        let f = self.upsert(FindingKind::ErrorSpans, entity.clone(), "", at, e, || {
+            (summary, base.clone())
+        });
+        let id = f.id;
+        // A service's first error is often its own server span: the callee that failed
+        // comes with its client spans after.
+        if f.facts.peer.is_none() {
+            f.facts.peer = peer;
+        }
+        if f.facts.trace_ids.len() < 3 {
+            f.facts.trace_ids.push(s.trace_id.to_string());
+        }
+        // Spans come in start order, so a trace's root has been seen before its children.
+        let traces = self.spans.error_traces.entry(id).or_default();
+        if traces.len() < MAX_TRACES && traces.insert(s.trace_id) {
+            let failed =
+                s.parent_span_id.is_none() || self.spans.failed_roots.contains(&s.trace_id);
+            let f = &mut self.findings[id];
+            if failed {
+                f.facts.failed_requests += 1;
+                f.facts.entry_failures += s.parent_span_id.is_none() as u64;
+            } else {
+                f.facts.recovered_requests += 1;
+            }
+        }
+        // The message that names a host says the most.
+        let mut said: Vec<(text::Cause, String)> = [s.status_message.as_str()]
+            .into_iter()
+            .chain(
+                s.exceptions()
+                    .flat_map(|x| x.attributes.iter().filter_map(|a| a.value.as_str())),
+            )
+            .filter_map(|m| text::classify(m).map(|c| (c, m.to_string())))
+            .collect();
+        said.sort_by_key(|(c, _)| !matches!(c, text::Cause::Unreachable { host: Some(_) }));
+        let said = said.into_iter().next();
+        if let Some((cause, message)) = said {
+            self.cause_from_text(e, &entity, at, cause, &message, base);
         }
     }
 
@@ -441,6 +475,27 @@ mod tests {
         );
         // Most of the minute's 400 extra failures, not the background's 10 a minute all hour.
         assert!((300..=410).contains(&failed), "{failed}");
+    }
+
+    #[test]
+    fn a_burst_counts_and_the_background_after_it_in_its_minute_does_not() {
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
+        let mut d = Detector::new(Config::default());
+        // Five percent fail (100 a minute); in minute 30, 30 of its first 150 requests too.
+        requests(&mut d, t0, 40, 2_000, |m, n| {
+            n % 20 == 7 || (m == 30 && n < 150 && n % 5 == 0)
+        });
+        let found = error_findings(d);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let (start, end, failed) = found[1];
+        // Counted while the minute's errors are more than chance: the burst and the background
+        // of the next few hundred requests, not the whole minute's 130.
+        // Found some errors into the burst, it starts near the burst's start all the same.
+        let step = MINUTE_NS / 2_000;
+        assert!(start >= t0 + 30 * MINUTE_NS, "{found:?}");
+        assert!(start < t0 + 30 * MINUTE_NS + 20 * step, "{found:?}");
+        assert!(end < t0 + 30 * MINUTE_NS + MINUTE_NS / 2, "{found:?}");
+        assert!((35..=80).contains(&failed), "{failed}");
     }
 
     #[test]

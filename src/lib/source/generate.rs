@@ -148,6 +148,8 @@ struct Generator {
     services: Vec<Service>,
     next_pid: u32,
     incident_done: bool,
+    /// Events of the incident due later, in time order: emitted as the clock reaches them.
+    later: std::collections::VecDeque<Event>,
     /// Processes exec'd and not yet exited: (pid, pod index, comm).
     live: std::collections::VecDeque<(u32, usize, &'static str)>,
 }
@@ -202,6 +204,7 @@ impl Generator {
             services,
             next_pid: 20_000,
             incident_done: false,
+            later: std::collections::VecDeque::new(),
             live: std::collections::VecDeque::new(),
         }
     }
@@ -270,7 +273,7 @@ impl Generator {
                 self.object(ObjectKind::Service, ns, app, "", "", svc_json),
             ));
             for p in self.pods.iter().filter(|p| p.app == app) {
-                let pod = pod_json(p, port, limit, 0, None);
+                let pod = pod_json(p, port, limit, 0, None, true);
                 out.push(Event::new(
                     t,
                     p.node.clone(),
@@ -317,6 +320,9 @@ impl Generator {
 
     fn background(&mut self, out: &mut Vec<Event>) {
         let ts = self.tick();
+        while self.later.front().is_some_and(|e| e.ts <= ts) {
+            out.extend(self.later.pop_front());
+        }
         let i = self.rng.below(self.pods.len() as u64) as usize;
         let roll = self.rng.below(1000);
         let p = &self.pods[i];
@@ -511,19 +517,29 @@ impl Generator {
             }),
         ));
         let ts3 = Ts(ts.0 + 6_000_000);
-        let mut pod = pod_json(&self.pods[vi], 8080, 2048, 1, Some(ts3));
-        pod["metadata"]["uid"] = json!(uid);
-        let mut obj = self.object(ObjectKind::Pod, "shop", &name, &uid, &node, pod);
-        if let Kube::Object(o) = &mut obj {
-            o.action = ObjectAction::Changed;
+        // The pod down, its endpoint not ready; 20 s later, restarted, both ready again.
+        for (at, ready) in [(ts3, false), (Ts(ts.0 + 20_000_000_000), true)] {
+            let mut pod = pod_json(&self.pods[vi], 8080, 2048, 1, Some(ts3), ready);
+            pod["metadata"]["uid"] = json!(uid);
+            let mut obj = self.object(ObjectKind::Pod, "shop", &name, &uid, &node, pod);
+            if let Kube::Object(o) = &mut obj {
+                o.action = ObjectAction::Changed;
+            }
+            let down = (!ready).then_some(name.as_str());
+            let eps = self.endpoints_json("cart", "shop", 8080, down);
+            let mut eobj =
+                self.object(ObjectKind::EndpointSlice, "shop", "cart-abc12", "", "", eps);
+            if let Kube::Object(o) = &mut eobj {
+                o.action = ObjectAction::Changed;
+            }
+            let pod = Event::new(at, node.clone(), Source::Kube, obj);
+            let eps = Event::new(Ts(at.0 + 734_000_000), "", Source::Kube, eobj);
+            if ready {
+                self.later.extend([pod, eps]);
+            } else {
+                out.extend([pod, eps]);
+            }
         }
-        out.push(Event::new(ts3, node.clone(), Source::Kube, obj));
-        let eps = self.endpoints_json("cart", "shop", 8080, Some(&name));
-        let mut eobj = self.object(ObjectKind::EndpointSlice, "shop", "cart-abc12", "", "", eps);
-        if let Kube::Object(o) = &mut eobj {
-            o.action = ObjectAction::Changed;
-        }
-        out.push(Event::new(Ts(ts.0 + 740_000_000), "", Source::Kube, eobj));
         let backoff = KubeEvent {
             api: EventApi::CoreV1,
             namespace: "shop".into(),
@@ -594,6 +610,7 @@ fn pod_json(
     limit_mib: u64,
     restarts: u32,
     oom_at: Option<Ts>,
+    ready: bool,
 ) -> serde_json::Value {
     let last_state = match oom_at {
         Some(t) => {
@@ -607,7 +624,7 @@ fn pod_json(
             "ownerReferences":[{"kind":"ReplicaSet","name":p.name.rsplit_once('-').map_or("", |x| x.0),"controller":true}]},
         "spec":{"nodeName":&*p.node,"containers":[{"name":p.app,"ports":[{"containerPort":port}],
             "resources":{"limits":{"memory":format!("{limit_mib}Mi")},"requests":{"memory":format!("{}Mi", limit_mib / 2)}}}]},
-        "status":{"phase":"Running","podIP":p.ip.to_string(),"containerStatuses":[{"name":p.app,"ready":oom_at.is_none(),
+        "status":{"phase":"Running","podIP":p.ip.to_string(),"containerStatuses":[{"name":p.app,"ready":ready,
             "restartCount":restarts,"containerID":format!("containerd://{}", p.container_id),
             "state":{"running":{}},"lastState":last_state}]}})
 }
@@ -654,5 +671,39 @@ mod tests {
         );
         assert_eq!(a.iter().filter(|e| e.kind() == Kind::Oom).count(), 1);
         assert_ne!(collect(&Config { seed: 2, ..cfg })[100], a[100]);
+    }
+
+    #[test]
+    fn the_oom_killed_pod_is_ready_again_twenty_seconds_later() {
+        use crate::event::{Kube, ObjectKind};
+        // 40 s of traffic at 1,000 events a second: the incident at 24 s, the recovery at 44 s.
+        let cfg = Config {
+            events: 50_000,
+            rate: 1_000,
+            incident: true,
+            ..Config::default()
+        };
+        let events = collect(&cfg);
+        assert!(events.windows(2).all(|w| w[0].ts <= w[1].ts), "time order");
+        let oom = events.iter().find(|e| e.kind() == Kind::Oom).unwrap().ts;
+        let cart: Vec<(Ts, bool)> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Kube(Kube::Object(o))
+                    if o.kind == ObjectKind::Pod && o.name.starts_with("cart-") =>
+                {
+                    let v = o.json.parse().ok()?;
+                    Some((
+                        e.ts,
+                        v["status"]["containerStatuses"][0]["ready"].as_bool()?,
+                    ))
+                }
+                _ => None,
+            })
+            .filter(|&(t, _)| t >= oom)
+            .collect();
+        assert_eq!(cart.len(), 2, "{cart:?}");
+        assert!(!cart[0].1 && cart[1].1, "{cart:?}");
+        assert_eq!(cart[1].0 .0 - oom.0, 20_000_000_000);
     }
 }
