@@ -34,7 +34,7 @@ const BACKGROUND_MINUTES: usize = 10;
 const MIN_BACKGROUND_MINUTES: usize = 5;
 const MIN_BACKGROUND_SPANS: u64 = 1_000;
 /// Uncounted error spans of a minute kept, to count with the burst that they turn out to begin.
-const MAX_PENDING: usize = 256;
+const MAX_PENDING: usize = 64;
 
 #[derive(Default)]
 pub(crate) struct Traces {
