@@ -13,11 +13,12 @@ use crate::support::recorder::tapio;
 /// A generated capture of 40 minutes with small blocks and the embedded incident, and the
 /// trace ids of its failed requests (around the incident, and before it).
 fn long_capture(dir: &Path) -> (PathBuf, Vec<String>) {
-    capture_of(dir, 125)
+    let (path, failed, _) = capture_of(dir, 125);
+    (path, failed)
 }
 
-/// The same at `rate` events a second.
-fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>) {
+/// The same at `rate` events a second, and the requests that failed in the incident.
+fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>, Vec<String>) {
     let path = dir.join("long.tapio");
     let opts = WriteOptions {
         block_bytes: 64 << 10,
@@ -25,6 +26,7 @@ fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>) {
     };
     let mut w = Writer::create(&path, &Header::new("node-1"), opts).unwrap();
     let mut failed = Vec::new();
+    let (mut oom, mut incident) = (false, Vec::new());
     generate(
         &Config {
             events: 300_000,
@@ -33,9 +35,13 @@ fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>) {
             ..Config::default()
         },
         |mut e: Event| {
+            oom |= e.kind() == tapio::event::Kind::Oom;
             if let Body::Span(s) = &e.body {
                 if s.is_error() && failed.len() < 400 {
                     failed.push(s.trace_id.to_string());
+                }
+                if s.is_error() && oom && incident.len() < 3 {
+                    incident.push(s.trace_id.to_string());
                 }
             }
             w.append(&mut e)
@@ -45,7 +51,7 @@ fn capture_of(dir: &Path, rate: u64) -> (PathBuf, Vec<String>) {
     w.finish().unwrap();
     failed.sort();
     failed.dedup();
-    (path, failed)
+    (path, failed, incident)
 }
 
 fn run(args: &[&str]) -> (String, String) {
@@ -189,12 +195,23 @@ fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
     // Fourteen hours: the window a request needs (70 minutes before it, 31 after, widened to
     // the incidents kept) is a small part of it.
     let dir = tempfile::tempdir().unwrap();
-    let (path, failed) = capture_of(dir.path(), 6);
+    let (path, failed, incident) = capture_of(dir.path(), 6);
     let p = path.to_str().unwrap();
     assert!(failed.len() >= 5, "{} failed traces", failed.len());
+    assert_eq!(incident.len(), 3);
     let step = failed.len() / 5;
+    // A request that failed in the incident is explained by it, and by nothing else.
+    let json = same(&["correlate", p, "--trace-id", &incident[0], "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let kinds: Vec<&str> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["root_cause"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["oom_container_limit"], "{json}");
     let mut narrowed = 0;
-    for trace in failed.iter().step_by(step.max(1)).take(5) {
+    for trace in failed.iter().step_by(step.max(1)).take(5).chain(&incident) {
         let json = same(&["correlate", p, "--trace-id", trace, "-o", "json"]);
         assert!(json.contains("incidents"), "{json}");
         same(&["correlate", p, "--trace-id", trace]);
@@ -211,16 +228,15 @@ fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
             &mut |_| std::ops::ControlFlow::Continue(()),
         )
         .unwrap();
-        // An incident that lasts most of the capture (the embedded one: its service fails to
-        // the end) is answered from a whole read; the others through the index.
+        // Every incident is short: every answer reads a small part of the capture.
         if let Some(read) = read {
             assert!(read.blocks * 3 < read.of_blocks, "{read:?}");
             narrowed += 1;
         }
     }
-    assert!(
-        narrowed >= 3,
-        "{narrowed} of 5 answers read through the index"
+    assert_eq!(
+        narrowed, 8,
+        "{narrowed} of 8 answers read through the index"
     );
     same(&[
         "correlate",

@@ -10,6 +10,11 @@ use crate::topology::Entity;
 use super::request::{self, Request};
 use super::Incident;
 
+/// How near a request an incident must go on to explain it: the common reach of a causal rule.
+/// An incident that ended longer before (the same service failing at its start, say) is another
+/// story.
+const REQUEST_REACH_NS: u64 = 300 * Ts::NANOS_PER_SEC;
+
 /// What to keep; an empty scope keeps everything.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
@@ -40,18 +45,16 @@ impl Scope {
         }
         self.entities.sort();
         self.entities.dedup();
-        // What can explain a request is what went on around it: as far back as a cause reaches.
+        // What can explain a request is an incident going on around it: an incident holds its
+        // causes with their effects, so one that explains the request still goes on near it,
+        // however long before its root cause came.
         let start = spans.iter().map(|s| s.start).min();
         let end = spans.iter().map(|s| s.end.max(s.start)).max();
         if let (None, Some(t)) = (self.since, start) {
-            self.since = Some(TimeSpec::Absolute(Ts(t
-                .0
-                .saturating_sub(crate::link::lookback_ns()))));
+            self.since = Some(TimeSpec::Absolute(Ts(t.0.saturating_sub(REQUEST_REACH_NS))));
         }
         if let (None, Some(t)) = (self.until, end) {
-            self.until = Some(TimeSpec::Absolute(Ts(t
-                .0
-                .saturating_add(crate::link::lookahead_ns()))));
+            self.until = Some(TimeSpec::Absolute(Ts(t.0.saturating_add(REQUEST_REACH_NS))));
         }
         self.request = request::explain(spans);
         self.request.as_ref()
