@@ -107,23 +107,30 @@ const POD_TROUBLE: &[FindingKind] = &[
     K::Eviction,
 ];
 
-/// How far before the first event of interest a window starts: the longest rule window whose
-/// cause a window could miss (Kubernetes causes are always read), and the reach of the services'
-/// baselines.
-pub fn lookback_ns() -> u64 {
-    longest_window(|r| r.causes) * Ts::NANOS_PER_SEC + crate::detect::service::BASELINE_NS
+/// How far before a finding of `kind` a window must reach for it to be as a whole read finds
+/// it: to its earliest possible cause that a window could miss (Kubernetes causes are always
+/// read; a rule's window), and the detectors' baselines before it.
+pub fn reach_back_ns(kind: FindingKind) -> u64 {
+    longest_window(|r| r.effects.contains(&kind), |r| r.causes) * Ts::NANOS_PER_SEC
+        + crate::detect::service::BASELINE_NS
 }
 
-/// How far after the last event of interest a window ends: the longest rule window of an effect
-/// a window could miss, and a detector's burst.
-pub fn lookahead_ns() -> u64 {
-    (longest_window(|r| r.effects) + 60) * Ts::NANOS_PER_SEC
+/// How far after a finding of `kind` a window must reach: to its latest possible effect that a
+/// window could miss, and a detector's burst (an effect may also start a few seconds before its
+/// cause).
+pub fn reach_ahead_ns(kind: FindingKind) -> u64 {
+    (longest_window(|r| r.causes.contains(&kind), |r| r.effects) + 60) * Ts::NANOS_PER_SEC
 }
 
-/// The longest window of the rules whose `side` has a kind outside Kubernetes, in seconds.
-fn longest_window(side: fn(&Rule) -> &'static [FindingKind]) -> u64 {
+/// The longest window of the rules that `applies` to whose `side` has a kind outside Kubernetes,
+/// in seconds.
+fn longest_window(
+    applies: impl Fn(&Rule) -> bool,
+    side: fn(&Rule) -> &'static [FindingKind],
+) -> u64 {
     RULES
         .iter()
+        .filter(|r| applies(r))
         .filter(|r| {
             side(r)
                 .iter()

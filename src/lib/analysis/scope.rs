@@ -13,7 +13,7 @@ use super::Incident;
 /// How near a request an incident must go on to explain it: the common reach of a causal rule.
 /// An incident that ended longer before (the same service failing at its start, say) is another
 /// story.
-const REQUEST_REACH_NS: u64 = 300 * Ts::NANOS_PER_SEC;
+pub const REQUEST_REACH_NS: u64 = 300 * Ts::NANOS_PER_SEC;
 
 /// What to keep; an empty scope keeps everything.
 #[derive(Clone, Debug, Default)]
@@ -60,8 +60,9 @@ impl Scope {
         self.request.as_ref()
     }
 
-    /// The incidents in scope, in their order. `start` resolves relative times (`+5m`, `10:02`):
-    /// the first finding's time.
+    /// The incidents in scope, in their order: those with a finding going on in the time range
+    /// (an incident whose findings were all before and after it is not). `start` resolves
+    /// relative times (`+5m`, `10:02`): the first finding's time.
     pub fn keep(&self, incidents: Vec<Incident>, start: Ts) -> Vec<Incident> {
         let (since, until) = (
             self.since.map(|s| s.resolve(start)),
@@ -70,7 +71,15 @@ impl Scope {
         incidents
             .into_iter()
             .filter(|i| self.entities.is_empty() || involves(i, &self.entities))
-            .filter(|i| since.is_none_or(|t| i.end >= t) && until.is_none_or(|t| i.start <= t))
+            .filter(|i| {
+                let within =
+                    |(a, b): (Ts, Ts)| since.is_none_or(|t| b >= t) && until.is_none_or(|t| a <= t);
+                if i.findings.is_empty() {
+                    within((i.start, i.end))
+                } else {
+                    i.findings.iter().any(|f| within((f.start, f.end)))
+                }
+            })
             .filter(|i| {
                 self.request
                     .as_ref()

@@ -1,11 +1,13 @@
 //! Reading only the part of large captures that a question needs: `correlate --trace-id` and
 //! `report --trace-id` find the request's blocks through the captures' indexes, then run the
-//! pipeline over a window of time around it — wide enough for every causal rule and the
-//! detectors' baselines to see what they would see in a whole read — plus every block that holds
-//! Kubernetes objects and Events (which explain the other events whenever they were recorded)
-//! and tapio's own markers. When an incident kept for the answer reaches the edge of what a
-//! window can vouch for, the window grows and the run is done again; the answer is the one a
-//! whole read gives.
+//! pipeline over a window of time around it (the incidents that answer are those with a finding
+//! going on within 5 minutes of the request), from the detectors' baselines before it — plus
+//! every block that holds Kubernetes objects and Events (which explain the other events whenever
+//! they were recorded) and tapio's own markers. Then, for every finding of the incidents that
+//! answer, the window must hold each cause and effect a causal rule could link to it (each rule's
+//! window, by the finding's kind) and the baselines before it; where it does not, the window grows
+//! and the run is done again, until the incidents are whole. The answer is the one a whole read
+//! gives, read from minutes of a capture of days.
 
 use std::path::PathBuf;
 
@@ -13,12 +15,17 @@ use super::{run_readers, run_tapped, Options, Outcome, Sink, Tap};
 use crate::analysis::scope::Scope;
 use crate::capture::index::{self, Set, Want};
 use crate::capture::{Error, Merge, Reader};
+use crate::detect::service::BASELINE_NS;
+use crate::detect::FindingKind;
 use crate::event::{Body, Kind, TraceId, Ts};
 use crate::filter::TimeSpec;
-use crate::link::{lookahead_ns, lookback_ns};
+use crate::link::{reach_ahead_ns, reach_back_ns};
 
 /// A window is read through the index while it holds at most one block in this many.
 const MOST: usize = 4;
+/// How long after a finding its detector may still be judging it (a trace settling, a bucket
+/// being tested).
+const BURST_NS: u64 = 60 * Ts::NANOS_PER_SEC;
 
 /// The kinds read whatever the window: the Kubernetes objects and Events, the tasks a recorder
 /// found running when it started, and tapio's markers of drops and gaps.
@@ -87,24 +94,25 @@ pub fn trace_span(
     Ok(span)
 }
 
-/// Runs the pipeline over the window around `[first, last]` (and the blocks always read);
-/// `kept` says which incidents of an outcome answer the question, as `(start, end)`. The window
-/// grows until every kept incident lies a lookback and a lookahead inside it. `None` when a
-/// capture has no index (a damaged one is put in `notes`): the caller reads everything.
+/// Runs the pipeline over the window around `[first, last]` (and the blocks always read): from
+/// the detectors' baselines before it to a detector's burst after. `kept` gives the findings of
+/// the incidents an outcome answers with, as `(kind, start, end)`; the window grows until it
+/// holds, for each of them, every cause and effect a rule could link to it and the baselines
+/// before it — then those incidents are as a whole read gives them. `None` when a capture has
+/// no index (a damaged one is put in `notes`): the caller reads everything.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     paths: &[PathBuf],
     opts: &Options,
     (first, last): (Ts, Ts),
-    kept: &dyn Fn(&Outcome) -> Vec<(Ts, Ts)>,
+    kept: &dyn Fn(&Outcome) -> Vec<(FindingKind, Ts, Ts)>,
     sink: &mut Sink<'_>,
     pass: &mut dyn FnMut(),
     tap: &mut Tap<'_>,
     notes: &mut index::Notes,
 ) -> Result<Option<(Outcome, Read)>, Error> {
-    let (back, ahead) = (lookback_ns(), lookahead_ns());
-    let mut from = Ts(first.0.saturating_sub(back));
-    let mut to = Ts(last.0.saturating_add(ahead));
+    let mut from = Ts(first.0.saturating_sub(BASELINE_NS));
+    let mut to = Ts(last.0.saturating_add(BURST_NS));
     let mut passes = 0;
     loop {
         passes += 1;
@@ -143,9 +151,9 @@ pub fn run(
         pass();
         let outcome = run_readers(readers, opts, Some(sink), tap)?;
         let (mut grow_from, mut grow_to) = (from, to);
-        for (start, end) in kept(&outcome) {
-            grow_from = grow_from.min(Ts(start.0.saturating_sub(back)));
-            grow_to = grow_to.max(Ts(end.0.saturating_add(ahead)));
+        for (kind, start, end) in kept(&outcome) {
+            grow_from = grow_from.min(Ts(start.0.saturating_sub(reach_back_ns(kind))));
+            grow_to = grow_to.max(Ts(end.0.saturating_add(reach_ahead_ns(kind))));
         }
         let read = Read {
             from,
@@ -178,21 +186,28 @@ pub fn answer(
         Some(_) => Err(()),
     };
     let mut notes = Vec::new();
+    // The time range of the question: the request's, as far as an incident near it reaches.
+    let reach = crate::analysis::scope::REQUEST_REACH_NS;
     let anchor = match (opts.trace, absolute(scope.since), absolute(scope.until)) {
         (_, Err(()), _) | (_, _, Err(())) => None,
-        (Some(t), ..) => trace_span(paths, opts, t, &mut notes)?,
+        (Some(t), ..) => trace_span(paths, opts, t, &mut notes)?
+            .map(|(a, b)| (Ts(a.0.saturating_sub(reach)), Ts(b.0.saturating_add(reach)))),
         (None, Ok(Some(a)), Ok(Some(b))) => Some((a, b)),
         (None, ..) => None,
     };
     if let Some(anchor) = anchor {
-        let kept = |o: &Outcome| -> Vec<(Ts, Ts)> {
+        // Every incident with a finding in the range, whatever it involves: one that involves
+        // the question only through a finding outside the first window must grow it too.
+        let kept = |o: &Outcome| -> Vec<(FindingKind, Ts, Ts)> {
             let mut s = scope.clone();
             if opts.trace.is_some() && s.trace(o.trace_spans.clone()).is_none() {
                 return Vec::new();
             }
+            s.entities.clear();
+            s.request = None;
             s.keep(o.verdict.incidents.clone(), o.detected.first_finding())
                 .iter()
-                .map(|i| (i.start, i.end))
+                .flat_map(|i| i.findings.iter().map(|f| (f.kind, f.start, f.end)))
                 .collect()
         };
         let narrowed = run(paths, opts, anchor, &kept, sink, pass, tap, &mut notes)?;
