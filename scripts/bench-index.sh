@@ -5,6 +5,7 @@
 #   scripts/bench-index.sh                              # about 1 GB: 90 M events
 #   EVENTS=930000000 scripts/bench-index.sh             # about 10 GB: a day of a busy node
 # RATE (events/s of event time, default 10,500) spreads the events: 930 M at 10,500/s is a day.
+# WHOLE=0 skips the whole read; WHOLE_RUNS sets its runs (default RUNS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
@@ -43,7 +44,7 @@ incident = first + (last - first) * 6 // 10
 spans = subprocess.run([bin, "cat", cap, "--kind", "span", "--since", rfc(incident), "--until", rfc(incident + 30 * 10**9), "-o", "json"],
                        capture_output=True, text=True, check=True).stdout.splitlines()
 failed = next(json.loads(l)["data"]["trace_id"] for l in spans if '"status":"error"' in l)
-def timed(args):
+def timed(args, runs=runs):
     times = []
     for _ in range(runs):
         t = time.monotonic()
@@ -60,5 +61,6 @@ for name, args in [
 ]:
     print(f"{name:<21} {timed(args):.2f} s (median of {runs})")
 if os.environ.get("WHOLE", "1") == "1":
-    print(f"{'correlate, whole read':<21} {timed(['correlate', cap, '--trace-id', failed, '--no-index']):.2f} s (median of {runs})")
+    whole = int(os.environ.get("WHOLE_RUNS", runs))
+    print(f"{'correlate, whole read':<21} {timed(['correlate', cap, '--trace-id', failed, '--no-index'], whole):.2f} s (median of {whole})")
 PY
