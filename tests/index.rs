@@ -192,8 +192,8 @@ fn export_and_query_through_the_index_give_the_rows_of_a_whole_read() {
 
 #[test]
 fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
-    // Fourteen hours: the window a request needs (70 minutes before it, 31 after, widened to
-    // the incidents kept) is a small part of it.
+    // Fourteen hours: the window a request needs (its baselines and 5 minutes around it, widened
+    // by the reach of each finding of the incidents kept) is a small part of it.
     let dir = tempfile::tempdir().unwrap();
     let (path, failed, incident) = capture_of(dir.path(), 6);
     let p = path.to_str().unwrap();
