@@ -21,6 +21,9 @@ use crate::event::{Body, Kind, TraceId, Ts};
 use crate::filter::TimeSpec;
 use crate::link::{reach_ahead_ns, reach_back_ns};
 
+/// A finding's kind and time span, which say how far around it a window must reach.
+type Span = (FindingKind, Ts, Ts);
+
 /// A window is read through the index while it holds at most one block in this many.
 const MOST: usize = 4;
 /// How long after a finding its detector may still be judging it (a trace settling, a bucket
@@ -105,7 +108,7 @@ pub fn run(
     paths: &[PathBuf],
     opts: &Options,
     (first, last): (Ts, Ts),
-    kept: &dyn Fn(&Outcome) -> Vec<(FindingKind, Ts, Ts)>,
+    kept: &dyn Fn(&Outcome) -> Vec<Span>,
     sink: &mut Sink<'_>,
     pass: &mut dyn FnMut(),
     tap: &mut Tap<'_>,
@@ -198,7 +201,7 @@ pub fn answer(
     if let Some(anchor) = anchor {
         // Every incident with a finding in the range, whatever it involves: one that involves
         // the question only through a finding outside the first window must grow it too.
-        let kept = |o: &Outcome| -> Vec<(FindingKind, Ts, Ts)> {
+        let kept = |o: &Outcome| -> Vec<Span> {
             let mut s = scope.clone();
             if opts.trace.is_some() && s.trace(o.trace_spans.clone()).is_none() {
                 return Vec::new();
