@@ -111,12 +111,10 @@ impl Run {
             // too; the blocks of Kubernetes objects are read whatever the filters, for the rows'
             // pods and containers.
             let mut readers = common::open_all(&self.files, &self.read)?;
-            for r in &readers {
-                if let Err(e) = r.index() {
-                    let (path, note) = index::damaged(r.path(), &e);
-                    common::warn(&path, note);
-                }
-            }
+            let mut notes: index::Notes = readers
+                .iter()
+                .filter_map(|r| r.index().err().map(|e| index::damaged(r.path(), &e)))
+                .collect();
             if let Some(start) = index::first_ts(&readers) {
                 let (since, until) = (
                     self.filter.since.map(|s| s.resolve(start)),
@@ -125,8 +123,15 @@ impl Run {
                 window = Some((since, until));
                 let mut want = self.filter.want(since, until);
                 want.always = [Kind::K8sObject].into();
-                // Every index read above: no note is new here.
-                let _ = index::select(&mut readers, &want);
+                // A damaged index was noted above; a damaged filter is found here.
+                for note in index::select(&mut readers, &want) {
+                    if !notes.iter().any(|(p, _)| *p == note.0) {
+                        notes.push(note);
+                    }
+                }
+            }
+            for (path, note) in notes {
+                common::warn(&path, note);
             }
             opened = Some(readers);
         }

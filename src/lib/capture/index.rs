@@ -6,12 +6,16 @@
 //!
 //! A set is exact (the keys' 64-bit hashes, sorted) up to [`EXACT_MAX`] keys and a Bloom filter
 //! past that ([`BLOOM_BITS_PER_KEY`] bits a key, [`BLOOM_HASHES`] hashes: about 0.05 % false
-//! positives; a filter says its own size and hashes, so filters written with other ones read). Either way a set never misses a key that is in the block; a false positive only
-//! costs the reading of a block that holds nothing wanted.
+//! positives; a filter says its own size and hashes, so filters written with other ones read).
+//! Either way a set never misses a key that is in the block; a false positive only costs the
+//! reading of a block that holds nothing wanted.
 //!
-//! The index is written at a clean close, after the last block (see `docs/capture-format.md`):
+//! The index is written at a clean close, after the last block (see `docs/capture-format.md`).
+//! Since format 3 its Bloom filters (most of its bytes) are kept out of it, in the filters frame
+//! before it, and read only for the blocks a question has not ruled out by their time and kinds:
 //!
 //! ```text
+//! filters "TSET" u64 len u32 crc32(the 12 bytes before)  the filters, set by set
 //! index   "TIDX" u32 zlen u32 rawlen u32 crc32(payload) u32 crc32(the 16 bytes before)  payload
 //! footer  "TFTR" u64 index_offset u64 trailer_offset u32 crc32(the 20 bytes before)
 //! ```
@@ -26,10 +30,13 @@ use super::{Decoder, Error, ReadOptions, Reader};
 use crate::event::{Event, Kind, Ts};
 
 pub const INDEX_TAG: &[u8; 4] = b"TIDX";
+pub const SETS_TAG: &[u8; 4] = b"TSET";
+/// Bytes of the sets frame before its filters.
+pub const SETS_FIXED: usize = 16;
 pub const FOOTER_TAG: &[u8; 4] = b"TFTR";
 /// Bytes of the index frame before its payload.
 pub const INDEX_FIXED: usize = 20;
-/// Bytes of the footer, the last of a closed capture of format 2.
+/// Bytes of the footer, the last of a closed capture of format 2 or later.
 pub const FOOTER_LEN: usize = 24;
 /// Sets of up to this many keys are kept exactly.
 pub const EXACT_MAX: usize = 64;
@@ -76,13 +83,21 @@ pub struct BlockEntry {
     pub services: Keys,
 }
 
-/// A set of keys: exact, or a Bloom filter.
+/// A set of keys: exact, or a Bloom filter — in the index, or (format 3) in the capture's sets
+/// frame, read only for the blocks a question has not ruled out by their time and kinds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Keys {
     /// The keys' hashes, sorted.
     Exact(Vec<u64>),
     /// `bits` as bytes, bit `p` in byte `p / 8` at `1 << (p % 8)`.
     Bloom { hashes: u32, bits: Vec<u8> },
+    /// A Bloom filter's `len` bytes at byte offset `at` of the capture, whose CRC-32 is `crc`.
+    Far {
+        hashes: u32,
+        at: u64,
+        len: u32,
+        crc: u32,
+    },
 }
 
 impl Default for Keys {
@@ -112,16 +127,21 @@ impl Keys {
         }
     }
 
-    /// Whether the key of this hash may be in the set (never `false` for a key that is).
-    pub fn may_contain(&self, h: u64) -> bool {
+    /// Whether the key of this hash may be in the set (never `false` for a key that is);
+    /// `None` for a filter kept out of the index, which must be read first.
+    pub fn may_contain(&self, h: u64) -> Option<bool> {
         match self {
-            Keys::Exact(v) => v.binary_search(&h).is_ok(),
-            Keys::Bloom { hashes, bits } => {
-                let m = (bits.len() * 8) as u64;
-                m > 0 && probes(h, *hashes, m).all(|p| bits[(p / 8) as usize] & (1 << (p % 8)) != 0)
-            }
+            Keys::Exact(v) => Some(v.binary_search(&h).is_ok()),
+            Keys::Bloom { hashes, bits } => Some(bloom_has(*hashes, bits, h)),
+            Keys::Far { .. } => None,
         }
     }
+}
+
+/// Whether a Bloom filter may hold the key of hash `h`.
+fn bloom_has(hashes: u32, bits: &[u8], h: u64) -> bool {
+    let m = (bits.len() * 8) as u64;
+    m > 0 && probes(h, hashes, m).all(|p| bits[(p / 8) as usize] & (1 << (p % 8)) != 0)
 }
 
 /// The bit positions of a key (double hashing, Kirsch and Mitzenmacher).
@@ -308,32 +328,145 @@ impl Want {
         self.places.push(key(Set::Place, k.as_bytes()));
     }
 
-    fn wants(&self, b: &BlockEntry) -> bool {
+    /// The keys asked of each set, in [`BlockEntry::sets`]' order.
+    fn keys(&self) -> [&[u64]; 4] {
+        [&self.traces, &self.places, &self.nodes, &self.services]
+    }
+
+    /// Whether block `b` is wanted, as far as its index entry tells: `Some(true)` or
+    /// `Some(false)`, or `None` when it passes every test but some of its filters are kept out of
+    /// the index (they decide).
+    fn wants(&self, b: &BlockEntry) -> Option<bool> {
         let has = |k: &Kind| b.kinds.iter().any(|(n, c)| n == k.as_str() && *c > 0);
         if self.always.iter().any(has) {
-            return true;
+            return Some(true);
         }
-        let any = |want: &[u64], keys: &Keys| {
-            want.is_empty() || want.iter().any(|h| keys.may_contain(*h))
-        };
-        self.from.is_none_or(|t| b.max_ts >= t.0)
+        let first = self.from.is_none_or(|t| b.max_ts >= t.0)
             && self.to.is_none_or(|t| b.min_ts <= t.0)
-            && (self.kinds.is_empty() || self.kinds.iter().any(has))
-            && any(&self.traces, &b.traces)
-            && any(&self.places, &b.places)
-            && any(&self.nodes, &b.nodes)
-            && any(&self.services, &b.services)
+            && (self.kinds.is_empty() || self.kinds.iter().any(has));
+        if !first {
+            return Some(false);
+        }
+        let mut far = false;
+        for (want, keys) in self.keys().into_iter().zip(b.sets()) {
+            if want.is_empty() {
+                continue;
+            }
+            let mut verdict = Some(false);
+            for h in want {
+                match keys.may_contain(*h) {
+                    Some(true) => {
+                        verdict = Some(true);
+                        break;
+                    }
+                    Some(false) => {}
+                    None => verdict = None,
+                }
+            }
+            match verdict {
+                Some(false) => return Some(false),
+                Some(true) => {}
+                None => far = true,
+            }
+        }
+        (!far).then_some(true)
     }
 }
 
+impl BlockEntry {
+    /// Its sets, in the order of [`Set`].
+    fn sets(&self) -> [&Keys; 4] {
+        [&self.traces, &self.places, &self.nodes, &self.services]
+    }
+
+    fn sets_mut(&mut self) -> [&mut Keys; 4] {
+        [
+            &mut self.traces,
+            &mut self.places,
+            &mut self.nodes,
+            &mut self.services,
+        ]
+    }
+}
+
+/// Filters kept out of the index that lie less than this far apart are read in one read.
+const READ_GAP: u64 = 64 << 10;
+/// The most bytes of filters read at once.
+const READ_MOST: u64 = 16 << 20;
+
+/// Reads `buf.len()` bytes of the capture at a byte offset, or says why it cannot.
+pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result<(), String>;
+
 impl Index {
-    /// The offsets of the blocks `want` needs, in the file's order.
-    pub fn select(&self, want: &Want) -> Vec<u64> {
-        self.blocks
+    /// The offsets of the blocks `want` needs, in the file's order. Filters kept out of the
+    /// index are read with `read`, only for blocks that pass every other test, set by set; one
+    /// whose checksum fails is an error (the caller reads the capture whole).
+    pub fn select(&self, want: &Want, read: ReadAt<'_>) -> Result<Vec<u64>, String> {
+        let mut verdicts: Vec<Option<bool>> = self.blocks.iter().map(|b| want.wants(b)).collect();
+        for (set, keys) in want.keys().into_iter().enumerate() {
+            if keys.is_empty() {
+                continue;
+            }
+            // The far filters of this set of the blocks still undecided, in the file's order.
+            let mut far: Vec<(usize, u32, u64, u32, u32)> = verdicts
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_none())
+                .filter_map(|(i, _)| match self.blocks[i].sets()[set] {
+                    Keys::Far {
+                        hashes,
+                        at,
+                        len,
+                        crc,
+                    } => Some((i, *hashes, *at, *len, *crc)),
+                    _ => None,
+                })
+                .collect();
+            far.sort_unstable_by_key(|f| f.2);
+            let end_of = |f: &(usize, u32, u64, u32, u32)| {
+                f.2.checked_add(u64::from(f.3))
+                    .filter(|_| f.3 as usize <= MAX_INDEX)
+                    .ok_or_else(|| format!("index (filter length at byte offset {})", f.2))
+            };
+            let mut buf = Vec::new();
+            let mut k = 0;
+            while k < far.len() {
+                // One read: the filters near each other, up to READ_MOST bytes.
+                let start = far[k].2;
+                let mut end = end_of(&far[k])?;
+                let mut j = k + 1;
+                while j < far.len() && far[j].2 <= end + READ_GAP {
+                    let e = end_of(&far[j])?;
+                    if e - start > READ_MOST {
+                        break;
+                    }
+                    end = end.max(e);
+                    j += 1;
+                }
+                buf.resize((end - start) as usize, 0);
+                read(start, &mut buf)?;
+                for &(i, hashes, at, len, crc) in &far[k..j] {
+                    let bits = &buf[(at - start) as usize..][..len as usize];
+                    if crc32fast::hash(bits) != crc {
+                        return Err(format!(
+                            "index (filter checksum mismatch at byte offset {at})"
+                        ));
+                    }
+                    if !keys.iter().any(|h| bloom_has(hashes, bits, *h)) {
+                        verdicts[i] = Some(false);
+                    }
+                }
+                k = j;
+            }
+        }
+        // Undecided blocks passed every filter they were tested against.
+        Ok(self
+            .blocks
             .iter()
-            .filter(|b| want.wants(b))
-            .map(|b| b.offset)
-            .collect()
+            .zip(verdicts)
+            .filter(|(_, v)| *v != Some(false))
+            .map(|(b, _)| b.offset)
+            .collect())
     }
 
     /// The time of the capture's first event as a reader meets it (what `+5m` counts from).
@@ -344,6 +477,51 @@ impl Index {
     /// Events in all blocks.
     pub fn events(&self) -> u64 {
         self.blocks.iter().map(|b| u64::from(b.count)).sum()
+    }
+
+    /// Moves the Bloom filters out of the index into a sets frame to be written at byte offset
+    /// `at` (format 3), and returns that frame: the filters of the traces of every block, then
+    /// those of places, nodes and services, so that a question about one set reads one run.
+    pub fn move_filters_out(&mut self, at: u64) -> Vec<u8> {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(SETS_TAG);
+        frame.extend_from_slice(&0u64.to_le_bytes());
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        for set in 0..4 {
+            for b in &mut self.blocks {
+                let Some(keys) = b.sets_mut().into_iter().nth(set) else {
+                    continue;
+                };
+                if let Keys::Bloom { hashes, bits } = keys {
+                    let far = Keys::Far {
+                        hashes: *hashes,
+                        at: at + frame.len() as u64,
+                        len: bits.len() as u32,
+                        crc: crc32fast::hash(bits),
+                    };
+                    frame.extend_from_slice(bits);
+                    *keys = far;
+                }
+            }
+        }
+        let len = (frame.len() - SETS_FIXED) as u64;
+        frame[4..12].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32fast::hash(&frame[..12]);
+        frame[12..16].copy_from_slice(&crc.to_le_bytes());
+        frame
+    }
+
+    /// Checks the fixed part of a sets frame: the length of its filters.
+    pub fn sets_len(fixed: &[u8]) -> Result<u64, &'static str> {
+        if fixed.len() < SETS_FIXED || &fixed[..4] != SETS_TAG {
+            return Err("index filters (frame tag)");
+        }
+        if crc32fast::hash(&fixed[..12]).to_le_bytes() != fixed[12..16] {
+            return Err("index filters (header checksum mismatch)");
+        }
+        Ok(u64::from_le_bytes(
+            fixed[4..12].try_into().unwrap_or([0; 8]),
+        ))
     }
 
     /// The index frame: its bytes, to be written at `offset`.
@@ -389,7 +567,7 @@ impl Index {
     }
 }
 
-/// The footer of a closed capture of format 2: where its index and trailer start.
+/// The footer of a closed capture of format 2 or later: where its index and trailer start.
 pub fn footer(index_offset: u64, trailer_offset: u64) -> [u8; FOOTER_LEN] {
     let mut f = [0u8; FOOTER_LEN];
     f[..4].copy_from_slice(FOOTER_TAG);
@@ -545,10 +723,15 @@ mod tests {
                 .collect();
             let set = Keys::of(keys.clone());
             assert_eq!(matches!(set, Keys::Exact(_)), n <= EXACT_MAX, "{n}");
-            assert!(keys.iter().all(|h| set.may_contain(*h)), "{n}");
+            assert!(
+                keys.iter().all(|h| set.may_contain(*h) == Some(true)),
+                "{n}"
+            );
             let probes = 100_000u64;
             let false_positives = (0..probes)
-                .filter(|i| set.may_contain(key(Set::Trace, &(1_000_000 + i).to_le_bytes())))
+                .filter(|i| {
+                    set.may_contain(key(Set::Trace, &(1_000_000 + i).to_le_bytes())) == Some(true)
+                })
                 .count();
             let rate = false_positives as f64 / probes as f64;
             if n <= EXACT_MAX {
@@ -565,6 +748,128 @@ mod tests {
         assert_ne!(key(Set::Trace, b"a"), key(Set::Node, b"a"));
         // Part of the format: a change here breaks every index written before.
         assert_eq!(key(Set::Node, b"node-1"), 0xb3ac_2bbb_7cc9_4a26);
+    }
+
+    /// An index of `n` blocks, block `b` naming traces `b*100 .. b*100+traces(b)` and node
+    /// `node-<b % 3>`.
+    fn blocks(n: u64, traces: impl Fn(u64) -> u64) -> Index {
+        let mut keys = BlockKeys::default();
+        let mut index = Index::default();
+        for b in 0..n {
+            for t in 0..traces(b) {
+                keys.traces
+                    .insert(key(Set::Trace, &(b * 100 + t).to_le_bytes()));
+            }
+            keys.nodes
+                .insert(key(Set::Node, format!("node-{}", b % 3).as_bytes()));
+            keys.add(&Event::new(
+                Ts(b * 1000),
+                "node-1",
+                crate::event::Source::Tapio,
+                crate::event::Body::Meta(crate::event::Meta::Annotation { text: "x".into() }),
+            ));
+            index.blocks.push(keys.finish(1000 + b * 10, 10));
+        }
+        index
+    }
+
+    #[test]
+    fn filters_moved_out_of_the_index_select_the_blocks_they_selected_in_it() {
+        // Blocks of 10 to 90 traces: exact sets and Bloom filters side by side.
+        let inline = blocks(40, |b| 10 + (b % 9) * 10);
+        let mut far = inline.clone();
+        let at = 5000;
+        let frame = far.move_filters_out(at);
+        assert_eq!(
+            Index::sets_len(&frame[..SETS_FIXED]),
+            Ok((frame.len() - SETS_FIXED) as u64)
+        );
+        assert!(far
+            .blocks
+            .iter()
+            .any(|b| matches!(b.traces, Keys::Far { .. })));
+        assert!(far
+            .blocks
+            .iter()
+            .any(|b| matches!(b.traces, Keys::Exact(_))));
+        let mut file = vec![0u8; at as usize];
+        file.extend_from_slice(&frame);
+        let reads = std::cell::Cell::new(0);
+        let read = |at: u64, buf: &mut [u8]| {
+            reads.set(reads.get() + 1);
+            let at = at as usize;
+            match file.get(at..at + buf.len()) {
+                Some(b) => {
+                    buf.copy_from_slice(b);
+                    Ok(())
+                }
+                None => Err(format!("cut short at {at}")),
+            }
+        };
+        let never = |_: u64, _: &mut [u8]| Err("no filter is far".to_string());
+        for (traces, nodes, from) in [
+            (vec![5 * 100 + 3], vec![], None),
+            (vec![17 * 100 + 85, 30 * 100 + 1], vec![], None),
+            (vec![17 * 100 + 85, 30 * 100 + 1], vec!["node-0"], None),
+            (vec![8 * 100 + 80], vec![], Some(Ts(20_000))),
+            (vec![99_999], vec![], None),
+        ] {
+            let want = Want {
+                traces: traces
+                    .iter()
+                    .map(|t: &u64| key(Set::Trace, &t.to_le_bytes()))
+                    .collect(),
+                nodes: nodes.iter().map(|n| key(Set::Node, n.as_bytes())).collect(),
+                from,
+                ..Want::default()
+            };
+            let expected = inline.select(&want, &never).unwrap();
+            assert_eq!(far.select(&want, &read).unwrap(), expected, "{traces:?}");
+            let blocks: Vec<u64> = traces
+                .iter()
+                .filter(|t| **t < 4000 && from.is_none_or(|f| *t / 100 * 1000 >= f.0))
+                .filter(|t| nodes.is_empty() || (*t / 100) % 3 == 0)
+                .map(|t| 1000 + t / 100 * 10)
+                .collect();
+            assert!(blocks.iter().all(|b| expected.contains(b)), "{traces:?}");
+            assert!(
+                expected.len() <= blocks.len() + 1,
+                "{traces:?}: {expected:?}"
+            );
+        }
+        // Filters near each other are read at once: a question of every block, a read.
+        reads.set(0);
+        let want = Want {
+            traces: vec![key(Set::Trace, b"none")],
+            ..Want::default()
+        };
+        far.select(&want, &read).unwrap();
+        assert_eq!(reads.get(), 1);
+        // A damaged filter, or one past the end of the file, is an error, not a missed block.
+        let mut bad = file.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        let read_bad = |at: u64, buf: &mut [u8]| {
+            buf.copy_from_slice(&bad[at as usize..at as usize + buf.len()]);
+            Ok(())
+        };
+        let err = far.select(&want, &read_bad).unwrap_err();
+        assert!(
+            err.contains("filter checksum mismatch at byte offset"),
+            "{err}"
+        );
+        let short = &file[..file.len() - 1];
+        let read_short =
+            |at: u64, buf: &mut [u8]| match short.get(at as usize..at as usize + buf.len()) {
+                Some(b) => {
+                    buf.copy_from_slice(b);
+                    Ok(())
+                }
+                None => Err("cut short".to_string()),
+            };
+        assert!(far
+            .select(&want, &read_short)
+            .unwrap_err()
+            .contains("cut short"));
     }
 
     #[test]

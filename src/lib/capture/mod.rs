@@ -47,7 +47,7 @@ pub use self::writer::{WriteOptions, Writer};
 /// The first eight bytes of every capture.
 pub const MAGIC: &[u8; 8] = b"TAPIOCAP";
 /// The version this build writes. Readers accept every version up to this one.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The frame tags.
 pub const BLOCK_TAG: &[u8; 4] = b"TBLK";
 pub const TRAILER_TAG: &[u8; 4] = b"TEND";

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::codec::decode_block;
-use super::index::{self, Index, Want, FOOTER_LEN, INDEX_FIXED, INDEX_TAG};
+use super::index::{self, Index, Want, FOOTER_LEN, INDEX_FIXED, INDEX_TAG, SETS_FIXED, SETS_TAG};
 use super::{Error, Header, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
 use crate::event::Event;
 
@@ -198,7 +198,7 @@ impl Reader {
         self.only = Some(offsets.into());
     }
 
-    /// The capture's block index: the one its writer stored at a clean close (format 2), else
+    /// The capture's block index: the one its writer stored at a clean close (format 2 on), else
     /// the one `tapio index` stored beside it, if it still describes this file. `Ok(None)` when
     /// there is none; an error (a damaged index) says what is wrong, and the capture still reads
     /// whole.
@@ -218,7 +218,7 @@ impl Reader {
         index::cached(&self.path, len)
     }
 
-    /// Where the index and the trailer of a capture closed cleanly (format 2) start, from the
+    /// Where the index and the trailer of a capture closed cleanly (format 2 on) start, from the
     /// footer at its end; `None` when it has none (format 1, still being written, cut short).
     pub fn footer(&self) -> Result<Option<(u64, u64)>, Error> {
         let len = self.file_len()?;
@@ -252,7 +252,15 @@ impl Reader {
     /// The blocks `want` needs, from the capture's index; `None` when it has no index (then
     /// everything is read).
     pub fn plan(&self, want: &Want) -> Result<Option<Vec<u64>>, String> {
-        Ok(self.index()?.map(|i| i.select(want)))
+        let Some(index) = self.index()? else {
+            return Ok(None);
+        };
+        let read = |at: u64, buf: &mut [u8]| match self.read_at(buf, at) {
+            Ok(n) if n == buf.len() => Ok(()),
+            Ok(_) => Err(format!("index filters at byte offset {at} (cut short)")),
+            Err(e) => Err(e.to_string()),
+        };
+        index.select(want, &read).map(Some)
     }
 
     /// The next block, checked but still compressed: decoding is left to the caller, so that
@@ -472,6 +480,7 @@ impl Reader {
             t if t == BLOCK_TAG => self.step_block(),
             t if t == TRAILER_TAG => self.step_trailer(),
             t if t == INDEX_TAG => self.step_index(),
+            t if t == SETS_TAG => self.step_sets(),
             _ => Ok(Step::Corrupt("frame tag".to_string())),
         }
     }
@@ -536,6 +545,25 @@ impl Reader {
         Ok(Step::Index)
     }
 
+    /// Passes over the index's filters (format 3): its frame header is checked, its filters are
+    /// read by [`Reader::plan`] as a question needs them.
+    fn step_sets(&mut self) -> Result<Step, Error> {
+        let mut fixed = [0u8; SETS_FIXED];
+        if self.read_at(&mut fixed, self.pos)? < SETS_FIXED {
+            return Ok(Step::Torn("inside the index"));
+        }
+        let len = match Index::sets_len(&fixed) {
+            Ok(len) => len,
+            Err(what) => return Ok(Step::Corrupt(what.to_string())),
+        };
+        let end = (self.pos + SETS_FIXED as u64).saturating_add(len);
+        if self.file_len()? < end {
+            return Ok(Step::Torn("inside the index"));
+        }
+        self.pos = end;
+        Ok(Step::Index)
+    }
+
     fn step_trailer(&mut self) -> Result<Step, Error> {
         let mut len = [0u8; 4];
         if self.read_at(&mut len, self.pos + 4)? < 4 {
@@ -551,7 +579,7 @@ impl Reader {
             // its checksum) in what is left says which.
             if !self.opts.follow {
                 let after = self.file_len()?.saturating_sub(self.pos + 8) as usize;
-                // What is left is the trailer, or (format 2) the trailer and its footer.
+                // What is left is the trailer, or (format 2 on) the trailer and its footer.
                 for left in [after, after.saturating_sub(FOOTER_LEN)] {
                     if !(4..=MAX_HEADER).contains(&left) {
                         continue;

@@ -229,13 +229,17 @@ impl<W: Write> Writer<W> {
             path: self.path.clone(),
             detail: e.to_string(),
         })?;
-        // The index, then the trailer, then the footer that says where both start.
-        let index_offset = self.bytes;
-        let mut buf = self
-            .index
-            .encode(self.opts.zstd_level)
-            .map_err(|e| Error::io(&self.path, e))?;
-        let trailer_offset = index_offset + buf.len() as u64;
+        // The index's filters, the index, the trailer, then the footer that says where the
+        // index and the trailer start.
+        let mut buf = self.index.move_filters_out(self.bytes);
+        let index_offset = self.bytes + buf.len() as u64;
+        buf.extend_from_slice(
+            &self
+                .index
+                .encode(self.opts.zstd_level)
+                .map_err(|e| Error::io(&self.path, e))?,
+        );
+        let trailer_offset = self.bytes + buf.len() as u64;
         let start = buf.len();
         buf.extend_from_slice(TRAILER_TAG);
         buf.extend_from_slice(&(json.len() as u32).to_le_bytes());

@@ -131,9 +131,8 @@ pub fn run(
         let mut readers = Vec::with_capacity(paths.len());
         for p in paths {
             let mut r = Reader::open(p, opts.read.clone())?;
-            match r.index() {
-                Ok(Some(i)) => {
-                    let selected = i.select(&want);
+            match r.plan(&want).map(|p| p.zip(r.index().ok().flatten())) {
+                Ok(Some((selected, i))) => {
                     blocks += selected.len();
                     of_blocks += i.blocks.len();
                     r.select(selected);
