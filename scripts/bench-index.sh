@@ -5,7 +5,8 @@
 #   scripts/bench-index.sh                              # about 1 GB: 90 M events
 #   EVENTS=930000000 scripts/bench-index.sh             # about 10 GB: a day of a busy node
 # RATE (events/s of event time, default 10,500) spreads the events: 930 M at 10,500/s is a day.
-# WHOLE=0 skips the whole read; WHOLE_RUNS sets its runs (default RUNS).
+# WHOLE=0 skips the whole read; WHOLE_RUNS sets its runs (default RUNS). CAPTURE=FILE keeps the
+# generated capture there and, when it exists, measures it instead of generating one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tapio/target}"
@@ -14,13 +15,19 @@ RATE="${RATE:-10500}"
 RUNS="${RUNS:-3}"
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/tapio"
-tmp="${TMPDIR:-/tmp}/tapio-bench-index"
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-cap="$tmp/big.tapio"
-t0=$(date +%s.%N)
-"$bin" generate -o "$cap" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
-echo "generated $EVENTS events in $(python3 -c "import time;print(f'{time.time()-$t0:.0f}')") s"
+if [ -n "${CAPTURE:-}" ]; then
+    cap="$CAPTURE"
+else
+    tmp="${TMPDIR:-/tmp}/tapio-bench-index"
+    mkdir -p "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+    cap="$tmp/big.tapio"
+fi
+if [ ! -e "$cap" ]; then
+    t0=$(date +%s.%N)
+    "$bin" generate -o "$cap" --events "$EVENTS" --rate "$RATE" --incident 2>/dev/null
+    echo "generated $EVENTS events in $(python3 -c "import time;print(f'{time.time()-$t0:.0f}')") s"
+fi
 python3 - "$bin" "$cap" "$RUNS" <<'PY'
 import json, os, statistics, struct, subprocess, sys, time
 bin, cap, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -31,6 +38,18 @@ with open(cap, "rb") as f:
 assert footer[:4] == b"TFTR", "no footer: not a closed capture of format 2"
 index_offset, trailer_offset = struct.unpack("<QQ", footer[4:20])
 index_bytes = trailer_offset - index_offset
+# Format 3: the index's filters, in the frame that ends where the index starts.
+filter_bytes = 0
+with open(cap, "rb") as f:
+    start = max(0, index_offset - (1 << 30))
+    f.seek(start)
+    before = f.read(index_offset - start)
+at = len(before)
+while (at := before.rfind(b"TSET", 0, at)) >= 0:
+    if at + 16 + struct.unpack("<Q", before[at + 4:at + 12])[0] == len(before):
+        filter_bytes = len(before) - at
+        break
+del before
 info = json.loads(subprocess.run([bin, "info", cap, "-o", "json"], capture_output=True, text=True, check=True).stdout)
 def ns(t):  # RFC 3339 with ns → ns since the epoch
     import datetime
@@ -52,7 +71,8 @@ def timed(args, runs=runs):
         times.append(time.monotonic() - t)
     return statistics.median(times)
 print(f"capture           {size / 1e9:.2f} GB, {info['events']} events, {(last - first) / 3.6e12:.1f} h of event time")
-print(f"index             {index_bytes / 1e6:.1f} MB = {100 * index_bytes / size:.2f} % of the capture")
+print(f"index             {(index_bytes + filter_bytes) / 1e6:.1f} MB = {100 * (index_bytes + filter_bytes) / size:.2f} % of the capture "
+      f"({index_bytes / 1e6:.1f} MB read by every question, {filter_bytes / 1e6:.1f} MB of filters read as needed)")
 minute = ["--since", rfc(incident), "--until", rfc(incident + 60 * 10**9)]
 for name, args in [
     ("cat --trace-id", ["cat", cap, "--trace-id", failed]),

@@ -222,7 +222,6 @@ pub fn redacted(stats: &tapio::capture::Stats) -> Option<String> {
 
 /// A count of events on standard error while a long read goes on (hidden when quiet or not a
 /// terminal).
-#[cfg(feature = "tables")]
 pub fn counter(quiet: bool, what: &str) -> ProgressBar {
     if quiet || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
