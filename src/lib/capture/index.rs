@@ -46,6 +46,10 @@ pub const BLOOM_BITS_PER_KEY: usize = 16;
 pub const BLOOM_HASHES: u32 = 11;
 /// The largest index a reader accepts.
 const MAX_INDEX: usize = 1 << 30;
+/// The most hashes a key, and bytes, of a filter a reader accepts (a block of 1 MiB of records
+/// has at most some 100,000 keys a set: 200 KB of filter).
+const MAX_HASHES: u32 = 64;
+const MAX_FILTER: u64 = 16 << 20;
 
 /// What one kind of key is about; part of the hash, so equal strings of two sets never meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -391,8 +395,8 @@ impl BlockEntry {
 
 /// Filters kept out of the index that lie less than this far apart are read in one read.
 const READ_GAP: u64 = 64 << 10;
-/// The most bytes of filters read at once.
-const READ_MOST: u64 = 16 << 20;
+/// The most bytes of filters read at once (at least one filter).
+const READ_MOST: u64 = MAX_FILTER;
 
 /// Reads `buf.len()` bytes of the capture at a byte offset, or says why it cannot.
 pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result<(), String>;
@@ -425,7 +429,7 @@ impl Index {
             far.sort_unstable_by_key(|f| f.2);
             let end_of = |f: &(usize, u32, u64, u32, u32)| {
                 f.2.checked_add(u64::from(f.3))
-                    .filter(|_| f.3 as usize <= MAX_INDEX)
+                    .filter(|_| u64::from(f.3) <= MAX_FILTER)
                     .ok_or_else(|| format!("index (filter length at byte offset {})", f.2))
             };
             let mut buf = Vec::new();
@@ -563,7 +567,31 @@ impl Index {
         }
         let raw = zstd::bulk::decompress(payload, rawlen)
             .map_err(|e| format!("index (cannot decompress: {e})"))?;
-        postcard::from_bytes(&raw).map_err(|e| format!("index (cannot decode: {e})"))
+        let index: Index =
+            postcard::from_bytes(&raw).map_err(|e| format!("index (cannot decode: {e})"))?;
+        index.check()?;
+        Ok(index)
+    }
+
+    /// Refuses what no writer makes and a reader could not afford: a filter of more hashes a
+    /// key than [`MAX_HASHES`] (each key costs one probe a hash) or of more than [`MAX_FILTER`]
+    /// bytes.
+    fn check(&self) -> Result<(), String> {
+        for (n, b) in self.blocks.iter().enumerate() {
+            for keys in b.sets() {
+                let (hashes, len) = match keys {
+                    Keys::Exact(_) => continue,
+                    Keys::Bloom { hashes, bits } => (*hashes, bits.len() as u64),
+                    Keys::Far { hashes, len, .. } => (*hashes, u64::from(*len)),
+                };
+                if hashes == 0 || hashes > MAX_HASHES || len > MAX_FILTER {
+                    return Err(format!(
+                        "index (block {n}: a filter of {hashes} hashes and {len} bytes)"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -897,6 +925,21 @@ mod tests {
         let mut bad = frame.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(Index::decode(&bad[INDEX_FIXED..], rawlen, crc).is_err());
+        // A filter no writer makes (each key would cost a billion probes) is refused.
+        let mut costly = index.clone();
+        costly.blocks[0].traces = Keys::Far {
+            hashes: 1 << 30,
+            at: 0,
+            len: 8,
+            crc: 0,
+        };
+        let frame = costly.encode(3).unwrap();
+        let (_, rawlen, crc) = Index::frame_len(&frame[..INDEX_FIXED]).unwrap();
+        let err = Index::decode(&frame[INDEX_FIXED..], rawlen, crc).unwrap_err();
+        assert!(
+            err.contains("block 0: a filter of 1073741824 hashes"),
+            "{err}"
+        );
         let f = footer(10, 20);
         assert_eq!(parse_footer(&f), Some((10, 20)));
         let mut g = f;
