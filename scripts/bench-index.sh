@@ -70,6 +70,9 @@ def timed(args, runs=runs):
         subprocess.run([bin] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         times.append(time.monotonic() - t)
     return statistics.median(times)
+answer = json.loads(subprocess.run([bin, "correlate", cap, "--trace-id", failed, "-o", "json"],
+                                  capture_output=True, text=True).stdout or "{}")
+print(f"request           {failed} (failed; its answer names {len(answer.get('incidents', []))} incident(s))")
 print(f"capture           {size / 1e9:.2f} GB, {info['events']} events, {(last - first) / 3.6e12:.1f} h of event time")
 print(f"index             {(index_bytes + filter_bytes) / 1e6:.1f} MB = {100 * (index_bytes + filter_bytes) / size:.2f} % of the capture "
       f"({index_bytes / 1e6:.1f} MB read by every question, {filter_bytes / 1e6:.1f} MB of filters read as needed)")
