@@ -432,6 +432,16 @@ impl Index {
                     .filter(|_| u64::from(f.3) <= MAX_FILTER)
                     .ok_or_else(|| format!("index (filter length at byte offset {})", f.2))
             };
+            // A writer lays a set's filters end to end: ones that overlap would make the work of
+            // checking them grow past the size of the file.
+            for pair in far.windows(2) {
+                if pair[1].2 < end_of(&pair[0])? {
+                    return Err(format!(
+                        "index (filters overlap at byte offset {})",
+                        pair[1].2
+                    ));
+                }
+            }
             let mut buf = Vec::new();
             let mut k = 0;
             while k < far.len() {
@@ -439,7 +449,7 @@ impl Index {
                 let start = far[k].2;
                 let mut end = end_of(&far[k])?;
                 let mut j = k + 1;
-                while j < far.len() && far[j].2 <= end + READ_GAP {
+                while j < far.len() && far[j].2 <= end.saturating_add(READ_GAP) {
                     let e = end_of(&far[j])?;
                     if e - start > READ_MOST {
                         break;
@@ -885,6 +895,23 @@ mod tests {
             err.contains("filter checksum mismatch at byte offset"),
             "{err}"
         );
+        // Filters that overlap (no writer lays them so) are refused before any is checked.
+        let mut overlapping = far.clone();
+        let first = overlapping
+            .blocks
+            .iter()
+            .find_map(|b| match b.traces {
+                Keys::Far { at, .. } => Some(at),
+                _ => None,
+            })
+            .unwrap();
+        for b in &mut overlapping.blocks {
+            if let Keys::Far { at, .. } = &mut b.traces {
+                *at = first;
+            }
+        }
+        let err = overlapping.select(&want, &read).unwrap_err();
+        assert!(err.contains("filters overlap at byte offset"), "{err}");
         let short = &file[..file.len() - 1];
         let read_short =
             |at: u64, buf: &mut [u8]| match short.get(at as usize..at as usize + buf.len()) {
