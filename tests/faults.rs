@@ -123,7 +123,11 @@ fn next(state: &mut u64) -> u64 {
     *state >> 33
 }
 
+/// Its bound holds on the recorder's own timing (events wait 0.5 s to be put in order, then a
+/// write every 0.25 s ends its block: 0.75 s at worst); the tests beside it on two cores can
+/// starve the recorder past it, so `.ci/run` runs it alone.
 #[test]
+#[ignore = "a bound on time under load; .ci/run runs it alone"]
 fn kill_9_under_load_loses_at_most_the_last_second() {
     let dir = tempfile::tempdir().unwrap();
     let mut seed = SystemTime::now()
