@@ -411,56 +411,49 @@ impl Index {
             if keys.is_empty() {
                 continue;
             }
-            // The far filters of this set of the blocks still undecided, in the file's order.
-            let mut far: Vec<(usize, u32, u64, u32, u32)> = verdicts
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_none())
-                .filter_map(|(i, _)| match self.blocks[i].sets()[set] {
-                    Keys::Far {
-                        hashes,
-                        at,
-                        len,
-                        crc,
-                    } => Some((i, *hashes, *at, *len, *crc)),
-                    _ => None,
-                })
-                .collect();
+            // The far filters of this set of the blocks still undecided, in the file's order:
+            // (block, hashes, offset, end, crc), each of a length a reader accepts.
+            let mut far: Vec<(usize, u32, u64, u64, u32)> = Vec::new();
+            for (i, _) in verdicts.iter().enumerate().filter(|(_, v)| v.is_none()) {
+                if let Keys::Far {
+                    hashes,
+                    at,
+                    len,
+                    crc,
+                } = self.blocks[i].sets()[set]
+                {
+                    let end = at
+                        .checked_add(u64::from(*len))
+                        .filter(|_| u64::from(*len) <= MAX_FILTER)
+                        .ok_or_else(|| format!("index (filter length at byte offset {at})"))?;
+                    far.push((i, *hashes, *at, end, *crc));
+                }
+            }
             far.sort_unstable_by_key(|f| f.2);
-            let end_of = |f: &(usize, u32, u64, u32, u32)| {
-                f.2.checked_add(u64::from(f.3))
-                    .filter(|_| u64::from(f.3) <= MAX_FILTER)
-                    .ok_or_else(|| format!("index (filter length at byte offset {})", f.2))
-            };
             // A writer lays a set's filters end to end: ones that overlap would make the work of
             // checking them grow past the size of the file.
-            for pair in far.windows(2) {
-                if pair[1].2 < end_of(&pair[0])? {
-                    return Err(format!(
-                        "index (filters overlap at byte offset {})",
-                        pair[1].2
-                    ));
-                }
+            if let Some(pair) = far.windows(2).find(|pair| pair[1].2 < pair[0].3) {
+                return Err(format!(
+                    "index (filters overlap at byte offset {})",
+                    pair[1].2
+                ));
             }
             let mut buf = Vec::new();
             let mut k = 0;
             while k < far.len() {
                 // One read: the filters near each other, up to READ_MOST bytes.
                 let start = far[k].2;
-                let mut end = end_of(&far[k])?;
                 let mut j = k + 1;
-                while j < far.len() && far[j].2 <= end.saturating_add(READ_GAP) {
-                    let e = end_of(&far[j])?;
-                    if e - start > READ_MOST {
-                        break;
-                    }
-                    end = end.max(e);
+                while j < far.len()
+                    && far[j].2 <= far[j - 1].3.saturating_add(READ_GAP)
+                    && far[j].3 - start <= READ_MOST
+                {
                     j += 1;
                 }
-                buf.resize((end - start) as usize, 0);
+                buf.resize((far[j - 1].3 - start) as usize, 0);
                 read(start, &mut buf)?;
-                for &(i, hashes, at, len, crc) in &far[k..j] {
-                    let bits = &buf[(at - start) as usize..][..len as usize];
+                for &(i, hashes, at, end, crc) in &far[k..j] {
+                    let bits = &buf[(at - start) as usize..(end - start) as usize];
                     if crc32fast::hash(bits) != crc {
                         return Err(format!(
                             "index (filter checksum mismatch at byte offset {at})"

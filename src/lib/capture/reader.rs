@@ -529,34 +529,30 @@ impl Reader {
     /// Passes over the index: its frame header is checked, its payload is left for
     /// [`Reader::index`].
     fn step_index(&mut self) -> Result<Step, Error> {
-        let mut fixed = [0u8; INDEX_FIXED];
-        if self.read_at(&mut fixed, self.pos)? < INDEX_FIXED {
-            return Ok(Step::Torn("inside the index"));
-        }
-        let zlen = match Index::frame_len(&fixed) {
-            Ok((zlen, ..)) => zlen as u64,
-            Err(what) => return Ok(Step::Corrupt(what.to_string())),
-        };
-        let end = self.pos + INDEX_FIXED as u64 + zlen;
-        if self.file_len()? < end {
-            return Ok(Step::Torn("inside the index"));
-        }
-        self.pos = end;
-        Ok(Step::Index)
+        self.step_over::<INDEX_FIXED>(|fixed| Index::frame_len(fixed).map(|(zlen, ..)| zlen as u64))
     }
 
     /// Passes over the index's filters (format 3): its frame header is checked, its filters are
     /// read by [`Reader::plan`] as a question needs them.
     fn step_sets(&mut self) -> Result<Step, Error> {
-        let mut fixed = [0u8; SETS_FIXED];
-        if self.read_at(&mut fixed, self.pos)? < SETS_FIXED {
+        self.step_over::<SETS_FIXED>(Index::sets_len)
+    }
+
+    /// Passes over a frame of the index whose header is `FIXED` bytes, `len` of which says how
+    /// many bytes follow it.
+    fn step_over<const FIXED: usize>(
+        &mut self,
+        len: impl Fn(&[u8]) -> Result<u64, &'static str>,
+    ) -> Result<Step, Error> {
+        let mut fixed = [0u8; FIXED];
+        if self.read_at(&mut fixed, self.pos)? < FIXED {
             return Ok(Step::Torn("inside the index"));
         }
-        let len = match Index::sets_len(&fixed) {
+        let len = match len(&fixed) {
             Ok(len) => len,
             Err(what) => return Ok(Step::Corrupt(what.to_string())),
         };
-        let end = (self.pos + SETS_FIXED as u64).saturating_add(len);
+        let end = (self.pos + FIXED as u64).saturating_add(len);
         if self.file_len()? < end {
             return Ok(Step::Torn("inside the index"));
         }

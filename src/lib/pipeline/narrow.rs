@@ -131,10 +131,11 @@ pub fn run(
         let mut readers = Vec::with_capacity(paths.len());
         for p in paths {
             let mut r = Reader::open(p, opts.read.clone())?;
-            match r.plan(&want).map(|p| p.zip(r.index().ok().flatten())) {
-                Ok(Some((selected, i))) => {
+            match r.plan(&want) {
+                Ok(Some(selected)) => {
                     blocks += selected.len();
-                    of_blocks += i.blocks.len();
+                    // The index `plan` read.
+                    of_blocks += r.index().ok().flatten().map_or(0, |i| i.blocks.len());
                     r.select(selected);
                 }
                 Ok(None) => return Ok(None),
