@@ -253,6 +253,86 @@ fn correlate_through_the_index_gives_the_verdict_of_a_whole_read() {
 }
 
 #[test]
+fn correlate_answers_from_a_kept_verdict_what_a_whole_read_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed, incident) = capture_of(dir.path(), 6);
+    let p = path.to_str().unwrap();
+    let kept = dir.path().join("long.tapio.verdict");
+    let (_, said) = run(&["index", p, "--verdict"]);
+    assert!(
+        said.contains("kept the verdict of") && said.contains("long.tapio.verdict"),
+        "{said}"
+    );
+    let step = (failed.len() / 4).max(1);
+    let questions: Vec<Vec<&str>> = failed
+        .iter()
+        .step_by(step)
+        .take(4)
+        .chain(&incident)
+        .flat_map(|t| {
+            [
+                vec!["--trace-id", t.as_str(), "-o", "json"],
+                vec!["--trace-id", t.as_str(), "--explain"],
+            ]
+        })
+        .chain([
+            vec!["--service", "shop/cart", "--since", "+1h", "--until", "+3h"],
+            vec!["--pod", "shop/cart-741ae30d6f-356ed", "-o", "json"],
+            vec!["--node", "node-2", "--explain"],
+            vec!["--trace-id", "0123456789abcdef0123456789abcdef"],
+        ])
+        .collect();
+    let ask = |args: &[&str]| {
+        let mut a = vec!["correlate", p];
+        a.extend_from_slice(args);
+        let out = tapio().args(&a).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let mut whole = Vec::new();
+    for q in &questions {
+        let mut a = q.clone();
+        a.push("--no-index");
+        whole.push(ask(&a));
+    }
+    for (q, expected) in questions.iter().zip(&whole) {
+        assert_eq!(&ask(q), expected, "{q:?}");
+    }
+    let q = ["--trace-id", incident[0].as_str()];
+    let expected = ask(&[q[0], q[1], "--no-index"]);
+    assert!(expected.1.contains("OOM"), "{}", expected.1);
+    // It is the kept verdict that answers: a word changed in it shows.
+    let text = std::fs::read_to_string(&kept).unwrap();
+    std::fs::write(&kept, text.replace("OOM", "0OM")).unwrap();
+    assert!(ask(&q).1.contains("0OM"), "{}", ask(&q).1);
+    // Another set of captures does not use it, nor does a capture that changed.
+    let copy = dir.path().join("other.tapio");
+    std::fs::copy(&path, &copy).unwrap();
+    let (out, _) = run(&["correlate", p, copy.to_str().unwrap(), q[0], q[1]]);
+    assert!(!out.contains("0OM") && out.contains("OOM"), "{out}");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 30] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, out, _) = ask(&q);
+    assert!(!out.contains("0OM") && out.contains("OOM"), "{out}");
+    bytes[n - 30] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(ask(&q).1.contains("0OM"));
+    // A kept verdict that is not one is said, and the question answered by reading.
+    std::fs::write(&kept, b"{\"magic\": 7").unwrap();
+    let (code, out, err) = ask(&q);
+    assert_eq!((code, out), (expected.0, expected.1));
+    assert!(
+        err.contains("long.tapio.verdict") && err.contains("not a kept verdict"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_capture_without_an_index_reads_whole_and_tapio_index_gives_it_one() {
     let dir = tempfile::tempdir().unwrap();
     let (path, failed) = long_capture(dir.path());

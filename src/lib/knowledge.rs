@@ -8,12 +8,12 @@
 //! `match`es that return a struct literal: a new variant without its entry, or an entry without
 //! one of its properties, does not compile. `docs/extending.md` lists the steps of adding a kind.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::actions::{self, Context};
 
 /// The layer that saw something, as the timeline prints it (`[KERNEL]`, `[K8S]` …).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Layer {
     /// The kernel's own view (eBPF probes, kernel logs).
@@ -88,7 +88,7 @@ pub struct FindingProps {
 }
 
 /// What a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     OomKillMemcg,
@@ -264,7 +264,7 @@ pub struct RootProps {
 }
 
 /// The root-cause kinds (the JSON names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RootKind {
     OomContainerLimit,

@@ -84,6 +84,62 @@ impl serde::Serialize for Entity {
     }
 }
 
+/// Read back from that string (a kept verdict, `pipeline::kept`). A workload's kind is written
+/// in lower case; it is read back as Kubernetes spells it.
+impl<'de> serde::Deserialize<'de> for Entity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entity, D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Entity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Entity, String> {
+        const KINDS: &[&str] = &[
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "ReplicaSet",
+            "Job",
+            "CronJob",
+            "ConfigMap",
+            "NetworkPolicy",
+            "HorizontalPodAutoscaler",
+            "PersistentVolumeClaim",
+            "EndpointSlice",
+            "Namespace",
+            "Node",
+            "Pod",
+            "Service",
+        ];
+        let mut parts = s.splitn(3, '/');
+        let (kind, a, b) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
+        Ok(match (kind, a, b) {
+            ("node", Some(n), None) => Entity::Node(n.into()),
+            ("pod", Some(ns), Some(name)) => Entity::pod(ns, name),
+            ("service", Some(ns), Some(name)) => Entity::service(ns, name),
+            ("host", Some(node), Some(what)) => Entity::Host {
+                node: node.into(),
+                what: what.into(),
+            },
+            (kind, Some(ns), Some(name)) if !kind.is_empty() => Entity::Workload {
+                kind: KINDS
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(kind))
+                    .map_or_else(|| kind.to_string(), |k| k.to_string()),
+                ns: ns.into(),
+                name: name.into(),
+            },
+            _ => {
+                return Err(format!(
+                    "{s:?} is not an entity (KIND/NS/NAME or node/NAME)"
+                ))
+            }
+        })
+    }
+}
+
 impl fmt::Display for Entity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1550,6 +1606,36 @@ fn parse_node(o: &Object, v: &Value) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entity_reads_back_from_its_string() {
+        for e in [
+            Entity::pod("shop", "cart-7d8f9"),
+            Entity::Node("node-7".into()),
+            Entity::service("shop", "cart"),
+            Entity::service("", "frontend/api"),
+            Entity::Workload {
+                kind: "StatefulSet".into(),
+                ns: "db".into(),
+                name: "pg".into(),
+            },
+            Entity::Workload {
+                kind: "ConfigMap".into(),
+                ns: "shop".into(),
+                name: "cart-env".into(),
+            },
+            Entity::Host {
+                node: "node-1".into(),
+                what: "/system.slice/containerd.service".into(),
+            },
+        ] {
+            let back: Entity = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+            assert_eq!(back, e);
+        }
+        for bad in ["", "pod", "pod/shop", "/a/b", "node"] {
+            assert!(bad.parse::<Entity>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ip_blocks_hold_their_addresses_and_no_others() {

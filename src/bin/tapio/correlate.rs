@@ -79,26 +79,56 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         trace: args.trace_id,
         ..Options::default()
     };
-    let outcome = if args.no_index {
-        pipeline::run(&args.files, &opts, &mut |_| {})?
-    } else {
-        narrow::answer(
-            &args.files,
-            &opts,
-            &scope,
-            &mut |_| {},
-            &mut || {},
-            &mut |_| ControlFlow::Continue(()),
-        )?
-        .0
+    // A verdict kept beside the captures (`tapio index --verdict`) answers at once; the
+    // request's spans are then found through the indexes.
+    let mut notes = Vec::new();
+    let kept = match args.no_index {
+        true => None,
+        false => pipeline::kept::load(&args.files, &opts, &mut notes)?,
+    };
+    let kept = match (kept, args.trace_id) {
+        (Some(k), Some(t)) => {
+            narrow::find_trace(&args.files, &opts, t, &mut notes)?.map(|f| (k, f.spans))
+        }
+        (Some(k), None) => Some((k, Vec::new())),
+        (None, _) => None,
+    };
+    let (all, first_finding, spans, outcome) = match kept {
+        Some((k, spans)) => (k.incidents, k.first_finding, spans, None),
+        None => {
+            let mut outcome = if args.no_index {
+                pipeline::run(&args.files, &opts, &mut |_| {})?
+            } else {
+                narrow::answer(
+                    &args.files,
+                    &opts,
+                    &scope,
+                    &mut |_| {},
+                    &mut || {},
+                    &mut |_| ControlFlow::Continue(()),
+                )?
+                .0
+            };
+            let incidents = std::mem::take(&mut outcome.verdict.incidents);
+            let spans = std::mem::take(&mut outcome.trace_spans);
+            (
+                incidents,
+                outcome.detected.first_finding(),
+                spans,
+                Some(outcome),
+            )
+        }
     };
     if let Some(t) = args.trace_id {
-        if scope.trace(outcome.trace_spans.clone()).is_none() {
+        if scope.trace(spans).is_none() {
             bail!("trace {t} has no span in {}", args.files[0].display());
         }
     }
-    let problem = replay::warn(&outcome);
-    let mut incidents = scope.keep(outcome.verdict.incidents, outcome.detected.first_finding());
+    for (path, note) in &notes {
+        common::warn(path, note);
+    }
+    let problem = outcome.as_ref().is_some_and(replay::warn);
+    let mut incidents = scope.keep(all, first_finding);
     // Numbered in the answer, as the text prints them: the same whether the captures were read
     // whole or through their indexes.
     for (n, i) in incidents.iter_mut().enumerate() {

@@ -10,7 +10,7 @@ pub mod scope;
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::detect::{Evidence, Finding, FindingKind as K, View};
 use crate::event::Ts;
@@ -20,7 +20,7 @@ use crate::link::Group;
 use crate::topology::{Entity, Topology};
 use crate::units::kib;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -40,14 +40,14 @@ impl Severity {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RootCause {
     pub kind: RootKind,
     pub entity: Entity,
     pub summary: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChainStep {
     pub ts: Ts,
     pub layer: Layer,
@@ -56,12 +56,12 @@ pub struct ChainStep {
     pub summary: String,
     pub evidence: Vec<Evidence>,
     /// When several roots of the incident lead here: all of them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caused_by: Vec<Entity>,
 }
 
 /// Another root of the same incident: a cause nothing else explains, with its own chain.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OtherRoot {
     pub kind: RootKind,
     pub entity: Entity,
@@ -69,7 +69,7 @@ pub struct OtherRoot {
     pub chain: Vec<ChainStep>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Impact {
     pub services: Vec<Entity>,
     pub pods: Vec<Entity>,
@@ -92,14 +92,14 @@ pub struct Action {
     pub text: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Alternative {
     pub kind: K,
     pub entity: Entity,
     pub why_not: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Incident {
     pub id: usize,
     pub severity: Severity,
@@ -116,13 +116,33 @@ pub struct Incident {
     pub evidence_gaps: Vec<String>,
     /// What the reader of the evidence should know about it: clock corrections applied to a
     /// node's events by the cluster consumer.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Other candidate causes and why they lost (`--explain`).
     pub alternatives: Vec<Alternative>,
     /// Every finding of the incident (for `--explain` and `correlate`).
     #[serde(skip)]
     pub findings: Vec<Finding>,
+}
+
+/// An action read back (a kept verdict, `pipeline::kept`): its urgency is one the actions give.
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+        #[derive(Deserialize)]
+        struct Read {
+            urgency: String,
+            text: String,
+        }
+        let r = Read::deserialize(d)?;
+        let urgency = ["IMMEDIATE", "NEXT", "LATER"]
+            .into_iter()
+            .find(|u| *u == r.urgency)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown urgency {:?}", r.urgency)))?;
+        Ok(Action {
+            urgency,
+            text: r.text,
+        })
+    }
 }
 
 /// The verdict over a whole input.

@@ -14,7 +14,7 @@ pub mod text;
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::spans::span_entity;
 use crate::event::{Body, Event, Kernel, Kube, Meta, Name, OomConstraint, Source, Ts};
@@ -23,7 +23,7 @@ use crate::knowledge::Layer;
 use crate::topology::{Entity, Topology};
 
 /// One event that shows a finding.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub seq: u64,
     pub ts: Ts,
@@ -32,7 +32,7 @@ pub struct Evidence {
 }
 
 /// Numbers and names a finding carries for the summary and the actions.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
     /// The memory limit hit, and the usage or rss at the kill, in bytes.
     pub limit_bytes: Option<u64>,
@@ -67,7 +67,7 @@ pub struct Facts {
     pub rollout: Option<Rollout>,
     /// For a change to configuration, a network policy, a node or a scale: what changed, one
     /// phrase each (a ConfigMap's keys: `~DATABASE_URL`, `+FEATURE_X`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
     /// For a NetworkPolicy change: the policy as it stands after it (as it was, when deleted),
     /// to tell which pods and which traffic it restricts.
@@ -80,7 +80,7 @@ pub struct Facts {
 }
 
 /// A Deployment's new revision.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     pub replica_set: String,
     pub revision: u64,
@@ -91,7 +91,7 @@ pub struct Rollout {
 }
 
 /// A symptom with its evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub id: usize,
     pub kind: FindingKind,

@@ -11,6 +11,7 @@
 
 mod core;
 mod input;
+pub mod kept;
 pub mod live;
 pub mod narrow;
 

@@ -17,12 +17,12 @@ use crate::capture::index::{self, Set, Want};
 use crate::capture::{Error, Merge, Reader};
 use crate::detect::service::BASELINE_NS;
 use crate::detect::FindingKind;
-use crate::event::{Body, Kind, TraceId, Ts};
+use crate::event::{Body, Kind, Span, TraceId, Ts};
 use crate::filter::TimeSpec;
 use crate::link::{reach_ahead_ns, reach_back_ns};
 
 /// A finding's kind and time span, which say how far around it a window must reach.
-type Span = (FindingKind, Ts, Ts);
+type Extent = (FindingKind, Ts, Ts);
 
 /// A window is read through the index while it holds at most one block in this many.
 const MOST: usize = 4;
@@ -57,14 +57,23 @@ pub struct Read {
     pub of_blocks: usize,
 }
 
-/// The time span of a trace's spans and logs, found through the indexes; `None` when a capture
-/// has no index (a damaged one is put in `notes`) or the trace is in none.
-pub fn trace_span(
+/// A request as the captures' indexes find it.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// The time span of its spans and logs (`None`: it is in no capture).
+    pub span: Option<(Ts, Ts)>,
+    /// Its spans, in the order a whole read meets them.
+    pub spans: Vec<Span>,
+}
+
+/// A trace's spans and the time span of its spans and logs, found through the indexes; `None`
+/// when a capture has no index (a damaged one is put in `notes`).
+pub fn find_trace(
     paths: &[PathBuf],
     opts: &Options,
     trace: TraceId,
     notes: &mut index::Notes,
-) -> Result<Option<(Ts, Ts)>, Error> {
+) -> Result<Option<Found>, Error> {
     let want = Want {
         traces: vec![index::key(Set::Trace, &trace.0)],
         ..Want::default()
@@ -83,18 +92,25 @@ pub fn trace_span(
         readers.push(r);
     }
     let mut merge = Merge::new(readers);
-    let mut span: Option<(Ts, Ts)> = None;
+    let mut found = Found::default();
     while let Some(e) = merge.next_event()? {
         let (start, end) = match &e.body {
-            Body::Span(s) if s.trace_id == trace => (s.start, s.end),
+            Body::Span(s) if s.trace_id == trace => {
+                found.spans.push((**s).clone());
+                (s.start, s.end)
+            }
             Body::Log(l) if l.trace_id == Some(trace) => (e.ts, e.ts),
             Body::AppLog(a) if a.log.trace_id == Some(trace) => (e.ts, e.ts),
             _ => continue,
         };
         let (start, end) = (start.min(e.ts), end.max(e.ts));
-        span = Some(span.map_or((start, end), |(a, b)| (a.min(start), b.max(end))));
+        found.span = Some(
+            found
+                .span
+                .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
+        );
     }
-    Ok(span)
+    Ok(Some(found))
 }
 
 /// Runs the pipeline over the window around `[first, last]` (and the blocks always read): from
@@ -108,7 +124,7 @@ pub fn run(
     paths: &[PathBuf],
     opts: &Options,
     (first, last): (Ts, Ts),
-    kept: &dyn Fn(&Outcome) -> Vec<Span>,
+    kept: &dyn Fn(&Outcome) -> Vec<Extent>,
     sink: &mut Sink<'_>,
     pass: &mut dyn FnMut(),
     tap: &mut Tap<'_>,
@@ -193,7 +209,8 @@ pub fn answer(
     let reach = crate::analysis::scope::REQUEST_REACH_NS;
     let anchor = match (opts.trace, absolute(scope.since), absolute(scope.until)) {
         (_, Err(()), _) | (_, _, Err(())) => None,
-        (Some(t), ..) => trace_span(paths, opts, t, &mut notes)?
+        (Some(t), ..) => find_trace(paths, opts, t, &mut notes)?
+            .and_then(|f| f.span)
             .map(|(a, b)| (Ts(a.0.saturating_sub(reach)), Ts(b.0.saturating_add(reach)))),
         (None, Ok(Some(a)), Ok(Some(b))) => Some((a, b)),
         (None, ..) => None,
@@ -201,7 +218,7 @@ pub fn answer(
     if let Some(anchor) = anchor {
         // Every incident with a finding in the range, whatever it involves: one that involves
         // the question only through a finding outside the first window must grow it too.
-        let kept = |o: &Outcome| -> Vec<Span> {
+        let kept = |o: &Outcome| -> Vec<Extent> {
             let mut s = scope.clone();
             if opts.trace.is_some() && s.trace(o.trace_spans.clone()).is_none() {
                 return Vec::new();
