@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reads through the block index of a large generated capture: the index's share of the file, and
 # the time of `cat --trace-id`, `cat --since T --until T+1m` and `correlate --trace-id` (median of
-# RUNS runs, warm page cache), against a whole read (`--no-index`).
+# RUNS runs, warm page cache), against a whole read (`--no-index`); then `tapio index --verdict`
+# once, and `correlate --trace-id` from the kept verdict (checked to answer what the read does).
 #   scripts/bench-index.sh                              # about 1 GB: 90 M events
 #   EVENTS=930000000 scripts/bench-index.sh             # about 10 GB: a day of a busy node
 # RATE (events/s of event time, default 10,500) spreads the events: 930 M at 10,500/s is a day.
@@ -60,6 +61,11 @@ def rfc(n):
     return datetime.datetime.fromtimestamp(n // 10**9, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{n % 10**9:09d}Z"
 first, last = ns(info["first_ts"]), ns(info["last_ts"])
 incident = first + (last - first) * 6 // 10
+# The request: one that failed just after the generated incident's OOM kill, which explains it.
+ooms = subprocess.run([bin, "cat", cap, "--kind", "oom", "--since", rfc(incident - 600 * 10**9), "--until", rfc(incident + 600 * 10**9), "-o", "json"],
+                      capture_output=True, text=True, check=True).stdout.splitlines()
+if ooms:
+    incident = ns(json.loads(ooms[0])["ts"])
 spans = subprocess.run([bin, "cat", cap, "--kind", "span", "--since", rfc(incident), "--until", rfc(incident + 30 * 10**9), "-o", "json"],
                        capture_output=True, text=True, check=True).stdout.splitlines()
 failed = next(json.loads(l)["data"]["trace_id"] for l in spans if '"status":"error"' in l)
@@ -70,8 +76,12 @@ def timed(args, runs=runs):
         subprocess.run([bin] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         times.append(time.monotonic() - t)
     return statistics.median(times)
-answer = json.loads(subprocess.run([bin, "correlate", cap, "--trace-id", failed, "-o", "json"],
-                                  capture_output=True, text=True).stdout or "{}")
+kept = cap + ".verdict"
+if os.path.exists(kept):
+    os.remove(kept)
+answer_json = subprocess.run([bin, "correlate", cap, "--trace-id", failed, "-o", "json"],
+                             capture_output=True, text=True).stdout
+answer = json.loads(answer_json or "{}")
 print(f"request           {failed} (failed; its answer names {len(answer.get('incidents', []))} incident(s))")
 print(f"capture           {size / 1e9:.2f} GB, {info['events']} events, {(last - first) / 3.6e12:.1f} h of event time")
 print(f"index             {(index_bytes + filter_bytes) / 1e6:.1f} MB = {100 * (index_bytes + filter_bytes) / size:.2f} % of the capture "
@@ -83,6 +93,14 @@ for name, args in [
     ("correlate --trace-id", ["correlate", cap, "--trace-id", failed]),
 ]:
     print(f"{name:<21} {timed(args):.2f} s (median of {runs})")
+# A kept verdict: computed once by `tapio index --verdict`, then each question answers from it.
+t = time.monotonic()
+subprocess.run([bin, "index", cap, "--verdict"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(f"{'index --verdict':<21} {time.monotonic() - t:.1f} s (once; {os.path.getsize(kept) / 1e3:.0f} kB kept)")
+print(f"{'correlate, kept':<21} {timed(['correlate', cap, '--trace-id', failed]):.2f} s (median of {runs})")
+ask = lambda *more: subprocess.run([bin, "correlate", cap, "--trace-id", failed, "-o", "json", *more], capture_output=True, text=True).stdout
+print(f"{'kept answer':<21} {'the same as read' if ask() == answer_json else 'DIFFERS from read'}")
+os.remove(kept)
 if os.environ.get("WHOLE", "1") == "1":
     whole = int(os.environ.get("WHOLE_RUNS", runs))
     print(f"{'correlate, whole read':<21} {timed(['correlate', cap, '--trace-id', failed, '--no-index'], whole):.2f} s (median of {whole})")
