@@ -52,8 +52,8 @@ pub struct Args {
     /// than the cores (at least 1, at most 4): the core and the merge need a core between them.
     #[arg(long)]
     threads: Option<usize>,
-    /// Read every block, even where the captures' indexes could narrow the read (the answer is
-    /// the same; this is for checking that it is).
+    /// Read every block, even where the captures' indexes could narrow the read or a kept verdict
+    /// (`tapio index --verdict`) answer (the answer is the same; this is for checking that it is).
     #[arg(long)]
     no_index: bool,
 }

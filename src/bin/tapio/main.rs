@@ -91,10 +91,13 @@ Exit status: 0 ok (also for a capture cut short: a warning says where), 1 corrup
 Exit status: 0 ok, 1 corrupt data skipped (--skip-corrupt), 2 error.")]
     Info(info::Args),
     /// Build the block index of captures that have none (format 1, or not closed cleanly), kept
-    /// beside each as CAPTURE.tidx, so that cat, correlate and report read only the blocks they need.
+    /// beside each as CAPTURE.tidx, so that cat, correlate and report read only the blocks they need;
+    /// with --verdict, keep the captures' verdict too, for correlate to answer from.
     #[command(after_help = "Examples:
   tapio index old-incident.tapio       (writes old-incident.tapio.tidx)
   tapio index /var/lib/tapio/          (every capture of a rotated set)
+  tapio index day.tapio --verdict      (writes day.tapio.verdict; then, at once:
+  tapio correlate day.tapio --trace-id 4bf92f3577b34da6a3ce929d0e0e4736)
 
 Captures closed cleanly by this version carry their own index: nothing to do for them.")]
     Index(index::Args),
