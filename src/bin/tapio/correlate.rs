@@ -160,5 +160,21 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
     }
     replay::Printer::new(args.output, args.explain, true).finish(&Verdict { incidents })?;
+    // A question that replayed millions of events: the next ones can answer at once.
+    if let Some(o) = outcome.filter(|o| !args.no_index && o.events >= HINT_EVENTS) {
+        let files: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+        say!(
+            "tapio: this answer replayed {:.1} M events; `tapio index --verdict {}` keeps these \
+             captures' verdict (one whole read), and correlate then answers from it at once",
+            o.events as f64 / 1e6,
+            match files.len() {
+                1..=3 => files.join(" "),
+                _ => "CAPTURES".into(),
+            }
+        );
+    }
     Ok(common::exit(problem))
 }
+
+/// Events replayed for one answer past which `correlate` says how to answer the next at once.
+const HINT_EVENTS: u64 = 10_000_000;
