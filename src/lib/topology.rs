@@ -96,23 +96,6 @@ impl<'de> serde::Deserialize<'de> for Entity {
 impl std::str::FromStr for Entity {
     type Err = String;
     fn from_str(s: &str) -> Result<Entity, String> {
-        const KINDS: &[&str] = &[
-            "Deployment",
-            "StatefulSet",
-            "DaemonSet",
-            "ReplicaSet",
-            "Job",
-            "CronJob",
-            "ConfigMap",
-            "NetworkPolicy",
-            "HorizontalPodAutoscaler",
-            "PersistentVolumeClaim",
-            "EndpointSlice",
-            "Namespace",
-            "Node",
-            "Pod",
-            "Service",
-        ];
         let mut parts = s.splitn(3, '/');
         let (kind, a, b) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
         Ok(match (kind, a, b) {
@@ -124,10 +107,7 @@ impl std::str::FromStr for Entity {
                 what: what.into(),
             },
             (kind, Some(ns), Some(name)) if !kind.is_empty() => Entity::Workload {
-                kind: KINDS
-                    .iter()
-                    .find(|k| k.eq_ignore_ascii_case(kind))
-                    .map_or_else(|| kind.to_string(), |k| k.to_string()),
+                kind: crate::event::ObjectKind::spelled(kind),
                 ns: ns.into(),
                 name: name.into(),
             },

@@ -34,8 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let files = common::expand(&args.files);
     for file in &files {
-        let file = file.clone();
-        let reader = Reader::open(&file, opts.clone())?;
+        let reader = Reader::open(file, opts.clone())?;
         if let Ok(Some(i)) = reader.index() {
             let own = reader.header().is_some_and(|h| h.format_version >= 2);
             if own {
@@ -47,7 +46,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 continue;
             }
         }
-        let (path, i) = index::rebuild(&file, &opts)?;
+        let (path, i) = index::rebuild(file, &opts)?;
         say!(
             "tapio: {}: indexed {} blocks, {} events, in {}",
             file.display(),

@@ -115,6 +115,34 @@ impl FromStr for ObjectKind {
     }
 }
 
+impl ObjectKind {
+    /// A kind as Kubernetes spells it, from its name in any case (`statefulset` → `StatefulSet`,
+    /// as `kubectl get events` and tapio's entities write them); a kind it does not know, as given.
+    pub fn spelled(name: &str) -> String {
+        const KINDS: &[&str] = &[
+            "Pod",
+            "Node",
+            "ReplicaSet",
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+            "CronJob",
+            "Service",
+            "EndpointSlice",
+            "Namespace",
+            "ConfigMap",
+            "NetworkPolicy",
+            "HorizontalPodAutoscaler",
+            "PersistentVolumeClaim",
+        ];
+        KINDS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .map_or_else(|| name.to_string(), |k| k.to_string())
+    }
+}
+
 impl fmt::Display for ObjectKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

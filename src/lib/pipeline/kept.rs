@@ -11,6 +11,7 @@
 //! only when all of them are the same. A capture that grew, a
 //! rebuilt tapio, another set of captures: the question is answered by reading, as without it.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read as _, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -43,21 +44,23 @@ pub struct Kept {
     pub path: PathBuf,
 }
 
+/// The file: written from the outcome's incidents (borrowed), read back owned.
 #[derive(Serialize, Deserialize)]
-struct Stored {
+struct Stored<'a> {
     magic: String,
     key: Key,
     /// The captures' names, in the key's order, for whoever reads the file.
     names: Vec<String>,
     events: u64,
     first_finding: Ts,
-    incidents: Vec<StoredIncident>,
+    incidents: Vec<StoredIncident<'a>>,
 }
 
+/// An incident, and its findings (which its JSON form leaves out).
 #[derive(Serialize, Deserialize)]
-struct StoredIncident {
-    incident: Incident,
-    findings: Vec<Finding>,
+struct StoredIncident<'a> {
+    incident: Cow<'a, Incident>,
+    findings: Cow<'a, [Finding]>,
 }
 
 /// What a verdict was computed by and from.
@@ -121,8 +124,8 @@ pub fn keep(
             .incidents
             .iter()
             .map(|i| StoredIncident {
-                incident: i.clone(),
-                findings: i.findings.clone(),
+                incident: Cow::Borrowed(i),
+                findings: Cow::Borrowed(&i.findings),
             })
             .collect(),
     };
@@ -189,8 +192,8 @@ pub fn load(
             .incidents
             .into_iter()
             .map(|s| Incident {
-                findings: s.findings,
-                ..s.incident
+                findings: s.findings.into_owned(),
+                ..s.incident.into_owned()
             })
             .collect(),
         first_finding: stored.first_finding,

@@ -17,7 +17,7 @@ use regex::Regex;
 use serde_json::{json, Map, Value};
 
 use super::{LineTime, Location, Parsed};
-use crate::event::{Event, ObjectAction, Source, Ts};
+use crate::event::{Event, ObjectAction, ObjectKind, Source, Ts};
 
 /// When the text was captured, and whether that was assumed.
 #[derive(Clone, Copy, Debug)]
@@ -1476,7 +1476,7 @@ fn event_row(get: &Get<'_>, ns: &str, now: Now) -> Option<(Value, Option<Ts>)> {
     let (kind, name) = match get("OBJECT") {
         Some(o) => {
             let (k, n) = o.split_once('/')?;
-            (capitalise(k), n.to_string())
+            (ObjectKind::spelled(k), n.to_string())
         }
         // The old table's NAME is the Event's: `<object>.<hex>`, and the object may hold dots.
         None => {
@@ -1522,25 +1522,6 @@ fn event_row(get: &Get<'_>, ns: &str, now: Now) -> Option<(Value, Option<Ts>)> {
 
 fn h(s: &str) -> String {
     format!("{:08x}", crc32fast::hash(s.as_bytes()))
-}
-
-/// `pod` → `Pod`, `replicaset` → `ReplicaSet`, `persistentvolumeclaim` → `PersistentVolumeClaim`.
-fn capitalise(kind: &str) -> String {
-    match kind {
-        "pod" => "Pod",
-        "node" => "Node",
-        "replicaset" => "ReplicaSet",
-        "deployment" => "Deployment",
-        "statefulset" => "StatefulSet",
-        "daemonset" => "DaemonSet",
-        "job" => "Job",
-        "cronjob" => "CronJob",
-        "persistentvolumeclaim" => "PersistentVolumeClaim",
-        "service" => "Service",
-        "horizontalpodautoscaler" => "HorizontalPodAutoscaler",
-        other => return other.to_string(),
-    }
-    .to_string()
 }
 
 #[cfg(test)]
