@@ -33,6 +33,7 @@ pub use self::kube::{
 };
 pub use self::log::{AppLog, Log, LogOrigin, Severity};
 pub use self::meta::{Meta, Span as TimeRange};
+pub(crate) use self::name::with_names;
 pub use self::name::{with_decoder, with_encoder, EncodeTable, Name};
 pub use self::span::{
     find, AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,

@@ -176,6 +176,26 @@ pub fn with_decoder<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` (which deserializes records of one block with serde) with the block's numbering so
+/// far, `names`; the names `f` defines are added to it. The capture codec decodes the frequent
+/// records itself and hands the others to serde through this, sharing one numbering.
+pub(crate) fn with_names<R>(names: &mut Vec<Name>, f: impl FnOnce() -> R) -> R {
+    /// Puts the numbering back even if `f` panics, so it never leaks into another block.
+    struct Back<'a>(&'a mut Vec<Name>);
+    impl Drop for Back<'_> {
+        fn drop(&mut self) {
+            *self.0 = DECODER
+                .with(|c| c.borrow_mut().take())
+                .map(|d| d.names)
+                .unwrap_or_default();
+        }
+    }
+    let taken = std::mem::take(names);
+    DECODER.with(|c| *c.borrow_mut() = Some(Decoder { names: taken }));
+    let _back = Back(names);
+    f()
+}
+
 impl Serialize for Name {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
