@@ -11,8 +11,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::event::{
-    with_encoder, with_names, Body, EncodeTable, Event, Exec, Exit, Kernel, Name, Source,
-    TcpMeaning, TcpState, TcpStateChange, Ts,
+    with_encoder, with_names, AttrValue, Attribute, Body, EncodeTable, Event, Exec, Exit, Kernel,
+    Name, Source, Span, SpanEvent, SpanId, SpanKind, StatusCode, TcpMeaning, TcpState,
+    TcpStateChange, TraceId, Ts,
 };
 
 #[derive(Serialize)]
@@ -104,7 +105,7 @@ impl BlockBuilder {
 /// Decodes the raw payload of a block holding `count` events, appending them to `out`.
 ///
 /// The frequent records (the kernel's exec, exit and TCP state changes: nine in ten events of a
-/// busy node) are read here directly, byte for byte as postcard wrote them, with the block's
+/// busy node; and spans, the costliest to read) are read here directly, byte for byte as postcard wrote them, with the block's
 /// name table in hand; the others go through serde with the same table. Both accept exactly the
 /// same bytes (a unit test holds the two against each other on damaged blocks).
 pub(crate) fn decode_block(
@@ -123,8 +124,8 @@ pub(crate) fn decode_block(
         seq = seq.wrapping_add(r.varint_u64()?);
         let node = r.name(&mut names)?;
         let source = r.source()?;
-        let body = match r.kernel(&mut names)? {
-            Some(k) => Body::Kernel(k),
+        let body = match r.body(&mut names)? {
+            Some(body) => body,
             None => {
                 let (body, tail) =
                     with_names(&mut names, || postcard::take_from_bytes::<Body>(r.0))?;
@@ -146,6 +147,10 @@ pub(crate) fn decode_block(
         Err(postcard::Error::DeserializeBadEncoding)
     }
 }
+
+/// How deep arrays may nest in an attribute's value: deeper is a damaged block, refused rather
+/// than read at the cost of the stack.
+const MAX_NESTING: usize = 32;
 
 /// The rest of a block's records, read as postcard reads them.
 struct Bytes<'a>(&'a [u8]);
@@ -248,14 +253,18 @@ impl<'a> Bytes<'a> {
         })
     }
 
-    /// The body when it is one of the frequent kernel records; otherwise `None`, and nothing of
-    /// it read.
-    fn kernel(&mut self, names: &mut Vec<Name>) -> Result<Option<Kernel>, postcard::Error> {
+    /// The body when it is a span or one of the frequent kernel records; otherwise `None`, and
+    /// nothing of it read.
+    fn body(&mut self, names: &mut Vec<Name>) -> Result<Option<Body>, postcard::Error> {
         let at = self.0;
-        // `Body::Kernel` is variant 0; in it, `Exec` 0, `Exit` 1 and `TcpState` 4.
-        if self.varint_u32().ok() != Some(0) {
-            self.0 = at;
-            return Ok(None);
+        // `Body::Kernel` is variant 0, `Body::Span` 2.
+        match self.varint_u32().ok() {
+            Some(0) => {}
+            Some(2) => return Ok(Some(Body::Span(Box::new(self.span(names)?)))),
+            _ => {
+                self.0 = at;
+                return Ok(None);
+            }
         }
         let k = match self.varint_u32().ok() {
             Some(0) => Kernel::Exec(Exec {
@@ -287,7 +296,121 @@ impl<'a> Bytes<'a> {
                 return Ok(None);
             }
         };
-        Ok(Some(k))
+        Ok(Some(Body::Kernel(k)))
+    }
+
+    fn u64(&mut self) -> Result<u64, postcard::Error> {
+        self.varint_u64()
+    }
+
+    fn bool(&mut self) -> Result<bool, postcard::Error> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(postcard::Error::DeserializeBadBool),
+        }
+    }
+
+    /// A sequence's length; its items are at least a byte each, so no more are reserved than
+    /// the bytes left.
+    fn len(&mut self) -> Result<(usize, usize), postcard::Error> {
+        let n = usize::try_from(self.varint_u64()?)
+            .map_err(|_| postcard::Error::DeserializeUnexpectedEnd)?;
+        Ok((n, n.min(self.0.len())))
+    }
+
+    fn span(&mut self, names: &mut Vec<Name>) -> Result<Span, postcard::Error> {
+        let trace_id = TraceId(self.take(16)?.try_into().expect("sixteen bytes"));
+        let span_id = SpanId(self.take(8)?.try_into().expect("eight bytes"));
+        let parent_span_id = match self.byte()? {
+            0 => None,
+            1 => Some(SpanId(self.take(8)?.try_into().expect("eight bytes"))),
+            _ => return Err(postcard::Error::DeserializeBadOption),
+        };
+        let name = self.str()?.to_string();
+        let kind = match self.varint_u32()? {
+            0 => SpanKind::Unspecified,
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => return Err(postcard::Error::SerdeDeCustom),
+        };
+        let start = Ts(self.u64()?);
+        let end = Ts(self.u64()?);
+        let status = match self.varint_u32()? {
+            0 => StatusCode::Unset,
+            1 => StatusCode::Ok,
+            2 => StatusCode::Error,
+            _ => return Err(postcard::Error::SerdeDeCustom),
+        };
+        let status_message = self.str()?.to_string();
+        let service = self.name(names)?;
+        let resource = self.attributes(names)?;
+        let attributes = self.attributes(names)?;
+        let (n, cap) = self.len()?;
+        let mut events = Vec::with_capacity(cap);
+        for _ in 0..n {
+            events.push(SpanEvent {
+                ts: Ts(self.u64()?),
+                name: self.str()?.to_string(),
+                attributes: self.attributes(names)?,
+            });
+        }
+        Ok(Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            kind,
+            start,
+            end,
+            status,
+            status_message,
+            service,
+            resource,
+            attributes,
+            events,
+        })
+    }
+
+    fn attributes(&mut self, names: &mut Vec<Name>) -> Result<Vec<Attribute>, postcard::Error> {
+        let (n, cap) = self.len()?;
+        let mut out = Vec::with_capacity(cap);
+        for _ in 0..n {
+            out.push(Attribute {
+                key: self.name(names)?,
+                value: self.value(0)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An attribute's value; arrays nest at most [`MAX_NESTING`] deep.
+    fn value(&mut self, depth: usize) -> Result<AttrValue, postcard::Error> {
+        Ok(match self.varint_u32()? {
+            0 => AttrValue::Str(self.str()?.to_string()),
+            1 => AttrValue::Int(self.zigzag_i64()?),
+            2 => AttrValue::Float(f64::from_le_bytes(
+                self.take(8)?.try_into().expect("eight bytes"),
+            )),
+            3 => AttrValue::Bool(self.bool()?),
+            4 => {
+                let (n, _) = self.len()?;
+                AttrValue::Bytes(self.take(n)?.to_vec())
+            }
+            5 if depth < MAX_NESTING => {
+                let (n, cap) = self.len()?;
+                let mut items = Vec::with_capacity(cap);
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                AttrValue::Array(items)
+            }
+            5 => return Err(postcard::Error::DeserializeBadEncoding),
+            _ => return Err(postcard::Error::SerdeDeCustom),
+        })
     }
 
     fn ip(&mut self) -> Result<IpAddr, postcard::Error> {
@@ -429,12 +552,54 @@ mod tests {
                 }),
             ));
         }
+        // Spans with every kind of value, a parent, a status message and an exception: in the mix,
+        // and a block of their own, so that damage falls on them often.
+        let mut spans = Vec::new();
+        for i in 0..50u8 {
+            let at = events[i as usize * 11].ts;
+            let attrs = vec![
+                Attribute::new("s", AttrValue::Str(format!("välue {i}"))),
+                Attribute::new("i", AttrValue::Int(-(i as i64) << 40)),
+                Attribute::new("f", AttrValue::Float(f64::from(i) / 3.0)),
+                Attribute::new("b", AttrValue::Bool(i % 2 == 0)),
+                Attribute::new("x", AttrValue::Bytes(vec![i, 0, 255])),
+                Attribute::new(
+                    "a",
+                    AttrValue::Array(vec![
+                        AttrValue::Int(1),
+                        AttrValue::Array(vec![AttrValue::Str(String::new())]),
+                    ]),
+                ),
+            ];
+            let span = Span {
+                trace_id: TraceId([i; 16]),
+                span_id: SpanId([i.wrapping_add(1); 8]),
+                parent_span_id: (i % 3 != 0).then_some(SpanId([7; 8])),
+                name: format!("POST /pay/{i}"),
+                kind: [SpanKind::Client, SpanKind::Server, SpanKind::Consumer][i as usize % 3],
+                start: at,
+                end: Ts(at.0 + u64::from(i) * 1_000_000),
+                status: [StatusCode::Error, StatusCode::Ok, StatusCode::Unset][i as usize % 3],
+                status_message: "card declined".repeat(i as usize % 2),
+                service: Name::from("payments"),
+                resource: attrs[..2].to_vec(),
+                attributes: attrs.clone(),
+                events: vec![SpanEvent {
+                    ts: at,
+                    name: "exception".to_string(),
+                    attributes: attrs[3..].to_vec(),
+                }],
+            };
+            spans.push(Event::new(at, "node-6", Source::Otlp, span));
+        }
+        events.extend(spans.iter().cloned());
         events.sort_by_key(|e| e.ts);
         for (i, e) in events.iter_mut().enumerate() {
             e.seq = 10 * i as u64;
         }
         events
             .chunks(500)
+            .chain([&spans[..]])
             .map(|chunk| {
                 let mut b = BlockBuilder::default();
                 for e in chunk {
