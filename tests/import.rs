@@ -65,7 +65,7 @@ fn ooms(events: &[Event]) -> Vec<&OomKill> {
         .iter()
         .filter_map(|e| {
             if let Body::Kernel(Kernel::OomKill(o)) = &e.body {
-                Some(o)
+                Some(&**o)
             } else {
                 None
             }

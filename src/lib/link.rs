@@ -928,7 +928,7 @@ mod tests {
             at(s),
             "node-7",
             Source::Ebpf,
-            Kernel::OomKill(OomKill {
+            Kernel::OomKill(Box::new(OomKill {
                 victim_pid: 4711,
                 victim_comm: "java".into(),
                 task_memcg: cg.as_str().into(),
@@ -944,7 +944,7 @@ mod tests {
                 memcg_limit_kib: Some(2 << 20),
                 killer_pid: 4711,
                 killer_comm: "java".into(),
-            }),
+            })),
         )
     }
 

@@ -108,27 +108,41 @@ impl BlockBuilder {
 /// busy node; and spans, the costliest to read) are read here directly, byte for byte as postcard wrote them, with the block's
 /// name table in hand; the others go through serde with the same table. Both accept exactly the
 /// same bytes (a unit test holds the two against each other on damaged blocks).
+///
+/// `names` is scratch space for the block's name table, kept by the caller from block to block
+/// for its memory; it is left empty.
 pub(crate) fn decode_block(
     raw: &[u8],
     count: u32,
     out: &mut Vec<Event>,
+    names: &mut Vec<Name>,
+) -> Result<(), postcard::Error> {
+    names.clear();
+    let decoded = decode_records(raw, count, out, names);
+    names.clear();
+    decoded
+}
+
+fn decode_records(
+    raw: &[u8],
+    count: u32,
+    out: &mut Vec<Event>,
+    names: &mut Vec<Name>,
 ) -> Result<(), postcard::Error> {
     // The first record's deltas are from zero: it carries its absolute time and sequence.
     let (mut ts, mut seq) = (0u64, 0u64);
-    let mut names: Vec<Name> = Vec::new();
     let mut r = Bytes(raw);
     // `count` is checked against the block's size by the reader; cap the reservation anyway.
     out.reserve((count as usize).min(raw.len() / 4));
     for _ in 0..count {
         ts = ts.wrapping_add(r.zigzag_i64()? as u64);
         seq = seq.wrapping_add(r.varint_u64()?);
-        let node = r.name(&mut names)?;
+        let node = r.name(names)?;
         let source = r.source()?;
-        let body = match r.body(&mut names)? {
+        let body = match r.body(names)? {
             Some(body) => body,
             None => {
-                let (body, tail) =
-                    with_names(&mut names, || postcard::take_from_bytes::<Body>(r.0))?;
+                let (body, tail) = with_names(names, || postcard::take_from_bytes::<Body>(r.0))?;
                 r.0 = tail;
                 body
             }
@@ -614,14 +628,14 @@ mod tests {
     fn blocks_read_back_as_written_and_as_serde_reads_them() {
         for (events, raw) in blocks() {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            decode_block(&raw, events.len() as u32, &mut fast).unwrap();
+            decode_block(&raw, events.len() as u32, &mut fast, &mut Vec::new()).unwrap();
             decode_block_serde(&raw, events.len() as u32, &mut slow).unwrap();
             assert_eq!(fast, events);
             assert_eq!(slow, events);
             // One record too few leaves bytes over; one too many runs off the end.
             let n = events.len() as u32;
-            assert!(decode_block(&raw, n - 1, &mut Vec::new()).is_err());
-            assert!(decode_block(&raw, n + 1, &mut Vec::new()).is_err());
+            assert!(decode_block(&raw, n - 1, &mut Vec::new(), &mut Vec::new()).is_err());
+            assert!(decode_block(&raw, n + 1, &mut Vec::new(), &mut Vec::new()).is_err());
         }
     }
 
@@ -637,6 +651,8 @@ mod tests {
             state
         };
         let (mut accepted, mut refused) = (0, 0);
+        // One table for every block, as a decoding thread keeps it.
+        let mut names = Vec::new();
         for (events, raw) in blocks() {
             for round in 0..400 {
                 let mut bad = raw.clone();
@@ -649,7 +665,8 @@ mod tests {
                 }
                 let n = events.len() as u32;
                 let (mut fast, mut slow) = (Vec::new(), Vec::new());
-                let a = decode_block(&bad, n, &mut fast);
+                let a = decode_block(&bad, n, &mut fast, &mut names);
+                assert!(names.is_empty());
                 let b = decode_block_serde(&bad, n, &mut slow);
                 assert_eq!(a.is_ok(), b.is_ok(), "round {round}: {a:?} vs {b:?}");
                 if a.is_ok() {

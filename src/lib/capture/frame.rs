@@ -147,7 +147,7 @@ pub fn decode_frame(
     zstd.decompress_to_buffer(payload, &mut raw)
         .map_err(|e| format!("block (cannot decompress: {e})"))?;
     let before = out.len();
-    decode_block(&raw, h.count, out).map_err(|e| {
+    decode_block(&raw, h.count, out, &mut Vec::new()).map_err(|e| {
         out.truncate(before);
         format!("block (cannot decode events: {e})")
     })

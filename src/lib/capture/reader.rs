@@ -701,6 +701,7 @@ impl RawBlock {
 pub struct Decoder {
     zstd: zstd::bulk::Decompressor<'static>,
     raw: Vec<u8>,
+    names: Vec<crate::event::Name>,
 }
 
 impl Decoder {
@@ -708,6 +709,7 @@ impl Decoder {
         Ok(Decoder {
             zstd: zstd::bulk::Decompressor::new()?,
             raw: Vec::new(),
+            names: Vec::new(),
         })
     }
 
@@ -734,7 +736,7 @@ impl Decoder {
             return Err(format!("block (cannot decompress: {e})"));
         }
         let before = out.len();
-        decode_block(&self.raw, b.count, out).map_err(|e| {
+        decode_block(&self.raw, b.count, out, &mut self.names).map_err(|e| {
             out.truncate(before);
             format!("block (cannot decode events: {e})")
         })

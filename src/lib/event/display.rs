@@ -582,7 +582,7 @@ mod tests {
             Ts(1),
             "node-7",
             Source::Ebpf,
-            Kernel::OomKill(OomKill {
+            Kernel::OomKill(Box::new(OomKill {
                 victim_pid: 4711,
                 victim_comm: "java".into(),
                 task_memcg: "/kubepods/burstable/podx/y".into(),
@@ -594,7 +594,7 @@ mod tests {
                 memcg_limit_kib: Some(2 << 20),
                 killer_pid: 4711,
                 killer_comm: "java".into(),
-            }),
+            })),
         );
         let j = e.json();
         assert_eq!(j["kind"], "oom");

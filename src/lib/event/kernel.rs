@@ -16,7 +16,8 @@ pub enum Kernel {
     Exec(Exec),
     Exit(Exit),
     Signal(SignalSent),
-    OomKill(OomKill),
+    /// Boxed: the largest and the rarest record, it would double every event's size.
+    OomKill(Box<OomKill>),
     TcpState(TcpStateChange),
     TcpRetransmit(TcpRetransmit),
     // New variants go last: a capture stores the variant's index.

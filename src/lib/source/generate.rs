@@ -501,7 +501,7 @@ impl Generator {
             ts,
             node.clone(),
             Source::Ebpf,
-            Kernel::OomKill(oom),
+            Kernel::OomKill(Box::new(oom)),
         ));
         let ts2 = Ts(ts.0 + 2_000_000);
         out.push(Event::new(

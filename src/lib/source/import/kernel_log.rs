@@ -123,7 +123,7 @@ pub fn parse_lines<S: AsRef<str>>(
                 continue;
             }
             Item::Kill(time, kill) => {
-                out.push(time, None, Kernel::OomKill(kill));
+                out.push(time, None, Kernel::OomKill(Box::new(kill)));
                 continue;
             }
             Item::Rec(r) if !r.kernel => {
@@ -676,10 +676,10 @@ impl Out {
             return;
         }
         let time = p.killed_time.or(p.last_time).unwrap_or(LineTime::Unknown);
-        self.push(time, p.host.as_deref(), Kernel::OomKill(p.kill));
+        self.push(time, p.host.as_deref(), Kernel::OomKill(Box::new(p.kill)));
         for (t, m) in p.members {
             let t = if t == LineTime::Unknown { time } else { t };
-            self.push(t, p.host.as_deref(), Kernel::OomKill(m));
+            self.push(t, p.host.as_deref(), Kernel::OomKill(Box::new(m)));
         }
     }
 }
@@ -758,7 +758,7 @@ mod tests {
     /// One line per OOM kill, every field.
     fn ooms(p: &Parsed) -> Vec<String> {
         let kills = p.events.iter().filter_map(|e| match &e.event.body {
-            Body::Kernel(Kernel::OomKill(k)) => Some((k, e.time)),
+            Body::Kernel(Kernel::OomKill(k)) => Some((&**k, e.time)),
             _ => None,
         });
         let f = |(k, t): (&OomKill, LineTime)| {

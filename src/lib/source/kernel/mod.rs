@@ -604,7 +604,7 @@ impl Decoder {
             Record::Oom(o) => {
                 let ts = self.clock.wall(o.hdr.ts);
                 let kill = self.oom(&o);
-                self.push(out, ts, Kernel::OomKill(kill));
+                self.push(out, ts, Kernel::OomKill(Box::new(kill)));
             }
             Record::Tcp(t) => {
                 let ts = self.clock.wall(t.hdr.ts);
