@@ -44,8 +44,8 @@ pub(crate) struct Traces {
     /// finding index → the traces of its error spans already counted.
     pub(crate) error_traces: HashMap<usize, HashSet<TraceId>>,
     last_error: HashMap<Entity, Ts>,
-    /// Spans per service and minute.
-    per_minute: HashMap<(Entity, u64), u64>,
+    /// Spans per service, by minute.
+    per_minute: hashbrown::HashMap<Entity, HashMap<u64, u64>>,
     /// Each service's error rate over its recent ordinary minutes.
     background: hashbrown::HashMap<Entity, Background>,
 }
@@ -165,10 +165,13 @@ impl Detector {
         let entity = span_entity(s);
         self.service_span(e, s, &entity);
         let minute = s.start.0 / MINUTE_NS;
+        // By service first: the entity is copied once, not for every span.
         *self
             .spans
             .per_minute
-            .entry((entity.clone(), minute))
+            .entry_ref(&entity)
+            .or_default()
+            .entry(minute)
             .or_default() += 1;
         let counts =
             self.spans
@@ -359,7 +362,8 @@ impl Detector {
                 .map(|m| {
                     self.spans
                         .per_minute
-                        .get(&(f.entity.clone(), m))
+                        .get(&f.entity)
+                        .and_then(|minutes| minutes.get(&m))
                         .copied()
                         .unwrap_or(0)
                 })
