@@ -105,9 +105,11 @@ impl BlockBuilder {
 /// Decodes the raw payload of a block holding `count` events, appending them to `out`.
 ///
 /// The frequent records (the kernel's exec, exit and TCP state changes: nine in ten events of a
-/// busy node; and spans, the costliest to read) are read here directly, byte for byte as postcard wrote them, with the block's
-/// name table in hand; the others go through serde with the same table. Both accept exactly the
-/// same bytes (a unit test holds the two against each other on damaged blocks).
+/// busy node; and spans, the costliest to read) are read here directly, byte for byte as
+/// postcard wrote them, with the block's name table in hand; the others go through serde with
+/// the same table. Both readers accept the same bytes and read them the same (a unit test holds
+/// them to it on damaged blocks), but for arrays nested past [`MAX_NESTING`] in a span's
+/// attribute, which only this one refuses.
 ///
 /// `names` is scratch space for the block's name table, kept by the caller from block to block
 /// for its memory; it is left empty.
