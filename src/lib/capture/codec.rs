@@ -190,6 +190,23 @@ impl<'a> Bytes<'a> {
         Ok(head)
     }
 
+    /// `N` bytes as they are (ids, addresses, floats).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], postcard::Error> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    /// One of a field-less enum's variants, by its index: `all` lists them in the order they are
+    /// declared, which is the order serde numbers them.
+    fn variant<T: Copy>(&mut self, all: &[T]) -> Result<T, postcard::Error> {
+        let i = self.varint_u32()? as usize;
+        all.get(i).copied().ok_or(postcard::Error::SerdeDeCustom)
+    }
+
     /// A varint of at most `max` bytes whose last byte fits the type's remaining `last` bits, as
     /// postcard requires.
     #[inline]
@@ -257,16 +274,8 @@ impl<'a> Bytes<'a> {
     }
 
     fn source(&mut self) -> Result<Source, postcard::Error> {
-        Ok(match self.varint_u32()? {
-            0 => Source::Ebpf,
-            1 => Source::Kube,
-            2 => Source::Otlp,
-            3 => Source::Kmsg,
-            4 => Source::PodLogs,
-            5 => Source::Import,
-            6 => Source::Tapio,
-            _ => return Err(postcard::Error::SerdeDeCustom),
-        })
+        use Source::*;
+        self.variant(&[Ebpf, Kube, Otlp, Kmsg, PodLogs, Import, Tapio])
     }
 
     /// The body when it is a span or one of the frequent kernel records; otherwise `None`, and
@@ -315,10 +324,6 @@ impl<'a> Bytes<'a> {
         Ok(Some(Body::Kernel(k)))
     }
 
-    fn u64(&mut self) -> Result<u64, postcard::Error> {
-        self.varint_u64()
-    }
-
     fn bool(&mut self) -> Result<bool, postcard::Error> {
         match self.byte()? {
             0 => Ok(false),
@@ -336,31 +341,21 @@ impl<'a> Bytes<'a> {
     }
 
     fn span(&mut self, names: &mut Vec<Name>) -> Result<Span, postcard::Error> {
-        let trace_id = TraceId(self.take(16)?.try_into().expect("sixteen bytes"));
-        let span_id = SpanId(self.take(8)?.try_into().expect("eight bytes"));
+        let trace_id = TraceId(self.array()?);
+        let span_id = SpanId(self.array()?);
         let parent_span_id = match self.byte()? {
             0 => None,
-            1 => Some(SpanId(self.take(8)?.try_into().expect("eight bytes"))),
+            1 => Some(SpanId(self.array()?)),
             _ => return Err(postcard::Error::DeserializeBadOption),
         };
         let name = self.str()?.to_string();
-        let kind = match self.varint_u32()? {
-            0 => SpanKind::Unspecified,
-            1 => SpanKind::Internal,
-            2 => SpanKind::Server,
-            3 => SpanKind::Client,
-            4 => SpanKind::Producer,
-            5 => SpanKind::Consumer,
-            _ => return Err(postcard::Error::SerdeDeCustom),
+        let kind = {
+            use SpanKind::*;
+            self.variant(&[Unspecified, Internal, Server, Client, Producer, Consumer])?
         };
-        let start = Ts(self.u64()?);
-        let end = Ts(self.u64()?);
-        let status = match self.varint_u32()? {
-            0 => StatusCode::Unset,
-            1 => StatusCode::Ok,
-            2 => StatusCode::Error,
-            _ => return Err(postcard::Error::SerdeDeCustom),
-        };
+        let start = Ts(self.varint_u64()?);
+        let end = Ts(self.varint_u64()?);
+        let status = self.variant(&[StatusCode::Unset, StatusCode::Ok, StatusCode::Error])?;
         let status_message = self.str()?.to_string();
         let service = self.name(names)?;
         let resource = self.attributes(names)?;
@@ -369,7 +364,7 @@ impl<'a> Bytes<'a> {
         let mut events = Vec::with_capacity(cap);
         for _ in 0..n {
             events.push(SpanEvent {
-                ts: Ts(self.u64()?),
+                ts: Ts(self.varint_u64()?),
                 name: self.str()?.to_string(),
                 attributes: self.attributes(names)?,
             });
@@ -408,9 +403,7 @@ impl<'a> Bytes<'a> {
         Ok(match self.varint_u32()? {
             0 => AttrValue::Str(self.str()?.to_string()),
             1 => AttrValue::Int(self.zigzag_i64()?),
-            2 => AttrValue::Float(f64::from_le_bytes(
-                self.take(8)?.try_into().expect("eight bytes"),
-            )),
+            2 => AttrValue::Float(f64::from_le_bytes(self.array()?)),
             3 => AttrValue::Bool(self.bool()?),
             4 => {
                 let (n, _) = self.len()?;
@@ -431,48 +424,34 @@ impl<'a> Bytes<'a> {
 
     fn ip(&mut self) -> Result<IpAddr, postcard::Error> {
         Ok(match self.varint_u32()? {
-            0 => {
-                let b: [u8; 4] = self.take(4)?.try_into().expect("four bytes");
-                IpAddr::from(b)
-            }
-            1 => {
-                let b: [u8; 16] = self.take(16)?.try_into().expect("sixteen bytes");
-                IpAddr::from(b)
-            }
+            0 => IpAddr::from(self.array::<4>()?),
+            1 => IpAddr::from(self.array::<16>()?),
             _ => return Err(postcard::Error::SerdeDeCustom),
         })
     }
 
     fn tcp_state(&mut self) -> Result<TcpState, postcard::Error> {
         use TcpState::*;
-        Ok(match self.varint_u32()? {
-            0 => Established,
-            1 => SynSent,
-            2 => SynRecv,
-            3 => FinWait1,
-            4 => FinWait2,
-            5 => TimeWait,
-            6 => Close,
-            7 => CloseWait,
-            8 => LastAck,
-            9 => Listen,
-            10 => Closing,
-            11 => NewSynRecv,
-            12 => Unknown,
-            _ => return Err(postcard::Error::SerdeDeCustom),
-        })
+        self.variant(&[
+            Established,
+            SynSent,
+            SynRecv,
+            FinWait1,
+            FinWait2,
+            TimeWait,
+            Close,
+            CloseWait,
+            LastAck,
+            Listen,
+            Closing,
+            NewSynRecv,
+            Unknown,
+        ])
     }
 
     fn tcp_meaning(&mut self) -> Result<TcpMeaning, postcard::Error> {
-        Ok(match self.varint_u32()? {
-            0 => TcpMeaning::Connected,
-            1 => TcpMeaning::Refused,
-            2 => TcpMeaning::Reset,
-            3 => TcpMeaning::Timeout,
-            4 => TcpMeaning::Closed,
-            5 => TcpMeaning::Other,
-            _ => return Err(postcard::Error::SerdeDeCustom),
-        })
+        use TcpMeaning::*;
+        self.variant(&[Connected, Refused, Reset, Timeout, Closed, Other])
     }
 }
 
@@ -507,22 +486,16 @@ fn decode_block_serde(raw: &[u8], count: u32, out: &mut Vec<Event>) -> Result<()
 mod tests {
     use super::*;
     use crate::event::{Kernel, TcpRetransmit};
-    use crate::source::generate::{generate, Config};
+    use crate::source::generate::{collect, Config};
 
     /// Blocks of the generator's mix (exec, exit, TCP, spans, Kubernetes objects, an OOM kill)
     /// and of the shapes it does not make (IPv6, negative exit codes, signals), 500 events each.
     fn blocks() -> Vec<(Vec<Event>, Vec<u8>)> {
-        let mut events = Vec::new();
-        let cfg = Config {
+        let mut events = collect(&Config {
             events: 3000,
             incident: true,
             ..Config::default()
-        };
-        generate(&cfg, |e| {
-            events.push(e);
-            Ok::<_, ()>(())
-        })
-        .unwrap();
+        });
         let v6: IpAddr = "2001:db8::7".parse().unwrap();
         for i in 0..50u32 {
             let at = events[i as usize * 7].ts;

@@ -705,20 +705,13 @@ fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::generate::{generate, Config};
+    use crate::source::generate::{collect, Config};
 
     fn events(n: u64) -> Vec<Event> {
-        let mut v = Vec::new();
-        let cfg = Config {
+        collect(&Config {
             events: n,
             ..Config::default()
-        };
-        generate(&cfg, |e| {
-            v.push(e);
-            Ok::<_, ()>(())
         })
-        .unwrap();
-        v
     }
 
     fn read(path: &Path) -> Vec<Event> {

@@ -164,16 +164,7 @@ pub fn with_encoder<R>(table: &mut EncodeTable, f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` (which deserializes the records of one block) with a fresh numbering.
 pub fn with_decoder<R>(f: impl FnOnce() -> R) -> R {
-    /// Clears the numbering even if `f` panics, so it never leaks into another block.
-    struct Clear;
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            DECODER.with(|c| *c.borrow_mut() = None);
-        }
-    }
-    DECODER.with(|c| *c.borrow_mut() = Some(Decoder::default()));
-    let _clear = Clear;
-    f()
+    with_names(&mut Vec::new(), f)
 }
 
 /// Runs `f` (which deserializes records of one block with serde) with the block's numbering so

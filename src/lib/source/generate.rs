@@ -629,20 +629,22 @@ fn pod_json(
             "state":{"running":{}},"lastState":last_state}]}})
 }
 
+/// The events of `cfg`, in memory (for tests).
+#[cfg(test)]
+pub(crate) fn collect(cfg: &Config) -> Vec<Event> {
+    let mut v = Vec::new();
+    generate(cfg, |e| {
+        v.push(e);
+        Ok::<_, ()>(())
+    })
+    .expect("generating into memory cannot fail");
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::Kind;
-
-    fn collect(cfg: &Config) -> Vec<Event> {
-        let mut v = Vec::new();
-        generate(cfg, |e| {
-            v.push(e);
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        v
-    }
 
     #[test]
     fn same_seed_same_events_and_the_count_is_exact() {
