@@ -93,7 +93,7 @@ pub fn explain(mut spans: Vec<Span>) -> Option<Request> {
         steps.push(Step {
             depth,
             service: crate::detect::span_entity(s),
-            name: s.name.clone(),
+            name: s.name.to_string(),
             kind: s.kind.as_str(),
             start: s.start,
             duration_ns: s.duration_ns(),

@@ -111,25 +111,61 @@ impl BlockBuilder {
 /// them to it on damaged blocks), but for arrays nested past [`MAX_NESTING`] in a span's
 /// attribute, which only this one refuses.
 ///
-/// `names` is scratch space for the block's name table, kept by the caller from block to block
-/// for its memory; it is left empty.
+/// `table` is scratch space for the block's name table and shared strings, kept by the caller
+/// from block to block for its memory; it is left empty.
 pub(crate) fn decode_block(
     raw: &[u8],
     count: u32,
     out: &mut Vec<Event>,
-    names: &mut Vec<Name>,
+    table: &mut BlockTable,
 ) -> Result<(), postcard::Error> {
-    names.clear();
-    let decoded = decode_records(raw, count, out, names);
-    names.clear();
+    table.clear();
+    let decoded = decode_records(raw, count, out, table);
+    table.clear();
     decoded
 }
+
+/// What one block's records share while they are read: its names by number, and the short
+/// strings of its spans (names, attribute values) already met, so that a value repeated from
+/// span to span — a resource's pod and namespace, a method, a route — is one shared string, not
+/// a copy per span to allocate and free.
+#[derive(Default)]
+pub(crate) struct BlockTable {
+    names: Vec<Name>,
+    strings: hashbrown::HashSet<Name, rustc_hash::FxBuildHasher>,
+}
+
+impl BlockTable {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.strings.clear();
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.strings.is_empty()
+    }
+
+    /// `s`, shared with its earlier occurrences in the block. Long strings (a statement, a stack
+    /// trace) are rarely repeated and costly to hash: they are not looked up.
+    fn shared(&mut self, s: &str) -> Name {
+        if s.len() > MAX_SHARED {
+            return Name::from(s);
+        }
+        self.strings
+            .get_or_insert_with(s, |s| Name::from(s))
+            .clone()
+    }
+}
+
+/// The longest string [`BlockTable::shared`] looks up.
+const MAX_SHARED: usize = 128;
 
 fn decode_records(
     raw: &[u8],
     count: u32,
     out: &mut Vec<Event>,
-    names: &mut Vec<Name>,
+    table: &mut BlockTable,
 ) -> Result<(), postcard::Error> {
     // The first record's deltas are from zero: it carries its absolute time and sequence.
     let (mut ts, mut seq) = (0u64, 0u64);
@@ -139,12 +175,13 @@ fn decode_records(
     for _ in 0..count {
         ts = ts.wrapping_add(r.zigzag_i64()? as u64);
         seq = seq.wrapping_add(r.varint_u64()?);
-        let node = r.name(names)?;
+        let node = r.name(&mut table.names)?;
         let source = r.source()?;
-        let body = match r.body(names)? {
+        let body = match r.body(table)? {
             Some(body) => body,
             None => {
-                let (body, tail) = with_names(names, || postcard::take_from_bytes::<Body>(r.0))?;
+                let (body, tail) =
+                    with_names(&mut table.names, || postcard::take_from_bytes::<Body>(r.0))?;
                 r.0 = tail;
                 body
             }
@@ -280,17 +317,18 @@ impl<'a> Bytes<'a> {
 
     /// The body when it is a span or one of the frequent kernel records; otherwise `None`, and
     /// nothing of it read.
-    fn body(&mut self, names: &mut Vec<Name>) -> Result<Option<Body>, postcard::Error> {
+    fn body(&mut self, table: &mut BlockTable) -> Result<Option<Body>, postcard::Error> {
         let at = self.0;
         // `Body::Kernel` is variant 0, `Body::Span` 2.
         match self.varint_u32().ok() {
             Some(0) => {}
-            Some(2) => return Ok(Some(Body::Span(Box::new(self.span(names)?)))),
+            Some(2) => return Ok(Some(Body::Span(Box::new(self.span(table)?)))),
             _ => {
                 self.0 = at;
                 return Ok(None);
             }
         }
+        let names = &mut table.names;
         let k = match self.varint_u32().ok() {
             Some(0) => Kernel::Exec(Exec {
                 pid: self.varint_u32()?,
@@ -340,7 +378,7 @@ impl<'a> Bytes<'a> {
         Ok((n, n.min(self.0.len())))
     }
 
-    fn span(&mut self, names: &mut Vec<Name>) -> Result<Span, postcard::Error> {
+    fn span(&mut self, table: &mut BlockTable) -> Result<Span, postcard::Error> {
         let trace_id = TraceId(self.array()?);
         let span_id = SpanId(self.array()?);
         let parent_span_id = match self.byte()? {
@@ -348,7 +386,7 @@ impl<'a> Bytes<'a> {
             1 => Some(SpanId(self.array()?)),
             _ => return Err(postcard::Error::DeserializeBadOption),
         };
-        let name = self.str()?.to_string();
+        let name = table.shared(self.str()?);
         let kind = {
             use SpanKind::*;
             self.variant(&[Unspecified, Internal, Server, Client, Producer, Consumer])?
@@ -357,16 +395,16 @@ impl<'a> Bytes<'a> {
         let end = Ts(self.varint_u64()?);
         let status = self.variant(&[StatusCode::Unset, StatusCode::Ok, StatusCode::Error])?;
         let status_message = self.str()?.to_string();
-        let service = self.name(names)?;
-        let resource = self.attributes(names)?;
-        let attributes = self.attributes(names)?;
+        let service = self.name(&mut table.names)?;
+        let resource = self.attributes(table)?;
+        let attributes = self.attributes(table)?;
         let (n, cap) = self.len()?;
         let mut events = Vec::with_capacity(cap);
         for _ in 0..n {
             events.push(SpanEvent {
                 ts: Ts(self.varint_u64()?),
                 name: self.str()?.to_string(),
-                attributes: self.attributes(names)?,
+                attributes: self.attributes(table)?,
             });
         }
         Ok(Span {
@@ -386,22 +424,26 @@ impl<'a> Bytes<'a> {
         })
     }
 
-    fn attributes(&mut self, names: &mut Vec<Name>) -> Result<Vec<Attribute>, postcard::Error> {
+    fn attributes(&mut self, table: &mut BlockTable) -> Result<Vec<Attribute>, postcard::Error> {
         let (n, cap) = self.len()?;
         let mut out = Vec::with_capacity(cap);
         for _ in 0..n {
             out.push(Attribute {
-                key: self.name(names)?,
-                value: self.value(0)?,
+                key: self.name(&mut table.names)?,
+                value: self.value(table, 0)?,
             });
         }
         Ok(out)
     }
 
     /// An attribute's value; arrays nest at most [`MAX_NESTING`] deep.
-    fn value(&mut self, depth: usize) -> Result<AttrValue, postcard::Error> {
+    fn value(
+        &mut self,
+        table: &mut BlockTable,
+        depth: usize,
+    ) -> Result<AttrValue, postcard::Error> {
         Ok(match self.varint_u32()? {
-            0 => AttrValue::Str(self.str()?.to_string()),
+            0 => AttrValue::Str(table.shared(self.str()?)),
             1 => AttrValue::Int(self.zigzag_i64()?),
             2 => AttrValue::Float(f64::from_le_bytes(self.array()?)),
             3 => AttrValue::Bool(self.bool()?),
@@ -413,7 +455,7 @@ impl<'a> Bytes<'a> {
                 let (n, cap) = self.len()?;
                 let mut items = Vec::with_capacity(cap);
                 for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
+                    items.push(self.value(table, depth + 1)?);
                 }
                 AttrValue::Array(items)
             }
@@ -547,16 +589,18 @@ mod tests {
         for i in 0..50u8 {
             let at = events[i as usize * 11].ts;
             let attrs = vec![
-                Attribute::new("s", AttrValue::Str(format!("välue {i}"))),
+                Attribute::new("s", AttrValue::Str(format!("välue {i}").into())),
                 Attribute::new("i", AttrValue::Int(-(i as i64) << 40)),
                 Attribute::new("f", AttrValue::Float(f64::from(i) / 3.0)),
                 Attribute::new("b", AttrValue::Bool(i % 2 == 0)),
                 Attribute::new("x", AttrValue::Bytes(vec![i, 0, 255])),
+                // Longer than a shared string.
+                Attribute::new("l", AttrValue::Str("ß".repeat(65 + i as usize).into())),
                 Attribute::new(
                     "a",
                     AttrValue::Array(vec![
                         AttrValue::Int(1),
-                        AttrValue::Array(vec![AttrValue::Str(String::new())]),
+                        AttrValue::Array(vec![AttrValue::Str(Name::default())]),
                     ]),
                 ),
             ];
@@ -564,7 +608,7 @@ mod tests {
                 trace_id: TraceId([i; 16]),
                 span_id: SpanId([i.wrapping_add(1); 8]),
                 parent_span_id: (i % 3 != 0).then_some(SpanId([7; 8])),
-                name: format!("POST /pay/{i}"),
+                name: format!("POST /pay/{i}").into(),
                 kind: [SpanKind::Client, SpanKind::Server, SpanKind::Consumer][i as usize % 3],
                 start: at,
                 end: Ts(at.0 + u64::from(i) * 1_000_000),
@@ -599,18 +643,81 @@ mod tests {
             .collect()
     }
 
+    /// Within a block, a span's name and short attribute values repeated from span to span are
+    /// one string in memory; long ones are each their own; the next block shares nothing with
+    /// the last.
+    #[test]
+    fn repeated_span_strings_are_shared_within_a_block() {
+        let (events, raw) = blocks().pop().unwrap();
+        let mut table = BlockTable::default();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        decode_block(&raw, events.len() as u32, &mut a, &mut table).unwrap();
+        decode_block(&raw, events.len() as u32, &mut b, &mut table).unwrap();
+        assert_eq!(a, events);
+        let span = |e: &Event| match &e.body {
+            Body::Span(s) => (**s).clone(),
+            other => panic!("{other:?}"),
+        };
+        let value = |s: &Span, key: &str| match s.attr(key) {
+            Some(AttrValue::Str(v)) => v.as_str().as_ptr(),
+            other => panic!("{other:?}"),
+        };
+        let (s0, s1, s50) = (span(&a[0]), span(&a[1]), span(&b[0]));
+        // "välue 0" and "välue 1" differ; the nested empty string is the same in both.
+        assert_ne!(value(&s0, "s"), value(&s1, "s"));
+        let nested = |s: &Span| match s.attr("a") {
+            Some(AttrValue::Array(v)) => match &v[1] {
+                AttrValue::Array(w) => match &w[0] {
+                    AttrValue::Str(x) => x.as_str().as_ptr(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(nested(&s0), nested(&s1));
+        // The same value in the span's resource and its attributes, and in another span.
+        let resource_s = match &s1.resource[0].value {
+            AttrValue::Str(x) => x.as_str().as_ptr(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(resource_s, value(&s1, "s"));
+        // Long values are equal to what was written, each in its own memory.
+        let long = |s: &Span| match s.events[0].attributes.iter().find(|a| *a.key == *"l") {
+            Some(Attribute {
+                value: AttrValue::Str(x),
+                ..
+            }) => x.as_str().as_ptr(),
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(long(&s0), value(&s0, "l"));
+        // Another block (here the same bytes read again) has its own strings.
+        assert_ne!(nested(&s0), nested(&s50));
+        assert!(table.is_empty());
+    }
+
     #[test]
     fn blocks_read_back_as_written_and_as_serde_reads_them() {
         for (events, raw) in blocks() {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            decode_block(&raw, events.len() as u32, &mut fast, &mut Vec::new()).unwrap();
+            decode_block(
+                &raw,
+                events.len() as u32,
+                &mut fast,
+                &mut BlockTable::default(),
+            )
+            .unwrap();
             decode_block_serde(&raw, events.len() as u32, &mut slow).unwrap();
             assert_eq!(fast, events);
             assert_eq!(slow, events);
             // One record too few leaves bytes over; one too many runs off the end.
             let n = events.len() as u32;
-            assert!(decode_block(&raw, n - 1, &mut Vec::new(), &mut Vec::new()).is_err());
-            assert!(decode_block(&raw, n + 1, &mut Vec::new(), &mut Vec::new()).is_err());
+            assert!(
+                decode_block(&raw, n - 1, &mut Vec::new(), &mut BlockTable::default()).is_err()
+            );
+            assert!(
+                decode_block(&raw, n + 1, &mut Vec::new(), &mut BlockTable::default()).is_err()
+            );
         }
     }
 
@@ -627,7 +734,7 @@ mod tests {
         };
         let (mut accepted, mut refused) = (0, 0);
         // One table for every block, as a decoding thread keeps it.
-        let mut names = Vec::new();
+        let mut table = BlockTable::default();
         for (events, raw) in blocks() {
             for round in 0..400 {
                 let mut bad = raw.clone();
@@ -640,8 +747,8 @@ mod tests {
                 }
                 let n = events.len() as u32;
                 let (mut fast, mut slow) = (Vec::new(), Vec::new());
-                let a = decode_block(&bad, n, &mut fast, &mut names);
-                assert!(names.is_empty());
+                let a = decode_block(&bad, n, &mut fast, &mut table);
+                assert!(table.is_empty());
                 let b = decode_block_serde(&bad, n, &mut slow);
                 assert_eq!(a.is_ok(), b.is_ok(), "round {round}: {a:?} vs {b:?}");
                 if a.is_ok() {

@@ -3,7 +3,7 @@
 //! the other; the cluster transport sends one per message, so a message is checked and decoded
 //! exactly as a block of a file is.
 
-use super::codec::{decode_block, BlockBuilder};
+use super::codec::{decode_block, BlockBuilder, BlockTable};
 use super::BLOCK_TAG;
 use crate::event::Event;
 
@@ -147,7 +147,7 @@ pub fn decode_frame(
     zstd.decompress_to_buffer(payload, &mut raw)
         .map_err(|e| format!("block (cannot decompress: {e})"))?;
     let before = out.len();
-    decode_block(&raw, h.count, out, &mut Vec::new()).map_err(|e| {
+    decode_block(&raw, h.count, out, &mut BlockTable::default()).map_err(|e| {
         out.truncate(before);
         format!("block (cannot decode events: {e})")
     })

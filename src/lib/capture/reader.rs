@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::codec::decode_block;
+use super::codec::{decode_block, BlockTable};
 use super::index::{self, Index, Want, FOOTER_LEN, INDEX_FIXED, INDEX_TAG, SETS_FIXED, SETS_TAG};
 use super::{Error, Header, Trailer, BLOCK_TAG, FORMAT_VERSION, MAGIC, TRAILER_TAG};
 use crate::event::Event;
@@ -701,7 +701,7 @@ impl RawBlock {
 pub struct Decoder {
     zstd: zstd::bulk::Decompressor<'static>,
     raw: Vec<u8>,
-    names: Vec<crate::event::Name>,
+    table: BlockTable,
 }
 
 impl Decoder {
@@ -709,7 +709,7 @@ impl Decoder {
         Ok(Decoder {
             zstd: zstd::bulk::Decompressor::new()?,
             raw: Vec::new(),
-            names: Vec::new(),
+            table: BlockTable::default(),
         })
     }
 
@@ -736,7 +736,7 @@ impl Decoder {
             return Err(format!("block (cannot decompress: {e})"));
         }
         let before = out.len();
-        decode_block(&self.raw, b.count, out, &mut self.names).map_err(|e| {
+        decode_block(&self.raw, b.count, out, &mut self.table).map_err(|e| {
             out.truncate(before);
             format!("block (cannot decode events: {e})")
         })

@@ -15,6 +15,8 @@
 //! (a short capture, or one that starts mid-incident) has every error span count.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::text;
 use super::{Detector, Facts, FindingKind};
@@ -48,6 +50,36 @@ pub(crate) struct Traces {
     per_minute: hashbrown::HashMap<Entity, HashMap<u64, u64>>,
     /// Each service's error rate over its recent ordinary minutes.
     background: hashbrown::HashMap<Entity, Background>,
+    /// The services spans name, by `namespace/service.name`: made once, shared by every span's
+    /// trace entry, not built and copied per span.
+    services: HashMap<Box<str>, Arc<Entity>>,
+    key: String,
+}
+
+/// Services remembered by [`Traces::service`]; past this many (a stream of made-up names) the
+/// memory starts again.
+const MAX_SERVICES: usize = 4096;
+
+impl Traces {
+    /// The service `s` belongs to, as [`span_entity`] says.
+    fn service(&mut self, s: &Span) -> Arc<Entity> {
+        let ns = s
+            .resource_attr("k8s.namespace.name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        // The namespace's length first: no two pairs make the same key.
+        self.key.clear();
+        let _ = write!(self.key, "{}:{ns}{}", ns.len(), s.service);
+        if let Some(e) = self.services.get(self.key.as_str()) {
+            return e.clone();
+        }
+        if self.services.len() >= MAX_SERVICES {
+            self.services.clear();
+        }
+        let e = Arc::new(Entity::service(ns, &s.service));
+        self.services.insert(self.key.as_str().into(), e.clone());
+        e
+    }
 }
 
 /// A service's spans and error spans in its current minute, and in its last ordinary ones.
@@ -162,23 +194,23 @@ impl Detector {
         if s.parent_span_id.is_none() {
             self.remember_root(s);
         }
-        let entity = span_entity(s);
+        let entity = self.spans.service(s);
         self.service_span(e, s, &entity);
         let minute = s.start.0 / MINUTE_NS;
         // By service first: the entity is copied once, not for every span.
         *self
             .spans
             .per_minute
-            .entry_ref(&entity)
+            .entry_ref(&*entity)
             .or_default()
             .entry(minute)
             .or_default() += 1;
-        let counts =
-            self.spans
-                .background
-                .entry_ref(&entity)
-                .or_default()
-                .count(minute, e, s.is_error());
+        let counts = self
+            .spans
+            .background
+            .entry_ref(&*entity)
+            .or_default()
+            .count(minute, e, s.is_error());
         if let Some(earlier) = counts {
             for p in &earlier {
                 if let Body::Span(ps) = &p.body {
@@ -190,9 +222,14 @@ impl Detector {
         if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
             let ms = s.duration_ns() / 1_000_000;
             let summary = format!("{} slow requests: {} took {ms} ms", entity.short(), s.name);
-            self.upsert(FindingKind::SlowSpans, entity, "", s.start, e, || {
-                (summary, Facts::default())
-            });
+            self.upsert(
+                FindingKind::SlowSpans,
+                (*entity).clone(),
+                "",
+                s.start,
+                e,
+                || (summary, Facts::default()),
+            );
         }
     }
 
@@ -426,6 +463,45 @@ mod tests {
             attributes: vec![],
             events: vec![],
         }
+    }
+
+    /// The service of a span is what `span_entity` says, remembered: every pair of namespace and
+    /// name is its own, however the two split the same letters.
+    #[test]
+    fn spans_services_are_remembered_one_per_namespace_and_name() {
+        use crate::event::{AttrValue, Attribute};
+        let mut traces = Traces::default();
+        let span = |ns: Option<&str>, service: &str| {
+            let mut s = root(1, Ts(0), false);
+            s.service = service.into();
+            s.resource = ns
+                .map(|ns| {
+                    vec![Attribute::new(
+                        "k8s.namespace.name",
+                        AttrValue::Str(ns.into()),
+                    )]
+                })
+                .unwrap_or_default();
+            s
+        };
+        let pairs = [
+            (Some("ab"), "c"),
+            (Some("a"), "bc"),
+            (Some("abc"), ""),
+            (None, "abc"),
+            (Some(""), "abc"),
+            (Some("a"), "bc"),
+        ];
+        let got: Vec<Arc<Entity>> = pairs
+            .iter()
+            .map(|&(ns, name)| traces.service(&span(ns, name)))
+            .collect();
+        for (g, &(ns, name)) in got.iter().zip(&pairs) {
+            assert_eq!(**g, span_entity(&span(ns, name)));
+        }
+        assert_eq!(traces.services.len(), 4);
+        assert!(Arc::ptr_eq(&got[1], &got[5]));
+        assert!(Arc::ptr_eq(&got[3], &got[4]));
     }
 
     /// Requests of `checkout`, `per_minute` a minute for `minutes` minutes from `t0`, failing

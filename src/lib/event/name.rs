@@ -237,6 +237,36 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// A [`Name`] written as a plain string in every format, never by number: for values that were
+/// `String`s when the capture format was fixed (span names, attribute values). The capture
+/// decoder shares their memory within a block all the same.
+pub(crate) mod plain {
+    use super::Name;
+    use serde::{de, Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(name: &Name, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        struct Text;
+        impl de::Visitor<'_> for Text {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
+                Ok(Name::from(v))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Name, E> {
+                Ok(Name::from(v))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,7 +129,7 @@ impl StatusCode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttrValue {
-    Str(String),
+    Str(#[serde(with = "super::name::plain")] Name),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -206,7 +206,8 @@ pub struct Span {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
-    pub name: String,
+    #[serde(with = "super::name::plain")]
+    pub name: Name,
     pub kind: SpanKind,
     pub start: Ts,
     pub end: Ts,

@@ -31,7 +31,7 @@ use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
-use crate::event::{AttrValue, Attribute, Body, Event, Kube, RawJson};
+use crate::event::{AttrValue, Attribute, Body, Event, Kube, Name, RawJson};
 
 /// The kinds of secret replaced, as `[REDACTED:<kind>]` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -306,7 +306,7 @@ impl Redactor {
                 attributes(&mut a.resource, c);
             }
             Body::Span(s) => {
-                redact_string(&mut s.name, c);
+                redact_name(&mut s.name, c);
                 redact_string(&mut s.status_message, c);
                 attributes(&mut s.attributes, c);
                 attributes(&mut s.resource, c);
@@ -332,6 +332,12 @@ fn redact_string(s: &mut String, c: &mut Counts) {
     }
 }
 
+fn redact_name(s: &mut Name, c: &mut Counts) {
+    if let Some(r) = text(s, c) {
+        *s = r.into();
+    }
+}
+
 fn attributes(attrs: &mut [Attribute], c: &mut Counts) {
     for a in attrs {
         if secret_header(&a.key) {
@@ -347,7 +353,7 @@ fn attributes(attrs: &mut [Attribute], c: &mut Counts) {
 
 fn attr_value(v: &mut AttrValue, c: &mut Counts) {
     match v {
-        AttrValue::Str(s) => redact_string(s, c),
+        AttrValue::Str(s) => redact_name(s, c),
         AttrValue::Array(items) => items.iter_mut().for_each(|i| attr_value(i, c)),
         _ => {}
     }
@@ -589,7 +595,7 @@ mod tests {
             trace_id: Default::default(),
             span_id: Default::default(),
             parent_span_id: None,
-            name: String::new(),
+            name: String::new().into(),
             kind: crate::event::SpanKind::Server,
             start: crate::event::Ts(1),
             end: crate::event::Ts(2),

@@ -431,7 +431,7 @@ impl Generator {
             trace_id: trace,
             span_id,
             parent_span_id: None,
-            name: format!("GET /{app}"),
+            name: format!("GET /{app}").into(),
             kind: SpanKind::Server,
             start: ts,
             end: Ts(ts.0 + dur),
@@ -450,7 +450,10 @@ impl Generator {
                 Attribute::new("service.name", AttrValue::Str(app.into())),
                 Attribute::new("k8s.namespace.name", AttrValue::Str(ns.into())),
                 Attribute::new("k8s.pod.name", AttrValue::Str(pod.into())),
-                Attribute::new("k8s.node.name", AttrValue::Str(node.to_string())),
+                Attribute::new(
+                    "k8s.node.name",
+                    AttrValue::Str(crate::event::Name::from(node.clone())),
+                ),
             ],
             attributes: vec![
                 Attribute::new("http.request.method", AttrValue::Str("GET".into())),

@@ -24,6 +24,7 @@
 //! baseline.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -145,7 +146,7 @@ struct Series {
 struct Lite {
     id: SpanId,
     parent: Option<SpanId>,
-    service: Entity,
+    service: Arc<Entity>,
     kind: SpanKind,
     start: Ts,
     end: Ts,
@@ -155,7 +156,7 @@ struct Lite {
     /// The callee a client span named, resolved to a service when known.
     peer: Option<Entity>,
     seq: u64,
-    name: String,
+    name: crate::event::Name,
     node: crate::event::Name,
 }
 
@@ -204,7 +205,7 @@ impl Services {
 
 impl Detector {
     /// Takes a span into its trace; settles traces and evaluates buckets as time goes on.
-    pub(crate) fn service_span(&mut self, e: &Event, s: &Span, entity: &Entity) {
+    pub(crate) fn service_span(&mut self, e: &Event, s: &Span, entity: &Arc<Entity>) {
         let peer = if matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
             super::spans::peer_of(s).and_then(|h| self.resolve_host(&h, entity))
         } else {
@@ -398,7 +399,7 @@ impl Detector {
                     let callee = server.service.clone();
                     if callee != s.service {
                         self.bucket(&callee, s.start).gap.add(gap);
-                        let caller = s.service.clone();
+                        let caller = (*s.service).clone();
                         let series = self.services.series_of(&callee);
                         series.callers.insert(caller);
                         self.example(&callee, Signal::Gap, s, gap, "network gap");
@@ -415,7 +416,7 @@ impl Detector {
                 let reached = traced || s.answered;
                 let at = match (&s.peer, s.kind, traced) {
                     (Some(p), SpanKind::Client, false) => p.clone(),
-                    _ => s.service.clone(),
+                    _ => (*s.service).clone(),
                 };
                 if origins.insert(at.clone()) {
                     let b = self.bucket(&at, s.start);
@@ -425,7 +426,7 @@ impl Detector {
                         None => (s.start, s.start),
                     });
                     // A call that never reached its callee is a request of the callee that failed.
-                    if at != s.service {
+                    if at != *s.service {
                         b.requests += 1;
                         b.unreached += !reached as u64;
                     }
@@ -436,8 +437,9 @@ impl Detector {
                 if reached || s.kind == SpanKind::Client {
                     if let Some(callee) = children[i]
                         .iter()
-                        .map(|&c| spans[c].service.clone())
-                        .find(|c| *c != s.service)
+                        .map(|&c| &spans[c].service)
+                        .find(|&c| *c != s.service)
+                        .map(|c| (**c).clone())
                         .or_else(|| s.peer.clone().filter(|p| *p != at))
                     {
                         let series = self.services.series_of(&at);

@@ -37,7 +37,7 @@ fn span(
         let callee = if svc == "a" { "b" } else { "c" };
         attrs.push(Attribute::new(
             "server.address",
-            AttrValue::Str(format!("{callee}.shop.svc.cluster.local")),
+            AttrValue::Str(format!("{callee}.shop.svc.cluster.local").into()),
         ));
     }
     let s = Span {
@@ -51,7 +51,8 @@ fn span(
             } else {
                 "serve"
             }
-        ),
+        )
+        .into(),
         kind,
         start: Ts(start),
         end: Ts(end),

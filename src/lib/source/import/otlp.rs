@@ -218,7 +218,7 @@ fn otlp_span(mut v: Value, resource: &[Attribute], service: &str) -> Result<Span
         trace_id,
         span_id,
         parent_span_id,
-        name: s.name,
+        name: s.name.into(),
         kind: SpanKind::parse(s.kind.trim()),
         start,
         end: s.end_time_unix_nano.filter(|&t| t > 0).map_or(start, Ts),
@@ -253,26 +253,28 @@ fn attributes(kvs: &[KeyValue]) -> Vec<Attribute> {
 /// An OTLP `AnyValue` (`{"stringValue": …}`, …); a bare JSON value is read as text.
 fn any_value(v: &Value) -> AttrValue {
     let Value::Object(m) = v else {
-        return AttrValue::Str(text_of(v));
+        return AttrValue::Str(text_of(v).into());
     };
     let Some((kind, x)) = m.iter().next() else {
-        return AttrValue::Str(String::new());
+        return AttrValue::Str(Default::default());
     };
     let list = || match x.get("values") {
         Some(Value::Array(a)) => a.as_slice(),
         _ => &[],
     };
     match kind.as_str() {
-        "intValue" => int_of(x).map_or_else(|| AttrValue::Str(text_of(x)), AttrValue::Int),
-        "doubleValue" => float_of(x).map_or_else(|| AttrValue::Str(text_of(x)), AttrValue::Float),
+        "intValue" => int_of(x).map_or_else(|| AttrValue::Str(text_of(x).into()), AttrValue::Int),
+        "doubleValue" => {
+            float_of(x).map_or_else(|| AttrValue::Str(text_of(x).into()), AttrValue::Float)
+        }
         "boolValue" => AttrValue::Bool(x.as_bool().unwrap_or_else(|| text_of(x) == "true")),
         "bytesValue" => {
             let s = text_of(x);
-            base64_decode(s.trim()).map_or(AttrValue::Str(s), AttrValue::Bytes)
+            base64_decode(s.trim()).map_or(AttrValue::Str(s.into()), AttrValue::Bytes)
         }
         "arrayValue" => AttrValue::Array(list().iter().map(any_value).collect()),
         "kvlistValue" => AttrValue::Array(list().iter().map(key_value).collect()),
-        _ => AttrValue::Str(text_of(x)),
+        _ => AttrValue::Str(text_of(x).into()),
     }
 }
 
@@ -281,8 +283,8 @@ fn key_value(kv: &Value) -> AttrValue {
     let key = kv.get("key").map(text_of).unwrap_or_default();
     let value = kv
         .get("value")
-        .map_or(AttrValue::Str(String::new()), any_value);
-    AttrValue::Str(format!("{key}={value}"))
+        .map_or(AttrValue::Str(Default::default()), any_value);
+    AttrValue::Str(format!("{key}={value}").into())
 }
 
 fn int_of(v: &Value) -> Option<i64> {

@@ -207,20 +207,20 @@ fn zipkin_span(z: ZSpan) -> Result<Span, String> {
     if !local.service_name.is_empty() {
         resource.push(Attribute::new(
             "service.name",
-            AttrValue::Str(local.service_name.clone()),
+            AttrValue::Str(local.service_name.as_str().into()),
         ));
     }
     endpoint(&mut resource, &local, "net.host.ip", "net.host.port");
     let mut attributes = Vec::new();
     if let Some(remote) = &z.remote_endpoint {
         if !remote.service_name.is_empty() {
-            let peer = AttrValue::Str(remote.service_name.clone());
+            let peer = AttrValue::Str(remote.service_name.as_str().into());
             attributes.push(Attribute::new("peer.service", peer));
         }
         endpoint(&mut attributes, remote, "net.peer.ip", "net.peer.port");
     }
     for (k, v) in &z.tags {
-        attributes.push(Attribute::new(k.clone(), AttrValue::Str(v.clone())));
+        attributes.push(Attribute::new(k.clone(), AttrValue::Str(v.as_str().into())));
         if let ("http.status_code", Ok(code)) = (k.as_str(), v.trim().parse::<i64>()) {
             attributes.push(Attribute::new(
                 "http.response.status_code",
@@ -241,7 +241,7 @@ fn zipkin_span(z: ZSpan) -> Result<Span, String> {
         trace_id,
         span_id,
         parent_span_id,
-        name: z.name,
+        name: z.name.into(),
         kind: SpanKind::parse(z.kind.trim()),
         start,
         end,
@@ -258,7 +258,7 @@ fn zipkin_span(z: ZSpan) -> Result<Span, String> {
 fn endpoint(attrs: &mut Vec<Attribute>, e: &Endpoint, ip_key: &str, port_key: &str) {
     let ip = if e.ipv4.is_empty() { &e.ipv6 } else { &e.ipv4 };
     if !ip.is_empty() {
-        attrs.push(Attribute::new(ip_key, AttrValue::Str(ip.clone())));
+        attrs.push(Attribute::new(ip_key, AttrValue::Str(ip.as_str().into())));
     }
     if let Some(port) = e.port.and_then(|p| i64::try_from(p).ok()) {
         attrs.push(Attribute::new(port_key, AttrValue::Int(port)));

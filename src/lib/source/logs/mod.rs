@@ -69,14 +69,20 @@ impl LogPath {
     /// The resource attributes of the container's log events.
     pub fn resource(&self) -> Vec<Attribute> {
         let mut r = vec![
-            Attribute::new("k8s.namespace.name", AttrValue::Str(self.namespace.clone())),
-            Attribute::new("k8s.pod.name", AttrValue::Str(self.pod.clone())),
-            Attribute::new("k8s.container.name", AttrValue::Str(self.container.clone())),
+            Attribute::new(
+                "k8s.namespace.name",
+                AttrValue::Str(self.namespace.as_str().into()),
+            ),
+            Attribute::new("k8s.pod.name", AttrValue::Str(self.pod.as_str().into())),
+            Attribute::new(
+                "k8s.container.name",
+                AttrValue::Str(self.container.as_str().into()),
+            ),
         ];
         if !self.uid.is_empty() {
             r.push(Attribute::new(
                 "k8s.pod.uid",
-                AttrValue::Str(self.uid.clone()),
+                AttrValue::Str(self.uid.as_str().into()),
             ));
         }
         if let Some(n) = self.restart {
@@ -88,7 +94,7 @@ impl LogPath {
         if !self.container_id.is_empty() {
             r.push(Attribute::new(
                 "container.id",
-                AttrValue::Str(self.container_id.clone()),
+                AttrValue::Str(self.container_id.as_str().into()),
             ));
         }
         r

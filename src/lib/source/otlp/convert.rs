@@ -155,7 +155,7 @@ fn span(s: trace::Span, resource: &[Attribute], service: &Name) -> Result<Span, 
                 attributes: attributes(&e.attributes),
             })
             .collect(),
-        name: s.name,
+        name: s.name.into(),
     })
 }
 
@@ -251,7 +251,7 @@ fn attributes(kvs: &[KeyValue]) -> Vec<Attribute> {
                 kv.key.as_str(),
                 kv.value
                     .as_ref()
-                    .map_or(AttrValue::Str(String::new()), value),
+                    .map_or(AttrValue::Str(Name::default()), value),
             )
         })
         .collect()
@@ -260,7 +260,7 @@ fn attributes(kvs: &[KeyValue]) -> Vec<Attribute> {
 fn value(v: &AnyValue) -> AttrValue {
     use any_value::Value as V;
     match &v.value {
-        Some(V::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(V::StringValue(s)) => AttrValue::Str(s.as_str().into()),
         Some(V::BoolValue(b)) => AttrValue::Bool(*b),
         Some(V::IntValue(i)) => AttrValue::Int(*i),
         Some(V::DoubleValue(d)) => AttrValue::Float(*d),
@@ -273,19 +273,19 @@ fn value(v: &AnyValue) -> AttrValue {
                     let v = kv
                         .value
                         .as_ref()
-                        .map_or(AttrValue::Str(String::new()), value);
-                    AttrValue::Str(format!("{}={v}", kv.key))
+                        .map_or(AttrValue::Str(Name::default()), value);
+                    AttrValue::Str(format!("{}={v}", kv.key).into())
                 })
                 .collect(),
         ),
-        _ => AttrValue::Str(String::new()),
+        _ => AttrValue::Str(Name::default()),
     }
 }
 
 /// A log body as text: strings as they are, anything else as it prints.
 fn text(v: &AnyValue) -> String {
     match value(v) {
-        AttrValue::Str(s) => s,
+        AttrValue::Str(s) => s.to_string(),
         other => other.to_string(),
     }
 }
