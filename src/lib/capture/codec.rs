@@ -246,8 +246,15 @@ impl<'a> Bytes<'a> {
 
     /// A varint of at most `max` bytes whose last byte fits the type's remaining `last` bits, as
     /// postcard requires.
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, max: usize, last: u8) -> Result<u64, postcard::Error> {
+        // Most are one byte: tags, name numbers, small counts.
+        if let Some((&b, rest)) = self.0.split_first() {
+            if b & 0x80 == 0 {
+                self.0 = rest;
+                return Ok(u64::from(b));
+            }
+        }
         let mut out = 0u64;
         for i in 0..max {
             let b = self.byte()?;
@@ -262,23 +269,28 @@ impl<'a> Bytes<'a> {
         Err(postcard::Error::DeserializeBadVarint)
     }
 
+    #[inline(always)]
     fn varint_u64(&mut self) -> Result<u64, postcard::Error> {
         self.varint(10, 1)
     }
 
+    #[inline(always)]
     fn varint_u32(&mut self) -> Result<u32, postcard::Error> {
         Ok(self.varint(5, 15)? as u32)
     }
 
+    #[inline(always)]
     fn varint_u16(&mut self) -> Result<u16, postcard::Error> {
         Ok(self.varint(3, 3)? as u16)
     }
 
+    #[inline(always)]
     fn zigzag_i64(&mut self) -> Result<i64, postcard::Error> {
         let n = self.varint_u64()?;
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
+    #[inline(always)]
     fn zigzag_i32(&mut self) -> Result<i32, postcard::Error> {
         let n = self.varint_u32()?;
         Ok(((n >> 1) as i32) ^ -((n & 1) as i32))
@@ -292,6 +304,7 @@ impl<'a> Bytes<'a> {
     }
 
     /// A [`Name`]: in full the first time in the block, then by its number.
+    #[inline]
     fn name(&mut self, names: &mut Vec<Name>) -> Result<Name, postcard::Error> {
         match self.varint_u32()? {
             0 => {
