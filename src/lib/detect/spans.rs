@@ -15,12 +15,11 @@
 //! (a short capture, or one that starts mid-incident) has every error span count.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::text;
 use super::{Detector, Facts, FindingKind};
-use crate::event::{AppLog, Body, Event, Log, LogOrigin, Span, TraceId, Ts};
+use crate::event::{AppLog, Body, Event, Log, LogOrigin, Name, Span, TraceId, Ts};
 use crate::topology::Entity;
 
 /// Root outcomes are remembered this long (event time), so memory does not grow with the capture.
@@ -50,10 +49,11 @@ pub(crate) struct Traces {
     per_minute: hashbrown::HashMap<Entity, HashMap<u64, u64>>,
     /// Each service's error rate over its recent ordinary minutes.
     background: hashbrown::HashMap<Entity, Background>,
-    /// The services spans name, by `namespace/service.name`: made once, shared by every span's
-    /// trace entry, not built and copied per span.
-    services: HashMap<Box<str>, Arc<Entity>>,
-    key: String,
+    /// The services spans name, by `service.name` then namespace: made once, shared by every
+    /// span's trace entry, not built and copied per span.
+    services: rustc_hash::FxHashMap<Name, Vec<Arc<Entity>>>,
+    /// How many entities `services` holds.
+    remembered: usize,
 }
 
 /// Services remembered by [`Traces::service`]; past this many (a stream of made-up names) the
@@ -67,17 +67,24 @@ impl Traces {
             .resource_attr("k8s.namespace.name")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        // The namespace's length first: no two pairs make the same key.
-        self.key.clear();
-        let _ = write!(self.key, "{}:{ns}{}", ns.len(), s.service);
-        if let Some(e) = self.services.get(self.key.as_str()) {
+        let in_ns = |e: &&Arc<Entity>| matches!(&***e, Entity::Service { ns: n, .. } if n == ns);
+        if let Some(e) = self
+            .services
+            .get(s.service.as_str())
+            .and_then(|v| v.iter().find(in_ns))
+        {
             return e.clone();
         }
-        if self.services.len() >= MAX_SERVICES {
+        if self.remembered >= MAX_SERVICES {
             self.services.clear();
+            self.remembered = 0;
         }
         let e = Arc::new(Entity::service(ns, &s.service));
-        self.services.insert(self.key.as_str().into(), e.clone());
+        self.services
+            .entry(s.service.clone())
+            .or_default()
+            .push(e.clone());
+        self.remembered += 1;
         e
     }
 }
@@ -499,7 +506,7 @@ mod tests {
         for (g, &(ns, name)) in got.iter().zip(&pairs) {
             assert_eq!(**g, span_entity(&span(ns, name)));
         }
-        assert_eq!(traces.services.len(), 4);
+        assert_eq!(traces.remembered, 4);
         assert!(Arc::ptr_eq(&got[1], &got[5]));
         assert!(Arc::ptr_eq(&got[3], &got[4]));
     }

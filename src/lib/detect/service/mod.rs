@@ -53,6 +53,8 @@ const WINDOW: usize = 2;
 const MAX_OPEN_TRACES: usize = 50_000;
 /// Spans held per trace; a runaway trace keeps its first ones.
 const MAX_TRACE_SPANS: usize = 512;
+/// Up to this many spans, a trace's spans are found by id without a map.
+const FEW_SPANS: usize = 16;
 /// Templates counted per bucket; more are counted as error lines but not by template.
 const MAX_TEMPLATES: usize = 64;
 /// Buckets of baseline, and lines expected in the window, before a line can be said to have
@@ -158,6 +160,28 @@ struct Lite {
     seq: u64,
     name: crate::event::Name,
     node: crate::event::Name,
+}
+
+/// A trace's spans by id; of spans with the same id, the last. Most traces a node sees hold a
+/// span or two: those are searched, faster than a map is built.
+struct ById<'a> {
+    spans: &'a [Lite],
+    map: Option<FxHashMap<SpanId, usize>>,
+}
+
+impl<'a> ById<'a> {
+    fn new(spans: &'a [Lite]) -> ById<'a> {
+        let map = (spans.len() > FEW_SPANS)
+            .then(|| spans.iter().enumerate().map(|(i, s)| (s.id, i)).collect());
+        ById { spans, map }
+    }
+
+    fn position(&self, id: &SpanId) -> Option<usize> {
+        match &self.map {
+            Some(m) => m.get(id).copied(),
+            None => self.spans.iter().rposition(|s| s.id == *id),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -359,11 +383,11 @@ impl Detector {
     /// Turns one complete trace into observations of its services.
     fn settle(&mut self, mut spans: Vec<Lite>, error_logs: &[SpanId]) {
         spans.sort_by_key(|s| (s.start, s.seq));
-        let by_id: FxHashMap<SpanId, usize> =
-            spans.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let by_id = ById::new(&spans);
+        let position = |id: &SpanId| by_id.position(id);
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
         for (i, s) in spans.iter().enumerate() {
-            if let Some(&p) = s.parent.as_ref().and_then(|p| by_id.get(p)) {
+            if let Some(p) = s.parent.as_ref().and_then(position) {
                 if p != i {
                     children[p].push(i);
                 }
@@ -372,7 +396,7 @@ impl Detector {
         let mut origins: BTreeSet<Entity> = BTreeSet::new();
         for (i, s) in spans.iter().enumerate() {
             let entry = matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
-                || s.parent.is_none_or(|p| !by_id.contains_key(&p));
+                || s.parent.is_none_or(|p| position(&p).is_none());
             if entry {
                 let silent = !s.error && error_logs.contains(&s.id);
                 let own_calls = calls_of(&spans, &children, i);
@@ -870,6 +894,40 @@ pub(crate) fn union_ns(intervals: &[(u64, u64)], from: Ts, to: Ts) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spans are found by id the same with a map (long traces) and without (short ones): of
+    /// spans with the same id, the last.
+    #[test]
+    fn spans_by_id_are_the_last_of_an_id_with_or_without_a_map() {
+        for n in [1, 3, FEW_SPANS, FEW_SPANS + 1, 40] {
+            let spans: Vec<Lite> = (0..n)
+                .map(|i| Lite {
+                    id: SpanId(((i % 5) as u64).to_be_bytes()),
+                    parent: None,
+                    service: Arc::new(Entity::service("shop", "cart")),
+                    kind: SpanKind::Server,
+                    start: Ts(i as u64),
+                    end: Ts(i as u64),
+                    error: false,
+                    answered: false,
+                    peer: None,
+                    seq: i as u64,
+                    name: "GET /".into(),
+                    node: "node-1".into(),
+                })
+                .collect();
+            let by_id = ById::new(&spans);
+            assert_eq!(by_id.map.is_some(), n > FEW_SPANS);
+            for k in 0..7u64 {
+                let want = (0..n).rev().find(|i| (i % 5) as u64 == k);
+                assert_eq!(
+                    by_id.position(&SpanId(k.to_be_bytes())),
+                    want,
+                    "{n} spans, id {k}"
+                );
+            }
+        }
+    }
 
     fn bucket(i: u64, lines: &[(&str, u64)]) -> Bucket {
         Bucket {
