@@ -942,17 +942,8 @@ async fn authorize(
         return next.run(req).await;
     }
     shared.count.malformed.fetch_add(1, Ordering::Relaxed);
-    let protobuf = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("protobuf"));
     let mut resp = error(
-        if protobuf {
-            Encoding::Protobuf
-        } else {
-            Encoding::Json
-        },
+        declared_encoding(req.headers()),
         StatusCode::UNAUTHORIZED,
         UNAUTHENTICATED,
         "this receiver takes only requests with its bearer token (Authorization: Bearer …)"
@@ -979,18 +970,8 @@ async fn declared_size(
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(n) = declared.filter(|n| *n > shared.max as u64) {
         shared.count.malformed.fetch_add(1, Ordering::Relaxed);
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let enc = if ct.contains("protobuf") {
-            Encoding::Protobuf
-        } else {
-            Encoding::Json
-        };
         let mut resp = error(
-            enc,
+            declared_encoding(req.headers()),
             StatusCode::PAYLOAD_TOO_LARGE,
             RESOURCE_EXHAUSTED,
             format!(
@@ -1008,11 +989,39 @@ async fn declared_size(
     next.run(req).await
 }
 
+/// The encoding a request's content type names, for an answer given before its body is read.
+fn declared_encoding(headers: &HeaderMap) -> Encoding {
+    let protobuf = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("protobuf"));
+    if protobuf {
+        Encoding::Protobuf
+    } else {
+        Encoding::Json
+    }
+}
+
+/// While the writer is behind, a request is refused before its body is decoded: under a flood
+/// most requests are refused, and decoding each only to drop it would take the CPU the writer
+/// needs to catch up. (A request that arrives as the writer frees a slot is decoded, then taken
+/// or refused by [`Shared::accept`].)
+fn refused_early(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    if !shared.tx.is_full() {
+        return None;
+    }
+    shared.count.refused.fetch_add(1, Ordering::Relaxed);
+    Some(refused(declared_encoding(headers), Refusal::Busy))
+}
+
 async fn http_traces(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(busy) = refused_early(&shared, &headers) {
+        return busy;
+    }
     let (enc, req) = match decode::<ExportTraceServiceRequest>(&shared, &headers, &body) {
         Ok(x) => x,
         Err(r) => return r.response(),
@@ -1032,6 +1041,9 @@ async fn http_traces(
 }
 
 async fn http_logs(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(busy) = refused_early(&shared, &headers) {
+        return busy;
+    }
     let (enc, req) = match decode::<ExportLogsServiceRequest>(&shared, &headers, &body) {
         Ok(x) => x,
         Err(r) => return r.response(),
@@ -1179,7 +1191,15 @@ mod tests {
         let svc = Svc(Arc::clone(&shared));
         let grpc = rt.block_on(TraceService::export(&svc, tonic::Request::new(one_span())));
         assert_eq!(grpc.unwrap_err().code(), tonic::Code::Unavailable);
-        assert_eq!(shared.counters().refused, 2);
+        // Refused before its body is decoded: not even a malformed one costs a decode.
+        let garbage = rt.block_on(http_traces(
+            State(Arc::clone(&shared)),
+            headers.clone(),
+            Bytes::from_static(b"\xff\xff not protobuf"),
+        ));
+        assert_eq!(garbage.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shared.counters().refused, 3);
+        assert_eq!(shared.counters().malformed, 0);
         assert_eq!(shared.counters().spans, 0, "nothing counted as received");
         // Once the writer catches up, the retry goes through.
         rx.recv().unwrap();
