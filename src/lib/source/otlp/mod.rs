@@ -40,6 +40,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::event::{Event, Name};
 
@@ -538,17 +539,36 @@ impl tokio::io::AsyncWrite for TlsConn {
 }
 
 /// OTLP/gRPC's trace service, as served.
-fn trace_service(shared: &Arc<Shared>) -> TraceServiceServer<Svc> {
-    TraceServiceServer::new(Svc(Arc::clone(shared)))
+fn trace_service(shared: &Arc<Shared>) -> InterceptedService<TraceServiceServer<Svc>, WhenBusy> {
+    let server = TraceServiceServer::new(Svc(Arc::clone(shared)))
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(shared.max)
+        .max_decoding_message_size(shared.max);
+    InterceptedService::new(server, WhenBusy(Arc::clone(shared)))
 }
 
 /// OTLP/gRPC's logs service, as served.
-fn logs_service(shared: &Arc<Shared>) -> LogsServiceServer<Svc> {
-    LogsServiceServer::new(Svc(Arc::clone(shared)))
+fn logs_service(shared: &Arc<Shared>) -> InterceptedService<LogsServiceServer<Svc>, WhenBusy> {
+    let server = LogsServiceServer::new(Svc(Arc::clone(shared)))
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(shared.max)
+        .max_decoding_message_size(shared.max);
+    InterceptedService::new(server, WhenBusy(Arc::clone(shared)))
+}
+
+/// While the writer is behind, a gRPC call is refused (`UNAVAILABLE`) before its message is
+/// decoded, as an OTLP/HTTP request is ([`refused_early`]). A call without the token required
+/// goes on, to be refused as unauthenticated.
+#[derive(Clone)]
+struct WhenBusy(Arc<Shared>);
+
+impl tonic::service::Interceptor for WhenBusy {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+        if self.0.tx.is_full() && self.0.authorized(given) {
+            self.0.count.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(refusal_status(Refusal::Busy));
+        }
+        Ok(req)
+    }
 }
 
 /// OTLP/HTTP's routes, as served.
@@ -1198,7 +1218,21 @@ mod tests {
             Bytes::from_static(b"\xff\xff not protobuf"),
         ));
         assert_eq!(garbage.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(shared.counters().refused, 3);
+        // And over gRPC.
+        let call = http::Request::builder()
+            .method("POST")
+            .uri("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(Bytes::from_static(
+                b"\x00\x00\x00\x00\x05garbage",
+            )))
+            .unwrap();
+        let resp = rt
+            .block_on(tower::ServiceExt::oneshot(trace_service(&shared), call))
+            .unwrap();
+        assert_eq!(resp.headers()["grpc-status"], "14");
+        assert_eq!(shared.counters().refused, 4);
         assert_eq!(shared.counters().malformed, 0);
         assert_eq!(shared.counters().spans, 0, "nothing counted as received");
         // Once the writer catches up, the retry goes through.
