@@ -393,6 +393,55 @@ fn a_fault_lab_run_is_recorded_and_blamed_on_the_service_where_errors_originate(
     // The callers that failed after it are its impact, not other incidents.
     let services = first["impact"]["services"].to_string();
     assert!(services.contains("service/shop/checkout"), "{services}");
+    // The recorder kept its verdict beside the capture: what a whole read answers, so
+    // `correlate` answers from it at once, the same to the byte.
+    let capture = out.join("capture.tapio");
+    let kept = out.join("capture.tapio.verdict");
+    assert!(
+        kept.exists(),
+        "{}",
+        std::fs::read_to_string(out.join("record.log")).unwrap_or_default()
+    );
+    let failed = crate::support::recorder::events_of(&capture)
+        .into_iter()
+        .find(|e| {
+            e["kind"] == "span"
+                && e["data"]["status"] == "error"
+                && e["data"]["service"] == "payment"
+        })
+        .map(|e| e["data"]["trace_id"].as_str().unwrap().to_string())
+        .expect("a failed span");
+    let questions: [&[&str]; 4] = [
+        &["--service", "shop/payment", "-o", "json"],
+        &["--service", "shop/checkout", "--explain"],
+        &["--trace-id", &failed, "-o", "json"],
+        &["--trace-id", &failed, "--explain"],
+    ];
+    let ask = |q: &[&str], read: bool| {
+        let out = crate::support::recorder::tapio()
+            .arg("correlate")
+            .arg(&capture)
+            .args(q)
+            .args(read.then_some("--no-index"))
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    for q in questions {
+        let read = ask(q, true);
+        assert!(read.1.contains("shop/payment"), "{q:?}: {}", read.1);
+        assert_eq!(ask(q, false), read, "{q:?}");
+    }
+    // It is the kept verdict that answers: a word changed in it shows.
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(text.contains("errors originate in"));
+    std::fs::write(
+        &kept,
+        text.replace("errors originate in", "errors 0riginate in"),
+    )
+    .unwrap();
+    let (_, answer) = ask(questions[0], false);
+    assert!(answer.contains("errors 0riginate in"), "{answer}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::analysis::{RootKind, Severity, Verdict};
 use crate::capture::{self, Header, Kept, Layout, Output, Trailer, WriteOptions};
 use crate::detect;
 use crate::event::{Event, Ts};
-use crate::pipeline::{Change, Core, Sink, State};
+use crate::pipeline::{kept, Change, Core, Finished, Sink, State};
 use crate::source::logs::follow;
 use crate::source::{kernel, kube, otlp, Counters, Outlet, Source};
 
@@ -107,6 +107,9 @@ pub struct Summary {
     pub sources: Vec<Counters>,
     /// Every incident of the recording (with verdicts on).
     pub verdict: Option<Verdict>,
+    /// Where that verdict was kept beside the capture (a recording into one file), for
+    /// `correlate` to answer from; or why it could not be.
+    pub verdict_kept: Option<Result<std::path::PathBuf, String>>,
     /// The captures the flight recorder kept.
     pub kept: Vec<Kept>,
     /// What the publisher did (with --publish); what NATS did not take is in the spool.
@@ -311,7 +314,7 @@ pub fn run(
             Some(p) => Some(p.finish(Duration::from_secs(5))?),
             None => None,
         };
-        let verdict = match core {
+        let finished = match core {
             Some(c) => Some(
                 c.join()
                     .map_err(|_| Error::Source("the verdict stage panicked".into()))?,
@@ -339,12 +342,32 @@ pub fn run(
                 .unwrap_or(bytes_before_trailer),
             _ => bytes_before_trailer,
         };
+        // The core saw every event written, in the order written, and nothing else: over a
+        // recording into one file, its verdict is what a whole read of the file answers. Kept
+        // beside it, `correlate` answers from it at once. (Rotated files and rings are read in
+        // parts that the recording's verdict does not answer for.)
+        let verdict_kept = match (&opts.output, &finished, &opts.verdicts) {
+            (Layout::Single(p), Some(f), Some(cfg)) => Some(
+                kept::keep_verdict(
+                    std::slice::from_ref(p),
+                    cfg,
+                    f.events,
+                    f.detected.first_finding(),
+                    &f.verdict.incidents,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|k| k.ok_or_else(|| "no place beside the capture".to_string())),
+            ),
+            _ => None,
+        };
+        let verdict = finished.map(|f| f.verdict);
         Ok(Summary {
             trailer,
             bytes,
             elapsed: started.elapsed(),
             sources: counters,
             verdict,
+            verdict_kept,
             kept,
             publish,
         })
@@ -353,7 +376,7 @@ pub fn run(
 
 /// The core's thread: what was written, in order; when the node is quiet, time still goes on (at
 /// the writer's watermark), so that incidents close.
-fn core_stage(mut core: Core, rx: Receiver<Vec<Event>>, sink: &mut Sink<'_>) -> Verdict {
+fn core_stage(mut core: Core, rx: Receiver<Vec<Event>>, sink: &mut Sink<'_>) -> Finished {
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(batch) => core.feed(&batch, sink),
@@ -367,7 +390,7 @@ fn core_stage(mut core: Core, rx: Receiver<Vec<Event>>, sink: &mut Sink<'_>) -> 
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    core.finish(&[], sink).verdict
+    core.finish(&[], sink)
 }
 
 fn drain(rx: &Receiver<String>) -> Vec<String> {

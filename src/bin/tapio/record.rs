@@ -611,6 +611,12 @@ fn closing(args: &Args, summary: &record::Summary) {
         for k in &summary.kept {
             say!("{}", kept_line(k));
         }
+        if let Some(Ok(path)) = &summary.verdict_kept {
+            say!(
+                "tapio: kept the verdict in {} (`tapio correlate` answers from it at once)",
+                path.display()
+            );
+        }
         for c in &summary.sources {
             match c {
                 Counters::Kernel(_) => {}
@@ -636,6 +642,9 @@ fn closing(args: &Args, summary: &record::Summary) {
                 }
             }
         }
+    }
+    if let Some(Err(e)) = &summary.verdict_kept {
+        say!("tapio: warning: the verdict was not kept beside the capture: {e}");
     }
     // What each source lost, said by the source that lost it.
     let kernel_dropped: u64 = summary

@@ -103,25 +103,41 @@ pub fn keep(
     opts: &Options,
     outcome: &Outcome,
 ) -> Result<Option<PathBuf>, KeepError> {
-    let Some(path) = path(paths) else {
-        return Ok(None);
-    };
     if let Some((p, w)) = outcome.warnings.first() {
         return Err(KeepError::Damaged {
             path: p.clone(),
             warning: w.to_string(),
         });
     }
-    let (key, names) = key(paths, opts)?;
+    keep_verdict(
+        paths,
+        &opts.detect,
+        outcome.events,
+        outcome.detected.first_finding(),
+        &outcome.verdict.incidents,
+    )
+}
+
+/// Keeps beside `paths` a verdict computed with `detect` over every event they hold (`events`
+/// of them), in order: a whole read's, or the recorder's own over what it wrote.
+pub fn keep_verdict(
+    paths: &[PathBuf],
+    detect: &crate::detect::Config,
+    events: u64,
+    first_finding: Ts,
+    incidents: &[Incident],
+) -> Result<Option<PathBuf>, KeepError> {
+    let Some(path) = path(paths) else {
+        return Ok(None);
+    };
+    let (key, names) = key(paths, detect)?;
     let stored = Stored {
         magic: MAGIC.into(),
         key,
         names,
-        events: outcome.events,
-        first_finding: outcome.detected.first_finding(),
-        incidents: outcome
-            .verdict
-            .incidents
+        events,
+        first_finding,
+        incidents: incidents
             .iter()
             .map(|i| StoredIncident {
                 incident: Cow::Borrowed(i),
@@ -174,7 +190,7 @@ pub fn load(
             return Ok(None);
         }
     };
-    if head.magic != MAGIC || head.key != key(paths, opts)?.0 {
+    if head.magic != MAGIC || head.key != key(paths, &opts.detect)?.0 {
         return Ok(None);
     }
     let stored: Stored = match serde_json::from_slice(&bytes) {
@@ -202,7 +218,7 @@ pub fn load(
 }
 
 /// The key of a verdict of `paths`, and the captures' names in its order.
-fn key(paths: &[PathBuf], opts: &Options) -> Result<(Key, Vec<String>), Error> {
+fn key(paths: &[PathBuf], detect: &crate::detect::Config) -> Result<(Key, Vec<String>), Error> {
     let mut captures = paths
         .iter()
         .map(|p| Ok((capture(p)?, p)))
@@ -219,10 +235,7 @@ fn key(paths: &[PathBuf], opts: &Options) -> Result<(Key, Vec<String>), Error> {
     let key = Key {
         tapio: env!("CARGO_PKG_VERSION").into(),
         build: build(),
-        config: format!(
-            "{:08x}",
-            crc32fast::hash(format!("{:?}", opts.detect).as_bytes())
-        ),
+        config: format!("{:08x}", crc32fast::hash(format!("{detect:?}").as_bytes())),
         captures: captures.into_iter().map(|(c, _)| c).collect(),
     };
     Ok((key, names))
