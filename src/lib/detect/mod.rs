@@ -364,6 +364,7 @@ impl Detector {
     pub fn observe(&mut self, e: &Event) {
         self.last_ts = self.last_ts.max(e.ts);
         self.service_tick(e.ts);
+        self.spans_tick(e.ts);
         // A workload's own change decides for itself (it may say why it is stuck).
         if !self.short.is_empty() && !matches!(e.body, Body::Kube(Kube::Object(_))) {
             self.rollouts_due(e.ts);
@@ -420,6 +421,7 @@ impl Detector {
 
     /// Ends the stream: closes open bursts and span aggregates.
     pub fn finish(mut self) -> Detected {
+        self.release_waiting_spans();
         self.finish_services();
         // States that never recovered last to the end of the evidence.
         for (&(kind, _, _), &i) in &self.open {

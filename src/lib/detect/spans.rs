@@ -11,8 +11,13 @@
 //! minute, the minutes that were not themselves anomalous make its background rate, and an error
 //! span counts only while its minute has more errors so far than that rate explains (a Poisson
 //! tail under one in a million), and with it, when the minute crosses that line, as many of the
-//! minute's latest errors as it has over the expected count: a burst is found some errors in. A service without that background yet
-//! (a short capture, or one that starts mid-incident) has every error span count.
+//! minute's latest errors as it has over the expected count: a burst is found some errors in.
+//!
+//! A service without that background yet (a short capture, one that starts mid-incident, a
+//! recording's first five minutes) is judged the same way against a prior rate of 1 % failing
+//! requests, which a healthy service's background rarely exceeds: a steady half percent is no
+//! incident there, an outage is one at once. That needs a busy service (100 spans in its first
+//! minute; its first errors wait to know); a quieter one has every error span count.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -36,6 +41,13 @@ const MIN_BACKGROUND_MINUTES: usize = 5;
 const MIN_BACKGROUND_SPANS: u64 = 1_000;
 /// Uncounted error spans of a minute kept, to count with the burst that they turn out to begin.
 const MAX_PENDING: usize = 64;
+/// Until a busy service's own background is known, its errors are judged against this rate of
+/// failing requests, which a healthy service's background rarely exceeds: a steady 0.5 % is
+/// then no incident in a capture's first minutes, and an outage the capture starts in still is.
+const PRIOR_RATE: f64 = 0.01;
+/// Spans a service must send in its first minute to be busy (judged by [`PRIOR_RATE`]); a
+/// quieter one has every error count until its own background is known.
+const PRIOR_MIN_SPANS: u64 = 100;
 
 #[derive(Default)]
 pub(crate) struct Traces {
@@ -54,6 +66,8 @@ pub(crate) struct Traces {
     services: rustc_hash::FxHashMap<Name, Vec<Arc<Entity>>>,
     /// How many entities `services` holds.
     remembered: usize,
+    /// The minute of event time [`Detector::spans_tick`] last ran for.
+    ticked: u64,
 }
 
 /// Services remembered by [`Traces::service`]; past this many (a stream of made-up names) the
@@ -100,20 +114,29 @@ struct Background {
     /// Errors of the current minute counted, and the latest of those not counted (bounded).
     counted: u64,
     pending: VecDeque<Event>,
+    /// Whether the service is busy enough to be judged by [`PRIOR_RATE`] while it has no
+    /// background: not known yet (`None`) in its first minute before [`PRIOR_MIN_SPANS`], its
+    /// errors waiting in `pending` meanwhile.
+    busy: Option<bool>,
+    /// The current minute is judged by [`PRIOR_RATE`]: it joins the background however it went
+    /// (the prior decides what is found in a service's first minutes, not what its background
+    /// is — a service that always fails 3 % has that background after five minutes).
+    by_prior: bool,
     /// (spans, errors) of recent minutes that were not anomalous, oldest first.
     history: VecDeque<(u64, u64)>,
 }
 
 impl Background {
-    /// Counts a span `e` that started in `minute`. An error span that counts, with the error
-    /// spans of the minute before it that count with it, oldest first: a burst is found some
-    /// errors into it, and those are its errors too — as many of the latest as the minute has
-    /// over its expected background. `None` for an error of the background, or a success. A span
-    /// that started in an earlier minute than the current one (spans come in the order they
-    /// ended) counts in the current one.
-    fn count(&mut self, minute: u64, e: &Event, error: bool) -> Option<Vec<Event>> {
+    /// Counts a span `e` that started in `minute`. The error spans that count, oldest first: when
+    /// this one counts, the error spans of the minute before it that count with it, and it
+    /// (last) — a burst is found some errors into it, and those are its errors too, as many of
+    /// the latest as the minute has over its expected background. Empty for a success or an
+    /// error of the background. A span that started in an earlier minute than the current one
+    /// (spans come in the order they ended) counts in the current one.
+    fn count(&mut self, minute: u64, e: &Event, error: bool) -> Vec<Event> {
+        let mut out = self.tick(minute);
         if minute > self.minute {
-            if self.spans > 0 && !self.anomalous {
+            if self.spans > 0 && (!self.anomalous || self.by_prior) {
                 if self.history.len() == BACKGROUND_MINUTES {
                     self.history.pop_front();
                 }
@@ -122,33 +145,93 @@ impl Background {
             (self.minute, self.spans, self.errors) = (minute, 0, 0);
             (self.anomalous, self.counted) = (false, 0);
             self.pending.clear();
+            self.by_prior = self.rate().is_none() && self.busy == Some(true);
         }
         self.spans += 1;
-        if !error {
-            return None;
+        self.errors += u64::from(error);
+        let became_busy = self.busy.is_none() && self.spans >= PRIOR_MIN_SPANS;
+        if became_busy {
+            self.busy = Some(true);
+            self.by_prior = self.rate().is_none();
         }
-        self.errors += 1;
-        // Without a background every error counts, and the minute still helps make one.
-        let Some(rate) = self.rate() else {
-            return Some(Vec::new());
+        let (rate, prior) = match (self.rate(), self.busy) {
+            (Some(rate), _) => (rate, false),
+            (None, Some(true)) => (PRIOR_RATE, true),
+            // A quiet service without a background: every error counts.
+            (None, Some(false)) => {
+                if error {
+                    out.push(e.clone());
+                }
+                return out;
+            }
+            // Not known yet whether it is busy: its errors wait.
+            (None, None) => {
+                if error {
+                    self.hold(e);
+                }
+                return out;
+            }
         };
+        if !error && !became_busy {
+            return out;
+        }
         // An error counts while the minute's errors so far are more than chance: a burst's, and
         // not the background's that follow it in the same minute. A minute that had a burst
-        // stays out of the background.
+        // stays out of the background. (A service just found busy: its first minute's errors so
+        // far are judged at once.)
         let expected = self.spans as f64 * rate;
         if !unlikely(self.errors, expected) {
-            if self.pending.len() == MAX_PENDING {
-                self.pending.pop_front();
+            if error {
+                self.hold(e);
             }
-            self.pending.push_back(e.clone());
-            return None;
+            return out;
         }
         self.anomalous = true;
-        let over = (self.errors as f64 - expected.ceil()).max(0.0) as u64;
-        let earlier = (over.saturating_sub(self.counted + 1) as usize).min(self.pending.len());
-        let earlier: Vec<Event> = self.pending.drain(self.pending.len() - earlier..).collect();
-        self.counted += earlier.len() as u64 + 1;
-        Some(earlier)
+        // The errors a background would have had are not the outage's: as many as expected (at
+        // least one). By the prior, no background is known (it may have none): all of them
+        // count, as they did before the prior judged.
+        let background = if prior { 0.0 } else { expected.ceil() };
+        let over = (self.errors as f64 - background).max(0.0) as u64;
+        let this = u64::from(error);
+        let earlier = (over.saturating_sub(self.counted + this) as usize).min(self.pending.len());
+        out.extend(self.pending.drain(self.pending.len() - earlier..));
+        self.counted += earlier as u64 + this;
+        if error {
+            out.push(e.clone());
+        }
+        out
+    }
+
+    /// An error span not counted (yet): the latest are kept, to count with what they begin (all
+    /// of them while it is not known whether the service is busy: fewer than
+    /// [`PRIOR_MIN_SPANS`]).
+    fn hold(&mut self, e: &Event) {
+        let most = match self.busy {
+            None => PRIOR_MIN_SPANS as usize,
+            Some(_) => MAX_PENDING,
+        };
+        while self.pending.len() >= most {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(e.clone());
+    }
+
+    /// Time went on to `minute`: a service whose first minute ended before it was found busy is
+    /// a quiet one, and the errors that waited count (even if it sends nothing more).
+    fn tick(&mut self, minute: u64) -> Vec<Event> {
+        if self.busy.is_none() && self.spans > 0 && minute > self.minute {
+            self.busy = Some(false);
+            return self.pending.drain(..).collect();
+        }
+        Vec::new()
+    }
+
+    /// The end of the stream: errors still waiting to know whether the service is busy count.
+    fn release(&mut self) -> Vec<Event> {
+        match self.busy {
+            None => self.pending.drain(..).collect(),
+            Some(_) => Vec::new(),
+        }
     }
 
     /// The error rate of the recent ordinary minutes, once there are enough of them.
@@ -218,13 +301,10 @@ impl Detector {
             .entry_ref(&*entity)
             .or_default()
             .count(minute, e, s.is_error());
-        if let Some(earlier) = counts {
-            for p in &earlier {
-                if let Body::Span(ps) = &p.body {
-                    self.error_span(p, ps, &entity);
-                }
+        for p in &counts {
+            if let Body::Span(ps) = &p.body {
+                self.error_span(p, ps, &entity);
             }
-            self.error_span(e, s, &entity);
         }
         if s.duration_ns() > self.cfg.slow_span_ns && s.parent_span_id.is_none() {
             let ms = s.duration_ns() / 1_000_000;
@@ -397,6 +477,49 @@ impl Detector {
         self.cause_from_text(e, &entity, e.ts, cause, &said, base);
     }
 
+    /// Once a minute of event time: the errors of services still in their first minute when it
+    /// ended count (a service that failed at once and then sent nothing more is not held until
+    /// the end of the stream).
+    pub(crate) fn spans_tick(&mut self, now: Ts) {
+        let minute = now.0 / MINUTE_NS;
+        if minute <= self.spans.ticked {
+            return;
+        }
+        self.spans.ticked = minute;
+        let released = self
+            .spans
+            .background
+            .iter_mut()
+            .flat_map(|(entity, b)| b.tick(minute).into_iter().map(|e| (entity.clone(), e)))
+            .collect();
+        self.count_released(released);
+    }
+
+    /// The end of the stream: errors still waiting to know whether their service is busy count.
+    pub(crate) fn release_waiting_spans(&mut self) {
+        let released = self
+            .spans
+            .background
+            .iter_mut()
+            .flat_map(|(entity, b)| b.release().into_iter().map(|e| (entity.clone(), e)))
+            .collect();
+        self.count_released(released);
+    }
+
+    /// Error spans of several services that count, in the stream's order whatever order the
+    /// services are kept in.
+    fn count_released(&mut self, mut released: Vec<(Entity, Event)>) {
+        if released.is_empty() {
+            return;
+        }
+        released.sort_by(|(a, x), (b, y)| (x.ts, x.seq, a).cmp(&(y.ts, y.seq, b)));
+        for (entity, p) in &released {
+            if let Body::Span(ps) = &p.body {
+                self.error_span(p, ps, entity);
+            }
+        }
+    }
+
     /// Counts, for each error finding, the spans of its service in its minutes.
     pub(crate) fn finish_spans(&mut self) {
         let traces = std::mem::take(&mut self.spans.error_traces);
@@ -549,13 +672,10 @@ mod tests {
             n % 200 == 7 || (m == 40 && n % 5 == 0)
         });
         let found = error_findings(d);
-        // The first minutes count, before the background is known; then only minute 40.
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(
-            found[0].1 < t0 + (MIN_BACKGROUND_MINUTES as u64 + 1) * MINUTE_NS,
-            "{found:?}"
-        );
-        let (start, end, failed) = found[1];
+        // The first minutes, before its own background is known, are judged by the prior rate:
+        // half a percent is below it. Only minute 40 is found.
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (start, end, failed) = found[0];
         assert!(
             start >= t0 + 40 * MINUTE_NS && end < t0 + 41 * MINUTE_NS,
             "{found:?}"
@@ -585,13 +705,72 @@ mod tests {
         assert!((35..=80).contains(&failed), "{failed}");
     }
 
+    /// A capture that starts in an outage: the first minutes are judged by the prior rate, and
+    /// the outage found at once, with its failures over it.
     #[test]
-    fn without_a_background_every_error_counts() {
+    fn an_outage_in_the_first_minutes_is_found_by_the_prior_rate() {
         let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
         let mut d = Detector::new(Config::default());
-        // Three minutes: too short to know a background; one failure.
-        requests(&mut d, t0, 3, 2_000, |m, n| m == 1 && n == 3);
+        // Half a percent of 1,000 requests a minute fail for half an hour; in minute 1, one in
+        // four more (255 failures).
+        requests(&mut d, t0, 30, 1_000, |m, n| {
+            n % 200 == 7 || (m == 1 && n % 4 == 0)
+        });
+        let found = error_findings(d);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (start, end, failed) = found[0];
+        assert!(
+            start >= t0 + MINUTE_NS && end < t0 + 2 * MINUTE_NS,
+            "{found:?}"
+        );
+        assert!((200..=255).contains(&failed), "{failed}");
+        // A service that always fails 3 %: its first minutes are found (above the prior), then
+        // they are its background, as its own rate says.
+        let mut d = Detector::new(Config::default());
+        requests(&mut d, t0, 30, 1_000, |_, n| n % 33 == 7);
+        let found = error_findings(d);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1 < t0 + 6 * MINUTE_NS, "{found:?}");
+    }
+
+    /// A service that sends fewer than 100 spans in its first minute is quiet: every error
+    /// counts until its own background is known — once its first minute is over, even if it
+    /// sends nothing more, as event time goes on.
+    #[test]
+    fn a_quiet_services_errors_count_once_its_first_minute_is_over() {
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
+        let mut d = Detector::new(Config::default());
+        let span = |n: u64, at: u64, error: bool, service: &str| {
+            let mut s = root(n, Ts(at), error);
+            s.service = service.into();
+            Event::new(Ts(at), "n", crate::event::Source::Otlp, s)
+        };
+        for n in 0..40 {
+            d.observe(&span(n + 1, t0 + n * 1_000_000_000, n % 2 == 0, "checkout"));
+        }
+        let errors = |d: &Detector| {
+            d.findings
+                .iter()
+                .filter(|f| f.kind == FindingKind::ErrorSpans)
+                .map(|f| f.facts.failed_requests)
+                .collect::<Vec<_>>()
+        };
+        assert!(errors(&d).is_empty(), "waiting to know whether it is busy");
+        d.observe(&span(100, t0 + MINUTE_NS + 1, false, "cart"));
+        assert_eq!(errors(&d), [20]);
+    }
+
+    #[test]
+    fn without_a_background_a_quiet_services_errors_count_and_a_busy_ones_by_the_prior() {
+        let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC / MINUTE_NS * MINUTE_NS;
+        let mut d = Detector::new(Config::default());
+        // Three minutes of a quiet service: too short to know a background; one failure.
+        requests(&mut d, t0, 3, 50, |m, n| m == 1 && n == 3);
         assert_eq!(error_findings(d).len(), 1);
+        // A busy one: one failure in 6,000 requests is below the prior rate.
+        let mut d = Detector::new(Config::default());
+        requests(&mut d, t0, 3, 2_000, |m, n| m == 1 && n == 3);
+        assert_eq!(error_findings(d).len(), 0);
         // An hour without failures, then one: a service that never fails, failing.
         let mut d = Detector::new(Config::default());
         requests(&mut d, t0, 60, 500, |m, n| m == 50 && n == 3);
