@@ -486,29 +486,23 @@ impl Detector {
             return;
         }
         self.spans.ticked = minute;
-        let released = self
-            .spans
-            .background
-            .iter_mut()
-            .flat_map(|(entity, b)| b.tick(minute).into_iter().map(|e| (entity.clone(), e)))
-            .collect();
-        self.count_released(released);
+        self.count_released(|b| b.tick(minute));
     }
 
     /// The end of the stream: errors still waiting to know whether their service is busy count.
     pub(crate) fn release_waiting_spans(&mut self) {
-        let released = self
+        self.count_released(Background::release);
+    }
+
+    /// The error spans that `take` releases from each service's background count, in the
+    /// stream's order whatever order the services are kept in.
+    fn count_released(&mut self, mut take: impl FnMut(&mut Background) -> Vec<Event>) {
+        let mut released: Vec<(Entity, Event)> = self
             .spans
             .background
             .iter_mut()
-            .flat_map(|(entity, b)| b.release().into_iter().map(|e| (entity.clone(), e)))
+            .flat_map(|(entity, b)| take(b).into_iter().map(|e| (entity.clone(), e)))
             .collect();
-        self.count_released(released);
-    }
-
-    /// Error spans of several services that count, in the stream's order whatever order the
-    /// services are kept in.
-    fn count_released(&mut self, mut released: Vec<(Entity, Event)>) {
         if released.is_empty() {
             return;
         }

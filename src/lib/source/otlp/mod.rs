@@ -141,6 +141,17 @@ enum Refusal {
 }
 
 impl Shared {
+    /// Whether the writer is behind now: a request is then refused (and counted so) before its
+    /// body is decoded — under a flood most are, and decoding each only to drop it would take
+    /// the CPU the writer needs to catch up.
+    fn behind(&self) -> bool {
+        let full = self.tx.is_full();
+        if full {
+            self.count.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        full
+    }
+
     fn accept(&self, events: Vec<Event>) -> Result<(), Refusal> {
         if events.is_empty() {
             return Ok(());
@@ -563,8 +574,7 @@ struct WhenBusy(Arc<Shared>);
 impl tonic::service::Interceptor for WhenBusy {
     fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let given = req.metadata().get("authorization").map(|v| v.as_bytes());
-        if self.0.tx.is_full() && self.0.authorized(given) {
-            self.0.count.refused.fetch_add(1, Ordering::Relaxed);
+        if self.0.authorized(given) && self.0.behind() {
             return Err(refusal_status(Refusal::Busy));
         }
         Ok(req)
@@ -1022,16 +1032,13 @@ fn declared_encoding(headers: &HeaderMap) -> Encoding {
     }
 }
 
-/// While the writer is behind, a request is refused before its body is decoded: under a flood
-/// most requests are refused, and decoding each only to drop it would take the CPU the writer
-/// needs to catch up. (A request that arrives as the writer frees a slot is decoded, then taken
-/// or refused by [`Shared::accept`].)
+/// While the writer is behind ([`Shared::behind`]), a request is refused before its body is
+/// decoded. (One that arrives as the writer frees a slot is decoded, then taken or refused by
+/// [`Shared::accept`].)
 fn refused_early(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    if !shared.tx.is_full() {
-        return None;
-    }
-    shared.count.refused.fetch_add(1, Ordering::Relaxed);
-    Some(refused(declared_encoding(headers), Refusal::Busy))
+    shared
+        .behind()
+        .then(|| refused(declared_encoding(headers), Refusal::Busy))
 }
 
 async fn http_traces(
