@@ -308,7 +308,7 @@ impl<'a> Bytes<'a> {
     fn name(&mut self, names: &mut Vec<Name>) -> Result<Name, postcard::Error> {
         match self.varint_u32()? {
             0 => {
-                let name = Name::from(self.str()?);
+                let name = Name::interned(self.str()?);
                 names.push(name.clone());
                 Ok(name)
             }

@@ -281,11 +281,14 @@ const MINUTE_NS: u64 = 60 * Ts::NANOS_PER_SEC;
 
 impl Detector {
     pub(crate) fn span(&mut self, e: &Event, s: &Span) {
+        // Read once: the attributes are searched for the HTTP status.
+        let http_status = s.http_status();
+        let error = crate::event::span_is_error(s.status, http_status);
         if s.parent_span_id.is_none() {
-            self.remember_root(s);
+            self.remember_root(s, error);
         }
         let entity = self.spans.service(s);
-        self.service_span(e, s, &entity);
+        self.service_span(e, s, &entity, error, http_status);
         let minute = s.start.0 / MINUTE_NS;
         // By service first: the entity is copied once, not for every span.
         *self
@@ -300,7 +303,7 @@ impl Detector {
             .background
             .entry_ref(&*entity)
             .or_default()
-            .count(minute, e, s.is_error());
+            .count(minute, e, error);
         for p in &counts {
             if let Body::Span(ps) = &p.body {
                 self.error_span(p, ps, &entity);
@@ -388,7 +391,7 @@ impl Detector {
     /// Remembers a failed root (a request that failed for its user) for `ROOT_MEMORY_NS`, and at
     /// most `MAX_FAILED_ROOTS` of them: only the failed ones matter, so a flood of successful
     /// requests costs nothing.
-    fn remember_root(&mut self, s: &Span) {
+    fn remember_root(&mut self, s: &Span, error: bool) {
         let roots = &mut self.spans;
         while let Some(&(t, id)) = roots.roots.front() {
             if s.start.saturating_sub(t) <= ROOT_MEMORY_NS && roots.roots.len() < MAX_FAILED_ROOTS {
@@ -397,7 +400,7 @@ impl Detector {
             roots.roots.pop_front();
             roots.failed_roots.remove(&id);
         }
-        if s.is_error() && roots.failed_roots.insert(s.trace_id) {
+        if error && roots.failed_roots.insert(s.trace_id) {
             roots.roots.push_back((s.start, s.trace_id));
         }
     }
@@ -794,12 +797,14 @@ mod tests {
         let t0 = 1_773_482_400 * Ts::NANOS_PER_SEC;
         // A flood of successful requests costs nothing.
         for n in 1..=10_000 {
-            d.remember_root(&root(n, Ts(t0 + n), false));
+            let r = root(n, Ts(t0 + n), false);
+            d.remember_root(&r, r.is_error());
         }
         assert_eq!((d.spans.roots.len(), d.spans.failed_roots.len()), (0, 0));
         // Failed ones are remembered, up to the cap: the oldest go first.
         for n in 1..=MAX_FAILED_ROOTS as u64 + 10 {
-            d.remember_root(&root(n, Ts(t0 + n), true));
+            let r = root(n, Ts(t0 + n), true);
+            d.remember_root(&r, r.is_error());
         }
         assert_eq!(d.spans.failed_roots.len(), MAX_FAILED_ROOTS);
         assert!(!d
@@ -811,11 +816,12 @@ mod tests {
             .failed_roots
             .contains(&root(MAX_FAILED_ROOTS as u64 + 10, Ts(t0), true).trace_id));
         // And for ten minutes of event time.
-        d.remember_root(&root(
+        let r = root(
             0,
             Ts(t0 + ROOT_MEMORY_NS + MAX_FAILED_ROOTS as u64 + 11),
             false,
-        ));
+        );
+        d.remember_root(&r, r.is_error());
         assert_eq!(d.spans.failed_roots.len(), 0);
     }
 }

@@ -36,7 +36,8 @@ pub use self::meta::{Meta, Span as TimeRange};
 pub(crate) use self::name::with_names;
 pub use self::name::{with_decoder, with_encoder, EncodeTable, Name};
 pub use self::span::{
-    find, AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
+    find, is_error as span_is_error, AttrValue, Attribute, Span, SpanEvent, SpanId, SpanKind,
+    StatusCode, TraceId,
 };
 pub use self::time::Ts;
 

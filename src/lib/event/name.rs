@@ -11,64 +11,240 @@
 
 use std::borrow::Borrow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::Arc;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An immutable, cheaply cloned string.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(Arc<str>);
+/// An immutable, cheaply cloned string: shared (`Arc<str>`), or interned for the life of the
+/// process ([`Name::interned`]), when a copy costs nothing at all — no reference count to keep
+/// in step across the threads an event passes through.
+pub struct Name {
+    /// The first byte of the string: of an `Arc<str>`'s data, or of an interned string.
+    ptr: NonNull<u8>,
+    /// The string's length; the top bit set when it is interned (a string is never longer than
+    /// `isize::MAX` bytes, so the bit is free).
+    len: usize,
+}
+
+/// Set in [`Name::len`] for an interned name.
+const INTERNED: usize = 1 << (usize::BITS - 1);
+
+// SAFETY: a `Name` is an `Arc<str>` or a `&'static str`, both `Send` and `Sync`.
+unsafe impl Send for Name {}
+unsafe impl Sync for Name {}
 
 impl Name {
+    #[inline]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // SAFETY: `ptr` and the length are those of a live `str`: an interned one lives for the
+        // process, a shared one as long as this `Name` holds its count.
+        unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                self.ptr.as_ptr(),
+                self.len & !INTERNED,
+            ))
+        }
+    }
+
+    fn from_static(s: &'static str) -> Name {
+        Name {
+            // A `&str`'s pointer is never null (dangling but aligned when empty).
+            ptr: NonNull::from(s.as_bytes()).cast(),
+            len: s.len() | INTERNED,
+        }
+    }
+
+    fn is_interned(&self) -> bool {
+        self.len & INTERNED != 0
+    }
+
+    /// The `Arc<str>` a shared name holds, as `Arc::into_raw` gave it.
+    fn shared_ptr(&self) -> *const str {
+        std::ptr::slice_from_raw_parts(self.ptr.as_ptr().cast_const(), self.len) as *const str
+    }
+
+    /// `s` interned: the same string for every call with the same text, kept until the process
+    /// ends. For the names that recur through a whole capture (nodes, commands, executables,
+    /// cgroups, attribute keys, services): the capture decoder interns each name of a block's
+    /// table. The interned text is bounded ([`INTERN_BUDGET`] bytes, strings up to
+    /// [`INTERN_MAX`]); past that, a shared copy is made as [`Name::from`] does.
+    pub fn interned(s: &str) -> Name {
+        if s.len() > INTERN_MAX {
+            return Name::from(s);
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        match pool.get(s) {
+            Some(t) => Name::from_static(t),
+            None => Name::from(s),
+        }
+    }
+}
+
+/// The most text [`Name::interned`] keeps: a capture of many thousands of pods' cgroups, commands
+/// and executables uses a small part of it.
+pub const INTERN_BUDGET: usize = 16 << 20;
+
+/// The longest string [`Name::interned`] keeps.
+pub const INTERN_MAX: usize = 1024;
+
+/// How much interned text is kept in one allocation.
+const POOL_CHUNK: usize = 64 << 10;
+
+static POOL: Mutex<Pool> = Mutex::new(Pool::new(INTERN_BUDGET));
+
+/// The interned strings, copied into chunks that are never freed.
+struct Pool {
+    set: Option<HashSet<&'static str>>,
+    /// The rest of the current chunk.
+    free: &'static mut [u8],
+    /// Bytes taken from the budget (whole chunks).
+    used: usize,
+    budget: usize,
+}
+
+impl Pool {
+    const fn new(budget: usize) -> Pool {
+        Pool {
+            set: None,
+            free: &mut [],
+            used: 0,
+            budget,
+        }
+    }
+
+    /// `s` if interned, else interned now if the budget allows.
+    fn get(&mut self, s: &str) -> Option<&'static str> {
+        let set = self.set.get_or_insert_with(HashSet::new);
+        if let Some(&t) = set.get(s) {
+            return Some(t);
+        }
+        if self.free.len() < s.len() {
+            if self.used + POOL_CHUNK > self.budget {
+                return None;
+            }
+            self.used += POOL_CHUNK;
+            self.free = Box::leak(vec![0u8; POOL_CHUNK].into_boxed_slice());
+        }
+        let (head, rest) = std::mem::take(&mut self.free).split_at_mut(s.len());
+        self.free = rest;
+        head.copy_from_slice(s.as_bytes());
+        let t: &'static str = std::str::from_utf8(head).ok()?;
+        set.insert(t);
+        Some(t)
+    }
+}
+
+impl Clone for Name {
+    #[inline]
+    fn clone(&self) -> Name {
+        if !self.is_interned() {
+            // SAFETY: a shared name holds one count of the `Arc<str>` it was made from.
+            unsafe { Arc::increment_strong_count(self.shared_ptr()) };
+        }
+        Name {
+            ptr: self.ptr,
+            len: self.len,
+        }
+    }
+}
+
+impl Drop for Name {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.is_interned() {
+            // SAFETY: gives back the count this name holds; the pointer is `Arc::into_raw`'s.
+            unsafe { Arc::decrement_strong_count(self.shared_ptr()) };
+        }
+    }
+}
+
+impl Default for Name {
+    fn default() -> Name {
+        Name::from_static("")
+    }
+}
+
+impl PartialEq for Name {
+    #[inline]
+    fn eq(&self, other: &Name) -> bool {
+        (self.ptr == other.ptr && self.len == other.len) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl Hash for Name {
+    /// As the string hashes: a `Name` is looked up in maps by `&str` ([`Borrow`]).
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
 impl Deref for Name {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for Name {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Name {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
-        Name(Arc::from(s))
+        Name::from(Arc::<str>::from(s))
     }
 }
 
 impl From<String> for Name {
     fn from(s: String) -> Name {
-        Name(Arc::from(s))
+        Name::from(Arc::<str>::from(s))
     }
 }
 
 impl From<&String> for Name {
     fn from(s: &String) -> Name {
-        Name(Arc::from(s.as_str()))
+        Name::from(s.as_str())
     }
 }
 
 impl From<Arc<str>> for Name {
     fn from(s: Arc<str>) -> Name {
-        Name(s)
+        let len = s.len();
+        let ptr = Arc::into_raw(s) as *const u8 as *mut u8;
+        Name {
+            // SAFETY: `Arc::into_raw` never gives a null pointer.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            len,
+        }
     }
 }
 
@@ -80,25 +256,25 @@ impl From<&Name> for Name {
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -190,7 +366,7 @@ pub(crate) fn with_names<R>(names: &mut Vec<Name>, f: impl FnOnce() -> R) -> R {
 impl Serialize for Name {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            return s.serialize_str(&self.0);
+            return s.serialize_str(self.as_str());
         }
         let id = ENCODER.with(|c| {
             let mut c = c.borrow_mut();
@@ -204,7 +380,7 @@ impl Serialize for Name {
         });
         match id {
             Some(Some(id)) => Wire::Ref(id).serialize(s),
-            _ => Wire::New(&self.0).serialize(s),
+            _ => Wire::New(self.as_str()).serialize(s),
         }
     }
 }
@@ -216,7 +392,7 @@ impl<'de> Deserialize<'de> for Name {
         }
         match Wire::deserialize(d)? {
             Wire::New(s) => {
-                let name = Name::from(s);
+                let name = Name::interned(s);
                 DECODER.with(|c| {
                     if let Some(dec) = c.borrow_mut().as_mut() {
                         dec.names.push(name.clone());
@@ -270,6 +446,68 @@ pub(crate) mod plain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interned_and_shared_names_are_the_same_strings() {
+        let a = Name::interned("/kubepods/burstable/pod-a/c1");
+        let b = Name::interned(&String::from("/kubepods/burstable/pod-a/c1"));
+        let c = Name::from("/kubepods/burstable/pod-a/c1");
+        assert!(a.is_interned() && !c.is_interned());
+        // One copy of the text, whoever asks.
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert_eq!(a, c);
+        assert_eq!(c, a);
+        assert_eq!(a.cmp(&c), std::cmp::Ordering::Equal);
+        let (java, sh) = (Name::interned("java"), Name::from("sh"));
+        assert!(java < sh);
+        // Found in a map by its text, whichever kind it is.
+        let set: HashSet<Name> = [a.clone(), Name::from("sh")].into_iter().collect();
+        assert!(set.contains("/kubepods/burstable/pod-a/c1") && set.contains(&c));
+        assert!(set.contains(&Name::interned("sh")));
+        assert_eq!(format!("{a} {a:?}"), format!("{c} {c:?}"));
+        assert_eq!(Name::default(), "");
+        assert_eq!(Name::interned(""), Name::from(""));
+        // Too long to keep: shared instead.
+        let long = "x".repeat(INTERN_MAX + 1);
+        assert!(!Name::interned(&long).is_interned());
+        assert_eq!(Name::interned(&long), long.as_str());
+    }
+
+    #[test]
+    fn a_shared_name_keeps_its_count_across_clones_and_threads() {
+        let arc: Arc<str> = Arc::from("checkout");
+        let name = Name::from(arc.clone());
+        assert_eq!(Arc::strong_count(&arc), 2);
+        let copies: Vec<Name> = (0..10).map(|_| name.clone()).collect();
+        assert_eq!(Arc::strong_count(&arc), 12);
+        let joined = std::thread::spawn(move || {
+            let n = copies.len();
+            drop(copies);
+            n
+        });
+        assert_eq!(joined.join().unwrap(), 10);
+        assert_eq!(Arc::strong_count(&arc), 2);
+        drop(name);
+        assert_eq!(Arc::strong_count(&arc), 1);
+        // An interned name has no count to keep: copies are free and outlive nothing.
+        let i = Name::interned("checkout");
+        let copy = i.clone();
+        drop(i);
+        assert_eq!(copy, "checkout");
+    }
+
+    #[test]
+    fn the_pool_stops_at_its_budget() {
+        let mut pool = Pool::new(2 * POOL_CHUNK);
+        let text = |i: usize| format!("{i:01000}");
+        // About 65 strings of 1,000 bytes fill a chunk; two chunks hold about 130.
+        let kept = (0..200).filter(|&i| pool.get(&text(i)).is_some()).count();
+        assert!((120..=131).contains(&kept), "{kept}");
+        assert_eq!(pool.used, 2 * POOL_CHUNK);
+        // What was kept is still found; what was not is still refused.
+        assert_eq!(pool.get(&text(0)), Some(text(0).as_str()));
+        assert_eq!(pool.get(&text(199)), None);
+    }
 
     #[test]
     fn repeated_names_travel_once_per_block() {

@@ -249,14 +249,23 @@ impl Span {
 
     /// The HTTP response status, under the current or the older semantic-convention key.
     pub fn http_status(&self) -> Option<i64> {
-        ["http.response.status_code", "http.status_code"]
-            .iter()
-            .find_map(|k| self.attr(k).and_then(AttrValue::as_i64))
+        // One pass over the attributes (a span is read for this twice in the pipeline's core).
+        let (mut current, mut older) = (None, None);
+        for a in &self.attributes {
+            match a.key.as_str() {
+                "http.response.status_code" if current.is_none() => current = Some(&a.value),
+                "http.status_code" if older.is_none() => older = Some(&a.value),
+                _ => {}
+            }
+        }
+        current
+            .and_then(AttrValue::as_i64)
+            .or_else(|| older.and_then(AttrValue::as_i64))
     }
 
     /// An error by OTLP status, or a server-side HTTP error (≥ 500).
     pub fn is_error(&self) -> bool {
-        self.status == StatusCode::Error || self.http_status().is_some_and(|c| c >= 500)
+        is_error(self.status, self.http_status())
     }
 
     /// The pod the span's resource names, as `namespace/name`.
@@ -268,6 +277,12 @@ impl Span {
     pub fn exceptions(&self) -> impl Iterator<Item = &SpanEvent> {
         self.events.iter().filter(|e| e.name == "exception")
     }
+}
+
+/// An error by OTLP status, or a server-side HTTP error (≥ 500): [`Span::is_error`] with the
+/// HTTP status already in hand.
+pub fn is_error(status: StatusCode, http_status: Option<i64>) -> bool {
+    status == StatusCode::Error || http_status.is_some_and(|c| c >= 500)
 }
 
 #[cfg(test)]

@@ -192,11 +192,65 @@ struct OpenTrace {
     due: Ts,
 }
 
+/// The open traces: by id, a slot in a slab. The map's entries stay small (a busy node holds
+/// thousands of traces open, looked up at random by id): most of them fit in the cache, and a
+/// slot freed by a settled trace is taken by the next new one while it is still in the cache.
+#[derive(Default)]
+struct OpenTraces {
+    slot: FxHashMap<TraceId, u32>,
+    traces: Vec<OpenTrace>,
+    free: Vec<u32>,
+}
+
+impl OpenTraces {
+    fn len(&self) -> usize {
+        self.slot.len()
+    }
+
+    /// The trace, opened (empty) if it is not.
+    fn open(&mut self, id: TraceId) -> &mut OpenTrace {
+        let i = *self
+            .slot
+            .entry(id)
+            .or_insert_with(|| match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.traces.push(OpenTrace::default());
+                    (self.traces.len() - 1) as u32
+                }
+            });
+        &mut self.traces[i as usize]
+    }
+
+    /// The trace, closed.
+    fn close(&mut self, id: &TraceId) -> Option<OpenTrace> {
+        let i = self.slot.remove(id)?;
+        self.free.push(i);
+        Some(std::mem::take(&mut self.traces[i as usize]))
+    }
+
+    /// Every open trace, closed.
+    fn drain(&mut self) -> Vec<OpenTrace> {
+        let traces = &mut self.traces;
+        let open = self
+            .slot
+            .drain()
+            .map(|(_, i)| std::mem::take(&mut traces[i as usize]))
+            .collect();
+        self.traces.clear();
+        self.free.clear();
+        open
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Services {
-    open: FxHashMap<TraceId, OpenTrace>,
+    open: OpenTraces,
     /// (due, trace) of open traces; a trace's older entries are stale when its due moved.
     due: BTreeSet<(Ts, TraceId)>,
+    /// No trace is due before this (the first of `due`, or earlier): most events pass the check
+    /// for settled traces on this alone.
+    earliest: Ts,
     series: hashbrown::HashMap<Entity, Series>,
     /// The start of the next bucket to evaluate.
     next_eval: Option<u64>,
@@ -229,7 +283,15 @@ impl Services {
 
 impl Detector {
     /// Takes a span into its trace; settles traces and evaluates buckets as time goes on.
-    pub(crate) fn service_span(&mut self, e: &Event, s: &Span, entity: &Arc<Entity>) {
+    /// `error` and `http_status` are the span's, read once by the caller.
+    pub(crate) fn service_span(
+        &mut self,
+        e: &Event,
+        s: &Span,
+        entity: &Arc<Entity>,
+        error: bool,
+        http_status: Option<i64>,
+    ) {
         let peer = if matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
             super::spans::peer_of(s).and_then(|h| self.resolve_host(&h, entity))
         } else {
@@ -242,15 +304,15 @@ impl Detector {
             kind: s.kind,
             start: s.start,
             end: s.end,
-            error: s.is_error(),
-            answered: s.http_status().is_some(),
+            error,
+            answered: http_status.is_some(),
             peer,
             seq: e.seq,
             name: s.name.clone(),
             node: e.node.clone(),
         };
         let sv = &mut self.services;
-        let t = sv.open.entry(s.trace_id).or_default();
+        let t = sv.open.open(s.trace_id);
         if t.spans.len() < MAX_TRACE_SPANS {
             // Most traces seen by one node hold a span or two: no room for four.
             if t.spans.capacity() == 0 {
@@ -263,6 +325,7 @@ impl Detector {
             sv.due.remove(&(t.due, s.trace_id));
             t.due = due;
             sv.due.insert((due, s.trace_id));
+            sv.earliest = sv.earliest.min(due);
         }
         self.service_tick(e.ts);
     }
@@ -289,13 +352,14 @@ impl Detector {
         // An error line written inside a span: if that span says it succeeded, the request was
         // answered as a success while the service knew it failed.
         if let Some((trace, span)) = at {
-            let t = self.services.open.entry(trace).or_default();
+            let t = self.services.open.open(trace);
             if t.error_logs.len() < MAX_TRACE_SPANS {
                 t.error_logs.push(span);
             }
             if t.due == Ts(0) {
                 t.due = Ts(e.ts.0.saturating_add(TRACE_SETTLE_NS));
                 self.services.due.insert((t.due, trace));
+                self.services.earliest = self.services.earliest.min(t.due);
             }
         }
         let line = e.to_string();
@@ -323,15 +387,24 @@ impl Detector {
 
     /// Settles the traces that are due and evaluates the buckets that are complete.
     pub(crate) fn service_tick(&mut self, now: Ts) {
-        loop {
-            let sv = &mut self.services;
-            let first = match sv.due.first() {
-                Some(&(due, id)) if due <= now || sv.open.len() > MAX_OPEN_TRACES => (due, id),
-                _ => break,
-            };
-            sv.due.remove(&first);
-            if let Some(t) = sv.open.remove(&first.1) {
-                self.settle(t.spans, &t.error_logs);
+        if now >= self.services.earliest || self.services.open.len() > MAX_OPEN_TRACES {
+            loop {
+                let sv = &mut self.services;
+                let first = match sv.due.first() {
+                    Some(&(due, id)) if due <= now || sv.open.len() > MAX_OPEN_TRACES => (due, id),
+                    Some(&(due, _)) => {
+                        sv.earliest = due;
+                        break;
+                    }
+                    None => {
+                        sv.earliest = Ts(u64::MAX);
+                        break;
+                    }
+                };
+                sv.due.remove(&first);
+                if let Some(t) = sv.open.close(&first.1) {
+                    self.settle(t.spans, &t.error_logs);
+                }
             }
         }
         // A bucket is complete once every trace that began in it has settled: its end plus the
@@ -355,8 +428,9 @@ impl Detector {
 
     /// Ends the stream: settles every trace and evaluates every bucket.
     pub(crate) fn finish_services(&mut self) {
-        let mut traces: Vec<OpenTrace> = self.services.open.drain().map(|(_, t)| t).collect();
+        let mut traces = self.services.open.drain();
         self.services.due.clear();
+        self.services.earliest = Ts(u64::MAX);
         traces.sort_by_key(|t| t.spans.first().map(|s| (s.start, s.seq)));
         for t in traces {
             self.settle(t.spans, &t.error_logs);
