@@ -1,8 +1,10 @@
 //! [`Name`]: a shared string for values that repeat from event to event.
 //!
 //! Node names, process names, executable paths and cgroup paths repeat in almost every kernel
-//! event; attribute keys and service names in every span. In memory they are shared (`Arc<str>`);
-//! in a capture block each distinct value is written once and then referred to by number. That
+//! event; attribute keys and service names in every span. In memory they are shared (`Arc<str>`),
+//! and those read from a capture are interned for the life of the process (up to a budget), so
+//! that an event's names cost nothing to copy or drop on any of the threads it passes through; in
+//! a capture block each distinct value is written once and then referred to by number. That
 //! halves the decoder's work: far fewer bytes to decompress and no allocation per event.
 //!
 //! The numbering lives in a table that the capture codec installs for the duration of one block
