@@ -42,29 +42,49 @@ pub(super) struct Input {
     spares: Spares,
 }
 
-/// Vectors of events the core is done with, back to the decoders to be cleared and filled again:
-/// the events are dropped off the core's thread, and the memory of a block is used again rather
-/// than mapped afresh.
+/// Vectors of events the core is done with, back to be filled again: the memory of a block is
+/// used again rather than mapped afresh. The events they still hold are dropped by the merge
+/// stage ([`Spares::tidy`]), off the decoders' threads (a decoder is the stage the others wait
+/// for) and off the core's.
 #[derive(Clone)]
 pub(super) struct Spares {
-    tx: Sender<Vec<Event>>,
-    rx: Receiver<Vec<Event>>,
+    /// Given back holding events.
+    full: (Sender<Vec<Event>>, Receiver<Vec<Event>>),
+    /// Empty, ready to be filled.
+    clean: (Sender<Vec<Event>>, Receiver<Vec<Event>>),
 }
 
 impl Spares {
-    /// At most `n` vectors are kept; past that they are dropped where they are given back.
+    /// At most `n` vectors of each kind are kept; past that they are dropped where they are
+    /// given back.
     pub(super) fn new(n: usize) -> Spares {
-        let (tx, rx) = bounded(n);
-        Spares { tx, rx }
+        Spares {
+            full: bounded(n),
+            clean: bounded(n),
+        }
     }
 
     pub(super) fn give(&self, v: Vec<Event>) {
-        let _ = self.tx.try_send(v);
+        let _ = if v.is_empty() {
+            self.clean.0.try_send(v)
+        } else {
+            self.full.0.try_send(v)
+        };
+    }
+
+    /// Empties the vectors given back full, for [`Spares::take`].
+    pub(super) fn tidy(&self) {
+        while let Ok(mut v) = self.full.1.try_recv() {
+            v.clear();
+            if self.clean.0.try_send(v).is_err() {
+                return;
+            }
+        }
     }
 
     /// An empty vector, with the memory of one given back if there is one.
     pub(super) fn take(&self) -> Vec<Event> {
-        match self.rx.try_recv() {
+        match self.clean.1.try_recv().or_else(|_| self.full.1.try_recv()) {
             Ok(mut v) => {
                 v.clear();
                 v

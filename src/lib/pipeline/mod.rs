@@ -303,6 +303,7 @@ fn merge_stage(
         // batches of the same size whatever the blocks: incidents open and change between them.
         let max = if opts.live { opts.batch } else { usize::MAX };
         loop {
+            spares.tidy();
             let mut batch = spares.take();
             let more = merge.next_batch(&mut batch, opts.batch, max);
             // What was merged before an error is seen before the error ends the run.

@@ -775,7 +775,7 @@ mod tests {
     /// One line per log event: time, node, origin, ident[pid], severity, body.
     fn logs(p: &Parsed) -> Vec<String> {
         let logs = p.events.iter().filter_map(|e| match &e.event.body {
-            Body::Log(l) => Some((l, e.time, &e.event.node)),
+            Body::Log(l) => Some((&**l, e.time, &e.event.node)),
             _ => None,
         });
         let f = |(l, t, n): (&Log, LineTime, _)| {
