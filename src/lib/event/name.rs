@@ -74,7 +74,7 @@ impl Name {
     /// `s` interned: the same string for every call with the same text, kept until the process
     /// ends. For the names that recur through a whole capture (nodes, commands, executables,
     /// cgroups, attribute keys, services): the capture decoder interns each name of a block's
-    /// table. The interned text is bounded ([`INTERN_BUDGET`] bytes, strings up to
+    /// table. The interned names are bounded ([`INTERN_BUDGET`] bytes, strings up to
     /// [`INTERN_MAX`]); past that, a shared copy is made as [`Name::from`] does.
     pub fn interned(s: &str) -> Name {
         if s.len() > INTERN_MAX {
@@ -88,8 +88,10 @@ impl Name {
     }
 }
 
-/// The most text [`Name::interned`] keeps: a capture of many thousands of pods' cgroups, commands
-/// and executables uses a small part of it.
+/// The most memory [`Name::interned`] keeps, text and set together: a capture of many thousands
+/// of pods' cgroups, commands and executables uses a small part of it. The budget is the
+/// process's: once spent (a process reading capture after capture of ever new names), names are
+/// shared copies again, as correct and a little slower.
 pub const INTERN_BUDGET: usize = 16 << 20;
 
 /// The longest string [`Name::interned`] keeps.
@@ -98,6 +100,10 @@ pub const INTERN_MAX: usize = 1024;
 /// How much interned text is kept in one allocation.
 const POOL_CHUNK: usize = 64 << 10;
 
+/// What an interned string costs besides its text, charged to the budget: its slot in the set
+/// (16 bytes and a control byte), with the room the set keeps to grow (it doubles).
+const ENTRY_COST: usize = 40;
+
 static POOL: Mutex<Pool> = Mutex::new(Pool::new(INTERN_BUDGET));
 
 /// The interned strings, copied into chunks that are never freed.
@@ -105,7 +111,7 @@ struct Pool {
     set: Option<HashSet<&'static str>>,
     /// The rest of the current chunk.
     free: &'static mut [u8],
-    /// Bytes taken from the budget (whole chunks).
+    /// Bytes taken from the budget: whole chunks, and [`ENTRY_COST`] a string.
     used: usize,
     budget: usize,
 }
@@ -126,12 +132,17 @@ impl Pool {
         if let Some(&t) = set.get(s) {
             return Some(t);
         }
-        if self.free.len() < s.len() {
-            if self.used + POOL_CHUNK > self.budget {
-                return None;
-            }
-            self.used += POOL_CHUNK;
-            self.free = Box::leak(vec![0u8; POOL_CHUNK].into_boxed_slice());
+        let chunk = if self.free.len() < s.len() {
+            POOL_CHUNK
+        } else {
+            0
+        };
+        if self.used + chunk + ENTRY_COST > self.budget {
+            return None;
+        }
+        self.used += chunk + ENTRY_COST;
+        if chunk > 0 {
+            self.free = Box::leak(vec![0u8; chunk].into_boxed_slice());
         }
         let (head, rest) = std::mem::take(&mut self.free).split_at_mut(s.len());
         self.free = rest;
@@ -500,15 +511,21 @@ mod tests {
 
     #[test]
     fn the_pool_stops_at_its_budget() {
-        let mut pool = Pool::new(2 * POOL_CHUNK);
+        let mut pool = Pool::new(2 * POOL_CHUNK + 200 * ENTRY_COST);
         let text = |i: usize| format!("{i:01000}");
-        // About 65 strings of 1,000 bytes fill a chunk; two chunks hold about 130.
+        // 65 strings of 1,000 bytes fill a chunk; the budget has room for two chunks.
         let kept = (0..200).filter(|&i| pool.get(&text(i)).is_some()).count();
-        assert!((120..=131).contains(&kept), "{kept}");
-        assert_eq!(pool.used, 2 * POOL_CHUNK);
+        assert_eq!(kept, 130);
+        assert_eq!(pool.used, 2 * POOL_CHUNK + 130 * ENTRY_COST);
         // What was kept is still found; what was not is still refused.
         assert_eq!(pool.get(&text(0)), Some(text(0).as_str()));
         assert_eq!(pool.get(&text(199)), None);
+        // Many short strings are bounded by what each costs in the set, not by their text.
+        let mut pool = Pool::new(POOL_CHUNK + 1000 * ENTRY_COST);
+        let kept = (0..10_000)
+            .filter(|i| pool.get(&i.to_string()).is_some())
+            .count();
+        assert_eq!(kept, 1000);
     }
 
     #[test]
