@@ -258,6 +258,12 @@ pub(crate) struct Services {
 }
 
 impl Services {
+    /// Settles the trace at `due` (its entry in `due`, and `earliest` kept at or before it).
+    fn schedule(&mut self, due: Ts, trace: TraceId) {
+        self.due.insert((due, trace));
+        self.earliest = self.earliest.min(due);
+    }
+
     /// The series of a service, made on first use (the entity is copied only then).
     fn series_of(&mut self, service: &Entity) -> &mut Series {
         self.series.entry_ref(service).or_default()
@@ -324,8 +330,7 @@ impl Detector {
         if due > t.due {
             sv.due.remove(&(t.due, s.trace_id));
             t.due = due;
-            sv.due.insert((due, s.trace_id));
-            sv.earliest = sv.earliest.min(due);
+            sv.schedule(due, s.trace_id);
         }
         self.service_tick(e.ts);
     }
@@ -358,8 +363,8 @@ impl Detector {
             }
             if t.due == Ts(0) {
                 t.due = Ts(e.ts.0.saturating_add(TRACE_SETTLE_NS));
-                self.services.due.insert((t.due, trace));
-                self.services.earliest = self.services.earliest.min(t.due);
+                let due = t.due;
+                self.services.schedule(due, trace);
             }
         }
         let line = e.to_string();
