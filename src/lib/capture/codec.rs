@@ -304,14 +304,10 @@ impl<'a> Bytes<'a> {
     }
 
     /// A [`Name`]: in full the first time in the block, then by its number.
-    #[inline]
+    #[inline(always)]
     fn name(&mut self, names: &mut Vec<Name>) -> Result<Name, postcard::Error> {
         match self.varint_u32()? {
-            0 => {
-                let name = Name::interned(self.str()?);
-                names.push(name.clone());
-                Ok(name)
-            }
+            0 => self.new_name(names),
             1 => {
                 let id = self.varint_u32()?;
                 names
@@ -321,6 +317,14 @@ impl<'a> Bytes<'a> {
             }
             _ => Err(postcard::Error::SerdeDeCustom),
         }
+    }
+
+    /// A name new to the block (the first of its uses there).
+    #[inline(never)]
+    fn new_name(&mut self, names: &mut Vec<Name>) -> Result<Name, postcard::Error> {
+        let name = Name::interned(self.str()?);
+        names.push(name.clone());
+        Ok(name)
     }
 
     fn source(&mut self) -> Result<Source, postcard::Error> {
@@ -477,6 +481,8 @@ impl<'a> Bytes<'a> {
         })
     }
 
+    // Inlined: returned through memory, the result costs a stalled load per address.
+    #[inline(always)]
     fn ip(&mut self) -> Result<IpAddr, postcard::Error> {
         Ok(match self.varint_u32()? {
             0 => IpAddr::from(self.array::<4>()?),
