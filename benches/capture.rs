@@ -8,7 +8,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tapio::capture::{Header, ReadOptions, Reader, WriteOptions, Writer};
-use tapio::event::Event;
+use tapio::event::{Body, Event};
 use tapio::source::generate::{generate, Config};
 
 const EVENTS: u64 = 1_000_000;
@@ -69,6 +69,30 @@ fn decode(c: &mut Criterion) {
         "bytes/event: {:.2} ({size} bytes, {EVENTS} events)",
         size as f64 / EVENTS as f64
     );
+    // The mix's parts, each written alone with the same options: the kernel's records (the
+    // budget is for these), and spans, whose random trace and span ids no compressor shortens.
+    for (part, wanted) in [
+        (
+            "kernel events",
+            (|e: &Event| matches!(e.body, Body::Kernel(_))) as fn(&Event) -> bool,
+        ),
+        ("spans", |e: &Event| matches!(e.body, Body::Span(_))),
+    ] {
+        let path = dir.path().join("part.tapio");
+        let mut w =
+            Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
+        let mut n = 0u64;
+        for mut e in events().into_iter().filter(wanted) {
+            w.append(&mut e).expect("append");
+            n += 1;
+        }
+        w.finish().expect("finish");
+        let size = std::fs::metadata(&path).expect("size").len();
+        eprintln!(
+            "bytes/event of {part} alone: {:.2} ({size} bytes, {n} events)",
+            size as f64 / n.max(1) as f64
+        );
+    }
 
     let mut g = c.benchmark_group("capture_decode");
     g.throughput(Throughput::Elements(EVENTS));
