@@ -6,7 +6,7 @@
 //! kernel events through the uids of the pods of that name seen in the same captures
 //! ([`Filter::learn_pod`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
@@ -16,8 +16,9 @@ use crate::event::{Body, Event, Kernel, Kind, Kube, Name, ObjectKind, Source, Tr
 /// Which events to keep. Empty sets and `None`s keep everything.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    pub kinds: HashSet<Kind>,
-    pub sources: HashSet<Source>,
+    /// Ordered sets, not hashed: a handful of kinds at most, looked up for every event read.
+    pub kinds: BTreeSet<Kind>,
+    pub sources: BTreeSet<Source>,
     pub node: Option<String>,
     pub namespace: Option<String>,
     /// `namespace/name` or just `name`.
@@ -161,7 +162,7 @@ impl Filter {
         let mut want = Want {
             from: since,
             to: until,
-            kinds: self.kinds.clone(),
+            kinds: self.kinds.iter().copied().collect(),
             ..Want::default()
         };
         if let Some(t) = &self.trace_id {

@@ -87,7 +87,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         bail!("--follow reads one capture; got {}", args.files.len());
     }
     let mut filter = Filter {
-        kinds: args.kind.iter().copied().collect::<HashSet<_>>(),
+        kinds: args.kind.iter().copied().collect(),
         sources: args.source.iter().copied().collect(),
         node: args.node,
         namespace: args.namespace,

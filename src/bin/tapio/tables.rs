@@ -63,8 +63,8 @@ impl Run {
     pub fn new(files: &[PathBuf], narrow: &Narrow) -> Result<Run> {
         let files = common::expand(files);
         let mut filter = Filter {
-            kinds: narrow.kind.iter().copied().collect::<HashSet<_>>(),
-            sources: HashSet::new(),
+            kinds: narrow.kind.iter().copied().collect(),
+            sources: Default::default(),
             node: narrow.node.clone(),
             namespace: narrow.namespace.clone(),
             pod: narrow.pod.clone(),
