@@ -614,9 +614,10 @@ mod tests {
                 .expect("the generator makes execs and exits");
             match &mut e.body {
                 Body::Kernel(Kernel::Exec(x)) => {
-                    x.comm = "a\\b".into();
                     x.filename = "/usr/bin/\"q\"\u{e9}".into();
                     x.cgroup = "/a-path-longer-than-sixteen-bytes/\u{1}/end".into();
+                    // Something to escape in the first 16 bytes of a longer string.
+                    x.comm = "a\\b, and text past the first sixteen bytes".into();
                 }
                 Body::Kernel(Kernel::Exit(x)) => {
                     x.comm = "tab\there".into();
