@@ -30,7 +30,7 @@ pub const SUFFIX: &str = ".verdict";
 const MAGIC: &str = "tapio-verdict 1";
 /// The bytes at each end of a capture whose checksum, with its index's, identifies it.
 const TAIL: u64 = 64 * 1024;
-/// The largest index checksummed whole (a day's capture of a busy node has one of 1.3 MB).
+/// The largest index checksummed whole (a day's capture of a busy node has one of 2.6 MB).
 const MOST_INDEX: u64 = 256 << 20;
 
 /// A verdict read back.
