@@ -55,44 +55,44 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// Writes `events` to a new capture at `path`: its size in bytes, and how many events it holds.
+fn written(path: &Path, events: impl Iterator<Item = Event>) -> (u64, u64) {
+    let mut w =
+        Writer::create(path, &Header::new("bench"), WriteOptions::default()).expect("create");
+    let mut n = 0u64;
+    for mut e in events {
+        w.append(&mut e).expect("append");
+        n += 1;
+    }
+    w.finish().expect("finish");
+    (std::fs::metadata(path).expect("size").len(), n)
+}
+
 fn decode(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.tapio");
-    let mut w =
-        Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
-    for mut e in events() {
-        w.append(&mut e).expect("append");
-    }
-    w.finish().expect("finish");
-    let size = std::fs::metadata(&path).expect("size").len();
+    let evs = events();
+    let (size, _) = written(&path, evs.iter().cloned());
     eprintln!(
         "bytes/event: {:.2} ({size} bytes, {EVENTS} events)",
         size as f64 / EVENTS as f64
     );
     // The mix's parts, each written alone with the same options: the kernel's records (the
     // budget is for these), and spans, whose random trace and span ids no compressor shortens.
-    for (part, wanted) in [
-        (
-            "kernel events",
-            (|e: &Event| matches!(e.body, Body::Kernel(_))) as fn(&Event) -> bool,
-        ),
-        ("spans", |e: &Event| matches!(e.body, Body::Span(_))),
-    ] {
-        let path = dir.path().join("part.tapio");
-        let mut w =
-            Writer::create(&path, &Header::new("bench"), WriteOptions::default()).expect("create");
-        let mut n = 0u64;
-        for mut e in events().into_iter().filter(wanted) {
-            w.append(&mut e).expect("append");
-            n += 1;
-        }
-        w.finish().expect("finish");
-        let size = std::fs::metadata(&path).expect("size").len();
+    let kernel = |e: &Event| matches!(e.body, Body::Kernel(_));
+    let parts = [
+        ("kernel events", kernel as fn(&Event) -> bool),
+        ("spans", |e| matches!(e.body, Body::Span(_))),
+    ];
+    for (part, wanted) in parts {
+        let part_path = dir.path().join("part.tapio");
+        let (size, n) = written(&part_path, evs.iter().filter(|e| wanted(e)).cloned());
         eprintln!(
             "bytes/event of {part} alone: {:.2} ({size} bytes, {n} events)",
             size as f64 / n.max(1) as f64
         );
     }
+    drop(evs);
 
     let mut g = c.benchmark_group("capture_decode");
     g.throughput(Throughput::Elements(EVENTS));
