@@ -44,8 +44,9 @@ pub(super) struct Input {
 
 /// Vectors of events the core is done with, back to be filled again: the memory of a block is
 /// used again rather than mapped afresh. The events they still hold are dropped by the merge
-/// stage ([`Spares::tidy`]), off the decoders' threads (a decoder is the stage the others wait
-/// for) and off the core's.
+/// stage between batches ([`Spares::tidy`]), off the core's thread and, when the merge got to
+/// them first, off the decoders' (a decoder is the stage the others wait for; one that finds no
+/// emptied vector empties one itself).
 #[derive(Clone)]
 pub(super) struct Spares {
     /// Given back holding events.
